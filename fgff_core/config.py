@@ -1,0 +1,342 @@
+"""The run configuration: one validated dataclass, the single source of truth for CLI and UI.
+
+Every field carries its own help text and allowed range in ``dataclasses.field(metadata=...)``;
+the CLI builds its flags from that metadata and the app builds its form from it, so adding an
+option here adds it everywhere. Bad values raise ``ValueError`` naming the field and the range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+ALGORITHMS = ("ff", "fgff", "bp")
+LOSSES = ("softplus", "hinge")
+NEGATIVE_STRATEGIES = ("fixed", "resample")
+SCHEDULES = ("greedy", "simultaneous")
+OPTIMIZERS = ("adam",)
+PRECISIONS = ("fp32", "tf32", "bf16")
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+# Algorithm-dependent defaults: the authors' FF/FGFF settings, and a usual Adam setting for BP.
+DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "bp": 1e-3}
+DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "bp": 128}
+
+MAX_LAYERS = 16
+MAX_UNITS = 65536
+
+
+def _meta(help: str, **kw: Any) -> dict[str, Any]:
+    return {"help": help, **kw}
+
+
+@dataclass
+class RunConfig:
+    """Everything that defines one training run.
+
+    Field names are the CLI flag names (``--train-subset`` for ``train_subset``) and the JSON keys.
+    ``lr`` and ``batch_size`` left as ``None`` resolve to the algorithm's default.
+    """
+
+    algo: str = field(
+        default="fgff",
+        metadata=_meta("Training algorithm: ff (Forward-Forward), fgff (Fine-Grained FF, with the "
+                       "trainable significance matrix) or bp (backpropagation baseline).",
+                       choices=ALGORITHMS),
+    )
+    dataset: str = field(
+        default="digits",
+        metadata=_meta("Dataset: digits is embedded (scikit-learn 8x8 digits); mnist, fashion_mnist "
+                       "and cifar10 are read from --data-dir / FGFF_DATA_DIR or downloaded.",
+                       choices=None),  # filled from the dataset registry, see data.DATASETS
+    )
+    layers: tuple[int, ...] = field(
+        default=(100, 100),
+        metadata=_meta("Hidden layer sizes, comma separated (e.g. 500,500).",
+                       min=1, max=MAX_UNITS, min_len=1, max_len=MAX_LAYERS),
+    )
+    epochs: int = field(
+        default=200,
+        metadata=_meta("Epochs per layer for FF/FGFF (greedy schedule), epochs in total for BP and "
+                       "for the simultaneous schedule.", min=1, max=1_000_000),
+    )
+    batch_size: int | None = field(
+        default=None,
+        metadata=_meta("Minibatch size; 0 or 'full' means full batch, one step per epoch, as in the "
+                       "paper. Default: full for ff/fgff, 128 for bp.", min=0, max=10_000_000),
+    )
+    optimizer: str = field(default="adam", metadata=_meta("Optimizer.", choices=OPTIMIZERS))
+    lr: float | None = field(
+        default=None,
+        metadata=_meta("Learning rate of the weights and biases. Default: 0.06 for ff/fgff (the "
+                       "authors' code), 0.001 for bp.", min=0.0, max=10.0, min_open=True),
+    )
+    sig_lr: float = field(
+        default=0.15,
+        metadata=_meta("Learning rate of the significance factors (FGFF only). 0 freezes them at 1, "
+                       "which is exactly FF.", min=0.0, max=10.0),
+    )
+    threshold: float = field(
+        default=2.0,
+        metadata=_meta("Goodness threshold: positive goodness is pushed above it, negative below.",
+                       min=0.0, max=1000.0, min_open=True),
+    )
+    loss: str = field(
+        default="softplus",
+        metadata=_meta("Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = eq. (1) "
+                       "with margin delta.", choices=LOSSES),
+    )
+    delta: float = field(
+        default=0.5,
+        metadata=_meta("Margin of the hinge loss, eq. (1): positive and negative goodness are pushed "
+                       "2*delta apart around the threshold.", min=0.0, max=1000.0),
+    )
+    label_value: float | str = field(
+        default=1.0,
+        metadata=_meta("Value written at the label's position among the first 10 inputs: a number "
+                       "(1.0 as in the authors' code) or 'max' for the training data's maximum.",
+                       min=0.0, max=1000.0, min_open=True, special=("max",)),
+    )
+    negatives: str = field(
+        default="fixed",
+        metadata=_meta("Negative labels, drawn uniformly among the 9 wrong ones: fixed (drawn once, "
+                       "Algorithm 1) or resample (drawn anew every epoch).",
+                       choices=NEGATIVE_STRATEGIES),
+    )
+    schedule: str = field(
+        default="greedy",
+        metadata=_meta("greedy: layer 1 trained for all its epochs, then its frozen outputs train "
+                       "layer 2, ... (Algorithm 1); simultaneous: every layer steps each epoch on "
+                       "detached inputs.", choices=SCHEDULES),
+    )
+    seed: int = field(default=0, metadata=_meta("Random seed (initialisation, negatives, batches).",
+                                                min=0, max=2**32 - 1))
+    device: str = field(
+        default="auto",
+        metadata=_meta("auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.",
+                       choices=DEVICES, allow_cuda_index=True),
+    )
+    eval_every: int = field(
+        default=10,
+        metadata=_meta("Evaluate train/test accuracy on the evaluation subset every N epochs "
+                       "(0: only at the end).", min=0, max=1_000_000),
+    )
+    eval_subset: int = field(
+        default=1000,
+        metadata=_meta("Samples of train and of test data used for the evaluations during training.",
+                       min=1, max=10_000_000),
+    )
+    eval_chunk: int = field(
+        default=4096,
+        metadata=_meta("Samples per chunk at prediction; bounds memory.", min=1, max=10_000_000),
+    )
+    train_subset: int = field(
+        default=0,
+        metadata=_meta("Use only the first N training samples of a fixed shuffle (0: all).",
+                       min=0, max=10_000_000),
+    )
+    data_dir: str | None = field(
+        default=None,
+        metadata=_meta("Folder holding the dataset files (default: $FGFF_DATA_DIR, then "
+                       "~/.cache/fgff/data)."),
+    )
+    download: bool = field(
+        default=True,
+        metadata=_meta("Try to download a missing dataset through torchvision."),
+    )
+    factorize: bool = field(
+        default=True,
+        metadata=_meta("Label-factorised first layer: the image part's matrix product is computed "
+                       "once and shared by positive, negative and the 10 candidate labels. Exact "
+                       "up to float rounding."),
+    )
+    precision: str = field(
+        default="fp32",
+        metadata=_meta("Matmul precision: fp32 (exact), tf32 or bf16 (GPU speed modes, change "
+                       "numbers slightly).", choices=PRECISIONS),
+    )
+    compile: bool = field(default=False, metadata=_meta("Use torch.compile on the layer step."))
+    log_every: int = field(
+        default=1,
+        metadata=_meta("Copy per-epoch metrics to the host every N epochs (fewer GPU syncs).",
+                       min=1, max=1_000_000),
+    )
+
+    def __post_init__(self) -> None:
+        self._normalise()
+        self.validate()
+
+    # -- construction -------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """Build from a plain dict with the CLI/JSON keys; unknown keys are an error."""
+        if not isinstance(values, Mapping):
+            raise ValueError(f"config must be a mapping of field names to values, got {type(values).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config field(s) {unknown}; allowed: {sorted(known)}")
+        return cls(**dict(values))
+
+    @classmethod
+    def from_json(cls, text: str) -> RunConfig:
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"config is not valid JSON: {exc}") from exc
+        return cls.from_dict(values)
+
+    @classmethod
+    def coerce(cls, config: RunConfig | Mapping[str, Any]) -> RunConfig:
+        """Accept a RunConfig or its dict form wherever a config is expected."""
+        if isinstance(config, RunConfig):
+            return config
+        return cls.from_dict(config)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dataclasses.asdict(self)
+        out["layers"] = list(self.layers)
+        return out
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True)
+
+    def replace(self, **changes: Any) -> RunConfig:
+        return RunConfig.from_dict({**self.to_dict(), **changes})
+
+    # -- derived ------------------------------------------------------------------------------
+    @property
+    def full_batch(self) -> bool:
+        return self.batch_size == 0
+
+    @property
+    def uses_significance(self) -> bool:
+        return self.algo == "fgff"
+
+    @property
+    def effective_sig_lr(self) -> float:
+        """FF is FGFF with the significance frozen at 1."""
+        return self.sig_lr if self.algo == "fgff" else 0.0
+
+    # -- validation ---------------------------------------------------------------------------
+    def _normalise(self) -> None:
+        """Turn accepted spellings (strings from the CLI or a form) into canonical values."""
+        if isinstance(self.layers, str):
+            try:
+                self.layers = tuple(int(p) for p in self.layers.replace("x", ",").split(",") if p.strip())
+            except ValueError:
+                raise ValueError(f"layers: expected comma-separated integers like 500,500, got {self.layers!r}") from None
+        elif isinstance(self.layers, int) and not isinstance(self.layers, bool):
+            self.layers = (self.layers,)
+        elif isinstance(self.layers, (list, tuple)):
+            self.layers = tuple(self.layers)
+        if isinstance(self.batch_size, str):
+            if self.batch_size.strip().lower() == "full":
+                self.batch_size = 0
+            else:
+                try:
+                    self.batch_size = int(self.batch_size)
+                except ValueError:
+                    raise ValueError(f"batch_size: expected an integer >= 0 or 'full', got {self.batch_size!r}") from None
+        if isinstance(self.label_value, str) and self.label_value.strip().lower() != "max":
+            try:
+                self.label_value = float(self.label_value)
+            except ValueError:
+                raise ValueError(f"label_value: expected a number in (0, 1000] or 'max', got {self.label_value!r}") from None
+        if isinstance(self.label_value, str):
+            self.label_value = "max"
+        if self.algo in DEFAULT_LR:
+            if self.lr is None:
+                self.lr = DEFAULT_LR[self.algo]
+            if self.batch_size is None:
+                self.batch_size = DEFAULT_BATCH_SIZE[self.algo]
+        if isinstance(self.data_dir, str) and not self.data_dir.strip():
+            self.data_dir = None
+
+    def validate(self) -> None:
+        from .data import DATASETS  # the registry is the source of dataset names
+
+        for f in dataclasses.fields(self):
+            meta = f.metadata
+            value = getattr(self, f.name)
+            choices = meta.get("choices")
+            if f.name == "dataset":
+                choices = tuple(DATASETS)
+            if f.name == "layers":
+                _check_layers(value, meta)
+                continue
+            if f.name == "device":
+                _check_device(value)
+                continue
+            if choices is not None:
+                if value not in choices:
+                    raise ValueError(f"{f.name}: {value!r} is not allowed; choose one of {', '.join(choices)}")
+                continue
+            if "min" in meta:
+                if value in meta.get("special", ()):
+                    continue
+                kind = int if f.type in ("int", "int | None") else float
+                _check_number(f.name, value, kind, meta)
+            elif f.type == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{f.name}: expected true or false, got {value!r}")
+            elif f.name == "data_dir":
+                if value is not None and not isinstance(value, str):
+                    raise ValueError(f"data_dir: expected a folder path, got {value!r}")
+
+
+def _range_text(meta: Mapping[str, Any]) -> str:
+    lo = "(" if meta.get("min_open") else "["
+    text = f"{lo}{meta['min']}, {meta['max']}]"
+    for extra in meta.get("special", ()):
+        text += f" or {extra!r}"
+    return text
+
+
+def _check_number(name: str, value: Any, kind: type, meta: Mapping[str, Any]) -> None:
+    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        ok_type = ok_type and float(value).is_integer()
+    if not ok_type or (isinstance(value, float) and not math.isfinite(value)):
+        raise ValueError(f"{name}: expected {'an integer' if kind is int else 'a number'} in "
+                         f"{_range_text(meta)}, got {value!r}")
+    lo, hi = meta["min"], meta["max"]
+    if value < lo or value > hi or (meta.get("min_open") and value == lo):
+        raise ValueError(f"{name}: {value!r} is out of range; allowed {_range_text(meta)}")
+
+
+def _check_layers(value: Any, meta: Mapping[str, Any]) -> None:
+    if not isinstance(value, tuple) or not (meta["min_len"] <= len(value) <= meta["max_len"]):
+        raise ValueError(f"layers: expected {meta['min_len']} to {meta['max_len']} hidden layer sizes, "
+                         f"got {value!r}")
+    for size in value:
+        if isinstance(size, bool) or not isinstance(size, int) or not (meta["min"] <= size <= meta["max"]):
+            raise ValueError(f"layers: each size must be an integer in [{meta['min']}, {meta['max']}], "
+                             f"got {size!r}")
+
+
+def _check_device(value: Any) -> None:
+    if isinstance(value, str) and (value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())):
+        return
+    raise ValueError(f"device: {value!r} is not allowed; choose one of {', '.join(DEVICES)} or cuda:N")
+
+
+def config_fields() -> list[dataclasses.Field]:
+    """The schema, for the CLI and the UI: each field with its metadata (help, range, choices)."""
+    return list(dataclasses.fields(RunConfig))
+
+
+def field_choices(name: str) -> tuple[str, ...] | None:
+    """Allowed values of a choice field (``dataset`` comes from the dataset registry)."""
+    if name == "dataset":
+        from .data import DATASETS
+
+        return tuple(DATASETS)
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            return f.metadata.get("choices")
+    raise KeyError(name)

@@ -1,0 +1,285 @@
+"""Dataset registry and loading.
+
+``digits`` (scikit-learn's 8x8 digits) ships with scikit-learn and needs nothing else. MNIST,
+Fashion-MNIST and CIFAR-10 go through torchvision's dataset classes: read from a local data folder
+when the files are there, downloaded otherwise when ``download`` is on and the network answers.
+Images are normalised with the training set's mean/std (per channel for CIFAR-10, as in the
+authors' code) and flattened.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_DIR_ENV = "FGFF_DATA_DIR"
+DEFAULT_DATA_DIR = Path.home() / ".cache" / "fgff" / "data"
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """The dataset's files are not in any folder we looked in and could not be downloaded."""
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A dataset ready for training: flattened, normalised float32 tensors on the CPU."""
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    image_shape: tuple[int, ...]  # (channels, height, width), to draw samples as images
+    n_classes: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+
+    @property
+    def input_dim(self) -> int:
+        return self.x_train.shape[1]
+
+    def to(self, device: torch.device | str) -> Dataset:
+        return Dataset(self.name, self.x_train.to(device), self.y_train.to(device), self.x_test.to(device),
+                       self.y_test.to(device), self.image_shape, self.n_classes, self.mean, self.std)
+
+    def denormalise(self, x: torch.Tensor) -> torch.Tensor:
+        """Back to pixel scale, (N, C, H, W), for display."""
+        c = self.image_shape[0]
+        mean = torch.tensor(self.mean).view(1, c, 1, 1)
+        std = torch.tensor(self.std).view(1, c, 1, 1)
+        return x.detach().cpu().reshape(-1, *self.image_shape) * std + mean
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """A registry entry: how to get the raw arrays of one dataset."""
+
+    name: str
+    title: str
+    image_shape: tuple[int, ...]
+    n_classes: int
+    embedded: bool
+    how_to_get: str
+    load_raw: Callable[[Path | None, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+
+
+# -- digits: embedded ------------------------------------------------------------------------
+
+DIGITS_TEST_FRACTION = 0.25
+DIGITS_SPLIT_SEED = 0  # fixed, so every run and every user sees the same split
+
+
+def _load_digits(_data_dir: Path | None, _download: bool):
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    digits = load_digits()
+    x = digits.data.astype(np.float32)  # (1797, 64), values 0..16
+    y = digits.target.astype(np.int64)
+    x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=DIGITS_TEST_FRACTION, stratify=y,
+                                              random_state=DIGITS_SPLIT_SEED)
+    return x_tr, y_tr, x_te, y_te
+
+
+# -- torchvision datasets ----------------------------------------------------------------------
+
+_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
+                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
+
+
+def data_root(data_dir: str | Path | None) -> Path | None:
+    """The data folder in force: the option, else $FGFF_DATA_DIR, else None (default cache)."""
+    if data_dir:
+        return Path(data_dir).expanduser()
+    env = os.environ.get(DATA_DIR_ENV)
+    return Path(env).expanduser() if env else None
+
+
+def _idx_candidates(root: Path, tv_class: str, folder_names: tuple[str, ...]) -> list[Path]:
+    """Folders that may hold the four IDX files: the folder itself, a named child, torchvision's layout."""
+    out = [root, root / tv_class / "raw"]
+    out += [root / name for name in folder_names]
+    out += [root / name / tv_class / "raw" for name in folder_names]
+    return out
+
+
+def _has_idx_files(folder: Path) -> bool:
+    return all((folder / f).is_file() or (folder / f[:-3]).is_file() for f in _MNIST_FILES)
+
+
+def _load_idx_dataset(name: str, tv_class: str, folder_names: tuple[str, ...], data_dir: Path | None, download: bool):
+    import torchvision.datasets as tvd
+
+    cls = getattr(tvd, tv_class)
+    roots = [data_dir] if data_dir else []
+    roots.append(DEFAULT_DATA_DIR)
+    looked: list[Path] = []
+    for root in roots:
+        for folder in _idx_candidates(root, tv_class, folder_names):
+            looked.append(folder)
+            if _has_idx_files(folder):
+                tv_root = _torchvision_root(folder, tv_class)
+                return _arrays_from_torchvision(cls, tv_root, download=True)  # files there: no network
+    if download:
+        target = data_dir or DEFAULT_DATA_DIR
+        try:
+            return _arrays_from_torchvision(cls, target, download=True)
+        except Exception as exc:  # network down, mirror gone, disk full: all end the same way
+            reason = f"download failed ({type(exc).__name__}: {exc})"
+    else:
+        reason = "download is off"
+    raise DatasetNotFoundError(_missing_message(name, looked, reason))
+
+
+def _torchvision_root(folder: Path, tv_class: str) -> Path:
+    """A root in torchvision's layout (<root>/<Class>/raw) holding the files of ``folder``.
+
+    torchvision checks the MD5s and unpacks the .gz files without the network when they are
+    already in raw/. A read-only folder in another layout is linked into a cache root.
+    """
+    if folder.name == "raw" and folder.parent.name == tv_class:
+        root = folder.parent.parent
+        if os.access(folder, os.W_OK) or all((folder / f[:-3]).is_file() for f in _MNIST_FILES):
+            return root
+    cache = DEFAULT_DATA_DIR / "linked" / _slug(folder)
+    raw = cache / tv_class / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    for name in _MNIST_FILES:
+        src = folder / name
+        if not src.is_file():
+            src = folder / name[:-3]
+            name = name[:-3]
+        dst = raw / name
+        if not dst.exists():
+            dst.symlink_to(src.resolve())
+    return cache
+
+
+def _slug(path: Path) -> str:
+    return str(path.resolve()).strip("/").replace("/", "_") or "root"
+
+
+def _arrays_from_torchvision(cls, root: Path, download: bool):
+    train = cls(str(root), train=True, download=download)
+    test = cls(str(root), train=False, download=download)
+    return (*_split_xy(train), *_split_xy(test))
+
+
+def _split_xy(ds) -> tuple[np.ndarray, np.ndarray]:
+    data = ds.data
+    data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
+    if data.ndim == 4:  # CIFAR: (N, H, W, C) -> (N, C, H, W), channel-major like ToTensor
+        data = data.transpose(0, 3, 1, 2)
+    x = data.reshape(len(data), -1).astype(np.float32) / 255.0
+    y = np.asarray(ds.targets, dtype=np.int64)
+    return x, y
+
+
+def _load_mnist(data_dir: Path | None, download: bool):
+    return _load_idx_dataset("mnist", "MNIST", ("mnist", "MNIST"), data_dir, download)
+
+
+def _load_fashion_mnist(data_dir: Path | None, download: bool):
+    return _load_idx_dataset("fashion_mnist", "FashionMNIST", ("fashion-mnist", "fashion_mnist", "FashionMNIST"),
+                             data_dir, download)
+
+
+def _load_cifar10(data_dir: Path | None, download: bool):
+    import torchvision.datasets as tvd
+
+    roots = [data_dir] if data_dir else []
+    roots.append(DEFAULT_DATA_DIR)
+    looked = []
+    for root in roots:
+        for cand in (root, root / "cifar10", root / "cifar-10", root / "CIFAR10"):
+            looked.append(cand / "cifar-10-batches-py")
+            if (cand / "cifar-10-batches-py" / "data_batch_1").is_file():
+                train = tvd.CIFAR10(str(cand), train=True, download=False)
+                test = tvd.CIFAR10(str(cand), train=False, download=False)
+                return (*_split_xy(train), *_split_xy(test))
+    if download:
+        target = data_dir or DEFAULT_DATA_DIR
+        try:
+            train = tvd.CIFAR10(str(target), train=True, download=True)
+            test = tvd.CIFAR10(str(target), train=False, download=True)
+            return (*_split_xy(train), *_split_xy(test))
+        except Exception as exc:
+            reason = f"download failed ({type(exc).__name__}: {exc})"
+    else:
+        reason = "download is off"
+    raise DatasetNotFoundError(_missing_message("cifar10", looked, reason))
+
+
+def _missing_message(name: str, looked: list[Path], reason: str) -> str:
+    spec = DATASETS[name]
+    places = "\n  ".join(dict.fromkeys(str(p) for p in looked))
+    return (f"Dataset '{spec.name}' not found, and {reason}.\nLooked in:\n  {places}\n"
+            f"How to provide it: {spec.how_to_get} Then pass --data-dir DIR (or data_dir in the config) "
+            f"or set {DATA_DIR_ENV}=DIR.")
+
+
+DATASETS: dict[str, DatasetSpec] = {
+    "digits": DatasetSpec("digits", "Digits (scikit-learn 8x8, embedded)", (1, 8, 8), 10, True,
+                          "It ships with scikit-learn; nothing to do.", _load_digits),
+    "mnist": DatasetSpec("mnist", "MNIST (28x28 handwritten digits)", (1, 28, 28), 10, False,
+                         "Put the four files train-images-idx3-ubyte.gz, train-labels-idx1-ubyte.gz, "
+                         "t10k-images-idx3-ubyte.gz, t10k-labels-idx1-ubyte.gz in DIR, DIR/mnist or "
+                         "DIR/MNIST/raw.", _load_mnist),
+    "fashion_mnist": DatasetSpec("fashion_mnist", "Fashion-MNIST (28x28 clothing)", (1, 28, 28), 10, False,
+                                 "Put the four Fashion-MNIST files (train-images-idx3-ubyte.gz, ...) in "
+                                 "DIR, DIR/fashion-mnist or DIR/FashionMNIST/raw.", _load_fashion_mnist),
+    "cifar10": DatasetSpec("cifar10", "CIFAR-10 (32x32 colour)", (3, 32, 32), 10, False,
+                           "Unpack cifar-10-python.tar.gz so that DIR/cifar-10-batches-py (or "
+                           "DIR/cifar10/cifar-10-batches-py) exists.", _load_cifar10),
+}
+
+
+@functools.lru_cache(maxsize=4)
+def _load_normalised(name: str, root: Path | None, download: bool) -> Dataset:
+    spec = DATASETS[name]
+    x_tr, y_tr, x_te, y_te = spec.load_raw(root, download)
+    c = spec.image_shape[0]
+    # Training-set statistics, per channel (one channel for grayscale), as in the authors' code.
+    per_channel = x_tr.reshape(len(x_tr), c, -1)
+    mean = per_channel.mean(axis=(0, 2))
+    std = per_channel.std(axis=(0, 2))
+
+    def norm(x: np.ndarray) -> torch.Tensor:
+        xc = x.reshape(len(x), c, -1)
+        out = (xc - mean[None, :, None]) / std[None, :, None]
+        return torch.from_numpy(out.reshape(len(x), -1).astype(np.float32))
+
+    return Dataset(name, norm(x_tr), torch.from_numpy(y_tr), norm(x_te), torch.from_numpy(y_te),
+                   spec.image_shape, spec.n_classes, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+
+
+SUBSET_SEED = 12345  # the train-subset shuffle is fixed, so runs with different seeds see the same data
+
+
+def load_dataset(name: str = "digits", data_dir: str | Path | None = None, download: bool = True,
+                 train_subset: int = 0) -> Dataset:
+    """Load a registered dataset, normalised and flattened, on the CPU.
+
+    Raises ``DatasetNotFoundError`` (a ``FileNotFoundError``) saying where it looked and how to
+    provide the files, and ``ValueError`` for an unknown name.
+    """
+    if name not in DATASETS:
+        raise ValueError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")
+    ds = _load_normalised(name, data_root(data_dir), download)
+    if train_subset and train_subset < len(ds.y_train):
+        idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))[:train_subset]
+        idx, _ = idx.sort()
+        ds = Dataset(ds.name, ds.x_train[idx], ds.y_train[idx], ds.x_test, ds.y_test, ds.image_shape,
+                     ds.n_classes, ds.mean, ds.std)
+    return ds
+
+
+def load_for_config(config) -> Dataset:
+    """The dataset a ``RunConfig`` asks for."""
+    return load_dataset(config.dataset, config.data_dir, config.download, config.train_subset)

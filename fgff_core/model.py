@@ -1,0 +1,208 @@
+"""The networks: the Forward-Forward MLP (FF and FGFF share it) and the backprop baseline.
+
+Where to find the paper in the code:
+- label embedding (Fig. 2) ............ ``embed_labels``
+- Forward (Algorithm 1, l. 26-30) ..... ``FFLayer.forward``
+- goodness, eq. (2) and eq. (3) ....... ``goodness``
+- losses, eq. (1) and softplus ........ ``hinge_loss``, ``softplus_loss``
+- prediction rule (section II) ........ ``FFNet.label_goodness`` / ``FFNet.predict``
+The significance update lives in ``training.py`` (its own optimizer, Algorithm 1 l. 15-17).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+NORM_EPS = 1e-4  # as in the authors' code: x / (||x|| + 1e-4)
+
+
+def embed_labels(x: Tensor, labels: Tensor | int, label_value: float, n_classes: int = 10) -> Tensor:
+    """Overwrite the first ``n_classes`` inputs with the one-hot label times ``label_value`` (Fig. 2)."""
+    out = x.clone()
+    out[:, :n_classes] = 0.0
+    if isinstance(labels, int):
+        out[:, labels] = label_value
+    else:
+        out[torch.arange(len(x), device=x.device), labels] = label_value
+    return out
+
+
+def goodness(h: Tensor, significance: Tensor | None = None) -> Tensor:
+    """Goodness of each sample: eq. (2) without significance, eq. (3) with it.
+
+    g = (1/n) * sum_j h_j^2 * w_j, over the n neurons of the layer (last dimension).
+    """
+    squared = h.square()
+    if significance is not None:
+        squared = squared * significance
+    return squared.mean(dim=-1)
+
+
+def softplus_loss(g_pos: Tensor, g_neg: Tensor, threshold: float) -> Tensor:
+    """The authors' default loss: mean of log(1 + exp(.)) of (threshold - g_pos) and (g_neg - threshold)."""
+    return F.softplus(torch.cat([threshold - g_pos, g_neg - threshold])).mean()
+
+
+def hinge_loss(g_pos: Tensor, g_neg: Tensor, threshold: float, delta: float) -> Tensor:
+    """Eq. (1): push g_pos above threshold + delta and g_neg below threshold - delta.
+
+    The printed equation puts 1/2 in front of the first max only; we read it as 1/2 of the sum
+    (a typesetting slip: the two terms are symmetric in the text), averaged over samples.
+    """
+    pos_term = F.relu(delta - (g_pos - threshold))
+    neg_term = F.relu(delta - (threshold - g_neg))
+    return 0.5 * (pos_term.mean() + neg_term.mean())
+
+
+def layer_loss(g_pos: Tensor, g_neg: Tensor, loss: str, threshold: float, delta: float) -> Tensor:
+    if loss == "softplus":
+        return softplus_loss(g_pos, g_neg, threshold)
+    if loss == "hinge":
+        return hinge_loss(g_pos, g_neg, threshold, delta)
+    raise ValueError(f"loss: {loss!r} is not allowed; choose one of softplus, hinge")
+
+
+class FFLayer(nn.Module):
+    """One Forward-Forward layer: L2-normalise the input, linear, ReLU; plus its significance factors."""
+
+    def __init__(self, in_features: int, out_features: int) -> None:
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+        # The layer's row of the significance matrix (section III.A), initialised to 1 (footnote 1).
+        self.significance = nn.Parameter(torch.ones(out_features))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Algorithm 1, Forward: x_n = x / ||x||; relu(x_n W^T + b)."""
+        x = x / (x.norm(dim=1, keepdim=True) + NORM_EPS)
+        return F.relu(self.linear(x))
+
+    def forward_labelled(self, x: Tensor, labels: Sequence[Tensor], label_value: float,
+                         n_classes: int) -> list[Tensor]:
+        """``forward(embed_labels(x, y))`` for each label vector y, with the image product shared.
+
+        The embedded inputs differ from the image only in the first ``n_classes`` values, so
+        W x_emb = W_img x_img + v W[:, y] and ||x_emb||^2 = ||x_img||^2 + v^2: one matrix product
+        serves positive and negative data (and all 10 candidate labels at prediction). Exact up to
+        float rounding; tests compare it with the plain path.
+        """
+        image_product, inv_norm, label_columns = self._factorised_terms(x, label_value, n_classes)
+        return [F.relu((image_product + label_columns[y]) * inv_norm[:, None] + self.linear.bias)
+                for y in labels]
+
+    def forward_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
+        """Outputs for every candidate label at once, shape (classes, N, out); factorised."""
+        image_product, inv_norm, label_columns = self._factorised_terms(x, label_value, n_classes)
+        pre = (image_product[None] + label_columns[:, None, :]) * inv_norm[None, :, None]
+        return F.relu(pre + self.linear.bias)
+
+    def _factorised_terms(self, x: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor, Tensor]:
+        """W_img x_img (N, out), 1 / (||x_emb|| + eps) (N,), and v * W[:, label] per label (classes, out)."""
+        image = x[:, n_classes:]
+        weight = self.linear.weight
+        image_product = image @ weight[:, n_classes:].T
+        inv_norm = 1.0 / ((image.square().sum(dim=1) + label_value**2).sqrt() + NORM_EPS)
+        return image_product, inv_norm, weight[:, :n_classes].T * label_value
+
+
+class FFNet(nn.Module):
+    """A stack of ``FFLayer``s with the label embedding and the goodness-based prediction rule."""
+
+    def __init__(self, input_dim: int, layers: Sequence[int], n_classes: int = 10, label_value: float = 1.0,
+                 factorize: bool = True) -> None:
+        super().__init__()
+        if input_dim <= n_classes:
+            raise ValueError(f"input_dim must exceed n_classes={n_classes} to hold the label, got {input_dim}")
+        sizes = [input_dim, *layers]
+        self.layers = nn.ModuleList(FFLayer(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.input_dim = input_dim
+        self.n_classes = n_classes
+        self.label_value = float(label_value)
+        self.factorize = factorize
+
+    # -- forward passes -----------------------------------------------------------------------
+    def first_layer(self, x: Tensor, labels: Sequence[Tensor]) -> list[Tensor]:
+        """Layer 1 on ``x`` embedded with each label vector in ``labels``."""
+        first = self.layers[0]
+        if self.factorize:
+            return first.forward_labelled(x, labels, self.label_value, self.n_classes)
+        return [first(embed_labels(x, y, self.label_value, self.n_classes)) for y in labels]
+
+    def layer_outputs(self, x: Tensor, labels: Tensor, upto: int | None = None) -> list[Tensor]:
+        """Every layer's output for ``x`` with ``labels`` embedded (e.g. positive data for t-SNE)."""
+        upto = len(self.layers) if upto is None else upto
+        (h,) = self.first_layer(x, [labels])
+        outs = [h]
+        for layer in self.layers[1:upto]:
+            h = layer(h)
+            outs.append(h)
+        return outs
+
+    # -- prediction ---------------------------------------------------------------------------
+    @torch.no_grad()
+    def label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+        """Goodness summed over layers for each candidate label: (with significance, without), (N, C) each.
+
+        The prediction rule: embed each of the 10 labels, run the net, sum the goodness of the
+        layers, take the argmax. Evaluated in chunks of ``chunk`` samples so memory stays bounded.
+        """
+        upto = len(self.layers) if upto is None else upto
+        with_sig, without_sig = [], []
+        c = self.n_classes
+        for start in range(0, len(x), chunk):
+            xc = x[start:start + chunk]
+            if self.factorize:
+                h = self.layers[0].forward_all_labels(xc, self.label_value, c)
+            else:
+                h = torch.stack([self.layers[0](embed_labels(xc, k, self.label_value, c)) for k in range(c)])
+            h = h.reshape(c * len(xc), -1)
+            g_sig = torch.zeros(c * len(xc), device=x.device)
+            g_raw = torch.zeros(c * len(xc), device=x.device)
+            for i, layer in enumerate(self.layers[:upto]):
+                if i > 0:
+                    h = layer(h)
+                h = h.float()
+                g_sig += goodness(h, layer.significance)
+                g_raw += goodness(h)
+            with_sig.append(g_sig.view(c, -1).T)
+            without_sig.append(g_raw.view(c, -1).T)
+        return torch.cat(with_sig), torch.cat(without_sig)
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, use_significance: bool = True, upto: int | None = None,
+                chunk: int = 4096) -> Tensor:
+        g_sig, g_raw = self.label_goodness(x, upto=upto, chunk=chunk)
+        return (g_sig if use_significance else g_raw).argmax(dim=1)
+
+    def significance(self) -> list[Tensor]:
+        """The significance matrix, one row per layer (layers may differ in width)."""
+        return [layer.significance.detach() for layer in self.layers]
+
+
+class BPNet(nn.Module):
+    """The backprop baseline: the same hidden layers (linear + ReLU) and a linear softmax head."""
+
+    def __init__(self, input_dim: int, layers: Sequence[int], n_classes: int = 10) -> None:
+        super().__init__()
+        sizes = [input_dim, *layers]
+        self.hidden = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.head = nn.Linear(sizes[-1], n_classes)
+        self.input_dim = input_dim
+        self.n_classes = n_classes
+
+    def layer_outputs(self, x: Tensor, labels: Tensor | None = None, upto: int | None = None) -> list[Tensor]:
+        outs, h = [], x
+        for layer in self.hidden[:upto]:
+            h = F.relu(layer(h))
+            outs.append(h)
+        return outs
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.layer_outputs(x)[-1])
+
+    @torch.no_grad()
+    def predict(self, x: Tensor, chunk: int = 4096, **_: object) -> Tensor:
+        return torch.cat([self(x[s:s + chunk]).argmax(dim=1) for s in range(0, len(x), chunk)])
