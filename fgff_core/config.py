@@ -229,7 +229,8 @@ class RunConfig:
             try:
                 self.layers = tuple(int(p) for p in self.layers.replace("x", ",").split(",") if p.strip())
             except ValueError:
-                raise ValueError(f"layers: expected comma-separated integers like 500,500, got {self.layers!r}") from None
+                raise ValueError(f"layers: expected comma-separated integers like 500,500, "
+                                 f"got {self.layers!r}") from None
         elif isinstance(self.layers, int) and not isinstance(self.layers, bool):
             self.layers = (self.layers,)
         elif isinstance(self.layers, (list, tuple)):
@@ -241,12 +242,14 @@ class RunConfig:
                 try:
                     self.batch_size = int(self.batch_size)
                 except ValueError:
-                    raise ValueError(f"batch_size: expected an integer >= 0 or 'full', got {self.batch_size!r}") from None
+                    raise ValueError(f"batch_size: expected an integer >= 0 or 'full', "
+                                     f"got {self.batch_size!r}") from None
         if isinstance(self.label_value, str) and self.label_value.strip().lower() != "max":
             try:
                 self.label_value = float(self.label_value)
             except ValueError:
-                raise ValueError(f"label_value: expected a number in (0, 1000] or 'max', got {self.label_value!r}") from None
+                raise ValueError(f"label_value: expected a number in (0, 1000] or 'max', "
+                                 f"got {self.label_value!r}") from None
         if isinstance(self.label_value, str):
             self.label_value = "max"
         if self.algo in DEFAULT_LR:
