@@ -1,0 +1,1 @@
+"""Plotly figure builders for the app (no Streamlit here): pages call these and draw the result."""
