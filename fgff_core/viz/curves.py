@@ -1,0 +1,166 @@
+"""Training curves as Plotly figures: loss, goodness against the threshold, accuracy.
+
+Each builder takes the metrics DataFrame of a run (``JobManager.metrics``: one row per layer and
+epoch with the columns named in ``fgff_core.events``) and returns a ``go.Figure``; no Streamlit
+here, so the figures are unit-tested and reusable in notebooks. Colours come from ``theme``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from .theme import ALGO_LABELS, NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
+
+EPOCH_AXIS = "epoch (within layer)"
+GOODNESS_AXIS = "goodness (mean of s·h², batch mean)"
+ACCURACY_AXIS = "accuracy (%)"
+LOSS_AXIS = "loss (batch mean)"
+CHART_HEIGHT = 320
+
+
+def _layout(fig: go.Figure, title: str, height: int = CHART_HEIGHT) -> go.Figure:
+    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template=TEMPLATE, height=height,
+                      margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.25),
+                      hovermode="x unified")
+    return fig
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.add_annotation(text=message, x=0.5, y=0.5, xref="paper", yref="paper", showarrow=False,
+                       font=dict(size=14, color="#888888"))
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    return _layout(fig, title)
+
+
+def _layers(metrics: pd.DataFrame) -> list[int]:
+    return sorted(int(v) for v in metrics["layer"].dropna().unique())
+
+
+def _has(metrics: pd.DataFrame, column: str) -> bool:
+    return column in metrics and metrics[column].notna().any()
+
+
+def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
+    """Layer loss per epoch, one line per layer (x: epoch within the layer for greedy training)."""
+    title = f"{ALGO_LABELS.get(algo, algo)} loss per layer"
+    if metrics is None or metrics.empty or not _has(metrics, "loss"):
+        return _empty(title, "No epochs yet")
+    fig = go.Figure()
+    layers = _layers(metrics)
+    for layer in layers:
+        rows = metrics[metrics["layer"] == layer]
+        # Later layers get lighter by opacity, so the algorithm keeps its colour.
+        opacity = 1.0 - 0.5 * (layer / max(1, len(layers) - 1)) if len(layers) > 1 else 1.0
+        name = "network" if algo == "bp" else f"layer {layer + 1}"
+        fig.add_trace(go.Scatter(x=rows["epoch"], y=rows["loss"], mode="lines", name=name,
+                                 line=dict(color=algo_color(algo), width=2), opacity=opacity))
+    fig.update_xaxes(title_text=EPOCH_AXIS if algo != "bp" else "epoch")
+    fig.update_yaxes(title_text=LOSS_AXIS)
+    return _layout(fig, title)
+
+
+def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff") -> go.Figure:
+    """Positive and negative goodness per layer against the threshold; one panel per layer.
+
+    Solid lines are the goodness the loss sees (eq. 3, with significance); dashed lines are the
+    same activations without significance (eq. 2). For FF the two coincide.
+    """
+    title = f"{ALGO_LABELS.get(algo, algo)} goodness vs threshold {threshold:g}"
+    if algo == "bp":
+        return _empty(title, "Backprop has no goodness")
+    if metrics is None or metrics.empty or not _has(metrics, "g_pos"):
+        return _empty(title, "No epochs yet")
+    layers = _layers(metrics)
+    fig = make_subplots(rows=1, cols=len(layers), shared_yaxes=True, horizontal_spacing=0.04,
+                        subplot_titles=[f"layer {i + 1}" for i in layers])
+    show_raw = algo == "fgff" and _has(metrics, "g_pos_raw")
+    series = [("g_pos", "positive", POSITIVE_COLOR, "solid"), ("g_neg", "negative", NEGATIVE_COLOR, "solid")]
+    if show_raw:
+        series += [("g_pos_raw", "positive, no significance", POSITIVE_COLOR, "dot"),
+                   ("g_neg_raw", "negative, no significance", NEGATIVE_COLOR, "dot")]
+    for col, layer in enumerate(layers, start=1):
+        rows = metrics[metrics["layer"] == layer]
+        for column, name, color, dash in series:
+            fig.add_trace(go.Scatter(x=rows["epoch"], y=rows[column], mode="lines", name=name, legendgroup=name,
+                                     showlegend=col == 1, line=dict(color=color, dash=dash, width=2)),
+                          row=1, col=col)
+        fig.add_hline(y=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=1), row=1, col=col)
+        fig.update_xaxes(title_text=EPOCH_AXIS, row=1, col=col)
+    # One legend entry for the threshold line (hlines have none).
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=f"threshold ({threshold:g})",
+                             line=dict(color=THRESHOLD_COLOR, dash="dash", width=1)), row=1, col=1)
+    fig.update_yaxes(title_text=GOODNESS_AXIS, row=1, col=1)
+    return _layout(fig, title)
+
+
+ACCURACY_SERIES = (
+    # column, label, dash, faded
+    ("test_acc", "test", "solid", False),
+    ("train_acc", "train", "dot", False),
+    ("test_acc_no_significance", "test, no significance", "solid", True),
+    ("train_acc_no_significance", "train, no significance", "dot", True),
+)
+
+
+def accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
+    """Train and test accuracy (%) at each evaluation; for FGFF also without significance (eq. 2 rule).
+
+    x is the running epoch count over all layers (``step``), so greedy layers follow each other.
+    """
+    title = f"{ALGO_LABELS.get(algo, algo)} accuracy"
+    if metrics is None or metrics.empty or not _has(metrics, "test_acc"):
+        return _empty(title, "No evaluation yet")
+    evals = metrics.dropna(subset=["test_acc"]).sort_values("step")
+    fig = go.Figure()
+    for column, name, dash, faded in ACCURACY_SERIES:
+        if faded and algo != "fgff":
+            continue  # FF's significance is frozen at 1 and BP has none: the curves would repeat
+        if not _has(evals, column):
+            continue
+        fig.add_trace(go.Scatter(x=evals["step"], y=100.0 * evals[column], mode="lines+markers", name=name,
+                                 line=dict(color=algo_color("ff") if faded else algo_color(algo), dash=dash,
+                                           width=2), marker=dict(size=4), opacity=0.6 if faded else 1.0))
+    fig.update_xaxes(title_text="epoch (all layers, in training order)")
+    fig.update_yaxes(title_text=ACCURACY_AXIS, range=[0, 101])
+    _add_layer_boundaries(fig, metrics)
+    return _layout(fig, title)
+
+
+def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:
+    """Vertical lines where the greedy schedule moves to the next layer."""
+    if "layer" not in metrics or metrics["layer"].nunique() < 2:
+        return
+    starts = metrics.groupby("layer")["step"].min().sort_index()
+    if starts.is_monotonic_increasing and (metrics.groupby("layer")["step"].max().shift(1).dropna()
+                                           < starts.iloc[1:].values).all():
+        for layer, step in starts.iloc[1:].items():
+            fig.add_vline(x=float(step) - 0.5, line=dict(color="#bbbbbb", width=1, dash="dot"))
+            fig.add_annotation(x=float(step), y=1.0, yref="paper", text=f"layer {int(layer) + 1}",
+                               showarrow=False, xanchor="left", yanchor="bottom", font=dict(size=10))
+
+
+def final_accuracy_table(run: dict) -> pd.DataFrame:
+    """Final accuracies (%) of a finished run, with and without significance, as a small table."""
+    rows = []
+    for split in ("train", "test"):
+        with_sig = run.get(f"{split}_acc")
+        without = run.get(f"{split}_acc_no_significance")
+        rows.append({"split": split, "with significance (%)": _pct(with_sig),
+                     "without significance (%)": _pct(without)})
+    return pd.DataFrame(rows).set_index("split")
+
+
+def _pct(value) -> float | None:
+    if value is None:
+        return None
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return None
+    return None if math.isnan(value) else round(100.0 * value, 2)

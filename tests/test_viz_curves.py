@@ -1,0 +1,97 @@
+"""Figure builders for the training curves: right traces, threshold line, axis titles, FF/FGFF colours."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import pytest
+
+from fgff_core.config import RunConfig
+from fgff_core.events import EpochMetrics, EvalMetrics
+from fgff_core.training import Trainer
+from fgff_core.viz import curves
+from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR
+
+
+def metrics_frame(algo: str, epochs: int = 6, layers=(20, 20)) -> pd.DataFrame:
+    """A real run's metrics in the JobManager.metrics layout: epoch rows joined with eval rows."""
+    cfg = RunConfig(algo=algo, dataset="digits", layers=layers, epochs=epochs, eval_every=2, eval_subset=200)
+    rows: dict[tuple[int, int], dict] = {}
+    for ev in Trainer(cfg).run():
+        if isinstance(ev, EpochMetrics):
+            d = ev.to_dict()
+            d.pop("event"), d.pop("significance")
+            rows[(ev.layer, ev.epoch)] = d
+        elif isinstance(ev, EvalMetrics):
+            d = ev.to_dict()
+            d.pop("event")
+            rows[(ev.layer, ev.epoch)].update(d)
+    return pd.DataFrame(list(rows.values())).astype(float, errors="ignore")
+
+
+@pytest.fixture(scope="module")
+def fgff_metrics() -> pd.DataFrame:
+    return metrics_frame("fgff")
+
+
+def test_loss_figure_one_line_per_layer_in_algo_colour(fgff_metrics):
+    fig = curves.loss_figure(fgff_metrics, "fgff")
+    assert [t.name for t in fig.data] == ["layer 1", "layer 2"]
+    assert {t.line.color for t in fig.data} == {ALGO_COLORS["fgff"]}
+    assert len(fig.data[0].x) == 6
+    assert fig.layout.yaxis.title.text == curves.LOSS_AXIS
+    assert "FGFF" in fig.layout.title.text
+
+
+def test_goodness_figure_has_threshold_and_raw_series_for_fgff(fgff_metrics):
+    fig = curves.goodness_figure(fgff_metrics, threshold=2.0, algo="fgff")
+    names = {t.name for t in fig.data}
+    assert {"positive", "negative", "positive, no significance", "negative, no significance",
+            "threshold (2)"} <= names
+    hlines = [s for s in fig.layout.shapes if s.y0 == s.y1 == 2.0]
+    assert len(hlines) == 2  # one per layer panel
+    colors = {t.name: t.line.color for t in fig.data}
+    assert colors["positive"] == POSITIVE_COLOR and colors["negative"] == NEGATIVE_COLOR
+    assert fig.layout.yaxis.title.text == curves.GOODNESS_AXIS
+    assert fig.layout.xaxis.title.text == curves.EPOCH_AXIS
+
+
+def test_goodness_figure_ff_has_no_raw_series():
+    fig = curves.goodness_figure(metrics_frame("ff", epochs=3, layers=(10,)), threshold=2.0, algo="ff")
+    assert not any("no significance" in (t.name or "") for t in fig.data)
+
+
+def test_accuracy_figure_percent_and_eval_points_only(fgff_metrics):
+    fig = curves.accuracy_figure(fgff_metrics, "fgff")
+    by_name = {t.name: t for t in fig.data}
+    assert {"test", "train", "test, no significance", "train, no significance"} == set(by_name)
+    evaluated = fgff_metrics.dropna(subset=["test_acc"])
+    assert len(by_name["test"].y) == len(evaluated)
+    assert max(by_name["test"].y) <= 100.0 and max(by_name["test"].y) > 1.0  # percent, not a fraction
+    assert by_name["test"].line.color == ALGO_COLORS["fgff"]
+    assert fig.layout.yaxis.title.text == curves.ACCURACY_AXIS
+    assert any(a.text == "layer 2" for a in fig.layout.annotations)  # greedy layer boundary
+
+
+def test_bp_figures():
+    m = metrics_frame("bp", epochs=2, layers=(16,))
+    assert curves.loss_figure(m, "bp").data[0].name == "network"
+    assert len(curves.goodness_figure(m, 2.0, "bp").data) == 0  # message, no fake curves
+    names = {t.name for t in curves.accuracy_figure(m, "bp").data}
+    assert names == {"test", "train"}
+
+
+@pytest.mark.parametrize("frame", [pd.DataFrame(), None])
+def test_empty_metrics_give_a_message_not_an_error(frame):
+    for fig in (curves.loss_figure(frame), curves.goodness_figure(frame, 2.0), curves.accuracy_figure(frame)):
+        assert len(fig.data) == 0 and fig.layout.annotations[0].text
+
+
+def test_final_accuracy_table():
+    table = curves.final_accuracy_table({"test_acc": 0.9512, "test_acc_no_significance": 0.9, "train_acc": 1.0,
+                                         "train_acc_no_significance": float("nan")})
+    assert table.loc["test", "with significance (%)"] == 95.12
+    assert table.loc["train", "with significance (%)"] == 100.0
+    assert table.loc["train", "without significance (%)"] is None or math.isnan(
+        table.loc["train", "without significance (%)"])
