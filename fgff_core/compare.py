@@ -1,0 +1,236 @@
+"""Comparing runs: launch FF and FGFF on equal terms, aggregate their curves over seeds, tabulate.
+
+Everything here works on plain data (configs, the store's metric frames, its run table), so the
+Compare page stays a thin script and the same numbers can be computed from a notebook or a script:
+
+- ``comparison_configs`` / ``launch_comparison``: the same data, seeds and budget for every
+  algorithm; only ``algo`` differs (FF simply ignores ``sig_lr``).
+- ``group_runs``: runs that differ only in their seed form one group (e.g. "FF", "FGFF").
+- ``aggregate_curves``: per group and step, mean, std, min and max of a metric over the group's
+  runs, after an optional exponential moving average per run.
+- ``final_metrics_table``: final metrics per group and the difference to the first group.
+- ``config_diff``: only the config fields whose values differ between runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from .config import ALGORITHMS, RunConfig
+from .events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
+from .viz.theme import ALGO_LABELS
+
+MAX_SEEDS = 16
+# Fields that never change what is learned, so they do not split runs into groups.
+NON_DEFINING_FIELDS = ("seed", "device", "eval_chunk", "log_every", "data_dir", "download", "compile")
+INDEX_COLUMNS = ("run_id", "layer", "epoch", "step")
+# Metrics that make sense as curves over training (ids from events.py, not copies of them).
+CURVE_METRICS = tuple(m for m in (*EPOCH_METRIC_NAMES, *EVAL_METRIC_NAMES)
+                      if m not in INDEX_COLUMNS and m != "seconds")
+# Final metrics for the table: everything RunFinished reports except its status and wall clock.
+FINAL_TABLE_METRICS = tuple(m for m in FINAL_METRIC_NAMES if m not in ("status", "wall_seconds"))
+
+
+class Submitter(Protocol):
+    """What ``launch_comparison`` needs of a job manager."""
+
+    def submit(self, config: Any, name: str | None = None, owner: str | None = None) -> str: ...
+
+
+# -- launching ------------------------------------------------------------------------------------
+def comparison_configs(base_config: RunConfig | Mapping[str, Any], seeds: Sequence[int] = (0,),
+                       algos: Sequence[str] = ("ff", "fgff")) -> list[RunConfig]:
+    """One config per (seed, algo): the base config with only ``algo`` and ``seed`` replaced.
+
+    Ordered seed by seed, so that with a small worker pool the algorithms advance together.
+    """
+    base = RunConfig.coerce(base_config)
+    seeds = _validate_seeds(seeds)
+    algos = tuple(algos)
+    if not algos:
+        raise ValueError(f"algos: give at least one of {', '.join(ALGORITHMS)}")
+    for algo in algos:
+        if algo not in ALGORITHMS:
+            raise ValueError(f"algos: {algo!r} is not allowed; choose among {', '.join(ALGORITHMS)}")
+    if len(set(algos)) != len(algos):
+        raise ValueError(f"algos: each algorithm once, got {list(algos)}")
+    return [base.replace(algo=algo, seed=seed) for seed in seeds for algo in algos]
+
+
+def launch_comparison(jm: Submitter, base_config: RunConfig | Mapping[str, Any], seeds: Sequence[int] = (0,),
+                      algos: Sequence[str] = ("ff", "fgff"), name: str | None = None,
+                      owner: str | None = None) -> list[str]:
+    """Submit one run per (seed, algo) with otherwise identical configs; return their run ids.
+
+    All configs are validated before the first submission, so a bad input submits nothing.
+    """
+    configs = comparison_configs(base_config, seeds, algos)
+    prefix = name or f"compare {configs[0].dataset} {'x'.join(str(w) for w in configs[0].layers)}"
+    return [jm.submit(cfg, name=f"{prefix} {ALGO_LABELS.get(cfg.algo, cfg.algo)} seed {cfg.seed}", owner=owner)
+            for cfg in configs]
+
+
+def _validate_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
+    seeds = tuple(seeds)
+    if not 1 <= len(seeds) <= MAX_SEEDS:
+        raise ValueError(f"seeds: give 1 to {MAX_SEEDS} seeds, got {len(seeds)}")
+    for s in seeds:
+        if isinstance(s, bool) or not isinstance(s, (int, np.integer)) or not 0 <= s <= 2**32 - 1:
+            raise ValueError(f"seeds: each seed must be an integer in [0, {2**32 - 1}], got {s!r}")
+    if len(set(seeds)) != len(seeds):
+        raise ValueError(f"seeds: each seed once, got {list(seeds)}")
+    return tuple(int(s) for s in seeds)
+
+
+# -- grouping -------------------------------------------------------------------------------------
+def _config_dict(config: RunConfig | Mapping[str, Any]) -> dict[str, Any]:
+    return RunConfig.coerce(config).to_dict()
+
+
+def _defining(config: dict[str, Any]) -> tuple:
+    return tuple((k, _hashable(v)) for k, v in sorted(config.items()) if k not in NON_DEFINING_FIELDS)
+
+
+def _hashable(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list) else value
+
+
+def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str, str]:
+    """A group label per run id: runs whose configs differ only in seed (and other fields that do
+    not change learning, ``NON_DEFINING_FIELDS``) share a group.
+
+    Labels are the algorithm ("FF", "FGFF") when that tells the groups apart, else the algorithm
+    followed by the fields that differ (``"FGFF sig_lr=0.3"``). Groups keep first-seen order.
+    """
+    dicts = {rid: _config_dict(cfg) for rid, cfg in configs.items()}
+    keys = {rid: _defining(d) for rid, d in dicts.items()}
+    distinct: list[tuple] = []
+    for key in keys.values():
+        if key not in distinct:
+            distinct.append(key)
+    rep = {key: dict(key) for key in distinct}
+    varying = [f for f in rep[distinct[0]] if len({_hashable(rep[k][f]) for k in distinct}) > 1] if distinct else []
+    algos = [rep[k]["algo"] for k in distinct]
+    by_algo_only = len(set(algos)) == len(distinct)
+    labels: dict[tuple, str] = {}
+    for key in distinct:
+        cfg = rep[key]
+        label = ALGO_LABELS.get(cfg["algo"], cfg["algo"])
+        if not by_algo_only:
+            extra = [f"{f}={_short(cfg[f])}" for f in varying if f != "algo"]
+            label = " ".join([label, *extra])
+        labels[key] = label
+    return {rid: labels[keys[rid]] for rid in dicts}
+
+
+def _short(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return "x".join(str(v) for v in value)
+    return str(value)
+
+
+def group_order(groups: Mapping[str, str]) -> list[str]:
+    """The distinct group labels in first-seen order."""
+    return list(dict.fromkeys(groups.values()))
+
+
+# -- curves ---------------------------------------------------------------------------------------
+def ema(values: np.ndarray, smoothing: float) -> np.ndarray:
+    """Exponential moving average with TensorBoard's convention: 0 = raw, 0.99 = very smooth.
+
+    Bias-corrected so the first points are not pulled towards 0.
+    """
+    if not 0.0 <= smoothing < 1.0:
+        raise ValueError(f"smoothing: {smoothing!r} is out of range; allowed [0, 1)")
+    values = np.asarray(values, dtype=float)
+    if smoothing == 0.0 or len(values) == 0:
+        return values.copy()
+    out = np.empty_like(values)
+    acc, weight = 0.0, 0.0
+    for i, v in enumerate(values):
+        acc = smoothing * acc + (1 - smoothing) * v
+        weight = smoothing * weight + (1 - smoothing)
+        out[i] = acc / weight
+    return out
+
+
+def aggregate_curves(metrics_long: pd.DataFrame, groups: Mapping[str, str], metric: str,
+                     smoothing: float = 0.0) -> pd.DataFrame:
+    """Per group and step: ``mean, std, min, max, n`` of ``metric`` over the group's runs.
+
+    ``metrics_long`` is the store's long format (run_id, layer, epoch, step, metric, value). Each
+    run's curve is smoothed first (``ema``), then runs are aggregated at equal steps; a step only
+    some runs have reached (a live comparison) is aggregated over those, ``n`` says how many.
+    ``std`` is the sample standard deviation (0 for a single run). Columns: group, step, layer,
+    epoch, mean, std, min, max, n.
+    """
+    if metric not in CURVE_METRICS:
+        raise ValueError(f"metric: {metric!r} is not allowed; choose one of {', '.join(CURVE_METRICS)}")
+    columns = ["group", "step", "layer", "epoch", "mean", "std", "min", "max", "n"]
+    if metrics_long is None or metrics_long.empty:
+        return pd.DataFrame(columns=columns)
+    df = metrics_long[(metrics_long["metric"] == metric) & metrics_long["run_id"].isin(list(groups))]
+    df = df.dropna(subset=["value"]).sort_values(["run_id", "step"])
+    if df.empty:
+        return pd.DataFrame(columns=columns)
+    parts = []
+    for run_id, run in df.groupby("run_id", sort=False):
+        run = run.copy()
+        run["value"] = ema(run["value"].to_numpy(), smoothing)
+        run["group"] = groups[run_id]
+        parts.append(run)
+    df = pd.concat(parts, ignore_index=True)
+    agg = (df.groupby(["group", "step"], sort=False)
+             .agg(layer=("layer", "first"), epoch=("epoch", "first"), mean=("value", "mean"),
+                  std=("value", "std"), min=("value", "min"), max=("value", "max"), n=("value", "size"))
+             .reset_index())
+    agg["std"] = agg["std"].fillna(0.0)
+    order = {g: i for i, g in enumerate(group_order(groups))}
+    agg = agg.sort_values(["group", "step"], key=lambda s: s.map(order) if s.name == "group" else s)
+    return agg[columns].reset_index(drop=True)
+
+
+# -- final metrics --------------------------------------------------------------------------------
+def final_metrics_table(runs: pd.DataFrame, groups: Mapping[str, str],
+                        metrics: Iterable[str] = FINAL_TABLE_METRICS) -> pd.DataFrame:
+    """Final metrics per group: one row per metric; per group its mean over runs (and ``sd`` and
+    the run count ``n`` when a group holds several runs); then ``<group> - <first group>`` for each
+    other group, e.g. "FGFF - FF". Runs without a value (unfinished, failed) are left out of the
+    means; ``n`` counts the runs that have one.
+
+    ``runs`` is the store's run table (one row per run, with ``run_id`` and the metric columns).
+    """
+    metrics = [m for m in metrics if m in runs.columns]
+    order = group_order(groups)
+    table = runs[runs["run_id"].isin(list(groups))].copy()
+    table["group"] = table["run_id"].map(groups)
+    out = pd.DataFrame(index=pd.Index(metrics, name="metric"))
+    means: dict[str, pd.Series] = {}
+    for g in order:
+        values = table.loc[table["group"] == g, metrics].apply(pd.to_numeric, errors="coerce")
+        means[g] = values.mean()
+        out[g] = means[g]
+        if (table["group"] == g).sum() > 1:
+            out[f"{g} sd"] = values.std()
+            out[f"{g} n"] = values.notna().sum()
+    for g in order[1:]:
+        out[f"{g} - {order[0]}"] = means[g] - means[order[0]]
+    return out
+
+
+# -- configs --------------------------------------------------------------------------------------
+def config_diff(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> pd.DataFrame:
+    """The fields whose values differ between the given configs: rows = fields, columns = the
+    mapping's keys (run ids or labels). Empty (no rows) when all configs are equal."""
+    dicts = {key: _config_dict(cfg) for key, cfg in configs.items()}
+    if not dicts:
+        return pd.DataFrame()
+    fields = list(next(iter(dicts.values())))
+    differing = [f for f in fields if len({_hashable(d[f]) for d in dicts.values()}) > 1]
+    data = {key: [_short(d[f]) if isinstance(d[f], (list, tuple)) else d[f] for f in differing]
+            for key, d in dicts.items()}
+    return pd.DataFrame(data, index=pd.Index(differing, name="field"), dtype=object)

@@ -1,0 +1,95 @@
+"""Figures of the Compare page: a metric's curves per group (FF, FGFF, ...) with the spread over seeds."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+
+from .theme import ALGO_COLORS, ALGO_LABELS, TEMPLATE
+
+# Axis titles with units, keyed by the metric names of events.py.
+METRIC_LABELS = {
+    "loss": "Layer loss (per sample)",
+    "g_pos": "Goodness, positive data (mean of w·h², eq. 3)",
+    "g_neg": "Goodness, negative data (mean of w·h², eq. 3)",
+    "g_pos_raw": "Goodness, positive data, no significance (mean of h², eq. 2)",
+    "g_neg_raw": "Goodness, negative data, no significance (mean of h², eq. 2)",
+    "train_acc": "Train accuracy (evaluation subset)",
+    "test_acc": "Test accuracy (evaluation subset)",
+    "train_acc_no_significance": "Train accuracy without significance",
+    "test_acc_no_significance": "Test accuracy without significance",
+}
+SPREADS = ("std", "min-max", "none")
+STEP_AXIS = "Step (layer-epochs, in training order)"
+_EXTRA_COLORS = ["#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+
+
+def metric_label(metric: str) -> str:
+    return METRIC_LABELS.get(metric, metric)
+
+
+def is_accuracy(metric: str) -> bool:
+    return "acc" in metric
+
+
+def group_colors(groups: Sequence[str]) -> dict[str, str]:
+    """FF, FGFF and BP keep their theme colours; other group labels get distinct ones."""
+    by_label = {label: ALGO_COLORS[algo] for algo, label in ALGO_LABELS.items()}
+    out, extra = {}, iter(_EXTRA_COLORS * 4)
+    for g in groups:
+        out[g] = by_label.get(g) or next(extra)
+    return out
+
+
+def _rgba(hex_color: str, alpha: float) -> str:
+    h = hex_color.lstrip("#")
+    r, g, b = (int(h[i:i + 2], 16) for i in (0, 2, 4))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: Mapping[str, str] | None = None,
+                  title: str | None = None) -> go.Figure:
+    """Mean curve per group with a band: +-1 std or min-max over the group's runs (seeds).
+
+    ``agg`` is ``compare.aggregate_curves`` output. Dotted vertical lines mark where a new layer
+    starts (greedy schedule).
+    """
+    if spread not in SPREADS:
+        raise ValueError(f"spread: {spread!r} is not allowed; choose one of {', '.join(SPREADS)}")
+    groups = list(dict.fromkeys(agg["group"])) if not agg.empty else []
+    colors = dict(colors or group_colors(groups))
+    fig = go.Figure()
+    for g in groups:
+        part = agg[agg["group"] == g]
+        color = colors.get(g, "#333333")
+        n_runs = int(part["n"].max())
+        if spread != "none" and n_runs > 1:
+            lo, hi = ((part["mean"] - part["std"], part["mean"] + part["std"]) if spread == "std"
+                      else (part["min"], part["max"]))
+            fig.add_trace(go.Scatter(x=part["step"], y=hi, mode="lines", line=dict(width=0), showlegend=False,
+                                     hoverinfo="skip", legendgroup=g))
+            fig.add_trace(go.Scatter(x=part["step"], y=lo, mode="lines", line=dict(width=0), fill="tonexty",
+                                     fillcolor=_rgba(color, 0.2), showlegend=False, hoverinfo="skip",
+                                     legendgroup=g))
+        name = f"{g} (mean of {n_runs})" if n_runs > 1 else g
+        custom = part[["layer", "epoch", "n"]].assign(layer=part["layer"] + 1)
+        fig.add_trace(go.Scatter(x=part["step"], y=part["mean"], mode="lines", name=name, legendgroup=g,
+                                 line=dict(color=color, width=2), customdata=custom,
+                                 hovertemplate=(f"<b>{g}</b><br>step %{{x}} (layer %{{customdata[0]}}, "
+                                                "epoch %{customdata[1]})<br>%{y:.4g} over %{customdata[2]} run(s)"
+                                                "<extra></extra>")))
+    if not agg.empty:
+        starts = agg.groupby("layer")["step"].min().sort_index()
+        for layer, step in starts.items():
+            if step > starts.iloc[0]:
+                fig.add_vline(x=step - 0.5, line=dict(color="#999999", dash="dot", width=1),
+                              annotation_text=f"layer {int(layer) + 1}", annotation_position="top left")
+    band = {"std": ", band: ±1 std over seeds", "min-max": ", band: min-max over seeds", "none": ""}[spread]
+    fig.update_layout(template=TEMPLATE, title=title or f"{metric_label(metric)}{band}", hovermode="x unified",
+                      xaxis_title=STEP_AXIS, yaxis_title=metric_label(metric), legend_title_text="",
+                      margin=dict(t=60, b=40, l=60, r=20), height=380)
+    if is_accuracy(metric):
+        fig.update_yaxes(tickformat=".0%")
+    return fig

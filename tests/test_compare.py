@@ -1,0 +1,163 @@
+"""Comparison logic: equal-terms launch, grouping, curve aggregation over seeds, final table, config diff."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fgff_core import compare
+from fgff_core.config import RunConfig
+from fgff_core.events import EpochMetrics, EvalMetrics
+from fgff_core.presets import preset_config
+from fgff_core.training import Trainer
+from fgff_core.viz.compare import curves_figure, group_colors
+from fgff_core.viz.theme import ALGO_COLORS
+
+
+class RecordingSubmitter:
+    """Stands in for JobManager.submit: records configs, returns ids."""
+
+    def __init__(self):
+        self.calls = []
+
+    def submit(self, config, name=None, owner=None):
+        self.calls.append((RunConfig.coerce(config), name, owner))
+        return f"run{len(self.calls)}"
+
+
+def test_launch_same_data_seeds_budget_only_algo_differs():
+    jm = RecordingSubmitter()
+    base = preset_config("quick-digits", "fgff", epochs=7)
+    ids = compare.launch_comparison(jm, base, seeds=(0, 1, 2))
+    assert ids == [f"run{i}" for i in range(1, 7)]
+    configs = [c for c, _, _ in jm.calls]
+    assert [(c.algo, c.seed) for c in configs] == [("ff", 0), ("fgff", 0), ("ff", 1), ("fgff", 1), ("ff", 2),
+                                                   ("fgff", 2)]
+    for c in configs:
+        assert c.replace(algo="fgff", seed=0) == base  # nothing else changed: data, layers, epochs, lrs
+    assert "FF seed 0" in jm.calls[0][1] and "FGFF seed 2" in jm.calls[-1][1]
+
+
+@pytest.mark.parametrize("seeds, algos, field", [
+    ((), ("ff", "fgff"), "seeds"),
+    ((0, 0), ("ff", "fgff"), "seeds"),
+    ((-1,), ("ff", "fgff"), "seeds"),
+    ((0,), ("ff", "xx"), "algos"),
+    ((0,), (), "algos"),
+])
+def test_launch_rejects_bad_input_before_submitting(seeds, algos, field):
+    jm = RecordingSubmitter()
+    with pytest.raises(ValueError, match=field):
+        compare.launch_comparison(jm, preset_config("tiny-digits"), seeds=seeds, algos=algos)
+    assert jm.calls == []
+
+
+def test_group_runs_by_algo_when_only_seed_differs():
+    base = preset_config("tiny-digits", "ff")
+    configs = {"a": base, "b": base.replace(seed=1), "c": base.replace(algo="fgff"),
+               "d": base.replace(algo="fgff", seed=3, device="cpu")}
+    assert compare.group_runs(configs) == {"a": "FF", "b": "FF", "c": "FGFF", "d": "FGFF"}
+
+
+def test_group_runs_names_the_differing_field():
+    base = preset_config("tiny-digits", "fgff")
+    groups = compare.group_runs({"a": base, "b": base.replace(sig_lr=0.3), "c": base.replace(algo="ff")})
+    assert groups == {"a": "FGFF sig_lr=0.15", "b": "FGFF sig_lr=0.3", "c": "FF sig_lr=0.15"}
+
+
+def test_ema_smooths_and_keeps_constant_series():
+    assert np.allclose(compare.ema(np.full(5, 3.0), 0.9), 3.0)  # bias correction: no pull towards 0
+    raw = np.array([0.0, 10.0, 0.0, 10.0])
+    smooth = compare.ema(raw, 0.6)
+    assert smooth[0] == 0.0 and np.ptp(smooth[1:]) < np.ptp(raw[1:])
+    assert np.array_equal(compare.ema(raw, 0.0), raw)
+    with pytest.raises(ValueError, match="smoothing"):
+        compare.ema(raw, 1.0)
+
+
+def _long(run_id, values, metric="loss"):
+    return pd.DataFrame({"run_id": run_id, "layer": 0, "epoch": range(1, len(values) + 1),
+                         "step": range(1, len(values) + 1), "metric": metric, "value": values})
+
+
+def test_aggregate_mean_std_min_max_over_seeds():
+    df = pd.concat([_long("a", [1.0, 2.0, 3.0]), _long("b", [3.0, 4.0, np.nan]), _long("c", [10.0, 10.0, 10.0])])
+    agg = compare.aggregate_curves(df, {"a": "FF", "b": "FF", "c": "FGFF"}, "loss")
+    ff = agg[agg["group"] == "FF"].set_index("step")
+    assert ff.loc[1, "mean"] == 2.0 and ff.loc[1, "min"] == 1.0 and ff.loc[1, "max"] == 3.0
+    assert ff.loc[1, "std"] == pytest.approx(np.std([1, 3], ddof=1))
+    assert ff.loc[3, "n"] == 1 and ff.loc[3, "mean"] == 3.0 and ff.loc[3, "std"] == 0.0  # NaN not counted
+    assert list(agg["group"].unique()) == ["FF", "FGFF"]
+    with pytest.raises(ValueError, match="metric"):
+        compare.aggregate_curves(df, {"a": "FF"}, "nope")
+    assert compare.aggregate_curves(df.iloc[:0], {"a": "FF"}, "loss").empty
+
+
+def _real_long(cfg: RunConfig, run_id: str) -> pd.DataFrame:
+    """A real run's metrics in the store's long format."""
+    rows = []
+    for ev in Trainer(cfg).run():
+        if isinstance(ev, (EpochMetrics, EvalMetrics)):
+            d = ev.to_dict()
+            for m in compare.CURVE_METRICS:
+                if m in d and d[m] is not None:
+                    rows.append(dict(run_id=run_id, layer=ev.layer, epoch=ev.epoch, step=ev.step, metric=m,
+                                     value=d[m]))
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def real_runs():
+    base = RunConfig(dataset="digits", layers=(20, 20), epochs=4, eval_every=2, eval_subset=200)
+    configs = {f"{a}{s}": base.replace(algo=a, seed=s) for a in ("ff", "fgff") for s in (0, 1)}
+    return configs, pd.concat([_real_long(c, rid) for rid, c in configs.items()], ignore_index=True)
+
+
+def test_aggregate_real_runs_and_figure(real_runs):
+    configs, long = real_runs
+    groups = compare.group_runs(configs)
+    agg = compare.aggregate_curves(long, groups, "test_acc")
+    assert set(agg["group"]) == {"FF", "FGFF"}
+    assert (agg["n"] == 2).all() and set(agg["step"]) == {2, 4, 6, 8}  # eval every 2 epochs, 2 layers x 4
+    fig = curves_figure(agg, "test_acc", spread="std")
+    lines = [t for t in fig.data if t.showlegend is not False]
+    assert [t.name for t in lines] == ["FF (mean of 2)", "FGFF (mean of 2)"]
+    assert [t.line.color for t in lines] == [ALGO_COLORS["ff"], ALGO_COLORS["fgff"]]
+    assert len(fig.data) == 6  # two band edges per group
+    assert fig.layout.xaxis.title.text and fig.layout.yaxis.title.text.startswith("Test accuracy")
+    smooth = compare.aggregate_curves(long, groups, "loss", smoothing=0.9)
+    raw = compare.aggregate_curves(long, groups, "loss")
+    assert not np.allclose(smooth["mean"], raw["mean"])
+    with pytest.raises(ValueError, match="spread"):
+        curves_figure(agg, "test_acc", spread="bad")
+
+
+def test_final_metrics_table_difference():
+    runs = pd.DataFrame({"run_id": ["a", "b", "c", "d"], "test_acc": [0.8, 0.9, 0.95, np.nan],
+                         "train_seconds": [1.0, 2.0, 4.0, 5.0]})
+    table = compare.final_metrics_table(runs, {"a": "FF", "b": "FF", "c": "FGFF", "d": "FGFF"},
+                                        metrics=["test_acc", "train_seconds"])
+    assert table.loc["test_acc", "FF"] == pytest.approx(0.85)
+    assert table.loc["test_acc", "FGFF"] == pytest.approx(0.95)  # the unfinished run is left out
+    assert table.loc["test_acc", "FGFF n"] == 1
+    assert table.loc["test_acc", "FGFF - FF"] == pytest.approx(0.10)
+    assert table.loc["train_seconds", "FGFF - FF"] == pytest.approx(3.0)
+    single = compare.final_metrics_table(runs.iloc[:1], {"a": "FF"}, metrics=["test_acc"])
+    assert list(single.columns) == ["FF"]
+
+
+def test_config_diff_shows_only_differing_fields():
+    base = preset_config("tiny-digits", "ff")
+    diff = compare.config_diff({"x": base, "y": base.replace(algo="fgff", seed=2)})
+    assert list(diff.index) == ["algo", "seed"]
+    assert diff.loc["algo"].tolist() == ["ff", "fgff"]
+    assert compare.config_diff({"x": base, "y": base}).empty
+    wide = compare.config_diff({"x": base, "y": base.replace(layers=(30, 30))})
+    assert wide.loc["layers"].tolist() == ["20x20", "30x30"]
+
+
+def test_group_colors_theme_for_algos():
+    colors = group_colors(["FF", "FGFF", "FGFF sig_lr=0.3"])
+    assert colors["FF"] == ALGO_COLORS["ff"] and colors["FGFF"] == ALGO_COLORS["fgff"]
+    assert colors["FGFF sig_lr=0.3"] not in (ALGO_COLORS["ff"], ALGO_COLORS["fgff"])
