@@ -1,0 +1,176 @@
+"""Compare FF vs FGFF: launch both on equal terms in one click, or compare any finished runs."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from fgff_core import compare
+from fgff_core.config import RunConfig, config_fields
+from fgff_core.presets import PRESETS
+from fgff_core.progress import run_progress
+from fgff_core.viz.compare import SPREADS, curves_figure, group_colors, is_accuracy, metric_label
+from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+
+LIVE_STATUSES = ("queued", "running")
+MAX_LAUNCH_SEEDS = 5
+DEFAULT_PRESET = "quick-digits"
+SELECT_KEY = "compare_runs"
+
+jm = job_manager()
+st.title("Compare FF vs FGFF")
+st.caption("FF and FGFF trained with the same data, seeds and budget (only the algorithm differs), or any two or "
+           "more stored runs. Runs that differ only in their seed are averaged; the band shows the spread.")
+
+
+# -- the launch form, its values in the URL ------------------------------------------------------
+def _param_int(name: str, default: int, lo: int, hi: int) -> int:
+    raw = st.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        st.warning(f"The link's `{name}={raw}` is not an integer in [{lo}, {hi}]; using {default}.")
+        return default
+    return value
+
+
+preset_names = list(PRESETS)
+preset_param = st.query_params.get("preset", DEFAULT_PRESET)
+if preset_param not in PRESETS:
+    st.warning(f"The link's `preset={preset_param}` is not a known preset; using {DEFAULT_PRESET}.")
+    preset_param = DEFAULT_PRESET
+epochs_meta = next(f.metadata for f in config_fields() if f.name == "epochs")
+seeds_param = _param_int("seeds", 1, 1, MAX_LAUNCH_SEEDS)
+epochs_param = _param_int("epochs", PRESETS[preset_param].config().epochs, epochs_meta["min"], epochs_meta["max"])
+
+with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
+    with st.form("launch"):
+        c1, c2, c3 = st.columns([3, 1, 1])
+        preset = c1.selectbox("Preset", preset_names, index=preset_names.index(preset_param),
+                              format_func=lambda n: PRESETS[n].title, help="Data, layers and hyper-parameters; "
+                              "FF and FGFF get the same ones (FF ignores the significance learning rate).")
+        n_seeds = c2.number_input("Seeds", min_value=1, max_value=MAX_LAUNCH_SEEDS, value=seeds_param,
+                                  help="Seeds 0 .. n-1, one FF and one FGFF run each.")
+        epochs = c3.number_input("Epochs per layer", min_value=epochs_meta["min"], max_value=epochs_meta["max"],
+                                 value=epochs_param, help=epochs_meta["help"])
+        st.caption(PRESETS[preset].description)
+        start = st.form_submit_button("Start FF and FGFF", type="primary", icon=":material/play_arrow:")
+    if start:
+        st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
+        try:
+            base = PRESETS[preset].config("fgff", epochs=int(epochs))
+            ids = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)))
+        except ValueError as exc:  # a bad config or a server limit: the message names the field
+            st.error(f"Could not start the comparison: {exc}")
+        else:
+            st.success(f"Started {len(ids)} runs: {', '.join(ids)}. They train one after another; the charts "
+                       "below update live.")
+            set_selected_run_ids(ids)
+            st.session_state[SELECT_KEY] = ids
+
+
+# -- which runs --------------------------------------------------------------------------------------
+try:
+    runs = jm.runs()
+except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
+    st.error(f"Could not read the run store: {exc}")
+    st.stop()
+if runs.empty:
+    st.info("No runs yet: start a comparison above, or train runs on the **Train** page.")
+    st.stop()
+
+labels = {r.run_id: f"{r.name} · {r.algo.upper()} · {r.status} · {r.run_id}" for r in runs.itertuples()}
+if SELECT_KEY not in st.session_state:
+    st.session_state[SELECT_KEY] = [r for r in selected_run_ids() if r in labels]
+else:  # a run deleted elsewhere drops out of the selection
+    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
+chosen = st.multiselect("Runs to compare", list(labels), key=SELECT_KEY, format_func=labels.get,
+                        placeholder="Pick two or more runs, or launch a comparison above")
+if chosen != selected_run_ids():
+    set_selected_run_ids(chosen)
+if len(chosen) < 2:
+    st.info("Select at least two runs (e.g. an FF and an FGFF run) to compare them.")
+    st.stop()
+
+c1, c2, c3 = st.columns([3, 2, 2])
+metrics = c1.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label)
+smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
+                      "before averaging over seeds.")
+spread = c3.radio("Spread over seeds", SPREADS, horizontal=True,
+                  format_func={"std": "±1 std", "min-max": "min-max", "none": "none"}.get)
+diff_only = st.toggle("Config diff only", value=True, help="Show only the config fields that differ between runs.")
+
+
+def show_comparison(run_ids: list[str]) -> None:
+    """Progress, curves, final table and config diff; a fragment that polls while runs are live."""
+    try:
+        _comparison(run_ids)
+    except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
+        st.error(f"Could not show the comparison: {exc}")
+        return
+    statuses_now = jm.runs().set_index("run_id").reindex(run_ids)["status"]
+    if run_every is not None and not statuses_now.isin(LIVE_STATUSES).any():
+        st.rerun()  # the runs just ended: one full rerun stops the polling
+
+
+def _comparison(run_ids: list[str]) -> None:
+    runs_now = jm.runs().set_index("run_id").loc[run_ids].reset_index()
+    configs = {r: RunConfig.from_dict(c) for r, c in zip(runs_now["run_id"], runs_now["config"])}
+    groups = compare.group_runs(configs)
+    colors = group_colors(compare.group_order(groups))
+
+    live = runs_now[runs_now["status"].isin(LIVE_STATUSES)]
+    for row in live.to_dict("records"):
+        prog = run_progress(row, None)
+        st.progress(prog.fraction, text=f"{row['name']} ({row['status']}): {prog.text()}")
+    failed = runs_now[runs_now["status"] == "failed"]
+    for row in failed.to_dict("records"):
+        st.error(f"{row['name']} failed: {row['error']}")
+
+    long = jm.metrics_long(run_ids)
+    if long.empty:
+        st.info("No metrics yet: the runs are queued or just starting.")
+    cols = st.columns(2)
+    for i, metric in enumerate(metrics):
+        agg = compare.aggregate_curves(long, groups, metric, smoothing)
+        with cols[i % 2]:
+            if agg.empty:
+                st.caption(f"{metric_label(metric)}: no values yet.")
+                continue
+            st.plotly_chart(curves_figure(agg, metric, spread, colors), key=f"curve_{metric}")
+
+    st.subheader("Final metrics")
+    table = compare.final_metrics_table(runs_now, groups)
+    acc_rows = [m for m in table.index if is_accuracy(m)]
+    shown = table.astype(float).copy()
+    shown.loc[acc_rows] = 100.0 * shown.loc[acc_rows]
+    shown.index = [f"{m} (%)" if m in acc_rows else (f"{m} (s)" if "seconds" in m else m) for m in shown.index]
+    for c in [c for c in shown.columns if c.endswith(" n")]:
+        shown[c] = shown[c].astype("Int64")
+    st.dataframe(shown, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                       for c in shown.columns if not c.endswith(" n")})
+    counts = pd.Series(groups).value_counts()
+    st.caption("Means over the runs of each group (" + ", ".join(f"{g}: {counts[g]} run(s)"
+                                                                 for g in compare.group_order(groups))
+               + "). Accuracies on the full test/train sets at the end of training; the last columns are "
+                 "differences to the first group.")
+
+    st.subheader("Configs")
+    keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}
+    if diff_only:
+        diff = compare.config_diff(keyed)
+        if diff.empty:
+            st.caption("All configs are identical.")
+        else:
+            st.dataframe(diff.astype(str))
+    else:
+        st.dataframe(pd.DataFrame({k: {f: str(v) for f, v in c.to_dict().items()} for k, c in keyed.items()}))
+
+
+statuses = runs.set_index("run_id").loc[chosen, "status"]
+run_every = 2.0 if statuses.isin(LIVE_STATUSES).any() else None
+st.fragment(run_every=run_every)(show_comparison)(chosen)

@@ -1,0 +1,122 @@
+"""Compare page (AppTest): empty store, stored FF/FGFF runs, URL round trip, launch and its validation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fgff_core.config import RunConfig
+from fgff_core.jobs import worker_main
+from fgff_core.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/compare.py"
+
+
+def stored_runs(runs_dir: Path, configs: list[RunConfig]) -> list[str]:
+    """Train runs in this process through the job worker's own code path (no spawned worker)."""
+    store = RunStore(runs_dir)
+    ids = []
+    for cfg in configs:
+        rid = store.create_run(cfg, name=f"test {cfg.algo} seed {cfg.seed}")
+        assert store.claim(rid)
+        worker_main(str(runs_dir), rid)
+        ids.append(rid)
+    return ids
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    base = RunConfig(dataset="digits", layers=(20, 20), epochs=6, eval_every=3, eval_subset=200)
+    ids = stored_runs(d, [base.replace(algo=a, seed=s) for s in (0, 1) for a in ("ff", "fgff")])
+    return d, ids
+
+
+def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def qp(at: AppTest, key: str) -> str:
+    """A query parameter's value as the page left it (AppTest keeps a str or a one-item list)."""
+    value = at.query_params[key]
+    return value[0] if isinstance(value, list) else value
+
+
+def test_empty_store(monkeypatch, tmp_path):
+    at = app(monkeypatch, tmp_path / "empty")
+    assert not at.exception
+    assert at.title[0].value == "Compare FF vs FGFF"
+    assert any("No runs yet" in i.value for i in at.info)
+    assert at.button(key="FormSubmitter:launch-Start FF and FGFF") is not None
+
+
+def test_stored_runs_from_url(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, run=",".join(ids))
+    assert not at.exception, at.exception
+    assert at.multiselect(key="compare_runs").value == ids
+    charts = at.get("plotly_chart")
+    assert len(charts) == 2  # default metrics: test accuracy and loss
+    # Two groups (FF, FGFF), each the mean of two seeds, and the difference column.
+    table = at.dataframe[0].value
+    assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
+    assert "test_acc (%)" in table.index
+    diff = at.dataframe[1].value
+    assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
+
+
+def test_selection_round_trip_and_config_view(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, run=ids[0])
+    assert any("at least two" in i.value for i in at.info)
+    at.multiselect(key="compare_runs").select(ids[1]).run()
+    assert not at.exception
+    assert qp(at, "run") == f"{ids[0]},{ids[1]}"
+    at.toggle[0].set_value(False).run()  # full configs instead of the diff
+    full = at.dataframe[1].value
+    assert "threshold" in full.index and len(full.columns) == 2
+    at2 = app(monkeypatch, d, run="nonexistent,also-bad")
+    assert not at2.exception and at2.multiselect(key="compare_runs").value == []
+
+
+def test_bad_link_params_warn_and_fall_back(monkeypatch, tmp_path):
+    at = app(monkeypatch, tmp_path / "r", preset="nope", seeds="9", epochs="x")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "preset=nope" in warnings and "seeds=9" in warnings and "epochs=x" in warnings
+    assert at.selectbox[0].value == "quick-digits" and at.number_input[0].value == 1
+
+
+def test_launch_validation_message_from_server_limit(monkeypatch, tmp_path):
+    monkeypatch.setenv("FGFF_LIMIT_MAX_EPOCHS", "5")
+    at = app(monkeypatch, tmp_path / "limited", preset="tiny-digits", epochs="7")
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    assert not at.exception
+    assert any("epochs: 7 is over this server's limit of 5" in e.value for e in at.error)
+    assert RunStore(tmp_path / "limited").runs().empty  # nothing was submitted
+    assert qp(at, "epochs") == "7" and qp(at, "preset") == "tiny-digits"
+
+
+def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
+    d = tmp_path / "launch"
+    at = app(monkeypatch, d, preset="tiny-digits", seeds="2", epochs="2")
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    assert not at.exception and at.success
+    store = RunStore(d)
+    runs = store.runs()
+    assert len(runs) == 4 and sorted(runs["algo"]) == ["ff", "ff", "fgff", "fgff"]
+    configs = [store.config(r) for r in runs["run_id"]]
+    assert len({c.replace(algo="ff", seed=0).to_json() for c in configs}) == 1  # only algo and seed differ
+    ids = qp(at, "run").split(",")
+    assert sorted(ids) == sorted(runs["run_id"]) and at.multiselect(key="compare_runs").value == ids
+    for rid in ids:  # don't leave workers training after the test
+        store.cancel(rid)
