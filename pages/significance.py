@@ -1,0 +1,121 @@
+"""Significance: a run's significance matrix (layers x neurons) over training, and what the factors mean."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fgff_core.data import load_for_config
+from fgff_core.inspect import activity_correlation, neuron_activity
+from fgff_core.viz import significance as sv
+from fgff_core.viz.theme import ALGO_LABELS
+from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+
+LIVE_STATUSES = ("queued", "running")
+SELECT_KEY = "significance_runs"
+ACTIVITY_SAMPLES = 1000
+
+jm = job_manager()
+st.title("Significance")
+st.caption("FGFF gives every neuron a trainable factor w that weighs its share of the goodness (eq. 3). Factors "
+           "start at 1 and may go below 0: red is above 1, blue below, white at 1. FF keeps every factor at 1.")
+
+try:
+    runs = jm.runs()
+except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
+    st.error(f"Could not read the run store: {exc}")
+    st.stop()
+runs = runs[runs["algo"] != "bp"] if not runs.empty else runs
+if runs.empty:
+    st.info("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.")
+    st.stop()
+
+labels = {r.run_id: f"{r.name} · {ALGO_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
+          for r in runs.itertuples()}
+if SELECT_KEY not in st.session_state:
+    from_url = [r for r in selected_run_ids() if r in labels][:2]
+    newest_fgff = runs.loc[runs["algo"] == "fgff", "run_id"].head(1).tolist()
+    st.session_state[SELECT_KEY] = from_url or newest_fgff or runs["run_id"].head(1).tolist()
+else:
+    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
+chosen = st.multiselect("Runs (one, or two side by side)", list(labels), key=SELECT_KEY, max_selections=2,
+                        format_func=labels.get)
+if chosen != selected_run_ids():
+    set_selected_run_ids(chosen)
+if not chosen:
+    st.info("Select a run to see its significance matrix.")
+    st.stop()
+
+c1, c2, c3 = st.columns([2, 2, 2])
+view = c1.radio("View", ["Epoch slider", "Animation"], horizontal=True,
+                help="Animation plays the matrix over training in the chart (Play button under it).")
+scale = c2.radio("Colour scale", sv.SCALES, horizontal=True, format_func={"global": "global",
+                 "per-layer": "per layer"}.get, help="global: one range for all layers; per layer: each layer's "
+                 "deviations from 1 scaled to its own largest one (hover shows the real factors).")
+sort = c3.toggle("Sort neurons by factor", help="Each layer's neurons in decreasing order of factor; the hover "
+                 "text keeps the neuron's index.")
+
+
+@st.cache_data(show_spinner="Measuring each neuron's activity on positive and negative test data...", max_entries=16)
+def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
+    model, config = jm.load_model(run_id)
+    act = neuron_activity(model, load_for_config(config), n_samples=ACTIVITY_SAMPLES)
+    return act, activity_correlation(act)
+
+
+histories = {}
+for rid in chosen:
+    try:
+        histories[rid] = jm.significance(rid)
+    except Exception as exc:  # noqa: BLE001
+        st.error(f"Could not read the significance of run {rid}: {exc}")
+status = runs.set_index("run_id")["status"]
+live = any(status.get(r) in LIVE_STATUSES for r in chosen)
+max_epoch = max((sv.n_epochs(h) for h in histories.values()), default=0)
+epoch = None
+if view == "Epoch slider" and max_epoch > 1 and not live:
+    epoch = st.slider("Epoch (each layer after its e-th epoch)", 1, max_epoch, max_epoch, key="significance_epoch")
+elif live:
+    st.caption("A selected run is still training: showing the latest epoch, updated every few seconds.")
+
+
+def show_run(rid: str, epoch: int | None) -> None:
+    run = jm.run(rid)
+    algo = ALGO_LABELS.get(run["algo"], run["algo"])
+    st.subheader(f"{run['name']} ({algo})")
+    history = jm.significance(rid) if run["status"] in LIVE_STATUSES else histories.get(rid, [])
+    if sv.n_epochs(history) == 0:
+        st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
+        return
+    if run["algo"] == "ff":
+        st.caption("FF: the factors are frozen at 1, so the matrix is uniformly white; compare with an FGFF run.")
+    if view == "Animation" and run["status"] not in LIVE_STATUSES:
+        fig = sv.significance_animation(history, scale, sort, title=f"{algo}: significance matrix over training")
+    else:
+        fig = sv.significance_heatmap(history, epoch, scale, sort)
+    st.plotly_chart(fig, key=f"heatmap_{rid}")
+    st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
+                    key=f"hist_{rid}")
+    ckpt = jm.checkpoint_path(rid)
+    if ckpt is None:
+        st.caption("The factor-vs-activity view needs the run's checkpoint, written when it ends.")
+        return
+    act, corr = activity(str(jm.store.root), rid, ckpt.stat().st_mtime)
+    st.plotly_chart(sv.activity_scatter(act, corr, title=f"{algo}: factor vs. positive - negative activity"),
+                    key=f"activity_{rid}")
+    st.caption(f"Each dot is a neuron: mean h² on {ACTIVITY_SAMPLES} test samples with the true label (positive) "
+               "minus with a wrong label (negative). Spearman ρ: rank correlation of factor and that difference.")
+
+
+def show_runs(run_ids: list[str], epoch: int | None) -> None:
+    cols = st.columns(len(run_ids))
+    for col, rid in zip(cols, run_ids):
+        with col:
+            try:
+                show_run(rid, epoch)
+            except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
+                st.error(f"Could not show run {rid}: {exc}")
+    if live and not any(jm.status(r) in LIVE_STATUSES for r in run_ids):
+        st.rerun()  # training ended: one full rerun stops the polling and enables the slider
+
+
+st.fragment(run_every=3.0 if live else None)(show_runs)(chosen, epoch)

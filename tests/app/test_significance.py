@@ -1,0 +1,107 @@
+"""Significance page (AppTest): empty store, one run, two side by side, controls, URL round trip."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fgff_core.config import RunConfig
+from fgff_core.jobs import worker_main
+from fgff_core.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/significance.py"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """An FF, an FGFF and a BP run, trained in-process through the job worker's code path."""
+    d = tmp_path_factory.mktemp("runs")
+    store = RunStore(d)
+    ids = {}
+    for algo in ("bp", "ff", "fgff"):
+        cfg = RunConfig(algo=algo, dataset="digits", layers=(16, 12), epochs=4, eval_every=2, eval_subset=200)
+        rid = store.create_run(cfg, name=f"sig {algo}")
+        assert store.claim(rid)
+        worker_main(str(d), rid)
+        ids[algo] = rid
+    return d, ids
+
+
+def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def charts(at: AppTest) -> list[dict]:
+    import json
+
+    return [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+
+
+def array(value) -> np.ndarray:
+    """A plotly JSON array: a list, or plotly's typed-array dict (base64 ``bdata``, ``dtype``, ``shape``)."""
+    if isinstance(value, dict):
+        import base64
+
+        out = np.frombuffer(base64.b64decode(value["bdata"]), dtype=np.dtype(value["dtype"]))
+        shape = value.get("shape")
+        return out.reshape([int(n) for n in str(shape).split(",")]) if shape else out
+    return np.asarray(value, dtype=float)
+
+
+def test_empty_store(monkeypatch, tmp_path):
+    at = app(monkeypatch, tmp_path / "empty")
+    assert not at.exception
+    assert at.title[0].value == "Significance"
+    assert any("No FF or FGFF runs yet" in i.value for i in at.info)
+
+
+def test_defaults_to_newest_fgff_run(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d)
+    assert not at.exception, at.exception
+    assert at.multiselect(key="significance_runs").value == [ids["fgff"]]
+    assert ids["bp"] not in at.multiselect(key="significance_runs").options  # BP has no factors
+    figs = charts(at)
+    assert len(figs) == 3  # heatmap, histogram, factor vs activity
+    heat = figs[0]["data"][0]
+    assert heat["type"] == "heatmap" and heat["zmid"] == 1.0
+    assert array(heat["z"]).shape == (2, 16)
+    assert "Spearman" in " ".join(a["text"] for a in figs[2]["layout"]["annotations"])
+
+
+def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, run=f"{ids['ff']},{ids['fgff']}")
+    assert not at.exception, at.exception
+    assert at.multiselect(key="significance_runs").value == [ids["ff"], ids["fgff"]]
+    assert len(charts(at)) == 6
+    assert any("frozen at 1" in c.value for c in at.caption)
+    at.slider(key="significance_epoch").set_value(2).run()
+    assert not at.exception
+    assert "after epoch 2" in charts(at)[0]["layout"]["title"]["text"]
+    at.radio[1].set_value("per-layer").run()
+    at.toggle[0].set_value(True).run()
+    assert not at.exception
+    assert charts(at)[0]["layout"]["xaxis"]["title"]["text"].startswith("neurons sorted")
+    at.radio[0].set_value("Animation").run()
+    assert not at.exception
+    assert charts(at)[3]["frames"]  # the FGFF heatmap is animated over its epochs
+
+
+def test_selection_written_to_url(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, run="unknownid123")
+    assert at.multiselect(key="significance_runs").value == [ids["fgff"]]
+    at.multiselect(key="significance_runs").select(ids["ff"]).run()
+    value = at.query_params["run"]
+    assert (value[0] if isinstance(value, list) else value) == f"{ids['fgff']},{ids['ff']}"
