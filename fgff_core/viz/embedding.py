@@ -30,7 +30,7 @@ def embedding_figure(emb: Embedding, title: str | None = None, class_names: Sequ
                                    hovertemplate=f"class {name}<br>test sample %{{customdata}}<extra></extra>"))
     head = title or f"Layer {emb.layer + 1}: t-SNE of positive-data features"
     if show_scores:
-        head = f"{head}<br><sup>{score_text(emb)} · {emb.n_samples} test samples</sup>"
+        head = f"{head}<br><sup>{score_text(emb)} · {len(emb.points)} test samples</sup>"
     fig.update_layout(template=TEMPLATE, title=head, legend_title_text="class", height=460,
                       margin=dict(t=80, b=40, l=50, r=20),
                       xaxis_title="t-SNE 1 (no unit)", yaxis_title="t-SNE 2 (no unit)")

@@ -1,0 +1,138 @@
+"""Features (t-SNE): each layer's output on positive data in 2-D, coloured by class, with separation scores."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
+from fgff_core.viz.embedding import embedding_figure
+from fgff_core.viz.theme import ALGO_LABELS
+from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+
+SELECT_KEY = "features_runs"
+SAMPLE_CHOICES = (250, 500, 1000, 2000)
+POLL_SECONDS = 1.0
+
+jm = job_manager()
+st.title("Features (t-SNE)")
+st.caption("t-SNE of a layer's output on positive data (the true label embedded) for a fixed subset of test "
+           "samples, coloured by class, as in the paper's Figs. 4-5. Beside each map, numbers for how distinct "
+           "the classes are: the silhouette of the 2-D map, and 5-nearest-neighbour accuracy (5-fold CV) in the "
+           "map and in the layer's own space (t-SNE distorts distances; the layer-space score is the honest one).")
+
+
+@st.cache_resource(show_spinner=False)
+def embedding_jobs() -> EmbeddingJobs:
+    """One background t-SNE worker per server; maps are cached per (run, layer) in the run's folder."""
+    return EmbeddingJobs()
+
+
+try:
+    runs = jm.runs()
+except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
+    st.error(f"Could not read the run store: {exc}")
+    st.stop()
+if not runs.empty:
+    runs = runs[runs["run_id"].map(lambda r: jm.checkpoint_path(r) is not None)]
+if runs.empty:
+    st.info("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the **Train** "
+            "page or launch FF vs FGFF on **Compare**.")
+    st.stop()
+
+labels = {r.run_id: f"{r.name} · {ALGO_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
+          for r in runs.itertuples()}
+if SELECT_KEY not in st.session_state:
+    from_url = [r for r in selected_run_ids() if r in labels][:2]
+    newest = [runs.loc[runs["algo"] == a, "run_id"].head(1).tolist() for a in ("ff", "fgff")]
+    st.session_state[SELECT_KEY] = from_url or [r for ids in newest for r in ids] or runs["run_id"].head(1).tolist()
+else:
+    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
+chosen = st.multiselect("Runs (one, or two side by side: e.g. FF and FGFF)", list(labels), key=SELECT_KEY,
+                        max_selections=2, format_func=labels.get)
+if chosen != selected_run_ids():
+    set_selected_run_ids(chosen)
+if not chosen:
+    st.info("Select a finished run to map its features.")
+    st.stop()
+
+n_layers = min(len(jm.config(r).layers) for r in chosen)
+if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
+    raw_layer, raw_samples = st.query_params.get("layer"), st.query_params.get("samples")
+    ok_layer = raw_layer is None or (raw_layer.isdigit() and 1 <= int(raw_layer) <= n_layers)
+    ok_samples = raw_samples is None or (raw_samples.isdigit() and int(raw_samples) in SAMPLE_CHOICES)
+    if not ok_layer:
+        st.warning(f"The link's `layer={raw_layer}` is not a layer of these runs (1 to {n_layers}); using the last.")
+    if not ok_samples:
+        st.warning(f"The link's `samples={raw_samples}` is not one of {', '.join(map(str, SAMPLE_CHOICES))}; "
+                   f"using {DEFAULT_SAMPLES}.")
+    st.session_state["features_layer"] = int(raw_layer) - 1 if raw_layer and ok_layer else n_layers - 1
+    st.session_state["features_samples"] = int(raw_samples) if raw_samples and ok_samples else DEFAULT_SAMPLES
+st.session_state["features_layer"] = min(st.session_state["features_layer"], n_layers - 1)
+c1, c2 = st.columns(2)
+layer = c1.selectbox("Layer", list(range(n_layers)), format_func=lambda i: f"layer {i + 1}", key="features_layer")
+n_samples = c2.select_slider("Test samples", SAMPLE_CHOICES, key="features_samples",
+                             help="More samples: a fuller picture, a slower t-SNE (about 1000 points take seconds). "
+                                  "Capped at the test set's size.")
+st.query_params.update(layer=str(layer + 1), samples=str(n_samples))
+jobs = embedding_jobs()
+
+
+def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
+    """Draw the ready maps; start and poll the missing ones (the fragment reruns while any is pending)."""
+    cols = st.columns(len(run_ids))
+    embeddings, pending = {}, False
+    for col, rid in zip(cols, run_ids):
+        with col:
+            run = jm.run(rid)
+            algo = ALGO_LABELS.get(run["algo"], run["algo"])
+            st.subheader(f"{run['name']} ({algo})")
+            try:
+                emb = jobs.request(jm, rid, layer, n_samples)
+            except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
+                st.error(f"Could not start the t-SNE of run {rid}: {exc}")
+                continue
+            error = jobs.error(jm, rid, layer, n_samples)
+            if error is not None:
+                st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
+                if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
+                    jobs.retry(jm, rid, layer, n_samples)
+                    st.rerun()
+                continue
+            if emb is None:
+                pending = True
+                st.info(f"Computing the t-SNE of layer {layer + 1} on {n_samples} test samples in the background; "
+                        "this view updates when it is ready.", icon=":material/hourglass_top:")
+                continue
+            embeddings[rid] = emb
+            m1, m2, m3 = st.columns(3)
+            ref = embeddings.get(run_ids[0]) if rid != run_ids[0] else None
+            m1.metric("Silhouette (2-D)", f"{emb.silhouette:.3f}",
+                      delta=None if ref is None else f"{emb.silhouette - ref.silhouette:+.3f}",
+                      help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
+            m2.metric("5-NN accuracy (2-D)", f"{emb.knn_accuracy_2d:.1%}",
+                      delta=None if ref is None else f"{100 * (emb.knn_accuracy_2d - ref.knn_accuracy_2d):+.1f} pp",
+                      help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
+            m3.metric("5-NN accuracy (layer)", f"{emb.knn_accuracy_layer:.1%}",
+                      delta=None if ref is None else
+                      f"{100 * (emb.knn_accuracy_layer - ref.knn_accuracy_layer):+.1f} pp",
+                      help="The same in the layer's own feature space: not distorted by t-SNE.")
+            st.plotly_chart(embedding_figure(emb, title=f"{algo}, layer {layer + 1}: t-SNE of positive-data "
+                                                        "features", show_scores=False),
+                            key=f"tsne_{rid}_{layer}")
+    if len(embeddings) == 2:
+        st.caption("Deltas in the second column are relative to the first run.")
+    if not pending and run_every is not None:
+        st.rerun()  # all maps are ready: a full rerun stops the polling
+
+
+def is_pending(rid: str) -> bool:
+    """Asks for the map (starting its computation if needed): True while it is being computed."""
+    try:
+        return jobs.request(jm, rid, layer, n_samples) is None and jobs.error(jm, rid, layer, n_samples) is None
+    except Exception:  # noqa: BLE001 - reported inside show_maps
+        return False
+
+
+pending_now = any([is_pending(r) for r in chosen])  # a list: start every missing map, not just the first
+run_every = POLL_SECONDS if pending_now else None
+st.fragment(run_every=run_every)(show_maps)(chosen, layer, n_samples)

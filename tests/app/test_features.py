@@ -1,0 +1,101 @@
+"""Features page (AppTest): empty store, background t-SNE picked up on a later run, cache, URL round trip."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from fgff_core.config import RunConfig
+from fgff_core.embeddings import Embedding
+from fgff_core.jobs import worker_main
+from fgff_core.store import RunStore
+
+ROOT = Path(__file__).resolve().parents[2]
+PAGE = "pages/features.py"
+
+
+@pytest.fixture(scope="module")
+def runs_dir(tmp_path_factory):
+    """A finished FF and FGFF run, trained in-process through the job worker's code path."""
+    d = tmp_path_factory.mktemp("runs")
+    store = RunStore(d)
+    ids = {}
+    for algo in ("ff", "fgff"):
+        cfg = RunConfig(algo=algo, dataset="digits", layers=(16, 12), epochs=5, eval_every=0)
+        rid = store.create_run(cfg, name=f"feat {algo}")
+        assert store.claim(rid)
+        worker_main(str(d), rid)
+        ids[algo] = rid
+    return d, ids
+
+
+def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
+    monkeypatch.chdir(ROOT)
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
+    at.switch_page(PAGE)
+    for k, v in params.items():
+        at.query_params[k] = v
+    return at.run()
+
+
+def qp(at: AppTest, key: str) -> str:
+    value = at.query_params[key]
+    return value[0] if isinstance(value, list) else value
+
+
+def rerun_until_charts(at: AppTest, n: int, timeout: float = 90.0) -> AppTest:
+    """AppTest does not fire the fragment's run_every timer: run the page again until the maps are there."""
+    deadline = time.monotonic() + timeout
+    while len(at.get("plotly_chart")) < n and time.monotonic() < deadline:
+        assert not at.exception, at.exception
+        time.sleep(0.5)
+        at.run()
+    return at
+
+
+def test_empty_store(monkeypatch, tmp_path):
+    at = app(monkeypatch, tmp_path / "empty")
+    assert not at.exception
+    assert at.title[0].value == "Features (t-SNE)"
+    assert any("No finished runs" in i.value for i in at.info)
+
+
+def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, samples="250", layer="2")
+    assert not at.exception, at.exception
+    # Defaults: the newest FF and FGFF runs side by side; the maps start computing, the page does not block.
+    assert at.multiselect(key="features_runs").value == [ids["ff"], ids["fgff"]]
+    assert at.selectbox(key="features_layer").value == 1
+    assert sum("Computing the t-SNE of layer 2" in i.value for i in at.info) == 2
+    at = rerun_until_charts(at, 2)
+    assert not at.exception, at.exception
+    assert len(at.get("plotly_chart")) == 2
+    names = [m.label for m in at.metric]
+    assert names.count("Silhouette (2-D)") == 2 and names.count("5-NN accuracy (layer)") == 2
+    assert at.metric[3].proto.delta  # the FGFF column shows its difference to FF
+    for rid in ids.values():  # cached per (run, layer) in the run's folder
+        emb = Embedding.load(d / rid / "tsne_layer1.npz")
+        assert emb.layer == 1 and emb.n_samples == 250
+    assert qp(at, "run") == f"{ids['ff']},{ids['fgff']}" and qp(at, "layer") == "2" and qp(at, "samples") == "250"
+    # A fresh session (a shared link) finds the cached maps at once.
+    again = app(monkeypatch, d, run=qp(at, "run"), layer="2", samples="250")
+    assert not again.exception and len(again.get("plotly_chart")) == 2
+
+
+def test_layer_switch_and_bad_link(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = app(monkeypatch, d, run=ids["fgff"], layer="9", samples="7")
+    assert not at.exception
+    warnings = " ".join(w.value for w in at.warning)
+    assert "layer=9" in warnings and "samples=7" in warnings
+    assert at.multiselect(key="features_runs").value == [ids["fgff"]]
+    at.select_slider(key="features_samples").set_value(250)
+    at.selectbox(key="features_layer").set_value(0).run()
+    assert not at.exception and qp(at, "layer") == "1"
+    at = rerun_until_charts(at, 1)
+    assert "layer 1" in at.get("plotly_chart")[0].proto.spec
