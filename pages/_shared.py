@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 
 import streamlit as st
+
 from fgff_core.jobs import JobManager
 
 RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separated

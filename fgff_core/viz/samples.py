@@ -72,6 +72,17 @@ def _image_trace(flat: np.ndarray, image_shape: tuple[int, ...]) -> go.BaseTrace
     return go.Image(z=rgb)
 
 
+def image_figure(flat: np.ndarray, image_shape: tuple[int, ...], title: str, height: int = 280) -> go.Figure:
+    """One flattened input drawn as an image, as the network receives it."""
+    fig = go.Figure(_image_trace(np.asarray(flat), image_shape))
+    fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
+    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
+                     constrain="domain")
+    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=50, b=10),
+                      title=dict(text=title, x=0.0, xanchor="left"))
+    return fig
+
+
 def samples_figure(pairs: SamplePairs, max_columns: int = 8) -> go.Figure:
     """Paper Fig. 2 for real data: top row positive samples, bottom row negative, label slots outlined.
 

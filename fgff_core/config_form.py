@@ -1,0 +1,138 @@
+"""The run config as a form and as URL query parameters, derived from ``RunConfig``'s schema.
+
+The app draws one widget per ``FormField`` (a select for choice fields, a toggle for booleans, a
+number box with the schema's range for numbers, a text box otherwise), so a field added to
+``config.py`` appears in the form with its help text and range. Query parameters hold only the
+values that differ from the algorithm's defaults, so a shared link stays short and reproduces the
+form exactly. No Streamlit here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .config import RunConfig, config_fields, field_choices
+
+# Shown first; every other field goes under "Advanced". Grouping only: ranges and help come from the schema.
+BASIC_FIELDS = ("algo", "dataset", "layers", "epochs", "batch_size", "lr", "sig_lr", "threshold", "seed")
+
+
+@dataclass(frozen=True)
+class FormField:
+    name: str
+    widget: str  # "select" | "toggle" | "int" | "float" | "text"
+    label: str
+    help: str
+    choices: tuple[str, ...] | None = None
+    min: float | None = None
+    max: float | None = None
+    basic: bool = False
+
+
+def _widget(f) -> str:
+    if field_choices(f.name):
+        return "select"
+    if f.type == "bool":
+        return "toggle"
+    if f.type in ("int", "int | None"):
+        return "int"
+    if f.type in ("float", "float | None"):
+        return "float"
+    return "text"  # layers (N,N,...), label_value (number or 'max'), data_dir
+
+
+def form_fields() -> list[FormField]:
+    """One entry per ``RunConfig`` field, in schema order, with the widget that fits it."""
+    out = []
+    for f in config_fields():
+        meta = f.metadata
+        widget = _widget(f)
+        numeric = widget in ("int", "float")
+        out.append(FormField(
+            name=f.name, widget=widget, label=f.name.replace("_", " "), help=meta.get("help", ""),
+            choices=field_choices(f.name),
+            min=meta.get("min") if numeric else None, max=meta.get("max") if numeric else None,
+            basic=f.name in BASIC_FIELDS))
+    return out
+
+
+def to_widget_value(field: FormField, value: Any) -> Any:
+    """A config value as its widget shows it (layers as ``100,100``, numbers as numbers)."""
+    if field.name == "layers":
+        return ",".join(str(v) for v in value)
+    if field.widget == "text":
+        return "" if value is None else str(value)
+    if field.widget == "int":
+        return int(value)
+    if field.widget == "float":
+        return float(value)
+    return value
+
+
+def config_from_widgets(values: Mapping[str, Any]) -> RunConfig:
+    """Build and validate a ``RunConfig`` from widget values; ``ValueError`` names the bad field."""
+    return RunConfig.from_dict({k: v for k, v in values.items()})
+
+
+def _defaults_for(algo: str) -> dict[str, Any]:
+    try:
+        return RunConfig(algo=algo).to_dict()
+    except ValueError:
+        return RunConfig().to_dict()
+
+
+def config_to_params(config: RunConfig) -> dict[str, str]:
+    """The fields that differ from the defaults (for this algorithm), as query-parameter strings."""
+    defaults = _defaults_for(config.algo)
+    out: dict[str, str] = {}
+    for name, value in config.to_dict().items():
+        if name == "algo" and value != RunConfig().algo or name != "algo" and value != defaults[name]:
+            out[name] = _to_text(value)
+    return out
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(v) for v in value)
+    if isinstance(value, float):
+        return repr(value)
+    return "" if value is None else str(value)
+
+
+def parse_param(name: str, text: str) -> Any:
+    """One query-parameter string back to the field's value; ``ValueError`` naming the field if it is not one."""
+    by_name = {f.name: f for f in config_fields()}
+    if name not in by_name:
+        raise ValueError(f"{name}: not a config field")
+    f = by_name[name]
+    text = text.strip()
+    try:
+        if f.type == "bool":
+            if text.lower() not in ("true", "false", "1", "0"):
+                raise ValueError
+            return text.lower() in ("true", "1")
+        if f.type in ("int", "int | None") and name != "batch_size":
+            return int(text)
+        if f.type in ("float", "float | None"):
+            return float(text)
+    except ValueError:
+        raise ValueError(f"{name}: cannot read {text!r} as a {f.type} value") from None
+    return text  # layers, batch_size ('full'), label_value ('max'), choices: RunConfig normalises them
+
+
+def config_from_params(params: Mapping[str, Any]) -> RunConfig:
+    """A ``RunConfig`` from query parameters; keys that are not config fields (``run``, ...) are ignored.
+
+    Raises ``ValueError`` naming the first bad field.
+    """
+    names = {f.name for f in config_fields()}
+    values = {}
+    for key, raw in params.items():
+        if key in names:
+            text = raw[-1] if isinstance(raw, (list, tuple)) else raw
+            values[key] = parse_param(key, str(text))
+    return RunConfig.from_dict(values)

@@ -1,0 +1,98 @@
+"""Progress of a run for display: fraction done, current layer and epoch, elapsed time and ETA.
+
+Computed from a run row (``JobManager.run``) and its metrics DataFrame, so the CLI, the app and
+scripts agree on what "45% done, layer 2 epoch 30, 3 s left" means.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+import pandas as pd
+
+ACTIVE_STATUSES = ("queued", "running")
+
+
+@dataclass(frozen=True)
+class Progress:
+    status: str
+    done: int  # epoch events finished (one per layer per epoch)
+    total: int  # epoch events expected; 0 when not known yet
+    layer: int | None  # 1-based, for display
+    epoch: int | None  # 1-based, within the layer for greedy training
+    elapsed_s: float | None
+    eta_s: float | None
+
+    @property
+    def fraction(self) -> float:
+        if self.status == "done":
+            return 1.0
+        return min(1.0, self.done / self.total) if self.total else 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.status in ACTIVE_STATUSES
+
+    def text(self) -> str:
+        parts = [self.status]
+        if self.total:
+            parts.append(f"{self.done}/{self.total} epochs ({100 * self.fraction:.0f}%)")
+        if self.layer is not None and self.active:
+            parts.append(f"layer {self.layer}, epoch {self.epoch}")
+        if self.elapsed_s is not None:
+            parts.append(f"elapsed {format_seconds(self.elapsed_s)}")
+        if self.eta_s is not None and self.active:
+            parts.append(f"ETA {format_seconds(self.eta_s)}")
+        return " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f} s" if seconds < 10 else f"{seconds:.0f} s"
+    minutes, s = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {s:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not value or (isinstance(value, float) and math.isnan(value)):
+        return None
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _int_or_zero(value: Any) -> int:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        return 0
+    return 0 if math.isnan(value) else int(value)
+
+
+def run_progress(run: dict, metrics: pd.DataFrame | None, now: datetime | None = None) -> Progress:
+    """Where ``run`` stands; the ETA assumes the remaining epochs take as long as the finished ones."""
+    status = str(run.get("status", "queued"))
+    total = _int_or_zero(run.get("epoch_events"))
+    done = _int_or_zero(run.get("epochs_done"))
+    layer = epoch = None
+    if metrics is not None and not metrics.empty:
+        done = max(done, len(metrics))
+        last = metrics.sort_values("step").iloc[-1]
+        layer, epoch = int(last["layer"]) + 1, int(last["epoch"])
+    now = now or datetime.now(timezone.utc)
+    started, finished = _parse_time(run.get("started_at")), _parse_time(run.get("finished_at"))
+    elapsed = None
+    if started is not None:
+        elapsed = max(0.0, ((finished or now) - started).total_seconds())
+    eta = None
+    if elapsed is not None and done and total and status in ACTIVE_STATUSES:
+        eta = elapsed / done * max(0, total - done)
+    return Progress(status, done, total, layer, epoch, elapsed, eta)

@@ -1,0 +1,91 @@
+"""Data: what the network sees (positive and negative samples, paper Fig. 2) and the prediction rule."""
+
+from __future__ import annotations
+
+import streamlit as st
+import torch
+
+from fgff_core.config import RunConfig, field_choices
+from fgff_core.data import DATASETS, DatasetNotFoundError, load_dataset
+from fgff_core.viz import samples
+from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+
+jm = job_manager()
+st.title("Data: positive and negative samples")
+st.caption("Forward-Forward writes a label into the first 10 inputs of every image (one-hot times the label "
+           "value, outlined in amber). With the true label it is a **positive** sample, whose goodness each layer "
+           "pushes above the threshold; with a wrong label it is a **negative** sample, pushed below.")
+
+
+def _load(name: str, data_dir: str | None = None):
+    try:
+        return load_dataset(name, data_dir=data_dir)
+    except DatasetNotFoundError as exc:
+        st.error(str(exc))
+    except (OSError, ValueError) as exc:
+        st.error(f"Could not load {name}: {exc}")
+    return None
+
+
+# -- samples -----------------------------------------------------------------------------------
+c1, c2, c3, c4 = st.columns(4)
+dataset = c1.selectbox("Dataset", field_choices("dataset"), format_func=lambda n: DATASETS[n].title, key="ds")
+split = c2.radio("Split", ["train", "test"], horizontal=True, key="split")
+n = c3.slider("Samples", 1, 8, 6, key="n")
+seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="seed", help="Which samples and which wrong labels are drawn.")
+ds = _load(dataset)
+if ds is not None:
+    x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
+    label_value = float(RunConfig().label_value) if RunConfig().label_value != "max" else float(ds.x_train.max())
+    pairs = samples.sample_pairs(x, y, ds.image_shape, label_value, n=n, seed=int(seed))
+    st.plotly_chart(samples.samples_figure(pairs), key="samples")
+    st.caption(f"{DATASETS[dataset].title}: {len(ds.y_train)} training and {len(ds.y_test)} test images of "
+               f"shape {'x'.join(map(str, ds.image_shape))}, normalised with the training set's mean and std; "
+               f"label value {label_value:g}. Images are shown as the network receives them.")
+
+# -- the prediction rule of a trained run ------------------------------------------------------
+st.header("The prediction rule: goodness for each candidate label")
+st.caption("At test time each of the 10 labels is written into the image in turn; the label whose input gives the "
+           "highest goodness, summed over the layers, is the prediction. FGFF weighs each neuron's squared activity "
+           "by its significance factor; without them the rule is plain FF's.")
+runs = jm.runs()
+usable = runs[(runs["status"] == "done") & (runs["algo"] != "bp")] if not runs.empty else runs
+if usable.empty:
+    st.info("No finished FF or FGFF run yet: train one on the **Train** page, then come back.")
+    st.stop()
+
+ids = list(usable["run_id"])
+names = dict(zip(usable["run_id"], usable["name"].fillna("") if "name" in usable else usable["run_id"]))
+wanted = next((r for r in selected_run_ids() if r in ids), ids[0])
+run_id = st.selectbox("Trained run", ids, index=ids.index(wanted),
+                      format_func=lambda r: f"{names.get(r) or r} ({r})", key="rule_run")
+if run_id not in selected_run_ids():
+    set_selected_run_ids([run_id])
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")
+def _model(run_id: str, checkpoint: str | None):
+    model, config = jm.load_model(run_id)
+    return model.cpu().eval(), config
+
+
+try:
+    ckpt = jm.checkpoint_path(run_id)
+    model, cfg = _model(run_id, str(ckpt) if ckpt else None)
+except (OSError, ValueError, KeyError) as exc:
+    st.error(f"Could not load run {run_id}'s model: {exc}")
+    st.stop()
+
+run_ds = _load(cfg.dataset, cfg.data_dir)
+if run_ds is None:
+    st.stop()
+left, right = st.columns([1, 3])
+index = left.number_input("Test sample", 0, len(run_ds.y_test) - 1, 0, key="sample_index",
+                          help="Index into the run's test set.")
+xi = run_ds.x_test[int(index):int(index) + 1]
+true_label = int(run_ds.y_test[int(index)])
+g_sig, g_raw = model.label_goodness(xi.to(torch.float32))
+left.plotly_chart(samples.image_figure(xi[0].numpy(), run_ds.image_shape, f"test sample {int(index)}: "
+                                       f"label {true_label}"), key="rule_image")
+right.plotly_chart(samples.label_goodness_figure(g_sig[0].numpy(), g_raw[0].numpy(), true_label, cfg.algo),
+                   key="rule_bars")

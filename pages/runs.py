@@ -1,0 +1,138 @@
+"""Runs: every stored run; open, rename, delete, download, and upload a checkpoint to inspect."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import streamlit as st
+
+from fgff_core.progress import run_progress
+from fgff_core.viz import curves
+from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+
+TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
+                 "epoch_events", "train_seconds", "created_at", "device", "run_id"]
+
+jm = job_manager()
+st.title("Runs")
+st.caption("Every run stored on this server. Select rows to open them here; the selection is in the URL, "
+           "so the Compare, Significance and Features pages and a shared link show the same runs.")
+
+# -- upload ------------------------------------------------------------------------------------
+with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):
+    upload = st.file_uploader("Checkpoint (.safetensors, saved by this app or `python -m fgff_core train --save`)",
+                              type=["safetensors"], key="upload")
+    if upload is not None and st.button("Import checkpoint"):
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / "upload.safetensors"
+            path.write_bytes(upload.getvalue())
+            try:
+                new_id = jm.import_checkpoint(path, name=Path(upload.name).stem)
+            except ValueError as exc:  # CheckpointError is a ValueError: not ours, pickle, corrupt
+                st.error(f"Could not import {upload.name}: {exc}")
+            else:
+                st.success(f"Imported as run {new_id}.")
+                set_selected_run_ids([new_id])
+
+if "deleted" in st.session_state:
+    st.success(f"Deleted run {st.session_state.pop('deleted')}.")
+if "rename_error" in st.session_state:
+    st.error(f"Could not rename: {st.session_state.pop('rename_error')}")
+
+runs = jm.runs()
+if runs.empty:
+    st.info("No runs yet. Start one on the **Train** page (the quick digits preset takes seconds).")
+    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
+    st.stop()
+
+# -- table with selection ----------------------------------------------------------------------
+selected = [r for r in selected_run_ids() if r in set(runs["run_id"])]
+table = runs[[c for c in TABLE_COLUMNS if c in runs]].copy()
+for col in ("test_acc", "test_acc_no_significance"):
+    if col in table:
+        table[col] = 100.0 * table[col].astype(float)
+rows = [int(i) for i in table.index[table["run_id"].isin(selected)]]
+event = st.dataframe(
+    # Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
+    table, key=f"runs_table_{hash(tuple(table['run_id']))}", hide_index=True, on_select="rerun",
+    selection_mode="multi-row",
+    selection_default={"selection": {"rows": rows, "columns": []}} if rows else None,
+    column_config={
+        "test_acc": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
+        "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)", format="%.2f"),
+        "epochs_done": st.column_config.NumberColumn("epochs done"),
+        "epoch_events": st.column_config.NumberColumn("epochs total"),
+        "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.2f"),
+    })
+picked = [str(table.iloc[i]["run_id"]) for i in event.selection.rows] if event is not None else selected
+if picked != selected:
+    set_selected_run_ids(picked)
+    selected = picked
+
+if not selected:
+    st.info("Select one or more rows to open runs.")
+    st.stop()
+
+
+# -- details of each selected run --------------------------------------------------------------
+def _delete(run_id: str) -> None:
+    jm.delete(run_id)
+    set_selected_run_ids([r for r in selected_run_ids() if r != run_id])
+    st.session_state["deleted"] = run_id
+
+
+def _rename(run_id: str) -> None:
+    new_name = st.session_state.get(f"name_{run_id}", "").strip()
+    try:
+        jm.rename(run_id, new_name)
+    except ValueError as exc:
+        st.session_state["rename_error"] = str(exc)
+
+
+for run_id in selected:
+    run = jm.run(run_id)
+    progress = run_progress(run, None)
+    with st.container(border=True):
+        st.subheader(f"{run.get('name') or run_id}")
+        st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
+                   f"device {run.get('device') or '–'}")
+        if run.get("status") == "failed":
+            st.error(f"Failed: {run.get('error') or 'no reason recorded'}")
+        c1, c2 = st.columns([2, 3])
+        with c1:
+            st.markdown("**Config**")
+            st.json(run.get("config") or {}, expanded=False)
+            st.markdown("**Final accuracy**")
+            st.dataframe(curves.final_accuracy_table(run), width="content")
+        with c2:
+            metrics = jm.metrics(run_id)
+            st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
+        a, b, c, d = st.columns(4)
+        a.page_link("pages/train.py", label="Open in Train", icon=":material/monitoring:",
+                    query_params={"run": run_id})
+        a.page_link("pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
+                    query_params={"run": run_id})
+        b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=_rename,
+                     args=(run_id,), help="Press Enter to rename.")
+        with c:
+            st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
+                               mime="text/csv", key=f"csv_{run_id}", on_click="ignore",
+                               icon=":material/download:")
+            st.download_button("Config JSON", jm.config(run_id).to_json(), file_name=f"{run_id}_config.json",
+                               mime="application/json", key=f"json_{run_id}", on_click="ignore",
+                               icon=":material/download:")
+            ckpt = jm.checkpoint_path(run_id)
+            if ckpt is not None and Path(ckpt).is_file():
+                st.download_button("Checkpoint", Path(ckpt).read_bytes(), file_name=f"{run_id}.safetensors",
+                                   mime="application/octet-stream", key=f"ckpt_{run_id}", on_click="ignore",
+                                   icon=":material/download:")
+            else:
+                st.caption("No checkpoint (written when a run finishes).")
+        with d:
+            if progress.active:
+                st.button("Cancel run", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,))
+            else:
+                confirm = st.checkbox("Yes, delete this run", key=f"confirm_{run_id}")
+                st.button("Delete", key=f"delete_{run_id}", type="primary", disabled=not confirm,
+                          on_click=_delete, args=(run_id,), icon=":material/delete:")

@@ -1,0 +1,55 @@
+"""AppTest fixtures: every test gets its own runs folder and the pages' JobManager for it."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:  # pages import `pages._shared` and `fgff_core` from the repo root
+    sys.path.insert(0, str(ROOT))
+
+# A finished run is needed by several tests: the smallest config that still trains and evaluates.
+TINY = dict(algo="fgff", dataset="digits", layers=[12, 12], epochs=4, eval_every=2, eval_subset=200)
+
+
+@pytest.fixture
+def runs_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("FGFF_MAX_CONCURRENT", "1")
+    yield tmp_path / "runs"
+    from pages._shared import job_manager
+
+    job_manager().shutdown()
+
+
+@pytest.fixture
+def jm(runs_dir):
+    """The same JobManager the pages use (cached per runs folder)."""
+    from pages._shared import job_manager
+
+    return job_manager()
+
+
+@pytest.fixture
+def finished_run(jm):
+    run_id = jm.submit(TINY, name="tiny fgff")
+    assert jm.wait(run_id, timeout=120) == "done", jm.run(run_id).get("error")
+    return run_id
+
+
+def page(name: str) -> str:
+    return str(ROOT / "pages" / f"{name}.py")
+
+
+def open_page(name: str, **params: str):
+    """Run ``app.py`` (so st.navigation knows every page) on page ``name`` with URL query ``params``."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
+    for key, value in params.items():
+        at.query_params[key] = value
+    at.switch_page(f"pages/{name}.py")
+    return at.run()
