@@ -1,0 +1,76 @@
+"""The config form and URL parameters are derived from the schema and round-trip exactly."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pandas as pd
+import pytest
+
+from fgff_core.config import RunConfig, config_fields, field_choices
+from fgff_core.config_form import config_from_params, config_to_params, form_fields, parse_param, to_widget_value
+from fgff_core.presets import PRESETS
+from fgff_core.progress import format_seconds, run_progress
+
+
+def test_one_widget_per_field_with_schema_metadata():
+    fields = {f.name: f for f in form_fields()}
+    assert list(fields) == [f.name for f in config_fields()]
+    assert fields["algo"].widget == "select" and fields["algo"].choices == field_choices("algo")
+    assert fields["dataset"].choices == field_choices("dataset")
+    assert fields["compile"].widget == "toggle"
+    assert fields["epochs"].widget == "int" and (fields["epochs"].min, fields["epochs"].max) == (1, 1_000_000)
+    assert fields["lr"].widget == "float" and fields["lr"].help.startswith("Learning rate")
+    assert fields["layers"].widget == "text" and fields["label_value"].widget == "text"
+
+
+def test_defaults_give_no_params():
+    assert config_to_params(RunConfig()) == {}
+    assert config_to_params(RunConfig(algo="bp")) == {"algo": "bp"}  # bp's own lr/batch are its defaults
+
+
+@pytest.mark.parametrize("name", list(PRESETS))
+@pytest.mark.parametrize("algo", ["ff", "fgff", "bp"])
+def test_round_trip_every_preset(name, algo):
+    cfg = PRESETS[name].config(algo)
+    params = config_to_params(cfg)
+    assert all(isinstance(v, str) for v in params.values())
+    assert config_from_params(params) == cfg
+
+
+def test_round_trip_odd_values():
+    cfg = RunConfig(algo="fgff", layers=(7,), lr=1e-4, label_value="max", download=False, data_dir="/x y",
+                    batch_size=0, compile=True)
+    assert config_from_params(config_to_params(cfg)) == cfg
+
+
+def test_widget_values_build_the_same_config():
+    cfg = PRESETS["quick-digits"].config("ff")
+    values = {f.name: to_widget_value(f, getattr(cfg, f.name)) for f in form_fields()}
+    assert values["layers"] == "100,100"
+    assert RunConfig.from_dict(values) == cfg
+
+
+def test_bad_params_name_the_field():
+    with pytest.raises(ValueError, match="epochs"):
+        config_from_params({"epochs": "many"})
+    with pytest.raises(ValueError, match="threshold"):
+        config_from_params({"threshold": "0"})
+    with pytest.raises(ValueError, match="download"):
+        parse_param("download", "maybe")
+    assert config_from_params({"run": "abc", "epochs": ["3", "4"]}).epochs == 4  # non-config keys ignored
+
+
+def test_progress_eta_and_text():
+    start = datetime(2024, 1, 1, tzinfo=timezone.utc)
+    metrics = pd.DataFrame({"layer": [0, 0, 1], "epoch": [1, 2, 1], "step": [1, 2, 3]})
+    run = {"status": "running", "epoch_events": 4, "epochs_done": 3, "started_at": start.isoformat()}
+    p = run_progress(run, metrics, now=start + timedelta(seconds=6))
+    assert (p.done, p.total, p.layer, p.epoch) == (3, 4, 2, 1)
+    assert p.fraction == 0.75 and p.eta_s == pytest.approx(2.0)
+    assert "layer 2, epoch 1" in p.text() and "ETA 2.0 s" in p.text()
+    done = run_progress({**run, "status": "done", "finished_at": (start + timedelta(seconds=8)).isoformat()},
+                        metrics)
+    assert done.fraction == 1.0 and done.eta_s is None and done.elapsed_s == pytest.approx(8.0)
+    assert run_progress({"status": "queued"}, None).text() == "queued"
+    assert format_seconds(75) == "1 min 15 s" and format_seconds(3.21) == "3.2 s"
