@@ -1,0 +1,300 @@
+"""Job manager: real spawned workers on tiny digits runs, plus fast checks with a stand-in executor."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fgff_core.config import RunConfig
+from fgff_core.jobs import JobError, JobManager, Limits, execute_run
+from fgff_core.store import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(dataset="digits", layers=(8,), epochs=20, eval_every=5)
+LONG = dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0)  # runs until cancelled or killed
+
+
+def wait_for(predicate, timeout=60.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+POISON_SEED = 13
+
+
+def poison_training_data():
+    """Worker initializer: runs with seed 13 get a NaN in their training inputs, so training really
+    produces a NaN loss."""
+    import fgff_core.training as training
+
+    original = training.load_for_config
+
+    def load(config):
+        data = original(config)
+        if config.seed == POISON_SEED:
+            data.x_train[0, 20] = float("nan")
+        return data
+
+    training.load_for_config = load
+
+
+# -- real workers ------------------------------------------------------------------------------------
+@pytest.mark.timeout(180)
+def test_several_jobs_finish_with_complete_metrics(tmp_path):
+    with JobManager(tmp_path, max_concurrent=2) as jm:
+        configs = {
+            "fgff": RunConfig(algo="fgff", **TINY),
+            "ff": RunConfig(algo="ff", **{**TINY, "layers": (8, 4)}),
+            "bp": dict(algo="bp", dataset="digits", layers=(8,), epochs=3, eval_every=1),  # dict form too
+        }
+        ids = {k: jm.submit(c, name=f"job {k}") for k, c in configs.items()}
+        assert all(jm.status(r) in ("queued", "running") for r in ids.values())  # submit did not block
+        for run_id in ids.values():
+            assert jm.wait(run_id, timeout=150) == "done", jm.run(run_id)["error"]
+
+        runs = jm.runs().set_index("run_id")
+        for key, run_id in ids.items():
+            row = runs.loc[run_id]
+            m = jm.metrics(run_id)
+            assert row["name"] == f"job {key}" and row["device"] == "cpu"
+            assert len(m) == row["epochs_done"] == row["epoch_events"]
+            assert m["loss"].notna().all() and 0 <= row["test_acc"] <= 1
+            assert row["started_at"] >= row["created_at"] and row["finished_at"] >= row["started_at"]
+            model, config = jm.load_model(run_id)
+            assert config == RunConfig.coerce(configs[key])
+        assert len(jm.metrics(ids["ff"])) == 40
+        assert [a.shape for a in jm.significance(ids["fgff"])] == [(20, 8)]
+        assert [a.shape for a in jm.significance(ids["ff"])] == [(20, 8), (20, 4)]
+        assert np.all(jm.significance(ids["ff"])[0] == 1.0)  # FF keeps the factors at 1
+        assert not np.all(jm.significance(ids["fgff"])[0] == 1.0)  # FGFF trains them
+        assert jm.significance(ids["bp"]) == []
+        evaluated = jm.metrics(ids["fgff"]).dropna(subset=["test_acc"])
+        assert list(evaluated["epoch"]) == [5, 10, 15, 20]
+        long = jm.metrics_long(list(ids.values()))
+        assert set(long["run_id"]) == set(ids.values())
+
+
+@pytest.mark.timeout(120)
+def test_cancel_running_and_queued(tmp_path):
+    with JobManager(tmp_path, max_concurrent=1) as jm:
+        running = jm.submit(LONG)
+        queued = jm.submit(TINY)
+        wait_for(lambda: jm.run(running)["epochs_done"] >= 5, what="the first job to train")
+        assert jm.status(queued) == "queued"
+        jm.cancel(queued)
+        assert jm.status(queued) == "cancelled" and jm.run(queued)["started_at"] is None
+
+        t0 = time.monotonic()
+        jm.cancel(running)
+        assert jm.wait(running, timeout=30) == "cancelled"
+        stop_seconds = time.monotonic() - t0
+        n = jm.run(running)["epochs_done"]
+        time.sleep(0.3)
+        assert jm.run(running)["epochs_done"] == n == len(jm.metrics(running))  # no epoch after the stop
+        assert n < 1_000_000 and stop_seconds < 10
+        assert jm.checkpoint_path(running) is not None  # the partly trained model is kept
+        assert jm.significance(running)[0].shape == (n, 8)
+        jm.cancel(running)  # cancelling a finished run changes nothing
+        assert jm.status(running) == "cancelled"
+
+
+def test_a_stop_request_ends_the_run_after_the_current_epoch(tmp_path):
+    """In-process: the cancel flag set after epoch 3 is written means exactly 3 epochs."""
+    store = RunStore(tmp_path)
+    config = RunConfig(algo="fgff", layers=(4,), epochs=50, eval_every=0)
+    run_id = store.create_run(config)
+    store.claim(run_id)
+    writer = store.writer(run_id)
+    write_epoch = writer.epoch
+
+    def epoch_then_cancel(event):
+        write_epoch(event)
+        if event.step == 3:
+            store.cancel(run_id)
+
+    writer.epoch = epoch_then_cancel
+    result = execute_run(config, writer, lambda: writer.cancel_flag() != 0, None)
+    assert result.status == "stopped"
+    assert list(store.metrics(run_id)["epoch"]) == [1, 2, 3]
+
+
+@pytest.mark.timeout(150)
+def test_failing_jobs_get_readable_reasons_and_never_stop_the_others(tmp_path):
+    """SIGKILL of a worker, a NaN loss, a missing dataset: each fails alone, a healthy job finishes."""
+    with JobManager(tmp_path / "runs", max_concurrent=2, worker_initializer=poison_training_data) as jm:
+        victim = jm.submit(LONG)
+        nan_run = jm.submit({**TINY, "seed": POISON_SEED})
+        no_data = jm.submit(dict(dataset="mnist", data_dir=str(tmp_path / "empty"), download=False, layers=(8,),
+                                 epochs=2))
+        healthy = jm.submit({**TINY, "epochs": 40})
+        wait_for(lambda: jm.run(victim)["epochs_done"] >= 3, what="the victim to train")
+        pid = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == victim][0]
+        os.kill(pid, signal.SIGKILL)
+
+        assert jm.wait(victim, timeout=30) == "failed"
+        error = jm.run(victim)["error"]
+        assert "signal 9" in error and "SIGKILL" in error
+        assert len(jm.metrics(victim)) >= 3  # what was committed before the kill is kept
+        assert jm.significance(victim)[0].shape[0] >= 3
+
+        assert jm.wait(nan_run, timeout=120) == "failed"
+        error = jm.run(nan_run)["error"]
+        assert error.startswith("NaN loss at layer 1 of 1, epoch 1") and "lr" in error
+        assert math.isnan(jm.metrics(nan_run)["loss"].iloc[0])  # a real NaN went through training
+
+        assert jm.wait(no_data, timeout=120) == "failed"
+        error = jm.run(no_data)["error"]
+        assert "mnist" in error and "not found" in error
+        assert "Traceback" in jm.store.error_detail(no_data)
+
+        assert jm.wait(healthy, timeout=120) == "done"
+        assert len(jm.metrics(healthy)) == 40 and jm.run(healthy)["error"] is None
+
+
+CRASHING_SERVER = """
+import json, sys, time
+from fgff_core.jobs import JobManager
+
+if __name__ == "__main__":
+    jm = JobManager(sys.argv[1], max_concurrent=1)
+    running = jm.submit(dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0))
+    queued = jm.submit(dict(dataset="digits", layers=(8,), epochs=5))
+    while jm.run(running)["epochs_done"] < 3:
+        time.sleep(0.05)
+    worker = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == running][0]
+    print(json.dumps({"running": running, "queued": queued, "worker": worker}), flush=True)
+    time.sleep(600)
+"""
+
+
+@pytest.mark.timeout(150)
+def test_restart_marks_orphaned_runs_interrupted(tmp_path):
+    script = tmp_path / "server.py"
+    script.write_text(textwrap.dedent(CRASHING_SERVER))
+    runs_dir = tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    server = subprocess.Popen([sys.executable, str(script), str(runs_dir)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        info = json.loads(server.stdout.readline())
+        # Freeze the worker so that it cannot notice its parent's death, then crash the server.
+        os.kill(info["worker"], signal.SIGSTOP)
+        server.kill()
+        server.wait(timeout=10)
+        os.kill(info["worker"], signal.SIGKILL)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    store = RunStore(runs_dir)
+    assert store.status(info["running"]) == "running" and store.status(info["queued"]) == "queued"
+    with JobManager(runs_dir, max_concurrent=1) as jm:
+        assert jm.status(info["running"]) == "interrupted"
+        assert jm.status(info["queued"]) == "interrupted"
+        assert "stopped while this run was running" in jm.run(info["running"])["error"]
+        assert "before this run started" in jm.run(info["queued"])["error"]
+        assert len(jm.metrics(info["running"])) >= 3  # the epochs trained before the crash are kept
+
+
+# -- a stand-in executor: the manager's bookkeeping without spawning anything ---------------------
+class FakeExecutor:
+    """Jobs that 'run' until killed; records what the manager asked for."""
+
+    def __init__(self):
+        self.started: list[str] = []
+        self.alive: set[str] = set()
+
+    def start(self, run_id, config, slot):
+        self.started.append(run_id)
+        self.alive.add(run_id)
+        return None
+
+    def is_alive(self, run_id):
+        return run_id in self.alive
+
+    def kill(self, run_id):
+        self.alive.discard(run_id)
+
+    def reap(self, run_id):
+        return -signal.SIGKILL
+
+
+def test_invalid_configs_are_rejected_at_submit(tmp_path):
+    fake = FakeExecutor()
+    with JobManager(tmp_path, max_concurrent=1, executor=fake) as jm:
+        for bad, field in [(dict(layers=(0,)), "layers"), (dict(epochs=-1), "epochs"), (dict(algo="sgd"), "algo"),
+                           (dict(dataset="imagenet"), "dataset"), (dict(nonsense=1), "unknown"),
+                           (dict(lr=float("nan")), "lr"), ("not a config", "mapping")]:
+            with pytest.raises(ValueError, match=field):
+                jm.submit(bad)
+        if not __import__("torch").cuda.is_available():
+            with pytest.raises(ValueError, match="device"):
+                jm.submit(dict(device="cuda"))
+        assert len(jm.runs()) == 0 and fake.started == []
+        with pytest.raises(ValueError, match="run_id"):
+            jm.metrics("../../etc/passwd")
+        with pytest.raises(ValueError, match="run_id"):
+            jm.cancel("../x")
+
+
+def test_limits_for_shared_servers(tmp_path):
+    limits = Limits(max_units=50, max_layers=2, max_epochs=100, max_queued_per_owner=2, max_train_subset=1000)
+    small = dict(layers=(8,), epochs=10)
+    with JobManager(tmp_path, max_concurrent=1, limits=limits, executor=FakeExecutor()) as jm:
+        for config, limit in [(dict(layers=(60,)), "max_units"), (dict(layers=(8, 8, 8)), "max_layers"),
+                              (dict(epochs=101), "max_epochs"),
+                              (dict(dataset="mnist", train_subset=0), "max_train_subset"),
+                              (dict(dataset="mnist", train_subset=5000), "max_train_subset")]:
+            with pytest.raises(ValueError, match=limit):
+                jm.submit({**small, **config}, owner="alice")
+        jm.submit(dict(dataset="mnist", train_subset=1000, epochs=10, layers=(8,)), owner="alice")  # within caps
+        jm.submit(dict(layers=(50, 50), epochs=100), owner="alice")
+        with pytest.raises(ValueError, match="max_queued_per_owner"):
+            jm.submit(dict(epochs=10, layers=(8,)), owner="alice")
+        jm.submit(dict(epochs=10, layers=(8,)), owner="bob")  # another user has their own quota
+        jm.shutdown(timeout=0.2)  # the stand-in jobs never stop by themselves
+    with pytest.raises(ValueError, match="max_units"):
+        Limits(max_units=0)
+    assert Limits.from_env({"FGFF_LIMIT_MAX_EPOCHS": "500", "FGFF_LIMIT_MAX_UNITS": ""}) == Limits(max_epochs=500)
+
+
+def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path):
+    fake = FakeExecutor()
+    with JobManager(tmp_path, max_concurrent=2, executor=fake) as jm:
+        ids = [jm.submit(dict(epochs=5)) for _ in range(4)]
+        wait_for(lambda: len(fake.started) == 2, 10, "two starts")
+        time.sleep(0.3)
+        assert fake.started == ids[:2]  # first in, first out; never more than two at once
+        assert [jm.status(r) for r in ids] == ["running", "running", "queued", "queued"]
+        fake.kill(ids[0])  # the worker vanishes without reporting: failed, and the next one starts
+        assert jm.wait(ids[0], timeout=10) == "failed"
+        assert "signal 9" in jm.run(ids[0])["error"]
+        wait_for(lambda: len(fake.started) == 3, 10, "the third start")
+        assert jm.status(ids[3]) == "queued"
+        jm.shutdown(timeout=0.2)  # running and queued runs end as interrupted
+        assert [jm.status(r) for r in ids[1:]] == ["interrupted"] * 3
+        with pytest.raises(JobError, match="shut down"):
+            jm.submit(dict(epochs=5))
+
+
+def test_a_second_live_manager_is_not_mistaken_for_a_dead_one(tmp_path):
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as first:
+        run_id = first.submit(dict(epochs=5))
+        wait_for(lambda: first.status(run_id) == "running", 10, "start")
+        with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as second:
+            assert second.recover_orphans() == []
+            assert second.status(run_id) == "running"
+        first.shutdown(timeout=0.2)  # the stand-in job never stops by itself
+        assert first.status(run_id) == "interrupted"
