@@ -227,7 +227,7 @@ class RunConfig:
         """Turn accepted spellings (strings from the CLI or a form) into canonical values."""
         if isinstance(self.layers, str):
             try:
-                self.layers = tuple(int(p) for p in self.layers.replace("x", ",").split(",") if p.strip())
+                self.layers = tuple(int(p) for p in self.layers.replace("x", ",").split(","))
             except ValueError:
                 raise ValueError(f"layers: expected comma-separated integers like 500,500, "
                                  f"got {self.layers!r}") from None

@@ -150,14 +150,11 @@ def _torchvision_root(folder: Path, tv_class: str) -> Path:
     cache = DEFAULT_DATA_DIR / "linked" / _slug(folder)
     raw = cache / tv_class / "raw"
     raw.mkdir(parents=True, exist_ok=True)
-    for name in _MNIST_FILES:
-        src = folder / name
-        if not src.is_file():
-            src = folder / name[:-3]
-            name = name[:-3]
-        dst = raw / name
-        if not dst.exists():
-            dst.symlink_to(src.resolve())
+    for gz_name in _MNIST_FILES:
+        for name in (gz_name, gz_name[:-3]):  # the .gz and/or its unpacked copy, whichever exist
+            src, dst = folder / name, raw / name
+            if src.is_file() and not dst.exists():
+                dst.symlink_to(src.resolve())
     return cache
 
 

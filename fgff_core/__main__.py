@@ -1,0 +1,7 @@
+"""``python -m fgff_core``: see ``fgff_core.cli``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,81 @@
+import json
+
+import pytest
+
+from fgff_core.config import RunConfig, config_fields
+
+
+def test_defaults_follow_the_authors_code():
+    cfg = RunConfig()
+    assert (cfg.algo, cfg.dataset, cfg.epochs, cfg.batch_size) == ("fgff", "digits", 200, 0)
+    assert (cfg.lr, cfg.sig_lr, cfg.threshold, cfg.loss, cfg.label_value) == (0.06, 0.15, 2.0, "softplus", 1.0)
+    assert RunConfig(algo="bp").lr == 1e-3 and RunConfig(algo="bp").batch_size == 128
+
+
+def test_json_and_dict_round_trip():
+    cfg = RunConfig(algo="ff", layers=(50, 20), epochs=3, label_value="max", batch_size="full")
+    assert RunConfig.from_json(cfg.to_json()) == cfg
+    assert RunConfig.coerce(json.loads(cfg.to_json())) == cfg
+    assert RunConfig.coerce({"algo": "ff", "layers": "50,20"}).layers == (50, 20)
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("algo", "sgd", "algo: 'sgd' is not allowed; choose one of ff, fgff, bp"),
+    ("dataset", "imagenet", "dataset: 'imagenet' is not allowed; choose one of digits, mnist, fashion_mnist, cifar10"),
+    ("layers", (), "layers: expected 1 to 16 hidden layer sizes"),
+    ("layers", (10, 0), "layers: each size must be an integer in [1, 65536], got 0"),
+    ("layers", "10,x", "layers: expected comma-separated integers"),
+    ("epochs", 0, "epochs: 0 is out of range; allowed [1, 1000000]"),
+    ("epochs", 2.5, "epochs: expected an integer in [1, 1000000], got 2.5"),
+    ("batch_size", -1, "batch_size: -1 is out of range; allowed [0, 10000000]"),
+    ("batch_size", "half", "batch_size: expected an integer >= 0 or 'full'"),
+    ("optimizer", "sgd", "optimizer: 'sgd' is not allowed; choose one of adam"),
+    ("lr", 0.0, "lr: 0.0 is out of range; allowed (0.0, 10.0]"),
+    ("lr", float("nan"), "lr: expected a number in (0.0, 10.0], got nan"),
+    ("sig_lr", -0.1, "sig_lr: -0.1 is out of range; allowed [0.0, 10.0]"),
+    ("threshold", 0, "threshold: 0 is out of range; allowed (0.0, 1000.0]"),
+    ("loss", "mse", "loss: 'mse' is not allowed; choose one of softplus, hinge"),
+    ("delta", -1.0, "delta: -1.0 is out of range; allowed [0.0, 1000.0]"),
+    ("label_value", "big", "label_value: expected a number in (0, 1000] or 'max'"),
+    ("label_value", 0.0, "label_value: 0.0 is out of range; allowed (0.0, 1000.0] or 'max'"),
+    ("negatives", "all", "negatives: 'all' is not allowed; choose one of fixed, resample"),
+    ("schedule", "random", "schedule: 'random' is not allowed; choose one of greedy, simultaneous"),
+    ("seed", -1, "seed: -1 is out of range"),
+    ("device", "tpu", "device: 'tpu' is not allowed; choose one of auto, cpu, cuda, mps or cuda:N"),
+    ("eval_every", -1, "eval_every: -1 is out of range"),
+    ("eval_subset", 0, "eval_subset: 0 is out of range"),
+    ("eval_chunk", 0, "eval_chunk: 0 is out of range"),
+    ("train_subset", -5, "train_subset: -5 is out of range"),
+    ("download", "yes", "download: expected true or false, got 'yes'"),
+    ("factorize", 1, "factorize: expected true or false, got 1"),
+    ("precision", "fp16", "precision: 'fp16' is not allowed; choose one of fp32, tf32, bf16"),
+    ("compile", None, "compile: expected true or false, got None"),
+    ("log_every", 0, "log_every: 0 is out of range"),
+    ("data_dir", 5, "data_dir: expected a folder path, got 5"),
+])
+def test_each_bad_value_is_rejected_with_its_field_and_range(field, value, message):
+    with pytest.raises(ValueError) as err:
+        RunConfig(**{field: value})
+    assert message in str(err.value)
+
+
+def test_every_field_has_a_validation_case_above():
+    # Adding a field without a rejection test should fail here.
+    tested = {"algo", "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "sig_lr", "threshold", "loss",
+              "delta", "label_value", "negatives", "schedule", "seed", "device", "eval_every", "eval_subset",
+              "eval_chunk", "train_subset", "download", "factorize", "precision", "compile", "log_every", "data_dir"}
+    assert {f.name for f in config_fields()} == tested
+
+
+def test_unknown_keys_and_non_mappings_are_rejected():
+    with pytest.raises(ValueError, match=r"unknown config field\(s\) \['epoch'\]"):
+        RunConfig.from_dict({"epoch": 3})
+    with pytest.raises(ValueError, match="config must be a mapping"):
+        RunConfig.from_dict([1, 2])
+    with pytest.raises(ValueError, match="config is not valid JSON"):
+        RunConfig.from_json("{")
+
+
+def test_ff_ignores_significance_lr():
+    assert RunConfig(algo="ff", sig_lr=0.5).effective_sig_lr == 0.0
+    assert RunConfig(algo="fgff", sig_lr=0.5).effective_sig_lr == 0.5

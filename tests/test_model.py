@@ -1,0 +1,104 @@
+import math
+
+import pytest
+import torch
+
+from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
+
+
+def test_label_embedding_overwrites_the_first_ten_values():
+    x = torch.arange(24, dtype=torch.float32).reshape(2, 12) + 5
+    out = embed_labels(x, torch.tensor([3, 0]), label_value=1.0)
+    assert out[0, :10].tolist() == [0, 0, 0, 1, 0, 0, 0, 0, 0, 0]
+    assert out[1, :10].tolist() == [1, 0, 0, 0, 0, 0, 0, 0, 0, 0]
+    assert torch.equal(out[:, 10:], x[:, 10:])
+    assert x[0, 0] == 5  # the input is not modified
+    assert embed_labels(x, 7, label_value=2.5)[:, 7].tolist() == [2.5, 2.5]
+
+
+def test_goodness_eq2_and_eq3_by_hand():
+    h = torch.tensor([[1.0, 2.0, 0.0, 3.0]])
+    assert goodness(h).item() == pytest.approx((1 + 4 + 0 + 9) / 4)  # eq. (2)
+    w = torch.tensor([0.5, 2.0, 7.0, -1.0])
+    assert goodness(h, w).item() == pytest.approx((0.5 + 8 + 0 - 9) / 4)  # eq. (3)
+
+
+def test_softplus_loss_by_hand():
+    g_pos, g_neg = torch.tensor([3.0, 1.0]), torch.tensor([0.5, 2.5])
+    terms = [2 - 3.0, 2 - 1.0, 0.5 - 2, 2.5 - 2]
+    expected = sum(math.log1p(math.exp(t)) for t in terms) / 4
+    assert softplus_loss(g_pos, g_neg, threshold=2.0).item() == pytest.approx(expected, rel=1e-6)
+
+
+def test_hinge_loss_eq1_by_hand():
+    g_pos, g_neg = torch.tensor([3.0, 2.2]), torch.tensor([0.5, 2.1])
+    # delta 0.5: pos terms max(0, .5-(1)) = 0, max(0, .5-.2) = .3; neg terms max(0, .5-1.5) = 0, max(0, .5+.1) = .6
+    assert hinge_loss(g_pos, g_neg, threshold=2.0, delta=0.5).item() == pytest.approx(0.5 * (0.15 + 0.3))
+    assert hinge_loss(torch.tensor([9.0]), torch.tensor([0.0]), 2.0, 0.5).item() == 0.0
+
+
+def test_significance_gradient_grows_the_factor_of_a_neuron_more_active_on_positive_data():
+    sig = torch.ones(2, requires_grad=True)
+    # neuron 0 fires on positive data, neuron 1 on negative data; goodness sits at the threshold
+    h_pos = torch.tensor([[2.0, 0.0]])
+    h_neg = torch.tensor([[0.0, 2.0]])
+    loss = softplus_loss(goodness(h_pos, sig), goodness(h_neg, sig), threshold=2.0)
+    loss.backward()
+    assert sig.grad[0] < 0 < sig.grad[1]
+    opt = torch.optim.Adam([sig], lr=0.1)
+    opt.step()
+    assert sig[0] > 1.0 > sig[1]
+    sig.grad = None
+    hinge_loss(goodness(h_pos, sig), goodness(h_neg, sig), threshold=2.0, delta=0.5).backward()
+    assert sig.grad[0] < 0 < sig.grad[1]
+
+
+def test_layer_forward_is_normalise_linear_relu():
+    torch.manual_seed(0)
+    layer = FFLayer(5, 3)
+    x = torch.randn(4, 5)
+    xn = x / (x.norm(dim=1, keepdim=True) + 1e-4)
+    expected = torch.relu(xn @ layer.linear.weight.T + layer.linear.bias)
+    assert torch.allclose(layer(x), expected)
+    # scaling the input barely changes the output (only through the 1e-4 in the norm): it sees the direction
+    assert torch.allclose(layer(10 * x), layer(x), atol=1e-3)
+
+
+@pytest.mark.parametrize("label_value", [1.0, 3.7])
+def test_factorised_first_layer_matches_the_plain_path(label_value):
+    torch.manual_seed(1)
+    x = torch.randn(64, 30)
+    y = torch.randint(0, 10, (64,))
+    y_neg = (y + 3) % 10
+    nets = [FFNet(30, [16, 8], label_value=label_value, factorize=f) for f in (True, False)]
+    nets[1].load_state_dict(nets[0].state_dict())
+    outs = [net.first_layer(x, [y, y_neg]) for net in nets]
+    for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-6)
+    g_fact, g_plain = nets[0].label_goodness(x, chunk=7), nets[1].label_goodness(x)
+    for a, b in zip(g_fact, g_plain):
+        assert torch.allclose(a, b, atol=1e-5)
+    assert torch.equal(nets[0].predict(x), nets[1].predict(x))
+
+
+def test_prediction_with_and_without_significance_by_hand():
+    torch.manual_seed(2)
+    net = FFNet(20, [6, 4], factorize=True)
+    with torch.no_grad():
+        net.layers[0].significance.copy_(torch.tensor([3.0, -1.0, 0.5, 2.0, 0.0, 1.0]))
+        net.layers[1].significance.copy_(torch.tensor([0.1, 4.0, 1.0, -2.0]))
+    x = torch.randn(9, 20)
+    g_sig, g_raw = net.label_goodness(x)
+    for label in range(10):
+        h1 = net.layers[0](embed_labels(x, label, 1.0))
+        h2 = net.layers[1](h1)
+        want_sig = goodness(h1, net.layers[0].significance) + goodness(h2, net.layers[1].significance)
+        want_raw = goodness(h1) + goodness(h2)
+        assert torch.allclose(g_sig[:, label], want_sig, atol=1e-6)
+        assert torch.allclose(g_raw[:, label], want_raw, atol=1e-6)
+    assert torch.equal(net.predict(x, use_significance=True), g_sig.argmax(1))
+    assert torch.equal(net.predict(x, use_significance=False), g_raw.argmax(1))
+    assert not torch.equal(g_sig, g_raw)
+    # only the first layer: upto=1
+    g1, _ = net.label_goodness(x, upto=1)
+    assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].significance))

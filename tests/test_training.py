@@ -1,0 +1,138 @@
+import pytest
+import torch
+
+from fgff_core.config import RunConfig
+from fgff_core.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
+from fgff_core.model import embed_labels
+from fgff_core.training import Trainer, draw_negative_labels, train
+
+
+def small(**kw):
+    return RunConfig(**{"dataset": "digits", "layers": (32, 16), "epochs": 20, "eval_every": 0, "device": "cpu",
+                        **kw})
+
+
+def test_negative_labels_are_never_the_true_label_and_cover_the_others():
+    y = torch.arange(10).repeat(2000)
+    neg = draw_negative_labels(y, 10, torch.Generator().manual_seed(0))
+    assert not torch.any(neg == y)
+    for label in range(10):
+        counts = torch.bincount(neg[y == label], minlength=10)
+        assert counts[label] == 0
+        others = counts[torch.arange(10) != label].float()
+        assert others.min() > 0.8 * others.mean()  # roughly uniform over the 9 wrong labels
+
+
+def test_resampled_negatives_change_each_epoch_and_stay_wrong(digits, monkeypatch):
+    drawn = []
+    import fgff_core.training as training
+
+    real = training.draw_negative_labels
+
+    def spy(labels, n, gen):
+        out = real(labels, n, gen)
+        drawn.append(out)
+        return out
+
+    monkeypatch.setattr(training, "draw_negative_labels", spy)
+    train(small(negatives="resample", epochs=3, layers=(8,)), digits)
+    assert len(drawn) == 1 + 3  # once up front, then once per epoch
+    assert not torch.equal(drawn[1], drawn[2])
+    assert all(not torch.any(d == digits.y_train) for d in drawn)
+
+
+def test_significance_lr_zero_is_ff_bit_for_bit(digits):
+    ff, _ = train(small(algo="ff"), digits)
+    fgff0, _ = train(small(algo="fgff", sig_lr=0.0), digits)
+    for (name, a), (_, b) in zip(ff.model.state_dict().items(), fgff0.model.state_dict().items()):
+        assert torch.equal(a, b), name
+    assert torch.equal(ff.model.label_goodness(digits.x_test)[0], fgff0.model.label_goodness(digits.x_test)[0])
+    fgff, _ = train(small(algo="fgff", sig_lr=0.15), digits)
+    assert not torch.equal(fgff.model.layers[0].significance, torch.ones(32))
+
+
+def test_ff_keeps_significance_at_one(digits):
+    trainer, _ = train(small(algo="ff", epochs=5), digits)
+    assert all(torch.equal(s, torch.ones_like(s)) for s in trainer.model.significance())
+
+
+def test_greedy_schedule_trains_layers_one_after_another_on_frozen_outputs(digits):
+    trainer = Trainer(small(epochs=6), digits)
+    model = trainer.model
+    seen_inputs = []
+    original = model.layers[1].forward
+    model.layers[1].forward = lambda x: (seen_inputs.append(x.detach().clone()), original(x))[1]
+    layer_of_epoch, frozen_first = [], None
+    for event in trainer.run():
+        if isinstance(event, EpochMetrics):
+            layer_of_epoch.append(event.layer)
+            if event.layer == 1 and frozen_first is None:
+                frozen_first = {k: v.clone() for k, v in model.layers[0].state_dict().items()}
+    assert layer_of_epoch == [0] * 6 + [1] * 6
+    for k, v in model.layers[0].state_dict().items():  # layer 1 did not move while layer 2 trained
+        assert torch.equal(v, frozen_first[k]), k
+    # layer 2 saw exactly layer 1's frozen output on positive data (first half of its inputs in each step)
+    pos_expected = model.layers[0](embed_labels(digits.x_train, digits.y_train, 1.0))
+    training_inputs = seen_inputs[:12]  # 6 epochs x (positive, negative); evaluation calls come after
+    assert all(len(t) == len(digits.y_train) for t in training_inputs)
+    for positive in training_inputs[0::2]:
+        assert torch.allclose(positive, pos_expected, atol=1e-6)
+
+
+def test_simultaneous_schedule_steps_every_layer_each_epoch(digits):
+    trainer = Trainer(small(schedule="simultaneous", epochs=4), digits)
+    events = [e for e in trainer.run() if isinstance(e, EpochMetrics)]
+    assert [(e.layer, e.epoch) for e in events] == [(i, ep) for ep in range(1, 5) for i in range(2)]
+
+
+def test_events_are_complete_and_consistent(digits):
+    trainer = Trainer(small(epochs=10, eval_every=5, log_every=3), digits)
+    events = list(trainer.run())
+    assert isinstance(events[0], RunStarted) and isinstance(events[-1], RunFinished)
+    epochs = [e for e in events if isinstance(e, EpochMetrics)]
+    evals = [e for e in events if isinstance(e, EvalMetrics)]
+    assert len(epochs) == events[0].epoch_events == 20
+    assert [e.step for e in epochs] == list(range(1, 21))
+    assert [(e.layer, e.epoch) for e in evals] == [(0, 5), (0, 10), (1, 5), (1, 10)]
+    assert all(e.significance.shape == ((32,) if e.layer == 0 else (16,)) for e in epochs)
+    assert all(e.seconds > 0 and e.loss > 0 and e.g_pos >= 0 for e in epochs)
+    final = events[-1]
+    assert final.status == "done" and 0 <= final.test_acc <= 1 and final.train_seconds > 0
+
+
+def test_stop_ends_cleanly_between_epochs(digits):
+    trainer = Trainer(small(epochs=50), digits)
+    seen = 0
+    for event in trainer.run():
+        if isinstance(event, EpochMetrics):
+            seen += 1
+            if seen == 3:
+                trainer.stop()
+    assert trainer.result.status == "stopped" and trainer.result.test_acc is None
+    assert seen == 3
+
+
+def test_minibatches_and_hinge_loss_and_bp_run(digits):
+    _, res = train(small(batch_size=100, loss="hinge", epochs=3), digits)
+    assert res.status == "done"
+    _, res = train(small(algo="bp", epochs=3, batch_size=64), digits)
+    assert res.test_acc > 0.5 and res.test_acc_no_significance is None
+
+
+def test_seeded_cpu_runs_repeat_exactly(digits):
+    a, ra = train(small(epochs=5, negatives="resample"), digits)
+    b, rb = train(small(epochs=5, negatives="resample"), digits)
+    assert ra.test_acc == rb.test_acc
+    assert all(torch.equal(x, y) for x, y in zip(a.model.parameters(), b.model.parameters()))
+
+
+def test_label_value_max_uses_the_data_maximum(digits):
+    trainer = Trainer(small(label_value="max", epochs=1), digits)
+    assert trainer.label_value == pytest.approx(float(digits.x_train.max()))
+
+
+@pytest.mark.parametrize("algo", ["fgff", "ff"])
+def test_learns_digits_far_above_chance(digits, algo):
+    _, res = train(RunConfig(algo=algo, dataset="digits", layers=(100, 100), epochs=200, eval_every=0,
+                             device="cpu"), digits)
+    assert res.test_acc > 0.8, res  # chance is 0.1
