@@ -1,0 +1,555 @@
+"""Benchmark FF, FGFF and BP training and prediction against the machine's own matmul limit.
+
+    python -m benchmarks.run --data-dir /work/shared/datasets          # full run, writes benchmarks/RESULTS.md + .csv
+    python -m benchmarks.run --quick --out /tmp/bench                  # smoke run, a few seconds
+
+Everything is timed through the engine's real code paths: training epochs are ``Trainer.run()``
+steps (one ``EpochMetrics`` per ``next()`` with ``log_every=1`` and no evaluation, timed around
+the ``next()`` call, first epoch of each layer dropped as warm-up); prediction is
+``FFNet.label_goodness`` on the test set. The variants (plain and factorised first layer, FF and
+FGFF, the matmul reference) are stepped round-robin, one epoch each per round, so that load from
+other processes hits all of them alike; figures are medians over rounds.
+
+The "hardware limit" is the FLOP rate of plain ``torch.mm`` on the shapes of one plain training
+epoch of the same layer (forward ``(2N x D) @ (D x H)`` and weight gradient ``(H x 2N) @ (2N x D)``),
+measured in the same rounds. Each training figure is given as a fraction of it, two ways for the
+factorised layer: ``effective`` counts the FLOPs of the plain formulation (what the work is worth),
+``own`` counts the FLOPs the factorised path really does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from fgff_core.config import RunConfig
+from fgff_core.data import DATA_DIR_ENV, Dataset, DatasetNotFoundError, load_dataset
+from fgff_core.events import EpochMetrics
+from fgff_core.training import Trainer
+
+HERE = Path(__file__).resolve().parent
+N_CLASSES = 10
+
+
+# -- setup --------------------------------------------------------------------------------------
+
+@dataclass
+class Setup:
+    """What one benchmark run measures on one device."""
+
+    device: str
+    layers: tuple[int, ...]
+    epochs: int  # epochs per layer per variant (the first of each layer is warm-up)
+    predict_reps: int
+    bp_batches: int
+    bp_batch_size: int = 64
+    bf16: bool = True
+    eval_chunk: int = RunConfig.eval_chunk if isinstance(RunConfig.eval_chunk, int) else 4096
+    seed: int = 0
+
+
+def get_data(dataset: str, data_dir: str | None, quick: bool) -> tuple[Dataset, str]:
+    """The real dataset when its files are there, else random data of its shape (labelled as such)."""
+    n_train, n_test, dim = (2000, 500, 784) if quick else (60000, 10000, 784)
+    try:
+        data = load_dataset(dataset, data_dir=data_dir, download=False)
+        if quick:
+            data = Dataset(data.name, data.x_train[:n_train], data.y_train[:n_train], data.x_test[:n_test],
+                           data.y_test[:n_test], data.image_shape, data.n_classes, data.mean, data.std)
+        return data, f"{dataset} ({len(data.y_train)} train / {len(data.y_test)} test)"
+    except (DatasetNotFoundError, OSError) as exc:
+        print(f"[bench] {dataset} not found ({type(exc).__name__}); using random data of the same shape", flush=True)
+    gen = torch.Generator().manual_seed(0)
+    data = Dataset("random", torch.randn(n_train, dim, generator=gen), torch.randint(0, 10, (n_train,), generator=gen),
+                   torch.randn(n_test, dim, generator=gen), torch.randint(0, 10, (n_test,), generator=gen),
+                   (1, 28, 28), 10, (0.0,), (1.0,))
+    return data, f"RANDOM data shaped like {dataset} ({n_train} x {dim}; files absent, accuracies meaningless)"
+
+
+def subset(data: Dataset, n: int) -> Dataset:
+    return Dataset(data.name, data.x_train[:n], data.y_train[:n], data.x_test, data.y_test, data.image_shape,
+                   data.n_classes, data.mean, data.std)
+
+
+def sync(device: str) -> None:
+    if device.startswith("cuda"):
+        torch.cuda.synchronize(device)
+
+
+def run_config(setup: Setup, algo: str, factorize: bool = True, **changes) -> dict:
+    cfg = dict(algo=algo, dataset="digits", layers=setup.layers, epochs=setup.epochs, batch_size=0, seed=setup.seed,
+               device=setup.device, eval_every=0, log_every=1, factorize=factorize, eval_chunk=setup.eval_chunk)
+    cfg.update(changes)
+    return cfg
+
+
+# -- timed variants -----------------------------------------------------------------------------
+
+class EpochStepper:
+    """A real ``Trainer.run()`` advanced one epoch per ``step()``, each timed from outside."""
+
+    def __init__(self, name: str, config: dict, data: Dataset) -> None:
+        self.name = name
+        self.trainer = Trainer(config, data)
+        self.device = str(self.trainer.device)
+        self.events = self.trainer.run()
+        next(self.events)  # RunStarted
+        self.seconds: dict[int, list[float]] = {}
+        self.losses: list[float] = []
+        self.done = False
+
+    def step(self) -> None:
+        if self.done:
+            return
+        sync(self.device)
+        start = time.perf_counter()
+        event = next(self.events)
+        sync(self.device)
+        elapsed = time.perf_counter() - start
+        if not isinstance(event, EpochMetrics):
+            raise RuntimeError(f"expected one EpochMetrics per step, got {event.kind}")
+        self.losses.append(event.loss)
+        if event.epoch > 1:  # the first epoch of a layer also builds its inputs: warm-up
+            self.seconds.setdefault(event.layer, []).append(elapsed)
+        cfg = self.trainer.config
+        n_events = cfg.epochs if cfg.algo == "bp" else cfg.epochs * len(cfg.layers)
+        if len(self.losses) == n_events:
+            self.done = True  # the generator is left before its final full-data evaluation
+
+    def median(self, layer: int) -> float:
+        return statistics.median(self.seconds[layer])
+
+
+class MatmulReference:
+    """Plain ``torch.mm`` on the shapes of one plain training epoch of each layer: the hardware limit."""
+
+    def __init__(self, device: str, n: int, sizes: list[int]) -> None:
+        self.device = device
+        self.shapes = {}
+        for i, (d, h) in enumerate(zip(sizes[:-1], sizes[1:])):
+            self.shapes[i] = [(2 * n, d, h), (h, 2 * n, d)]  # forward, weight gradient
+        self.seconds: dict[int, list[float]] = {i: [] for i in self.shapes}
+        self.done = False
+        self._layer = 0
+
+    def flops(self, layer: int) -> float:
+        return sum(2.0 * m * k * n for m, k, n in self.shapes[layer])
+
+    def step(self) -> None:
+        """Time the matmuls of every layer once."""
+        for i, shapes in self.shapes.items():
+            total = 0.0
+            for m, k, n in shapes:
+                a = torch.randn(m, k, device=self.device)
+                b = torch.randn(k, n, device=self.device)
+                torch.mm(a, b)  # warm
+                sync(self.device)
+                start = time.perf_counter()
+                torch.mm(a, b)
+                sync(self.device)
+                total += time.perf_counter() - start
+                del a, b
+            self.seconds[i].append(total)
+
+    def flop_rate(self, layer: int) -> float:
+        return self.flops(layer) / statistics.median(self.seconds[layer])
+
+
+def round_robin(items: list, rounds: int, log: Callable[[str], None]) -> None:
+    """Step every item once per round, rotating the order each round."""
+    for r in range(rounds):
+        k = r % len(items)
+        for item in items[k:] + items[:k]:
+            item.step()
+        log(f"round {r + 1}/{rounds}")
+
+
+def time_prediction(models: dict[str, torch.nn.Module], x: torch.Tensor, chunk: int, reps: int,
+                    device: str) -> dict[str, float]:
+    """Median seconds of ``label_goodness`` on ``x`` per model, interleaved."""
+    times: dict[str, list[float]] = {k: [] for k in models}
+    for m in models.values():
+        m.label_goodness(x[:chunk], chunk=chunk)  # warm
+    for r in range(reps):
+        names = list(models)
+        names = names[r % len(names):] + names[:r % len(names)]
+        for name in names:
+            sync(device)
+            start = time.perf_counter()
+            models[name].label_goodness(x, chunk=chunk)
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def time_bp(setup: Setup, data: Dataset) -> tuple[float, float, float, int]:
+    """BP at batch ``bp_batch_size``: seconds per epoch over a subset, extrapolated to the full set;
+    prediction seconds on the test set; and the subset size."""
+    n_sub = min(len(data.y_train), setup.bp_batch_size * setup.bp_batches)
+    cfg = run_config(setup, "bp", batch_size=setup.bp_batch_size, epochs=3, lr=0.001)
+    stepper = EpochStepper("bp", cfg, subset(data, n_sub))
+    for _ in range(3):
+        stepper.step()
+    per_epoch = stepper.median(0) * len(data.y_train) / n_sub
+    model = stepper.trainer.model
+    x = stepper.trainer.data.x_test
+    model.predict(x[:setup.eval_chunk], chunk=setup.eval_chunk)
+    pred = []
+    for _ in range(max(1, setup.predict_reps)):
+        sync(setup.device)
+        start = time.perf_counter()
+        model.predict(x, chunk=setup.eval_chunk)
+        sync(setup.device)
+        pred.append(time.perf_counter() - start)
+    return per_epoch, statistics.median(pred), stepper.trainer.accuracy(x, stepper.trainer.data.y_test)[0], n_sub
+
+
+# -- peak memory --------------------------------------------------------------------------------
+
+def _rss_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{field_name} not in /proc/self/status")
+
+
+def measure_peak_memory(setup: Setup, data: Dataset, algo: str, factorize: bool) -> float:
+    """Peak memory (MiB) above the loaded data of two epochs per layer plus test-set prediction.
+
+    CUDA: ``torch.cuda.max_memory_allocated`` in this process. CPU: peak resident set size of this
+    (fresh) process after resetting its high-water mark once the data is loaded (Linux only).
+    """
+    cfg = run_config(setup, algo, factorize, epochs=2)
+    if setup.device.startswith("cuda"):
+        gc.collect()
+        torch.cuda.empty_cache()
+        trainer = Trainer(cfg, data)
+        base = torch.cuda.memory_allocated(setup.device)
+        torch.cuda.reset_peak_memory_stats(setup.device)
+    else:
+        gc.collect()
+        Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM
+        base = _rss_kib("VmRSS") * 1024
+        trainer = Trainer(cfg, data)
+    events = trainer.run()
+    for event in events:
+        if isinstance(event, EpochMetrics) and event.layer == len(setup.layers) - 1 and event.epoch == 2:
+            break
+    trainer.model.label_goodness(trainer.data.x_test, chunk=setup.eval_chunk)
+    if setup.device.startswith("cuda"):
+        peak = torch.cuda.max_memory_allocated(setup.device)
+    else:
+        peak = _rss_kib("VmHWM") * 1024
+    return (peak - base) / 2**20
+
+
+def peak_memory(setup: Setup, args: argparse.Namespace, algo: str, factorize: bool, data: Dataset) -> float | None:
+    if setup.device.startswith("cuda"):
+        return measure_peak_memory(setup, data, algo, factorize)
+    if not Path("/proc/self/clear_refs").exists():
+        return None
+    probe = json.dumps(dict(algo=algo, factorize=factorize, layers=setup.layers, device=setup.device))
+    cmd = [sys.executable, "-m", "benchmarks.run", "--probe-memory", probe, "--dataset", args.dataset]
+    cmd += ["--data-dir", args.data_dir] if args.data_dir else []
+    cmd += ["--quick"] if args.quick else []
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, timeout=1800)
+    if out.returncode != 0:
+        print(f"[bench] memory probe failed: {out.stderr[-2000:]}", flush=True)
+        return None
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+# -- the benchmark ------------------------------------------------------------------------------
+
+@dataclass
+class Results:
+    rows: list[dict] = field(default_factory=list)
+    checks: list[tuple[str, str, str]] = field(default_factory=list)  # (target, measured, verdict)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, **row) -> None:
+        self.rows.append(row)
+
+
+def fmt(x: float | None, digits: int = 3) -> str:
+    if x is None:
+        return "n/a"
+    return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
+
+
+def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Results, log) -> None:
+    dev = setup.device
+    n, n_test, d = len(data.y_train), len(data.y_test), data.input_dim
+    sizes = [d, *setup.layers]
+    variants = {
+        "ff plain": EpochStepper("ff plain", run_config(setup, "ff", False), data),
+        "ff factorised": EpochStepper("ff factorised", run_config(setup, "ff", True), data),
+        "fgff plain": EpochStepper("fgff plain", run_config(setup, "fgff", False), data),
+        "fgff factorised": EpochStepper("fgff factorised", run_config(setup, "fgff", True), data),
+    }
+    if setup.bf16:
+        variants["ff factorised bf16"] = EpochStepper("ff factorised bf16",
+                                                      run_config(setup, "ff", True, precision="bf16"), data)
+    matmul = MatmulReference(dev, n, sizes)
+    log(f"{dev}: {len(variants)} training variants, {setup.epochs} epochs per layer, round-robin with the matmul "
+        f"reference")
+    round_robin([*variants.values(), matmul], setup.epochs * len(setup.layers), log)
+
+    # -- training epochs -------------------------------------------------------------------------
+    for i, (d_in, h) in enumerate(zip(sizes[:-1], sizes[1:])):
+        limit = matmul.flop_rate(i)
+        plain_flops = 8.0 * n * d_in * h  # 2 passes (pos, neg) x (forward + weight gradient) x 2 N D H
+        fact_flops = 4.0 * n * (d_in - N_CLASSES) * h + 8.0 * n * (N_CLASSES + 1) * h if i == 0 else plain_flops
+        res.add(device=dev, measure="matmul limit", algo="torch.mm", path="-", layer=i + 1,
+                seconds=statistics.median(matmul.seconds[i]), samples_per_s=None, gflop=matmul.flops(i) / 1e9,
+                gflops_per_s=limit / 1e9, frac_effective=1.0, frac_own=1.0, peak_mib=None,
+                reps=len(matmul.seconds[i]))
+        for name, v in variants.items():
+            sec = v.median(i)
+            own = fact_flops if "factorised" in name else plain_flops
+            res.add(device=dev, measure="train epoch", algo=name.split()[0], path=" ".join(name.split()[1:]),
+                    layer=i + 1, seconds=sec, samples_per_s=n / sec, gflop=own / 1e9, gflops_per_s=own / sec / 1e9,
+                    frac_effective=plain_flops / sec / limit, frac_own=own / sec / limit, peak_mib=None,
+                    reps=len(v.seconds[i]))
+
+    # -- prediction ------------------------------------------------------------------------------
+    models = {name: v.trainer.model for name, v in variants.items() if "bf16" not in name}
+    x_test, y_test = variants["ff plain"].trainer.data.x_test, variants["ff plain"].trainer.data.y_test
+    pred = time_prediction(models, x_test, setup.eval_chunk, setup.predict_reps, dev)
+    pred_flops = 10.0 * n_test * sum(2.0 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    for name, sec in pred.items():
+        res.add(device=dev, measure="predict test set", algo=name.split()[0], path=" ".join(name.split()[1:]),
+                layer="all", seconds=sec, samples_per_s=n_test / sec, gflop=pred_flops / 1e9,
+                gflops_per_s=pred_flops / sec / 1e9, frac_effective=pred_flops / sec / matmul.flop_rate(0),
+                frac_own=None, peak_mib=None, reps=setup.predict_reps)
+
+    # -- BP ----------------------------------------------------------------------------------------
+    log(f"{dev}: BP")
+    bp_epoch, bp_pred, bp_acc, n_sub = time_bp(setup, data)
+    bp_flops = 6.0 * n * sum(a * b for a, b in zip([*sizes], [*sizes[1:], N_CLASSES])) - 2.0 * n * d * sizes[1]
+    res.add(device=dev, measure="train epoch", algo="bp", path=f"batch {setup.bp_batch_size}", layer="all",
+            seconds=bp_epoch, samples_per_s=n / bp_epoch, gflop=bp_flops / 1e9, gflops_per_s=bp_flops / bp_epoch / 1e9,
+            frac_effective=bp_flops / bp_epoch / matmul.flop_rate(0), frac_own=None, peak_mib=None, reps=2)
+    res.add(device=dev, measure="predict test set", algo="bp", path="-", layer="all", seconds=bp_pred,
+            samples_per_s=n_test / bp_pred, gflop=None, gflops_per_s=None, frac_effective=None, frac_own=None,
+            peak_mib=None, reps=setup.predict_reps)
+    res.notes.append(f"{dev}: BP epoch time is the median of 2 epochs over the first {n_sub} training samples "
+                     f"({n_sub // setup.bp_batch_size} batches of {setup.bp_batch_size}), scaled to {n} samples. "
+                     f"Its limit fraction counts forward + weight and input gradients against the full-batch matmul "
+                     f"limit, which batch-64 shapes cannot reach.")
+
+    # -- peak memory -----------------------------------------------------------------------------
+    if not args.no_memory:
+        log(f"{dev}: peak memory")
+        for algo in ("ff", "fgff"):
+            for factorize in (False, True):
+                mib = peak_memory(setup, args, algo, factorize, data)
+                res.add(device=dev, measure="peak memory (2 epochs/layer + predict)", algo=algo,
+                        path="factorised" if factorize else "plain", layer="all", seconds=None, samples_per_s=None,
+                        gflop=None, gflops_per_s=None, frac_effective=None, frac_own=None, peak_mib=mib, reps=1)
+
+    # -- checks against the issue's targets --------------------------------------------------------
+    ffp, fff = variants["ff plain"], variants["ff factorised"]
+    speedup = ffp.median(0) / fff.median(0)
+    res.checks.append((f"{dev}: layer-1 FF epoch, plain / factorised >= 1.8", f"{speedup:.2f}x "
+                       f"({ffp.median(0):.3f} s / {fff.median(0):.3f} s)", _verdict(speedup >= 1.8)))
+    pspeed = pred["ff plain"] / pred["ff factorised"]
+    res.checks.append((f"{dev}: predict {n_test} test samples, plain / factorised >= 2",
+                       f"{pspeed:.2f}x ({pred['ff plain']:.3f} s / {pred['ff factorised']:.3f} s)",
+                       _verdict(pspeed >= 2.0)))
+    limit = matmul.flop_rate(0)
+    frac_eff = 8.0 * n * d * sizes[1] / fff.median(0) / limit
+    fact_flops0 = 4.0 * n * (d - N_CLASSES) * sizes[1] + 8.0 * n * (N_CLASSES + 1) * sizes[1]
+    frac_own = fact_flops0 / fff.median(0) / limit
+    frac_plain = 8.0 * n * d * sizes[1] / ffp.median(0) / limit
+    res.checks.append((f"{dev}: layer-1 FF factorised epoch >= 60% of the matmul limit (effective: plain FLOPs)",
+                       f"{frac_eff:.0%}", _verdict(frac_eff >= 0.6)))
+    res.checks.append((f"{dev}: the same, counting the factorised path's own FLOPs", f"{frac_own:.0%}",
+                       _verdict(frac_own >= 0.6)))
+    res.checks.append((f"{dev}: the plain path for comparison (its own = effective FLOPs)", f"{frac_plain:.0%}",
+                       _verdict(frac_plain >= 0.6)))
+    fg = variants["fgff factorised"]
+    for i in range(len(setup.layers)):
+        over = fg.median(i) / fff.median(i) - 1
+        res.checks.append((f"{dev}: FGFF overhead over FF, layer {i + 1} epoch (factorised) < 2%",
+                           f"{over:+.1%} ({fg.median(i):.3f} s vs {fff.median(i):.3f} s)", _verdict(over < 0.02)))
+    fgp = variants["fgff plain"]
+    over_p = fgp.median(0) / ffp.median(0) - 1
+    res.checks.append((f"{dev}: FGFF overhead over FF, layer 1 epoch (plain path) < 2%", f"{over_p:+.1%}",
+                       _verdict(over_p < 0.02)))
+
+    # same results: plain and factorised runs with the same seed
+    for algo in ("ff", "fgff"):
+        a, b = variants[f"{algo} plain"], variants[f"{algo} factorised"]
+        dloss = max(abs(p - q) for p, q in zip(a.losses, b.losses))
+        acc_a = a.trainer.accuracy(x_test, y_test)[0]
+        acc_b = b.trainer.accuracy(x_test, y_test)[0]
+        with torch.no_grad():  # the same trained net, predicted through both paths
+            m = b.trainer.model
+            fast = m.predict(x_test, chunk=setup.eval_chunk)
+            m.factorize = False
+            slow = m.predict(x_test, chunk=setup.eval_chunk)
+            m.factorize = True
+        flips = int((fast != slow).sum())
+        res.checks.append((f"{dev}: {algo.upper()} same results, plain vs factorised, {len(a.losses)} epochs, "
+                           "same seed",
+                           f"max |loss diff| {dloss:.1e}; test acc {acc_a:.4f} vs {acc_b:.4f}; "
+                           f"{flips} of {n_test} predictions differ between the paths on one net",
+                           _verdict(dloss < 1e-3 and abs(acc_a - acc_b) <= 0.002)))
+    if setup.bf16:
+        bf = variants["ff factorised bf16"]
+        dloss = max(abs(p - q) for p, q in zip(bf.losses, fff.losses))
+        acc_bf = bf.trainer.accuracy(x_test, y_test)[0]
+        acc_fp = fff.trainer.accuracy(x_test, y_test)[0]
+        res.checks.append((f"{dev}: speed mode bf16 autocast (off by default), layer-1 epoch vs fp32",
+                           f"{fff.median(0) / bf.median(0):.2f}x speed; max |loss diff| {dloss:.1e}; "
+                           f"test acc {acc_bf:.4f} vs fp32 {acc_fp:.4f}", "info"))
+
+
+def _verdict(ok: bool) -> str:
+    return "met" if ok else "NOT met"
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    info = dict(machine=f"{cpu}, {os.cpu_count()} logical CPUs, {platform.system()} {platform.release()}",
+                python=platform.python_version(), torch=torch.__version__, threads=torch.get_num_threads())
+    if torch.cuda.is_available():
+        info["gpu"] = torch.cuda.get_device_name(0)
+    return info
+
+
+def load_average() -> str:
+    try:
+        return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
+COLUMNS = ["device", "measure", "algo", "path", "layer", "seconds", "samples_per_s", "gflop", "gflops_per_s",
+           "frac_effective", "frac_own", "peak_mib", "reps"]
+
+
+def write_results(out: Path, res: Results, meta: dict) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([f"# {k}: {v}" for k, v in meta.items()])
+        w.writerow(COLUMNS)
+        for row in res.rows:
+            w.writerow(["" if row.get(c) is None else row[c] for c in COLUMNS])
+    lines = ["# Benchmark results", "",
+             "Generated by `python -m benchmarks.run` (see the docstring of `benchmarks/run.py` for the method).", ""]
+    lines += [f"- **{k}**: {v}" for k, v in meta.items()]
+    lines += ["", "## Targets of the issue", "", "| target | measured | verdict |", "|---|---|---|"]
+    lines += [f"| {t} | {m} | {v} |" for t, m, v in res.checks]
+    lines += ["", "## All figures", "",
+              "`seconds`: median per layer-epoch (train), per pass over the test set (predict). "
+              "`frac eff.`: FLOPs of the plain formulation / seconds / matmul limit (for the factorised layer 1 this "
+              "counts the work it avoids, so it can exceed 100%). `frac own`: the FLOPs the path really does / "
+              "seconds / matmul limit. Prediction fractions count 10 full passes against the layer-1 limit.", "",
+              "| device | measure | algo | path | layer | seconds | samples/s | GFLOP | GFLOP/s | frac eff. | frac own "
+              "| peak MiB | reps |", "|" + "---|" * 13]
+    for r in res.rows:
+        pct = {k: (None if r[k] is None else f"{r[k]:.0%}") for k in ("frac_effective", "frac_own")}
+        lines.append("| " + " | ".join([str(r["device"]), r["measure"], r["algo"], r["path"], str(r["layer"]),
+                                       fmt(r["seconds"]), fmt(r["samples_per_s"]), fmt(r["gflop"]),
+                                       fmt(r["gflops_per_s"]), pct["frac_effective"] or "", pct["frac_own"] or "",
+                                       fmt(r["peak_mib"]) if r["peak_mib"] is not None else "", str(r["reps"])])
+                     + " |")
+    lines += ["", "## Notes", ""] + [f"- {n}" for n in res.notes] + [""]
+    (out / "RESULTS.md").write_text("\n".join(lines))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
+    p.add_argument("--data-dir", default=os.environ.get(DATA_DIR_ENV),
+                   help=f"folder with the dataset files (default: ${DATA_DIR_ENV}); random data when absent")
+    p.add_argument("--dataset", default="fashion_mnist")
+    p.add_argument("--layers", default="500,500")
+    p.add_argument("--devices", default="auto", help="comma-separated; auto = cpu, plus cuda when present")
+    p.add_argument("--epochs", type=int, default=None, help="epochs per layer per variant (default 8; quick 3)")
+    p.add_argument("--predict-reps", type=int, default=None, help="(default 7; quick 2)")
+    p.add_argument("--bp-batches", type=int, default=None, help="BP batches of 64 timed per epoch (default 150)")
+    p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the CPU runs")
+    p.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast speed-mode variant")
+    p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
+    p.add_argument("--quick", action="store_true", help="small data and few repetitions: a smoke run")
+    p.add_argument("--out", default=None, help="folder for RESULTS.md and results.csv (default: benchmarks/ for a "
+                   "full run, nothing written for --quick)")
+    p.add_argument("--probe-memory", default=None, help=argparse.SUPPRESS)
+    return p.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> Results:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    layers = tuple(int(v) for v in args.layers.split(","))
+    quick = args.quick
+    if quick and args.layers == "500,500":
+        layers = (64, 32)
+    if args.probe_memory:  # child process of peak_memory(): one measurement, printed
+        spec = json.loads(args.probe_memory)
+        data, _ = get_data(args.dataset, args.data_dir, quick)
+        setup = Setup(spec["device"], tuple(spec["layers"]), 2, 1, 1)
+        print(measure_peak_memory(setup, data, spec["algo"], spec["factorize"]))
+        return Results()
+    devices = args.devices.split(",") if args.devices != "auto" else ["cpu"] + (
+        ["cuda"] if torch.cuda.is_available() else [])
+    data, data_label = get_data(args.dataset, args.data_dir, quick)
+    started = time.time()
+
+    def log(msg: str) -> None:
+        print(f"[bench {time.time() - started:6.1f}s] {msg}", flush=True)
+
+    meta = dict(date=dt.datetime.now().isoformat(timespec="seconds"), **machine_info(), data=data_label,
+                config=f"layers {'x'.join(map(str, layers))}, full batch, Adam lr 0.06, sig_lr 0.15, softplus, "
+                       f"threshold 2, seed 0; BP batch 64, lr 0.001",
+                devices=", ".join(devices), load_average_start=load_average())
+    if "cuda" not in devices:
+        meta["gpu_note"] = ("no CUDA device in this run" + ("" if torch.cuda.is_available() else
+                            " (none present on this machine); the script times CUDA when one is present"))
+    res = Results()
+    for device in devices:
+        setup = Setup(device, layers, epochs=args.epochs or (3 if quick else 8),
+                      predict_reps=args.predict_reps or (2 if quick else 7),
+                      bp_batches=args.bp_batches or (5 if quick else 150), bf16=not args.no_bf16)
+        bench_device(setup, data, args, res, log)
+    meta["load_average_end"] = load_average()
+    meta["wall_seconds"] = f"{time.time() - started:.0f}"
+    res.notes.append("Load average (1/5/15 min) is recorded because other processes share the CPU; all ratios are "
+                     "between variants stepped round-robin in the same run, so load affects both sides alike.")
+    res.notes.append("torch.compile: RunConfig.compile is accepted but the engine does not use it yet, so it is not "
+                     "benchmarked. tf32 only changes CUDA matmuls (no effect on CPU).")
+    for t, m, v in res.checks:
+        print(f"{v:8s} {t}: {m}")
+    out = Path(args.out) if args.out else (None if quick else HERE)
+    if out is not None:
+        write_results(out, res, meta)
+        print(f"wrote {out / 'RESULTS.md'} and {out / 'results.csv'}")
+    return res
+
+
+if __name__ == "__main__":
+    main()
