@@ -551,8 +551,8 @@ class RunStore:
         try:
             with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
                 zf.writestr("config.json", json.dumps(run["config"], indent=2, sort_keys=True))
-                zf.writestr("run.json", json.dumps({k: v for k, v in run.items() if k != "config"}, indent=2,
-                                                   default=_json_default))
+                info = {k: _plain(v) for k, v in run.items() if k != "config"}
+                zf.writestr("run.json", json.dumps(info, indent=2))
                 zf.writestr("metrics.csv", self.metrics(run_id).to_csv(index=False))
                 sig = self.significance(run_id)
                 if sig:
@@ -693,9 +693,10 @@ def _metrics_frame(rows: list) -> pd.DataFrame:
     return frame
 
 
-def _json_default(value: Any) -> Any:
+def _plain(value: Any) -> Any:
+    """A JSON-safe value: numpy scalars as Python numbers, NaN/inf as None."""
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
         return None
-    if isinstance(value, (np.floating, np.integer)):
-        return value.item()
-    return str(value)
+    return value

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fgff_core.config import RunConfig
-from fgff_core.jobs import JobError, JobManager, Limits, execute_run
+from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason
 from fgff_core.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -283,10 +283,32 @@ def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path)
         assert "signal 9" in jm.run(ids[0])["error"]
         wait_for(lambda: len(fake.started) == 3, 10, "the third start")
         assert jm.status(ids[3]) == "queued"
-        jm.shutdown(timeout=0.2)  # running and queued runs end as interrupted
-        assert [jm.status(r) for r in ids[1:]] == ["interrupted"] * 3
+        jm.kill(ids[1])  # stop at once, without waiting for the epoch: cancelled
+        assert jm.wait(ids[1], timeout=10) == "cancelled"
+        wait_for(lambda: len(fake.started) == 4, 10, "the fourth start")
+        jm.shutdown(timeout=0.2)  # running runs end as interrupted
+        assert [jm.status(r) for r in ids[2:]] == ["interrupted"] * 2
+        assert "server stopped" in jm.run(ids[2])["error"]
         with pytest.raises(JobError, match="shut down"):
             jm.submit(dict(epochs=5))
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as jm:
+        again = jm.resubmit(ids[2])  # an interrupted run, queued anew with the same config and name
+        assert again != ids[2] and jm.config(again) == jm.config(ids[2])
+        assert jm.run(again)["name"] == jm.run(ids[2])["name"]
+        jm.shutdown(timeout=0.2)
+
+
+def test_failure_reasons_are_readable():
+    import torch
+
+    oom = torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB (GPU 0; 79.1 GiB total)")
+    text = failure_reason(oom)
+    assert text.startswith("GPU out of memory: CUDA out of memory. Tried to allocate 20.00 GiB")
+    assert "Hint" in text and "batch_size" in text and "max_concurrent" in text
+    assert failure_reason(RuntimeError("MPS backend out of memory")).startswith("GPU out of memory")
+    assert failure_reason(ValueError("device: 'cuda' was asked for")) == "invalid setting: device: 'cuda' was asked for"
+    assert failure_reason(MemoryError()).startswith("out of host memory")
+    assert failure_reason(KeyError("x")) == "KeyError: 'x'"
 
 
 def test_a_second_live_manager_is_not_mistaken_for_a_dead_one(tmp_path):

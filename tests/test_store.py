@@ -233,7 +233,8 @@ def test_export_zip(tmp_path):
                                       "model.safetensors"}
         assert RunConfig.from_dict(json.loads(zf.read("config.json"))) == CFG
         assert len(zf.read("metrics.csv").decode().strip().splitlines()) == 11
-        assert json.loads(zf.read("run.json"))["status"] == "done"
+        info = json.loads(zf.read("run.json"))  # strict JSON: no NaN for the metrics never set
+        assert info["status"] == "done" and info["test_acc"] == pytest.approx(0.4) and info["wall_seconds"] is None
         zf.extract("significance.npz", tmp_path)
     with np.load(tmp_path / "significance.npz") as data:
         np.testing.assert_array_equal(data["layer1"], sigs[1])
