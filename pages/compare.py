@@ -147,7 +147,8 @@ def _comparison(run_ids: list[str]) -> None:
     table = compare.final_metrics_table(runs_now, groups)
     acc_rows = [m for m in table.index if is_accuracy(m)]
     shown = table.astype(float).copy()
-    shown.loc[acc_rows] = 100.0 * shown.loc[acc_rows]
+    value_cols = [c for c in shown.columns if not c.endswith(" n")]  # run counts are not percentages
+    shown.loc[acc_rows, value_cols] = 100.0 * shown.loc[acc_rows, value_cols]
     shown.index = [f"{m} (%)" if m in acc_rows else (f"{m} (s)" if "seconds" in m else m) for m in shown.index]
     for c in [c for c in shown.columns if c.endswith(" n")]:
         shown[c] = shown[c].astype("Int64")

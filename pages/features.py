@@ -106,13 +106,13 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
             embeddings[rid] = emb
             m1, m2, m3 = st.columns(3)
             ref = embeddings.get(run_ids[0]) if rid != run_ids[0] else None
-            m1.metric("Silhouette (2-D)", f"{emb.silhouette:.3f}",
+            m1.metric("Silhouette", f"{emb.silhouette:.3f}",
                       delta=None if ref is None else f"{emb.silhouette - ref.silhouette:+.3f}",
                       help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
-            m2.metric("5-NN accuracy (2-D)", f"{emb.knn_accuracy_2d:.1%}",
+            m2.metric("5-NN, 2-D", f"{emb.knn_accuracy_2d:.1%}",
                       delta=None if ref is None else f"{100 * (emb.knn_accuracy_2d - ref.knn_accuracy_2d):+.1f} pp",
                       help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
-            m3.metric("5-NN accuracy (layer)", f"{emb.knn_accuracy_layer:.1%}",
+            m3.metric("5-NN, layer", f"{emb.knn_accuracy_layer:.1%}",
                       delta=None if ref is None else
                       f"{100 * (emb.knn_accuracy_layer - ref.knn_accuracy_layer):+.1f} pp",
                       help="The same in the layer's own feature space: not distorted by t-SNE.")

@@ -57,6 +57,8 @@ def test_colour_scales_symmetric_around_one():
     assert vals[0].tolist() == pytest.approx([0.0, 1.4]) and vals[1].tolist() == pytest.approx([1.0, 2.0])
     with pytest.raises(ValueError, match="scale"):
         sv.colour_values(z, "log")
+    _, lo, hi, _ = sv.colour_values(np.ones((2, 3)), "global")  # FF: all factors 1
+    assert (lo, hi) == (0.0, 2.0)
 
 
 def test_heatmap_diverges_at_one_with_hover_values(history):
@@ -93,4 +95,4 @@ def test_histogram_and_activity_scatter(history):
     fig = sv.activity_scatter(act, corr)
     assert len(fig.data) == 2
     titles = [a.text for a in fig.layout.annotations]
-    assert "layer 1 (Spearman ρ = 1.00)" in titles and "layer 2" in titles
+    assert "layer 1, ρ = 1.00" in titles and "layer 2" in titles

@@ -86,10 +86,12 @@ def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: M
             if step > starts.iloc[0]:
                 fig.add_vline(x=step - 0.5, line=dict(color="#999999", dash="dot", width=1),
                               annotation_text=f"layer {int(layer) + 1}", annotation_position="top left")
-    band = {"std": ", band: ±1 std over seeds", "min-max": ", band: min-max over seeds", "none": ""}[spread]
-    fig.update_layout(template=TEMPLATE, title=title or f"{metric_label(metric)}{band}", hovermode="x unified",
+    band = {"std": "band: ±1 std over seeds", "min-max": "band: min-max over seeds", "none": "no band"}[spread]
+    fig.update_layout(template=TEMPLATE, hovermode="x unified",
+                      title=dict(text=title or metric_label(metric), subtitle=dict(text=band)),
                       xaxis_title=STEP_AXIS, yaxis_title=metric_label(metric), legend_title_text="",
-                      margin=dict(t=60, b=40, l=60, r=20), height=380)
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
+                      margin=dict(t=90, b=40, l=60, r=20), height=400)
     if is_accuracy(metric):
         fig.update_yaxes(tickformat=".0%")
     return fig

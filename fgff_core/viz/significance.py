@@ -22,6 +22,7 @@ from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, TEMP
 
 SCALES = ("global", "per-layer")
 MAX_FRAMES = 40
+FLAT = 1e-6  # largest |w - 1| below which the factors count as all equal to 1
 _LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -78,7 +79,7 @@ def colour_values(z: np.ndarray, scale: str = "global") -> tuple[np.ndarray, flo
     dev = z - 1.0
     if scale == "global":
         m = float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() else 0.0
-        m = m if m > 0 else 1e-6
+        m = m if m > FLAT else 1.0  # all factors at 1 (FF): a plain 0..2 range, not one of +-1e-9
         return z, 1.0 - m, 1.0 + m, "factor w"
     with warnings.catch_warnings():  # a layer not started yet is all NaN: keep it NaN, quietly
         warnings.simplefilter("ignore", RuntimeWarning)
@@ -139,7 +140,8 @@ def significance_animation(history: Sequence[np.ndarray], scale: str = "global",
     traces = [_heatmap_trace(significance_at(history, e), scale, sort) for e in epochs]
     if scale == "global":
         all_z = np.concatenate([np.ravel(h) for h in history if np.size(h)])
-        m = float(np.max(np.abs(all_z - 1.0))) or 1e-6
+        m = float(np.max(np.abs(all_z - 1.0)))
+        m = m if m > FLAT else 1.0
         for t in traces:
             t.update(zmin=1.0 - m, zmax=1.0 + m)
     fig = go.Figure(traces[-1], frames=[go.Frame(data=[t], name=str(e)) for t, e in zip(traces, epochs)])
@@ -182,7 +184,7 @@ def activity_scatter(activity: pd.DataFrame, correlation: pd.DataFrame | None = 
     (``inspect.activity_correlation``) puts Spearman's rho in the panel titles."""
     layers = sorted(activity["layer"].unique()) if not activity.empty else []
     rho = {} if correlation is None else dict(zip(correlation["layer"], correlation["spearman"]))
-    titles = [f"layer {int(i) + 1}" + (f" (Spearman ρ = {rho[i]:.2f})" if np.isfinite(rho.get(i, np.nan)) else "")
+    titles = [f"layer {int(i) + 1}" + (f", ρ = {rho[i]:.2f}" if np.isfinite(rho.get(i, np.nan)) else "")
               for i in layers]
     fig = make_subplots(rows=1, cols=max(1, len(layers)), subplot_titles=titles or None, shared_yaxes=False)
     for col, layer in enumerate(layers, start=1):

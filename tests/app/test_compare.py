@@ -70,6 +70,7 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     table = at.dataframe[0].value
     assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
     assert "test_acc (%)" in table.index
+    assert table.loc["test_acc (%)", "FF n"] == 2 and 0 <= table.loc["test_acc (%)", "FF"] <= 100
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
 

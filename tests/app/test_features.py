@@ -76,7 +76,7 @@ def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
     assert not at.exception, at.exception
     assert len(at.get("plotly_chart")) == 2
     names = [m.label for m in at.metric]
-    assert names.count("Silhouette (2-D)") == 2 and names.count("5-NN accuracy (layer)") == 2
+    assert names.count("Silhouette") == 2 and names.count("5-NN, layer") == 2
     assert at.metric[3].proto.delta  # the FGFF column shows its difference to FF
     for rid in ids.values():  # cached per (run, layer) in the run's folder
         emb = Embedding.load(d / rid / "tsne_layer1.npz")

@@ -76,7 +76,7 @@ def test_defaults_to_newest_fgff_run(monkeypatch, runs_dir):
     heat = figs[0]["data"][0]
     assert heat["type"] == "heatmap" and heat["zmid"] == 1.0
     assert array(heat["z"]).shape == (2, 16)
-    assert "Spearman" in " ".join(a["text"] for a in figs[2]["layout"]["annotations"])
+    assert "ρ = " in " ".join(a["text"] for a in figs[2]["layout"]["annotations"])
 
 
 def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
