@@ -78,7 +78,7 @@ def _int_or_zero(value: Any) -> int:
 
 
 def run_progress(run: dict, metrics: pd.DataFrame | None, now: datetime | None = None) -> Progress:
-    """Where ``run`` stands; the ETA assumes the remaining epochs take as long as the finished ones."""
+    """Where ``run`` stands; the ETA assumes the remaining epochs take as long as the finished ones took."""
     status = str(run.get("status", "queued"))
     total = _int_or_zero(run.get("epoch_events"))
     done = _int_or_zero(run.get("epochs_done"))
@@ -93,6 +93,11 @@ def run_progress(run: dict, metrics: pd.DataFrame | None, now: datetime | None =
     if started is not None:
         elapsed = max(0.0, ((finished or now) - started).total_seconds())
     eta = None
-    if elapsed is not None and done and total and status in ACTIVE_STATUSES:
-        eta = elapsed / done * max(0, total - done)
+    if done and total and status in ACTIVE_STATUSES:
+        remaining = max(0, total - done)
+        if metrics is not None and "seconds" in metrics and metrics["seconds"].notna().any():
+            # Measured epoch times: the worker's start-up (spawn, imports, data) does not skew the rate.
+            eta = float(metrics["seconds"].mean()) * remaining
+        elif elapsed is not None:
+            eta = elapsed / done * remaining
     return Progress(status, done, total, layer, epoch, elapsed, eta)

@@ -58,10 +58,28 @@ def _algo_changed() -> None:
 
 
 # -- the form ----------------------------------------------------------------------------------
-left, right = st.columns([3, 1], vertical_alignment="bottom")
+def _current_run_id() -> str | None:
+    """The run in the URL; else this server's newest active run, so a refresh reattaches."""
+    for run_id in selected_run_ids():
+        try:
+            jm.run(run_id)
+            return run_id
+        except (KeyError, ValueError):
+            st.warning(f"Run {run_id!r} from the link does not exist (deleted?).")
+    runs = jm.runs()
+    if not runs.empty:
+        active = runs[runs["status"].isin(["queued", "running"])]
+        if not active.empty:
+            return str(active.iloc[0]["run_id"])
+    return None
+
+
+shown_run = _current_run_id()
+left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
 left.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda n: PRESETS[n].title,
                help="Fills the form with a named configuration; edit any field afterwards.")
-right.button("Load preset", on_click=_load_preset, width="stretch")
+mid.button("Load preset", on_click=_load_preset, width="stretch")
+start_slot = right.empty()  # the Start button, drawn once the form is validated
 st.caption(PRESETS[st.session_state["preset"]].description)
 
 
@@ -83,14 +101,12 @@ def _widget(f, container) -> object:
 
 
 values = {}
-basic = [f for f in FIELDS if f.basic]
-cols = st.columns(3)
-for i, f in enumerate(basic):
-    values[f.name] = _widget(f, cols[i % 3])
-with st.expander("Advanced options"):
-    cols = st.columns(3)
-    for i, f in enumerate(f for f in FIELDS if not f.basic):
-        values[f.name] = _widget(f, cols[i % 3])
+with st.expander("Configuration: every engine option (hover the ? for what each does)", expanded=shown_run is None,
+                 icon=":material/tune:"):
+    for tab, group in zip(st.tabs(["Main", "Advanced"]), (True, False)):
+        cols = tab.columns(3)
+        for i, f in enumerate(f for f in FIELDS if f.basic == group):
+            values[f.name] = _widget(f, cols[i % 3])
 
 config: RunConfig | None = None
 try:
@@ -113,33 +129,17 @@ if config is not None:
         st.info(f"{spec.title} is read from the data folder (or downloaded when 'download' is on). "
                 f"{spec.how_to_get}")
 
-if st.button("Start training", type="primary", disabled=config is None, icon=":material/play_arrow:"):
+if start_slot.button("Start training", type="primary", disabled=config is None, icon=":material/play_arrow:",
+                     width="stretch"):
     try:
-        new_id = jm.submit(config)
+        shown_run = jm.submit(config)
     except ValueError as exc:
         st.error(f"Could not start: {exc}")
     else:
-        set_selected_run_ids([new_id])
-
+        set_selected_run_ids([shown_run])
 
 # -- the selected run, live --------------------------------------------------------------------
-def _current_run_id() -> str | None:
-    """The run in the URL; else this server's newest active run, so a refresh reattaches."""
-    for run_id in selected_run_ids():
-        try:
-            jm.run(run_id)
-            return run_id
-        except (KeyError, ValueError):
-            st.warning(f"Run {run_id!r} from the link does not exist (deleted?).")
-    runs = jm.runs()
-    if not runs.empty:
-        active = runs[runs["status"].isin(["queued", "running"])]
-        if not active.empty:
-            return str(active.iloc[0]["run_id"])
-    return None
-
-
-run_id = _current_run_id()
+run_id = shown_run
 if run_id is None:
     st.info("Pick a preset (the quick digits demo trains in a few seconds on a CPU) and press **Start training**.")
     st.stop()

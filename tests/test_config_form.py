@@ -67,7 +67,9 @@ def test_progress_eta_and_text():
     run = {"status": "running", "epoch_events": 4, "epochs_done": 3, "started_at": start.isoformat()}
     p = run_progress(run, metrics, now=start + timedelta(seconds=6))
     assert (p.done, p.total, p.layer, p.epoch) == (3, 4, 2, 1)
-    assert p.fraction == 0.75 and p.eta_s == pytest.approx(2.0)
+    assert p.fraction == 0.75 and p.eta_s == pytest.approx(2.0)  # from elapsed time: 6 s / 3 epochs
+    timed = run_progress(run, metrics.assign(seconds=[0.5, 0.5, 0.5]), now=start + timedelta(seconds=6))
+    assert timed.eta_s == pytest.approx(0.5)  # from the measured epoch times
     assert "layer 2, epoch 1" in p.text() and "ETA 2.0 s" in p.text()
     done = run_progress({**run, "status": "done", "finished_at": (start + timedelta(seconds=8)).isoformat()},
                         metrics)
