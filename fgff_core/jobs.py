@@ -263,6 +263,26 @@ class Executor(Protocol):
         """Forget a job that is no longer alive; return its exit code (negative: killed by that signal)."""
 
 
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start a spawned worker without re-running the parent's ``__main__`` script in it.
+
+    "spawn" re-imports ``sys.modules['__main__']`` from its file in the child. Under ``streamlit
+    run`` (and AppTest) that module is the app or page script, so every worker would run the app
+    (and start a JobManager of its own). A stand-in main module with no file avoids it.
+    """
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
 class LocalProcessExecutor:
     """One spawned process per job on this machine."""
 
@@ -277,7 +297,8 @@ class LocalProcessExecutor:
     def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
         proc = self._ctx.Process(target=worker_main, name=f"fgff-job-{run_id}", daemon=True,
                                  args=(str(self.runs_dir), run_id, slot, self.initializer, self.threads_per_job))
-        proc.start()
+        with _main_script_hidden():
+            proc.start()
         self._procs[run_id] = proc
         return proc.pid
 
@@ -350,7 +371,7 @@ class JobManager:
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
                  limits: Limits | None = None, executor: Executor | None = None, *, poll_interval: float = 0.05,
-                 heartbeat_timeout: float = 15.0, worker_initializer: Callable[[], None] | None = None) -> None:
+                 heartbeat_timeout: float = 15.0) -> None:
         if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                            or max_concurrent < 1):
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
@@ -361,7 +382,7 @@ class JobManager:
         threads = None
         if self._gpus == 0 and self.max_concurrent > 1:  # share the CPU cores between concurrent jobs
             threads = max(1, (os.cpu_count() or 1) // self.max_concurrent)
-        self.executor: Executor = executor or LocalProcessExecutor(self.store.root, worker_initializer, threads)
+        self.executor: Executor = executor or LocalProcessExecutor(self.store.root, threads_per_job=threads)
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.id = uuid.uuid4().hex

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from fgff_core.config import RunConfig
-from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason
+from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, worker_main
 from fgff_core.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,25 +31,6 @@ def wait_for(predicate, timeout=60.0, what="condition"):
             return
         time.sleep(0.05)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-POISON_SEED = 13
-
-
-def poison_training_data():
-    """Worker initializer: runs with seed 13 get a NaN in their training inputs, so training really
-    produces a NaN loss."""
-    import fgff_core.training as training
-
-    original = training.load_for_config
-
-    def load(config):
-        data = original(config)
-        if config.seed == POISON_SEED:
-            data.x_train[0, 20] = float("nan")
-        return data
-
-    training.load_for_config = load
 
 
 # -- real workers ------------------------------------------------------------------------------------
@@ -133,13 +114,9 @@ def test_a_stop_request_ends_the_run_after_the_current_epoch(tmp_path):
 
 
 @pytest.mark.timeout(150)
-def test_failing_jobs_get_readable_reasons_and_never_stop_the_others(tmp_path):
-    """SIGKILL of a worker, a NaN loss, a missing dataset: each fails alone, a healthy job finishes."""
-    with JobManager(tmp_path / "runs", max_concurrent=2, worker_initializer=poison_training_data) as jm:
+def test_sigkilled_worker_fails_and_the_other_job_finishes(tmp_path):
+    with JobManager(tmp_path / "runs", max_concurrent=2) as jm:
         victim = jm.submit(LONG)
-        nan_run = jm.submit({**TINY, "seed": POISON_SEED})
-        no_data = jm.submit(dict(dataset="mnist", data_dir=str(tmp_path / "empty"), download=False, layers=(8,),
-                                 epochs=2))
         healthy = jm.submit({**TINY, "epochs": 40})
         wait_for(lambda: jm.run(victim)["epochs_done"] >= 3, what="the victim to train")
         pid = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == victim][0]
@@ -150,19 +127,47 @@ def test_failing_jobs_get_readable_reasons_and_never_stop_the_others(tmp_path):
         assert "signal 9" in error and "SIGKILL" in error
         assert len(jm.metrics(victim)) >= 3  # what was committed before the kill is kept
         assert jm.significance(victim)[0].shape[0] >= 3
-
-        assert jm.wait(nan_run, timeout=120) == "failed"
-        error = jm.run(nan_run)["error"]
-        assert error.startswith("NaN loss at layer 1 of 1, epoch 1") and "lr" in error
-        assert math.isnan(jm.metrics(nan_run)["loss"].iloc[0])  # a real NaN went through training
-
-        assert jm.wait(no_data, timeout=120) == "failed"
-        error = jm.run(no_data)["error"]
-        assert "mnist" in error and "not found" in error
-        assert "Traceback" in jm.store.error_detail(no_data)
-
         assert jm.wait(healthy, timeout=120) == "done"
         assert len(jm.metrics(healthy)) == 40 and jm.run(healthy)["error"] is None
+
+
+def run_worker_here(runs_dir: Path, config: dict) -> str:
+    """The worker's code path in this process (no spawn): how a job records its own failure."""
+    store = RunStore(runs_dir)
+    run_id = store.create_run(config)
+    assert store.claim(run_id)
+    worker_main(str(runs_dir), run_id)
+    return run_id
+
+
+def test_nan_loss_fails_with_its_layer_and_epoch(tmp_path, monkeypatch):
+    import fgff_core.training as training
+
+    original = training.load_for_config
+
+    def poisoned(config):  # a NaN in the inputs, so that training really produces a NaN loss
+        data = original(config)
+        data.x_train[0, 20] = float("nan")
+        return data
+
+    monkeypatch.setattr(training, "load_for_config", poisoned)
+    store = RunStore(tmp_path)
+    run_id = run_worker_here(tmp_path, {**TINY, "layers": (8, 8)})
+    row = store.run(run_id)
+    assert row["status"] == "failed"
+    assert row["error"].startswith("NaN loss at layer 1 of 2, epoch 1") and "lr" in row["error"]
+    m = store.metrics(run_id)
+    assert len(m) == 1 and math.isnan(m["loss"].iloc[0])  # the NaN epoch is recorded, nothing after it
+
+
+def test_missing_dataset_fails_with_how_to_message(tmp_path):
+    store = RunStore(tmp_path / "runs")
+    run_id = run_worker_here(tmp_path / "runs", dict(dataset="mnist", data_dir=str(tmp_path / "empty"),
+                                                     download=False, layers=(8,), epochs=2))
+    row = store.run(run_id)
+    assert row["status"] == "failed" and row["finished_at"] is not None
+    assert "mnist" in row["error"] and "not found" in row["error"] and str(tmp_path / "empty") in row["error"]
+    assert "Traceback" in store.error_detail(run_id)
 
 
 CRASHING_SERVER = """
