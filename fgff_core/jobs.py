@@ -586,12 +586,19 @@ class JobManager:
         return marked
 
     def _manager_dead(self, m: dict[str, Any], now: float, live_here: set[str]) -> bool:
+        """Dead: its process is gone (same host), or no heartbeat for ``heartbeat_timeout`` seconds.
+
+        A live process with the recorded pid on this host is most likely the manager itself,
+        slowed down; only a much longer silence (pid reused by another program) counts then.
+        """
+        silent = now - m["heartbeat"]
         if m["host"] == socket.gethostname():
             if m["pid"] == os.getpid():
                 return m["manager_id"] not in live_here  # an earlier process with our pid (containers)
             if not _pid_alive(m["pid"]):
                 return True
-        return now - m["heartbeat"] > self.heartbeat_timeout
+            return silent > 4 * self.heartbeat_timeout
+        return silent > self.heartbeat_timeout
 
     # -- scheduler thread ---------------------------------------------------------------------------
     def _loop(self) -> None:

@@ -325,3 +325,19 @@ def test_a_second_live_manager_is_not_mistaken_for_a_dead_one(tmp_path):
             assert second.status(run_id) == "running"
         first.shutdown(timeout=0.2)  # the stand-in job never stops by itself
         assert first.status(run_id) == "interrupted"
+
+
+def test_runs_of_a_silent_manager_on_another_host_are_interrupted(tmp_path):
+    store = RunStore(tmp_path)
+    stale, fresh = store.create_run(dict(epochs=5), manager_id="a" * 32), store.create_run(dict(epochs=5),
+                                                                                            manager_id="b" * 32)
+    store.claim(stale)
+    con = store.connect()
+    con.execute("INSERT INTO managers VALUES (?, 'other-host', 4242, '2026-01-01', ?)", ("a" * 32, time.time() - 60))
+    con.execute("INSERT INTO managers VALUES (?, 'other-host', 4242, '2026-01-01', ?)", ("b" * 32, time.time()))
+    con.close()
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor(), heartbeat_timeout=15) as jm:
+        assert jm.status(stale) == "interrupted"  # no heartbeat for 60 s
+        assert jm.status(fresh) == "queued"  # its manager is alive elsewhere: left alone
+        assert {m["manager_id"] for m in store.managers()} == {"b" * 32, jm.id}
+        jm.shutdown(timeout=0.2)
