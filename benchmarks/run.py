@@ -301,9 +301,10 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
         "fgff plain": EpochStepper("fgff plain", run_config(setup, "fgff", False), data),
         "fgff factorised": EpochStepper("fgff factorised", run_config(setup, "fgff", True), data),
     }
-    if setup.bf16:
-        variants["ff factorised bf16"] = EpochStepper("ff factorised bf16",
-                                                      run_config(setup, "ff", True, precision="bf16"), data)
+    modes = (["bf16"] if setup.bf16 else []) + (["tf32"] if dev.startswith("cuda") else [])  # tf32: CUDA only
+    for mode in modes:
+        variants[f"ff factorised {mode}"] = EpochStepper(f"ff factorised {mode}",
+                                                         run_config(setup, "ff", True, precision=mode), data)
     matmul = MatmulReference(dev, n, sizes)
     log(f"{dev}: {len(variants)} training variants, {setup.epochs} epochs per layer, round-robin with the matmul "
         f"reference")
@@ -327,7 +328,7 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
                     reps=len(v.seconds[i]))
 
     # -- prediction ------------------------------------------------------------------------------
-    models = {name: v.trainer.model for name, v in variants.items() if "bf16" not in name}
+    models = {name: v.trainer.model for name, v in variants.items() if not name.endswith(tuple(modes))}
     x_test, y_test = variants["ff plain"].trainer.data.x_test, variants["ff plain"].trainer.data.y_test
     pred = time_prediction(models, x_test, setup.eval_chunk, setup.predict_reps, dev)
     pred_flops = 10.0 * n_test * sum(2.0 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -410,14 +411,16 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
                            f"max |loss diff| {dloss:.1e}; test acc {acc_a:.4f} vs {acc_b:.4f}; "
                            f"{flips} of {n_test} predictions differ between the paths on one net",
                            _verdict(dloss < 1e-3 and abs(acc_a - acc_b) <= 0.002)))
-    if setup.bf16:
-        bf = variants["ff factorised bf16"]
-        dloss = max(abs(p - q) for p, q in zip(bf.losses, fff.losses))
-        acc_bf = bf.trainer.accuracy(x_test, y_test)[0]
-        acc_fp = fff.trainer.accuracy(x_test, y_test)[0]
-        res.checks.append((f"{dev}: speed mode bf16 autocast (off by default), layer-1 epoch vs fp32",
-                           f"{fff.median(0) / bf.median(0):.2f}x speed; max |loss diff| {dloss:.1e}; "
-                           f"test acc {acc_bf:.4f} vs fp32 {acc_fp:.4f}", "info"))
+    acc_fp = fff.trainer.accuracy(x_test, y_test)[0]
+    for mode in modes:
+        fast = variants[f"ff factorised {mode}"]
+        dloss = max(abs(p - q) for p, q in zip(fast.losses, fff.losses))
+        acc = fast.trainer.accuracy(x_test, y_test)[0]
+        res.checks.append((f"{dev}: speed mode {mode} (off by default), FF factorised vs fp32",
+                           ", ".join(f"layer {i + 1} {fff.median(i) / fast.median(i):.2f}x"
+                                     for i in range(len(setup.layers)))
+                           + f" speed; max |loss diff| {dloss:.1e}; "
+                           f"test acc {acc:.4f} vs fp32 {acc_fp:.4f}", "info"))
 
 
 def _verdict(ok: bool) -> str:
@@ -447,6 +450,7 @@ def load_average() -> str:
         return "n/a"
 
 
+ANALYSIS_MARKER = "<!-- analysis: kept across reruns -->"
 COLUMNS = ["device", "measure", "algo", "path", "layer", "seconds", "samples_per_s", "gflop", "gflops_per_s",
            "frac_effective", "frac_own", "peak_mib", "reps"]
 
@@ -479,7 +483,10 @@ def write_results(out: Path, res: Results, meta: dict) -> None:
                                        fmt(r["peak_mib"]) if r["peak_mib"] is not None else "", str(r["reps"])])
                      + " |")
     lines += ["", "## Notes", ""] + [f"- {n}" for n in res.notes] + [""]
-    (out / "RESULTS.md").write_text("\n".join(lines))
+    path = out / "RESULTS.md"
+    kept = path.read_text().split(ANALYSIS_MARKER, 1)[1] if path.exists() and ANALYSIS_MARKER in path.read_text() \
+        else "\n## Analysis\n\n(hand-written; text below the marker is kept when the tables are regenerated)\n"
+    path.write_text("\n".join(lines) + "\n" + ANALYSIS_MARKER + kept)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
