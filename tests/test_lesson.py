@@ -1,0 +1,188 @@
+"""Teach mode logic (fgff_core.lesson): URL state, the per-step computations, image input."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from fgff_core import lesson
+from fgff_core.model import FFNet
+from fgff_core.training import train
+from fgff_core.viz import lesson as vlesson
+
+SMALL = dict(layers=(6, 5), epochs=4, eval_every=2)
+
+
+# -- URL state ------------------------------------------------------------------------------------
+def test_settings_round_trip_through_params():
+    cfg = lesson.lesson_config("ff", lr=0.03, threshold=1.5, loss="hinge", layers=(12, 8, 6), seed=7, epochs=50,
+                               sig_lr=0.2, delta=0.25)
+    s = lesson.LessonSettings(step=4, config=cfg, sample=17, hide=frozenset({"lr", "step"}))
+    params = s.to_params()
+    assert params["hide"] == "lr,step" and params["layers"] == "12,8,6" and params["step"] == "4"
+    back, errors = lesson.parse_lesson_params(params, n_samples=450)
+    assert errors == []
+    assert back == s
+
+
+def test_defaults_are_the_tiny_digits_preset():
+    s, errors = lesson.parse_lesson_params({}, n_samples=450)
+    assert errors == [] and s.step == 1 and s.sample == 0 and not s.hide
+    assert s.config.layers == (20, 20) and s.config.dataset == "digits" and s.config.algo == "fgff"
+
+
+@pytest.mark.parametrize("key,value,field", [
+    ("lr", "-1", "lr"), ("threshold", "0", "threshold"), ("layers", "abc", "layers"), ("loss", "mse", "loss"),
+    ("layers", "1000,1000", "layers"), ("epochs", "999999", "epochs"), ("seed", "x", "seed"),
+    ("step", "9", "step"), ("sample", "450", "sample"), ("hide", "everything", "hide"), ("algo", "bp", "algo"),
+])
+def test_bad_params_are_reported_and_defaults_used(key, value, field):
+    good = {"lr": "0.05", "seed": "3"}
+    s, errors = lesson.parse_lesson_params({**good, key: value}, n_samples=450)
+    assert len(errors) == 1 and errors[0].startswith(f"{field}=")
+    default, _ = lesson.parse_lesson_params({k: v for k, v in good.items() if k != key}, n_samples=450)
+    assert s == default  # the bad one fell back, the good ones were kept
+
+
+def test_lesson_size_cap_names_the_field():
+    with pytest.raises(ValueError, match="^layers:"):
+        lesson.lesson_config(layers=(300,))
+    with pytest.raises(ValueError, match="^algo:"):
+        lesson.lesson_config("bp")
+
+
+# -- step 1 and 2 ---------------------------------------------------------------------------------
+def test_default_wrong_label_is_wrong_and_seeded():
+    for true in range(10):
+        for seed in range(5):
+            w = lesson.default_wrong_label(true, seed)
+            assert w != true and 0 <= w < 10
+            assert w == lesson.default_wrong_label(true, seed)
+    with pytest.raises(ValueError, match="wrong_label"):
+        lesson.check_wrong_label(3, 3)
+
+
+def test_layer_view_matches_the_equations(digits):
+    torch.manual_seed(0)
+    model = FFNet(64, (10, 7), label_value=1.0)
+    with torch.no_grad():
+        model.layers[1].significance.copy_(torch.linspace(-0.5, 2.0, 7))
+    x = digits.x_test[5:6]
+    true, wrong, thr, delta = int(digits.y_test[5]), (int(digits.y_test[5]) + 3) % 10, 0.3, 0.1
+    for layer in (0, 1):
+        v = lesson.layer_view(model, x, true, wrong, layer, thr, delta)
+        # independent recomputation: plain (unfactorised) forward of the embedded inputs
+        h = {}
+        for name, label in (("pos", true), ("neg", wrong)):
+            z = x.clone()
+            z[:, :10] = 0
+            z[0, label] = 1.0
+            for lay in model.layers[:layer + 1]:
+                z = F.relu(lay.linear(z / (z.norm(dim=1, keepdim=True) + 1e-4)))
+            h[name] = z[0].detach().numpy()
+        np.testing.assert_allclose(v.h_pos, h["pos"], atol=1e-5)
+        np.testing.assert_allclose(v.h_neg, h["neg"], atol=1e-5)
+        w = model.layers[layer].significance.detach().numpy()
+        gp, gn = np.mean(w * h["pos"] ** 2), np.mean(w * h["neg"] ** 2)
+        assert v.g_pos == pytest.approx(gp, abs=1e-5) and v.g_neg == pytest.approx(gn, abs=1e-5)
+        assert v.g_pos_raw == pytest.approx(np.mean(h["pos"] ** 2), abs=1e-5)
+        softplus = np.mean([np.log1p(np.exp(thr - gp)), np.log1p(np.exp(gn - thr))])
+        hinge = 0.5 * (max(0, delta - (gp - thr)) + max(0, delta - (thr - gn)))
+        assert v.softplus == pytest.approx(softplus, abs=1e-5)
+        assert v.hinge == pytest.approx(hinge, abs=1e-5)
+    fig = vlesson.activations_figure(v)
+    assert len(fig.data) == 2 and np.allclose(np.mean(fig.data[0].y), v.g_pos, atol=1e-5)
+
+
+# -- step 3 -----------------------------------------------------------------------------------------
+def test_stepped_training_is_the_engine_run(digits):
+    cfg = lesson.lesson_config("fgff", **SMALL)
+    stepped = lesson.SteppedTraining(cfg, digits)
+    assert stepped.total == 8 and stepped.position() == (0, 0)
+    assert stepped.advance(1) == 1 and stepped.position() == (0, 1)
+    assert stepped.advance(3) == 3 and stepped.position() == (1, 0)  # layer 1 done, layer 2 next
+    assert stepped.advance(10) == 4 and stepped.is_finished
+    assert stepped.advance(1) == 0
+    _, result = train(cfg, digits)
+    events = []
+    train(cfg, digits, callback=events.append)
+    losses = [e.loss for e in events if e.kind == "epoch"]
+    assert stepped.history_frame()["loss"].tolist() == pytest.approx(losses, rel=1e-6)
+    assert stepped.finished.test_acc == pytest.approx(result.test_acc)
+    assert len(stepped.evals) == 4  # eval_every=2: epochs 2 and 4 of each layer
+
+
+def test_goodness_distributions_separate_as_the_layer_learns(digits):
+    cfg = lesson.lesson_config("ff", layers=(20,), epochs=100)
+    stepped = lesson.SteppedTraining(cfg, digits)
+    x, y = digits.x_train, digits.y_train
+    before = lesson.goodness_distributions(stepped.model, x, y, cfg.seed)
+    assert len(before) == 1 and before[0].g_pos.shape == (len(y),)
+    stepped.advance(100)
+    after = lesson.goodness_distributions(stepped.model, x, y, cfg.seed)
+    assert after[0].separation(cfg.threshold) > before[0].separation(cfg.threshold) + 0.2
+    assert after[0].g_pos.mean() > cfg.threshold > after[0].g_neg.mean()
+    fig = vlesson.distributions_figure(after, cfg.threshold)
+    assert len(fig.data) == 2
+
+
+# -- step 4 and 5 -------------------------------------------------------------------------------------
+def test_neuron_roles_from_factors():
+    df = pd.DataFrame({"layer": 0, "neuron": range(5), "significance": [1.5, 0.5, -0.2, 1.01, 0.96],
+                       "pos_activity": 1.0, "neg_activity": 0.5, "activity_diff": [0.5, 0.1, -0.3, 0.0, 0.2]})
+    roles = lesson.neuron_roles(df)
+    assert roles["role"].tolist() == ["feature detector", "damped", "constraint-violation detector", "neutral",
+                                      "neutral"]
+    counts = lesson.role_counts(roles)
+    assert counts.set_index("role")["neurons"].to_dict() == {
+        "feature detector": 1, "damped": 1, "constraint-violation detector": 1, "neutral": 2}
+
+
+def test_ff_neurons_are_all_neutral_and_confusion_matches_accuracy(digits):
+    trainer, result = train(lesson.lesson_config("ff", **SMALL), digits)
+    roles = lesson.model_activity(trainer.model, digits)
+    assert (roles["role"] == "neutral").all() and len(roles) == 11
+    cm = lesson.confusion(trainer.model, digits.x_test, digits.y_test)
+    assert cm.shape == (10, 10) and cm.sum() == len(digits.y_test)
+    assert np.trace(cm) / cm.sum() == pytest.approx(result.test_acc)
+    g_sig, g_raw = lesson.label_scores(trainer.model, digits.x_test[3])
+    assert g_sig.shape == (10,) and np.allclose(g_sig, g_raw)  # FF: factors are 1
+    assert vlesson.confusion_figure(cm).data[0].z.sum() == len(digits.y_test)
+
+
+def test_pixels_to_input_matches_the_dataset_normalisation(digits):
+    raw = digits.denormalise(digits.x_test[:3])[:, 0].numpy()  # back to 0..16 pixels
+    for i in range(3):
+        x = lesson.pixels_to_input(np.clip(raw[i], 0, 16), digits)
+        np.testing.assert_allclose(x[0].numpy(), digits.x_test[i].numpy(), atol=1e-4)
+    with pytest.raises(ValueError, match="pixels"):
+        lesson.pixels_to_input(np.zeros((7, 7)), digits)
+    with pytest.raises(ValueError, match="pixels"):
+        lesson.pixels_to_input(np.full((8, 8), 17.0), digits)
+
+
+def _bar_image(mode: str) -> Image.Image:
+    """A vertical bar (a '1') in the middle of a 100x100 picture."""
+    if mode == "scan":  # black ink on white paper
+        arr = np.full((100, 100), 255, np.uint8)
+        arr[20:80, 45:55] = 0
+        return Image.fromarray(arr)
+    arr = np.zeros((100, 100, 4), np.uint8)  # canvas: white strokes on a transparent background
+    arr[20:80, 45:55] = 255
+    return Image.fromarray(arr, "RGBA")
+
+
+@pytest.mark.parametrize("mode", ["scan", "canvas"])
+def test_image_to_pixels_centres_ink_on_8x8(mode):
+    px = lesson.image_to_pixels(_bar_image(mode))
+    assert px.shape == (8, 8) and px.max() == pytest.approx(16.0) and px.min() >= 0
+    assert px[:, 3:5].sum() > 0.8 * px.sum()  # the ink is in the middle columns
+    assert px[0, 0] == 0 and px[7, 7] == 0
+
+
+def test_empty_image_is_all_zero():
+    assert lesson.image_to_pixels(Image.new("L", (50, 50), 255)).sum() == 0
