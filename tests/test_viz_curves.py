@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import pytest
 
@@ -91,7 +89,8 @@ def test_empty_metrics_give_a_message_not_an_error(frame):
 def test_final_accuracy_table():
     table = curves.final_accuracy_table({"test_acc": 0.9512, "test_acc_no_significance": 0.9, "train_acc": 1.0,
                                          "train_acc_no_significance": float("nan")})
-    assert table.loc["test", "with significance (%)"] == 95.12
-    assert table.loc["train", "with significance (%)"] == 100.0
-    assert table.loc["train", "without significance (%)"] is None or math.isnan(
-        table.loc["train", "without significance (%)"])
+    assert table.loc["test", "with significance (%)"] == "95.12"
+    assert table.loc["test", "without significance (%)"] == "90.00"
+    assert table.loc["train", "with significance (%)"] == "100.00"
+    assert table.loc["train", "without significance (%)"] == "–"
+    assert curves.final_accuracy_table({}).loc["test", "with significance (%)"] == "–"

@@ -19,12 +19,12 @@ EPOCH_AXIS = "epoch (within layer)"
 GOODNESS_AXIS = "goodness (mean of s·h², batch mean)"
 ACCURACY_AXIS = "accuracy (%)"
 LOSS_AXIS = "loss (batch mean)"
-CHART_HEIGHT = 320
+CHART_HEIGHT = 360
 
 
 def _layout(fig: go.Figure, title: str, height: int = CHART_HEIGHT) -> go.Figure:
     fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template=TEMPLATE, height=height,
-                      margin=dict(l=60, r=20, t=60, b=50), legend=dict(orientation="h", y=-0.25),
+                      margin=dict(l=60, r=20, t=60, b=90), legend=dict(orientation="h", y=-0.3, yanchor="top"),
                       hovermode="x unified")
     return fig
 
@@ -146,21 +146,17 @@ def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:
 
 
 def final_accuracy_table(run: dict) -> pd.DataFrame:
-    """Final accuracies (%) of a finished run, with and without significance, as a small table."""
+    """Final accuracies of a finished run, with and without significance, as display strings ("94.00", "–")."""
     rows = []
     for split in ("train", "test"):
-        with_sig = run.get(f"{split}_acc")
-        without = run.get(f"{split}_acc_no_significance")
-        rows.append({"split": split, "with significance (%)": _pct(with_sig),
-                     "without significance (%)": _pct(without)})
+        rows.append({"split": split, "with significance (%)": _pct(run.get(f"{split}_acc")),
+                     "without significance (%)": _pct(run.get(f"{split}_acc_no_significance"))})
     return pd.DataFrame(rows).set_index("split")
 
 
-def _pct(value) -> float | None:
-    if value is None:
-        return None
+def _pct(value) -> str:
     try:
         value = float(value)
     except (TypeError, ValueError):
-        return None
-    return None if math.isnan(value) else round(100.0 * value, 2)
+        return "–"
+    return "–" if math.isnan(value) else f"{100.0 * value:.2f}"
