@@ -14,6 +14,7 @@ PAGES = [
     st.Page("pages/features.py", title="Features (t-SNE)", icon=":material/scatter_plot:"),
     st.Page("pages/data.py", title="Data", icon=":material/image:"),
     st.Page("pages/runs.py", title="Runs", icon=":material/folder:"),
+    st.Page("pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 
 st.navigation(PAGES).run()
