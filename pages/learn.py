@@ -1,0 +1,460 @@
+"""Learn: a guided, hands-on lesson on Forward-Forward and FGFF's significance factors, in five steps.
+
+Everything is computed by ``fgff_core`` (``fgff_core.lesson`` for the lesson's logic): the step
+training advances the engine's own ``Trainer.run()`` generator in this process (an epoch of the
+64 -> 2x20 digits net is milliseconds); the FF-vs-FGFF pair of step 4 goes through the job manager.
+The step, every knob and the hidden controls live in the URL, so a teacher can share the exact state.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fgff_core import lesson
+from fgff_core.config import RunConfig, config_fields, field_choices
+from fgff_core.data import load_dataset
+from fgff_core.model import embed_labels
+from fgff_core.progress import run_progress
+from fgff_core.viz import lesson as vlesson
+from fgff_core.viz import samples
+from pages._shared import job_manager
+
+try:  # optional: a drawing canvas (third-party component); the 8x8 grid editor works without it
+    from streamlit_drawable_canvas import st_canvas
+except ImportError:  # pragma: no cover - depends on the environment
+    st_canvas = None
+
+TRAINING_KEY = "lesson_training"
+PLAY_KEY = "lesson_playing"
+PLAY_EPOCHS = {False: 5, True: 1}  # layer-epochs per tick: normal, slow motion
+PLAY_SECONDS = {False: 0.5, True: 1.2}
+META = {f.name: f.metadata for f in config_fields()}
+
+
+@st.cache_resource(show_spinner="Loading the digits...")
+def _digits():
+    return load_dataset("digits")
+
+
+data = _digits()
+n_test = len(data.y_test)
+
+# -- the lesson's state: the URL is the source of truth ---------------------------------------------
+settings, url_errors = lesson.parse_lesson_params(st.query_params.to_dict(), n_test)
+hide = settings.hide
+cfg0 = settings.config
+
+
+def _init(key: str, value) -> None:
+    """A widget starts from the URL's value (and keeps its own state afterwards)."""
+    if key not in st.session_state:
+        st.session_state[key] = value
+
+
+st.title("Learn: Forward-Forward in five steps")
+for message in url_errors:
+    st.error(f"This link has a value the lesson cannot use: {message}")
+
+# -- step navigation ---------------------------------------------------------------------------------
+steps = list(lesson.STEP_TITLES)
+_init("w_step", settings.step)
+
+
+def _go(step: int) -> None:
+    st.session_state["w_step"] = step
+
+
+if settings.hidden("step"):
+    step = settings.step
+else:
+    step = st.segmented_control("Step", steps, key="w_step", required=True,
+                                format_func=lambda s: f"{s}. {lesson.STEP_TITLES[s]}", width="stretch")
+    step = int(step or settings.step)
+
+# -- the knobs, in the sidebar (a teacher may hide any of them) --------------------------------------
+values: dict[str, str] = {}
+with st.sidebar:
+    st.subheader("Lesson settings")
+    st.caption("The digits net of the lesson; every change is in the URL. Changing a setting restarts step 3's "
+               "training.")
+    if not settings.hidden("algo"):
+        _init("w_algo", cfg0.algo)
+        values["algo"] = st.segmented_control("Algorithm", lesson.LESSON_ALGOS, key="w_algo", required=True,
+                                              format_func=str.upper, help=META["algo"]["help"])
+    if not settings.hidden("layers"):
+        _init("w_layers", ",".join(map(str, cfg0.layers)))
+        values["layers"] = st.text_input("Hidden layers", key="w_layers", help=META["layers"]["help"] +
+                                         f" The lesson allows up to {lesson.LESSON_MAX_LAYERS} layers of "
+                                         f"{lesson.LESSON_MAX_UNITS}.")
+    if not settings.hidden("epochs"):
+        _init("w_epochs", cfg0.epochs)
+        values["epochs"] = st.number_input("Epochs per layer", 1, lesson.LESSON_MAX_EPOCHS, key="w_epochs",
+                                           help=META["epochs"]["help"])
+    for name, label, step_size in [("lr", "Learning rate (weights)", 0.01),
+                                   ("sig_lr", "Learning rate (significance)", 0.01),
+                                   ("threshold", "Threshold", 0.1)]:
+        if not settings.hidden(name):
+            _init(f"w_{name}", float(getattr(cfg0, name)))
+            values[name] = st.number_input(label, min_value=float(META[name]["min"]),
+                                           max_value=float(META[name]["max"]), step=step_size, format="%.3f",
+                                           key=f"w_{name}", help=META[name]["help"])
+    if not settings.hidden("loss"):
+        _init("w_loss", cfg0.loss)
+        values["loss"] = st.radio("Loss", field_choices("loss"), key="w_loss", horizontal=True,
+                                  help=META["loss"]["help"])
+    if not settings.hidden("delta"):
+        _init("w_delta", float(cfg0.delta))
+        values["delta"] = st.number_input("Hinge margin delta", 0.0, float(META["delta"]["max"]), step=0.1,
+                                          format="%.2f", key="w_delta", help=META["delta"]["help"])
+    if not settings.hidden("seed"):
+        _init("w_seed", cfg0.seed)
+        values["seed"] = st.number_input("Seed", 0, int(META["seed"]["max"]), key="w_seed",
+                                          help=META["seed"]["help"])
+
+params = settings.to_params()
+params.update({k: str(v) for k, v in values.items() if v is not None})
+params["step"] = str(step)
+if not settings.hidden("sample") and "w_sample" in st.session_state:
+    params["sample"] = str(st.session_state["w_sample"])
+settings, widget_errors = lesson.parse_lesson_params(params, n_test)
+for message in widget_errors:
+    st.error(message)
+cfg = settings.config
+new_params = settings.to_params()
+if st.query_params.to_dict() != new_params:
+    st.query_params.from_dict(new_params)
+
+
+# -- shared state: the step-by-step training (steps 2, 3 and 5 use its model) ---------------------------
+def _training() -> lesson.SteppedTraining:
+    key = cfg.to_json()
+    held = st.session_state.get(TRAINING_KEY)
+    if held is None or held[0] != key:
+        held = (key, lesson.SteppedTraining(cfg, data))
+        st.session_state[TRAINING_KEY] = held
+        st.session_state[PLAY_KEY] = False
+    return held[1]
+
+
+def _reset_training() -> None:
+    st.session_state.pop(TRAINING_KEY, None)
+    st.session_state[PLAY_KEY] = False
+
+
+training = _training()
+
+
+def _training_status(t: lesson.SteppedTraining) -> str:
+    if t.done == 0:
+        return "untrained (random weights)"
+    if t.is_finished:
+        return f"fully trained ({t.total} layer-epochs)"
+    layer, epoch = t.position()
+    return f"layer {layer + 1} after {epoch} of {cfg.epochs} epochs ({t.done}/{t.total} layer-epochs)"
+
+
+def _sample_picker(label: str = "Test sample") -> int:
+    if settings.hidden("sample"):
+        return settings.sample
+    _init("w_sample", settings.sample)
+    return int(st.number_input(label, 0, n_test - 1, key="w_sample",
+                               help="Index into the digits test set (450 images)."))
+
+
+label_value = lesson.label_value_for(cfg, data)
+st.header(f"{step}. {lesson.STEP_TITLES[step]}")
+
+# -- step 1 -------------------------------------------------------------------------------------------------
+if step == 1:
+    st.markdown(
+        "Forward-Forward has no backward pass. Instead each layer sees two kinds of data: **positive** data, "
+        "an image with its *true* label written into its first 10 pixels, and **negative** data, the same image "
+        "with a *wrong* label. Each layer learns on its own to be very active for positive data and quiet for "
+        "negative data; the label pixels are the only difference between the two.")
+    left, right = st.columns([1, 3])
+    with left:
+        index = _sample_picker()
+        true_label = int(data.y_test[index])
+        others = [k for k in range(data.n_classes) if k != true_label]
+        default_wrong = lesson.default_wrong_label(true_label, cfg.seed)
+        wrong = st.selectbox("Wrong label (negative data)", others, index=others.index(default_wrong),
+                             key=f"w_wrong_{index}", help="Training draws one at random among the 9 wrong ones.")
+        st.metric("True label", true_label)
+    x = data.x_test[index:index + 1]
+    x_pos = embed_labels(x, true_label, label_value)[0].numpy()
+    x_neg = embed_labels(x, wrong, label_value)[0].numpy()
+    right.plotly_chart(vlesson.positive_negative_figure(x_pos, x_neg, true_label, wrong, data.image_shape),
+                       key="step1_pair")
+    st.caption(f"The 8x8 digit as the network receives it: normalised pixels, the 10 label slots outlined in amber, "
+               f"the slot holding the label set to {label_value:g} (boxed). Only those 10 inputs differ between the "
+               "two pictures.")
+
+# -- step 2 -------------------------------------------------------------------------------------------------
+elif step == 2:
+    st.markdown(
+        "Feed both pictures to a layer and square each neuron's output. The mean of the squares is the "
+        "layer's **goodness** (eq. 2); FGFF first multiplies each square by the neuron's **significance factor** "
+        "w (eq. 3). Training pushes the goodness of positive data above the **threshold** and of negative data "
+        "below it; the loss measures how far off the layer is.")
+    c1, c2, c3 = st.columns(3)
+    with c1:
+        index = _sample_picker()
+    true_label = int(data.y_test[index])
+    others = [k for k in range(data.n_classes) if k != true_label]
+    wrong = c2.selectbox("Wrong label", others, index=others.index(lesson.default_wrong_label(true_label, cfg.seed)),
+                         key=f"w_wrong2_{index}")
+    layer = c3.selectbox("Layer", list(range(len(cfg.layers))), format_func=lambda i: f"layer {i + 1}",
+                         key="w_layer2")
+    view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
+                             cfg.threshold, cfg.delta)
+    st.caption(f"The network is **{_training_status(training)}**: train it in step 3 and come back to see the "
+               "two goodness values move apart.")
+    st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
+    m = st.columns(5)
+    m[0].metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1")
+    m[1].metric("g_neg (wrong label)", f"{view.g_neg:.3f}")
+    m[2].metric("threshold", f"{view.threshold:g}")
+    m[3].metric("softplus loss", f"{view.softplus:.4f}",
+                help="mean of log(1 + exp(threshold - g_pos)) and log(1 + exp(g_neg - threshold)); "
+                     "the authors' default" + (" (in use)" if cfg.loss == "softplus" else ""))
+    m[4].metric("hinge loss, eq. (1)", f"{view.hinge:.4f}",
+                help=f"1/2 [max(0, delta - (g_pos - threshold)) + max(0, delta - (threshold - g_neg))], "
+                     f"delta = {view.delta:g}" + (" (in use)" if cfg.loss == "hinge" else ""))
+    verdict = ("positive above, negative below the threshold: this pair is already right"
+               if view.g_pos > view.threshold > view.g_neg else "not yet separated by the threshold")
+    st.caption(f"For this sample: {verdict}. Loss in use: **{cfg.loss}**. Without the factors (eq. 2): "
+               f"g_pos = {view.g_pos_raw:.3f}, g_neg = {view.g_neg_raw:.3f}.")
+
+# -- step 3 -------------------------------------------------------------------------------------------------
+elif step == 3:
+    st.markdown(
+        "Now train. Forward-Forward is **greedy**: layer 1 is trained for all its epochs, then frozen, and its "
+        "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
+        "right of the threshold, every negative one (purple) left of it, one layer after the other.")
+    b = st.columns([1, 1, 1, 1.2, 1])
+    playing = bool(st.session_state.get(PLAY_KEY, False))
+    one = b[0].button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
+    ten = b[1].button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
+    if b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                   disabled=training.is_finished and not playing, key="step_play"):
+        playing = not playing
+        st.session_state[PLAY_KEY] = playing
+    slow = b[3].toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
+    b[4].button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
+    if one:
+        training.advance(1)
+    if ten:
+        training.advance(10)
+
+    @st.fragment(run_every=PLAY_SECONDS[slow] if playing else None)
+    def _live() -> None:
+        if st.session_state.get(PLAY_KEY) and not training.is_finished:
+            training.advance(PLAY_EPOCHS[bool(st.session_state.get("w_slow"))])
+            if training.is_finished:
+                st.session_state[PLAY_KEY] = False
+                st.rerun(scope="app")
+        layer_now, epoch_now = training.position()
+        st.progress(training.done / training.total, text=f"Training: {_training_status(training)}")
+        titles = []
+        for i in range(len(cfg.layers)):
+            if training.is_finished or i < layer_now:
+                titles.append(f"layer {i + 1}: trained, frozen")
+            elif i == layer_now and training.done:
+                titles.append(f"layer {i + 1}: training, epoch {epoch_now}/{cfg.epochs}")
+            else:
+                titles.append(f"layer {i + 1}: waiting (untrained)")
+        dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
+        st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
+        sep = st.columns(len(dists) + 1)
+        for i, d in enumerate(dists):
+            sep[i].metric(f"layer {i + 1}: on the right side", f"{100 * d.separation(cfg.threshold):.1f} %",
+                          help="training images whose positive goodness is above the threshold or negative "
+                               "goodness below it")
+        if training.finished is not None:
+            sep[-1].metric("Test accuracy", f"{100 * training.finished.test_acc:.1f} %")
+        evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
+                             columns=["step", "test_acc"])
+        st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
+                                                       len(cfg.layers)), key="step3_curves")
+
+    _live()
+
+# -- step 4 -------------------------------------------------------------------------------------------------
+elif step == 4:
+    st.markdown(
+        "FGFF adds one trainable **significance factor** per neuron (section III): the goodness becomes the mean of "
+        "w·h². The factors start at 1 (plain FF) and learn with their own learning rate. Neurons whose factor "
+        "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
+        "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
+        "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
+    jm = job_manager()
+    pair = {algo: cfg.replace(algo=algo) for algo in lesson.LESSON_ALGOS}
+    try:
+        runs = jm.runs()
+    except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
+        st.error(f"Could not read the run store: {exc}")
+        st.stop()
+
+    def _find(config: RunConfig) -> dict | None:
+        """The newest stored run of exactly this config that is not failed or cancelled."""
+        if runs.empty:
+            return None
+        for row in runs.to_dict("records"):
+            if row["status"] in ("queued", "running", "done") and row.get("config") == config.to_dict():
+                return row
+        return None
+
+    found = {algo: _find(c) for algo, c in pair.items()}
+    missing = [algo for algo, row in found.items() if row is None]
+    if missing:
+        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
+                "link afterwards sees the stored result at once.")
+        if st.button(f"Train {' and '.join(a.upper() for a in missing)}", type="primary",
+                     icon=":material/play_arrow:", key="step4_train"):
+            try:
+                for algo in missing:
+                    jm.submit(pair[algo], name=f"lesson {algo} {','.join(map(str, cfg.layers))} seed {cfg.seed}")
+            except ValueError as exc:
+                st.error(f"Could not start: {exc}")
+            else:
+                st.rerun()
+        st.stop()
+
+    if any(row["status"] != "done" for row in found.values()):
+        @st.fragment(run_every=1.0)
+        def _wait() -> None:
+            statuses = {algo: jm.status(row["run_id"]) for algo, row in found.items()}
+            for algo, row in found.items():
+                p = run_progress(jm.run(row["run_id"]), None)
+                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
+            if all(s == "done" for s in statuses.values()):
+                st.rerun(scope="app")
+            bad = [f"{a.upper()} {s}" for a, s in statuses.items() if s in ("failed", "cancelled", "interrupted")]
+            if bad:
+                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
+
+        _wait()
+        st.stop()
+
+    @st.cache_resource(max_entries=8, show_spinner="Loading the trained networks...")
+    def _trained(run_id: str):
+        model, config = jm.load_model(run_id)
+        model = model.cpu().eval()
+        return model, lesson.model_activity(model, data, seed=config.seed)
+
+    cols = st.columns(2)
+    acc_rows = []
+    for col, algo in zip(cols, lesson.LESSON_ALGOS):
+        row = found[algo]
+        model, roles = _trained(row["run_id"])
+        with col:
+            st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
+            counts = lesson.role_counts(roles)
+            table = counts.pivot(index="role", columns="layer", values="neurons").fillna(0).astype(int)
+            table.columns = [f"layer {c + 1}" for c in table.columns]
+            st.dataframe(table, key=f"step4_roles_{algo}")
+        acc_rows.append((algo.upper(), algo, float(row["test_acc"])))
+        if algo == "fgff":
+            acc_rows.append(("FGFF, factors dropped", "ff", float(row["test_acc_no_significance"])))
+    st.plotly_chart(vlesson.accuracy_figure(acc_rows), key="step4_acc")
+    fg = found["fgff"]
+    drop = 100 * (float(fg["test_acc"]) - float(fg["test_acc_no_significance"]))
+    st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
+               f"{-drop:+.1f} points. The paper (section III.C) finds the network still predicts well without them: "
+               "the factors mostly shape *training*. Runs: "
+               f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
+    _, fg_roles = _trained(fg["run_id"])
+    means = fg_roles.groupby("role")["activity_diff"].mean()
+    if len(means):
+        st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
+                   ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")
+
+# -- step 5 -------------------------------------------------------------------------------------------------
+else:
+    st.markdown(
+        "To classify an image, write each of the 10 labels into it in turn and run the network: the label whose "
+        "input gives the **highest goodness**, summed over the layers, is the answer. The network below is the one "
+        "you trained in step 3.")
+    model = training.model
+    status = _training_status(training)
+    (st.warning if training.done == 0 else st.caption)(f"Network: **{status}**.")
+    left, right = st.columns([1, 2.5])
+    with left:
+        index = _sample_picker()
+        xi = data.x_test[index:index + 1]
+        true_label = int(data.y_test[index])
+        st.plotly_chart(samples.image_figure(xi[0].numpy(), data.image_shape, f"test sample {index}: "
+                                             f"label {true_label}", height=240), key="step5_image")
+    g_sig, g_raw = lesson.label_scores(model, xi)
+    right.plotly_chart(samples.label_goodness_figure(g_sig, g_raw, true_label, cfg.algo), key="step5_scores")
+    use_sig = cfg.algo == "fgff"
+    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=use_sig)
+    c1, c2 = st.columns([1.2, 1])
+    c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
+
+    if not settings.hidden("draw"):
+        with c2:
+            st.subheader("Your own digit")
+            st.caption("Draw a digit, edit the 8x8 pixels (0 = background, 16 = full ink) or upload a picture; the "
+                       "network scores it for each label.")
+            pixels = None
+            upload = st.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
+                                      key="w_upload")
+            if upload is not None:
+                from PIL import Image, UnidentifiedImageError
+
+                try:
+                    pixels = lesson.image_to_pixels(Image.open(upload))
+                except (UnidentifiedImageError, OSError, ValueError) as exc:
+                    st.error(f"Could not read that image: {exc}")
+            if pixels is None and st_canvas is not None:
+                drawn = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=200,
+                                  width=200, drawing_mode="freedraw", key="w_canvas", return_image_data=True)
+                image = drawn.image_data if drawn is not None else None
+                if image is not None and np.asarray(image)[..., :3].max() > 0:
+                    pixels = lesson.image_to_pixels(np.asarray(image))
+            if pixels is None:
+                start = np.clip(np.rint(data.denormalise(xi)[0, 0].numpy()), 0, 16).astype(int)
+                grid = st.data_editor(pd.DataFrame(start, columns=[str(c) for c in range(8)]), key=f"w_grid_{index}",
+                                      hide_index=True, width="content",
+                                      column_config={str(c): st.column_config.NumberColumn(min_value=0, max_value=16,
+                                                                                           step=1, width=40)
+                                                     for c in range(8)})
+                pixels = grid.to_numpy(dtype=float, na_value=0.0)
+            try:
+                x_own = lesson.pixels_to_input(pixels, data)
+            except ValueError as exc:
+                st.error(str(exc))
+            else:
+                st.plotly_chart(vlesson.pixels_figure(pixels, "what the network gets"), key="step5_own_image")
+                own_sig, own_raw = lesson.label_scores(model, x_own)
+                st.plotly_chart(samples.label_goodness_figure(own_sig, own_raw, None, cfg.algo), key="step5_own_scores")
+
+# -- next / previous, and the teacher's share panel ------------------------------------------------------------------
+if not settings.hidden("step"):
+    prev_col, _, next_col = st.columns([1, 4, 1])
+    if step > 1:
+        prev_col.button(f"Back to step {step - 1}", icon=":material/arrow_back:", on_click=_go, args=(step - 1,),
+                        key="nav_prev")
+    if step < lesson.N_STEPS:
+        next_col.button(f"Next: step {step + 1}", icon=":material/arrow_forward:", type="primary", on_click=_go,
+                        args=(step + 1,), key="nav_next")
+
+with st.expander("Teacher: share this lesson", icon=":material/share:"):
+    st.caption("The link opens exactly this step with these settings. Tick controls to hide them from students "
+               "(the values stay as set).")
+    _init("w_hide", sorted(settings.hide, key=lesson.HIDEABLE.index))
+    chosen = st.multiselect("Hide these controls", lesson.HIDEABLE, key="w_hide")
+    share = {**settings.to_params()}
+    if chosen:
+        share["hide"] = ",".join(chosen)
+    else:
+        share.pop("hide", None)
+    base = str(getattr(st.context, "url", "") or "").split("?")[0]
+    st.code(f"{base}?{urlencode(share)}", language=None)
+    st.caption(f"Current training: {_training_status(training)}. The link holds settings, not training progress: "
+               "students train for themselves in step 3.")

@@ -1,0 +1,157 @@
+"""Learn page (teach mode) in AppTest: each step's controls, the URL round trip, hidden controls."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import open_page
+
+from fgff_core import lesson
+from fgff_core.data import load_dataset
+
+SMALL = dict(layers="8,6", epochs="5")  # 10 layer-epochs: a whole run in a fraction of a second
+
+
+def app(**params):
+    return open_page("learn", **{**SMALL, **params})
+
+
+def keys(at, kind: str) -> set[str]:
+    return {w.key for w in at.get(kind)}
+
+
+@pytest.mark.parametrize("step,charts", [(1, 1), (2, 1), (3, 2), (5, 5)])
+def test_each_step_renders(runs_dir, step, charts):
+    at = app(step=str(step))
+    assert not at.exception, at.exception
+    assert not at.error
+    assert at.header[0].value.startswith(f"{step}. {lesson.STEP_TITLES[step]}")
+    assert len(at.get("plotly_chart")) == charts
+
+
+def test_url_round_trip_restores_every_knob_and_hides_controls(runs_dir):
+    params = dict(step="2", algo="ff", lr="0.03", sig_lr="0.2", threshold="1.5", loss="hinge", delta="0.25",
+                  layers="8,6", seed="3", epochs="7", sample="11", hide="lr,seed")
+    at = open_page("learn", **params)
+    assert not at.exception and not at.error
+    assert dict(at.query_params) == params or {k: v[0] if isinstance(v, list) else v
+                                               for k, v in at.query_params.items()} == params
+    assert at.number_input(key="w_threshold").value == 1.5
+    assert at.number_input(key="w_sig_lr").value == 0.2
+    assert at.text_input(key="w_layers").value == "8,6"
+    assert at.number_input(key="w_epochs").value == 7
+    assert at.number_input(key="w_sample").value == 11
+    assert at.radio(key="w_loss").value == "hinge"
+    assert "w_lr" not in keys(at, "number_input") and "w_seed" not in keys(at, "number_input")
+    # a widget change goes to the URL
+    at.number_input(key="w_threshold").set_value(2.5).run()
+    assert at.query_params["threshold"] in ("2.5", ["2.5"])
+    assert at.query_params["lr"] in ("0.03", ["0.03"])  # the hidden value is kept
+
+
+def _q(at, name):
+    v = at.query_params[name]
+    return v[0] if isinstance(v, list) else v
+
+
+@pytest.mark.parametrize("key,value,message", [("lr", "-1", "lr"), ("layers", "9999", "layers"),
+                                               ("step", "7", "step"), ("loss", "mse", "loss")])
+def test_bad_url_value_is_an_error_and_the_default_is_used(runs_dir, key, value, message):
+    at = app(**{key: value})
+    assert not at.exception
+    assert any(message in e.value for e in at.error), [e.value for e in at.error]
+    default, _ = lesson.parse_lesson_params({k: v for k, v in SMALL.items() if k != key}, 450)
+    default = default.to_params()
+    assert _q(at, key) == default[key]
+
+
+def test_step_navigation_buttons_and_hidden_navigation(runs_dir):
+    at = app(step="1")
+    at.button(key="nav_next").click().run()
+    assert at.header[0].value.startswith("2.") and _q(at, "step") == "2"
+    at.button(key="nav_prev").click().run()
+    assert at.header[0].value.startswith("1.") and _q(at, "step") == "1"
+    at = app(step="4", hide="step")
+    assert not keys(at, "button") & {"nav_next", "nav_prev"}
+    assert not at.get("segmented_control") or "w_step" not in keys(at, "segmented_control")
+
+
+def test_step1_sample_and_wrong_label(runs_dir):
+    at = app(step="1", sample="3")
+    digits = load_dataset("digits")
+    true = int(digits.y_test[3])
+    assert at.metric[0].value == str(true)
+    wrong = at.selectbox(key="w_wrong_3")
+    assert true not in wrong.options and len(wrong.options) == 9
+    wrong.set_value(next(o for o in wrong.options if o != wrong.value)).run()
+    assert not at.exception
+    at.number_input(key="w_sample").set_value(4).run()
+    assert _q(at, "sample") == "4" and at.metric[0].value == str(int(digits.y_test[4]))
+
+
+def test_step2_numbers_are_the_engines(runs_dir):
+    at = app(step="2", sample="5")
+    cfg = lesson.lesson_config(layers=(8, 6), epochs=5)
+    digits = load_dataset("digits")
+    model = lesson.SteppedTraining(cfg, digits).model  # same seed: the page's untrained net
+    true = int(digits.y_test[5])
+    wrong = lesson.default_wrong_label(true, cfg.seed)
+    for layer in (0, 1):
+        if layer:
+            at.selectbox(key="w_layer2").set_value(1).run()
+        view = lesson.layer_view(model, digits.x_test[5:6], true, wrong, layer, cfg.threshold, cfg.delta)
+        shown = {m.label: m.value for m in at.metric}
+        assert shown["g_pos (true label)"] == f"{view.g_pos:.3f}"
+        assert shown["softplus loss"] == f"{view.softplus:.4f}"
+        assert shown["hinge loss, eq. (1)"] == f"{view.hinge:.4f}"
+
+
+def test_step3_buttons_train_step_by_step(runs_dir):
+    at = app(step="3")
+    assert "untrained" in at.get("progress")[0].proto.text
+    at.button(key="step_one").click().run()
+    assert "layer 1 after 1 of 5 epochs" in at.get("progress")[0].proto.text
+    at.toggle(key="w_slow").set_value(True).run()
+    at.button(key="step_play").click().run()  # play: this run's tick advances one epoch (slow motion)
+    assert "(2/10 layer-epochs)" in at.get("progress")[0].proto.text
+    at.button(key="step_play").click().run()  # pause
+    at.button(key="step_ten").click().run()
+    assert "fully trained" in at.get("progress")[0].proto.text
+    assert any(m.label == "Test accuracy" for m in at.metric)
+    at.button(key="step_reset").click().run()
+    assert "untrained" in at.get("progress")[0].proto.text
+    assert not at.exception
+
+
+def test_changing_a_knob_restarts_training(runs_dir):
+    at = app(step="3")
+    at.button(key="step_ten").click().run()
+    at.text_input(key="w_layers").set_value("7").run()
+    assert "untrained" in at.get("progress")[0].proto.text and _q(at, "layers") == "7"
+    assert len(at.get("plotly_chart")) == 2
+
+
+def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
+    at = app(step="4")
+    assert not at.exception
+    at.button(key="step4_train").click().run()
+    runs = jm.runs()
+    assert sorted(runs["algo"]) == ["ff", "fgff"]
+    for run_id in runs["run_id"]:
+        assert jm.wait(run_id, timeout=180) == "done", jm.run(run_id).get("error")
+    at = app(step="4")  # a fresh visitor of the same link finds the stored pair
+    assert not at.exception, at.exception
+    assert "step4_train" not in keys(at, "button")
+    assert len(at.get("plotly_chart")) == 3  # FF factors, FGFF factors, accuracy
+    assert len(jm.runs()) == 2  # nothing resubmitted
+    fgff = jm.runs().set_index("algo").loc["fgff"]
+    acc = at.get("plotly_chart")[2].proto.spec
+    assert f"{100 * fgff['test_acc']:.1f} %" in acc
+
+
+def test_step5_scores_confusion_and_own_digit(runs_dir):
+    at = app(step="5", sample="2")
+    assert not at.exception
+    assert "Your own digit" in [s.value for s in at.subheader]
+    at = app(step="5", hide="draw")
+    assert "Your own digit" not in [s.value for s in at.subheader]
+    assert len(at.get("plotly_chart")) == 3
