@@ -116,9 +116,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            {}, None, None, timing_epochs=10, timing_bp_epochs=3,
            study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1), 200,
                              (50, 100, 200, 400, 800))),
-    Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 20 epochs per layer (not a reproduction)",
-           {}, 20, 3, timing_epochs=2, timing_bp_epochs=1,
-           study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 20, (10, 20)),
+    Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
+           {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
+           study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10)),
            changes={"dataset": "digits", "layers": (16, 16)}),
 ]}
 
@@ -233,8 +233,9 @@ class RunLog:
 
     def add(self, row: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
         with self.path.open("a") as f:
-            f.write(json.dumps(row) + "\n")
+            f.write(("\n" if torn else "") + json.dumps(row) + "\n")  # never glue a row onto a torn line
             f.flush()
         self.reload()
         self.rows[row["key"]] = row

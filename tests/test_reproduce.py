@@ -1,0 +1,156 @@
+"""reproduce: tables, resume, skipped datasets and the study, on the embedded digits with a tiny budget.
+
+The ``smoke`` budget swaps every preset's dataset for digits (2x16, a few epochs), so these tests
+exercise the whole machinery in seconds without the real datasets; the numbers are not a reproduction.
+"""
+
+from __future__ import annotations
+
+import json
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+import torch
+
+import fgff_core.data as data_module
+from fgff_core import reproduce as rp
+from fgff_core.config import RunConfig
+
+
+def _no_training(*_args, **_kwargs):
+    raise AssertionError("train() was called although no run should have been needed")
+
+
+def _rows(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def smoke_table1(tmp_path_factory) -> tuple[Path, str]:
+    out = tmp_path_factory.mktemp("repro")
+    md = rp.reproduce(["1"], "smoke", 2, None, out, "cpu", say=lambda _msg: None)["1"]
+    return out, md
+
+
+def test_table_markdown_has_paper_ours_and_difference_columns(smoke_table1):
+    out, md = smoke_table1
+    header = next(line for line in md.splitlines() if line.startswith("| Model"))
+    for column in ("Paper (%)", "mean ± std", "Ours − paper (pp)", "without significance"):
+        assert column in header
+    body = [line for line in md.splitlines() if line.startswith("| 2x")]
+    assert len(body) == 9  # 3 widths x BP/FF/FGFF
+    fgff_500 = next(line for line in body if line.startswith("| 2x500 | FGFF"))
+    cells = [c.strip() for c in fgff_500.strip("|").split("|")]
+    assert cells[2] == "90.88"  # the paper's value for that cell
+    mean, std = (float(v) for v in cells[3].split(" ± "))
+    assert 0.0 <= mean <= 100.0 and std >= 0.0
+    assert cells[4] == "2"  # seeds
+    assert float(cells[5]) == pytest.approx(mean - 90.88, abs=0.011)
+    assert (out / "table1-smoke.md").read_text().endswith(md)
+
+
+def test_every_run_is_a_row_in_jsonl_and_csv(smoke_table1):
+    out, _ = smoke_table1
+    rows = _rows(out / "runs-smoke.jsonl")
+    assert len(rows) == 18  # 9 cells x 2 seeds
+    assert {(r["algo"], r["seed"]) for r in rows} == {(a, s) for a in ("bp", "ff", "fgff") for s in (0, 1)}
+    assert all(0.0 <= r["test_acc"] <= 1.0 and r["dataset"] == "digits" for r in rows)
+    csv_lines = (out / "runs-smoke.csv").read_text().splitlines()
+    assert len(csv_lines) == 1 + 18 and csv_lines[0].startswith("key,part,row,algo,seed")
+
+
+def test_resume_skips_runs_already_in_the_log(smoke_table1, monkeypatch):
+    out, md = smoke_table1
+    monkeypatch.setattr(rp, "train", _no_training)
+    messages: list[str] = []
+    again = rp.reproduce(["1"], "smoke", 2, None, out, "cpu", say=messages.append)["1"]
+    assert "18 of 18 runs already done; 0 to run" in messages
+    assert again == md
+    assert len(_rows(out / "runs-smoke.jsonl")) == 18
+
+
+def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
+    out, _ = smoke_table1
+    log = tmp_path / "runs-smoke.jsonl"
+    rows = (out / "runs-smoke.jsonl").read_text().splitlines()
+    dropped = json.loads(rows[-1])
+    log.write_text("\n".join(rows[:-1]) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
+    calls = []
+    real_train = rp.train
+    monkeypatch.setattr(rp, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
+    rp.reproduce(["1"], "smoke", 2, None, tmp_path, "cpu", say=lambda _msg: None)
+    assert [(c.algo, c.seed, c.layers) for c in calls] == [(dropped["algo"], dropped["seed"],
+                                                             tuple(dropped["layers"]))]
+    assert len(rp.RunLog(log).rows) == 18
+
+
+def test_missing_dataset_gives_a_skipped_row_not_a_crash(tmp_path, monkeypatch):
+    monkeypatch.setattr(data_module, "DEFAULT_DATA_DIR", tmp_path / "no-cache")
+    monkeypatch.setattr(rp, "train", _no_training)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    out = tmp_path / "out"
+    written = rp.main(Namespace(table="3", budget="quick", seeds=1, data_dir=str(empty), out=out, device="cpu"))
+    assert written == 0
+    md = (out / "table3-quick.md").read_text()
+    rows = [line for line in md.splitlines() if line.startswith("| 3x800")]
+    assert len(rows) == 6  # BP/FF/FGFF x train/test
+    assert all("skipped: cifar10 not found" in line for line in rows)
+    md1 = rp.reproduce(["1"], "quick", 1, str(empty), out, "cpu", say=lambda _msg: None)["1"]
+    rows1 = [line for line in md1.splitlines() if line.startswith("| 2x")]
+    assert len(rows1) == 9 and all("| skipped: mnist not found" in line for line in rows1)
+    assert not (out / "runs-quick.jsonl").exists()  # nothing ran, nothing recorded as done
+
+
+def test_timing_table_reports_ratios_next_to_the_paper(tmp_path):
+    md = rp.reproduce(["4"], "smoke", 1, None, tmp_path, "cpu", say=lambda _msg: None)["4"]
+    assert "RTX 4060" in md and "different machine" in md
+    ff = next(line for line in md.splitlines() if line.startswith("| FF "))
+    assert "0.1066" in ff and "1.000x" in ff  # FF relative to itself
+
+
+def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
+    md = rp.reproduce(["study"], "smoke", 1, None, tmp_path, "cpu", say=lambda _msg: None)["study"]
+    rows = _rows(tmp_path / "runs-smoke.jsonl")
+    sweep = [r for r in rows if r["row"].startswith("sweep")]
+    curve = [r for r in rows if r["row"].startswith("curve")]
+    assert len(sweep) == 4 and all(r["test_on"] == "validation" for r in sweep)
+    assert len(curve) == 4 and all(r["test_on"] == "test" for r in curve)
+    for algo in ("ff", "fgff"):  # the curve uses the lr with the best validation accuracy
+        best = max((r for r in sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
+        assert {r["lr"] for r in curve if r["algo"] == algo} == {best["lr"]}
+        assert f"{algo.upper()} {best['lr']:g}" in md
+    assert "FGFF − FF (pp)" in md and "with − without significance" in md
+    for name in ("lr-sweep", "budget-curve"):
+        assert list(tmp_path.glob(f"study-{name}-smoke.*")), name
+
+
+def test_validation_split_is_disjoint_from_the_training_subset():
+    cfg = RunConfig(algo="fgff", dataset="digits", train_subset=500)
+    split = rp._validation_split(cfg, 300)
+    sub = data_module.load_dataset("digits", train_subset=500)
+    assert torch.equal(split.x_train, sub.x_train)
+    assert len(split.y_test) == 300
+    train_rows = {tuple(r) for r in sub.x_train.tolist()}
+    assert not any(tuple(r) in train_rows for r in split.x_test.tolist())
+    with pytest.raises(ValueError, match="study"):
+        rp._validation_split(cfg, 10_000)
+
+
+def test_cell_format_and_bad_arguments(tmp_path):
+    assert rp.Cell([0.5, 0.7]).fmt() == "60.00 ± 14.14"
+    assert rp.Cell([0.5]).fmt() == "50.00 ± n/a"
+    assert rp.Cell([], skipped="x not found").fmt() == "skipped: x not found"
+    with pytest.raises(ValueError, match="budget"):
+        rp.reproduce(["1"], "huge", 1, None, tmp_path)
+    with pytest.raises(ValueError, match="seeds"):
+        rp.reproduce(["1"], "smoke", 0, None, tmp_path)
+
+
+def test_keys_change_with_the_config_but_not_the_device():
+    a = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", "/data")[0]
+    b = rp.table_specs("1", rp.BUDGETS["quick"], 1, "auto", None)[0]
+    assert a.key == b.key
+    c = rp.RunSpec(a.part, a.row, a.algo, a.seed, a.config.replace(lr=0.01))
+    assert c.key != a.key
