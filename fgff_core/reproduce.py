@@ -295,6 +295,9 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
     for n, spec in enumerate(todo, 1):
         cfg = spec.config
+        log.reload()
+        if spec.key in log:  # another reproduce process (same --out) finished it meanwhile
+            continue
         if cfg.dataset in missing:
             skipped[spec.key] = missing[cfg.dataset]
             continue
