@@ -87,8 +87,11 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     for col, layer in enumerate(layers, start=1):
         rows = metrics[metrics["layer"] == layer]
         for column, name, color, dash in series:
+            # Positive lines are wider and drawn first: where the two coincide (early in a layer's
+            # training) the positive one still shows as a halo around the negative one.
+            width = 4 if column.startswith("g_pos") else 2
             fig.add_trace(go.Scatter(x=rows["epoch"], y=rows[column], mode="lines", name=name, legendgroup=name,
-                                     showlegend=col == 1, line=dict(color=color, dash=dash, width=2)),
+                                     showlegend=col == 1, line=dict(color=color, dash=dash, width=width)),
                           row=1, col=col)
         fig.add_hline(y=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=1), row=1, col=col)
         fig.update_xaxes(title_text=EPOCH_AXIS, row=1, col=col)

@@ -138,8 +138,14 @@ def wait_charts(page, n: int, timeout: int = 60_000) -> None:
 
 
 def test_first_minute(server, chromium_page):
-    server, runs = server
-    page = chromium_page
+    try:
+        _first_minute(*server, chromium_page)
+    except BaseException:
+        chromium_page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
+        raise
+
+
+def _first_minute(server: str, runs: Path, page) -> None:
     # -- Train: the quick digits FGFF demo --------------------------------------------------
     page.goto(server)
     page.get_by_text("Train a Forward-Forward network").wait_for()
@@ -211,7 +217,7 @@ def test_first_minute(server, chromium_page):
     page.get_by_role("heading", name="Compare FF vs FGFF").wait_for()
     wait_idle(page)
     page.get_by_role("button", name="Start FF and FGFF").click()
-    page.get_by_text("Started 2 runs").wait_for()
+    page.wait_for_function("() => /run=[0-9a-f]+(%2C|,)[0-9a-f]+/.test(location.search)", timeout=60_000)
     ids = re.search(r"run=([0-9a-f,%C]+)", page.url).group(1).replace("%2C", ",").split(",")
     assert len(ids) == 2
     store = RunStore(runs)
