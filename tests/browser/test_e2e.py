@@ -208,7 +208,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
     page.goto(f"{server}/data?run={run_id}")
     page.get_by_role("heading", name="Data: positive and negative samples").wait_for()
     wait_idle(page)
-    page.get_by_text("Goodness for each candidate label").wait_for()
+    page.get_by_text(re.compile(r"^Goodness for each candidate label: predicted")).wait_for()
     no_exception(page)
     shot(page, "data")
 
