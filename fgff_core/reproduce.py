@@ -84,6 +84,8 @@ class StudyBudget:
     lrs: tuple[float, ...]
     sweep_epochs: int
     curve_epochs: tuple[int, ...]
+    long_epochs: int  # a second sweep at this longer budget: is the 200-epoch best lr still the best there?
+    long_lrs: tuple[float, ...]
 
 
 @dataclass(frozen=True)
@@ -111,14 +113,14 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
             "paper-cifar10-3x800": 2000},
            None, None, timing_epochs=3, timing_bp_epochs=1,
            study=StudyBudget("mnist", (100, 100), 2000, 2000, (0.01, 0.03, 0.06, 0.1), 200,
-                             (50, 100, 200, 400, 800))),
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06))),
     Budget("full", "the paper's budget: all training data, the presets' epochs (200 per layer; CIFAR-10 1200)",
            {}, None, None, timing_epochs=10, timing_bp_epochs=3,
            study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1), 200,
-                             (50, 100, 200, 400, 800))),
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06))),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
-           study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10)),
+           study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),
            changes={"dataset": "digits", "layers": (16, 16)}),
 ]}
 
@@ -179,8 +181,12 @@ def table_specs(table: str, budget: Budget, seeds: int, device: str, data_dir: s
 
 
 def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
-                best_lr: dict[str, float] | None = None) -> list[RunSpec]:
-    """The lr sweep (validation accuracy) or, given ``best_lr``, the budget curve (test accuracy)."""
+                best_lr: dict[str, float] | None = None, long: bool = False) -> list[RunSpec]:
+    """The lr sweep (validation accuracy) or, given ``best_lr``, the budget curve (test accuracy).
+
+    ``long``: the sweep at ``long_epochs`` instead, or, given ``best_lr``, the test runs at that budget
+    (rows named like the curve's where the lr is the curve's, so those runs are not repeated).
+    """
     s = budget.study
     base = dict(dataset=s.dataset, layers=s.layers, train_subset=s.train_subset, seed=0, device=device,
                 data_dir=data_dir, download=False, eval_every=0)
@@ -188,10 +194,15 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
     for algo in ("ff", "fgff"):
         for seed in range(seeds):
             if best_lr is None:
-                for lr in s.lrs:
+                epochs, prefix = (s.long_epochs, f"sweep{s.long_epochs} ") if long else (s.sweep_epochs, "sweep ")
+                for lr in s.long_lrs if long else s.lrs:
                     cfg = PRESETS["paper-mnist-2x500"].config(algo, **{**base, "seed": seed, "lr": lr,
-                                                                       "epochs": s.sweep_epochs})
-                    specs.append(RunSpec("study", f"sweep lr={lr:g}", algo, seed, cfg, val_size=s.val_size))
+                                                                       "epochs": epochs})
+                    specs.append(RunSpec("study", f"{prefix}lr={lr:g}", algo, seed, cfg, val_size=s.val_size))
+            elif long:
+                cfg = PRESETS["paper-mnist-2x500"].config(algo, **{**base, "seed": seed, "lr": best_lr[algo],
+                                                                   "epochs": s.long_epochs})
+                specs.append(RunSpec("study", f"curve epochs={s.long_epochs}", algo, seed, cfg))
             else:
                 for epochs in s.curve_epochs:
                     cfg = PRESETS["paper-mnist-2x500"].config(algo, **{**base, "seed": seed, "lr": best_lr[algo],
@@ -424,12 +435,7 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     sweep = study_specs(budget, seeds, device, data_dir)
     skipped = execute(sweep, log, budget.name, data, say)
     sweep_cells = collect(sweep, log, skipped, "test_acc")
-    best_lr: dict[str, float] = {}
-    for algo in ("ff", "fgff"):
-        scored = [(sweep_cells[(f"sweep lr={lr:g}", algo)].mean, lr) for lr in s.lrs]
-        scored = [(m, lr) for m, lr in scored if m is not None]
-        if scored:
-            best_lr[algo] = max(scored)[1]
+    best_lr = _best_lr(sweep_cells, "sweep ", s.lrs)
     if len(best_lr) < 2:
         reason = next(iter(skipped.values()), "the sweep did not finish")
         return f"## Fair-comparison study\n\nskipped: {reason}\n"
@@ -439,6 +445,26 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     curve_nosig = collect(curve, log, skipped, "test_acc_no_significance")
     sweep_nosig = collect(sweep, log, skipped, "test_acc_no_significance")
     plots = _study_plots(s, sweep_cells, curve_cells, curve_nosig, out, budget.name)
+    # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
+    long_sweep = study_specs(budget, seeds, device, data_dir, long=True)
+    skipped.update(execute(long_sweep, log, budget.name, data, say))
+    long_cells = collect(long_sweep, log, skipped, "test_acc")
+    long_best = _best_lr(long_cells, f"sweep{s.long_epochs} ", s.long_lrs)
+    long_md = ["skipped: the long sweep did not finish"]
+    if len(long_best) == 2:
+        long_runs = study_specs(budget, seeds, device, data_dir, long_best, long=True)
+        skipped.update(execute(long_runs, log, budget.name, data, say))
+        long_test = collect(long_runs, log, skipped, "test_acc")
+        long_nosig = collect(long_runs, log, skipped, "test_acc_no_significance")
+        long_md = ["| lr | FF (validation) | FGFF (validation) |", "|---|---|---|"]
+        long_md += [f"| {lr:g} | {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'ff')].fmt()} "
+                    f"| {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'fgff')].fmt()} |" for lr in s.long_lrs]
+        row = f"curve epochs={s.long_epochs}"
+        ff, fg = long_test[(row, "ff")], long_test[(row, "fgff")]
+        gap = "" if ff.mean is None or fg.mean is None else f"{(fg.mean - ff.mean) * 100:+.2f}"
+        long_md += ["", f"Best lr at {s.long_epochs} epochs: FF {long_best['ff']:g}, FGFF {long_best['fgff']:g}. "
+                        f"Test accuracy at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} (without significance "
+                        f"{long_nosig[(row, 'fgff')].fmt()}); FGFF − FF {gap} pp."]
 
     net = "x".join(map(str, s.layers))
     lines = ["## Fair-comparison study (beyond the paper)", "",
@@ -462,12 +488,26 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
         gap = "" if ff.mean is None or fg.mean is None else f"{(fg.mean - ff.mean) * 100:+.2f}"
         lines.append(f"| {e} | {ff.fmt()} | {fg.fmt()} | {gap} | {curve_nosig[(r, 'fgff')].fmt()} "
                      f"| {curve_nosig[(r, 'ff')].fmt()} |")
+    lines += ["", f"### 3. Equal budget at {s.long_epochs} epochs per layer, each at its best lr for that budget "
+                  f"(validation sweep, %)", "", *long_md]
+    log.reload()
     fgff_rows = [r for r in log.rows.values() if r["algo"] == "fgff" and r.get("test_acc") is not None
                  and r["budget"] == budget.name and r["part"] != "4"]  # Table IV runs are a few epochs long
-    lines += ["", "### 3. Section III.C ablation: FGFF predicting with vs without its significance factors", "",
+    lines += ["", "### 4. Section III.C ablation: FGFF predicting with vs without its significance factors", "",
               _ablation(fgff_rows), ""]
     lines += [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _best_lr(cells: dict[tuple, Cell], prefix: str, lrs: tuple[float, ...]) -> dict[str, float]:
+    """algo -> the lr with the best mean accuracy (ties: the larger lr)."""
+    best = {}
+    for algo in ("ff", "fgff"):
+        scored = [(cells[(f"{prefix}lr={lr:g}", algo)].mean, lr) for lr in lrs]
+        scored = [(m, lr) for m, lr in scored if m is not None]
+        if scored:
+            best[algo] = max(scored)[1]
+    return best
 
 
 def _ablation(rows: list[dict[str, Any]]) -> str:
@@ -477,9 +517,11 @@ def _ablation(rows: list[dict[str, Any]]) -> str:
     gaps = [(r["test_acc"] - r["test_acc_no_significance"]) * 100 for r in rows]
     groups: dict[str, list[float]] = {}
     for r, g in zip(rows, gaps):
-        groups.setdefault(f"{r['part']} {r['row']}", []).append(g)
+        where = "study" if r["part"] == "study" else f"Table {r['part']}"
+        groups.setdefault(f"{where} {r['row']}" + (" (validation)" if r.get("test_on") == "validation" else ""),
+                          []).append(g)
     lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
-    for name, g in [*groups.items(), ("all FGFF runs", gaps)]:
+    for name, g in [*sorted(groups.items()), ("all FGFF runs", gaps)]:
         std = f"{statistics.stdev(g):.2f}" if len(g) > 1 else "n/a"
         lines.append(f"| {name} | {len(g)} | {statistics.fmean(g):+.2f} ± {std} | {min(g):+.2f} | {max(g):+.2f} |")
     return "\n".join(lines)

@@ -113,15 +113,20 @@ def test_timing_table_reports_ratios_next_to_the_paper(tmp_path):
 def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
     md = rp.reproduce(["study"], "smoke", 1, None, tmp_path, "cpu", say=lambda _msg: None)["study"]
     rows = _rows(tmp_path / "runs-smoke.jsonl")
-    sweep = [r for r in rows if r["row"].startswith("sweep")]
+    sweep = [r for r in rows if r["row"].startswith("sweep ")]
+    long_sweep = [r for r in rows if r["row"].startswith("sweep5 ")]
     curve = [r for r in rows if r["row"].startswith("curve")]
-    assert len(sweep) == 4 and all(r["test_on"] == "validation" for r in sweep)
-    assert len(curve) == 4 and all(r["test_on"] == "test" for r in curve)
+    assert len(sweep) == 4 and len(long_sweep) == 4
+    assert all(r["test_on"] == "validation" for r in sweep + long_sweep)
+    assert all(r["test_on"] == "test" for r in curve)
     for algo in ("ff", "fgff"):  # the curve uses the lr with the best validation accuracy
         best = max((r for r in sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
-        assert {r["lr"] for r in curve if r["algo"] == algo} == {best["lr"]}
+        curve_lrs = {r["epochs"]: r["lr"] for r in curve if r["algo"] == algo and r["lr"] == best["lr"]}
+        assert sorted(curve_lrs) == [5, 10]
         assert f"{algo.upper()} {best['lr']:g}" in md
-    assert "FGFF − FF (pp)" in md and "with − without significance" in md
+        long_best = max((r for r in long_sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
+        assert any(r["epochs"] == 5 and r["lr"] == long_best["lr"] for r in curve if r["algo"] == algo)
+    assert "FGFF − FF (pp)" in md and "with − without significance" in md and "Best lr at 5 epochs" in md
     for name in ("lr-sweep", "budget-curve"):
         assert list(tmp_path.glob(f"study-{name}-smoke.*")), name
 
