@@ -30,7 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
-PLAY_EPOCHS = {False: 5, True: 1}  # layer-epochs per tick: normal, slow motion
+PLAY_EPOCHS = {False: 10, True: 1}  # layer-epochs per tick: normal, slow motion
 PLAY_SECONDS = {False: 0.5, True: 1.2}
 META = {f.name: f.metadata for f in config_fields()}
 
@@ -140,6 +140,10 @@ def _training() -> lesson.SteppedTraining:
     return held[1]
 
 
+def _toggle_play() -> None:
+    st.session_state[PLAY_KEY] = not st.session_state.get(PLAY_KEY, False)
+
+
 def _reset_training() -> None:
     st.session_state.pop(TRAINING_KEY, None)
     st.session_state[PLAY_KEY] = False
@@ -236,13 +240,11 @@ elif step == 3:
         "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
         "right of the threshold, every negative one (purple) left of it, one layer after the other.")
     b = st.columns([1, 1, 1, 1.2, 1])
-    playing = bool(st.session_state.get(PLAY_KEY, False))
+    playing = bool(st.session_state.get(PLAY_KEY, False))  # set by the Play/Pause callback before this run
     one = b[0].button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
     ten = b[1].button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
-    if b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                   disabled=training.is_finished and not playing, key="step_play"):
-        playing = not playing
-        st.session_state[PLAY_KEY] = playing
+    b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                disabled=training.is_finished and not playing, key="step_play", on_click=_toggle_play)
     slow = b[3].toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
     b[4].button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
     if one:
@@ -436,13 +438,13 @@ else:
 
 # -- next / previous, and the teacher's share panel ------------------------------------------------------------------
 if not settings.hidden("step"):
-    prev_col, _, next_col = st.columns([1, 4, 1])
+    prev_col, _, next_col = st.columns([1, 2, 1])
     if step > 1:
         prev_col.button(f"Back to step {step - 1}", icon=":material/arrow_back:", on_click=_go, args=(step - 1,),
-                        key="nav_prev")
+                        key="nav_prev", width="stretch")
     if step < lesson.N_STEPS:
         next_col.button(f"Next: step {step + 1}", icon=":material/arrow_forward:", type="primary", on_click=_go,
-                        args=(step + 1,), key="nav_next")
+                        args=(step + 1,), key="nav_next", width="stretch")
 
 with st.expander("Teacher: share this lesson", icon=":material/share:"):
     st.caption("The link opens exactly this step with these settings. Tick controls to hide them from students "
