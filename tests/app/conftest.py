@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # pages import `pages._shared` and `fgff_core` from the repo root
+if str(ROOT) not in sys.path:  # pages import `app_pages._shared` and `fgff_core` from the repo root
     sys.path.insert(0, str(ROOT))
 
 # A finished run is needed by several tests: the smallest config that still trains and evaluates.
@@ -20,7 +20,7 @@ def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FGFF_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("FGFF_MAX_CONCURRENT", "1")
     yield tmp_path / "runs"
-    from pages._shared import job_manager
+    from app_pages._shared import job_manager
 
     job_manager().shutdown()
 
@@ -28,7 +28,7 @@ def runs_dir(tmp_path, monkeypatch):
 @pytest.fixture
 def jm(runs_dir):
     """The same JobManager the pages use (cached per runs folder)."""
-    from pages._shared import job_manager
+    from app_pages._shared import job_manager
 
     return job_manager()
 
@@ -41,7 +41,7 @@ def finished_run(jm):
 
 
 def page(name: str) -> str:
-    return str(ROOT / "pages" / f"{name}.py")
+    return str(ROOT / "app_pages" / f"{name}.py")
 
 
 def open_page(name: str, **params: str):
@@ -51,5 +51,5 @@ def open_page(name: str, **params: str):
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=60)
     for key, value in params.items():
         at.query_params[key] = value
-    at.switch_page(f"pages/{name}.py")
+    at.switch_page(f"app_pages/{name}.py")
     return at.run()

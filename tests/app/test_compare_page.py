@@ -12,7 +12,7 @@ from fgff_core.jobs import worker_main
 from fgff_core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/compare.py"
+PAGE = "app_pages/compare.py"
 
 
 def stored_runs(runs_dir: Path, configs: list[RunConfig]) -> list[str]:

@@ -14,7 +14,7 @@ from fgff_core.jobs import worker_main
 from fgff_core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/features.py"
+PAGE = "app_pages/features.py"
 
 
 @pytest.fixture(scope="module")

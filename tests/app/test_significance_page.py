@@ -13,7 +13,7 @@ from fgff_core.jobs import worker_main
 from fgff_core.store import RunStore
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGE = "pages/significance.py"
+PAGE = "app_pages/significance.py"
 
 
 @pytest.fixture(scope="module")

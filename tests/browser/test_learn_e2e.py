@@ -46,13 +46,13 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     page = chromium_page
 
     # -- 1: positive vs negative data -------------------------------------------------------------
-    # Open the app once first: on a fresh server, Streamlit serves a direct sub-page link before any
-    # st.navigation call in its legacy pages/ mode (reported to the lead; not a Learn page matter).
-    page.goto(base)
-    wait_idle(page)
+    # A teacher's link, opened first on a fresh server: the page scripts live in app_pages/, not
+    # pages/, because a pages/ folder makes Streamlit serve such a first deep link in its legacy mode.
     page.goto(f"{base}/learn?{LESSON}")
     page.get_by_role("heading", name="1. Positive and negative data").wait_for()
     wait_idle(page)
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    assert "Compare FF vs FGFF" in nav.inner_text()  # the app's navigation, not a file listing
     page.locator(".js-plotly-plot").first.wait_for()
     no_exception(page)
     assert "sample=7" in page.url and "epochs=200" in page.url

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
 from fgff_core.viz.embedding import embedding_figure
 from fgff_core.viz.theme import ALGO_LABELS
-from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 
 SELECT_KEY = "features_runs"
 SAMPLE_CHOICES = (250, 500, 1000, 2000)

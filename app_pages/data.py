@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
+from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.config import RunConfig, field_choices
 from fgff_core.data import DATASETS, DatasetNotFoundError, load_dataset
 from fgff_core.viz import samples
-from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 
 jm = job_manager()
 st.title("Data: positive and negative samples")

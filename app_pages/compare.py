@@ -5,12 +5,12 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
+from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
 from fgff_core.viz.compare import SPREADS, curves_figure, group_colors, is_accuracy, metric_label
-from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 
 LIVE_STATUSES = ("queued", "running")
 MAX_LAUNCH_SEEDS = 5

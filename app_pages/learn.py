@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages._shared import job_manager
 from fgff_core import lesson
 from fgff_core.config import RunConfig, config_fields, field_choices
 from fgff_core.data import load_dataset
@@ -21,7 +22,6 @@ from fgff_core.model import embed_labels
 from fgff_core.progress import run_progress
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
-from pages._shared import job_manager
 
 try:  # optional: a drawing canvas (third-party component); the 8x8 grid editor works without it
     from streamlit_drawable_canvas import st_canvas

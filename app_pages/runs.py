@@ -7,9 +7,9 @@ from pathlib import Path
 
 import streamlit as st
 
+from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.progress import run_progress
 from fgff_core.viz import curves
-from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 
 TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
                  "epoch_events", "train_seconds", "created_at", "device", "run_id"]
@@ -43,7 +43,7 @@ if "rename_error" in st.session_state:
 runs = jm.runs()
 if runs.empty:
     st.info("No runs yet. Start one on the **Train** page (the quick digits preset takes seconds).")
-    st.page_link("pages/train.py", label="Go to Train", icon=":material/play_arrow:")
+    st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_arrow:")
     st.stop()
 
 # -- table with selection ----------------------------------------------------------------------
@@ -109,9 +109,9 @@ for run_id in selected:
             metrics = jm.metrics(run_id)
             st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
         a, b, c, d = st.columns(4)
-        a.page_link("pages/train.py", label="Open in Train", icon=":material/monitoring:",
+        a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
                     query_params={"run": run_id})
-        a.page_link("pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
+        a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
                     query_params={"run": run_id})
         b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=_rename,
                      args=(run_id,), help="Press Enter to rename.")

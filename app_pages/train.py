@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages._shared import RUN_PARAM, job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
 from fgff_core.config_form import config_from_params, config_to_params, form_fields, to_widget_value
 from fgff_core.data import DATASETS
@@ -11,7 +12,6 @@ from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
 from fgff_core.training import resolve_device
 from fgff_core.viz import curves
-from pages._shared import RUN_PARAM, job_manager, selected_run_ids, set_selected_run_ids
 
 FIELDS = form_fields()
 KEY = "cfg_{}".format  # widget key of a config field

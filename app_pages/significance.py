@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
+from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.data import load_for_config
 from fgff_core.inspect import activity_correlation, neuron_activity
 from fgff_core.viz import significance as sv
 from fgff_core.viz.theme import ALGO_LABELS
-from pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 
 LIVE_STATUSES = ("queued", "running")
 SELECT_KEY = "significance_runs"

@@ -1,6 +1,6 @@
 """The few helpers every page shares: the one job manager of this server, and the selected runs.
 
-Pages import it as ``from pages._shared import job_manager, selected_run_ids``. Keep it tiny: logic
+Pages import it as ``from app_pages._shared import job_manager, selected_run_ids``. Keep it tiny: logic
 belongs in ``fgff_core``.
 """
 
