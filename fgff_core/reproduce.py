@@ -309,6 +309,10 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         log.reload()
         if spec.key in log:  # another reproduce process (same --out) finished it meanwhile
             continue
+        claim = _claim(log.path.parent, spec.key)
+        if claim is None:  # another live reproduce process is running it right now
+            say(f"{spec.part} {spec.row} {spec.algo} seed {spec.seed}: running in another process, not repeated")
+            continue
         if cfg.dataset in missing:
             skipped[spec.key] = missing[cfg.dataset]
             continue
@@ -319,7 +323,10 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             skipped[spec.key] = missing[cfg.dataset]
             say(f"skipped: {missing[cfg.dataset]}")
             continue
-        trainer, result = train(cfg, dataset)
+        try:
+            trainer, result = train(cfg, dataset)
+        finally:
+            claim.unlink(missing_ok=True)
         row = {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": spec.seed,
                "budget": budget, "dataset": cfg.dataset, "layers": list(cfg.layers),
                "train_subset": cfg.train_subset, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test),
@@ -332,6 +339,26 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             f"test {_pct(row['test_acc'])} (no sig {_pct(row['test_acc_no_significance'])}), "
             f"{row['wall_seconds']:.1f} s")
     return skipped
+
+
+def _claim(out: Path, key: str) -> Path | None:
+    """Mark ``key`` as running in this process; None if a live process has already marked it."""
+    import os
+
+    folder = out / ".running"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".pid")
+    try:
+        other = int(path.read_text())
+        if other != os.getpid():
+            os.kill(other, 0)  # ProcessLookupError if that process is gone: a stale claim from a crash
+            return None
+    except PermissionError:  # alive, someone else's
+        return None
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass
+    path.write_text(str(os.getpid()))
+    return path
 
 
 # -- aggregation and markdown -----------------------------------------------------------------
