@@ -159,3 +159,18 @@ def test_keys_change_with_the_config_but_not_the_device():
     assert a.key == b.key
     c = rp.RunSpec(a.part, a.row, a.algo, a.seed, a.config.replace(lr=0.01))
     assert c.key != a.key
+
+
+def test_a_run_claimed_by_a_live_process_is_not_repeated(tmp_path):
+    import subprocess
+
+    key = "1|2x50|ff|seed0|abc"
+    live = subprocess.Popen(["sleep", "30"])
+    try:
+        first = rp._claim(tmp_path, key)
+        first.write_text(str(live.pid))  # as if that process had claimed it
+        assert rp._claim(tmp_path, key) is None
+    finally:
+        live.kill()
+        live.wait()
+    assert rp._claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
