@@ -107,7 +107,7 @@ def test_timing_table_reports_ratios_next_to_the_paper(tmp_path):
     md = rp.reproduce(["4"], "smoke", 1, None, tmp_path, "cpu", say=lambda _msg: None)["4"]
     assert "RTX 4060" in md and "different machine" in md
     ff = next(line for line in md.splitlines() if line.startswith("| FF "))
-    assert "0.1066" in ff and "1.000x" in ff  # FF relative to itself
+    assert "0.1066" in ff and "1.000x (1.000x)" in ff  # FF relative to itself
 
 
 def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
