@@ -63,6 +63,7 @@ __all__ = ["JobManager", "Limits", "JobError", "Executor", "LocalProcessExecutor
            "failure_reason", "RunStore", "StoreError", "UnknownRunError"]
 
 MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
+WARM_WORKER_ENV = "FGFF_WARM_WORKER"  # 0: start each worker only when its job starts
 
 
 class JobError(RuntimeError):
@@ -283,24 +284,95 @@ def _main_script_hidden():
             sys.modules["__main__"] = main
 
 
+def _standby_main(conn, initializer: Callable[[], None] | None) -> None:
+    """A worker process started ahead of time: import the engine, then wait for one job.
+
+    Importing torch and loading the embedded data take seconds; doing it before the user presses
+    Start is what makes a new run show its first epoch within a second or two. The process still
+    runs exactly one job, so jobs stay isolated from each other.
+    """
+    from .data import load_dataset
+    from .training import train
+
+    digits = load_dataset("digits")  # the default dataset, cached in this process
+    # One tiny epoch runs torch's lazy first-call set-up (kernels, allocator) before a job needs it.
+    train({"layers": (8,), "epochs": 1, "eval_every": 0, "device": "cpu"}, digits)
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):  # the manager went away before giving us a job
+        return
+    finally:
+        conn.close()
+    if job is not None:
+        runs_dir, run_id, gpu, threads = job
+        worker_main(runs_dir, run_id, gpu, initializer, threads)
+
+
 class LocalProcessExecutor:
-    """One spawned process per job on this machine."""
+    """One spawned process per job on this machine.
+
+    With ``warm_worker`` (the default) one process is kept started and waiting, with the engine
+    imported, and the next job goes to it; a new standby is started at once for the job after.
+    """
 
     def __init__(self, runs_dir: Path, initializer: Callable[[], None] | None = None,
-                 threads_per_job: int | None = None) -> None:
+                 threads_per_job: int | None = None, warm_worker: bool = True) -> None:
         self.runs_dir = Path(runs_dir)
         self.initializer = initializer  # runs in the worker before training; must be picklable (importable)
         self.threads_per_job = threads_per_job
+        self.warm_worker = warm_worker
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: dict[str, multiprocessing.process.BaseProcess] = {}
+        self._standby: tuple[multiprocessing.process.BaseProcess, Any] | None = None
+        if warm_worker:
+            self._start_standby()
 
-    def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
-        proc = self._ctx.Process(target=worker_main, name=f"fgff-job-{run_id}", daemon=True,
-                                 args=(str(self.runs_dir), run_id, slot, self.initializer, self.threads_per_job))
+    def _start_standby(self) -> None:
+        receive, send = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=_standby_main, name="fgff-job-standby", daemon=True,
+                                 args=(receive, self.initializer))
         with _main_script_hidden():
             proc.start()
+        receive.close()  # the child's end; closing ours lets the child see EOF if we go away
+        self._standby = (proc, send)
+
+    def _take_standby(self):
+        standby, self._standby = self._standby, None
+        if standby is not None and standby[0].is_alive():
+            return standby
+        if standby is not None:
+            standby[1].close()
+        return None
+
+    def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
+        standby = self._take_standby() if self.warm_worker else None
+        if standby is not None:
+            proc, send = standby
+            send.send((str(self.runs_dir), run_id, slot, self.threads_per_job))
+            send.close()
+        else:
+            proc = self._ctx.Process(target=worker_main, name=f"fgff-job-{run_id}", daemon=True,
+                                     args=(str(self.runs_dir), run_id, slot, self.initializer,
+                                           self.threads_per_job))
+            with _main_script_hidden():
+                proc.start()
         self._procs[run_id] = proc
+        if self.warm_worker:
+            self._start_standby()  # for the next job
         return proc.pid
+
+    def close(self) -> None:
+        """Stop the standby process, if any (running jobs are the manager's business)."""
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            proc, send = standby
+            with contextlib.suppress(OSError):
+                send.send(None)
+            send.close()
+            proc.join(timeout=2)
+            if proc.is_alive():  # still importing torch: it has nothing to finish
+                proc.kill()
+                proc.join(timeout=5)
 
     def is_alive(self, run_id: str) -> bool:
         proc = self._procs.get(run_id)
@@ -363,6 +435,9 @@ class JobManager:
             one on a CPU-only machine).
         limits: caps checked at submit (default: ``Limits.from_env()``, no caps when unset).
         executor: where jobs run (default: ``LocalProcessExecutor``).
+        warm_worker: keep one worker process started ahead of time, so that a new run starts
+            training at once instead of after the seconds it takes to import torch (default:
+            ``$FGFF_WARM_WORKER``, on unless set to 0).
         heartbeat_timeout: seconds without a heartbeat after which another manager counts as dead.
     """
 
@@ -371,7 +446,7 @@ class JobManager:
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
                  limits: Limits | None = None, executor: Executor | None = None, *, poll_interval: float = 0.05,
-                 heartbeat_timeout: float = 15.0) -> None:
+                 heartbeat_timeout: float = 15.0, warm_worker: bool | None = None) -> None:
         if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                            or max_concurrent < 1):
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
@@ -382,7 +457,10 @@ class JobManager:
         threads = None
         if self._gpus == 0 and self.max_concurrent > 1:  # share the CPU cores between concurrent jobs
             threads = max(1, (os.cpu_count() or 1) // self.max_concurrent)
-        self.executor: Executor = executor or LocalProcessExecutor(self.store.root, threads_per_job=threads)
+        if warm_worker is None:
+            warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
+        self.executor: Executor = executor or LocalProcessExecutor(self.store.root, threads_per_job=threads,
+                                                                   warm_worker=warm_worker)
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
         self.id = uuid.uuid4().hex
@@ -557,6 +635,9 @@ class JobManager:
                 self.store.finish_run(run_id, "interrupted", f"the server stopped while this run was running "
                                       f"({_exit_description(code)}); resubmit it to train again")
                 self._active.pop(run_id, None)
+        close = getattr(self.executor, "close", None)
+        if close is not None:
+            close()
         with contextlib.suppress(StoreError):
             self.store.unregister_manager(self.id)
 

@@ -6,6 +6,7 @@ import json
 import math
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -341,3 +342,23 @@ def test_runs_of_a_silent_manager_on_another_host_are_interrupted(tmp_path):
         assert jm.status(fresh) == "queued"  # its manager is alive elsewhere: left alone
         assert {m["manager_id"] for m in store.managers()} == {"b" * 32, jm.id}
         jm.shutdown(timeout=0.2)
+
+
+@pytest.mark.timeout(180)
+def test_warm_worker_hands_each_job_a_fresh_process_that_already_imported_the_engine(tmp_path):
+    with JobManager(tmp_path, warm_worker=True) as jm:
+        standby = jm.executor._standby[0]
+        wait_for(lambda: standby.is_alive(), what="the standby worker")
+        standby_pid = standby.pid
+        time.sleep(1.0)
+        first = jm.submit(TINY)
+        assert jm.wait(first, timeout=150) == "done", jm.run(first)["error"]
+        second = jm.submit(TINY)
+        assert jm.wait(second, timeout=150) == "done", jm.run(second)["error"]
+        with sqlite3.connect(tmp_path / "runs.sqlite") as con:  # the worker pid is internal, not in run()
+            pids = [con.execute("SELECT pid FROM runs WHERE run_id = ?", (r,)).fetchone()[0] for r in (first, second)]
+        assert pids[0] == standby_pid  # the first job went to the process started ahead of time
+        assert pids[0] != pids[1]  # one process per job: the next standby ran the second
+        next_standby = jm.executor._standby[0]
+        assert next_standby.pid not in pids and next_standby.is_alive()
+    assert not next_standby.is_alive()  # shutdown stops the standby too

@@ -19,6 +19,8 @@ TINY = dict(algo="fgff", dataset="digits", layers=[12, 12], epochs=4, eval_every
 def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FGFF_RUNS_DIR", str(tmp_path / "runs"))
     monkeypatch.setenv("FGFF_MAX_CONCURRENT", "1")
+    # No standby worker per test (each imports torch ahead of time); tests/test_jobs.py covers it.
+    monkeypatch.setenv("FGFF_WARM_WORKER", "0")
     yield tmp_path / "runs"
     from app_pages._shared import job_manager
 
