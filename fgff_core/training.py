@@ -70,6 +70,9 @@ class Trainer:
                 model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize)
         self.model = model.to(self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
+        # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
+        # compiled graph per layer and input shape); the optimizer steps stay eager.
+        self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
         self._stop_requested = False
         self.result: RunFinished | None = None
         self._epoch_seconds: list[float] = []
@@ -210,17 +213,21 @@ class Trainer:
                 a, b = h_pos, h_neg  # detached: no gradient crosses layers
         return [s / len(batches) for s in sums], a, b
 
-    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
-        """Forward, goodness, local loss and the two optimizer steps of layer i (Algorithm 1, l. 9-19)."""
+    def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
+        """Layer i's outputs, goodness (eq. 3; eq. 2 while the factors are 1) and local loss."""
         cfg = self.config
         layer = self.model.layers[i]
-        weights_opt, fine_opt = self._optimizers[i]
         with self._autocast():
             h_pos, h_neg = self._layer_forward(i, pos_in, neg_in, x, y_pos, y_neg)
         h_pos, h_neg = h_pos.float(), h_neg.float()
-        g_pos = goodness(h_pos, layer.significance)  # eq. (3); eq. (2) while significance == 1
+        g_pos = goodness(h_pos, layer.significance)
         g_neg = goodness(h_neg, layer.significance)
-        loss = layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
+        return h_pos, h_neg, g_pos, g_neg, layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
+
+    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
+        """Forward, goodness, local loss and the two optimizer steps of layer i (Algorithm 1, l. 9-19)."""
+        weights_opt, fine_opt = self._optimizers[i]
+        h_pos, h_neg, g_pos, g_neg, loss = self._forward_loss(i, pos_in, neg_in, x, y_pos, y_neg)
         weights_opt.zero_grad(set_to_none=True)
         if fine_opt is not None:
             fine_opt.zero_grad(set_to_none=True)

@@ -136,3 +136,11 @@ def test_learns_digits_far_above_chance(digits, algo):
     _, res = train(RunConfig(algo=algo, dataset="digits", layers=(100, 100), epochs=200, eval_every=0,
                              device="cpu"), digits)
     assert res.test_acc > 0.8, res  # chance is 0.1
+
+
+@pytest.mark.slow
+def test_compile_speed_mode_gives_the_same_losses(digits):
+    """torch.compile (off by default) fuses a layer step; it must train the same network."""
+    eager = [e.loss for e in Trainer(small(epochs=5), digits).run() if isinstance(e, EpochMetrics)]
+    compiled = [e.loss for e in Trainer(small(epochs=5, compile=True), digits).run() if isinstance(e, EpochMetrics)]
+    assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)
