@@ -561,8 +561,8 @@ def main(argv: list[str] | None = None) -> Results:
     meta["wall_seconds"] = f"{time.time() - started:.0f}"
     res.notes.append("Load average (1/5/15 min) is recorded because other processes share the CPU; all ratios are "
                      "between variants stepped round-robin in the same run, so load affects both sides alike.")
-    res.notes.append("torch.compile: RunConfig.compile is accepted but the engine does not use it yet, so it is not "
-                     "benchmarked. tf32 only changes CUDA matmuls (no effect on CPU).")
+    res.notes.append("torch.compile (RunConfig.compile) is not among the benchmarked variants yet. tf32 only changes "
+                     "CUDA matmuls (no effect on CPU).")
     for t, m, v in res.checks:
         print(f"{v:8s} {t}: {m}")
     out = Path(args.out) if args.out else (None if quick else HERE)
