@@ -195,6 +195,10 @@ class RunConfig:
         """Accept a RunConfig or its dict form wherever a config is expected."""
         if isinstance(config, RunConfig):
             return config
+        if dataclasses.is_dataclass(config) and type(config).__name__ == cls.__name__:
+            # A RunConfig from an earlier import of this module: Streamlit re-imports changed
+            # modules in a running server, and a page may still hold the old class.
+            return cls.from_dict(config.to_dict())
         return cls.from_dict(config)
 
     def to_dict(self) -> dict[str, Any]:

@@ -79,3 +79,17 @@ def test_unknown_keys_and_non_mappings_are_rejected():
 def test_ff_ignores_significance_lr():
     assert RunConfig(algo="ff", sig_lr=0.5).effective_sig_lr == 0.0
     assert RunConfig(algo="fgff", sig_lr=0.5).effective_sig_lr == 0.5
+
+
+def test_a_config_from_a_reloaded_module_is_still_accepted():
+    """Streamlit re-imports a changed module in a live server; a page may still hold the old class."""
+    import importlib.util
+
+    import fgff_core.config as config_module
+
+    spec = importlib.util.spec_from_file_location("fgff_core.config", config_module.__file__)
+    second_copy = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(second_copy)  # a second RunConfig class, sys.modules untouched
+    old = second_copy.RunConfig(algo="ff", epochs=3)
+    assert not isinstance(old, RunConfig)
+    assert RunConfig.coerce(old) == RunConfig(algo="ff", epochs=3)
