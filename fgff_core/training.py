@@ -146,7 +146,7 @@ class Trainer:
                         y_neg = draw_negative_labels(y, data.n_classes, self.generator)
                         neg_in = self._frozen_inputs(i, x, y_neg)
                     step += 1
-                    stats, _, _ = self._ff_epoch([i], pos_in, neg_in, y, y_neg)
+                    stats = self._ff_epoch([i], pos_in, neg_in, y, y_neg)
                     pending.append((i, epoch, step, stats[0], self._significance_snapshot(i)))
                     yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
@@ -160,7 +160,7 @@ class Trainer:
             if cfg.negatives == "resample":
                 y_neg = draw_negative_labels(y, data.n_classes, self.generator)
             pos_in, neg_in = self._first_layer_inputs(x, y, y_neg)
-            stats, _, _ = self._ff_epoch(list(range(n_layers)), pos_in, neg_in, y, y_neg)
+            stats = self._ff_epoch(list(range(n_layers)), pos_in, neg_in, y, y_neg)
             for i in range(n_layers):
                 step += 1
                 pending.append((i, epoch, step, stats[i], self._significance_snapshot(i)))
@@ -195,7 +195,7 @@ class Trainer:
         """One epoch for the listed layers (one for greedy, all for simultaneous).
 
         Returns per-layer stats (loss, g_pos, g_neg, g_pos_raw, g_neg_raw) on the device, kept
-        there so that no host synchronisation happens here, and the last layer's outputs.
+        there so that no host synchronisation happens here.
         """
         cfg = self.config
         n = len(y)
@@ -211,7 +211,7 @@ class Trainer:
                 h_pos, h_neg, stats = self._layer_step(i, a, b, xb, yp, yn)
                 sums[k] += stats
                 a, b = h_pos, h_neg  # detached: no gradient crosses layers
-        return [s / len(batches) for s in sums], a, b
+        return [s / len(batches) for s in sums]
 
     def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
         """Layer i's outputs, goodness (eq. 3; eq. 2 while the factors are 1) and local loss."""
