@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import platform
+import re
 import statistics
 import sys
 import time
@@ -548,10 +549,14 @@ def _ablation(rows: list[dict[str, Any]]) -> str:
     groups: dict[str, list[float]] = {}
     for r, g in zip(rows, gaps):
         where = "study" if r["part"] == "study" else f"Table {r['part']}"
-        groups.setdefault(f"{where} {r['row']}" + (" (validation)" if r.get("test_on") == "validation" else ""),
+        lr = f" lr={r['lr']:g}" if r["row"].startswith("curve") else ""  # the long-budget lr may differ
+        groups.setdefault(f"{where} {r['row']}{lr}" + (" (validation)" if r.get("test_on") == "validation" else ""),
                           []).append(g)
     lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
-    for name, g in [*sorted(groups.items()), ("all FGFF runs", gaps)]:
+    def natural(item: tuple[str, list[float]]) -> list:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0])]
+
+    for name, g in [*sorted(groups.items(), key=natural), ("all FGFF runs", gaps)]:
         std = f"{statistics.stdev(g):.2f}" if len(g) > 1 else "n/a"
         lines.append(f"| {name} | {len(g)} | {statistics.fmean(g):+.2f} ± {std} | {min(g):+.2f} | {max(g):+.2f} |")
     return "\n".join(lines)
