@@ -310,10 +310,6 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         log.reload()
         if spec.key in log:  # another reproduce process (same --out) finished it meanwhile
             continue
-        claim = _claim(log.path.parent, spec.key)
-        if claim is None:  # another live reproduce process is running it right now
-            say(f"{spec.part} {spec.row} {spec.algo} seed {spec.seed}: running in another process, not repeated")
-            continue
         if cfg.dataset in missing:
             skipped[spec.key] = missing[cfg.dataset]
             continue
@@ -323,6 +319,10 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             missing[cfg.dataset] = f"{cfg.dataset} not found ({str(exc).splitlines()[0]})"
             skipped[spec.key] = missing[cfg.dataset]
             say(f"skipped: {missing[cfg.dataset]}")
+            continue
+        claim = _claim(log.path.parent, spec.key)
+        if claim is None:  # another live reproduce process is running it right now
+            say(f"{spec.part} {spec.row} {spec.algo} seed {spec.seed}: running in another process, not repeated")
             continue
         try:
             trainer, result = train(cfg, dataset)
@@ -343,12 +343,16 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
 
 
 def _claim(out: Path, key: str) -> Path | None:
-    """Mark ``key`` as running in this process; None if a live process has already marked it."""
-    import os
+    """Mark run ``key`` of output folder ``out`` as running in this process; None if a live process has.
 
-    folder = out / ".running"
+    The pid files live in the temp folder, not in ``out`` (which is often committed).
+    """
+    import os
+    import tempfile
+
+    folder = Path(tempfile.gettempdir()) / "fgff-reproduce-claims"
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / (hashlib.sha1(key.encode()).hexdigest()[:16] + ".pid")
+    path = folder / (hashlib.sha1(f"{out.resolve()}|{key}".encode()).hexdigest()[:20] + ".pid")
     try:
         other = int(path.read_text())
         if other != os.getpid():
