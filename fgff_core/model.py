@@ -44,6 +44,47 @@ def goodness(h: Tensor, significance: Tensor | None = None) -> Tensor:
     return squared @ significance / h.shape[-1]
 
 
+class _ReluGoodness(torch.autograd.Function):
+    """h = relu(z), goodness with significance (eq. 3) and without (eq. 2), in one autograd node.
+
+    Training's hot path: the backward needs two passes over the (N, n) activations instead of
+    the four of relu -> square -> matrix-vector product, because h == 0 already carries relu's
+    mask: dL/dz = h * (2/n) * dL/dg * s.
+    """
+
+    @staticmethod
+    def forward(ctx, z: Tensor, significance: Tensor):
+        h = F.relu(z)
+        squared = h.square()
+        n = h.shape[-1]
+        g = squared @ significance / n
+        g_raw = squared.mean(dim=-1)
+        ctx.mark_non_differentiable(g_raw)  # eq. (2) is reported, not trained on
+        ctx.set_materialize_grads(False)
+        ctx.save_for_backward(h, squared if significance.requires_grad else None, significance)
+        return h, g, g_raw
+
+    @staticmethod
+    def backward(ctx, grad_h, grad_g, _grad_g_raw):
+        h, squared, significance = ctx.saved_tensors
+        n = h.shape[-1]
+        grad_z = grad_significance = None
+        if grad_g is not None:
+            if ctx.needs_input_grad[0]:
+                grad_z = h * torch.outer(grad_g, significance * (2.0 / n))
+            if ctx.needs_input_grad[1]:
+                grad_significance = squared.T @ grad_g / n
+        if grad_h is not None and ctx.needs_input_grad[0]:  # h used further with gradient
+            through_relu = grad_h * (h > 0)
+            grad_z = through_relu if grad_z is None else grad_z + through_relu
+        return grad_z, grad_significance
+
+
+def relu_goodness(z: Tensor, significance: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """(relu(z), goodness(relu(z), significance), goodness(relu(z))): eq. (3) and eq. (2), fused."""
+    return _ReluGoodness.apply(z, significance)
+
+
 def softplus_loss(g_pos: Tensor, g_neg: Tensor, threshold: float) -> Tensor:
     """The authors' default loss: mean of log(1 + exp(.)) of (threshold - g_pos) and (g_neg - threshold)."""
     return F.softplus(torch.cat([threshold - g_pos, g_neg - threshold])).mean()
@@ -79,12 +120,20 @@ class FFLayer(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Algorithm 1, Forward: x_n = x / ||x||; relu(x_n W^T + b)."""
-        x = x / (x.norm(dim=1, keepdim=True) + NORM_EPS)
-        return F.relu(self.linear(x))
+        return F.relu(self.pre_activation(x))
+
+    def pre_activation(self, x: Tensor) -> Tensor:
+        """x_n W^T + b with x_n = x / ||x||: ``forward`` before the ReLU."""
+        return self.linear(x / (x.norm(dim=1, keepdim=True) + NORM_EPS))
 
     def forward_labelled(self, x: Tensor, labels: Sequence[Tensor], label_value: float,
-                         n_classes: int) -> list[Tensor]:
-        """``forward(embed_labels(x, y))`` for each label vector y, with the image product shared.
+                         n_classes: int, normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
+        """``forward`` on ``x`` with each label embedded; see ``pre_activation_labelled``."""
+        return [F.relu(z) for z in self.pre_activation_labelled(x, labels, label_value, n_classes, normalised)]
+
+    def pre_activation_labelled(self, x: Tensor, labels: Sequence[Tensor], label_value: float,
+                                n_classes: int, normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
+        """``pre_activation(embed_labels(x, y))`` for each label vector y, with the image product shared.
 
         The embedded inputs differ from the image only in the first ``n_classes`` values, so
         W x_emb / ||x_emb|| = W_img (x_img / ||x_emb||) + v W[:, y] / ||x_emb||, with
@@ -92,10 +141,12 @@ class FFLayer(nn.Module):
         all 10 candidate labels at prediction). The label and bias terms are one thin product,
         ``addmm(image_product, coefficients, label_bias)``, fused with the addition. Exact up to
         float rounding; tests compare it with the plain path.
+
+        ``normalised``: ``normalised_image(x, ...)`` computed once, for a caller that passes the
+        same data every epoch (it does not depend on the parameters).
         """
-        image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes)
-        return [F.relu(torch.addmm(image_product, _label_coefficients(inv_norm, y, n_classes), label_bias))
-                for y in labels]
+        image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes, normalised)
+        return [torch.addmm(image_product, _label_coefficients(inv_norm, y, n_classes), label_bias) for y in labels]
 
     def forward_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
         """Outputs for every candidate label at once, shape (classes, N, out); factorised."""
@@ -105,14 +156,24 @@ class FFLayer(nn.Module):
         pre = torch.baddbmm(image_product.expand(shape), coef, label_bias.expand(n_classes, *label_bias.shape))
         return F.relu(pre)
 
-    def _factorised_terms(self, x: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor, Tensor]:
-        """W_img (x_img / ||x_emb||) (N, out); 1 / (||x_emb|| + eps) (N,); the rows v * W[:, k] for each
-        label k followed by the bias, (classes + 1, out)."""
+    @staticmethod
+    def normalised_image(x: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor]:
+        """x_img / (||x_emb|| + eps), (N, in - classes), and 1 / (||x_emb|| + eps), (N,).
+
+        Equal for every label embedded with the same value, and free of parameters.
+        """
         image = x[:, n_classes:]
-        weight = self.linear.weight
         sq_norm = torch.linalg.vector_norm(image, dim=1).square() + label_value**2
         inv_norm = 1.0 / (sq_norm.sqrt() + NORM_EPS)
-        image_product = (image * inv_norm[:, None]) @ weight[:, n_classes:].T
+        return image * inv_norm[:, None], inv_norm
+
+    def _factorised_terms(self, x: Tensor, label_value: float, n_classes: int,
+                          normalised: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
+        """W_img (x_img / ||x_emb||) (N, out); 1 / (||x_emb|| + eps) (N,); the rows v * W[:, k] for each
+        label k followed by the bias, (classes + 1, out)."""
+        image, inv_norm = normalised if normalised is not None else self.normalised_image(x, label_value, n_classes)
+        weight = self.linear.weight
+        image_product = image @ weight[:, n_classes:].T
         label_bias = torch.cat([weight[:, :n_classes].T * label_value, self.linear.bias[None]])
         return image_product, inv_norm, label_bias
 
@@ -144,12 +205,21 @@ class FFNet(nn.Module):
         self.factorize = factorize
 
     # -- forward passes -----------------------------------------------------------------------
-    def first_layer(self, x: Tensor, labels: Sequence[Tensor]) -> list[Tensor]:
-        """Layer 1 on ``x`` embedded with each label vector in ``labels``."""
+    def first_layer(self, x: Tensor, labels: Sequence[Tensor],
+                    normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
+        """Layer 1 on ``x`` embedded with each label vector in ``labels``.
+
+        ``normalised``: ``self.normalised_image(x)``, for a caller that reuses it across epochs.
+        """
+        return [F.relu(z) for z in self.first_layer_pre_activation(x, labels, normalised)]
+
+    def first_layer_pre_activation(self, x: Tensor, labels: Sequence[Tensor],
+                                   normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
+        """``first_layer`` before the ReLU (factorised or plain, as configured)."""
         first = self.layers[0]
         if self.factorize:
-            return first.forward_labelled(x, labels, self.label_value, self.n_classes)
-        return [first(embed_labels(x, y, self.label_value, self.n_classes)) for y in labels]
+            return first.pre_activation_labelled(x, labels, self.label_value, self.n_classes, normalised)
+        return [first.pre_activation(embed_labels(x, y, self.label_value, self.n_classes)) for y in labels]
 
     def layer_outputs(self, x: Tensor, labels: Tensor, upto: int | None = None) -> list[Tensor]:
         """Every layer's output for ``x`` with ``labels`` embedded (e.g. positive data for t-SNE)."""
@@ -196,6 +266,10 @@ class FFNet(nn.Module):
                 chunk: int = 4096) -> Tensor:
         g_sig, g_raw = self.label_goodness(x, upto=upto, chunk=chunk)
         return (g_sig if use_significance else g_raw).argmax(dim=1)
+
+    def normalised_image(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """The parameter-free part of the factorised layer 1 for ``x`` (see ``FFLayer.normalised_image``)."""
+        return FFLayer.normalised_image(x, self.label_value, self.n_classes)
 
     def significance(self) -> list[Tensor]:
         """The significance matrix, one row per layer (layers may differ in width)."""

@@ -23,7 +23,7 @@ from torch import Tensor
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .model import BPNet, FFNet, embed_labels, goodness, layer_loss
+from .model import BPNet, FFNet, embed_labels, layer_loss, relu_goodness
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
 
@@ -150,7 +150,8 @@ class Trainer:
                     pending.append((i, epoch, step, stats[0], self._significance_snapshot(i)))
                     yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
-                    pos_in, neg_in = self._layer_forward(i, pos_in, neg_in, x, y, y_neg)
+                    pos_in, neg_in = self._layer_forward(i, pos_in, neg_in, x, y, y_neg,
+                                                         self._normalised_train_image())
             return False
         # simultaneous: every layer steps each epoch on the detached outputs of the layer below
         for epoch in range(1, cfg.epochs + 1):
@@ -182,11 +183,11 @@ class Trainer:
             neg, _ = self._layer_forward(j, neg, neg, x, y_neg, y_neg)
         return neg
 
-    def _layer_forward(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor,
-                       y_neg: Tensor) -> tuple[Tensor, Tensor]:
+    def _layer_forward(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
+                       normalised: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
         """Layer i on positive and negative inputs; a factorised layer 1 reads x and the labels."""
         if i == 0 and self.model.factorize:
-            h_pos, h_neg = self.model.first_layer(x, [y_pos, y_neg])
+            h_pos, h_neg = self.model.first_layer(x, [y_pos, y_neg], normalised)
             return h_pos, h_neg
         layer = self.model.layers[i]
         return layer(pos_in), layer(neg_in)
@@ -202,32 +203,49 @@ class Trainer:
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
             torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
         sums = [torch.zeros(5, device=y.device) for _ in layer_ids]
+        normalised = self._normalised_train_image() if 0 in layer_ids else None
         for idx in batches:
             a = pos_in if idx is None or pos_in is None else pos_in[idx]
             b = neg_in if idx is None or neg_in is None else neg_in[idx]
             yp, yn = (y, y_neg) if idx is None else (y[idx], y_neg[idx])
             xb = self.data.x_train if idx is None else self.data.x_train[idx]
+            nb = normalised if idx is None or normalised is None else (normalised[0][idx], normalised[1][idx])
             for k, i in enumerate(layer_ids):
-                h_pos, h_neg, stats = self._layer_step(i, a, b, xb, yp, yn)
+                h_pos, h_neg, stats = self._layer_step(i, a, b, xb, yp, yn, nb)
                 sums[k] += stats
                 a, b = h_pos, h_neg  # detached: no gradient crosses layers
         return [s / len(batches) for s in sums]
 
-    def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
-        """Layer i's outputs, goodness (eq. 3; eq. 2 while the factors are 1) and local loss."""
+    def _normalised_train_image(self) -> tuple[Tensor, Tensor] | None:
+        """The factorised layer 1's parameter-free input term, computed once per run, not per epoch."""
+        if not self.model.factorize:
+            return None
+        if getattr(self, "_normalised", None) is None:
+            self._normalised = self.model.normalised_image(self.data.x_train)
+        return self._normalised
+
+    def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
+                            normalised: tuple[Tensor, Tensor] | None = None):
+        """Layer i's outputs, goodness with significance (eq. 3; eq. 2 while the factors are 1) and
+        without (eq. 2, reported), and the local loss."""
         cfg = self.config
         layer = self.model.layers[i]
         with self._autocast():
-            h_pos, h_neg = self._layer_forward(i, pos_in, neg_in, x, y_pos, y_neg)
-        h_pos, h_neg = h_pos.float(), h_neg.float()
-        g_pos = goodness(h_pos, layer.significance)
-        g_neg = goodness(h_neg, layer.significance)
-        return h_pos, h_neg, g_pos, g_neg, layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
+            if i == 0 and self.model.factorize:
+                z_pos, z_neg = self.model.first_layer_pre_activation(x, [y_pos, y_neg], normalised)
+            else:
+                z_pos, z_neg = layer.pre_activation(pos_in), layer.pre_activation(neg_in)
+        h_pos, g_pos, g_pos_raw = relu_goodness(z_pos.float(), layer.significance)
+        h_neg, g_neg, g_neg_raw = relu_goodness(z_neg.float(), layer.significance)
+        loss = layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
+        return h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss
 
-    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor):
+    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
+                    normalised: tuple[Tensor, Tensor] | None = None):
         """Forward, goodness, local loss and the two optimizer steps of layer i (Algorithm 1, l. 9-19)."""
         weights_opt, fine_opt = self._optimizers[i]
-        h_pos, h_neg, g_pos, g_neg, loss = self._forward_loss(i, pos_in, neg_in, x, y_pos, y_neg)
+        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss = self._forward_loss(
+            i, pos_in, neg_in, x, y_pos, y_neg, normalised)
         weights_opt.zero_grad(set_to_none=True)
         if fine_opt is not None:
             fine_opt.zero_grad(set_to_none=True)
@@ -238,7 +256,7 @@ class Trainer:
         with torch.no_grad():
             h_pos, h_neg = h_pos.detach(), h_neg.detach()
             stats = torch.stack([loss.detach(), g_pos.detach().mean(), g_neg.detach().mean(),
-                                 goodness(h_pos).mean(), goodness(h_neg).mean()])
+                                 g_pos_raw.mean(), g_neg_raw.mean()])
         return h_pos, h_neg, stats
 
     def _significance_snapshot(self, i: int) -> Tensor:

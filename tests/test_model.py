@@ -102,3 +102,19 @@ def test_prediction_with_and_without_significance_by_hand():
     # only the first layer: upto=1
     g1, _ = net.label_goodness(x, upto=1)
     assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].significance))
+
+
+@pytest.mark.parametrize("sig_requires_grad", [True, False])
+def test_fused_relu_goodness_matches_the_eager_formula_and_its_gradients(sig_requires_grad):
+    from fgff_core.model import relu_goodness
+
+    torch.manual_seed(3)
+    z = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
+    sig = torch.tensor([2.0, -1.0, 0.5, 1.0, 3.0], dtype=torch.float64, requires_grad=sig_requires_grad)
+    h, g, g_raw = relu_goodness(z, sig)
+    assert torch.equal(h, torch.relu(z))
+    assert torch.allclose(g, goodness(torch.relu(z), sig)) and torch.allclose(g_raw, goodness(torch.relu(z)))
+    torch.autograd.gradcheck(lambda z_, s_: relu_goodness(z_, s_)[1], (z, sig))
+    # h used further with a gradient too (not the trainer's case, but the Function must be right)
+    torch.autograd.gradcheck(lambda z_, s_: (relu_goodness(z_, s_)[0] ** 3).sum() + relu_goodness(z_, s_)[1].sum(),
+                             (z, sig))

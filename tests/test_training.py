@@ -60,8 +60,8 @@ def test_greedy_schedule_trains_layers_one_after_another_on_frozen_outputs(digit
     trainer = Trainer(small(epochs=6), digits)
     model = trainer.model
     seen_inputs = []
-    original = model.layers[1].forward
-    model.layers[1].forward = lambda x: (seen_inputs.append(x.detach().clone()), original(x))[1]
+    original = model.layers[1].pre_activation  # forward() goes through it as well
+    model.layers[1].pre_activation = lambda x: (seen_inputs.append(x.detach().clone()), original(x))[1]
     layer_of_epoch, frozen_first = [], None
     for event in trainer.run():
         if isinstance(event, EpochMetrics):
