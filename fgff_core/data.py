@@ -265,6 +265,9 @@ def load_dataset(name: str = "digits", data_dir: str | Path | None = None, downl
 
     Raises ``DatasetNotFoundError`` (a ``FileNotFoundError``) saying where it looked and how to
     provide the files, and ``ValueError`` for an unknown name.
+
+    Loaded datasets are cached per process and their tensors are shared between callers: copy
+    before modifying them in place.
     """
     if name not in DATASETS:
         raise ValueError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")

@@ -8,7 +8,8 @@ import torch
 
 from fgff_core.data import DATASETS, DatasetNotFoundError, load_dataset
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
+# The real datasets: $FGFF_DATA_DIR, else ../shared/datasets beside the checkout (as on this project's machines).
+SHARED = Path(os.environ.get("FGFF_DATA_DIR") or Path(__file__).resolve().parents[1].parent / "shared" / "datasets")
 
 
 def test_digits_is_embedded_normalised_and_split_stratified(digits):

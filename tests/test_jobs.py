@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -148,8 +149,9 @@ def test_nan_loss_fails_with_its_layer_and_epoch(tmp_path, monkeypatch):
 
     def poisoned(config):  # a NaN in the inputs, so that training really produces a NaN loss
         data = original(config)
-        data.x_train[0, 20] = float("nan")
-        return data
+        x_train = data.x_train.clone()  # never the cached tensor: later tests in this process share it
+        x_train[0, 20] = float("nan")
+        return dataclasses.replace(data, x_train=x_train)
 
     monkeypatch.setattr(training, "load_for_config", poisoned)
     store = RunStore(tmp_path)
