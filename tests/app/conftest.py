@@ -55,3 +55,31 @@ def open_page(name: str, **params: str):
         at.query_params[key] = value
     at.switch_page(f"app_pages/{name}.py")
     return at.run()
+
+
+def stored_runs(runs_dir: Path, configs, name: str = "test") -> list[str]:
+    """Train runs in this process through the job worker's own code path (no spawned worker)."""
+    from fgff_core.jobs import worker_main
+    from fgff_core.store import RunStore
+
+    store = RunStore(runs_dir)
+    ids = []
+    for cfg in configs:
+        rid = store.create_run(cfg, name=f"{name} {cfg.algo} seed {cfg.seed}")
+        assert store.claim(rid)
+        worker_main(str(runs_dir), rid)
+        ids.append(rid)
+    return ids
+
+
+def open_page_with_runs(monkeypatch, runs_dir: Path, name: str, **params: str):
+    """``open_page`` on a given runs folder (for module-scoped stored runs)."""
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
+    monkeypatch.chdir(ROOT)
+    return open_page(name, **params)
+
+
+def query_param(at, key: str) -> str:
+    """A query parameter's value as the page left it (AppTest keeps a str or a one-item list)."""
+    value = at.query_params[key]
+    return value[0] if isinstance(value, list) else value

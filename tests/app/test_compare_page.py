@@ -2,29 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from streamlit.testing.v1 import AppTest
+from conftest import open_page_with_runs, query_param, stored_runs
 
 from fgff_core.config import RunConfig
-from fgff_core.jobs import worker_main
 from fgff_core.store import RunStore
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = "app_pages/compare.py"
-
-
-def stored_runs(runs_dir: Path, configs: list[RunConfig]) -> list[str]:
-    """Train runs in this process through the job worker's own code path (no spawned worker)."""
-    store = RunStore(runs_dir)
-    ids = []
-    for cfg in configs:
-        rid = store.create_run(cfg, name=f"test {cfg.algo} seed {cfg.seed}")
-        assert store.claim(rid)
-        worker_main(str(runs_dir), rid)
-        ids.append(rid)
-    return ids
 
 
 @pytest.fixture(scope="module")
@@ -35,24 +17,12 @@ def runs_dir(tmp_path_factory):
     return d, ids
 
 
-def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
-    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
 
 
-def qp(at: AppTest, key: str) -> str:
-    """A query parameter's value as the page left it (AppTest keeps a str or a one-item list)."""
-    value = at.query_params[key]
-    return value[0] if isinstance(value, list) else value
 
 
 def test_empty_store(monkeypatch, tmp_path):
-    at = app(monkeypatch, tmp_path / "empty")
+    at = open_page_with_runs(monkeypatch, tmp_path / "empty", "compare")
     assert not at.exception
     assert at.title[0].value == "Compare FF vs FGFF"
     assert any("No runs yet" in i.value for i in at.info)
@@ -61,7 +31,7 @@ def test_empty_store(monkeypatch, tmp_path):
 
 def test_stored_runs_from_url(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, run=",".join(ids))
+    at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
     assert not at.exception, at.exception
     assert at.multiselect(key="compare_runs").value == ids
     charts = at.get("plotly_chart")
@@ -77,20 +47,20 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
 
 def test_selection_round_trip_and_config_view(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, run=ids[0])
+    at = open_page_with_runs(monkeypatch, d, "compare", run=ids[0])
     assert any("at least two" in i.value for i in at.info)
     at.multiselect(key="compare_runs").select(ids[1]).run()
     assert not at.exception
-    assert qp(at, "run") == f"{ids[0]},{ids[1]}"
+    assert query_param(at, "run") == f"{ids[0]},{ids[1]}"
     at.toggle[0].set_value(False).run()  # full configs instead of the diff
     full = at.dataframe[1].value
     assert "threshold" in full.index and len(full.columns) == 2
-    at2 = app(monkeypatch, d, run="nonexistent,also-bad")
+    at2 = open_page_with_runs(monkeypatch, d, "compare", run="nonexistent,also-bad")
     assert not at2.exception and at2.multiselect(key="compare_runs").value == []
 
 
 def test_bad_link_params_warn_and_fall_back(monkeypatch, tmp_path):
-    at = app(monkeypatch, tmp_path / "r", preset="nope", seeds="9", epochs="x")
+    at = open_page_with_runs(monkeypatch, tmp_path / "r", "compare", preset="nope", seeds="9", epochs="x")
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "preset=nope" in warnings and "seeds=9" in warnings and "epochs=x" in warnings
@@ -99,17 +69,17 @@ def test_bad_link_params_warn_and_fall_back(monkeypatch, tmp_path):
 
 def test_launch_validation_message_from_server_limit(monkeypatch, tmp_path):
     monkeypatch.setenv("FGFF_LIMIT_MAX_EPOCHS", "5")
-    at = app(monkeypatch, tmp_path / "limited", preset="tiny-digits", epochs="7")
+    at = open_page_with_runs(monkeypatch, tmp_path / "limited", "compare", preset="tiny-digits", epochs="7")
     at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
     assert not at.exception
     assert any("epochs: 7 is over this server's limit of 5" in e.value for e in at.error)
     assert RunStore(tmp_path / "limited").runs().empty  # nothing was submitted
-    assert qp(at, "epochs") == "7" and qp(at, "preset") == "tiny-digits"
+    assert query_param(at, "epochs") == "7" and query_param(at, "preset") == "tiny-digits"
 
 
 def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
     d = tmp_path / "launch"
-    at = app(monkeypatch, d, preset="tiny-digits", seeds="2", epochs="2")
+    at = open_page_with_runs(monkeypatch, d, "compare", preset="tiny-digits", seeds="2", epochs="2")
     at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
     assert not at.exception and at.success
     store = RunStore(d)
@@ -117,7 +87,7 @@ def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
     assert len(runs) == 4 and sorted(runs["algo"]) == ["ff", "ff", "fgff", "fgff"]
     configs = [store.config(r) for r in runs["run_id"]]
     assert len({c.replace(algo="ff", seed=0).to_json() for c in configs}) == 1  # only algo and seed differ
-    ids = qp(at, "run").split(",")
+    ids = query_param(at, "run").split(",")
     assert sorted(ids) == sorted(runs["run_id"]) and at.multiselect(key="compare_runs").value == ids
     for rid in ids:  # don't leave workers training after the test
         store.cancel(rid)

@@ -3,48 +3,27 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pytest
+from conftest import open_page_with_runs, query_param, stored_runs
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import RunConfig
 from fgff_core.embeddings import Embedding
-from fgff_core.jobs import worker_main
-from fgff_core.store import RunStore
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = "app_pages/features.py"
 
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """A finished FF and FGFF run, trained in-process through the job worker's code path."""
     d = tmp_path_factory.mktemp("runs")
-    store = RunStore(d)
-    ids = {}
-    for algo in ("ff", "fgff"):
-        cfg = RunConfig(algo=algo, dataset="digits", layers=(16, 12), epochs=5, eval_every=0)
-        rid = store.create_run(cfg, name=f"feat {algo}")
-        assert store.claim(rid)
-        worker_main(str(d), rid)
-        ids[algo] = rid
-    return d, ids
+    algos = ("ff", "fgff")
+    configs = [RunConfig(algo=a, dataset="digits", layers=(16, 12), epochs=5, eval_every=0) for a in algos]
+    ids = stored_runs(d, configs, name="feat")
+    return d, dict(zip(algos, ids))
 
 
-def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
-    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
 
 
-def qp(at: AppTest, key: str) -> str:
-    value = at.query_params[key]
-    return value[0] if isinstance(value, list) else value
 
 
 def rerun_until_charts(at: AppTest, n: int, timeout: float = 90.0) -> AppTest:
@@ -58,7 +37,7 @@ def rerun_until_charts(at: AppTest, n: int, timeout: float = 90.0) -> AppTest:
 
 
 def test_empty_store(monkeypatch, tmp_path):
-    at = app(monkeypatch, tmp_path / "empty")
+    at = open_page_with_runs(monkeypatch, tmp_path / "empty", "features")
     assert not at.exception
     assert at.title[0].value == "Features (t-SNE)"
     assert any("No finished runs" in i.value for i in at.info)
@@ -66,7 +45,7 @@ def test_empty_store(monkeypatch, tmp_path):
 
 def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, samples="250", layer="2")
+    at = open_page_with_runs(monkeypatch, d, "features", samples="250", layer="2")
     assert not at.exception, at.exception
     # Defaults: the newest FF and FGFF runs side by side; the maps start computing, the page does not block.
     assert at.multiselect(key="features_runs").value == [ids["ff"], ids["fgff"]]
@@ -81,21 +60,22 @@ def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
     for rid in ids.values():  # cached per (run, layer) in the run's folder
         emb = Embedding.load(d / rid / "tsne_layer1.npz")
         assert emb.layer == 1 and emb.n_samples == 250
-    assert qp(at, "run") == f"{ids['ff']},{ids['fgff']}" and qp(at, "layer") == "2" and qp(at, "samples") == "250"
+    assert query_param(at, "run") == f"{ids['ff']},{ids['fgff']}"
+    assert query_param(at, "layer") == "2" and query_param(at, "samples") == "250"
     # A fresh session (a shared link) finds the cached maps at once.
-    again = app(monkeypatch, d, run=qp(at, "run"), layer="2", samples="250")
+    again = open_page_with_runs(monkeypatch, d, "features", run=query_param(at, "run"), layer="2", samples="250")
     assert not again.exception and len(again.get("plotly_chart")) == 2
 
 
 def test_layer_switch_and_bad_link(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, run=ids["fgff"], layer="9", samples="7")
+    at = open_page_with_runs(monkeypatch, d, "features", run=ids["fgff"], layer="9", samples="7")
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
     assert "layer=9" in warnings and "samples=7" in warnings
     assert at.multiselect(key="features_runs").value == [ids["fgff"]]
     at.select_slider(key="features_samples").set_value(250)
     at.selectbox(key="features_layer").set_value(0).run()
-    assert not at.exception and qp(at, "layer") == "1"
+    assert not at.exception and query_param(at, "layer") == "1"
     at = rerun_until_charts(at, 1)
     assert "layer 1" in at.get("plotly_chart")[0].proto.spec

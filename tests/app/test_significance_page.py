@@ -2,43 +2,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
+from conftest import open_page_with_runs, stored_runs
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import RunConfig
-from fgff_core.jobs import worker_main
-from fgff_core.store import RunStore
-
-ROOT = Path(__file__).resolve().parents[2]
-PAGE = "app_pages/significance.py"
 
 
 @pytest.fixture(scope="module")
 def runs_dir(tmp_path_factory):
     """An FF, an FGFF and a BP run, trained in-process through the job worker's code path."""
     d = tmp_path_factory.mktemp("runs")
-    store = RunStore(d)
-    ids = {}
-    for algo in ("bp", "ff", "fgff"):
-        cfg = RunConfig(algo=algo, dataset="digits", layers=(16, 12), epochs=4, eval_every=2, eval_subset=200)
-        rid = store.create_run(cfg, name=f"sig {algo}")
-        assert store.claim(rid)
-        worker_main(str(d), rid)
-        ids[algo] = rid
-    return d, ids
+    algos = ("bp", "ff", "fgff")
+    configs = [RunConfig(algo=a, dataset="digits", layers=(16, 12), epochs=4, eval_every=2, eval_subset=200)
+               for a in algos]
+    ids = stored_runs(d, configs, name="sig")
+    return d, dict(zip(algos, ids))
 
 
-def app(monkeypatch, runs_dir: Path, **params) -> AppTest:
-    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
-    monkeypatch.chdir(ROOT)
-    at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=30)
-    at.switch_page(PAGE)
-    for k, v in params.items():
-        at.query_params[k] = v
-    return at.run()
 
 
 def charts(at: AppTest) -> list[dict]:
@@ -59,7 +41,7 @@ def array(value) -> np.ndarray:
 
 
 def test_empty_store(monkeypatch, tmp_path):
-    at = app(monkeypatch, tmp_path / "empty")
+    at = open_page_with_runs(monkeypatch, tmp_path / "empty", "significance")
     assert not at.exception
     assert at.title[0].value == "Significance"
     assert any("No FF or FGFF runs yet" in i.value for i in at.info)
@@ -67,7 +49,7 @@ def test_empty_store(monkeypatch, tmp_path):
 
 def test_defaults_to_newest_fgff_run(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d)
+    at = open_page_with_runs(monkeypatch, d, "significance")
     assert not at.exception, at.exception
     assert at.multiselect(key="significance_runs").value == [ids["fgff"]]
     assert ids["bp"] not in at.multiselect(key="significance_runs").options  # BP has no factors
@@ -81,7 +63,7 @@ def test_defaults_to_newest_fgff_run(monkeypatch, runs_dir):
 
 def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, run=f"{ids['ff']},{ids['fgff']}")
+    at = open_page_with_runs(monkeypatch, d, "significance", run=f"{ids['ff']},{ids['fgff']}")
     assert not at.exception, at.exception
     assert at.multiselect(key="significance_runs").value == [ids["ff"], ids["fgff"]]
     assert len(charts(at)) == 6
@@ -100,7 +82,7 @@ def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
 
 def test_selection_written_to_url(monkeypatch, runs_dir):
     d, ids = runs_dir
-    at = app(monkeypatch, d, run="unknownid123")
+    at = open_page_with_runs(monkeypatch, d, "significance", run="unknownid123")
     assert at.multiselect(key="significance_runs").value == [ids["fgff"]]
     at.multiselect(key="significance_runs").select(ids["ff"]).run()
     value = at.query_params["run"]
