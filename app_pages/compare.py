@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core import compare
 from fgff_core.config import RunConfig, config_fields
+from fgff_core.config_form import int_param
 from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
 from fgff_core.viz.compare import SPREADS, curves_figure, group_colors, is_accuracy, metric_label
@@ -24,28 +25,18 @@ st.caption("FF and FGFF trained with the same data, seeds and budget (only the a
 
 
 # -- the launch form, its values in the URL ------------------------------------------------------
-def _param_int(name: str, default: int, lo: int, hi: int) -> int:
-    raw = st.query_params.get(name)
-    if raw is None:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        st.warning(f"The link's `{name}={raw}` is not an integer in [{lo}, {hi}]; using {default}.")
-        return default
-    return value
-
-
 preset_names = list(PRESETS)
 preset_param = st.query_params.get("preset", DEFAULT_PRESET)
 if preset_param not in PRESETS:
     st.warning(f"The link's `preset={preset_param}` is not a known preset; using {DEFAULT_PRESET}.")
     preset_param = DEFAULT_PRESET
 epochs_meta = next(f.metadata for f in config_fields() if f.name == "epochs")
-seeds_param = _param_int("seeds", 1, 1, MAX_LAUNCH_SEEDS)
-epochs_param = _param_int("epochs", PRESETS[preset_param].config().epochs, epochs_meta["min"], epochs_meta["max"])
+link_errors: list[str] = []
+seeds_param = int_param(st.query_params, "seeds", 1, 1, MAX_LAUNCH_SEEDS, link_errors)
+epochs_param = int_param(st.query_params, "epochs", PRESETS[preset_param].config().epochs, epochs_meta["min"],
+                         epochs_meta["max"], link_errors)
+for message in link_errors:
+    st.warning(f"The link's {message}.")
 
 with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
     with st.form("launch"):

@@ -133,6 +133,25 @@ def config_from_params(params: Mapping[str, Any]) -> RunConfig:
     values = {}
     for key, raw in params.items():
         if key in names:
-            text = raw[-1] if isinstance(raw, (list, tuple)) else raw
-            values[key] = parse_param(key, str(text))
+            values[key] = parse_param(key, first_value(raw))
     return RunConfig.from_dict(values)
+
+
+def first_value(raw: Any) -> str:
+    """A query parameter as text (a repeated parameter keeps its last value)."""
+    return str(raw[-1] if isinstance(raw, (list, tuple)) else raw)
+
+
+def int_param(params: Mapping[str, Any], name: str, default: int, lo: int, hi: int, errors: list[str]) -> int:
+    """An integer query parameter in [lo, hi]; a bad one adds a message to ``errors`` and gives ``default``."""
+    if name not in params:
+        return default
+    raw = first_value(params[name])
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not lo <= value <= hi:
+        errors.append(f"{name}={raw}: expected an integer in [{lo}, {hi}]; using {default}")
+        return default
+    return value

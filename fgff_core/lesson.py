@@ -29,7 +29,7 @@ import torch
 from torch import Tensor
 
 from .config import RunConfig
-from .config_form import parse_param
+from .config_form import first_value, int_param, parse_param
 from .data import Dataset
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished
 from .inspect import neuron_activity
@@ -112,10 +112,6 @@ def _param_text(value: Any) -> str:
     return str(value)
 
 
-def _first(raw: Any) -> str:
-    return str(raw[-1] if isinstance(raw, (list, tuple)) else raw)
-
-
 def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[LessonSettings, list[str]]:
     """Settings from URL query parameters, and one message per value that was refused.
 
@@ -124,8 +120,8 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
     parameters (``run``, ...) are ignored.
     """
     errors: list[str] = []
-    step = _int_param(params, "step", 1, 1, N_STEPS, errors)
-    algo = _first(params.get("algo", "fgff")).strip()
+    step = int_param(params, "step", 1, 1, N_STEPS, errors)
+    algo = first_value(params.get("algo", "fgff")).strip()
     if algo not in LESSON_ALGOS:
         errors.append(f"algo={algo}: choose one of {', '.join(LESSON_ALGOS)}; using fgff")
         algo = "fgff"
@@ -133,7 +129,7 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
     for name in CONFIG_KNOBS:
         if name == "algo" or name not in params:
             continue
-        raw = _first(params[name])
+        raw = first_value(params[name])
         try:
             candidate = cfg.replace(**{name: parse_param(name, raw)})
             check_lesson_size(candidate)
@@ -141,9 +137,9 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
             errors.append(f"{name}={raw}: {exc}; using {_param_text(getattr(cfg, name))}")
             continue
         cfg = candidate
-    sample = _int_param(params, "sample", 0, 0, n_samples - 1, errors)
+    sample = int_param(params, "sample", 0, 0, n_samples - 1, errors)
     hide: set[str] = set()
-    for part in _first(params.get("hide", "")).split(","):
+    for part in first_value(params.get("hide", "")).split(","):
         part = part.strip()
         if not part:
             continue
@@ -154,18 +150,6 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
     return LessonSettings(step=step, config=cfg, sample=sample, hide=frozenset(hide)), errors
 
 
-def _int_param(params: Mapping[str, Any], name: str, default: int, lo: int, hi: int, errors: list[str]) -> int:
-    if name not in params:
-        return default
-    raw = _first(params[name])
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
-    if value is None or not lo <= value <= hi:
-        errors.append(f"{name}={raw}: expected an integer in [{lo}, {hi}]; using {default}")
-        return default
-    return value
 
 
 def label_value_for(cfg: RunConfig, data: Dataset) -> float:
