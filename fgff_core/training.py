@@ -178,9 +178,11 @@ class Trainer:
     @torch.no_grad()
     def _frozen_inputs(self, i: int, x: Tensor, y_neg: Tensor) -> Tensor | None:
         """Negative inputs of layer i through the frozen layers below it (after a resample)."""
-        _, neg = self._first_layer_inputs(x, y_neg, y_neg)
-        for j in range(i):
-            neg, _ = self._layer_forward(j, neg, neg, x, y_neg, y_neg)
+        if i == 0:  # a factorised layer 1 reads x and the labels itself
+            return None if self.model.factorize else embed_labels(x, y_neg, self.label_value, self.data.n_classes)
+        (neg,) = self.model.first_layer(x, [y_neg], self._normalised_train_image())
+        for layer in self.model.layers[1:i]:
+            neg = layer(neg)
         return neg
 
     def _layer_forward(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,

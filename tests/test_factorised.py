@@ -154,6 +154,7 @@ def _run(factorize: bool, **changes):
     dict(algo="ff"),
     dict(batch_size=256, label_value="max"),
     dict(schedule="simultaneous", negatives="resample", loss="hinge"),
+    dict(negatives="resample"),  # greedy: resampled negatives go through the frozen layers below
 ])
 def test_training_runs_agree(changes):
     """Whole FF/FGFF runs, factorised and plain, with the same seed: same curves and accuracies."""
