@@ -148,13 +148,12 @@ class FFLayer(nn.Module):
         image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes, normalised)
         return [torch.addmm(image_product, _label_coefficients(inv_norm, y, n_classes), label_bias) for y in labels]
 
-    def forward_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
-        """Outputs for every candidate label at once, shape (classes, N, out); factorised."""
+    def pre_activation_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
+        """Pre-activations for every candidate label at once, shape (classes, N, out); factorised."""
         image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes)
         coef = torch.stack([_label_coefficients(inv_norm, k, n_classes) for k in range(n_classes)])
         shape = (n_classes, *image_product.shape)
-        pre = torch.baddbmm(image_product.expand(shape), coef, label_bias.expand(n_classes, *label_bias.shape))
-        return F.relu(pre)
+        return torch.baddbmm(image_product.expand(shape), coef, label_bias.expand(n_classes, *label_bias.shape))
 
     @staticmethod
     def normalised_image(x: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor]:
@@ -244,19 +243,20 @@ class FFNet(nn.Module):
         c = self.n_classes
         for start in range(0, len(x), chunk):
             xc = x[start:start + chunk]
+            first = self.layers[0]
             if self.factorize:
-                h = self.layers[0].forward_all_labels(xc, self.label_value, c)
+                z = first.pre_activation_all_labels(xc, self.label_value, c)
             else:
-                h = torch.stack([self.layers[0](embed_labels(xc, k, self.label_value, c)) for k in range(c)])
-            h = h.reshape(c * len(xc), -1)
+                z = torch.stack([first.pre_activation(embed_labels(xc, k, self.label_value, c)) for k in range(c)])
+            z = z.reshape(c * len(xc), -1)
             g_sig = torch.zeros(c * len(xc), device=x.device)
             g_raw = torch.zeros(c * len(xc), device=x.device)
             for i, layer in enumerate(self.layers[:upto]):
-                if i > 0:
-                    h = layer(h)
-                squared = h.float().square()  # eq. (3) and eq. (2) from one square
-                g_sig += squared @ layer.significance.to(squared.dtype) / squared.shape[-1]
-                g_raw += squared.mean(dim=-1)
+                h, g, g_no_sig = relu_goodness(z, layer.significance)  # eq. (3) and eq. (2)
+                g_sig += g.float()
+                g_raw += g_no_sig.float()
+                if i + 1 < upto:
+                    z = self.layers[i + 1].pre_activation(h)
             with_sig.append(g_sig.view(c, -1).T)
             without_sig.append(g_raw.view(c, -1).T)
         return torch.cat(with_sig), torch.cat(without_sig)

@@ -60,11 +60,11 @@ def test_forward_labelled_ignores_the_label_slots_of_the_input():
     torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_forward_all_labels_matches_ten_plain_passes():
+def test_pre_activation_all_labels_matches_ten_plain_passes():
     x, _, _ = _data()
     layer = FFLayer(x.shape[1], 16).double()
-    got = layer.forward_all_labels(x, 1.5, C)
-    want = torch.stack([layer(embed_labels(x, k, 1.5, C)) for k in range(C)])
+    got = layer.pre_activation_all_labels(x, 1.5, C)
+    want = torch.stack([layer.pre_activation(embed_labels(x, k, 1.5, C)) for k in range(C)])
     assert got.shape == (C, len(x), 16)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
