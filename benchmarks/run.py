@@ -39,6 +39,7 @@ import torch
 from fgff_core.config import RunConfig
 from fgff_core.data import DATA_DIR_ENV, Dataset, DatasetNotFoundError, load_dataset
 from fgff_core.events import EpochMetrics
+from fgff_core.runtime import retain_freed_memory
 from fgff_core.training import Trainer
 
 HERE = Path(__file__).resolve().parent
@@ -274,6 +275,7 @@ def peak_memory(setup: Setup, args: argparse.Namespace, algo: str, factorize: bo
     cmd = [sys.executable, "-m", "benchmarks.run", "--probe-memory", probe, "--dataset", args.dataset]
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--quick"] if args.quick else []
+    cmd += ["--system-allocator"] if args.system_allocator else []
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, timeout=1800)
     if out.returncode != 0:
         print(f"[bench] memory probe failed: {out.stderr[-2000:]}", flush=True)
@@ -519,6 +521,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--quick", action="store_true", help="small data and few repetitions: a smoke run")
     p.add_argument("--out", default=None, help="folder for RESULTS.md and results.csv (default: benchmarks/ for a "
                    "full run, nothing written for --quick)")
+    p.add_argument("--system-allocator", action="store_true",
+                   help="leave glibc's default allocator settings (by default the benchmark calls "
+                        "fgff_core.retain_freed_memory(), as the CLI and the job workers do)")
     p.add_argument("--probe-memory", default=None, help=argparse.SUPPRESS)
     return p.parse_args(argv)
 
@@ -526,6 +531,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Results:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    allocator = "glibc default" if args.system_allocator else (
+        "glibc, freed memory retained (fgff_core.retain_freed_memory)" if retain_freed_memory()
+        else "system default (retain_freed_memory not available here)")
     layers = tuple(int(v) for v in args.layers.split(","))
     quick = args.quick
     if quick and args.layers == "500,500":
@@ -547,7 +555,7 @@ def main(argv: list[str] | None = None) -> Results:
     meta = dict(date=dt.datetime.now().isoformat(timespec="seconds"), **machine_info(), data=data_label,
                 config=f"layers {'x'.join(map(str, layers))}, full batch, Adam lr 0.06, sig_lr 0.15, softplus, "
                        f"threshold 2, seed 0; BP batch 64, lr 0.001",
-                devices=", ".join(devices), load_average_start=load_average())
+                devices=", ".join(devices), allocator=allocator, load_average_start=load_average())
     if "cuda" not in devices:
         meta["gpu_note"] = ("no CUDA device in this run" + ("" if torch.cuda.is_available() else
                             " (none present on this machine); the script times CUDA when one is present"))

@@ -7,6 +7,7 @@ from .config import RunConfig, config_fields, field_choices
 from .data import DATASETS, Dataset, DatasetNotFoundError, load_dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from .model import BPNet, FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
+from .runtime import retain_freed_memory
 from .training import Trainer, draw_negative_labels, resolve_device, train
 
 __all__ = [
@@ -14,5 +15,5 @@ __all__ = [
     "DATASETS", "Dataset", "DatasetNotFoundError", "load_dataset", "load_for_config",
     "Event", "RunStarted", "EpochMetrics", "EvalMetrics", "RunFinished",
     "FFNet", "FFLayer", "BPNet", "embed_labels", "goodness", "softplus_loss", "hinge_loss",
-    "Trainer", "train", "resolve_device", "draw_negative_labels",
+    "Trainer", "train", "resolve_device", "draw_negative_labels", "retain_freed_memory",
 ]

@@ -17,6 +17,7 @@ from .config import RunConfig, config_fields, field_choices
 from .data import DATASETS, DatasetNotFoundError, data_root
 from .events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
 from .presets import PRESETS
+from .runtime import retain_freed_memory
 
 
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
@@ -166,6 +167,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        if args.command in ("train", "reproduce"):
+            retain_freed_memory()  # this process trains and exits: keep freed memory for reuse
         if args.command == "train":
             return _train(args)
         if args.command == "presets":

@@ -45,6 +45,7 @@ import pandas as pd
 from .config import RunConfig
 from .data import DATASETS, DatasetNotFoundError
 from .events import RunFinished
+from .runtime import retain_freed_memory
 from .store import (
     ACTIVE_STATUSES,
     CANCEL_SHUTDOWN,
@@ -193,6 +194,7 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
     """Entry point of a worker process: run one job and record how it ended."""
     if gpu is not None:  # before CUDA is initialised in this process
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    retain_freed_memory()  # one job per process: keep freed memory for the next epoch's tensors
     parent = os.getppid()
     store = RunStore(runs_dir)
     writer = store.writer(run_id)

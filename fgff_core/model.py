@@ -3,7 +3,7 @@
 Where to find the paper in the code:
 - label embedding (Fig. 2) ............ ``embed_labels``
 - Forward (Algorithm 1, l. 26-30) ..... ``FFLayer.forward``
-- goodness, eq. (2) and eq. (3) ....... ``goodness``
+- goodness, eq. (2) and eq. (3) ....... ``goodness`` (formulas in ``_goodness_of_squares``)
 - losses, eq. (1) and softplus ........ ``hinge_loss``, ``softplus_loss``
 - prediction rule (section II) ........ ``FFNet.label_goodness`` / ``FFNet.predict``
 The significance update lives in ``training.py`` (its own optimizer, Algorithm 1 l. 15-17).
@@ -36,29 +36,35 @@ def goodness(h: Tensor, significance: Tensor | None = None) -> Tensor:
 
     g = (1/n) * sum_j h_j^2 * w_j, over the n neurons of the layer (last dimension).
     """
-    squared = h.square()
-    if significance is None:
-        return squared.mean(dim=-1)
-    # A matrix-vector product rather than multiply-then-mean: one pass over ``squared`` forward and,
-    # for FGFF, one for the significance gradient (the FGFF overhead over FF stays small).
-    return squared @ significance / h.shape[-1]
+    g, g_raw = _goodness_of_squares(h.square(), significance)
+    return g_raw if significance is None else g
+
+
+def _goodness_of_squares(squared: Tensor, significance: Tensor | None) -> tuple[Tensor, Tensor]:
+    """(eq. 3, eq. 2) from the squared activations: the one place both formulas are written.
+
+    An elementwise product and a row mean rather than a matrix-vector product: on CPU the row
+    reduction runs at memory speed and the matrix-vector product at half of it. With the factors
+    at 1 the two goodnesses are equal bit for bit.
+    """
+    g_raw = squared.mean(dim=-1)  # eq. (2)
+    g = None if significance is None else (squared * significance).mean(dim=-1)  # eq. (3)
+    return g, g_raw
 
 
 class _ReluGoodness(torch.autograd.Function):
     """h = relu(z), goodness with significance (eq. 3) and without (eq. 2), in one autograd node.
 
     Training's hot path: the backward needs two passes over the (N, n) activations instead of
-    the four of relu -> square -> matrix-vector product, because h == 0 already carries relu's
-    mask: dL/dz = h * (2/n) * dL/dg * s.
+    the four of relu -> square -> product, because h == 0 already carries relu's mask:
+    dL/dz = h * (2/n) * dL/dg * s.
     """
 
     @staticmethod
     def forward(ctx, z: Tensor, significance: Tensor):
         h = F.relu(z)
         squared = h.square()
-        n = h.shape[-1]
-        g = squared @ significance / n
-        g_raw = squared.mean(dim=-1)
+        g, g_raw = _goodness_of_squares(squared, significance)
         ctx.mark_non_differentiable(g_raw)  # eq. (2) is reported, not trained on
         ctx.set_materialize_grads(False)
         ctx.save_for_backward(h, squared if significance.requires_grad else None, significance)
@@ -71,9 +77,9 @@ class _ReluGoodness(torch.autograd.Function):
         grad_z = grad_significance = None
         if grad_g is not None:
             if ctx.needs_input_grad[0]:
-                grad_z = h * torch.outer(grad_g, significance * (2.0 / n))
-            if ctx.needs_input_grad[1]:
-                grad_significance = squared.T @ grad_g / n
+                grad_z = (h * grad_g[..., None]).mul_(significance * (2.0 / n))
+            if ctx.needs_input_grad[1]:  # the significance gradient (FGFF): sum_i dL/dg_i h_ij^2 / n
+                grad_significance = squared.reshape(-1, n).T @ grad_g.reshape(-1) / n
         if grad_h is not None and ctx.needs_input_grad[0]:  # h used further with gradient
             through_relu = grad_h * (h > 0)
             grad_z = through_relu if grad_z is None else grad_z + through_relu
@@ -124,67 +130,71 @@ class FFLayer(nn.Module):
 
     def pre_activation(self, x: Tensor) -> Tensor:
         """x_n W^T + b with x_n = x / ||x||: ``forward`` before the ReLU."""
-        return self.linear(x / (x.norm(dim=1, keepdim=True) + NORM_EPS))
+        return self.linear(normalise(x))
+
+    # -- the label-factorised first layer ---------------------------------------------------------
+    # Inputs that differ only in the embedded label share everything else: the same image, and
+    # the same norm (||x_emb||^2 = ||x_img||^2 + v^2 whatever the label). So from the
+    # pre-activation z_ref of the image with labels y_ref, the one with labels y is
+    #     z = z_ref + (v / ||x_emb||) (W[:, y] - W[:, y_ref]),
+    # a thin (N, classes) x (classes, out) product instead of a full (N, in) x (in, out) one.
+    # Exact up to float rounding; tests compare it with the plain path.
 
     def forward_labelled(self, x: Tensor, labels: Sequence[Tensor], label_value: float,
                          n_classes: int, normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
-        """``forward`` on ``x`` with each label embedded; see ``pre_activation_labelled``."""
+        """``forward`` on ``x`` with each label vector embedded; see ``pre_activation_labelled``."""
         return [F.relu(z) for z in self.pre_activation_labelled(x, labels, label_value, n_classes, normalised)]
 
     def pre_activation_labelled(self, x: Tensor, labels: Sequence[Tensor], label_value: float,
                                 n_classes: int, normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
-        """``pre_activation(embed_labels(x, y))`` for each label vector y, with the image product shared.
+        """``pre_activation(embed_labels(x, y))`` for each y in ``labels``: one full product, for
+        ``labels[0]``, and a thin relabelling product for each of the others.
 
-        The embedded inputs differ from the image only in the first ``n_classes`` values, so
-        W x_emb / ||x_emb|| = W_img (x_img / ||x_emb||) + v W[:, y] / ||x_emb||, with
-        ||x_emb||^2 = ||x_img||^2 + v^2: one matrix product serves positive and negative data (and
-        all 10 candidate labels at prediction). The label and bias terms are one thin product,
-        ``addmm(image_product, coefficients, label_bias)``, fused with the addition. Exact up to
-        float rounding; tests compare it with the plain path.
-
-        ``normalised``: ``normalised_image(x, ...)`` computed once, for a caller that passes the
-        same data every epoch (it does not depend on the parameters).
+        ``normalised``: ``normalised_embedding(x, labels[0], ...)`` computed once, for a caller
+        that passes the same data and first labels every epoch (it has no parameters).
         """
-        image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes, normalised)
-        return [torch.addmm(image_product, _label_coefficients(inv_norm, y, n_classes), label_bias) for y in labels]
+        x_n, inv_norm = normalised if normalised is not None else \
+            normalised_embedding(x, labels[0], label_value, n_classes)
+        z_ref = self.linear(x_n)
+        return [z_ref] + [self.relabel(z_ref, inv_norm * label_value, labels[0], y, n_classes) for y in labels[1:]]
 
     def pre_activation_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
         """Pre-activations for every candidate label at once, shape (classes, N, out); factorised."""
-        image_product, inv_norm, label_bias = self._factorised_terms(x, label_value, n_classes)
-        coef = torch.stack([_label_coefficients(inv_norm, k, n_classes) for k in range(n_classes)])
-        shape = (n_classes, *image_product.shape)
-        return torch.baddbmm(image_product.expand(shape), coef, label_bias.expand(n_classes, *label_bias.shape))
+        reference = torch.zeros(len(x), dtype=torch.long, device=x.device)
+        x_n, inv_norm = normalised_embedding(x, reference, label_value, n_classes)
+        z_ref = self.linear(x_n)
+        scale = inv_norm * label_value
+        coef = torch.stack([_relabel_coefficients(scale, reference, k, n_classes) for k in range(n_classes)])
+        label_weight = self.linear.weight[:, :n_classes].T
+        shape = (n_classes, *z_ref.shape)
+        return torch.baddbmm(z_ref.expand(shape), coef, label_weight.expand(n_classes, *label_weight.shape))
 
-    @staticmethod
-    def normalised_image(x: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor]:
-        """x_img / (||x_emb|| + eps), (N, in - classes), and 1 / (||x_emb|| + eps), (N,).
-
-        Equal for every label embedded with the same value, and free of parameters.
-        """
-        image = x[:, n_classes:]
-        sq_norm = torch.linalg.vector_norm(image, dim=1).square() + label_value**2
-        inv_norm = 1.0 / (sq_norm.sqrt() + NORM_EPS)
-        return image * inv_norm[:, None], inv_norm
-
-    def _factorised_terms(self, x: Tensor, label_value: float, n_classes: int,
-                          normalised: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor, Tensor]:
-        """W_img (x_img / ||x_emb||) (N, out); 1 / (||x_emb|| + eps) (N,); the rows v * W[:, k] for each
-        label k followed by the bias, (classes + 1, out)."""
-        image, inv_norm = normalised if normalised is not None else self.normalised_image(x, label_value, n_classes)
-        weight = self.linear.weight
-        image_product = image @ weight[:, n_classes:].T
-        label_bias = torch.cat([weight[:, :n_classes].T * label_value, self.linear.bias[None]])
-        return image_product, inv_norm, label_bias
+    def relabel(self, z_ref: Tensor, scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
+        """The pre-activation for labels ``y`` from ``z_ref``, the one for labels ``y_ref`` of the same
+        images; ``scale`` is v / (||x_emb|| + eps) per sample."""
+        coef = _relabel_coefficients(scale, y_ref, y, n_classes)
+        return torch.addmm(z_ref, coef, self.linear.weight[:, :n_classes].T)
 
 
-def _label_coefficients(inv_norm: Tensor, labels: Tensor | int, n_classes: int) -> Tensor:
-    """(N, classes + 1): 1 / ||x_emb|| at each sample's label column, 1 in the bias column, 0 elsewhere."""
-    coef = inv_norm.new_zeros(len(inv_norm), n_classes + 1)
-    coef[:, n_classes] = 1.0
-    if isinstance(labels, int):
-        coef[:, labels] = inv_norm
-    else:
-        coef[torch.arange(len(labels), device=labels.device), labels] = inv_norm
+def normalise(x: Tensor) -> Tensor:
+    """x / (||x|| + eps), per row: every layer's input normalisation (Algorithm 1, Forward)."""
+    return x / (x.norm(dim=1, keepdim=True) + NORM_EPS)
+
+
+def normalised_embedding(x: Tensor, labels: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor]:
+    """``normalise(embed_labels(x, labels))`` and 1 / (||x_emb|| + eps), (N,); the latter is the
+    same for every label embedded with the same value."""
+    x_emb = embed_labels(x, labels, label_value, n_classes)
+    norm = x_emb.norm(dim=1, keepdim=True) + NORM_EPS
+    return x_emb / norm, 1.0 / norm[:, 0]
+
+
+def _relabel_coefficients(scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
+    """(N, classes): +scale at each sample's new label, -scale at its reference label (0 if equal)."""
+    coef = scale.new_zeros(len(scale), n_classes)
+    rows = torch.arange(len(scale), device=scale.device)
+    coef[rows, y] = scale
+    coef[rows, y_ref] -= scale
     return coef
 
 
@@ -208,7 +218,7 @@ class FFNet(nn.Module):
                     normalised: tuple[Tensor, Tensor] | None = None) -> list[Tensor]:
         """Layer 1 on ``x`` embedded with each label vector in ``labels``.
 
-        ``normalised``: ``self.normalised_image(x)``, for a caller that reuses it across epochs.
+        ``normalised``: ``self.normalised_input(x, labels[0])``, for a caller that reuses it across epochs.
         """
         return [F.relu(z) for z in self.first_layer_pre_activation(x, labels, normalised)]
 
@@ -267,9 +277,9 @@ class FFNet(nn.Module):
         g_sig, g_raw = self.label_goodness(x, upto=upto, chunk=chunk)
         return (g_sig if use_significance else g_raw).argmax(dim=1)
 
-    def normalised_image(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """The parameter-free part of the factorised layer 1 for ``x`` (see ``FFLayer.normalised_image``)."""
-        return FFLayer.normalised_image(x, self.label_value, self.n_classes)
+    def normalised_input(self, x: Tensor, labels: Tensor) -> tuple[Tensor, Tensor]:
+        """The parameter-free part of the factorised layer 1 (see ``normalised_embedding``)."""
+        return normalised_embedding(x, labels, self.label_value, self.n_classes)
 
     def significance(self) -> list[Tensor]:
         """The significance matrix, one row per layer (layers may differ in width)."""

@@ -151,7 +151,7 @@ class Trainer:
                     yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
                     pos_in, neg_in = self._layer_forward(i, pos_in, neg_in, x, y, y_neg,
-                                                         self._normalised_train_image())
+                                                         self._normalised_train_input())
             return False
         # simultaneous: every layer steps each epoch on the detached outputs of the layer below
         for epoch in range(1, cfg.epochs + 1):
@@ -180,7 +180,7 @@ class Trainer:
         """Negative inputs of layer i through the frozen layers below it (after a resample)."""
         if i == 0:  # a factorised layer 1 reads x and the labels itself
             return None if self.model.factorize else embed_labels(x, y_neg, self.label_value, self.data.n_classes)
-        (neg,) = self.model.first_layer(x, [y_neg], self._normalised_train_image())
+        _, neg = self.model.first_layer(x, [self.data.y_train, y_neg], self._normalised_train_input())
         for layer in self.model.layers[1:i]:
             neg = layer(neg)
         return neg
@@ -205,7 +205,7 @@ class Trainer:
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
             torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
         sums = [torch.zeros(5, device=y.device) for _ in layer_ids]
-        normalised = self._normalised_train_image() if 0 in layer_ids else None
+        normalised = self._normalised_train_input() if 0 in layer_ids else None
         for idx in batches:
             a = pos_in if idx is None or pos_in is None else pos_in[idx]
             b = neg_in if idx is None or neg_in is None else neg_in[idx]
@@ -218,12 +218,13 @@ class Trainer:
                 a, b = h_pos, h_neg  # detached: no gradient crosses layers
         return [s / len(batches) for s in sums]
 
-    def _normalised_train_image(self) -> tuple[Tensor, Tensor] | None:
-        """The factorised layer 1's parameter-free input term, computed once per run, not per epoch."""
+    def _normalised_train_input(self) -> tuple[Tensor, Tensor] | None:
+        """The factorised layer 1's normalised positive input, computed once per run, not per epoch
+        (the positive labels never change; the negatives are relabellings of it)."""
         if not self.model.factorize:
             return None
         if getattr(self, "_normalised", None) is None:
-            self._normalised = self.model.normalised_image(self.data.x_train)
+            self._normalised = self.model.normalised_input(self.data.x_train, self.data.y_train)
         return self._normalised
 
     def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,

@@ -1,9 +1,9 @@
 """The label-factorised first layer must give the plain path's numbers (up to float rounding).
 
 Plain path: embed the label into the image (``embed_labels``) and run the layer on the full input,
-once per label vector. Factorised path: one image product shared by every label vector, the label
-columns and the norm added afterwards. Both are compared on outputs, losses, gradients,
-predictions and whole training runs.
+once per label vector. Factorised path: one full product for the first label vector, and the
+others by relabelling it (a thin product with the change of label columns). Both are compared on
+outputs, losses, gradients, predictions and whole training runs.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
+from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, normalised_embedding, softplus_loss
 from fgff_core.training import Trainer, draw_negative_labels
 
 C = 10
@@ -47,6 +47,17 @@ def test_forward_labelled_matches_plain_forward(label_value):
     for h, labels in zip(got, [y, y_neg]):
         want = layer(embed_labels(x, labels, label_value, C))
         torch.testing.assert_close(h, want, rtol=1e-12, atol=1e-12)
+
+
+def test_relabel_keeps_samples_whose_label_does_not_change():
+    x, y, y_neg = _data()
+    layer = FFLayer(x.shape[1], 16).double()
+    y_new = torch.where(torch.arange(len(y)) % 2 == 0, y, y_neg)  # half of the samples keep their label
+    x_n, inv_norm = normalised_embedding(x, y, 0.7, C)
+    z_ref = layer.linear(x_n)
+    got = layer.relabel(z_ref, inv_norm * 0.7, y, y_new, C)
+    torch.testing.assert_close(got, layer.pre_activation(embed_labels(x, y_new, 0.7, C)), rtol=1e-12, atol=1e-12)
+    assert torch.equal(got[::2], z_ref[::2])
 
 
 def test_forward_labelled_ignores_the_label_slots_of_the_input():
