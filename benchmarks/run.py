@@ -59,7 +59,8 @@ class Setup:
     bp_batches: int
     bp_batch_size: int = 64
     bf16: bool = True
-    eval_chunk: int = RunConfig.eval_chunk if isinstance(RunConfig.eval_chunk, int) else 4096
+    compile: bool = True
+    eval_chunk: int = RunConfig.eval_chunk
     seed: int = 0
 
 
@@ -301,6 +302,12 @@ def fmt(x: float | None, digits: int = 3) -> str:
     return f"{x:.{digits}g}" if abs(x) < 1000 else f"{x:,.0f}"
 
 
+def factorised_flops(n: int, d_in: int, h: int) -> float:
+    """FLOPs of a factorised layer-1 epoch: the positive product and its weight gradient (2 N D H each),
+    and the thin relabelling product for the negatives and its gradient (2 N classes H each)."""
+    return 4.0 * n * d_in * h + 4.0 * n * N_CLASSES * h
+
+
 def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Results, log) -> None:
     dev = setup.device
     n, n_test, d = len(data.y_train), len(data.y_test), data.input_dim
@@ -311,10 +318,12 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
         "fgff plain": EpochStepper("fgff plain", run_config(setup, "fgff", False), data),
         "fgff factorised": EpochStepper("fgff factorised", run_config(setup, "fgff", True), data),
     }
-    modes = (["bf16"] if setup.bf16 else []) + (["tf32"] if dev.startswith("cuda") else [])  # tf32: CUDA only
+    speed_modes = {"bf16": dict(precision="bf16"), "tf32": dict(precision="tf32"), "compile": dict(compile=True)}
+    modes = [m for m in speed_modes if (m != "bf16" or setup.bf16) and (m != "tf32" or dev.startswith("cuda"))
+             and (m != "compile" or setup.compile)]  # tf32 changes CUDA matmuls only
     for mode in modes:
         variants[f"ff factorised {mode}"] = EpochStepper(f"ff factorised {mode}",
-                                                         run_config(setup, "ff", True, precision=mode), data)
+                                                         run_config(setup, "ff", True, **speed_modes[mode]), data)
     matmul = MatmulReference(dev, n, sizes)
     log(f"{dev}: {len(variants)} training variants, {setup.epochs} epochs per layer, round-robin with the matmul "
         f"reference")
@@ -324,7 +333,7 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     for i, (d_in, h) in enumerate(zip(sizes[:-1], sizes[1:])):
         limit = matmul.flop_rate(i)
         plain_flops = 8.0 * n * d_in * h  # 2 passes (pos, neg) x (forward + weight gradient) x 2 N D H
-        fact_flops = 4.0 * n * (d_in - N_CLASSES) * h + 8.0 * n * (N_CLASSES + 1) * h if i == 0 else plain_flops
+        fact_flops = factorised_flops(n, d_in, h) if i == 0 else plain_flops
         res.add(device=dev, measure="matmul limit", algo="torch.mm", path="-", layer=i + 1,
                 seconds=statistics.median(matmul.seconds[i]), best_seconds=min(matmul.seconds[i]), samples_per_s=None,
                 gflop=matmul.flops(i) / 1e9,
@@ -387,8 +396,7 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
                        _verdict(pspeed >= 2.0)))
     limit = matmul.flop_rate(0)
     frac_eff = 8.0 * n * d * sizes[1] / fff.median(0) / limit
-    fact_flops0 = 4.0 * n * (d - N_CLASSES) * sizes[1] + 8.0 * n * (N_CLASSES + 1) * sizes[1]
-    frac_own = fact_flops0 / fff.median(0) / limit
+    frac_own = factorised_flops(n, d, sizes[1]) / fff.median(0) / limit
     frac_plain = 8.0 * n * d * sizes[1] / ffp.median(0) / limit
     res.checks.append((f"{dev}: layer-1 FF factorised epoch >= 60% of the matmul limit (effective: plain FLOPs)",
                        f"{frac_eff:.0%}", _verdict(frac_eff >= 0.6)))
@@ -517,6 +525,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--bp-batches", type=int, default=None, help="BP batches of 64 timed per epoch (default 150)")
     p.add_argument("--threads", type=int, default=2, help="torch.set_num_threads for the CPU runs")
     p.add_argument("--no-bf16", action="store_true", help="skip the bf16 autocast speed-mode variant")
+    p.add_argument("--no-compile", action="store_true", help="skip the torch.compile speed-mode variant")
     p.add_argument("--no-memory", action="store_true", help="skip the peak-memory probes")
     p.add_argument("--quick", action="store_true", help="small data and few repetitions: a smoke run")
     p.add_argument("--out", default=None, help="folder for RESULTS.md and results.csv (default: benchmarks/ for a "
@@ -563,14 +572,16 @@ def main(argv: list[str] | None = None) -> Results:
     for device in devices:
         setup = Setup(device, layers, epochs=args.epochs or (3 if quick else 8),
                       predict_reps=args.predict_reps or (2 if quick else 7),
-                      bp_batches=args.bp_batches or (5 if quick else 150), bf16=not args.no_bf16)
+                      bp_batches=args.bp_batches or (5 if quick else 150), bf16=not args.no_bf16,
+                      compile=not args.no_compile)
         bench_device(setup, data, args, res, log)
     meta["load_average_end"] = load_average()
     meta["wall_seconds"] = f"{time.time() - started:.0f}"
     res.notes.append("Load average (1/5/15 min) is recorded because other processes share the CPU; all ratios are "
                      "between variants stepped round-robin in the same run, so load affects both sides alike.")
-    res.notes.append("torch.compile (RunConfig.compile) is not among the benchmarked variants yet. tf32 only changes "
-                     "CUDA matmuls (no effect on CPU).")
+    res.notes.append("Speed modes (off by default): bf16 autocast, torch.compile of the layer step (its first epoch "
+                     "per layer, which compiles, is dropped like every first epoch), and on CUDA tf32; tf32 changes "
+                     "CUDA matmuls only.")
     for t, m, v in res.checks:
         print(f"{v:8s} {t}: {m}")
     out = Path(args.out) if args.out else (None if quick else HERE)

@@ -17,6 +17,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .config import RunConfig
+
 NORM_EPS = 1e-4  # as in the authors' code: x / (||x|| + 1e-4)
 
 
@@ -52,34 +54,62 @@ def _goodness_of_squares(squared: Tensor, significance: Tensor | None) -> tuple[
     return g, g_raw
 
 
+CPU_ROW_BLOCK = 2048  # rows per block on a CPU: (2048, 500) float32 is 4 MB, well inside an L3 cache
+
+
+def _row_blocks(n_rows: int, device: torch.device) -> list[slice]:
+    """Row ranges for the passes over activations: cache-sized blocks on a CPU, so the square, the
+    goodness and the gradients of a block are computed while it is in cache; one block on a GPU."""
+    step = CPU_ROW_BLOCK if device.type == "cpu" else max(n_rows, 1)
+    return [slice(start, start + step) for start in range(0, n_rows, step)]
+
+
 class _ReluGoodness(torch.autograd.Function):
     """h = relu(z), goodness with significance (eq. 3) and without (eq. 2), in one autograd node.
 
-    Training's hot path: the backward needs two passes over the (N, n) activations instead of
-    the four of relu -> square -> product, because h == 0 already carries relu's mask:
-    dL/dz = h * (2/n) * dL/dg * s.
+    Training's hot path. The backward reads h once, since h == 0 already carries relu's mask:
+    dL/dz = h * (2/n) * dL/dg * s, and dL/ds_j = (1/n) sum_i dL/dg_i h_ij^2 (FGFF). The squares
+    are recomputed block by block in cache rather than stored, so FGFF costs FF one more
+    in-cache product per block and no extra memory.
     """
 
     @staticmethod
     def forward(ctx, z: Tensor, significance: Tensor):
-        h = F.relu(z)
-        squared = h.square()
-        g, g_raw = _goodness_of_squares(squared, significance)
+        n = z.shape[-1]
+        z_rows = z.reshape(-1, n)
+        h = torch.empty_like(z_rows)
+        g = z_rows.new_empty(len(z_rows))
+        g_raw = torch.empty_like(g)
+        for rows in _row_blocks(len(z_rows), z.device):
+            h_block = torch.clamp(z_rows[rows], min=0, out=h[rows])  # relu
+            g[rows], g_raw[rows] = _goodness_of_squares(h_block * h_block, significance)
+        h, g, g_raw = h.view(z.shape), g.view(z.shape[:-1]), g_raw.view(z.shape[:-1])
         ctx.mark_non_differentiable(g_raw)  # eq. (2) is reported, not trained on
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(h, squared if significance.requires_grad else None, significance)
+        ctx.save_for_backward(h, significance)
         return h, g, g_raw
 
     @staticmethod
     def backward(ctx, grad_h, grad_g, _grad_g_raw):
-        h, squared, significance = ctx.saved_tensors
+        h, significance = ctx.saved_tensors
         n = h.shape[-1]
+        h_rows = h.reshape(-1, n)
         grad_z = grad_significance = None
         if grad_g is not None:
-            if ctx.needs_input_grad[0]:
-                grad_z = (h * grad_g[..., None]).mul_(significance * (2.0 / n))
-            if ctx.needs_input_grad[1]:  # the significance gradient (FGFF): sum_i dL/dg_i h_ij^2 / n
-                grad_significance = squared.reshape(-1, n).T @ grad_g.reshape(-1) / n
+            grad_g_rows = grad_g.reshape(-1)
+            scale = significance * (2.0 / n)
+            grad_z = torch.empty_like(h_rows) if ctx.needs_input_grad[0] else None
+            grad_significance = h.new_zeros(n) if ctx.needs_input_grad[1] else None
+            for rows in _row_blocks(len(h_rows), h.device):
+                h_block, grad_g_block = h_rows[rows], grad_g_rows[rows]
+                if grad_z is not None:
+                    torch.mul(h_block, grad_g_block[:, None], out=grad_z[rows]).mul_(scale)
+                if grad_significance is not None:  # FGFF: sum_i dL/dg_i h_ij^2, over this block
+                    grad_significance += (h_block * h_block).T @ grad_g_block
+            if grad_z is not None:
+                grad_z = grad_z.view(h.shape)
+            if grad_significance is not None:
+                grad_significance /= n
         if grad_h is not None and ctx.needs_input_grad[0]:  # h used further with gradient
             through_relu = grad_h * (h > 0)
             grad_z = through_relu if grad_z is None else grad_z + through_relu
@@ -159,15 +189,17 @@ class FFLayer(nn.Module):
         return [z_ref] + [self.relabel(z_ref, inv_norm * label_value, labels[0], y, n_classes) for y in labels[1:]]
 
     def pre_activation_all_labels(self, x: Tensor, label_value: float, n_classes: int) -> Tensor:
-        """Pre-activations for every candidate label at once, shape (classes, N, out); factorised."""
+        """Pre-activations for every candidate label at once, shape (classes, N, out); factorised.
+
+        Relabels label 0's product to each label k as one broadcast multiply-add,
+        z_k = z_0 + (v / ||x_emb||) (W[:, k] - W[:, 0]), which writes the output once.
+        """
         reference = torch.zeros(len(x), dtype=torch.long, device=x.device)
         x_n, inv_norm = normalised_embedding(x, reference, label_value, n_classes)
         z_ref = self.linear(x_n)
-        scale = inv_norm * label_value
-        coef = torch.stack([_relabel_coefficients(scale, reference, k, n_classes) for k in range(n_classes)])
-        label_weight = self.linear.weight[:, :n_classes].T
-        shape = (n_classes, *z_ref.shape)
-        return torch.baddbmm(z_ref.expand(shape), coef, label_weight.expand(n_classes, *label_weight.shape))
+        label_columns = self.linear.weight[:, :n_classes].T.contiguous()  # (classes, out): row k is W[:, k];
+        change = label_columns - label_columns[0]  # contiguous, or the output would be laid out transposed
+        return torch.addcmul(z_ref, (inv_norm * label_value)[:, None], change[:, None, :])
 
     def relabel(self, z_ref: Tensor, scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
         """The pre-activation for labels ``y`` from ``z_ref``, the one for labels ``y_ref`` of the same
@@ -242,7 +274,8 @@ class FFNet(nn.Module):
 
     # -- prediction ---------------------------------------------------------------------------
     @torch.no_grad()
-    def label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 4096) -> tuple[Tensor, Tensor]:
+    def label_goodness(self, x: Tensor, upto: int | None = None,
+                       chunk: int = RunConfig.eval_chunk) -> tuple[Tensor, Tensor]:
         """Goodness summed over layers for each candidate label: (with significance, without), (N, C) each.
 
         The prediction rule: embed each of the 10 labels, run the net, sum the goodness of the
@@ -262,7 +295,8 @@ class FFNet(nn.Module):
             g_sig = torch.zeros(c * len(xc), device=x.device)
             g_raw = torch.zeros(c * len(xc), device=x.device)
             for i, layer in enumerate(self.layers[:upto]):
-                h, g, g_no_sig = relu_goodness(z, layer.significance)  # eq. (3) and eq. (2)
+                h = z.relu_()  # z is this chunk's own temporary: the ReLU needs no new tensor
+                g, g_no_sig = _goodness_of_squares(h * h, layer.significance)  # eq. (3) and eq. (2)
                 g_sig += g.float()
                 g_raw += g_no_sig.float()
                 if i + 1 < upto:
@@ -273,7 +307,7 @@ class FFNet(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor, use_significance: bool = True, upto: int | None = None,
-                chunk: int = 4096) -> Tensor:
+                chunk: int = RunConfig.eval_chunk) -> Tensor:
         g_sig, g_raw = self.label_goodness(x, upto=upto, chunk=chunk)
         return (g_sig if use_significance else g_raw).argmax(dim=1)
 
@@ -308,5 +342,5 @@ class BPNet(nn.Module):
         return self.head(self.layer_outputs(x)[-1])
 
     @torch.no_grad()
-    def predict(self, x: Tensor, chunk: int = 4096, **_: object) -> Tensor:
+    def predict(self, x: Tensor, chunk: int = RunConfig.eval_chunk, **_: object) -> Tensor:
         return torch.cat([self(x[s:s + chunk]).argmax(dim=1) for s in range(0, len(x), chunk)])

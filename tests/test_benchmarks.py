@@ -32,3 +32,5 @@ def test_quick_benchmark_writes_markdown_and_csv(tmp_path):
     # the same-results check compares real runs of both paths
     same = [c for c in res.checks if "same results" in c[0]]
     assert len(same) == 2 and all("max |loss diff|" in c[1] for c in same)
+    modes = [c[0] for c in res.checks if "speed mode" in c[0]]
+    assert any("bf16" in m for m in modes) and any("compile" in m for m in modes)

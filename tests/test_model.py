@@ -118,3 +118,22 @@ def test_fused_relu_goodness_matches_the_eager_formula_and_its_gradients(sig_req
     # h used further with a gradient too (not the trainer's case, but the Function must be right)
     torch.autograd.gradcheck(lambda z_, s_: (relu_goodness(z_, s_)[0] ** 3).sum() + relu_goodness(z_, s_)[1].sum(),
                              (z, sig))
+
+
+@pytest.mark.parametrize("shape", [(5000, 6), (3, 1500, 6)])  # several CPU row blocks, a partial last one
+def test_fused_relu_goodness_in_row_blocks_matches_the_eager_graph(shape):
+    from fgff_core.model import CPU_ROW_BLOCK, relu_goodness
+
+    assert shape[-2] * (shape[0] if len(shape) == 3 else 1) > 2 * CPU_ROW_BLOCK
+    torch.manual_seed(4)
+    z = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    sig = (torch.rand(shape[-1], dtype=torch.float64) + 0.5).requires_grad_(True)
+    weights = torch.randn(shape[:-1], dtype=torch.float64)
+    h, g, g_raw = relu_goodness(z, sig)
+    (g * weights).sum().backward()
+    fused = (h.detach(), g.detach(), g_raw, z.grad.clone(), sig.grad.clone())
+    z.grad, sig.grad = None, None
+    h_ref = torch.relu(z)
+    g_ref = goodness(h_ref, sig)
+    (g_ref * weights).sum().backward()
+    torch.testing.assert_close(fused, (h_ref.detach(), g_ref.detach(), goodness(h_ref.detach()), z.grad, sig.grad))
