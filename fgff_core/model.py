@@ -6,6 +6,8 @@ Where to find the paper in the code:
 - goodness, eq. (2) and eq. (3) ....... ``goodness`` (formulas in ``_goodness_of_squares``)
 - losses, eq. (1) and softplus ........ ``hinge_loss``, ``softplus_loss``
 - prediction rule (section II) ........ ``FFNet.label_goodness`` / ``FFNet.predict``
+- a layer's training step, forward and the gradients of W, b and the significance (eq. 3):
+  ``_LayerGoodness`` (used through ``layer_goodness``)
 The significance update lives in ``training.py`` (its own optimizer, Algorithm 1 l. 15-17).
 """
 
@@ -58,67 +60,99 @@ CPU_ROW_BLOCK = 2048  # rows per block on a CPU: (2048, 500) float32 is 4 MB, we
 
 
 def _row_blocks(n_rows: int, device: torch.device) -> list[slice]:
-    """Row ranges for the passes over activations: cache-sized blocks on a CPU, so the square, the
-    goodness and the gradients of a block are computed while it is in cache; one block on a GPU."""
+    """Row ranges for the passes over activations: cache-sized blocks on a CPU, so that the square
+    and the goodness of a block are computed while it is in cache; one block on a GPU."""
     step = CPU_ROW_BLOCK if device.type == "cpu" else max(n_rows, 1)
     return [slice(start, start + step) for start in range(0, n_rows, step)]
 
 
-class _ReluGoodness(torch.autograd.Function):
-    """h = relu(z), goodness with significance (eq. 3) and without (eq. 2), in one autograd node.
+def relu_goodness_(z: Tensor, significance: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """h = relu(z) computed in place in ``z``, with eq. (3) and eq. (2) of each row of h.
 
-    Training's hot path. The backward reads h once, since h == 0 already carries relu's mask:
-    dL/dz = h * (2/n) * dL/dg * s, and dL/ds_j = (1/n) sum_i dL/dg_i h_ij^2 (FGFF). The squares
-    are recomputed block by block in cache rather than stored, so FGFF costs FF one more
-    in-cache product per block and no extra memory.
+    For callers that own ``z`` (a temporary) and need no gradient through this step.
+    """
+    rows_view = z.view(-1, z.shape[-1])
+    g = rows_view.new_empty(len(rows_view))
+    g_raw = torch.empty_like(g)
+    for rows in _row_blocks(len(rows_view), z.device):
+        h_block = rows_view[rows].clamp_(min=0)
+        g[rows], g_raw[rows] = _goodness_of_squares(h_block * h_block, significance)
+    return z, g.view(z.shape[:-1]), g_raw.view(z.shape[:-1])
+
+
+class _LayerGoodness(torch.autograd.Function):
+    """One FF layer on its positive and negative inputs, up to their goodness, as one autograd node.
+
+    Forward: z = x_n W^T + b, h = relu(z), g (eq. 3) and g_raw (eq. 2) for both inputs. The
+    negatives are given, or (the factorised layer 1) a relabelling of the positives:
+    z_neg = z_pos + coef W[:, :classes]^T.
+
+    The backward is written out so that FGFF costs what FF costs. With d_ij = (2/n) dL/dg_i h_ij
+    (relu's mask is already in h):
+    - dL/dz_ij = s_j d_ij. The factor s_j belongs to output neuron j, so it is applied to the
+      (out, in) weight gradient rather than to the (N, out) activations:
+      dL/dW = s * (d^T x_n), dL/db = s * sum_i d_i.
+    - dL/ds_j = (1/n) sum_i dL/dg_i h_ij^2 would be one more pass over the activations. But a
+      ReLU has h z = h^2, and z = x_n W^T + b, so dL/ds_j = (1/2) sum_i d_ij z_ij
+      = (1/2) (sum_k (d^T x_n)_jk W_jk + b_j sum_i d_ij): a product of two (out, in) matrices
+      (and in float32 more accurate than the literal sum over 2N samples).
     """
 
     @staticmethod
-    def forward(ctx, z: Tensor, significance: Tensor):
-        n = z.shape[-1]
-        z_rows = z.reshape(-1, n)
-        h = torch.empty_like(z_rows)
-        g = z_rows.new_empty(len(z_rows))
-        g_raw = torch.empty_like(g)
-        for rows in _row_blocks(len(z_rows), z.device):
-            h_block = torch.clamp(z_rows[rows], min=0, out=h[rows])  # relu
-            g[rows], g_raw[rows] = _goodness_of_squares(h_block * h_block, significance)
-        h, g, g_raw = h.view(z.shape), g.view(z.shape[:-1]), g_raw.view(z.shape[:-1])
-        ctx.mark_non_differentiable(g_raw)  # eq. (2) is reported, not trained on
+    def forward(ctx, x_pos: Tensor, x_neg: Tensor | None, coef: Tensor | None, weight: Tensor, bias: Tensor,
+                significance: Tensor, mm_dtype: torch.dtype):
+        w, classes = weight.to(mm_dtype), None if coef is None else coef.shape[1]
+        z_pos = torch.addmm(bias.to(mm_dtype), x_pos.to(mm_dtype), w.T)
+        if x_neg is not None:
+            z_neg = torch.addmm(bias.to(mm_dtype), x_neg.to(mm_dtype), w.T)
+        else:
+            z_neg = torch.addmm(z_pos, coef.to(mm_dtype), w[:, :classes].T)
+        h_pos, g_pos, g_pos_raw = relu_goodness_(z_pos.to(weight.dtype), significance)
+        h_neg, g_neg, g_neg_raw = relu_goodness_(z_neg.to(weight.dtype), significance)
+        ctx.mark_non_differentiable(h_pos, h_neg, g_pos_raw, g_neg_raw)  # no gradient between layers
         ctx.set_materialize_grads(False)
-        ctx.save_for_backward(h, significance)
-        return h, g, g_raw
+        ctx.save_for_backward(x_pos, x_neg, coef, weight, bias, significance, h_pos, h_neg)
+        ctx.mm_dtype = mm_dtype
+        return h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw
 
     @staticmethod
-    def backward(ctx, grad_h, grad_g, _grad_g_raw):
-        h, significance = ctx.saved_tensors
-        n = h.shape[-1]
-        h_rows = h.reshape(-1, n)
-        grad_z = grad_significance = None
-        if grad_g is not None:
-            grad_g_rows = grad_g.reshape(-1)
-            scale = significance * (2.0 / n)
-            grad_z = torch.empty_like(h_rows) if ctx.needs_input_grad[0] else None
-            grad_significance = h.new_zeros(n) if ctx.needs_input_grad[1] else None
-            for rows in _row_blocks(len(h_rows), h.device):
-                h_block, grad_g_block = h_rows[rows], grad_g_rows[rows]
-                if grad_z is not None:
-                    torch.mul(h_block, grad_g_block[:, None], out=grad_z[rows]).mul_(scale)
-                if grad_significance is not None:  # FGFF: sum_i dL/dg_i h_ij^2, over this block
-                    grad_significance += (h_block * h_block).T @ grad_g_block
-            if grad_z is not None:
-                grad_z = grad_z.view(h.shape)
-            if grad_significance is not None:
-                grad_significance /= n
-        if grad_h is not None and ctx.needs_input_grad[0]:  # h used further with gradient
-            through_relu = grad_h * (h > 0)
-            grad_z = through_relu if grad_z is None else grad_z + through_relu
-        return grad_z, grad_significance
+    def backward(ctx, _grad_h_pos, _grad_h_neg, grad_g_pos, grad_g_neg, _grad_raw_pos, _grad_raw_neg):
+        x_pos, x_neg, coef, weight, bias, significance, h_pos, h_neg = ctx.saved_tensors
+        if grad_g_pos is None and grad_g_neg is None:
+            return None, None, None, None, None, None, None
+        n, dt, acc = weight.shape[0], ctx.mm_dtype, weight.dtype
+        d_pos = h_pos * (grad_g_pos * (2.0 / n))[:, None] if grad_g_pos is not None else torch.zeros_like(h_pos)
+        d_neg = h_neg * (grad_g_neg * (2.0 / n))[:, None] if grad_g_neg is not None else torch.zeros_like(h_neg)
+        if x_neg is None:  # relabelled negatives: x_neg_n = x_pos_n + coef in the label columns
+            d_sum = d_pos.add_(d_neg)
+            grad_w = (d_sum.T.to(dt) @ x_pos.to(dt)).to(acc)
+            grad_w[:, :coef.shape[1]] += (coef.T.to(dt) @ d_neg.to(dt)).to(acc).T
+            grad_b = d_sum.sum(0)
+        else:
+            grad_w = (d_pos.T.to(dt) @ x_pos.to(dt)).to(acc)
+            grad_w += (d_neg.T.to(dt) @ x_neg.to(dt)).to(acc)
+            grad_b = d_pos.sum(0) + d_neg.sum(0)
+        grad_significance = None
+        if ctx.needs_input_grad[5]:  # FGFF: from h z = h^2 (see the class docstring)
+            grad_significance = 0.5 * ((grad_w * weight).sum(1) + grad_b * bias)
+        return None, None, None, grad_w * significance[:, None], grad_b * significance, grad_significance, None
 
 
-def relu_goodness(z: Tensor, significance: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """(relu(z), goodness(relu(z), significance), goodness(relu(z))): eq. (3) and eq. (2), fused."""
-    return _ReluGoodness.apply(z, significance)
+def layer_goodness(layer: FFLayer, x_pos: Tensor, x_neg: Tensor | None = None, coef: Tensor | None = None,
+                   mm_dtype: torch.dtype | None = None) -> tuple[Tensor, ...]:
+    """Training's forward of one layer: (h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw).
+
+    ``x_pos``/``x_neg``: normalised inputs. For the factorised layer 1 pass ``coef`` (see
+    ``FFLayer.relabel``) instead of ``x_neg``. Gradients reach the layer's weight, bias and
+    significance; the outputs h carry none (no backpropagation between layers).
+    ``mm_dtype=torch.bfloat16``: the matrix products in bf16 (the bf16 speed mode); by default
+    they run in the parameters' dtype.
+    """
+    if (x_neg is None) == (coef is None):
+        raise ValueError("layer_goodness: pass exactly one of x_neg and coef")
+    weight = layer.linear.weight
+    return _LayerGoodness.apply(x_pos, x_neg, coef, weight, layer.linear.bias, layer.significance,
+                                mm_dtype or weight.dtype)
 
 
 def softplus_loss(g_pos: Tensor, g_neg: Tensor, threshold: float) -> Tensor:
@@ -204,7 +238,7 @@ class FFLayer(nn.Module):
     def relabel(self, z_ref: Tensor, scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
         """The pre-activation for labels ``y`` from ``z_ref``, the one for labels ``y_ref`` of the same
         images; ``scale`` is v / (||x_emb|| + eps) per sample."""
-        coef = _relabel_coefficients(scale, y_ref, y, n_classes)
+        coef = relabel_coefficients(scale, y_ref, y, n_classes)
         return torch.addmm(z_ref, coef, self.linear.weight[:, :n_classes].T)
 
 
@@ -221,7 +255,7 @@ def normalised_embedding(x: Tensor, labels: Tensor, label_value: float, n_classe
     return x_emb / norm, 1.0 / norm[:, 0]
 
 
-def _relabel_coefficients(scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
+def relabel_coefficients(scale: Tensor, y_ref: Tensor, y: Tensor | int, n_classes: int) -> Tensor:
     """(N, classes): +scale at each sample's new label, -scale at its reference label (0 if equal)."""
     coef = scale.new_zeros(len(scale), n_classes)
     rows = torch.arange(len(scale), device=scale.device)
@@ -295,8 +329,7 @@ class FFNet(nn.Module):
             g_sig = torch.zeros(c * len(xc), device=x.device)
             g_raw = torch.zeros(c * len(xc), device=x.device)
             for i, layer in enumerate(self.layers[:upto]):
-                h = z.relu_()  # z is this chunk's own temporary: the ReLU needs no new tensor
-                g, g_no_sig = _goodness_of_squares(h * h, layer.significance)  # eq. (3) and eq. (2)
+                h, g, g_no_sig = relu_goodness_(z, layer.significance)  # eq. (3), eq. (2); z is ours
                 g_sig += g.float()
                 g_raw += g_no_sig.float()
                 if i + 1 < upto:

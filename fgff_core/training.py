@@ -23,7 +23,7 @@ from torch import Tensor
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .model import BPNet, FFNet, embed_labels, layer_loss, relu_goodness
+from .model import BPNet, FFNet, embed_labels, layer_goodness, layer_loss, normalise, relabel_coefficients
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
 
@@ -233,13 +233,14 @@ class Trainer:
         without (eq. 2, reported), and the local loss."""
         cfg = self.config
         layer = self.model.layers[i]
-        with self._autocast():
-            if i == 0 and self.model.factorize:
-                z_pos, z_neg = self.model.first_layer_pre_activation(x, [y_pos, y_neg], normalised)
-            else:
-                z_pos, z_neg = layer.pre_activation(pos_in), layer.pre_activation(neg_in)
-        h_pos, g_pos, g_pos_raw = relu_goodness(z_pos.float(), layer.significance)
-        h_neg, g_neg, g_neg_raw = relu_goodness(z_neg.float(), layer.significance)
+        mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+        if i == 0 and self.model.factorize:
+            x_pos, inv_norm = normalised if normalised is not None else self.model.normalised_input(x, y_pos)
+            coef = relabel_coefficients(inv_norm * self.label_value, y_pos, y_neg, self.data.n_classes)
+            out = layer_goodness(layer, x_pos, coef=coef, mm_dtype=mm_dtype)
+        else:
+            out = layer_goodness(layer, normalise(pos_in), normalise(neg_in), mm_dtype=mm_dtype)
+        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw = out
         loss = layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
         return h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss
 

@@ -104,36 +104,71 @@ def test_prediction_with_and_without_significance_by_hand():
     assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].significance))
 
 
-@pytest.mark.parametrize("sig_requires_grad", [True, False])
-def test_fused_relu_goodness_matches_the_eager_formula_and_its_gradients(sig_requires_grad):
-    from fgff_core.model import relu_goodness
-
-    torch.manual_seed(3)
-    z = torch.randn(7, 5, dtype=torch.float64, requires_grad=True)
-    sig = torch.tensor([2.0, -1.0, 0.5, 1.0, 3.0], dtype=torch.float64, requires_grad=sig_requires_grad)
-    h, g, g_raw = relu_goodness(z, sig)
-    assert torch.equal(h, torch.relu(z))
-    assert torch.allclose(g, goodness(torch.relu(z), sig)) and torch.allclose(g_raw, goodness(torch.relu(z)))
-    torch.autograd.gradcheck(lambda z_, s_: relu_goodness(z_, s_)[1], (z, sig))
-    # h used further with a gradient too (not the trainer's case, but the Function must be right)
-    torch.autograd.gradcheck(lambda z_, s_: (relu_goodness(z_, s_)[0] ** 3).sum() + relu_goodness(z_, s_)[1].sum(),
-                             (z, sig))
+def _eager_layer_goodness(layer, x_pos, x_neg):
+    """The reference: the layer step as plain autograd ops, straight from eq. (3) and eq. (2)."""
+    h_pos, h_neg = torch.relu(layer.linear(x_pos)), torch.relu(layer.linear(x_neg))
+    sig = layer.significance
+    return h_pos, h_neg, goodness(h_pos, sig), goodness(h_neg, sig), goodness(h_pos), goodness(h_neg)
 
 
-@pytest.mark.parametrize("shape", [(5000, 6), (3, 1500, 6)])  # several CPU row blocks, a partial last one
-def test_fused_relu_goodness_in_row_blocks_matches_the_eager_graph(shape):
-    from fgff_core.model import CPU_ROW_BLOCK, relu_goodness
+@pytest.mark.parametrize("n_rows", [7, 5000])  # one row block; several CPU blocks with a partial last one
+@pytest.mark.parametrize("relabelled", [False, True])
+@pytest.mark.parametrize("loss_name", ["softplus", "hinge"])
+def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, loss_name):
+    """Values and the gradients of W, b and the significance (including zero and negative factors)."""
+    from fgff_core.model import FFLayer, layer_goodness, normalise, normalised_embedding, relabel_coefficients
 
-    assert shape[-2] * (shape[0] if len(shape) == 3 else 1) > 2 * CPU_ROW_BLOCK
-    torch.manual_seed(4)
-    z = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
-    sig = (torch.rand(shape[-1], dtype=torch.float64) + 0.5).requires_grad_(True)
-    weights = torch.randn(shape[:-1], dtype=torch.float64)
-    h, g, g_raw = relu_goodness(z, sig)
-    (g * weights).sum().backward()
-    fused = (h.detach(), g.detach(), g_raw, z.grad.clone(), sig.grad.clone())
-    z.grad, sig.grad = None, None
-    h_ref = torch.relu(z)
-    g_ref = goodness(h_ref, sig)
-    (g_ref * weights).sum().backward()
-    torch.testing.assert_close(fused, (h_ref.detach(), g_ref.detach(), goodness(h_ref.detach()), z.grad, sig.grad))
+    torch.manual_seed(5)
+    layer = FFLayer(30, 9).double()
+    with torch.no_grad():
+        layer.significance.copy_(torch.tensor([1.0, 0.0, -0.5, 2.0, 0.3, 1.0, 4.0, -1.0, 0.7]))
+    x = torch.randn(n_rows, 30, dtype=torch.float64)
+    y = torch.randint(0, 10, (n_rows,))
+    y_neg = (y + torch.randint(1, 10, (n_rows,))) % 10
+    x_pos, inv_norm = normalised_embedding(x, y, 1.3, 10)
+    x_neg = normalise(embed_labels(x, y_neg, 1.3, 10))
+
+    def loss_of(g_pos, g_neg):
+        return softplus_loss(g_pos, g_neg, 2.0) if loss_name == "softplus" else hinge_loss(g_pos, g_neg, 0.3, 0.1)
+
+    results = []
+    for fused in (True, False):
+        layer.zero_grad()
+        if not fused:
+            out = _eager_layer_goodness(layer, x_pos, x_neg)
+        elif relabelled:
+            out = layer_goodness(layer, x_pos, coef=relabel_coefficients(inv_norm * 1.3, y, y_neg, 10))
+        else:
+            out = layer_goodness(layer, x_pos, x_neg)
+        loss_of(out[2], out[3]).backward()
+        grads = [p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.significance)]
+        results.append(([t.detach() for t in out], grads))
+    torch.testing.assert_close(results[0], results[1], rtol=1e-9, atol=1e-12)
+    assert all(g.abs().sum() > 0 for g in results[0][1])
+
+
+def test_layer_goodness_passes_gradcheck():
+    from fgff_core.model import _LayerGoodness
+
+    torch.manual_seed(6)
+    x_pos, x_neg = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
+    weight = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    sig = torch.tensor([1.0, -2.0, 0.0, 0.5], dtype=torch.float64, requires_grad=True)
+
+    def goodness_sum(w, b, s):
+        out = _LayerGoodness.apply(x_pos, x_neg, None, w, b, s, torch.float64)
+        return out[2] * torch.arange(1.0, 7.0, dtype=torch.float64) - out[3] ** 2
+
+    torch.autograd.gradcheck(goodness_sum, (weight, bias, sig))
+
+
+def test_relu_goodness_in_place_in_row_blocks():
+    from fgff_core.model import CPU_ROW_BLOCK, relu_goodness_
+
+    z = torch.randn(3, CPU_ROW_BLOCK, 6, dtype=torch.float64)
+    sig = torch.rand(6, dtype=torch.float64)
+    want = torch.relu(z)
+    h, g, g_raw = relu_goodness_(z, sig)
+    assert h.data_ptr() == z.data_ptr() and torch.equal(h, want)
+    torch.testing.assert_close((g, g_raw), (goodness(want, sig), goodness(want)))
