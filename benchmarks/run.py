@@ -193,7 +193,7 @@ def time_prediction(models: dict[str, torch.nn.Module], x: torch.Tensor, chunk: 
     """Median seconds of ``label_goodness`` on ``x`` per model, interleaved."""
     times: dict[str, list[float]] = {k: [] for k in models}
     for m in models.values():
-        m.label_goodness(x[:chunk], chunk=chunk)  # warm
+        m.label_goodness(x[:1024], chunk=chunk)  # warm
     for r in range(reps):
         names = list(models)
         names = names[r % len(names):] + names[:r % len(names)]
@@ -217,7 +217,7 @@ def time_bp(setup: Setup, data: Dataset) -> tuple[float, float, float, int]:
     per_epoch = stepper.median(0) * len(data.y_train) / n_sub
     model = stepper.trainer.model
     x = stepper.trainer.data.x_test
-    model.predict(x[:setup.eval_chunk], chunk=setup.eval_chunk)
+    model.predict(x[:1024], chunk=setup.eval_chunk)
     pred = []
     for _ in range(max(1, setup.predict_reps)):
         sync(setup.device)
@@ -353,6 +353,10 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     x_test, y_test = variants["ff plain"].trainer.data.x_test, variants["ff plain"].trainer.data.y_test
     pred = time_prediction(models, x_test, setup.eval_chunk, setup.predict_reps, dev)
     pred_flops = 10.0 * n_test * sum(2.0 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
+    chunks = {name: setup.eval_chunk or m.auto_chunk(torch.device(dev)) for name, m in models.items()}
+    res.notes.append(f"{dev}: prediction chunks (samples): " + ", ".join(f"{k} {v}" for k, v in chunks.items())
+                     + (" (automatic: each path's fastest measured chunk on the benchmark machine)"
+                        if not setup.eval_chunk else ""))
     for name, sec in pred.items():
         res.add(device=dev, measure="predict test set", algo=name.split()[0], path=" ".join(name.split()[1:]),
                 layer="all", seconds=sec, samples_per_s=n_test / sec, gflop=pred_flops / 1e9,

@@ -131,8 +131,9 @@ class RunConfig:
                        min=1, max=10_000_000),
     )
     eval_chunk: int = field(
-        default=512,  # 10 labels x 512 samples x 500 units of float32 = 10 MB: fits a CPU's L3 cache
-        metadata=_meta("Samples per chunk at prediction; bounds memory.", min=1, max=10_000_000),
+        default=0,
+        metadata=_meta("Samples per chunk at prediction; bounds memory. 0: automatic (the fastest measured "
+                       "for the device, see FFNet.label_goodness).", min=0, max=10_000_000),
     )
     train_subset: int = field(
         default=0,

@@ -44,7 +44,7 @@ def test_json_and_dict_round_trip():
     ("device", "tpu", "device: 'tpu' is not allowed; choose one of auto, cpu, cuda, mps or cuda:N"),
     ("eval_every", -1, "eval_every: -1 is out of range"),
     ("eval_subset", 0, "eval_subset: 0 is out of range"),
-    ("eval_chunk", 0, "eval_chunk: 0 is out of range"),
+    ("eval_chunk", -1, "eval_chunk: -1 is out of range"),
     ("train_subset", -5, "train_subset: -5 is out of range"),
     ("download", "yes", "download: expected true or false, got 'yes'"),
     ("factorize", 1, "factorize: expected true or false, got 1"),
