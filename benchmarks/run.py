@@ -241,7 +241,8 @@ def measure_peak_memory(setup: Setup, data: Dataset, algo: str, factorize: bool)
     """Peak memory (MiB) above the loaded data of two epochs per layer plus test-set prediction.
 
     CUDA: ``torch.cuda.max_memory_allocated`` in this process. CPU: peak resident set size of this
-    (fresh) process after resetting its high-water mark once the data is loaded (Linux only).
+    (fresh) process after resetting its high-water mark once the data is loaded (Linux only), with
+    glibc's default allocator (see ``main``).
     """
     cfg = run_config(setup, algo, factorize, epochs=2)
     if setup.device.startswith("cuda"):
@@ -276,7 +277,6 @@ def peak_memory(setup: Setup, args: argparse.Namespace, algo: str, factorize: bo
     cmd = [sys.executable, "-m", "benchmarks.run", "--probe-memory", probe, "--dataset", args.dataset]
     cmd += ["--data-dir", args.data_dir] if args.data_dir else []
     cmd += ["--quick"] if args.quick else []
-    cmd += ["--system-allocator"] if args.system_allocator else []
     out = subprocess.run(cmd, capture_output=True, text=True, cwd=HERE.parent, timeout=1800)
     if out.returncode != 0:
         print(f"[bench] memory probe failed: {out.stderr[-2000:]}", flush=True)
@@ -381,6 +381,10 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     # -- peak memory -----------------------------------------------------------------------------
     if not args.no_memory:
         log(f"{dev}: peak memory")
+        if not dev.startswith("cuda"):
+            res.notes.append(f"{dev}: peak memory is the resident-set high-water mark of a fresh process per "
+                             "variant, with glibc's default allocator (retained free memory would add heap "
+                             "fragmentation to it).")
         for algo in ("ff", "fgff"):
             for factorize in (False, True):
                 mib = peak_memory(setup, args, algo, factorize, data)
@@ -544,6 +548,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> Results:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.probe_memory:  # child process of peak_memory(): one measurement, printed
+        # glibc's default allocator here: with freed memory retained, the resident high-water mark
+        # also counts heap fragmentation (it varied by +-25% between identical probes)
+        spec = json.loads(args.probe_memory)
+        data, _ = get_data(args.dataset, args.data_dir, args.quick)
+        setup = Setup(spec["device"], tuple(spec["layers"]), 2, 1, 1)
+        print(measure_peak_memory(setup, data, spec["algo"], spec["factorize"]))
+        return Results()
     allocator = "glibc default" if args.system_allocator else (
         "glibc, freed memory retained (fgff_core.retain_freed_memory)" if retain_freed_memory()
         else "system default (retain_freed_memory not available here)")
@@ -551,12 +563,6 @@ def main(argv: list[str] | None = None) -> Results:
     quick = args.quick
     if quick and args.layers == "500,500":
         layers = (64, 32)
-    if args.probe_memory:  # child process of peak_memory(): one measurement, printed
-        spec = json.loads(args.probe_memory)
-        data, _ = get_data(args.dataset, args.data_dir, quick)
-        setup = Setup(spec["device"], tuple(spec["layers"]), 2, 1, 1)
-        print(measure_peak_memory(setup, data, spec["algo"], spec["factorize"]))
-        return Results()
     devices = args.devices.split(",") if args.devices != "auto" else ["cpu"] + (
         ["cuda"] if torch.cuda.is_available() else [])
     data, data_label = get_data(args.dataset, args.data_dir, quick)
