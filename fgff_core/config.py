@@ -157,10 +157,12 @@ class RunConfig:
     )
     precision: str = field(
         default="fp32",
-        metadata=_meta("Matmul precision: fp32 (exact), tf32 or bf16 (GPU speed modes, change "
-                       "numbers slightly).", choices=PRECISIONS),
+        metadata=_meta("Matmul precision: fp32 (exact), tf32 (CUDA) or bf16 (CUDA, and CPUs with "
+                       "bf16 instructions); speed modes that change numbers slightly.", choices=PRECISIONS),
     )
-    compile: bool = field(default=False, metadata=_meta("Use torch.compile on the layer step."))
+    compile: bool = field(default=False, metadata=_meta(
+        "Use torch.compile on the layer step (compiles for a few seconds; not faster than the eager "
+        "engine on the benchmark CPU)."))
     log_every: int = field(
         default=1,
         metadata=_meta("Copy per-epoch metrics to the host every N epochs (fewer GPU syncs).",
