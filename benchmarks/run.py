@@ -592,6 +592,9 @@ def main(argv: list[str] | None = None) -> Results:
     res.notes.append("Speed modes (off by default): bf16 autocast, torch.compile of the layer step (its first epoch "
                      "per layer, which compiles, is dropped like every first epoch), and on CUDA tf32; tf32 changes "
                      "CUDA matmuls only.")
+    if quick:  # the targets are stated for 60000 x 784 and 2x500; tiny shapes cannot meet or miss them
+        res.checks = [(t, m, "smoke") for t, m, _ in res.checks]
+        meta["quick"] = "smoke run on small shapes: the verdicts do not apply"
     for t, m, v in res.checks:
         print(f"{v:8s} {t}: {m}")
     out = Path(args.out) if args.out else (None if quick else HERE)
