@@ -99,12 +99,12 @@ class _LayerGoodness(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x_pos: Tensor, x_neg: Tensor | None, coef: Tensor | None, weight: Tensor, bias: Tensor,
                 significance: Tensor, mm_dtype: torch.dtype):
-        w, classes = weight.to(mm_dtype), None if coef is None else coef.shape[1]
+        w = weight.to(mm_dtype)
         z_pos = torch.addmm(bias.to(mm_dtype), x_pos.to(mm_dtype), w.T)
         if x_neg is not None:
             z_neg = torch.addmm(bias.to(mm_dtype), x_neg.to(mm_dtype), w.T)
-        else:
-            z_neg = torch.addmm(z_pos, coef.to(mm_dtype), w[:, :classes].T)
+        else:  # both z are computed before the in-place ReLU below
+            z_neg = torch.addmm(z_pos, coef.to(mm_dtype), w[:, :coef.shape[1]].T)
         h_pos, g_pos, g_pos_raw = relu_goodness_(z_pos.to(weight.dtype), significance)
         h_neg, g_neg, g_neg_raw = relu_goodness_(z_neg.to(weight.dtype), significance)
         ctx.mark_non_differentiable(h_pos, h_neg, g_pos_raw, g_neg_raw)  # no gradient between layers
