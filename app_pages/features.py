@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from fgff_core.config import ALGORITHM_LABELS
 from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
 from fgff_core.viz.embedding import embedding_figure
-from fgff_core.viz.theme import ALGO_LABELS
 
 SELECT_KEY = "features_runs"
 SAMPLE_CHOICES = (250, 500, 1000, 2000)
@@ -39,7 +39,7 @@ if runs.empty:
             "page or launch FF vs FGFF on **Compare**.")
     st.stop()
 
-labels = {r.run_id: f"{r.name} · {ALGO_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
+labels = {r.run_id: f"{r.name} · {ALGORITHM_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
           for r in runs.itertuples()}
 if SELECT_KEY not in st.session_state:
     from_url = [r for r in selected_run_ids() if r in labels][:2]
@@ -84,7 +84,7 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
     for col, rid in zip(cols, run_ids):
         with col:
             run = jm.run(rid)
-            algo = ALGO_LABELS.get(run["algo"], run["algo"])
+            algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
             st.subheader(f"{run['name']} ({algo})")
             try:
                 emb = jobs.request(jm, rid, layer, n_samples)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from fgff_core.config import ALGORITHM_LABELS
 from fgff_core.data import load_for_config
 from fgff_core.inspect import activity_correlation, neuron_activity
 from fgff_core.viz import significance as sv
-from fgff_core.viz.theme import ALGO_LABELS
 
 LIVE_STATUSES = ("queued", "running")
 SELECT_KEY = "significance_runs"
@@ -29,7 +29,7 @@ if runs.empty:
     st.info("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.")
     st.stop()
 
-labels = {r.run_id: f"{r.name} · {ALGO_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
+labels = {r.run_id: f"{r.name} · {ALGORITHM_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
           for r in runs.itertuples()}
 if SELECT_KEY not in st.session_state:
     from_url = [r for r in selected_run_ids() if r in labels][:2]
@@ -80,7 +80,7 @@ elif live:
 
 def show_run(rid: str, epoch: int | None) -> None:
     run = jm.run(rid)
-    algo = ALGO_LABELS.get(run["algo"], run["algo"])
+    algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
     st.subheader(f"{run['name']} ({algo})")
     history = jm.significance(rid) if run["status"] in LIVE_STATUSES else histories.get(rid, [])
     if sv.n_epochs(history) == 0:

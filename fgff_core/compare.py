@@ -20,13 +20,12 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from .config import ALGORITHMS, RunConfig
+from .config import ALGORITHM_LABELS, ALGORITHMS, LEARNING_INVARIANT_FIELDS, RunConfig
 from .events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
-from .viz.theme import ALGO_LABELS
 
 MAX_SEEDS = 16
 # Fields that never change what is learned, so they do not split runs into groups.
-NON_DEFINING_FIELDS = ("seed", "device", "eval_chunk", "log_every", "data_dir", "download", "compile")
+NON_DEFINING_FIELDS = ("seed", *LEARNING_INVARIANT_FIELDS)
 INDEX_COLUMNS = ("run_id", "layer", "epoch", "step")
 # Metrics that make sense as curves over training (ids from events.py, not copies of them).
 CURVE_METRICS = tuple(m for m in (*EPOCH_METRIC_NAMES, *EVAL_METRIC_NAMES)
@@ -70,7 +69,7 @@ def launch_comparison(jm: Submitter, base_config: RunConfig | Mapping[str, Any],
     """
     configs = comparison_configs(base_config, seeds, algos)
     prefix = name or f"compare {configs[0].dataset} {'x'.join(str(w) for w in configs[0].layers)}"
-    return [jm.submit(cfg, name=f"{prefix} {ALGO_LABELS.get(cfg.algo, cfg.algo)} seed {cfg.seed}", owner=owner)
+    return [jm.submit(cfg, name=f"{prefix} {ALGORITHM_LABELS.get(cfg.algo, cfg.algo)} seed {cfg.seed}", owner=owner)
             for cfg in configs]
 
 
@@ -119,7 +118,7 @@ def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str
     labels: dict[tuple, str] = {}
     for key in distinct:
         cfg = rep[key]
-        label = ALGO_LABELS.get(cfg["algo"], cfg["algo"])
+        label = ALGORITHM_LABELS.get(cfg["algo"], cfg["algo"])
         if not by_algo_only:
             extra = [f"{f}={_short(cfg[f])}" for f in varying if f != "algo"]
             label = " ".join([label, *extra])

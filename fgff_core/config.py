@@ -22,6 +22,13 @@ OPTIMIZERS = ("adam",)
 PRECISIONS = ("fp32", "tf32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
+# How each algorithm is named to people (tables, legends, run names): the one place.
+ALGORITHM_LABELS = {"ff": "FF", "fgff": "FGFF", "bp": "BP"}
+
+# Fields that never change what is learned: runs that differ only in these are the same experiment
+# (compare groups them; reproduce keys on the rest). ``seed`` is listed separately by its users.
+LEARNING_INVARIANT_FIELDS = ("device", "eval_chunk", "log_every", "data_dir", "download", "compile")
+
 # Algorithm-dependent defaults: the authors' FF/FGFF settings, and a usual Adam setting for BP.
 DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "bp": 1e-3}
 DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "bp": 128}
@@ -222,7 +229,23 @@ class RunConfig:
 
     @property
     def uses_significance(self) -> bool:
-        return self.algo == "fgff"
+        """FGFF is the one algorithm with trainable significance factors ``s``."""
+        return algo_uses_significance(self.algo)
+
+    @property
+    def algorithm_label(self) -> str:
+        return ALGORITHM_LABELS[self.algo]
+
+    @property
+    def epoch_events(self) -> int:
+        """How many epoch events a run reports: one per layer per epoch for FF/FGFF (either schedule),
+        one per epoch for BP, which trains all layers in one step."""
+        return self.epochs if self.algo == "bp" else self.epochs * len(self.layers)
+
+    def resolve_label_value(self, x_max: float) -> float:
+        """The value written at the label's position: the number, or ``x_max`` (the training data's
+        maximum) for ``label_value='max'``."""
+        return float(x_max) if self.label_value == "max" else float(self.label_value)
 
     @property
     def effective_sig_lr(self) -> float:
@@ -333,6 +356,11 @@ def _check_device(value: Any) -> None:
     if isinstance(value, str) and (value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())):
         return
     raise ValueError(f"device: {value!r} is not allowed; choose one of {', '.join(DEVICES)} or cuda:N")
+
+
+def algo_uses_significance(algo: str) -> bool:
+    """Whether runs of ``algo`` train significance factors (for stored rows that hold only the name)."""
+    return algo == "fgff"
 
 
 def config_fields() -> list[dataclasses.Field]:

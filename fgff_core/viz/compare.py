@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from .theme import ALGO_COLORS, ALGO_LABELS, TEMPLATE
+from ..config import ALGORITHM_LABELS
+from .theme import ALGO_COLORS, TEMPLATE
 
 # Axis titles with units, keyed by the metric names of events.py.
 METRIC_LABELS = {
@@ -36,7 +37,7 @@ def is_accuracy(metric: str) -> bool:
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:
     """FF, FGFF and BP keep their theme colours; other group labels get distinct ones."""
-    by_label = {label: ALGO_COLORS[algo] for algo, label in ALGO_LABELS.items()}
+    by_label = {label: ALGO_COLORS[algo] for algo, label in ALGORITHM_LABELS.items()}
     out, extra = {}, iter(_EXTRA_COLORS * 4)
     for g in groups:
         out[g] = by_label.get(g) or next(extra)

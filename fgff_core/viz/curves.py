@@ -13,7 +13,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from .theme import ALGO_LABELS, NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
+from ..config import ALGORITHM_LABELS
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
 EPOCH_AXIS = "epoch (within layer)"
 GOODNESS_AXIS = "goodness (mean of s·h², batch mean)"
@@ -48,7 +49,7 @@ def _has(metrics: pd.DataFrame, column: str) -> bool:
 
 def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     """Layer loss per epoch, one line per layer (x: epoch within the layer for greedy training)."""
-    title = f"{ALGO_LABELS.get(algo, algo)} loss per layer"
+    title = f"{ALGORITHM_LABELS.get(algo, algo)} loss per layer"
     if metrics is None or metrics.empty or not _has(metrics, "loss"):
         return _empty(title, "No epochs yet")
     fig = go.Figure()
@@ -71,7 +72,7 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     Solid lines are the goodness the loss sees (eq. 3, with significance); dashed lines are the
     same activations without significance (eq. 2). For FF the two coincide.
     """
-    title = f"{ALGO_LABELS.get(algo, algo)} goodness vs threshold {threshold:g}"
+    title = f"{ALGORITHM_LABELS.get(algo, algo)} goodness vs threshold {threshold:g}"
     if algo == "bp":
         return _empty(title, "Backprop has no goodness")
     if metrics is None or metrics.empty or not _has(metrics, "g_pos"):
@@ -116,7 +117,7 @@ def accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
 
     x is the running epoch count over all layers (``step``), so greedy layers follow each other.
     """
-    title = f"{ALGO_LABELS.get(algo, algo)} accuracy"
+    title = f"{ALGORITHM_LABELS.get(algo, algo)} accuracy"
     if metrics is None or metrics.empty or not _has(metrics, "test_acc"):
         return _empty(title, "No evaluation yet")
     evals = metrics.dropna(subset=["test_acc"]).sort_values("step")

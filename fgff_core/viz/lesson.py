@@ -13,9 +13,10 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..config import ALGORITHM_LABELS
 from ..lesson import ROLES, GoodnessDistribution, LayerView
 from .samples import LABEL_SLOT_COLOR, label_slot_pixels
-from .theme import ALGO_LABELS, NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
 ROLE_COLORS = {ROLES[0]: "#d62728", ROLES[1]: "#6baed6", ROLES[2]: "#08306b", ROLES[3]: "#bbbbbb"}
 
@@ -165,7 +166,7 @@ def factors_figure(roles: pd.DataFrame, algo: str) -> go.Figure:
     fig.update_yaxes(title_text="factor w", row=1, col=1)
     fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=60, r=20, t=70, b=50), bargap=0.1,
                       legend=dict(orientation="h", y=-0.25, x=0),
-                      title=dict(text=f"{ALGO_LABELS.get(algo, algo)}: significance factor of each neuron",
+                      title=dict(text=f"{ALGORITHM_LABELS.get(algo, algo)}: significance factor of each neuron",
                                  x=0, xanchor="left"))
     return fig
 

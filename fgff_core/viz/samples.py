@@ -15,9 +15,10 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
+from ..config import ALGORITHM_LABELS
 from ..model import embed_labels
 from ..training import draw_negative_labels
-from .theme import ALGO_LABELS, NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, algo_color
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, algo_color
 
 LABEL_SLOT_COLOR = "#ffbf00"  # outline of the label slots (the first n_classes inputs)
 
@@ -127,7 +128,7 @@ def label_goodness_figure(g_with: np.ndarray, g_without: np.ndarray | None, true
     if true_label is not None:
         labels[true_label] = f"{true_label} (true)"
     fig = go.Figure()
-    name = ALGO_LABELS.get(algo, algo)
+    name = ALGORITHM_LABELS.get(algo, algo)
     fig.add_trace(go.Bar(x=labels, y=g_with, name=f"{name}: with significance" if algo == "fgff" else name,
                          marker_color=algo_color(algo),
                          marker_line=dict(color="black", width=[2 if k == g_with.argmax() else 0
