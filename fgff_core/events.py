@@ -40,7 +40,8 @@ class RunStarted(Event):
 
 @dataclass
 class EpochMetrics(Event):
-    """One layer's epoch. Goodness is the batch mean; ``*_raw`` is without significance (eq. 2).
+    """One layer's epoch. Goodness is the batch mean, with the significance factors (eq. 3) and
+    ``*_no_significance`` without them (eq. 2).
 
     For BP, ``layer`` is 0 (the whole network) and the goodness fields are None.
     """
@@ -52,8 +53,8 @@ class EpochMetrics(Event):
     loss: float
     g_pos: float | None
     g_neg: float | None
-    g_pos_raw: float | None
-    g_neg_raw: float | None
+    g_pos_no_significance: float | None
+    g_neg_no_significance: float | None
     seconds: float
     significance: np.ndarray | None = field(default=None, repr=False)
 

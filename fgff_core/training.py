@@ -5,8 +5,8 @@ iterating (or call ``stop()``) to end cleanly between epochs. ``train(config)`` 
 and returns the final ``RunFinished`` with the trained ``Trainer``.
 
 FF and FGFF are one code path: every layer multiplies its squared activations by its
-significance factors (eq. 3). FGFF trains them with a second Adam optimizer at ``sig_lr``; FF
-leaves them frozen at 1, where eq. (3) is eq. (2).
+significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at ``sig_lr``
+(``optim.LayerOptimizers``); FF leaves them frozen at 1, where eq. (3) is eq. (2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +25,12 @@ from torch import Tensor
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .model import BPNet, FFNet, embed_labels, layer_goodness, layer_loss, normalise, relabel_coefficients
+from .goodness import LayerOutputs, layer_loss
+from .label_input import FirstLayerData, LayerInputs, PairInputs
+from .model import BPNet, FFNet
+from .optim import LayerOptimizers
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if present, then Apple MPS, then CPU."""
@@ -49,6 +53,52 @@ def draw_negative_labels(labels: Tensor, n_classes: int, generator: torch.Genera
     return (labels.cpu() + offset).remainder(n_classes).to(labels.device)
 
 
+class EpochStats(NamedTuple):
+    """One layer-epoch's batch means: the loss and the goodness with the factors ``s`` (eq. 3) and
+    without them (eq. 2). The goodness fields are None for BP. Field names are ``EpochMetrics``'s."""
+
+    loss: float
+    g_pos: float | None = None
+    g_neg: float | None = None
+    g_pos_no_significance: float | None = None
+    g_neg_no_significance: float | None = None
+
+
+def _stats_on_device(loss: Tensor, out: LayerOutputs) -> Tensor:
+    """``EpochStats`` of one step as a device vector in field order: no host sync per step."""
+    return torch.stack([loss.detach(), out.g_pos.detach().mean(), out.g_neg.detach().mean(),
+                        out.g_pos_no_significance.mean(), out.g_neg_no_significance.mean()])
+
+
+class Accuracy(NamedTuple):
+    with_significance: float  # the prediction rule with the factors s (for FF they are 1); BP's accuracy
+    no_significance: float | None  # without them (eq. 2); None for BP
+
+
+@dataclass
+class _PendingEpoch:
+    """A layer-epoch whose metrics are still on the device (copied to the host in batches)."""
+
+    layer: int
+    epoch: int
+    step: int
+    stats: Tensor  # ``EpochStats`` in field order (BP: the loss only)
+    s: Tensor | None  # the layer's significance factors after the epoch
+
+
+class _EpochClock:
+    """Seconds per layer-epoch, measured between metric flushes; evaluation time is left out."""
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    def restart(self) -> None:
+        self._since = time.perf_counter()
+
+    def seconds_per(self, n_epochs: int) -> float:
+        return (time.perf_counter() - self._since) / n_epochs
+
+
 class Trainer:
     """Trains one run described by a ``RunConfig`` (or its dict form) on a ``Dataset``.
 
@@ -61,7 +111,7 @@ class Trainer:
         self.device = resolve_device(cfg.device)
         data = data if data is not None else load_for_config(cfg)
         self.data = data.to(self.device)  # resident on the device for the whole run
-        self.label_value = float(data.x_train.max()) if cfg.label_value == "max" else float(cfg.label_value)
+        self.label_value = cfg.resolve_label_value(data.x_train.max())
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
             if cfg.algo == "bp":
@@ -73,9 +123,14 @@ class Trainer:
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
         # compiled graph per layer and input shape); the optimizer steps stay eager.
         self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
+        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         self._stop_requested = False
-        self.result: RunFinished | None = None
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._optimizers: list[LayerOptimizers] = []
+        self._eval_idx = self._eval_indices()
+        self._clock = _EpochClock()
         self._epoch_seconds: list[float] = []
+        self.result: RunFinished | None = None
 
     # -- public -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -90,8 +145,9 @@ class Trainer:
         yield RunStarted(config=cfg.to_dict(), device=str(self.device), n_train=len(self.data.y_train),
                          n_test=len(self.data.y_test), input_dim=self.data.input_dim,
                          n_params=sum(p.numel() for p in self.model.parameters()),
-                         epoch_events=self._epoch_event_count())
-        with self._precision():
+                         epoch_events=cfg.epoch_events)
+        with self._matmul_precision():
+            self._clock.restart()
             body = self._run_bp() if cfg.algo == "bp" else self._run_ff()
             stopped = yield from body
             if stopped:
@@ -100,8 +156,8 @@ class Trainer:
             else:
                 test = self.accuracy(self.data.x_test, self.data.y_test)
                 train = self.accuracy(self.data.x_train, self.data.y_train)
-                final = dict(test_acc=test[0], test_acc_no_significance=test[1], train_acc=train[0],
-                             train_acc_no_significance=train[1])
+                final = dict(test_acc=test.with_significance, test_acc_no_significance=test.no_significance,
+                             train_acc=train.with_significance, train_acc_no_significance=train.no_significance)
         seconds = self._epoch_seconds
         self.result = RunFinished(status="stopped" if stopped else "done", **final,
                                   train_seconds=sum(seconds),
@@ -110,33 +166,27 @@ class Trainer:
         yield self.result
 
     @torch.no_grad()
-    def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> tuple[float, float | None]:
-        """(accuracy with significance, without) for FF/FGFF; (accuracy, None) for BP."""
+    def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
+        """Accuracy of the prediction rule with and without the significance factors (BP: one value)."""
         chunk = self.config.eval_chunk
         if isinstance(self.model, BPNet):
-            return _fraction(self.model.predict(x, chunk=chunk) == y), None
-        g_sig, g_raw = self.model.label_goodness(x, upto=upto, chunk=chunk)
-        return _fraction(g_sig.argmax(1) == y), _fraction(g_raw.argmax(1) == y)
+            return Accuracy(_fraction(self.model.predict(x, chunk=chunk) == y), None)
+        g = self.model.label_goodness(x, upto=upto, chunk=chunk)
+        return Accuracy(_fraction(g.with_significance.argmax(1) == y), _fraction(g.no_significance.argmax(1) == y))
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
         cfg, model, data = self.config, self.model, self.data
-        x, y = data.x_train, data.y_train
+        y = data.y_train
+        first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
         y_neg = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
-        self._optimizers = []
-        for layer in model.layers:
-            layer.significance.requires_grad_(cfg.algo == "fgff")
-            weights = torch.optim.Adam(layer.linear.parameters(), lr=cfg.lr)
-            # The fine weights optimizer (section III.D): its own Adam, its own learning rate.
-            fine = torch.optim.Adam([layer.significance], lr=cfg.effective_sig_lr) if cfg.algo == "fgff" else None
-            self._optimizers.append((weights, fine))
-        self._eval_idx = self._eval_indices()
+        self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
-        pending: list = []
+        pending: list[_PendingEpoch] = []
         step = 0
         if cfg.schedule == "greedy":
             # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
-            pos_in, neg_in = self._first_layer_inputs(x, y, y_neg)
+            inputs = first_data.inputs(y_neg)
             for i in range(n_layers):
                 for epoch in range(1, cfg.epochs + 1):
                     if self._stop_now():
@@ -144,14 +194,13 @@ class Trainer:
                         return True
                     if cfg.negatives == "resample":
                         y_neg = draw_negative_labels(y, data.n_classes, self.generator)
-                        neg_in = self._frozen_inputs(i, x, y_neg)
+                        inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
                     step += 1
-                    stats = self._ff_epoch([i], pos_in, neg_in, y, y_neg)
-                    pending.append((i, epoch, step, stats[0], self._significance_snapshot(i)))
+                    stats = self._ff_epoch([i], inputs)
+                    pending.append(_PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
                     yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
-                    pos_in, neg_in = self._layer_forward(i, pos_in, neg_in, x, y, y_neg,
-                                                         self._normalised_train_input())
+                    inputs = inputs.forward(model.layers[i])
             return False
         # simultaneous: every layer steps each epoch on the detached outputs of the layer below
         for epoch in range(1, cfg.epochs + 1):
@@ -160,108 +209,53 @@ class Trainer:
                 return True
             if cfg.negatives == "resample":
                 y_neg = draw_negative_labels(y, data.n_classes, self.generator)
-            pos_in, neg_in = self._first_layer_inputs(x, y, y_neg)
-            stats = self._ff_epoch(list(range(n_layers)), pos_in, neg_in, y, y_neg)
+            stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
             for i in range(n_layers):
                 step += 1
-                pending.append((i, epoch, step, stats[i], self._significance_snapshot(i)))
+                pending.append(_PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
             yield from self._maybe_flush_and_eval(pending, n_layers - 1, epoch, step, upto=n_layers)
         return False
 
-    def _first_layer_inputs(self, x: Tensor, y: Tensor, y_neg: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """Inputs of layer 1: None when factorised (it reads x and the labels), else embedded copies."""
-        if self.model.factorize:
-            return None, None
-        c, v = self.data.n_classes, self.label_value
-        return embed_labels(x, y, v, c), embed_labels(x, y_neg, v, c)
-
     @torch.no_grad()
-    def _frozen_inputs(self, i: int, x: Tensor, y_neg: Tensor) -> Tensor | None:
-        """Negative inputs of layer i through the frozen layers below it (after a resample)."""
-        if i == 0:  # a factorised layer 1 reads x and the labels itself
-            return None if self.model.factorize else embed_labels(x, y_neg, self.label_value, self.data.n_classes)
-        _, neg = self.model.first_layer(x, [self.data.y_train, y_neg], self._normalised_train_input())
+    def _with_new_negatives(self, i: int, inputs: LayerInputs, first_data: FirstLayerData,
+                            y_neg: Tensor) -> LayerInputs:
+        """Layer i's inputs with the negatives of labels ``y_neg``, through the frozen layers below it."""
+        first = first_data.inputs(y_neg)
+        if i == 0:
+            return first
+        neg = first.forward(self.model.layers[0]).neg
         for layer in self.model.layers[1:i]:
             neg = layer(neg)
-        return neg
+        return PairInputs(inputs.pos, neg)
 
-    def _layer_forward(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                       normalised: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Layer i on positive and negative inputs; a factorised layer 1 reads x and the labels."""
-        if i == 0 and self.model.factorize:
-            h_pos, h_neg = self.model.first_layer(x, [y_pos, y_neg], normalised)
-            return h_pos, h_neg
-        layer = self.model.layers[i]
-        return layer(pos_in), layer(neg_in)
-
-    def _ff_epoch(self, layer_ids: list[int], pos_in, neg_in, y: Tensor, y_neg: Tensor):
-        """One epoch for the listed layers (one for greedy, all for simultaneous).
-
-        Returns per-layer stats (loss, g_pos, g_neg, g_pos_raw, g_neg_raw) on the device, kept
-        there so that no host synchronisation happens here.
-        """
+    def _ff_epoch(self, layer_ids: list[int], inputs: LayerInputs) -> list[Tensor]:
+        """One epoch for the listed layers (one for greedy, all for simultaneous), each on the outputs
+        of the one before. Returns per-layer ``EpochStats`` vectors, kept on the device (no sync here)."""
         cfg = self.config
-        n = len(y)
+        n = len(self.data.y_train)
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-            torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
-        sums = [torch.zeros(5, device=y.device) for _ in layer_ids]
-        normalised = self._normalised_train_input() if 0 in layer_ids else None
-        for idx in batches:
-            a = pos_in if idx is None or pos_in is None else pos_in[idx]
-            b = neg_in if idx is None or neg_in is None else neg_in[idx]
-            yp, yn = (y, y_neg) if idx is None else (y[idx], y_neg[idx])
-            xb = self.data.x_train if idx is None else self.data.x_train[idx]
-            nb = normalised if idx is None or normalised is None else (normalised[0][idx], normalised[1][idx])
+            torch.randperm(n, generator=self.generator).to(self.device).split(cfg.batch_size)
+        sums = [torch.zeros(len(EpochStats._fields), device=self.device) for _ in layer_ids]
+        for rows in batches:
+            batch = inputs if rows is None else inputs.select(rows)
             for k, i in enumerate(layer_ids):
-                h_pos, h_neg, stats = self._layer_step(i, a, b, xb, yp, yn, nb)
+                out, stats = self._layer_step(i, batch)
                 sums[k] += stats
-                a, b = h_pos, h_neg  # detached: no gradient crosses layers
+                batch = PairInputs(out.h_pos, out.h_neg)  # detached: no gradient crosses layers
         return [s / len(batches) for s in sums]
 
-    def _normalised_train_input(self) -> tuple[Tensor, Tensor] | None:
-        """The factorised layer 1's normalised positive input, computed once per run, not per epoch
-        (the positive labels never change; the negatives are relabellings of it)."""
-        if not self.model.factorize:
-            return None
-        if getattr(self, "_normalised", None) is None:
-            self._normalised = self.model.normalised_input(self.data.x_train, self.data.y_train)
-        return self._normalised
-
-    def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                            normalised: tuple[Tensor, Tensor] | None = None):
-        """Layer i's outputs, goodness with significance (eq. 3; eq. 2 while the factors are 1) and
-        without (eq. 2, reported), and the local loss."""
+    def _forward_loss_eager(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
+        """Layer i's outputs, its goodness with ``s`` (eq. 3) and without (eq. 2), and its local loss."""
         cfg = self.config
-        layer = self.model.layers[i]
-        mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-        if i == 0 and self.model.factorize:
-            x_pos, inv_norm = normalised if normalised is not None else self.model.normalised_input(x, y_pos)
-            coef = relabel_coefficients(inv_norm * self.label_value, y_pos, y_neg, self.data.n_classes)
-            out = layer_goodness(layer, x_pos, coef=coef, mm_dtype=mm_dtype)
-        else:
-            out = layer_goodness(layer, normalise(pos_in), normalise(neg_in), mm_dtype=mm_dtype)
-        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw = out
-        loss = layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
-        return h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss
+        out = inputs.layer_goodness(self.model.layers[i], self._mm_dtype)
+        return out, layer_loss(out.g_pos, out.g_neg, cfg.loss, cfg.threshold, cfg.delta)
 
-    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                    normalised: tuple[Tensor, Tensor] | None = None):
-        """Forward, goodness, local loss and the two optimizer steps of layer i (Algorithm 1, l. 9-19)."""
-        weights_opt, fine_opt = self._optimizers[i]
-        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss = self._forward_loss(
-            i, pos_in, neg_in, x, y_pos, y_neg, normalised)
-        weights_opt.zero_grad(set_to_none=True)
-        if fine_opt is not None:
-            fine_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        weights_opt.step()
-        if fine_opt is not None:
-            fine_opt.step()  # the significance update: w_f <- w_f - alpha_f dL/dw_f (Algorithm 1, l. 17)
+    def _layer_step(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
+        """Forward, goodness, local loss and the update of layer i (Algorithm 1, l. 9-19)."""
+        out, loss = self._forward_loss(i, inputs)
+        self._optimizers[i].step(loss)
         with torch.no_grad():
-            h_pos, h_neg = h_pos.detach(), h_neg.detach()
-            stats = torch.stack([loss.detach(), g_pos.detach().mean(), g_neg.detach().mean(),
-                                 g_pos_raw.mean(), g_neg_raw.mean()])
-        return h_pos, h_neg, stats
+            return out, _stats_on_device(loss, out)
 
     def _significance_snapshot(self, i: int) -> Tensor:
         return self.model.layers[i].significance.detach().clone()
@@ -271,8 +265,7 @@ class Trainer:
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        self._eval_idx = self._eval_indices()
-        pending: list = []
+        pending: list[_PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
@@ -290,17 +283,11 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
-            nan = torch.tensor(float("nan"), device=y.device)
-            stats = torch.stack([total / len(batches), nan, nan, nan, nan])
-            pending.append((0, epoch, epoch, stats, None))
+            pending.append(_PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
             yield from self._maybe_flush_and_eval(pending, 0, epoch, epoch, upto=None)
         return False
 
     # -- shared -------------------------------------------------------------------------------
-    def _epoch_event_count(self) -> int:
-        cfg = self.config
-        return cfg.epochs if cfg.algo == "bp" else cfg.epochs * len(cfg.layers)
-
     def _stop_now(self) -> bool:
         return self._stop_requested or self._should_stop()
 
@@ -311,7 +298,8 @@ class Trainer:
         te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
         return tr, te
 
-    def _maybe_flush_and_eval(self, pending: list, layer: int, epoch: int, step: int, upto: int | None):
+    def _maybe_flush_and_eval(self, pending: list[_PendingEpoch], layer: int, epoch: int, step: int,
+                              upto: int | None) -> Iterator[Event]:
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
@@ -321,35 +309,32 @@ class Trainer:
             tr, te = self._eval_idx
             train_acc = self.accuracy(self.data.x_train[tr], self.data.y_train[tr], upto)
             test_acc = self.accuracy(self.data.x_test[te], self.data.y_test[te], upto)
-            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train_acc[0], test_acc=test_acc[0],
-                              train_acc_no_significance=train_acc[1], test_acc_no_significance=test_acc[1])
-            self._last_flush = time.perf_counter()  # evaluation time is not training time
+            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train_acc.with_significance,
+                              test_acc=test_acc.with_significance,
+                              train_acc_no_significance=train_acc.no_significance,
+                              test_acc_no_significance=test_acc.no_significance)
+            self._clock.restart()  # evaluation time is not training time
 
-    def _flush(self, pending: list) -> Iterator[EpochMetrics]:
+    def _flush(self, pending: list[_PendingEpoch]) -> Iterator[EpochMetrics]:
         """Copy the pending epochs' metrics to the host in one transfer and yield them."""
         if not pending:
-            self._last_flush = time.perf_counter()
+            self._clock.restart()
             return
-        stats = torch.stack([p[3] for p in pending]).cpu()  # the one sync point
-        sigs = [p[4].cpu().numpy() if p[4] is not None else None for p in pending]
+        rows = torch.stack([p.stats for p in pending]).cpu().tolist()  # the one sync point
+        factors = [p.s.cpu().numpy() if p.s is not None else None for p in pending]
         # Seconds per layer-epoch, averaged over the flushed ones: exact on GPU because the
         # transfer above waits for the queued work.
-        seconds = (time.perf_counter() - (self._last_flush or self._run_start)) / len(pending)
-        is_bp = self.config.algo == "bp"
-        for (layer, epoch, step, _, _), row, sig in zip(pending, stats.tolist(), sigs):
+        seconds = self._clock.seconds_per(len(pending))
+        for p, row, s in zip(pending, rows, factors):
             self._epoch_seconds.append(seconds)
-            yield EpochMetrics(layer=layer, epoch=epoch, step=step, loss=row[0],
-                               g_pos=None if is_bp else row[1], g_neg=None if is_bp else row[2],
-                               g_pos_raw=None if is_bp else row[3], g_neg_raw=None if is_bp else row[4],
-                               seconds=seconds, significance=sig)
+            yield EpochMetrics(layer=p.layer, epoch=p.epoch, step=p.step, **EpochStats(*row)._asdict(),
+                               seconds=seconds, significance=s)
         pending.clear()
-        self._last_flush = time.perf_counter()
+        self._clock.restart()
 
     @contextlib.contextmanager
-    def _precision(self):
+    def _matmul_precision(self) -> Iterator[None]:
         """fp32 is exact; tf32 lets CUDA matmuls use TensorFloat-32 for this run only."""
-        self._run_start = time.perf_counter()
-        self._last_flush = None
         if self.config.precision != "tf32":
             yield
             return
@@ -360,7 +345,7 @@ class Trainer:
         finally:
             torch.set_float32_matmul_precision(previous)
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
