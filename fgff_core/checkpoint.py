@@ -66,7 +66,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if config.algo == "bp":
         model: FFNet | BPNet = BPNet(input_dim, config.layers, n_classes)
     else:
-        model = FFNet(input_dim, config.layers, n_classes, float(meta["label_value"]), config.factorize)
+        model = FFNet(input_dim, config.layers, n_classes, float(meta["label_value"]), config.factorize,
+                      config.significance_param)
     try:
         model.load_state_dict(tensors)
     except RuntimeError as exc:

@@ -61,7 +61,11 @@ class EpochMetrics(Event):
 
 @dataclass
 class EvalMetrics(Event):
-    """Accuracy on the fixed evaluation subsets, with the layers trained so far."""
+    """Accuracy on the fixed evaluation subsets, with the layers trained so far (``predict_layers``).
+
+    ``layer_*_acc``: the prediction rule with the goodness of this event's ``layer`` alone (with the
+    significance factors); None for BP. The simultaneous schedule yields one event per layer.
+    """
 
     kind: ClassVar[str] = "eval"
     layer: int
@@ -71,6 +75,8 @@ class EvalMetrics(Event):
     test_acc: float
     train_acc_no_significance: float | None
     test_acc_no_significance: float | None
+    layer_train_acc: float | None = None
+    layer_test_acc: float | None = None
 
 
 @dataclass
@@ -84,6 +90,9 @@ class RunFinished(Event):
     train_seconds: float
     epoch_seconds_median: float
     wall_seconds: float
+    # the linear softmax readout on the frozen hidden activities (readout_epochs > 0), never the goodness rule
+    readout_train_acc: float | None = None
+    readout_test_acc: float | None = None
 
 
 EPOCH_METRIC_NAMES = tuple(f.name for f in dataclasses.fields(EpochMetrics) if f.name != "significance")

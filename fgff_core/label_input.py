@@ -39,6 +39,13 @@ def embed_labels(x: Tensor, labels: Tensor | int, label_value: float, n_classes:
     return out
 
 
+def embed_neutral_label(x: Tensor, label_value: float, n_classes: int = 10) -> Tensor:
+    """Every label slot at ``label_value / n_classes`` (Hinton's neutral label, for readouts)."""
+    out = x.clone()
+    out[:, :n_classes] = label_value / n_classes
+    return out
+
+
 def normalised_embedding(x: Tensor, labels: Tensor, label_value: float, n_classes: int) -> tuple[Tensor, Tensor]:
     """``normalise(embed_labels(x, labels))`` and 1 / (||x_emb|| + eps), (N,); the latter is the
     same for every label embedded with the same value."""
@@ -68,8 +75,10 @@ class PairInputs:
     def select(self, rows: Tensor) -> PairInputs:
         return PairInputs(self.pos[rows], self.neg[rows])
 
-    def layer_goodness(self, layer: FFLayer, mm_dtype: torch.dtype | None = None) -> LayerOutputs:
-        return layer_goodness(layer, normalise(self.pos), normalise(self.neg), mm_dtype=mm_dtype)
+    def layer_goodness(self, layer: FFLayer, mm_dtype: torch.dtype | None = None,
+                       h_pos_grad: bool = False) -> LayerOutputs:
+        return layer_goodness(layer, normalise(self.pos), normalise(self.neg), mm_dtype=mm_dtype,
+                              h_pos_grad=h_pos_grad)
 
     def forward(self, layer: FFLayer) -> PairInputs:
         """The layer's outputs on both: the inputs of the next layer (Algorithm 1, l. 22-23)."""
@@ -95,8 +104,10 @@ class RelabelledInputs:
     def _coefficients(self) -> Tensor:
         return relabel_coefficients(self.inv_norm * self.label_value, self.y_pos, self.y_neg, self.n_classes)
 
-    def layer_goodness(self, layer: FFLayer, mm_dtype: torch.dtype | None = None) -> LayerOutputs:
-        return layer_goodness(layer, self.x_pos, coef=self._coefficients(), mm_dtype=mm_dtype)
+    def layer_goodness(self, layer: FFLayer, mm_dtype: torch.dtype | None = None,
+                       h_pos_grad: bool = False) -> LayerOutputs:
+        return layer_goodness(layer, self.x_pos, coef=self._coefficients(), mm_dtype=mm_dtype,
+                              h_pos_grad=h_pos_grad)
 
     def forward(self, layer: FFLayer) -> PairInputs:
         z_pos = layer.linear(self.x_pos)

@@ -13,6 +13,7 @@ The significance update lives in ``optim.py`` (its own optimizer, Algorithm 1 l.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import NamedTuple
 
@@ -21,19 +22,39 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .goodness import goodness, hinge_loss, normalise, relu_goodness_, softplus_loss
-from .label_input import FirstLayerInput, embed_labels, first_layer_input
+from .label_input import FirstLayerInput, embed_labels, embed_neutral_label, first_layer_input
 
 __all__ = ["BPNet", "FFLayer", "FFNet", "LabelGoodness", "embed_labels", "goodness", "hinge_loss", "softplus_loss"]
 
 
-class FFLayer(nn.Module):
-    """One Forward-Forward layer: L2-normalise the input, linear, ReLU; plus its significance factors ``s``."""
+_SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(p) = 1
 
-    def __init__(self, in_features: int, out_features: int) -> None:
+
+class FFLayer(nn.Module):
+    """One Forward-Forward layer: L2-normalise the input, linear, ReLU; plus its significance factors ``s``.
+
+    ``significance_param``: ``unconstrained`` (the paper: the parameter is s), or non-negative,
+    s = softplus(p) or s = exp(p), with p the parameter ``significance``. Every s starts at 1.
+    """
+
+    def __init__(self, in_features: int, out_features: int, significance_param: str = "unconstrained") -> None:
         super().__init__()
+        if significance_param not in ("unconstrained", "softplus", "exp"):
+            raise ValueError(f"significance_param: {significance_param!r} is not allowed; choose one of "
+                             "unconstrained, softplus, exp")
         self.linear = nn.Linear(in_features, out_features)
-        # The layer's row of the significance matrix (section III.A), initialised to 1 (footnote 1).
-        self.significance = nn.Parameter(torch.ones(out_features))
+        self.significance_param = significance_param
+        # The layer's row of the significance matrix (section III.A), s initialised to 1 (footnote 1).
+        start = {"unconstrained": 1.0, "softplus": _SOFTPLUS_OF_ONE, "exp": 0.0}[significance_param]
+        self.significance = nn.Parameter(torch.full((out_features,), start))
+
+    def s(self) -> Tensor:
+        """The significance factors s of eq. (3), from the parameter (itself when unconstrained)."""
+        if self.significance_param == "softplus":
+            return F.softplus(self.significance)
+        if self.significance_param == "exp":
+            return self.significance.exp()
+        return self.significance
 
     def forward(self, x: Tensor) -> Tensor:
         """Algorithm 1, Forward: x_n = x / ||x||; relu(x_n W^T + b)."""
@@ -59,12 +80,12 @@ class FFNet(nn.Module):
     """
 
     def __init__(self, input_dim: int, layers: Sequence[int], n_classes: int = 10, label_value: float = 1.0,
-                 factorize: bool = True) -> None:
+                 factorize: bool = True, significance_param: str = "unconstrained") -> None:
         super().__init__()
         if input_dim <= n_classes:
             raise ValueError(f"input_dim must exceed n_classes={n_classes} to hold the label, got {input_dim}")
         sizes = [input_dim, *layers]
-        self.layers = nn.ModuleList(FFLayer(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+        self.layers = nn.ModuleList(FFLayer(a, b, significance_param) for a, b in zip(sizes[:-1], sizes[1:]))
         self.input_dim = input_dim
         self.n_classes = n_classes
         self.label_value = float(label_value)
@@ -74,10 +95,14 @@ class FFNet(nn.Module):
     def factorize(self) -> bool:
         return self.first_input.factorised
 
-    def layer_outputs(self, x: Tensor, labels: Tensor, upto: int | None = None) -> list[Tensor]:
-        """Every layer's output for ``x`` with ``labels`` embedded (e.g. positive data for t-SNE)."""
+    def layer_outputs(self, x: Tensor, labels: Tensor | None, upto: int | None = None) -> list[Tensor]:
+        """Every layer's output for ``x`` with ``labels`` embedded (e.g. positive data for t-SNE);
+        ``labels=None``: the neutral label (every label slot at label_value / classes), for readouts."""
         upto = len(self.layers) if upto is None else upto
-        h = F.relu(self.first_input.pre_activation(self.layers[0], x, labels))
+        if labels is None:
+            h = self.layers[0](embed_neutral_label(x, self.label_value, self.n_classes))
+        else:
+            h = F.relu(self.first_input.pre_activation(self.layers[0], x, labels))
         outs = [h]
         for layer in self.layers[1:upto]:
             h = layer(h)
@@ -86,45 +111,60 @@ class FFNet(nn.Module):
 
     # -- prediction ---------------------------------------------------------------------------
     @torch.no_grad()
-    def label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 0) -> LabelGoodness:
-        """The prediction rule (section II): embed each of the 10 labels, run the net, sum the goodness
-        of the layers (eq. 3 with the factors ``s``, eq. 2 without); the predicted label has the
-        highest sum (``predict``).
+    def layer_label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 0) -> LabelGoodness:
+        """Each layer's goodness for each candidate label: (layers, N, classes) per field.
 
-        Evaluated in chunks of ``chunk`` samples so memory stays bounded (0: the first-layer path's
-        fastest measured chunk for the device).
+        Embed each of the 10 labels, run the net, take every layer's goodness (eq. 3 with the
+        factors ``s``, eq. 2 without). In chunks of ``chunk`` samples so memory stays bounded (0: the
+        first-layer path's fastest measured chunk for the device).
         """
         chunk = chunk or self.first_input.prediction_chunk(x.device)
         upto = len(self.layers) if upto is None else upto
-        with_s, without_s = [], []
         c = self.n_classes
+        with_s, without_s = [], []
         for start in range(0, len(x), chunk):
             xc = x[start:start + chunk]
             z = self.first_input.all_labels_pre_activation(self.layers[0], xc).reshape(c * len(xc), -1)
-            g_s = torch.zeros(c * len(xc), device=x.device)
-            g_no_significance = torch.zeros(c * len(xc), device=x.device)
+            chunk_s, chunk_no_s = [], []
             for i, layer in enumerate(self.layers[:upto]):
-                h, g = relu_goodness_(z, layer.significance)  # z is ours: the ReLU runs in place
-                g_s += g.with_significance.float()
-                g_no_significance += g.no_significance.float()
+                h, g = relu_goodness_(z, layer.s())  # z is ours: the ReLU runs in place
+                chunk_s.append(g.with_significance.float().view(c, -1).T)
+                chunk_no_s.append(g.no_significance.float().view(c, -1).T)
                 if i + 1 < upto:
                     z = self.layers[i + 1].pre_activation(h)
-            with_s.append(g_s.view(c, -1).T)
-            without_s.append(g_no_significance.view(c, -1).T)
+            with_s.append(torch.stack(chunk_s))
+            without_s.append(torch.stack(chunk_no_s))
         if not with_s:  # no samples
-            return LabelGoodness(x.new_zeros(0, c), x.new_zeros(0, c))
-        return LabelGoodness(torch.cat(with_s), torch.cat(without_s))
+            return LabelGoodness(x.new_zeros(upto, 0, c), x.new_zeros(upto, 0, c))
+        return LabelGoodness(torch.cat(with_s, dim=1), torch.cat(without_s, dim=1))
+
+    @torch.no_grad()
+    def label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 0, first: int = 0) -> LabelGoodness:
+        """The prediction rule's scores (section II): the goodness of layers ``first``..``upto - 1``
+        summed, for each sample and candidate label, (N, classes) per field; the predicted label has
+        the highest sum (``predict``). ``first=1`` leaves layer 1 out (Hinton's rule)."""
+        per_layer = self.layer_label_goodness(x, upto=upto, chunk=chunk)
+        return LabelGoodness(*(sum_layers(g, first) for g in per_layer))
 
     @torch.no_grad()
     def predict(self, x: Tensor, use_significance: bool = True, upto: int | None = None,
-                chunk: int = 0) -> Tensor:
+                chunk: int = 0, first: int = 0) -> Tensor:
         """The label with the highest goodness summed over layers (section II; III.C without ``s``)."""
-        g = self.label_goodness(x, upto=upto, chunk=chunk)
+        g = self.label_goodness(x, upto=upto, chunk=chunk, first=first)
         return (g.with_significance if use_significance else g.no_significance).argmax(dim=1)
 
     def significance(self) -> list[Tensor]:
         """The significance matrix, one row of factors ``s`` per layer (layers may differ in width)."""
-        return [layer.significance.detach() for layer in self.layers]
+        return [layer.s().detach() for layer in self.layers]
+
+
+def sum_layers(per_layer: Tensor, first: int = 0) -> Tensor:
+    """The sum over layers ``first``.. of per-layer goodness (layers, N, classes), layer by layer in
+    float32 (the order the prediction rule always used)."""
+    total = torch.zeros_like(per_layer[0])
+    for g in per_layer[first:]:
+        total += g
+    return total
 
 
 class BPNet(nn.Module):

@@ -25,10 +25,12 @@ from torch import Tensor
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .goodness import LayerOutputs, layer_loss
+from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
 from .label_input import FirstLayerData, LayerInputs, PairInputs
-from .model import BPNet, FFNet
-from .optim import LayerOptimizers
+from .model import BPNet, FFNet, LabelGoodness, sum_layers
+from .negatives import draw_negative_labels, hard_negative_labels, mix_negatives
+from .optim import LayerOptimizers, lr_factor, make_optimizer, set_lr_factor
+from .readout import train_readout
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
 
@@ -45,12 +47,6 @@ def resolve_device(name: str = "auto") -> torch.device:
     if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise ValueError("device: 'mps' was asked for but Apple MPS is not available here; use auto or cpu")
     return torch.device(name)
-
-
-def draw_negative_labels(labels: Tensor, n_classes: int, generator: torch.Generator) -> Tensor:
-    """A wrong label for each sample, uniform over the other ``n_classes - 1`` (never the true one)."""
-    offset = torch.randint(1, n_classes, labels.shape, generator=generator)
-    return (labels.cpu() + offset).remainder(n_classes).to(labels.device)
 
 
 class EpochStats(NamedTuple):
@@ -108,6 +104,8 @@ class Trainer:
     def __init__(self, config: RunConfig | dict, data: Dataset | None = None) -> None:
         self.config = RunConfig.coerce(config)
         cfg = self.config
+        if cfg.predict_layers == "skip_first" and len(cfg.layers) < 2 and cfg.algo != "bp":
+            raise ValueError("predict_layers: skip_first needs 2 or more layers; use all for a 1-layer net")
         self.device = resolve_device(cfg.device)
         data = data if data is not None else load_for_config(cfg)
         self.data = data.to(self.device)  # resident on the device for the whole run
@@ -117,7 +115,8 @@ class Trainer:
             if cfg.algo == "bp":
                 model = BPNet(data.input_dim, cfg.layers, data.n_classes)
             else:
-                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize)
+                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize,
+                              cfg.significance_param)
         self.model = model.to(self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
@@ -127,6 +126,7 @@ class Trainer:
         self._stop_requested = False
         self._should_stop: Callable[[], bool] = lambda: False
         self._optimizers: list[LayerOptimizers] = []
+        self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
         self._eval_idx = self._eval_indices()
         self._clock = _EpochClock()
         self._epoch_seconds: list[float] = []
@@ -157,7 +157,8 @@ class Trainer:
                 test = self.accuracy(self.data.x_test, self.data.y_test)
                 train = self.accuracy(self.data.x_train, self.data.y_train)
                 final = dict(test_acc=test.with_significance, test_acc_no_significance=test.no_significance,
-                             train_acc=train.with_significance, train_acc_no_significance=train.no_significance)
+                             train_acc=train.with_significance, train_acc_no_significance=train.no_significance,
+                             **self._readout())
         seconds = self._epoch_seconds
         self.result = RunFinished(status="stopped" if stopped else "done", **final,
                                   train_seconds=sum(seconds),
@@ -167,19 +168,30 @@ class Trainer:
 
     @torch.no_grad()
     def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
-        """Accuracy of the prediction rule with and without the significance factors (BP: one value)."""
+        """Accuracy of the prediction rule (``predict_layers`` of the first ``upto`` layers) with and
+        without the significance factors (BP: one value)."""
         chunk = self.config.eval_chunk
         if isinstance(self.model, BPNet):
             return Accuracy(_fraction(self.model.predict(x, chunk=chunk) == y), None)
-        g = self.model.label_goodness(x, upto=upto, chunk=chunk)
-        return Accuracy(_fraction(g.with_significance.argmax(1) == y), _fraction(g.no_significance.argmax(1) == y))
+        return _accuracy_of(self._summed(self.model.layer_label_goodness(x, upto=upto, chunk=chunk)), y)
+
+    def first_predicting_layer(self, upto: int | None = None) -> int:
+        """The first layer whose goodness counts at prediction: 1 for ``predict_layers=skip_first`` (0-based),
+        unless only layer 1 is trained yet (the greedy schedule's first layer), then 0."""
+        upto = len(self.config.layers) if upto is None else upto
+        return 1 if self.config.predict_layers == "skip_first" and upto > 1 else 0
+
+    def _summed(self, per_layer: LabelGoodness) -> LabelGoodness:
+        first = self.first_predicting_layer(len(per_layer.with_significance))
+        return LabelGoodness(*(sum_layers(g, first) for g in per_layer))
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
         cfg, model, data = self.config, self.model, self.data
         y = data.y_train
         first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
-        y_neg = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
+        y_random = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
+        y_neg = y_random
         self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
         pending: list[_PendingEpoch] = []
@@ -192,13 +204,15 @@ class Trainer:
                     if self._stop_now():
                         yield from self._flush(pending)
                         return True
-                    if cfg.negatives == "resample":
-                        y_neg = draw_negative_labels(y, data.n_classes, self.generator)
+                    y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
+                    if y_new is not None:
+                        y_neg = y_new
                         inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
+                    self._optimizers[i].start_epoch(epoch, cfg.epochs)
                     step += 1
                     stats = self._ff_epoch([i], inputs)
                     pending.append(_PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
-                    yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
+                    yield from self._maybe_flush_and_eval(pending, [i], epoch, [step], upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
                     inputs = inputs.forward(model.layers[i])
             return False
@@ -207,14 +221,38 @@ class Trainer:
             if self._stop_now():
                 yield from self._flush(pending)
                 return True
-            if cfg.negatives == "resample":
-                y_neg = draw_negative_labels(y, data.n_classes, self.generator)
+            y_new, y_random = self._next_negatives(epoch, y_random, upto=n_layers)
+            y_neg = y_neg if y_new is None else y_new
+            for opt in self._optimizers:
+                opt.start_epoch(epoch, cfg.epochs)
             stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
+            steps = []
             for i in range(n_layers):
                 step += 1
+                steps.append(step)
                 pending.append(_PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
-            yield from self._maybe_flush_and_eval(pending, n_layers - 1, epoch, step, upto=n_layers)
+            yield from self._maybe_flush_and_eval(pending, list(range(n_layers)), epoch, steps, upto=n_layers)
         return False
+
+    def _next_negatives(self, epoch: int, y_random: Tensor, upto: int) -> tuple[Tensor | None, Tensor]:
+        """(new negative labels for this epoch or None to keep them, the random labels now in use).
+
+        Random labels are drawn anew each epoch with ``negatives=resample``. With ``hard_negatives``,
+        every ``hard_negatives_every`` epochs that fraction becomes the hardest wrong label under the
+        layers trained so far (``upto``), the rest random.
+        """
+        cfg, y, n_classes = self.config, self.data.y_train, self.data.n_classes
+        resampled = cfg.negatives == "resample"
+        if resampled:
+            y_random = draw_negative_labels(y, n_classes, self.generator)
+        if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
+            scores = self._summed(self.model.layer_label_goodness(self.data.x_train, upto=upto,
+                                                                  chunk=cfg.eval_chunk))
+            hard = hard_negative_labels(scores.with_significance, y)
+            return mix_negatives(hard, y_random, cfg.hard_negatives, self.generator), y_random
+        if cfg.hard_negatives > 0:
+            return None, y_random  # keep the mix until the next recomputation
+        return (y_random if resampled else None), y_random
 
     @torch.no_grad()
     def _with_new_negatives(self, i: int, inputs: LayerInputs, first_data: FirstLayerData,
@@ -241,14 +279,18 @@ class Trainer:
             for k, i in enumerate(layer_ids):
                 out, stats = self._layer_step(i, batch)
                 sums[k] += stats
-                batch = PairInputs(out.h_pos, out.h_neg)  # detached: no gradient crosses layers
+                batch = PairInputs(out.h_pos.detach(), out.h_neg)  # no gradient crosses layers
         return [s / len(batches) for s in sums]
 
     def _forward_loss_eager(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
         """Layer i's outputs, its goodness with ``s`` (eq. 3) and without (eq. 2), and its local loss."""
         cfg = self.config
-        out = inputs.layer_goodness(self.model.layers[i], self._mm_dtype)
-        return out, layer_loss(out.g_pos, out.g_neg, cfg.loss, cfg.threshold, cfg.delta)
+        out = inputs.layer_goodness(self.model.layers[i], self._mm_dtype, h_pos_grad=cfg.peer_norm > 0)
+        loss = layer_loss(out.g_pos, out.g_neg, cfg.loss, cfg.threshold, cfg.delta, cfg.symba_alpha)
+        if cfg.peer_norm > 0:
+            peer, self._peer_means[i] = peer_normalisation_loss(out.h_pos, self._peer_means[i])
+            loss = loss + cfg.peer_norm * peer
+        return out, loss
 
     def _layer_step(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
         """Forward, goodness, local loss and the update of layer i (Algorithm 1, l. 9-19)."""
@@ -258,19 +300,20 @@ class Trainer:
             return out, _stats_on_device(loss, out)
 
     def _significance_snapshot(self, i: int) -> Tensor:
-        return self.model.layers[i].significance.detach().clone()
+        return self.model.layers[i].s().detach().clone()
 
     # -- BP -----------------------------------------------------------------------------------
     def _run_bp(self) -> Iterator[Event]:
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        optimizer = make_optimizer(model.parameters(), cfg)
         pending: list[_PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
                 yield from self._flush(pending)
                 return True
+            set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
                 torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
             total = torch.zeros((), device=y.device)
@@ -284,7 +327,7 @@ class Trainer:
                 optimizer.step()
                 total += loss.detach()
             pending.append(_PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
-            yield from self._maybe_flush_and_eval(pending, 0, epoch, epoch, upto=None)
+            yield from self._maybe_flush_and_eval(pending, [0], epoch, [epoch], upto=None)
         return False
 
     # -- shared -------------------------------------------------------------------------------
@@ -298,8 +341,10 @@ class Trainer:
         te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
         return tr, te
 
-    def _maybe_flush_and_eval(self, pending: list[_PendingEpoch], layer: int, epoch: int, step: int,
+    def _maybe_flush_and_eval(self, pending: list[_PendingEpoch], layers: list[int], epoch: int, steps: list[int],
                               upto: int | None) -> Iterator[Event]:
+        """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
+        ``layers`` (those that stepped this epoch), at the matching ``steps``."""
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
@@ -307,13 +352,38 @@ class Trainer:
             yield from self._flush(pending)
         if evaluate:
             tr, te = self._eval_idx
-            train_acc = self.accuracy(self.data.x_train[tr], self.data.y_train[tr], upto)
-            test_acc = self.accuracy(self.data.x_test[te], self.data.y_test[te], upto)
-            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train_acc.with_significance,
-                              test_acc=test_acc.with_significance,
-                              train_acc_no_significance=train_acc.no_significance,
-                              test_acc_no_significance=test_acc.no_significance)
+            yield from self._evaluations(self.data.x_train[tr], self.data.y_train[tr], self.data.x_test[te],
+                                         self.data.y_test[te], layers, epoch, steps, upto)
             self._clock.restart()  # evaluation time is not training time
+
+    @torch.no_grad()
+    def _evaluations(self, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, layers: list[int],
+                     epoch: int, steps: list[int], upto: int | None) -> Iterator[EvalMetrics]:
+        if isinstance(self.model, BPNet):
+            train, test = self.accuracy(x_train, y_train), self.accuracy(x_test, y_test)
+            yield EvalMetrics(layer=0, epoch=epoch, step=steps[0], train_acc=train.with_significance,
+                              test_acc=test.with_significance, train_acc_no_significance=None,
+                              test_acc_no_significance=None)
+            return
+        chunk = self.config.eval_chunk
+        per_train = self.model.layer_label_goodness(x_train, upto=upto, chunk=chunk)
+        per_test = self.model.layer_label_goodness(x_test, upto=upto, chunk=chunk)
+        train, test = _accuracy_of(self._summed(per_train), y_train), _accuracy_of(self._summed(per_test), y_test)
+        for layer, step in zip(layers, steps):
+            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train.with_significance,
+                              test_acc=test.with_significance, train_acc_no_significance=train.no_significance,
+                              test_acc_no_significance=test.no_significance,
+                              layer_train_acc=_fraction(per_train.with_significance[layer].argmax(1) == y_train),
+                              layer_test_acc=_fraction(per_test.with_significance[layer].argmax(1) == y_test))
+
+    def _readout(self) -> dict[str, float]:
+        """The linear readout's accuracies (``readout_epochs`` > 0, FF/FGFF), else nothing."""
+        cfg, data = self.config, self.data
+        if cfg.readout_epochs == 0 or isinstance(self.model, BPNet):
+            return {}
+        result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
+                               first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
+        return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
 
     def _flush(self, pending: list[_PendingEpoch]) -> Iterator[EpochMetrics]:
         """Copy the pending epochs' metrics to the host in one transfer and yield them."""
@@ -349,6 +419,11 @@ class Trainer:
         if self.config.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
+    return Accuracy(_fraction(scores.with_significance.argmax(1) == y),
+                    _fraction(scores.no_significance.argmax(1) == y))
 
 
 def _fraction(correct: Tensor) -> float:
