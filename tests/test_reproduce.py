@@ -16,6 +16,7 @@ import torch
 import fgff_core.data as data_module
 from fgff_core import reproduce as rp
 from fgff_core.config import RunConfig
+from fgff_core.reproduce import execution
 
 
 def _no_training(*_args, **_kwargs):
@@ -62,7 +63,7 @@ def test_every_run_is_a_row_in_jsonl_and_csv(smoke_table1):
 
 def test_resume_skips_runs_already_in_the_log(smoke_table1, monkeypatch):
     out, md = smoke_table1
-    monkeypatch.setattr(rp, "train", _no_training)
+    monkeypatch.setattr(execution, "train", _no_training)
     messages: list[str] = []
     again = rp.reproduce(["1"], "smoke", 2, None, out, "cpu", say=messages.append)["1"]
     assert "18 of 18 runs already done; 0 to run" in messages
@@ -77,8 +78,8 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
     dropped = json.loads(rows[-1])
     log.write_text("\n".join(rows[:-1]) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
     calls = []
-    real_train = rp.train
-    monkeypatch.setattr(rp, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
+    real_train = execution.train
+    monkeypatch.setattr(execution, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
     rp.reproduce(["1"], "smoke", 2, None, tmp_path, "cpu", say=lambda _msg: None)
     assert [(c.algo, c.seed, c.layers) for c in calls] == [(dropped["algo"], dropped["seed"],
                                                              tuple(dropped["layers"]))]
@@ -87,7 +88,7 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
 
 def test_missing_dataset_gives_a_skipped_row_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(data_module, "DEFAULT_DATA_DIR", tmp_path / "no-cache")
-    monkeypatch.setattr(rp, "train", _no_training)
+    monkeypatch.setattr(execution, "train", _no_training)
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out"
@@ -133,14 +134,14 @@ def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
 
 def test_validation_split_is_disjoint_from_the_training_subset():
     cfg = RunConfig(algo="fgff", dataset="digits", train_subset=500)
-    split = rp._validation_split(cfg, 300)
+    split = rp.validation_split(cfg, 300)
     sub = data_module.load_dataset("digits", train_subset=500)
     assert torch.equal(split.x_train, sub.x_train)
     assert len(split.y_test) == 300
     train_rows = {tuple(r) for r in sub.x_train.tolist()}
     assert not any(tuple(r) in train_rows for r in split.x_test.tolist())
     with pytest.raises(ValueError, match="study"):
-        rp._validation_split(cfg, 10_000)
+        rp.validation_split(cfg, 10_000)
 
 
 def test_cell_format_and_bad_arguments(tmp_path):
@@ -167,10 +168,56 @@ def test_a_run_claimed_by_a_live_process_is_not_repeated(tmp_path):
     key = "1|2x50|ff|seed0|abc"
     live = subprocess.Popen(["sleep", "30"])
     try:
-        first = rp._claim(tmp_path, key)
+        first = rp.claim(tmp_path, key)
         first.write_text(str(live.pid))  # as if that process had claimed it
-        assert rp._claim(tmp_path, key) is None
+        assert rp.claim(tmp_path, key) is None
     finally:
         live.kill()
         live.wait()
-    assert rp._claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
+    assert rp.claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
+
+
+COMMITTED_QUICK_LOG = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "runs-quick.jsonl"
+
+
+def test_the_committed_quick_log_keys_are_still_the_keys_of_its_runs():
+    rows = _rows(COMMITTED_QUICK_LOG)
+    assert len(rows) >= 138
+    val_size = rp.BUDGETS["quick"].study.val_size
+    for row in rows:
+        spec = rp.RunSpec(row["part"], row["row"], row["algo"], row["seed"], RunConfig.from_dict(row["config"]),
+                          val_size=val_size if row["test_on"] == "validation" else 0)
+        assert spec.key == row["key"], row["key"]
+
+
+def test_resume_skips_every_run_of_the_committed_quick_log(tmp_path, monkeypatch):
+    (tmp_path / "runs-quick.jsonl").write_text(COMMITTED_QUICK_LOG.read_text())
+    monkeypatch.setattr(execution, "train", _no_training)
+    messages: list[str] = []
+    written = rp.reproduce(["1", "2", "4", "study"], "quick", 3, None, tmp_path, "cpu", say=messages.append)
+    done = [m for m in messages if "already done" in m]
+    assert done[:3] == ["27 of 27 runs already done; 0 to run"] * 2 + ["9 of 9 runs already done; 0 to run"]
+    assert len(done) == 3 + 4 and all(m.endswith("; 0 to run") for m in done)  # and the study's 4 stages
+    assert "| 2x500 | FGFF | 90.88 | 87.12 ± 1.53 | 3 |" in written["1"]
+    assert "Best lr on validation: FF 0.06, FGFF 0.06." in written["study"]
+
+
+def test_learning_invariant_fields_do_not_change_the_key():
+    spec = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)[1]
+    for change in ({"compile": True}, {"log_every": 5}, {"eval_chunk": 256}, {"download": True}):
+        assert rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, spec.config.replace(**change)).key == spec.key
+
+
+def test_study_figure_uses_the_theme_colours_and_draws_every_seed():
+    from fgff_core.viz.reproduction import seed_curves
+    from fgff_core.viz.theme import algo_color
+
+    cells = {"ff": ("ff", [rp.Cell([0.5, 0.7]), rp.Cell([])]),
+             "fgff_no_significance": ("fgff", [rp.Cell([0.8]), rp.Cell([0.9, 0.95])])}
+    fig = seed_curves(cells, (1, 2), "title", "x")
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["FF, mean ± std", "FGFF without significance, mean ± std"]
+    assert lines[0].line.color == algo_color("ff") and lines[1].line.color == algo_color("fgff")
+    assert lines[1].line.dash == "dash" and list(lines[0].y) == [pytest.approx(60.0)]  # the empty cell is left out
+    seeds = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.y) for t in seeds) == 5
