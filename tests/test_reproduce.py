@@ -221,3 +221,29 @@ def test_study_figure_uses_the_theme_colours_and_draws_every_seed():
     assert lines[1].line.dash == "dash" and list(lines[0].y) == [pytest.approx(60.0)]  # the empty cell is left out
     seeds = [t for t in fig.data if t.mode == "markers"]
     assert sum(len(t.y) for t in seeds) == 5
+
+
+def test_verdict_is_within_two_points_of_the_paper_or_above_or_below_with_the_seed_spread():
+    from fgff_core.reproduce.report import verdict
+
+    assert verdict(rp.Cell([]), 90.0) is None
+    within = verdict(rp.Cell([0.89, 0.91]), 91.5)  # -1.5 pp
+    assert within.kind == "within" and str(within) == "within 2 pp (-1.50, seed std 1.41)"
+    assert verdict(rp.Cell([0.88]), 90.0).kind == "within"  # exactly 2 points: within
+    below = verdict(rp.Cell([0.80, 0.84]), 90.0)
+    assert below.kind == "below" and str(below) == "below by 8.00 pp (seed std 2.83)"
+    assert str(verdict(rp.Cell([0.95]), 90.0)) == "above by 5.00 pp (one seed)"
+
+
+def test_tables_only_writes_the_markdown_of_a_log_and_trains_nothing(tmp_path, monkeypatch):
+    from fgff_core.reproduce.__main__ import main as tables_only
+
+    (tmp_path / "runs-quick.jsonl").write_text("\n".join(COMMITTED_QUICK_LOG.read_text().splitlines()[:4]) + "\n")
+    monkeypatch.setattr(execution, "train", _no_training)
+    assert tables_only(["--table", "1", "--budget", "quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "table1-quick.md").read_text()
+    # the log's first rows: seed 0 of 2x50 BP, FF, FGFF and of 2x500 BP; 2 + 2 + 1 + 2 + 2 cells not run
+    assert md.count("not run yet") == 9
+    assert "| 2x50 | FGFF | 87.13 | 86.08 ± n/a | 1 | -1.05 | within 2 pp (-1.05, one seed) |" in md
+    assert "Verdicts: 1 within 2 points of the paper, 0 above, 3 below, of 4 cells with runs." in md
+    assert "| Table 1 2x50 | 1 |" in (tmp_path / "ablation-quick.md").read_text()

@@ -74,14 +74,20 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
             "device": device, "finished_at": now(), "config": cfg.to_dict()}
 
 
-def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print) -> dict[str, str]:
-    """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run."""
+def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
+            train_missing: bool = True) -> dict[str, str]:
+    """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
+
+    ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
+    """
     skipped: dict[str, str] = {}
     missing: dict[str, str] = {}  # dataset -> reason, so a missing dataset is tried once
     specs = list(specs)
     # seed-major: every cell gets its first seed before any gets its second, so partial results cover the table
     todo = sorted((s for s in specs if s.key not in log), key=lambda s: s.seed)
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
+    if not train_missing:
+        return skipped
     for n, spec in enumerate(todo, 1):
         cfg = spec.config
         log.reload()
@@ -126,22 +132,24 @@ class StudyRuns:
 
 
 def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
-              say: Say = print) -> StudyRuns:
+              say: Say = print, train_missing: bool = True) -> StudyRuns:
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
-    sweep = study_specs(budget, seeds, device, data_dir)
-    skipped = execute(sweep, log, budget.name, data, say)
+
+    def run(specs: list[RunSpec]) -> list[RunSpec]:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing))
+        return specs
+
+    skipped: dict[str, str] = {}
+    sweep = run(study_specs(budget, seeds, device, data_dir))
     runs = StudyRuns(sweep, best_lr(collect(sweep, log, skipped, "test_acc"), "sweep ", s.lrs), skipped=skipped)
     if len(runs.best_lr) < 2:
         return runs
-    runs.curve = study_specs(budget, seeds, device, data_dir, runs.best_lr)
-    skipped.update(execute(runs.curve, log, budget.name, data, say))
+    runs.curve = run(study_specs(budget, seeds, device, data_dir, runs.best_lr))
     # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
-    runs.long_sweep = study_specs(budget, seeds, device, data_dir, long=True)
-    skipped.update(execute(runs.long_sweep, log, budget.name, data, say))
+    runs.long_sweep = run(study_specs(budget, seeds, device, data_dir, long=True))
     runs.long_best = best_lr(collect(runs.long_sweep, log, skipped, "test_acc"), f"sweep{s.long_epochs} ",
                              s.long_lrs)
     if len(runs.long_best) == 2:
-        runs.long_runs = study_specs(budget, seeds, device, data_dir, runs.long_best, long=True)
-        skipped.update(execute(runs.long_runs, log, budget.name, data, say))
+        runs.long_runs = run(study_specs(budget, seeds, device, data_dir, runs.long_best, long=True))
     return runs

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import platform
+import statistics
+from dataclasses import dataclass
 
 import torch
 
 from ..config import ALGORITHM_LABELS
 from .cells import Cell, collect
-from .paper import PAPER, TABLE_TITLES, Budget
+from .paper import AUTHORS_FF_AT_LR_006, PAPER, TABLE_TITLES, VERDICT_MARGIN_PP, Budget
 from .runlog import RunLog
 from .specs import RunSpec
 
@@ -21,22 +23,63 @@ def machine() -> str:
            f"torch {torch.__version__}"
 
 
+@dataclass(frozen=True)
+class Verdict:
+    """How one cell compares with the paper: within ``VERDICT_MARGIN_PP`` points, above or below."""
+
+    kind: str  # "within", "above", "below"
+    diff_pp: float  # ours (mean over seeds) minus the paper, in points
+    std_pp: float | None  # our spread over seeds, in points (None: one seed)
+
+    def __str__(self) -> str:
+        spread = "one seed" if self.std_pp is None else f"seed std {self.std_pp:.2f}"
+        if self.kind == "within":
+            return f"within {VERDICT_MARGIN_PP:g} pp ({self.diff_pp:+.2f}, {spread})"
+        return f"{self.kind} by {abs(self.diff_pp):.2f} pp ({spread})"
+
+
+def verdict(cell: Cell, paper: float) -> Verdict | None:
+    """The cell's verdict against the paper's value (percent); None when the cell has no runs yet."""
+    if cell.mean is None:
+        return None
+    diff = cell.mean * 100 - paper
+    kind = "within" if abs(diff) <= VERDICT_MARGIN_PP else ("above" if diff > 0 else "below")
+    return Verdict(kind, diff, None if cell.std is None else cell.std * 100)
+
+
 def _diff(cell: Cell, paper: float, scale: float = 100.0) -> str:
     return "" if cell.mean is None else f"{cell.mean * scale - paper:+.2f}"
 
 
-def _n_train(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> str:
-    ns = {r["n_train"] for s in specs if s.row == row and s.algo == algo and (r := log.get(s.key))}
-    return ", ".join(map(str, sorted(ns))) or "—"
+def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[str, str, str]:
+    """Training samples, epochs and the median wall seconds per run of one cell, as table text."""
+    rows = [r for s in specs if s.row == row and s.algo == algo and (r := log.get(s.key))]
+    if not rows:
+        return "—", "—", "—"
+    return (", ".join(map(str, sorted({r["n_train"] for r in rows}))),
+            ", ".join(map(str, sorted({r["epochs"] for r in rows}))),
+            f"{statistics.median(r['wall_seconds'] for r in rows):.0f}")
+
+
+def _ff_note(table: str) -> list[str]:
+    if table not in AUTHORS_FF_AT_LR_006:
+        return []
+    at_006 = " / ".join(f"{v:.2f}" for v in AUTHORS_FF_AT_LR_006[table].values())
+    sizes = " / ".join(AUTHORS_FF_AT_LR_006[table])
+    return ["", "The paper's FF column is the authors' \"FF (lr tuned)\" (the tuned lr is not stated); our FF runs "
+                f"use lr 0.06, at which the authors' README gives FF {at_006} % ({sizes}). Verdicts for FF compare "
+                "with the paper's (tuned) column."]
 
 
 def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[str, str], budget: Budget) -> str:
-    """Markdown for Table I or II (test accuracy) or III (train and test accuracy)."""
+    """Markdown for Table I or II (test accuracy) or III (train and test accuracy), with a verdict per cell."""
     lines = [f"### {TABLE_TITLES[table]}", "", f"Budget `{budget.name}`: {budget.description}.", ""]
     metrics = [("train_acc", "train"), ("test_acc", "test")] if table == "3" else [("test_acc", None)]
     header = "| Model | Algorithm | Paper (%) | Ours, mean ± std over seeds (%) | Seeds | Ours − paper (pp) " \
-             "| Ours without significance at prediction (%) | Training samples |"
-    lines += [header, "|---|---|---|---|---|---|---|---|"]
+             f"| Verdict (±{VERDICT_MARGIN_PP:g} pp) | Ours without significance at prediction (%) " \
+             "| Training samples | Epochs (per layer for FF/FGFF) | Seconds per run (median) |"
+    lines += [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
+    kinds: list[str] = []
     for metric, which in metrics:
         cells = collect(specs, log, skipped, metric)
         no_sig = collect(specs, log, skipped, metric + "_no_significance")
@@ -44,8 +87,15 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
             paper = PAPER[table][which or row][algo]
             label = f"{row} ({which})" if which else row
             ns = "—" if algo == "bp" else no_sig[(row, algo)].fmt()
+            found = verdict(cell, paper)
+            kinds += [found.kind] if found else []
+            n_train, epochs, seconds = _run_facts(specs, log, row, algo)
             lines.append(f"| {label} | {ALGORITHM_LABELS[algo]} | {paper:.2f} | {cell.fmt()} | {cell.n} "
-                         f"| {_diff(cell, paper)} | {ns} | {_n_train(specs, log, row, algo)} |")
+                         f"| {_diff(cell, paper)} | {found or ''} | {ns} | {n_train} | {epochs} | {seconds} |")
+    if kinds:
+        lines += ["", f"Verdicts: {kinds.count('within')} within {VERDICT_MARGIN_PP:g} points of the paper, "
+                      f"{kinds.count('above')} above, {kinds.count('below')} below, of {len(kinds)} cells with runs."]
+    lines += _ff_note(table)
     return "\n".join(lines) + "\n"
 
 

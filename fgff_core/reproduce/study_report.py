@@ -137,3 +137,12 @@ def study_plots(budget: Budget, runs: StudyRuns, log: RunLog, out: Path) -> list
             print(f"no PNG ({type(exc).__name__}: {exc}); wrote {path}", file=sys.stderr)
         paths.append(path)
     return paths
+
+
+def ablation_markdown(log: RunLog, budget: Budget) -> str:
+    """Section III.C over every FGFF run of ``budget`` in the log: the tables' cells and the study's points."""
+    return "\n".join([f"### Section III.C ablation: FGFF predicting with vs without its significance factors "
+                      f"(budget `{budget.name}`)", "",
+                      "Test accuracy (validation for the study's sweeps) with the learned factors minus without "
+                      "them (all set to 1) at prediction, for the same trained network; one row per table cell "
+                      "or study point, over seeds.", "", ablation(ablation_rows(log, budget.name))]) + "\n"
