@@ -16,6 +16,7 @@ import torch
 import fgff_core.data as data_module
 from fgff_core import reproduce as rp
 from fgff_core.config import RunConfig
+from fgff_core.presets import PRESETS
 from fgff_core.reproduce import execution
 
 
@@ -247,3 +248,27 @@ def test_tables_only_writes_the_markdown_of_a_log_and_trains_nothing(tmp_path, m
     assert "| 2x50 | FGFF | 87.13 | 86.08 ± n/a | 1 | -1.05 | within 2 pp (-1.05, one seed) |" in md
     assert "Verdicts: 1 within 2 points of the paper, 0 above, 3 below, of 4 cells with runs." in md
     assert "| Table 1 2x50 | 1 |" in (tmp_path / "ablation-quick.md").read_text()
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("paper-")])
+def test_paper_presets_hold_the_authors_settings(name):
+    cfg = PRESETS[name].config("fgff")
+    cifar = cfg.dataset == "cifar10"
+    assert (cfg.epochs, cfg.lr) == ((1200, 0.01) if cifar else (200, 0.06))
+    assert (cfg.batch_size, cfg.sig_lr, cfg.threshold, cfg.loss, cfg.label_value) == (0, 0.15, 2.0, "softplus", 1.0)
+    assert (cfg.schedule, cfg.negatives, cfg.optimizer) == ("greedy", "fixed", "adam")
+    assert cfg.delta == 1.0  # the authors' hinge margin, should anyone switch a paper preset to hinge
+    bp = PRESETS[name].config("bp")
+    assert (bp.batch_size, bp.lr, bp.epochs) == (64, 1e-3, 50 if cifar else 20)
+    if cifar:
+        assert "weights' lr" in PRESETS[name].description and "0.15" in PRESETS[name].description
+
+
+def test_the_hinge_margin_changes_the_key_of_hinge_runs_only():
+    spec = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)[1]
+    assert spec.config.loss == "softplus"
+    for loss, same in (("softplus", True), ("hinge", False)):
+        cfg = spec.config.replace(loss=loss)
+        a = rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, cfg)
+        b = rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, cfg.replace(delta=0.25))
+        assert (a.key == b.key) is same

@@ -18,7 +18,8 @@ KEYED_FIELDS_2026_11 = ("algo", "dataset", "layers", "epochs", "batch_size", "op
                         "threshold", "loss", "delta", "label_value", "negatives", "schedule", "seed", "eval_every",
                         "eval_subset", "train_subset", "factorize", "precision", "compile")
 # Those logs' keys left out these learning-invariant fields and hashed ``compile`` at its default (False,
-# the only value any logged run had); every learning-invariant field is hashed at its default, as compile.
+# the only value any logged run had); every other field that cannot change a run's result is hashed at its
+# default too, as compile: the learning-invariant fields, and the hinge margin of a softplus run.
 _LEFT_OUT_OF_KEY = ("device", "data_dir", "download", "eval_chunk", "log_every")
 
 
@@ -29,8 +30,8 @@ def run_identity(config: RunConfig) -> dict[str, Any]:
     for name, value in config.to_dict().items():
         if name in _LEFT_OUT_OF_KEY:
             continue
-        if name in LEARNING_INVARIANT_FIELDS:
-            value = defaults[name]
+        if name in LEARNING_INVARIANT_FIELDS or (name == "delta" and config.loss != "hinge"):
+            value = defaults[name]  # the hinge margin shapes hinge runs only
         if name in KEYED_FIELDS_2026_11 or value != defaults[name]:
             identity[name] = value
     return identity
