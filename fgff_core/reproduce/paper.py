@@ -70,12 +70,13 @@ class Budget:
     timing_bp_epochs: int
     study: StudyBudget
     changes: dict[str, Any] = field(default_factory=dict)  # applied to every config (smoke: digits)
+    epochs: dict[str, int] = field(default_factory=dict)  # preset -> FF/FGFF epochs per layer, over ff_epochs
 
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
-    Budget("quick", "paper settings and 200 epochs per layer, on a fixed subset of the training data "
-                    "(MNIST/Fashion-MNIST 2x50: 10000, 2x500: 5000, 2x1000: 2000 samples; CIFAR-10: 2000), "
-                    "full test sets; BP with our preset settings on the same subset",
+    Budget("quick", "paper settings and the paper's epochs (200 per layer; CIFAR-10 1200), on a fixed random "
+                    "subset of the training data (MNIST/Fashion-MNIST 2x50: 10000, 2x500: 5000, 2x1000: 2000 "
+                    "samples; CIFAR-10: 2000), full test sets; BP with our preset settings on the same subset",
            {**{f"paper-{d}-2x50": 10000 for d in ("mnist", "fashion-mnist")},
             **{f"paper-{d}-2x500": 5000 for d in ("mnist", "fashion-mnist")},
             **{f"paper-{d}-2x1000": 2000 for d in ("mnist", "fashion-mnist")},

@@ -69,6 +69,8 @@ def preset_run_config(preset: str, algo: str, budget: Budget, seed: int, device:
         changes["epochs"] = budget.bp_epochs
     if algo != "bp" and budget.ff_epochs is not None:
         changes["epochs"] = budget.ff_epochs
+    if algo != "bp" and preset in budget.epochs:
+        changes["epochs"] = budget.epochs[preset]
     changes.update(budget.changes)
     changes.update(extra)
     return PRESETS[preset].config(algo, **changes)
