@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from . import BUDGETS, TABLES, reproduce
+from .report import refresh_includes
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -19,9 +20,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", metavar="DIR")
     parser.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
+    parser.add_argument("--doc", type=Path, metavar="FILE",
+                        help="then refresh the <!-- include PATH --> blocks of this Markdown file")
     args = parser.parse_args(argv)
     parts = [*TABLES, "study"] if args.table == "all" else [args.table]
     reproduce(parts, args.budget, args.seeds, args.data_dir, args.out, "cpu", say=lambda _msg: None, train=False)
+    if args.doc is not None:
+        print(f"{args.doc}: {refresh_includes(args.doc)} included tables refreshed")
     return 0
 
 

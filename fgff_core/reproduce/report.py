@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import platform
+import re
 import statistics
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
@@ -122,3 +124,27 @@ def timing_table(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], bud
         lines.append(f"| {ALGORITHM_LABELS[algo]} | {paper:.4f} | {cell.fmt(scale=1.0, digits=4)} | {fastest} "
                      f"| {cell.n} | {ratio} | {rel} | {paper / PAPER['4']['seconds']['ff']:.3f}x |")
     return "\n".join(lines) + "\n"
+
+
+_INCLUDE = re.compile(r"(<!-- include (?P<path>\S+) -->\n)(?P<body>.*?)(<!-- end include -->)", re.S)
+
+
+def refresh_includes(doc: Path) -> int:
+    """Replace each ``<!-- include PATH -->`` ... ``<!-- end include -->`` block of ``doc`` with the file at
+    PATH (relative to ``doc``), less its generated-by comment and with its relative links made relative to
+    ``doc``. Returns how many blocks were refreshed."""
+    text = doc.read_text()
+
+    def body(match: re.Match) -> str:
+        path = doc.parent / match["path"]
+        if not path.exists():  # not written yet: say so
+            return f"{match[1]}*Not written yet: `{match['path']}`.*\n{match[4]}"
+        included = re.sub(r"\A<!--.*?-->\n\n", "", path.read_text(), flags=re.S)
+        folder = Path(match["path"]).parent.as_posix()
+        if folder != ".":  # links relative to the included file: make them relative to the doc
+            included = re.sub(r"\]\((?![a-z]+:|/|#)", f"]({folder}/", included)
+        return match[1] + included.rstrip("\n") + "\n" + match[4]
+
+    new, count = _INCLUDE.subn(body, text)
+    doc.write_text(new)
+    return count

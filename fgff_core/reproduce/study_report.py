@@ -71,17 +71,17 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
     s = budget.study
     if len(runs.best_lr) < 2:
         reason = next(iter(runs.skipped.values()), "the sweep did not finish")
-        return f"## Fair-comparison study\n\nskipped: {reason}\n"
+        return f"### Fair-comparison study\n\nskipped: {reason}\n"
     sweep_cells = collect(runs.sweep, log, runs.skipped, "test_acc")
     sweep_nosig = collect(runs.sweep, log, runs.skipped, "test_acc_no_significance")
     curve_cells = collect(runs.curve, log, runs.skipped, "test_acc")
     curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
     net = "x".join(map(str, s.layers))
-    lines = ["## Fair-comparison study (beyond the paper)", "",
+    lines = ["### Fair-comparison study (beyond the paper)", "",
              f"{s.dataset}, {len(s.layers)}x{s.layers[0]} ReLU ({net}), paper settings (full batch, Adam, "
              f"sig_lr {PRESETS[STUDY_PRESET].config('fgff').sig_lr}, threshold 2, softplus, label value 1) "
              f"except the learning rate; {s.train_subset} training samples; {seeds} seeds; budget `{budget.name}`.",
-             "", f"### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
+             "", f"#### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
                  f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
              "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
     for lr in s.lrs:
@@ -89,7 +89,7 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
         lines.append(f"| {lr:g} | {sweep_cells[(r, 'ff')].fmt()} | {sweep_cells[(r, 'fgff')].fmt()} "
                      f"| {sweep_nosig[(r, 'fgff')].fmt()} |")
     lines += ["", f"Best lr on validation: FF {runs.best_lr['ff']:g}, FGFF {runs.best_lr['fgff']:g}.", "",
-              "### 2. Budget curve at each algorithm's best lr (test accuracy on the full test set, %)", "",
+              "#### 2. Budget curve at each algorithm's best lr (test accuracy on the full test set, %)", "",
               "| Epochs per layer | FF | FGFF | FGFF − FF (pp) | FGFF without significance | FF without "
               "significance |", "|---|---|---|---|---|---|"]
     for e in s.curve_epochs:
@@ -97,9 +97,9 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
         ff, fg = curve_cells[(r, "ff")], curve_cells[(r, "fgff")]
         lines.append(f"| {e} | {ff.fmt()} | {fg.fmt()} | {_gap(ff.mean, fg.mean)} "
                      f"| {curve_nosig[(r, 'fgff')].fmt()} | {curve_nosig[(r, 'ff')].fmt()} |")
-    lines += ["", f"### 3. Equal budget at {s.long_epochs} epochs per layer, each at its best lr for that budget "
+    lines += ["", f"#### 3. Equal budget at {s.long_epochs} epochs per layer, each at its best lr for that budget "
                   f"(validation sweep, %)", "", *_long_budget(s, runs, log)]
-    lines += ["", "### 4. Section III.C ablation: FGFF predicting with vs without its significance factors", "",
+    lines += ["", "#### 4. Section III.C ablation: FGFF predicting with vs without its significance factors", "",
               ablation(ablation_rows(log, budget.name)), ""]
     lines += [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
