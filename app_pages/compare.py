@@ -5,15 +5,15 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import job_manager, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
 from fgff_core import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config_form import int_param
 from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
+from fgff_core.status import ACTIVE_STATUSES, RunStatus
 from fgff_core.viz.compare import SPREADS, curves_figure, group_colors, is_accuracy, metric_label
 
-LIVE_STATUSES = ("queued", "running")
 MAX_LAUNCH_SEEDS = 5
 DEFAULT_PRESET = "quick-digits"
 SELECT_KEY = "compare_runs"
@@ -65,24 +65,9 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
 
 
 # -- which runs --------------------------------------------------------------------------------------
-try:
-    runs = jm.runs()
-except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-    st.error(f"Could not read the run store: {exc}")
-    st.stop()
-if runs.empty:
-    st.info("No runs yet: start a comparison above, or train runs on the **Train** page.")
-    st.stop()
-
-labels = {r.run_id: f"{r.name} · {r.algo.upper()} · {r.status} · {r.run_id}" for r in runs.itertuples()}
-if SELECT_KEY not in st.session_state:
-    st.session_state[SELECT_KEY] = [r for r in selected_run_ids() if r in labels]
-else:  # a run deleted elsewhere drops out of the selection
-    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
-chosen = st.multiselect("Runs to compare", list(labels), key=SELECT_KEY, format_func=labels.get,
-                        placeholder="Pick two or more runs, or launch a comparison above")
-if chosen != selected_run_ids():
-    set_selected_run_ids(chosen)
+runs = runs_or_stop("No runs yet: start a comparison above, or train runs on the **Train** page.")
+chosen = run_picker(runs, "Runs to compare", SELECT_KEY,
+                    placeholder="Pick two or more runs, or launch a comparison above")
 if len(chosen) < 2:
     st.info("Select at least two runs (e.g. an FF and an FGFF run) to compare them.")
     st.stop()
@@ -104,7 +89,7 @@ def show_comparison(run_ids: list[str]) -> None:
         st.error(f"Could not show the comparison: {exc}")
         return
     statuses_now = jm.runs().set_index("run_id").reindex(run_ids)["status"]
-    if run_every is not None and not statuses_now.isin(LIVE_STATUSES).any():
+    if run_every is not None and not statuses_now.isin(ACTIVE_STATUSES).any():
         st.rerun()  # the runs just ended: one full rerun stops the polling
 
 
@@ -114,11 +99,11 @@ def _comparison(run_ids: list[str]) -> None:
     groups = compare.group_runs(configs)
     colors = group_colors(compare.group_order(groups))
 
-    live = runs_now[runs_now["status"].isin(LIVE_STATUSES)]
+    live = runs_now[runs_now["status"].isin(ACTIVE_STATUSES)]
     for row in live.to_dict("records"):
         prog = run_progress(row, None)
         st.progress(prog.fraction, text=f"{row['name']} ({row['status']}): {prog.text()}")
-    failed = runs_now[runs_now["status"] == "failed"]
+    failed = runs_now[runs_now["status"] == RunStatus.FAILED]
     for row in failed.to_dict("records"):
         st.error(f"{row['name']} failed: {row['error']}")
 
@@ -164,5 +149,5 @@ def _comparison(run_ids: list[str]) -> None:
 
 
 statuses = runs.set_index("run_id").loc[chosen, "status"]
-run_every = 2.0 if statuses.isin(LIVE_STATUSES).any() else None
+run_every = 2.0 if statuses.isin(ACTIVE_STATUSES).any() else None
 st.fragment(run_every=run_every)(show_comparison)(chosen)

@@ -13,8 +13,8 @@ from .theme import ALGO_COLORS, TEMPLATE
 # Axis titles with units, keyed by the metric names of events.py.
 METRIC_LABELS = {
     "loss": "Layer loss (per sample)",
-    "g_pos": "Goodness, positive data (mean of w·h², eq. 3)",
-    "g_neg": "Goodness, negative data (mean of w·h², eq. 3)",
+    "g_pos": "Goodness, positive data (mean of s·h², eq. 3)",
+    "g_neg": "Goodness, negative data (mean of s·h², eq. 3)",
     "g_pos_raw": "Goodness, positive data, no significance (mean of h², eq. 2)",
     "g_neg_raw": "Goodness, negative data, no significance (mean of h², eq. 2)",
     "train_acc": "Train accuracy (evaluation subset)",
