@@ -46,9 +46,17 @@ def runs_or_stop(empty_message: str | None = None,
     if keep is not None and not runs.empty:
         runs = keep(runs)
     if runs.empty and empty_message is not None:
+        warn_missing_runs(set())
         st.info(empty_message)
         st.stop()
     return runs
+
+
+def warn_missing_runs(known: set[str]) -> None:
+    """A warning for each run id of the link that is not in ``known`` (deleted, or not shown here)."""
+    for run_id in selected_run_ids():
+        if run_id not in known:
+            st.warning(f"Run {run_id!r} from the link does not exist (deleted?) or cannot be shown on this page.")
 
 
 def run_label(run: Any) -> str:
@@ -61,6 +69,7 @@ def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] 
     """A multiselect of ``runs`` that starts from the URL's selection (else ``default``), drops runs
     deleted elsewhere, and writes the choice back to the URL."""
     labels = {r.run_id: run_label(r) for r in runs.itertuples()}
+    warn_missing_runs(set(labels))
     if key not in st.session_state:
         from_url = [r for r in selected_run_ids() if r in labels][:max_selections]
         st.session_state[key] = from_url or list(default)
@@ -77,6 +86,7 @@ def pick_one_run(runs: pd.DataFrame, label: str, key: str) -> str:
     """A selectbox of ``runs`` (not empty) that starts from the URL's first selected run it holds, else
     the newest, and writes the choice to the URL."""
     labels = {r.run_id: run_label(r) for r in runs.itertuples()}
+    warn_missing_runs(set(labels))
     ids = list(labels)
     wanted = next((r for r in selected_run_ids() if r in labels), ids[0])
     run_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key=key)
