@@ -39,7 +39,7 @@ def runs_or_stop(empty_message: str | None = None,
     when ``empty_message`` is given (shown as an info).
     """
     try:
-        runs = job_manager().runs()
+        runs = job_manager().store.runs()
     except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
         st.error(f"Could not read the run store: {exc}")
         st.stop()

@@ -102,13 +102,13 @@ def show_comparison(run_ids: list[str]) -> None:
     except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
         st.error(f"Could not show the comparison: {exc}")
         return
-    statuses_now = jm.runs().set_index("run_id").reindex(run_ids)["status"]
+    statuses_now = jm.store.runs().set_index("run_id").reindex(run_ids)["status"]
     if run_every is not None and statuses_now.tolist() != statuses.tolist():
         st.rerun()  # a run changed status: redraw the run chips, and stop polling once none is active
 
 
 def _comparison(run_ids: list[str]) -> None:
-    runs_now = jm.runs().set_index("run_id").loc[run_ids].reset_index()
+    runs_now = jm.store.runs().set_index("run_id").loc[run_ids].reset_index()
     distinct = compare.distinct_runs(runs_now)
     if distinct.repeats:
         st.caption(f"{len(distinct.repeats)} selected run(s) repeat another run's config and seed, so they are counted "
@@ -127,7 +127,7 @@ def _comparison(run_ids: list[str]) -> None:
     for row in failed.to_dict("records"):
         st.error(f"{row['name']} failed: {row['error']}")
 
-    long = jm.metrics_long(run_ids)
+    long = jm.store.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
     cols = st.columns(2)

@@ -56,12 +56,12 @@ run_id = pick_one_run(usable, "Trained run", key="rule_run")
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")
 def _model(run_id: str, checkpoint: str | None):
-    model, config = jm.load_model(run_id)
+    model, config = jm.store.load_model(run_id)
     return model.cpu().eval(), config
 
 
 try:
-    ckpt = jm.checkpoint_path(run_id)
+    ckpt = jm.store.checkpoint_path(run_id)
     model, cfg = _model(run_id, str(ckpt) if ckpt else None)
 except (OSError, ValueError, KeyError) as exc:
     st.error(f"Could not load run {run_id}'s model: {exc}")

@@ -31,7 +31,7 @@ def embedding_jobs() -> EmbeddingJobs:
 
 runs = runs_or_stop("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the "
                     "**Train** page or launch FF vs FGFF on **Compare**.",
-                    keep=lambda r: r[r["run_id"].map(lambda rid: jm.checkpoint_path(rid) is not None)])
+                    keep=lambda r: r[r["run_id"].map(lambda rid: jm.store.checkpoint_path(rid) is not None)])
 newest = [rid for a in ("ff", "fgff") for rid in runs.loc[runs["algo"] == a, "run_id"].head(1)]
 chosen = run_picker(runs, "Runs (one, or two side by side: e.g. FF and FGFF)", SELECT_KEY,
                     default=newest or runs["run_id"].head(1).tolist(), max_selections=2)
@@ -39,7 +39,7 @@ if not chosen:
     st.info("Select a finished run to map its features.")
     st.stop()
 
-n_layers = min(len(jm.config(r).layers) for r in chosen)
+n_layers = min(len(jm.store.config(r).layers) for r in chosen)
 if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
     link_errors: list[str] = []
     layer_param = int_param(st.query_params, "layer", n_layers, 1, n_layers, link_errors)
@@ -69,19 +69,19 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
     embeddings, pending = {}, False
     for col, rid in zip(cols, run_ids):
         with col:
-            run = jm.run(rid)
+            run = jm.store.run(rid)
             algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
             st.subheader(f"{run['name']} ({algo})")
             try:
-                emb = jobs.request(jm, rid, layer, n_samples)
+                emb = jobs.request(jm.store, rid, layer, n_samples)
             except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
                 st.error(f"Could not start the t-SNE of run {rid}: {exc}")
                 continue
-            error = jobs.error(jm, rid, layer, n_samples)
+            error = jobs.error(jm.store, rid, layer, n_samples)
             if error is not None:
                 st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
                 if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
-                    jobs.retry(jm, rid, layer, n_samples)
+                    jobs.retry(jm.store, rid, layer, n_samples)
                     st.rerun()
                 continue
             if emb is None:
@@ -115,7 +115,8 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
 def is_pending(rid: str) -> bool:
     """Asks for the map (starting its computation if needed): True while it is being computed."""
     try:
-        return jobs.request(jm, rid, layer, n_samples) is None and jobs.error(jm, rid, layer, n_samples) is None
+        store = jm.store
+        return jobs.request(store, rid, layer, n_samples) is None and jobs.error(store, rid, layer, n_samples) is None
     except Exception:  # noqa: BLE001 - reported inside show_maps
         return False
 

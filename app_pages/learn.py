@@ -298,9 +298,9 @@ elif step == 4:
     if not pair.all_done:
         @st.fragment(run_every=1.0)
         def _wait() -> None:
-            statuses = {algo: jm.status(row["run_id"]) for algo, row in found.items()}
+            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
             for algo, row in found.items():
-                p = run_progress(jm.run(row["run_id"]), None)
+                p = run_progress(jm.store.run(row["run_id"]), None)
                 st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
             if lesson.all_statuses_done(statuses):
                 st.rerun(scope="app")
@@ -313,7 +313,7 @@ elif step == 4:
 
     @st.cache_resource(max_entries=8, show_spinner="Loading the trained networks...")
     def _trained(run_id: str):
-        model, config = jm.load_model(run_id)
+        model, config = jm.store.load_model(run_id)
         model = model.cpu().eval()
         return model, lesson.model_activity(model, data, seed=config.seed)
 

@@ -40,7 +40,7 @@ sort = c3.toggle("Sort neurons by factor", help="Each layer's neurons in decreas
 
 @st.cache_data(show_spinner="Measuring each neuron's activity on positive and negative test data...", max_entries=16)
 def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
-    model, config = jm.load_model(run_id)
+    model, config = jm.store.load_model(run_id)
     act = neuron_activity(model, load_for_config(config), n_samples=ACTIVITY_SAMPLES)
     return act, activity_correlation(act)
 
@@ -48,7 +48,7 @@ def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
 histories = {}
 for rid in chosen:
     try:
-        histories[rid] = jm.significance(rid)
+        histories[rid] = jm.store.significance(rid)
     except Exception as exc:  # noqa: BLE001
         st.error(f"Could not read the significance of run {rid}: {exc}")
 status = runs.set_index("run_id")["status"]
@@ -62,10 +62,10 @@ elif live:
 
 
 def show_run(rid: str, epoch: int | None) -> None:
-    run = jm.run(rid)
+    run = jm.store.run(rid)
     algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
     st.subheader(f"{run['name']} ({algo})")
-    history = jm.significance(rid) if is_active(run["status"]) else histories.get(rid, [])
+    history = jm.store.significance(rid) if is_active(run["status"]) else histories.get(rid, [])
     if sv.n_epochs(history) == 0:
         st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
         return
@@ -78,7 +78,7 @@ def show_run(rid: str, epoch: int | None) -> None:
     st.plotly_chart(fig, key=f"heatmap_{rid}")
     st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
                     key=f"hist_{rid}")
-    ckpt = jm.checkpoint_path(rid)
+    ckpt = jm.store.checkpoint_path(rid)
     if ckpt is None:
         st.caption("The factor-vs-activity view needs the run's checkpoint, written when it ends.")
         return
@@ -97,7 +97,7 @@ def show_runs(run_ids: list[str], epoch: int | None) -> None:
                 show_run(rid, epoch)
             except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
                 st.error(f"Could not show run {rid}: {exc}")
-    if live and not any(is_active(jm.status(r)) for r in run_ids):
+    if live and not any(is_active(jm.store.status(r)) for r in run_ids):
         st.rerun()  # training ended: one full rerun stops the polling and enables the slider
 
 
