@@ -66,7 +66,7 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
 
 # -- which runs --------------------------------------------------------------------------------------
 try:
-    runs = jm.runs()
+    runs = jm.store.runs()
 except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
     st.error(f"Could not read the run store: {exc}")
     st.stop()
@@ -103,13 +103,13 @@ def show_comparison(run_ids: list[str]) -> None:
     except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
         st.error(f"Could not show the comparison: {exc}")
         return
-    statuses_now = jm.runs().set_index("run_id").reindex(run_ids)["status"]
+    statuses_now = jm.store.runs().set_index("run_id").reindex(run_ids)["status"]
     if run_every is not None and not statuses_now.isin(LIVE_STATUSES).any():
         st.rerun()  # the runs just ended: one full rerun stops the polling
 
 
 def _comparison(run_ids: list[str]) -> None:
-    runs_now = jm.runs().set_index("run_id").loc[run_ids].reset_index()
+    runs_now = jm.store.runs().set_index("run_id").loc[run_ids].reset_index()
     configs = {r: RunConfig.from_dict(c) for r, c in zip(runs_now["run_id"], runs_now["config"])}
     groups = compare.group_runs(configs)
     colors = group_colors(compare.group_order(groups))
@@ -122,7 +122,7 @@ def _comparison(run_ids: list[str]) -> None:
     for row in failed.to_dict("records"):
         st.error(f"{row['name']} failed: {row['error']}")
 
-    long = jm.metrics_long(run_ids)
+    long = jm.store.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
     cols = st.columns(2)

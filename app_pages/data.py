@@ -48,7 +48,7 @@ st.header("The prediction rule: goodness for each candidate label")
 st.caption("At test time each of the 10 labels is written into the image in turn; the label whose input gives the "
            "highest goodness, summed over the layers, is the prediction. FGFF weighs each neuron's squared activity "
            "by its significance factor; without them the rule is plain FF's.")
-runs = jm.runs()
+runs = jm.store.runs()
 usable = runs[(runs["status"] == "done") & (runs["algo"] != "bp")] if not runs.empty else runs
 if usable.empty:
     st.info("No finished FF or FGFF run yet: train one on the **Train** page, then come back.")
@@ -65,12 +65,12 @@ if run_id not in selected_run_ids():
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")
 def _model(run_id: str, checkpoint: str | None):
-    model, config = jm.load_model(run_id)
+    model, config = jm.store.load_model(run_id)
     return model.cpu().eval(), config
 
 
 try:
-    ckpt = jm.checkpoint_path(run_id)
+    ckpt = jm.store.checkpoint_path(run_id)
     model, cfg = _model(run_id, str(ckpt) if ckpt else None)
 except (OSError, ValueError, KeyError) as exc:
     st.error(f"Could not load run {run_id}'s model: {exc}")

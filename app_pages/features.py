@@ -28,12 +28,12 @@ def embedding_jobs() -> EmbeddingJobs:
 
 
 try:
-    runs = jm.runs()
+    runs = jm.store.runs()
 except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
     st.error(f"Could not read the run store: {exc}")
     st.stop()
 if not runs.empty:
-    runs = runs[runs["run_id"].map(lambda r: jm.checkpoint_path(r) is not None)]
+    runs = runs[runs["run_id"].map(lambda r: jm.store.checkpoint_path(r) is not None)]
 if runs.empty:
     st.info("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the **Train** "
             "page or launch FF vs FGFF on **Compare**.")
@@ -55,7 +55,7 @@ if not chosen:
     st.info("Select a finished run to map its features.")
     st.stop()
 
-n_layers = min(len(jm.config(r).layers) for r in chosen)
+n_layers = min(len(jm.store.config(r).layers) for r in chosen)
 if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
     raw_layer, raw_samples = st.query_params.get("layer"), st.query_params.get("samples")
     ok_layer = raw_layer is None or (raw_layer.isdigit() and 1 <= int(raw_layer) <= n_layers)
@@ -83,19 +83,19 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
     embeddings, pending = {}, False
     for col, rid in zip(cols, run_ids):
         with col:
-            run = jm.run(rid)
+            run = jm.store.run(rid)
             algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
             st.subheader(f"{run['name']} ({algo})")
             try:
-                emb = jobs.request(jm, rid, layer, n_samples)
+                emb = jobs.request(jm.store, rid, layer, n_samples)
             except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
                 st.error(f"Could not start the t-SNE of run {rid}: {exc}")
                 continue
-            error = jobs.error(jm, rid, layer, n_samples)
+            error = jobs.error(jm.store, rid, layer, n_samples)
             if error is not None:
                 st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
                 if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
-                    jobs.retry(jm, rid, layer, n_samples)
+                    jobs.retry(jm.store, rid, layer, n_samples)
                     st.rerun()
                 continue
             if emb is None:
@@ -128,7 +128,8 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
 def is_pending(rid: str) -> bool:
     """Asks for the map (starting its computation if needed): True while it is being computed."""
     try:
-        return jobs.request(jm, rid, layer, n_samples) is None and jobs.error(jm, rid, layer, n_samples) is None
+        store = jm.store
+        return jobs.request(store, rid, layer, n_samples) is None and jobs.error(store, rid, layer, n_samples) is None
     except Exception:  # noqa: BLE001 - reported inside show_maps
         return False
 

@@ -296,7 +296,7 @@ elif step == 4:
     jm = job_manager()
     pair = {algo: cfg.replace(algo=algo) for algo in lesson.LESSON_ALGOS}
     try:
-        runs = jm.runs()
+        runs = jm.store.runs()
     except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
         st.error(f"Could not read the run store: {exc}")
         st.stop()
@@ -329,9 +329,9 @@ elif step == 4:
     if any(row["status"] != "done" for row in found.values()):
         @st.fragment(run_every=1.0)
         def _wait() -> None:
-            statuses = {algo: jm.status(row["run_id"]) for algo, row in found.items()}
+            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
             for algo, row in found.items():
-                p = run_progress(jm.run(row["run_id"]), None)
+                p = run_progress(jm.store.run(row["run_id"]), None)
                 st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
             if all(s == "done" for s in statuses.values()):
                 st.rerun(scope="app")
@@ -344,7 +344,7 @@ elif step == 4:
 
     @st.cache_resource(max_entries=8, show_spinner="Loading the trained networks...")
     def _trained(run_id: str):
-        model, config = jm.load_model(run_id)
+        model, config = jm.store.load_model(run_id)
         model = model.cpu().eval()
         return model, lesson.model_activity(model, data, seed=config.seed)
 

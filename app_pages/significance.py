@@ -20,7 +20,7 @@ st.caption("FGFF gives every neuron a trainable factor w that weighs its share o
            "start at 1 and may go below 0: red is above 1, blue below, white at 1. FF keeps every factor at 1.")
 
 try:
-    runs = jm.runs()
+    runs = jm.store.runs()
 except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
     st.error(f"Could not read the run store: {exc}")
     st.stop()
@@ -57,7 +57,7 @@ sort = c3.toggle("Sort neurons by factor", help="Each layer's neurons in decreas
 
 @st.cache_data(show_spinner="Measuring each neuron's activity on positive and negative test data...", max_entries=16)
 def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
-    model, config = jm.load_model(run_id)
+    model, config = jm.store.load_model(run_id)
     act = neuron_activity(model, load_for_config(config), n_samples=ACTIVITY_SAMPLES)
     return act, activity_correlation(act)
 
@@ -65,7 +65,7 @@ def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
 histories = {}
 for rid in chosen:
     try:
-        histories[rid] = jm.significance(rid)
+        histories[rid] = jm.store.significance(rid)
     except Exception as exc:  # noqa: BLE001
         st.error(f"Could not read the significance of run {rid}: {exc}")
 status = runs.set_index("run_id")["status"]
@@ -79,10 +79,10 @@ elif live:
 
 
 def show_run(rid: str, epoch: int | None) -> None:
-    run = jm.run(rid)
+    run = jm.store.run(rid)
     algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
     st.subheader(f"{run['name']} ({algo})")
-    history = jm.significance(rid) if run["status"] in LIVE_STATUSES else histories.get(rid, [])
+    history = jm.store.significance(rid) if run["status"] in LIVE_STATUSES else histories.get(rid, [])
     if sv.n_epochs(history) == 0:
         st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
         return
@@ -95,7 +95,7 @@ def show_run(rid: str, epoch: int | None) -> None:
     st.plotly_chart(fig, key=f"heatmap_{rid}")
     st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
                     key=f"hist_{rid}")
-    ckpt = jm.checkpoint_path(rid)
+    ckpt = jm.store.checkpoint_path(rid)
     if ckpt is None:
         st.caption("The factor-vs-activity view needs the run's checkpoint, written when it ends.")
         return
@@ -114,7 +114,7 @@ def show_runs(run_ids: list[str], epoch: int | None) -> None:
                 show_run(rid, epoch)
             except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
                 st.error(f"Could not show run {rid}: {exc}")
-    if live and not any(jm.status(r) in LIVE_STATUSES for r in run_ids):
+    if live and not any(jm.store.status(r) in LIVE_STATUSES for r in run_ids):
         st.rerun()  # training ended: one full rerun stops the polling and enables the slider
 
 

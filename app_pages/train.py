@@ -62,11 +62,11 @@ def _current_run_id() -> str | None:
     """The run in the URL; else this server's newest active run, so a refresh reattaches."""
     for run_id in selected_run_ids():
         try:
-            jm.run(run_id)
+            jm.store.run(run_id)
             return run_id
         except (KeyError, ValueError):
             st.warning(f"Run {run_id!r} from the link does not exist (deleted?).")
-    runs = jm.runs()
+    runs = jm.store.runs()
     if not runs.empty:
         active = runs[runs["status"].isin(["queued", "running"])]
         if not active.empty:
@@ -146,13 +146,13 @@ if run_id is None:
 if RUN_PARAM not in st.query_params:
     set_selected_run_ids([run_id])
 
-was_active = run_progress(jm.run(run_id), None).active
+was_active = run_progress(jm.store.run(run_id), None).active
 
 
 @st.fragment(run_every=1.0 if was_active else None)
 def live_view() -> None:
-    run = jm.run(run_id)
-    metrics = jm.metrics(run_id)
+    run = jm.store.run(run_id)
+    metrics = jm.store.metrics(run_id)
     progress = run_progress(run, metrics)
     cfg = run.get("config") or {}
     algo = str(run.get("algo") or cfg.get("algo", "fgff"))

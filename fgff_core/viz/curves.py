@@ -1,6 +1,6 @@
 """Training curves as Plotly figures: loss, goodness against the threshold, accuracy.
 
-Each builder takes the metrics DataFrame of a run (``JobManager.metrics``: one row per layer and
+Each builder takes the metrics DataFrame of a run (``RunStore.metrics``: one row per layer and
 epoch with the columns named in ``fgff_core.events``) and returns a ``go.Figure``; no Streamlit
 here, so the figures are unit-tested and reusable in notebooks. Colours come from ``theme``.
 """

@@ -4,7 +4,7 @@ Factors start at 1 (footnote 1 of the paper) and can go below 0, so the colour s
 around 1 (``zmid=1``): red above 1, blue below, white at 1. Layers are shown 1-based.
 
 The history of a run is ``history[layer]`` = array (epochs, neurons): the layer's factors after each
-of its epochs (``JobManager.significance``). With the greedy schedule, layer 2's epoch 1 comes after
+of its epochs (``RunStore.significance``). With the greedy schedule, layer 2's epoch 1 comes after
 all of layer 1's epochs, so "epoch e" means "each layer after its e-th epoch".
 """
 
