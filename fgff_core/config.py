@@ -163,7 +163,7 @@ class RunConfig:
     device: str = field(
         default="auto",
         metadata=_meta("choice", "auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.",
-                       choices=DEVICES, pattern=r"cuda:\d+", pattern_text="cuda:N"),
+                       choices=DEVICES, pattern=r"cuda:\d{1,3}", pattern_text="cuda:N"),
     )
     eval_every: int = field(
         default=10,
