@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Callable
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -93,6 +95,36 @@ _MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
                 "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
 
 
+DATA_ROOTS_ENV = "FGFF_DATA_ROOTS"
+
+
+def allowed_data_roots() -> list[Path] | None:
+    """The data roots a server allows ($FGFF_DATA_ROOTS, os.pathsep-separated), or None: no limit."""
+    env = os.environ.get(DATA_ROOTS_ENV, "")
+    roots = [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    return roots or None
+
+
+def check_data_dir(data_dir: str | Path | None, allowed_roots: Sequence[str | Path] | None = None) -> None:
+    """Refuse a data folder outside the allowed roots (a shared server's limit).
+
+    ``allowed_roots`` defaults to $FGFF_DATA_ROOTS; with neither there is no limit. ``None`` (the
+    server's own default folder) is always allowed. Paths are compared after resolving ``..`` and
+    symbolic links. Raises ``ValueError`` naming ``data_dir`` and the allowed roots.
+    """
+    roots = allowed_data_roots() if allowed_roots is None else [Path(r).expanduser() for r in allowed_roots]
+    if data_dir is None or not str(data_dir).strip() or not roots:
+        return
+    try:
+        target = Path(data_dir).expanduser().resolve()
+        resolved = [r.resolve() for r in roots]
+    except (OSError, RuntimeError, ValueError):
+        target, resolved = None, []
+    if target is None or not any(target == r or target.is_relative_to(r) for r in resolved):
+        raise ValueError(f"data_dir: {str(data_dir)[:200]!r} is outside the data folders this server allows: "
+                         f"{', '.join(str(r) for r in roots)}")
+
+
 def data_root(data_dir: str | Path | None) -> Path | None:
     """The data folder in force: the option, else $FGFF_DATA_DIR, else None (default cache)."""
     if data_dir:
@@ -126,15 +158,29 @@ def _load_idx_dataset(name: str, tv_class: str, folder_names: tuple[str, ...], d
             if _has_idx_files(folder):
                 tv_root = _torchvision_root(folder, tv_class)
                 return _arrays_from_torchvision(cls, tv_root, download=True)  # files there: no network
-    if download:
-        target = data_dir or DEFAULT_DATA_DIR
-        try:
-            return _arrays_from_torchvision(cls, target, download=True)
-        except Exception as exc:  # network down, mirror gone, disk full: all end the same way
-            reason = f"download failed ({type(exc).__name__}: {exc})"
-    else:
-        reason = "download is off"
+    reason = _try_download(lambda target: _arrays_from_torchvision(cls, target, download=True),
+                           data_dir, download, (tv_class, "raw"))
+    if not isinstance(reason, str):
+        return reason
     raise DatasetNotFoundError(_missing_message(name, looked, reason))
+
+
+def _try_download(fetch: Callable[[Path], Any], data_dir: Path | None, download: bool, subfolders: tuple[str, ...]):
+    """Download through ``fetch(target)`` or return why not (a str). Folders the attempt created are
+    removed when it fails, so a failed load leaves the data folder as it was."""
+    if not download:
+        return "download is off"
+    target = data_dir or DEFAULT_DATA_DIR
+    chain = [target]
+    for part in subfolders:
+        chain.append(chain[-1] / part)
+    new = [p for p in chain if not p.exists()]
+    try:
+        return fetch(target)
+    except Exception as exc:  # network down, mirror gone, disk full: all end the same way
+        for folder in reversed(new):
+            shutil.rmtree(folder, ignore_errors=True)
+        return f"download failed ({type(exc).__name__}: {str(exc)[:300]})"
 
 
 def _torchvision_root(folder: Path, tv_class: str) -> Path:
@@ -200,16 +246,10 @@ def _load_cifar10(data_dir: Path | None, download: bool):
                 train = tvd.CIFAR10(str(cand), train=True, download=False)
                 test = tvd.CIFAR10(str(cand), train=False, download=False)
                 return (*_split_xy(train), *_split_xy(test))
-    if download:
-        target = data_dir or DEFAULT_DATA_DIR
-        try:
-            train = tvd.CIFAR10(str(target), train=True, download=True)
-            test = tvd.CIFAR10(str(target), train=False, download=True)
-            return (*_split_xy(train), *_split_xy(test))
-        except Exception as exc:
-            reason = f"download failed ({type(exc).__name__}: {exc})"
-    else:
-        reason = "download is off"
+    reason = _try_download(lambda target: _arrays_from_torchvision(tvd.CIFAR10, target, download=True),
+                           data_dir, download, ())
+    if not isinstance(reason, str):
+        return reason
     raise DatasetNotFoundError(_missing_message("cifar10", looked, reason))
 
 
@@ -271,6 +311,7 @@ def load_dataset(name: str = "digits", data_dir: str | Path | None = None, downl
     """
     if name not in DATASETS:
         raise ValueError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")
+    check_data_dir(data_dir)
     ds = _load_normalised(name, data_root(data_dir), download)
     if train_subset and train_subset < len(ds.y_train):
         idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))[:train_subset]
@@ -278,6 +319,14 @@ def load_dataset(name: str = "digits", data_dir: str | Path | None = None, downl
         ds = Dataset(ds.name, ds.x_train[idx], ds.y_train[idx], ds.x_test, ds.y_test, ds.image_shape,
                      ds.n_classes, ds.mean, ds.std)
     return ds
+
+
+def train_subset_note(config, data: Dataset) -> str | None:
+    """A sentence when ``train_subset`` asks for more samples than the training set has (it is clamped)."""
+    if config.train_subset and config.train_subset > len(data.y_train):
+        return (f"train_subset {config.train_subset} is larger than the {data.name} training set: "
+                f"using all {len(data.y_train)} samples")
+    return None
 
 
 def load_for_config(config) -> Dataset:

@@ -88,3 +88,48 @@ def test_real_datasets_from_the_shared_folder(name, mean):
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
     assert ds.mean[0] == pytest.approx(mean, abs=1e-4)
     assert abs(float(ds.x_train.mean())) < 1e-3
+
+
+# -- data folders (issue 16) ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch, name):
+    """torchvision makes <dir>/MNIST/raw before it tries the network; a failed attempt must undo it."""
+    import torchvision.datasets.cifar as tv_cifar
+    import torchvision.datasets.mnist as tv_mnist
+
+    def offline(*_a, **_kw):
+        raise RuntimeError("network unreachable")
+
+    monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
+    monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
+    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    with pytest.raises(DatasetNotFoundError, match="download failed"):
+        load_dataset(name, data_dir=data_dir, download=True)
+    assert list(data_dir.iterdir()) == []
+    assert not (tmp_path / "cache").exists()
+    with pytest.raises(DatasetNotFoundError, match="download is off"):
+        load_dataset(name, data_dir=tmp_path / "nowhere", download=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]
+
+
+def test_data_folders_outside_the_allowed_roots_are_refused(tmp_path, monkeypatch):
+    from fgff_core.data import DATA_ROOTS_ENV, check_data_dir
+
+    allowed, other = tmp_path / "allowed", tmp_path / "other"
+    allowed.mkdir()
+    other.mkdir()
+    (allowed / "escape").symlink_to(other)
+    check_data_dir(allowed / "mnist", [allowed])  # inside, even if it does not exist yet
+    check_data_dir(None, [allowed])  # the server's own default folder
+    check_data_dir(other, None)  # no limit set
+    for bad in (other, allowed / ".." / "other", allowed / "escape", "/etc"):
+        with pytest.raises(ValueError, match=r"data_dir: .* is outside the data folders this server allows: "):
+            check_data_dir(bad, [allowed])
+    monkeypatch.setenv(DATA_ROOTS_ENV, os.pathsep.join([str(allowed), str(tmp_path / "second")]))
+    check_data_dir(tmp_path / "second" / "x")
+    with pytest.raises(ValueError, match=str(allowed)):
+        load_dataset("mnist", data_dir=other, download=True)
+    assert list(other.iterdir()) == []
