@@ -278,6 +278,24 @@ def test_limits_for_shared_servers(tmp_path):
     assert Limits.from_env({"FGFF_LIMIT_MAX_EPOCHS": "500", "FGFF_LIMIT_MAX_UNITS": ""}) == Limits(max_epochs=500)
 
 
+def test_a_data_folder_outside_the_servers_roots_is_refused_at_submit(tmp_path, monkeypatch):
+    allowed = tmp_path / "data"
+    allowed.mkdir()
+    monkeypatch.setenv("FGFF_DATA_ROOTS", str(allowed))
+    fake = FakeExecutor()
+    with JobManager(tmp_path / "runs", max_concurrent=1, executor=fake) as jm:
+        for outside in ("/etc", str(allowed / ".." / "elsewhere")):
+            with pytest.raises(ValueError, match="data_dir: .* is outside the data folders this server allows"):
+                jm.submit(dict(dataset="mnist", data_dir=outside, train_subset=100))
+        with pytest.raises(ValueError) as err:
+            jm.submit(dict(dataset="mnist", data_dir="/etc", train_subset=100))
+        assert str(allowed) not in str(err.value)  # the server's folders are not shown to the user
+        jm.submit(dict(dataset="mnist", data_dir=str(allowed / "mnist"), train_subset=100))
+        jm.submit(dict(epochs=5))  # no data_dir: the server's own folder
+        assert len(jm.store.runs()) == 2
+        jm.shutdown(timeout=0.2)
+
+
 def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path):
     fake = FakeExecutor()
     with JobManager(tmp_path, max_concurrent=2, executor=fake) as jm:

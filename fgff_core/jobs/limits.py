@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 from ..config import RunConfig
-from ..data import DATASETS
+from ..data import DATA_ROOTS_ENV, DATASETS, check_data_dir
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,16 @@ class Limits:
         return cls(**values)
 
     def check(self, config: RunConfig, active_for_owner: int = 0) -> None:
-        """Raise ValueError naming the field and the cap when ``config`` exceeds a limit."""
+        """Raise ValueError naming the field and the cap when ``config`` exceeds a limit.
+
+        The data folder must be inside the server's ``$FGFF_DATA_ROOTS`` when that is set; the
+        message does not name the server's folders.
+        """
+        try:
+            check_data_dir(config.data_dir)
+        except ValueError:
+            raise ValueError(f"data_dir: {config.data_dir!r} is outside the data folders this server allows "
+                             f"(${DATA_ROOTS_ENV}); leave it empty to use the server's data folder") from None
         if self.max_layers is not None and len(config.layers) > self.max_layers:
             raise ValueError(f"layers: {len(config.layers)} layers is over this server's limit of "
                              f"{self.max_layers} (max_layers)")

@@ -51,6 +51,8 @@ from .liveness import ManagerRegistry, manager_dead
 from .worker import failure_reason
 
 MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
+EXECUTOR_ENV = "FGFF_EXECUTOR"  # local (default) or ray
+EXECUTORS = ("local", "ray")
 WARM_WORKER_ENV = "FGFF_WARM_WORKER"  # 0: start each worker only when its job starts
 
 log = logging.getLogger("fgff_core.jobs")
@@ -67,7 +69,7 @@ class _RunEnd(NamedTuple):
     reason: str
 
 
-def _default_max_concurrent() -> int:
+def _default_max_concurrent(executor: object | None = None) -> int:
     env = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
     if env:
         try:
@@ -77,6 +79,9 @@ def _default_max_concurrent() -> int:
         if value < 1:
             raise ValueError(f"{MAX_CONCURRENT_ENV}: expected a positive integer, got {env!r}")
         return value
+    capacity = getattr(executor, "capacity", None)  # a cluster: as many runs as it has room for
+    if capacity is not None:
+        return capacity()
     import torch
 
     return max(1, torch.cuda.device_count() if torch.cuda.is_available() else 1)
@@ -91,9 +96,11 @@ class JobManager:
     Args:
         runs_dir: data folder (default ``$FGFF_RUNS_DIR`` or ``./runs``).
         max_concurrent: jobs running at once (default ``$FGFF_MAX_CONCURRENT``, else one per GPU,
-            one on a CPU-only machine).
+            one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold).
         limits: caps checked at submit (default: ``Limits.from_env()``, no caps when unset).
-        executor: where jobs run (default: ``LocalProcessExecutor``).
+        executor: where jobs run: an ``Executor``, or ``"local"`` (one process per job on this
+            machine) or ``"ray"`` (a Ray cluster at ``$RAY_ADDRESS``, else a local Ray instance);
+            default ``$FGFF_EXECUTOR``, else local.
         warm_worker: keep one worker process started ahead of time, so that a new run starts
             training at once instead of after the seconds it takes to import torch (default:
             ``$FGFF_WARM_WORKER``, on unless set to 0).
@@ -105,14 +112,19 @@ class JobManager:
     MIN_FREE_BYTES = 1 << 20  # queued runs wait while the runs folder's disk has less free space
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
-                 limits: Limits | None = None, executor: Executor | None = None, *, poll_interval: float = 0.05,
+                 limits: Limits | None = None, executor: Executor | str | None = None, *, poll_interval: float = 0.05,
                  heartbeat_timeout: float = 15.0, warm_worker: bool | None = None) -> None:
         if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                            or max_concurrent < 1):
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
         self.store = RunStore(runs_dir)
         self.registry = ManagerRegistry(self.store)
-        self.max_concurrent = max_concurrent if max_concurrent is not None else _default_max_concurrent()
+        own_executor = executor is None or isinstance(executor, str)
+        if own_executor:
+            executor = (executor or os.environ.get(EXECUTOR_ENV, "") or "local").strip().lower()
+            if executor not in EXECUTORS:
+                raise ValueError(f"executor: expected one of {', '.join(EXECUTORS)} (or ${EXECUTOR_ENV}), "
+                                 f"got {executor!r}")
         self.limits = limits if limits is not None else Limits.from_env()
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
@@ -132,8 +144,19 @@ class JobManager:
             _LIVE_MANAGERS.add(self)
             self.recover_orphans()
             self._gpus = self._gpu_count()
-            self.executor: Executor = executor or self._local_executor(warm_worker)
+            if executor == "ray":
+                from .ray_executor import RayExecutor
+
+                executor = RayExecutor(self.store.root)
+            elif executor == "local":
+                executor = self._local_executor(max_concurrent, warm_worker)
+            self.executor: Executor = executor
+            self.max_concurrent = max_concurrent if max_concurrent is not None else _default_max_concurrent(executor)
         except BaseException:
+            close = getattr(executor, "close", None) if own_executor else None
+            if close is not None:
+                with contextlib.suppress(Exception):
+                    close()
             _LIVE_MANAGERS.discard(self)
             with contextlib.suppress(StoreError):
                 self.registry.unregister(self.id)
@@ -143,10 +166,11 @@ class JobManager:
         self._thread.start()
         atexit.register(_shutdown_at_exit, weakref.ref(self))
 
-    def _local_executor(self, warm_worker: bool | None) -> LocalProcessExecutor:
+    def _local_executor(self, max_concurrent: int | None, warm_worker: bool | None) -> LocalProcessExecutor:
+        concurrent = max_concurrent if max_concurrent is not None else _default_max_concurrent()
         threads = None
-        if self._gpus == 0 and self.max_concurrent > 1:  # share the CPU cores between concurrent jobs
-            threads = max(1, (os.cpu_count() or 1) // self.max_concurrent)
+        if self._gpus == 0 and concurrent > 1:  # share the CPU cores between concurrent jobs
+            threads = max(1, (os.cpu_count() or 1) // concurrent)
         if warm_worker is None:
             warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
         return LocalProcessExecutor(self.store.root, threads_per_job=threads, warm_worker=warm_worker)
@@ -177,9 +201,10 @@ class JobManager:
         if self._closed:
             raise JobError("this JobManager was shut down; create a new one to submit runs")
         config = RunConfig.coerce(config)  # ValueError naming the field
-        from ..training import resolve_device
+        if getattr(self.executor, "local_devices", True):  # a cluster's devices are checked where the run lands
+            from ..training import resolve_device
 
-        resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
+            resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
         with self._lock:  # count and insert together, so concurrent submits cannot pass the cap
             self.limits.check(config, self.store.count_active(owner) if self.limits.max_queued_per_owner else 0)
             run_id = self.store.create_run(config, name=name, owner=owner, manager_id=self.id)
@@ -389,7 +414,8 @@ class JobManager:
                                       traceback.format_exc())
                 continue
             self._active[run_id] = slot
-            self.store.set_pid(run_id, pid)
+            if pid is not None:  # a Ray worker's pid arrives with its node report
+                self.store.set_pid(run_id, pid)
 
     def _free_slot(self) -> int | None:
         if self._gpus == 0:

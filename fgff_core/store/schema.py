@@ -122,7 +122,8 @@ def is_disk_full(exc: BaseException, root: Path | None = None) -> bool:
     """
     if isinstance(exc, DiskFullError):
         return True
-    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT):
+    if isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
+                                     or "no space left on device" in str(exc).lower()):
         return True
     if not isinstance(exc, sqlite3.Error | StoreError):
         return False
