@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.progress import run_progress
+from fgff_core.status import RunStatus
 from fgff_core.viz import curves
 
 TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
@@ -28,7 +29,7 @@ with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):
             path = Path(tmp) / "upload.safetensors"
             path.write_bytes(upload.getvalue())
             try:
-                new_id = jm.import_checkpoint(path, name=Path(upload.name).stem)
+                new_id = jm.store.import_checkpoint(path, name=Path(upload.name).stem)
             except ValueError as exc:  # CheckpointError is a ValueError: not ours, pickle, corrupt
                 st.error(f"Could not import {upload.name}: {exc}")
             else:
@@ -40,7 +41,7 @@ if "deleted" in st.session_state:
 if "rename_error" in st.session_state:
     st.error(f"Could not rename: {st.session_state.pop('rename_error')}")
 
-runs = jm.runs()
+runs = jm.store.runs()
 if runs.empty:
     st.info("No runs yet. Start one on the **Train** page (the quick digits preset takes seconds).")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_arrow:")
@@ -85,19 +86,19 @@ def _delete(run_id: str) -> None:
 def _rename(run_id: str) -> None:
     new_name = st.session_state.get(f"name_{run_id}", "").strip()
     try:
-        jm.rename(run_id, new_name)
+        jm.store.rename(run_id, new_name)
     except ValueError as exc:
         st.session_state["rename_error"] = str(exc)
 
 
 for run_id in selected:
-    run = jm.run(run_id)
+    run = jm.store.run(run_id)
     progress = run_progress(run, None)
     with st.container(border=True):
         st.subheader(f"{run.get('name') or run_id}")
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
                    f"device {run.get('device') or '–'}")
-        if run.get("status") == "failed":
+        if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run.get('error') or 'no reason recorded'}")
         c1, c2 = st.columns([2, 3])
         with c1:
@@ -106,7 +107,7 @@ for run_id in selected:
             st.markdown("**Final accuracy**")
             st.dataframe(curves.final_accuracy_table(run), width="content")
         with c2:
-            metrics = jm.metrics(run_id)
+            metrics = jm.store.metrics(run_id)
             st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
         a, b, c, d = st.columns(4)
         a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
@@ -119,10 +120,10 @@ for run_id in selected:
             st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
                                mime="text/csv", key=f"csv_{run_id}", on_click="ignore",
                                icon=":material/download:")
-            st.download_button("Config JSON", jm.config(run_id).to_json(), file_name=f"{run_id}_config.json",
+            st.download_button("Config JSON", jm.store.config(run_id).to_json(), file_name=f"{run_id}_config.json",
                                mime="application/json", key=f"json_{run_id}", on_click="ignore",
                                icon=":material/download:")
-            ckpt = jm.checkpoint_path(run_id)
+            ckpt = jm.store.checkpoint_path(run_id)
             if ckpt is not None and Path(ckpt).is_file():
                 st.download_button("Checkpoint", Path(ckpt).read_bytes(), file_name=f"{run_id}.safetensors",
                                    mime="application/octet-stream", key=f"ckpt_{run_id}", on_click="ignore",

@@ -1,32 +1,78 @@
 """Save and load trained models as safetensors: tensors and JSON metadata, never pickle.
 
 A checkpoint from someone else cannot run code when loaded: safetensors holds raw tensors and a
-string header only. Anything else (a pickled ``torch.save`` file, say) is refused.
+string header only. Anything else (a pickled ``torch.save`` file, say) is refused. Its metadata is
+not trusted either: the config is checked with ``RunConfig``'s rules and every tensor's shape
+against that config, from the file's header, before a tensor is read or a model is built.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import tempfile
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load_file
+from safetensors.torch import save as serialise
 
-from .config import RunConfig
+from .config import MAX_LAYERS, RunConfig, parse_field
 from .model import BPNet, FFNet
 
 FORMAT = "fgff-checkpoint/1"
+MAX_INPUT_DIM = 1 << 24  # 16M inputs: far above any image dataset here, far below an absurd claim
+MAX_CLASSES = 1000
+MAX_TENSORS = 3 * MAX_LAYERS + 2  # FF: weight, bias, significance per layer; BP: + the head
+MAX_METADATA_CHARS = 64 * 1024
 
 
 class CheckpointError(ValueError):
     """The file is not a checkpoint this library wrote (or it is damaged)."""
 
 
+class CheckpointSaveError(OSError):
+    """A checkpoint cannot be written where it was asked for (the message says why, in one line)."""
+
+
+# -- saving ---------------------------------------------------------------------------------------
+
+def check_save_target(path: str | Path) -> Path:
+    """Check, before any training, that a checkpoint can be written at ``path``.
+
+    The folder must exist (it is not created silently) and be writable, and ``path`` must not be a
+    folder. An existing file is replaced when the new one is complete. Raises ``CheckpointSaveError``.
+    """
+    path = Path(path).expanduser()
+    parent = path.parent
+    if path.is_dir():
+        raise CheckpointSaveError(f"cannot save the model to {path}: it is a folder; give a file name "
+                                  "such as model.safetensors")
+    if path.exists() and not path.is_file():
+        raise CheckpointSaveError(f"cannot save the model to {path}: it exists and is not a regular file")
+    if not parent.exists():
+        raise CheckpointSaveError(f"cannot save the model to {path}: the folder {parent} does not exist "
+                                  "(create it first)")
+    if not parent.is_dir():
+        raise CheckpointSaveError(f"cannot save the model to {path}: {parent} is not a folder")
+    try:
+        with tempfile.NamedTemporaryFile(dir=parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise CheckpointSaveError(f"cannot save the model to {path}: {_reason(exc, parent)}") from None
+    return path
+
+
 def save_checkpoint(path: str | Path, model: FFNet | BPNet, config: RunConfig) -> Path:
-    """Write ``model``'s weights (and significance factors) with its config to ``path``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write ``model``'s weights (and significance factors) with its config to ``path``, atomically.
+
+    The file appears under its name only when complete; a failure (full disk, read-only folder)
+    leaves no temporary file and raises ``CheckpointSaveError``. The folder must exist.
+    """
+    path = check_save_target(path)
     tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     meta = {
         "format": FORMAT,
@@ -35,56 +81,147 @@ def save_checkpoint(path: str | Path, model: FFNet | BPNet, config: RunConfig) -
         "n_classes": str(model.n_classes),
         "label_value": str(getattr(model, "label_value", "")),
     }
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(tensors, str(tmp), metadata=meta)
-    tmp.replace(path)  # atomic: a crash never leaves half a checkpoint under the real name
+    payload = serialise(tensors, metadata=meta)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(payload)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)  # atomic: a crash never leaves half a checkpoint under the real name
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise CheckpointSaveError(f"cannot save the model to {path}: {_reason(exc, path.parent)}") from None
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return path
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[FFNet | BPNet, RunConfig]:
-    """Read a checkpoint written by ``save_checkpoint``; refuse anything else."""
-    path = Path(path)
-    try:
-        from safetensors import safe_open
+def _reason(exc: OSError, folder: Path) -> str:
+    if exc.errno == errno.ENOSPC:
+        return f"no space left on device in {folder}"
+    if exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"the folder {folder} is not writable"
+    return exc.strerror or str(exc)
 
+
+# -- loading --------------------------------------------------------------------------------------
+
+def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
+    """The metadata and the tensor shapes, from the header only (no tensor is read)."""
+    try:
         with safe_open(str(path), framework="pt") as handle:
-            meta = handle.metadata() or {}
-        tensors = load_file(str(path))
+            meta = dict(handle.metadata() or {})
+            names = list(handle.keys())
+            if len(names) > MAX_TENSORS:
+                raise CheckpointError(f"{path.name} holds {len(names)} tensors; a checkpoint of at most "
+                                      f"{MAX_LAYERS} layers holds at most {MAX_TENSORS}")
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in names}
     except (SafetensorError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
-        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc}); pickled files are refused "
+        raise CheckpointError(f"{path.name} is not a safetensors checkpoint ({exc}); pickled files are refused "
                               "because loading them can run arbitrary code") from None
     if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is a safetensors file but not an FGFF Explorer checkpoint "
-                              f"(format {meta.get('format')!r}, expected {FORMAT!r})")
-    try:
-        config = RunConfig.from_json(meta["config"])
-        input_dim, n_classes = int(meta["input_dim"]), int(meta["n_classes"])
-    except (KeyError, ValueError) as exc:
-        raise CheckpointError(f"{path} has damaged metadata: {exc}") from None
+        raise CheckpointError(f"{path.name} is a safetensors file but not an FGFF Explorer checkpoint "
+                              f"(format {str(meta.get('format'))[:40]!r}, expected {FORMAT!r})")
+    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_METADATA_CHARS:
+        raise CheckpointError(f"{path.name} has more than {MAX_METADATA_CHARS} characters of metadata; "
+                              "a checkpoint's config is a few hundred")
+    return meta, shapes
+
+
+def _int_meta(meta: dict[str, str], key: str, lo: int, hi: int) -> int:
+    text = meta.get(key)
+    if not isinstance(text, str) or not text.strip().isascii() or not text.strip().isdigit() \
+            or not lo <= int(text) <= hi:
+        raise ValueError(f"{key} must be an integer in [{lo}, {hi}], got {text!r}")
+    return int(text)
+
+
+def _expected_shapes(config: RunConfig, input_dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes the config implies, computed without building the model."""
+    sizes = (input_dim, *config.layers)
     if config.algo == "bp":
-        model: FFNet | BPNet = BPNet(input_dim, config.layers, n_classes)
-    else:
-        model = FFNet(input_dim, config.layers, n_classes, float(meta["label_value"]), config.factorize,
-                      config.significance_param)
+        out = {}
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            out[f"hidden.{i}.weight"], out[f"hidden.{i}.bias"] = (b, a), (b,)
+        out["head.weight"], out["head.bias"] = (n_classes, sizes[-1]), (n_classes,)
+        return out
+    out = {}
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        out[f"layers.{i}.significance"], out[f"layers.{i}.linear.weight"] = (b,), (b, a)
+        out[f"layers.{i}.linear.bias"] = (b,)
+    return out
+
+
+class _Checked(NamedTuple):
+    """Metadata that passed every check: safe to build a model of this size."""
+
+    config: RunConfig
+    input_dim: int
+    n_classes: int
+    label_value: float
+
+
+def _check_metadata(path: Path, meta: dict[str, str], shapes: dict[str, tuple[int, ...]]) -> _Checked:
     try:
-        model.load_state_dict(tensors)
-    except RuntimeError as exc:
-        raise CheckpointError(f"{path}: weights do not match the stored config: {exc}") from None
+        config = RunConfig.from_json(meta.get("config", ""))
+        input_dim = _int_meta(meta, "input_dim", 1, MAX_INPUT_DIM)
+        n_classes = _int_meta(meta, "n_classes", 2, MAX_CLASSES)
+        label_value = 0.0
+        if config.algo != "bp":
+            label_value = parse_field("label_value", meta.get("label_value"))
+            if not isinstance(label_value, float):
+                raise ValueError(f"label_value must be a number, got {meta.get('label_value')!r}")
+            if input_dim < n_classes:
+                raise ValueError(f"input_dim {input_dim} has no room for the {n_classes} label inputs")
+    except (ValueError, TypeError) as exc:
+        raise CheckpointError(f"{path.name} has damaged metadata: {exc}") from None
+    expected = _expected_shapes(config, input_dim, n_classes)
+    if set(shapes) != set(expected):
+        missing, extra = sorted(set(expected) - set(shapes)), sorted(set(shapes) - set(expected))
+        raise CheckpointError(f"{path.name}: its tensors do not match its config (missing {missing[:4]}, "
+                              f"unexpected {extra[:4]})")
+    for name, shape in expected.items():
+        if shapes[name] != shape:
+            raise CheckpointError(f"{path.name}: tensor {name} has shape {list(shapes[name])} but its config "
+                                  f"({config.algo}, layers {list(config.layers)}, input_dim {input_dim}) "
+                                  f"implies {list(shape)}")
+    return _Checked(config, input_dim, n_classes, label_value)
+
+
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[FFNet | BPNet, RunConfig]:
+    """Read a checkpoint written by ``save_checkpoint``; refuse anything else with ``CheckpointError``.
+
+    Every check runs on the header first, so a file claiming a huge model is refused at once. The
+    messages name the file, not its folder (an upload's temporary folder is the server's business).
+    """
+    path = Path(path)
+    meta, shapes = _read_header(path)
+    checked = _check_metadata(path, meta, shapes)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{path.name}: its tensors cannot be read ({exc})") from None
+    for name, tensor in tensors.items():
+        if not tensor.is_floating_point():
+            raise CheckpointError(f"{path.name}: tensor {name} is not floating point ({tensor.dtype})")
+    config = checked.config
+    if config.algo == "bp":
+        model: FFNet | BPNet = BPNet(checked.input_dim, config.layers, checked.n_classes)
+    else:
+        model = FFNet(checked.input_dim, config.layers, checked.n_classes, checked.label_value, config.factorize,
+                      config.significance_param)
+    model.load_state_dict(tensors)  # names and shapes were checked above
     return model.to(device), config
 
 
 def checkpoint_info(path: str | Path) -> dict:
-    """The metadata of a checkpoint (config as a dict) without loading the weights."""
-    from safetensors import safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as handle:
-            meta = dict(handle.metadata() or {})
-    except (SafetensorError, OSError) as exc:
-        raise CheckpointError(f"{path} is not a safetensors checkpoint ({exc})") from None
-    if meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an FGFF Explorer checkpoint")
-    meta["config"] = json.loads(meta["config"])
+    """The metadata of a checkpoint (config as a dict) without loading the weights; checked like a load."""
+    path = Path(path)
+    meta, shapes = _read_header(path)
+    checked = _check_metadata(path, meta, shapes)
+    meta["config"] = json.loads(checked.config.to_json())
     return meta

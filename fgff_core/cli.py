@@ -9,18 +9,30 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from .config import RunConfig, config_fields, field_choices
-from .data import DATASETS, DatasetNotFoundError, data_root
+from .config import RunConfig, config_fields, field_choices, parse_field
+from .data import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
 from .events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
 from .presets import PRESETS
 from .runtime import retain_freed_memory
 
 
+class _OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a bad command line in one line (not the whole usage block), exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+
+_METAVARS = {"int": "N", "float": "X", "int_list": "N,N,...", "path": "DIR"}
+
+
 def _add_config_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per ``RunConfig`` field. Values stay text here: ``RunConfig`` parses them (see
+    ``config.parse_field``), so the CLI, the form, URLs and JSON files accept the same spellings."""
     group = parser.add_argument_group("run configuration (defaults: the preset, else the values shown)")
     for f in config_fields():
         flag = "--" + f.name.replace("_", "-")
@@ -30,19 +42,54 @@ def _add_config_flags(parser: argparse.ArgumentParser) -> None:
                                                               if isinstance(default, tuple) else default)
         help_text = f"{meta['help']} [default: {shown}]"
         kwargs: dict[str, Any] = {"default": argparse.SUPPRESS, "help": help_text, "dest": f.name}
-        if f.type == "bool":
+        if meta["kind"] == "bool":
             kwargs["action"] = argparse.BooleanOptionalAction
         else:
-            choices = field_choices(f.name) if f.name != "device" else None
-            if choices:
-                kwargs["choices"] = choices
-            kwargs["type"] = {"int": int, "float": float}.get(f.type, str)
-            kwargs["metavar"] = {"layers": "N,N,...", "data_dir": "DIR"}.get(f.name)
+            choices = field_choices(f.name)
+            kwargs["metavar"] = "{" + ",".join(choices) + "}" if choices else _METAVARS[meta["kind"]]
         group.add_argument(flag, **kwargs)
 
 
+def _glue_dash_values(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """``--layers -5,10`` as ``--layers=-5,10``: argparse takes a value starting with '-' for a flag
+    and says "expected one argument"; RunConfig then names the field and its range instead."""
+    parsers = [parser] + [p for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+                          for p in action.choices.values()]
+    takes_value = {a for p in parsers for action in p._actions if action.nargs is None and action.option_strings
+                   for a in action.option_strings}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        token = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if token in takes_value and nxt is not None and nxt.startswith("-") and not nxt.startswith("--") \
+                and nxt not in ("-h",):
+            out.append(f"{token}={nxt}")
+            i += 2
+            continue
+        out.append(token)
+        i += 1
+    return out
+
+
+def _field_type(name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that reads a flag as the config field ``name`` (same rules, same message)."""
+    def parse(text: str) -> Any:
+        try:
+            return parse_field(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _seed_count(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit() and 1 <= int(text) <= 100):
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, 100], got {text[:40]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _OneLineParser(
         prog="python -m fgff_core",
         description="Train and inspect Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF) and backprop "
                     "(BP) networks.",
@@ -69,24 +116,45 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--table", default="all", choices=["1", "2", "3", "4", "study", "all"],
                            help="a paper table, the fair-comparison study, or all of them [default: all]")
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
-    reproduce.add_argument("--seeds", type=int, default=3)
-    reproduce.add_argument("--data-dir", metavar="DIR")
+    reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")
+    reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")
     reproduce.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
-    reproduce.add_argument("--device", default="auto")
+    reproduce.add_argument("--device", type=_field_type("device"), default="auto")
     return parser
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A JSON config file as a dict; ``ValueError`` in one sentence for anything else."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist" if not path.exists() else "is not a file"
+        raise ValueError(f"config: {path} {what}")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config: {path} is larger than {MAX_CONFIG_BYTES} bytes; a config is a small JSON object")
+    try:
+        values = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"config: {path} is not a JSON object ({type(exc).__name__})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config: {path} holds JSON {type(values).__name__}, expected an object of field values")
+    return values
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset, then config file, then flags: later ones win."""
     values: dict[str, Any] = {}
     if getattr(args, "preset", None):
-        algo = getattr(args, "algo", "fgff")
+        algo = parse_field("algo", getattr(args, "algo", "fgff"))
         values.update(PRESETS[args.preset].config(algo).to_dict())
     if getattr(args, "config", None):
-        try:
-            values.update(json.loads(args.config.read_text()))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"config: cannot read {args.config}: {exc}") from None
+        values.update(read_config_file(args.config))
     names = {f.name for f in config_fields()}
     values.update({k: v for k, v in vars(args).items() if k in names})
     return RunConfig.from_dict(values)
@@ -96,7 +164,15 @@ def _train(args: argparse.Namespace) -> int:
     from .training import Trainer
 
     config = config_from_args(args)
-    trainer = Trainer(config)
+    if args.save:
+        from .checkpoint import check_save_target
+
+        check_save_target(args.save)  # before training: a bad target must not cost a training run
+    data = load_for_config(config)
+    note = train_subset_note(config, data)
+    if note:
+        print(f"warning: {note}", file=sys.stderr)
+    trainer = Trainer(config, data)
     bar = None
     show_bar = not args.quiet and sys.stderr.isatty()
     last_eval: EvalMetrics | None = None
@@ -165,7 +241,7 @@ def _datasets() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_glue_dash_values(list(sys.argv[1:] if argv is None else argv), parser))
     try:
         if args.command in ("train", "reproduce"):
             retain_freed_memory()  # this process trains and exits: keep freed memory for reuse
@@ -185,6 +261,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except OSError as exc:  # CheckpointSaveError after training (disk filled up meanwhile), ...
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError
+        if isinstance(exc, RuntimeError) and "allocate" not in str(exc) and "out of memory" not in str(exc):
+            raise
+        print("error: out of memory: use fewer or smaller layers, a smaller batch_size or eval_chunk",
+              file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

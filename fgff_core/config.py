@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -36,12 +37,45 @@ LEARNING_INVARIANT_FIELDS = ("device", "eval_chunk", "log_every", "data_dir", "d
 DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "bp": 1e-3}
 DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "bp": 128}
 
+SUBSET_ORDERS = ("shuffled", "first")  # train_subset_order
+NORMALIZATIONS = ("data", "authors")  # normalize
+
 MAX_LAYERS = 16
 MAX_UNITS = 65536
 
 
-def _meta(help: str, **kw: Any) -> dict[str, Any]:
-    return {"help": help, **kw}
+# What a field holds, declared once in its metadata; config validation, the form, the URL
+# parameters and the CLI all read it (see ``parse_field``):
+#   choice    a name from ``choices`` (a tuple, or a function returning one), or matching ``pattern``
+#   int/float a number in [min, max] (``min_open``: the minimum itself is excluded)
+#   int_list  comma-separated integers, each in [min, max], min_len..max_len of them
+#   bool      true or false
+#   path      a folder path; empty means None
+# Per-field exceptions live beside them: ``optional`` (None resolves to the algorithm default),
+# ``aliases`` (text spellings of a value: batch_size 'full' is 0), ``special`` (text values kept as
+# text: label_value 'max'), ``requires`` (a value allowed only with other fields' values:
+# normalize='authors' needs a dataset with fixed constants).
+KINDS = ("choice", "int", "float", "int_list", "bool", "path")
+MAX_PATH_CHARS = 4096
+
+
+def _meta(kind: str, help: str, **kw: Any) -> dict[str, Any]:
+    if kind not in KINDS:
+        raise ValueError(f"unknown field kind {kind!r}")
+    return {"kind": kind, "help": help, **kw}
+
+
+def _dataset_names() -> tuple[str, ...]:
+    from .data import DATASETS  # the registry is the source of dataset names
+
+    return tuple(DATASETS)
+
+
+def _fixed_norm_datasets() -> tuple[str, ...]:
+    """Datasets with the authors' fixed normalisation constants (from the registry)."""
+    from .data import DATASETS
+
+    return tuple(name for name, spec in DATASETS.items() if spec.fixed_norm is not None)
 
 
 @dataclass
@@ -54,191 +88,210 @@ class RunConfig:
 
     algo: str = field(
         default="fgff",
-        metadata=_meta("Training algorithm: ff (Forward-Forward), fgff (Fine-Grained FF, with the "
+        metadata=_meta("choice", "Training algorithm: ff (Forward-Forward), fgff (Fine-Grained FF, with the "
                        "trainable significance matrix) or bp (backpropagation baseline).",
                        choices=ALGORITHMS),
     )
     dataset: str = field(
         default="digits",
-        metadata=_meta("Dataset: digits is embedded (scikit-learn 8x8 digits); mnist, fashion_mnist "
+        metadata=_meta("choice", "Dataset: digits is embedded (scikit-learn 8x8 digits); mnist, fashion_mnist "
                        "and cifar10 are read from --data-dir / FGFF_DATA_DIR or downloaded.",
-                       choices=None),  # filled from the dataset registry, see data.DATASETS
+                       choices=_dataset_names),  # the dataset registry is the source of names
     )
     layers: tuple[int, ...] = field(
         default=(100, 100),
-        metadata=_meta("Hidden layer sizes, comma separated (e.g. 500,500).",
+        metadata=_meta("int_list", "Hidden layer sizes, comma separated (e.g. 500,500).",
                        min=1, max=MAX_UNITS, min_len=1, max_len=MAX_LAYERS),
     )
     epochs: int = field(
         default=200,
-        metadata=_meta("Epochs per layer for FF/FGFF (greedy schedule), epochs in total for BP and "
+        metadata=_meta("int", "Epochs per layer for FF/FGFF (greedy schedule), epochs in total for BP and "
                        "for the simultaneous schedule.", min=1, max=1_000_000),
     )
     batch_size: int | None = field(
         default=None,
-        metadata=_meta("Minibatch size; 0 or 'full' means full batch, one step per epoch, as in the "
-                       "paper. Default: full for ff/fgff, 128 for bp.", min=0, max=10_000_000),
+        metadata=_meta("int", "Minibatch size; 0 or 'full' means full batch, one step per epoch, as in the "
+                       "paper. Default: full for ff/fgff, 128 for bp.", min=0, max=10_000_000,
+                       optional=True, aliases={"full": 0}),
     )
     optimizer: str = field(default="adam", metadata=_meta(
-        "Optimizer of the weights: adam, adamw or sgd (with momentum). FGFF's significance factors always "
-        "use adam.", choices=OPTIMIZERS))
+        "choice", "Optimizer of the weights: adam, adamw or sgd (with momentum). FGFF's significance factors "
+        "always use adam.", choices=OPTIMIZERS))
     lr: float | None = field(
         default=None,
-        metadata=_meta("Learning rate of the weights and biases. Default: 0.06 for ff/fgff (the "
-                       "authors' code), 0.001 for bp.", min=0.0, max=10.0, min_open=True),
+        metadata=_meta("float", "Learning rate of the weights and biases. Default: 0.06 for ff/fgff (the "
+                       "authors' code), 0.001 for bp.", min=0.0, max=10.0, min_open=True,
+                       optional=True),
     )
     sig_lr: float = field(
         default=0.15,
-        metadata=_meta("Learning rate of the significance factors (FGFF only). 0 freezes them at 1, "
+        metadata=_meta("float", "Learning rate of the significance factors (FGFF only). 0 freezes them at 1, "
                        "which is exactly FF.", min=0.0, max=10.0),
     )
     threshold: float = field(
         default=2.0,
-        metadata=_meta("Goodness threshold: positive goodness is pushed above it, negative below.",
+        metadata=_meta("float", "Goodness threshold: positive goodness is pushed above it, negative below.",
                        min=0.0, max=1000.0, min_open=True),
     )
     loss: str = field(
         default="softplus",
-        metadata=_meta("Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = eq. (1) "
-                       "with margin delta; symba = softplus(symba_alpha * (g_neg - g_pos)); exp_hinge = eq. (1) "
-                       "with each hinge term t as exp(t) - 1.", choices=LOSSES),
+        metadata=_meta("choice", "Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = the "
+                       "plain hinge of eq. (1) with margin delta; symba = softplus(symba_alpha * (g_neg - g_pos)); "
+                       "exp_hinge = eq. (1) with each hinge term t as exp(t) - 1 (our reading of the exponential "
+                       "hinge that the authors' code's 'hinge' switch runs; their formula was not available).",
+                       choices=LOSSES),
     )
     delta: float = field(
         default=0.5,
-        metadata=_meta("Margin of the hinge loss, eq. (1): positive and negative goodness are pushed "
-                       "2*delta apart around the threshold.", min=0.0, max=1000.0),
+        metadata=_meta("float", "Margin of the hinge loss, eq. (1): positive and negative goodness are pushed "
+                       "2*delta apart around the threshold. The authors' code defaults to 1.0; ours is 0.5.",
+                       min=0.0, max=1000.0),
     )
     label_value: float | str = field(
         default=1.0,
-        metadata=_meta("Value written at the label's position among the first 10 inputs: a number "
+        metadata=_meta("float", "Value written at the label's position among the first 10 inputs: a number "
                        "(1.0 as in the authors' code) or 'max' for the training data's maximum.",
                        min=0.0, max=1000.0, min_open=True, special=("max",)),
     )
     negatives: str = field(
         default="fixed",
-        metadata=_meta("Negative labels, drawn uniformly among the 9 wrong ones: fixed (drawn once, "
+        metadata=_meta("choice", "Negative labels, drawn uniformly among the 9 wrong ones: fixed (drawn once, "
                        "Algorithm 1) or resample (drawn anew every epoch).",
                        choices=NEGATIVE_STRATEGIES),
     )
     schedule: str = field(
         default="greedy",
-        metadata=_meta("greedy: layer 1 trained for all its epochs, then its frozen outputs train "
+        metadata=_meta("choice", "greedy: layer 1 trained for all its epochs, then its frozen outputs train "
                        "layer 2, ... (Algorithm 1); simultaneous: every layer steps each epoch on "
                        "detached inputs.", choices=SCHEDULES),
     )
-    seed: int = field(default=0, metadata=_meta("Random seed (initialisation, negatives, batches).",
+    seed: int = field(default=0, metadata=_meta("int", "Random seed (initialisation, negatives, batches).",
                                                 min=0, max=2**32 - 1))
     device: str = field(
         default="auto",
-        metadata=_meta("auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.",
-                       choices=DEVICES, allow_cuda_index=True),
+        metadata=_meta("choice", "auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.",
+                       choices=DEVICES, pattern=r"cuda:\d{1,3}", pattern_text="cuda:N"),
     )
     eval_every: int = field(
         default=10,
-        metadata=_meta("Evaluate train/test accuracy on the evaluation subset every N epochs "
+        metadata=_meta("int", "Evaluate train/test accuracy on the evaluation subset every N epochs "
                        "(0: only at the end).", min=0, max=1_000_000),
     )
     eval_subset: int = field(
         default=1000,
-        metadata=_meta("Samples of train and of test data used for the evaluations during training.",
+        metadata=_meta("int", "Samples of train and of test data used for the evaluations during training.",
                        min=1, max=10_000_000),
     )
     eval_chunk: int = field(
         default=0,
-        metadata=_meta("Samples per chunk at prediction; bounds memory. 0: automatic (the fastest measured "
+        metadata=_meta("int", "Samples per chunk at prediction; bounds memory. 0: automatic (the fastest measured "
                        "for the device, see FFNet.label_goodness).", min=0, max=10_000_000),
     )
     train_subset: int = field(
         default=0,
-        metadata=_meta("Use only the first N training samples of a fixed shuffle (0: all).",
+        metadata=_meta("int", "Use only N training samples (0: all), chosen by train_subset_order. More "
+                       "than the training set has means all of it (the CLI says so).",
                        min=0, max=10_000_000),
+    )
+    train_subset_order: str = field(
+        default="shuffled",
+        metadata=_meta("choice", "Which N samples train_subset keeps: shuffled = the first N of a fixed "
+                       "shuffle (the same for every seed); first = the first N in file order, as the "
+                       "authors' MNIST code, which trains on the first 50,000 of the 60,000.",
+                       choices=SUBSET_ORDERS),
+    )
+    normalize: str = field(
+        default="data",
+        metadata=_meta("choice", "Input normalisation per channel: data = the training set's mean and std "
+                       "(MNIST: 0.1307, 0.3081); authors = the fixed constants of the authors' CIFAR-10 "
+                       "code, mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010) (cifar10 only).",
+                       choices=NORMALIZATIONS, requires={"authors": {"dataset": _fixed_norm_datasets}}),
     )
     data_dir: str | None = field(
         default=None,
-        metadata=_meta("Folder holding the dataset files (default: $FGFF_DATA_DIR, then "
+        metadata=_meta("path", "Folder holding the dataset files (default: $FGFF_DATA_DIR, then "
                        "~/.cache/fgff/data)."),
     )
     download: bool = field(
         default=True,
-        metadata=_meta("Try to download a missing dataset through torchvision."),
+        metadata=_meta("bool", "Try to download a missing dataset through torchvision."),
     )
     factorize: bool = field(
         default=True,
-        metadata=_meta("Label-factorised first layer: the image part's matrix product is computed "
+        metadata=_meta("bool", "Label-factorised first layer: the image part's matrix product is computed "
                        "once and shared by positive, negative and the 10 candidate labels. Exact "
                        "up to float rounding."),
     )
     precision: str = field(
         default="fp32",
-        metadata=_meta("Matmul precision: fp32 (exact), tf32 (CUDA) or bf16 (CUDA, and CPUs with "
+        metadata=_meta("choice", "Matmul precision: fp32 (exact), tf32 (CUDA) or bf16 (CUDA, and CPUs with "
                        "bf16 instructions); speed modes that change numbers slightly.", choices=PRECISIONS),
     )
     compile: bool = field(default=False, metadata=_meta(
-        "Use torch.compile on the layer step (compiles for a few seconds; not faster than the eager "
+        "bool", "Use torch.compile on the layer step (compiles for a few seconds; not faster than the eager "
         "engine on the benchmark CPU)."))
     log_every: int = field(
         default=1,
-        metadata=_meta("Copy per-epoch metrics to the host every N epochs (fewer GPU syncs).",
+        metadata=_meta("int", "Copy per-epoch metrics to the host every N epochs (fewer GPU syncs).",
                        min=1, max=1_000_000),
     )
     # -- strong Forward-Forward recipes (issue 12): hard negatives, schedules, regularisers, readouts --
     hard_negatives: float = field(
         default=0.0,
-        metadata=_meta("Fraction of the negative labels that are hard: the wrong label with the highest "
+        metadata=_meta("float", "Fraction of the negative labels that are hard: the wrong label with the highest "
                        "goodness under the current network (never the true one); the rest are random "
                        "(fixed or resampled, see negatives). 0: all random, as in the paper.", min=0.0, max=1.0),
     )
     hard_negatives_every: int = field(
         default=1,
-        metadata=_meta("Recompute the hard negatives every N epochs (of each layer for the greedy schedule).",
+        metadata=_meta("int", "Recompute the hard negatives every N epochs (of each layer for the greedy schedule).",
                        min=1, max=1_000_000),
     )
     lr_schedule: str = field(
         default="constant",
-        metadata=_meta("Learning-rate schedule over each layer's epochs (the whole run for simultaneous and "
+        metadata=_meta("choice", "Learning-rate schedule over each layer's epochs (the whole run for simultaneous and "
                        "bp): constant; linear = constant, then linear decay to 0 over the second half "
                        "(Hinton); cosine.", choices=LR_SCHEDULES),
     )
     weight_decay: float = field(
         default=0.0,
-        metadata=_meta("Weight decay of the weights (not of the significance factors): L2 for adam and sgd, "
+        metadata=_meta("float", "Weight decay of the weights (not of the significance factors): L2 for adam and sgd, "
                        "decoupled for adamw.", min=0.0, max=10.0),
     )
     momentum: float = field(
         default=0.9,
-        metadata=_meta("Momentum of the sgd optimizer.", min=0.0, max=0.999),
+        metadata=_meta("float", "Momentum of the sgd optimizer.", min=0.0, max=0.999),
     )
     peer_norm: float = field(
         default=0.0,
-        metadata=_meta("Weight of Hinton's peer-normalisation penalty, which keeps each neuron's running mean "
+        metadata=_meta("float", "Weight of Hinton's peer-normalisation penalty, which keeps each neuron's running mean "
                        "activity on positive data near its layer's mean. 0: off.", min=0.0, max=100.0),
     )
     symba_alpha: float = field(
         default=4.0,
-        metadata=_meta("Scale alpha of the symba loss softplus(alpha * (g_neg - g_pos)).",
+        metadata=_meta("float", "Scale alpha of the symba loss softplus(alpha * (g_neg - g_pos)).",
                        min=0.0, max=100.0, min_open=True),
     )
     predict_layers: str = field(
         default="all",
-        metadata=_meta("Layers whose goodness is summed at prediction (and for hard negatives): all, or "
+        metadata=_meta("choice", "Layers whose goodness is summed at prediction (and for hard negatives): all, or "
                        "skip_first (all but layer 1, as Hinton; needs 2 or more layers).",
                        choices=PREDICT_LAYERS),
     )
     readout_epochs: int = field(
         default=0,
-        metadata=_meta("Epochs of a linear softmax readout trained after FF on the frozen, normalised hidden "
+        metadata=_meta("int", "Epochs of a linear softmax readout trained after FF on the frozen, normalised hidden "
                        "activities (the predict_layers, neutral label); reported as readout_test_acc, never "
                        "in the goodness accuracy. 0: off.", min=0, max=1000),
     )
     significance_param: str = field(
         default="unconstrained",
-        metadata=_meta("How FGFF's significance factors s are parameterised: unconstrained (the paper) or "
+        metadata=_meta("choice", "How FGFF's significance factors s are parameterised: unconstrained (the paper) or "
                        "non-negative, s = softplus(p) or s = exp(p) (all start at 1).",
                        choices=SIGNIFICANCE_PARAMS),
     )
 
     def __post_init__(self) -> None:
-        self._normalise()
         self.validate()
 
     # -- construction -------------------------------------------------------------------------
@@ -257,8 +310,8 @@ class RunConfig:
     def from_json(cls, text: str) -> RunConfig:
         try:
             values = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"config is not valid JSON: {exc}") from exc
+        except (json.JSONDecodeError, RecursionError) as exc:
+            raise ValueError(f"config is not valid JSON: {str(exc)[:200]}") from None
         return cls.from_dict(values)
 
     @classmethod
@@ -311,76 +364,148 @@ class RunConfig:
     @property
     def effective_sig_lr(self) -> float:
         """FF is FGFF with the significance frozen at 1."""
-        return self.sig_lr if self.algo == "fgff" else 0.0
+        return self.sig_lr if self.uses_significance else 0.0
 
     # -- validation ---------------------------------------------------------------------------
-    def _normalise(self) -> None:
-        """Turn accepted spellings (strings from the CLI or a form) into canonical values."""
-        if isinstance(self.layers, str):
-            try:
-                self.layers = tuple(int(p) for p in self.layers.replace("x", ",").split(","))
-            except ValueError:
-                raise ValueError(f"layers: expected comma-separated integers like 500,500, "
-                                 f"got {self.layers!r}") from None
-        elif isinstance(self.layers, int) and not isinstance(self.layers, bool):
-            self.layers = (self.layers,)
-        elif isinstance(self.layers, (list, tuple)):
-            self.layers = tuple(self.layers)
-        if isinstance(self.batch_size, str):
-            if self.batch_size.strip().lower() == "full":
-                self.batch_size = 0
-            else:
-                try:
-                    self.batch_size = int(self.batch_size)
-                except ValueError:
-                    raise ValueError(f"batch_size: expected an integer >= 0 or 'full', "
-                                     f"got {self.batch_size!r}") from None
-        if isinstance(self.label_value, str) and self.label_value.strip().lower() != "max":
-            try:
-                self.label_value = float(self.label_value)
-            except ValueError:
-                raise ValueError(f"label_value: expected a number in (0, 1000] or 'max', "
-                                 f"got {self.label_value!r}") from None
-        if isinstance(self.label_value, str):
-            self.label_value = "max"
-        if self.algo in DEFAULT_LR:
-            if self.lr is None:
-                self.lr = DEFAULT_LR[self.algo]
-            if self.batch_size is None:
-                self.batch_size = DEFAULT_BATCH_SIZE[self.algo]
-        if isinstance(self.data_dir, str) and not self.data_dir.strip():
-            self.data_dir = None
-
     def validate(self) -> None:
-        from .data import DATASETS  # the registry is the source of dataset names
-
+        """Turn every accepted spelling (text from the CLI, a form, a URL or JSON) into its canonical
+        value and check its range; ``ValueError`` names the field and what is allowed."""
         for f in dataclasses.fields(self):
-            meta = f.metadata
-            value = getattr(self, f.name)
-            choices = meta.get("choices")
-            if f.name == "dataset":
-                choices = tuple(DATASETS)
-            if f.name == "layers":
-                _check_layers(value, meta)
-                continue
-            if f.name == "device":
-                _check_device(value)
-                continue
-            if choices is not None:
-                if value not in choices:
-                    raise ValueError(f"{f.name}: {value!r} is not allowed; choose one of {', '.join(choices)}")
-                continue
-            if "min" in meta:
-                if value in meta.get("special", ()):
-                    continue
-                kind = int if f.type in ("int", "int | None") else float
-                _check_number(f.name, value, kind, meta)
-            elif f.type == "bool":
-                if not isinstance(value, bool):
-                    raise ValueError(f"{f.name}: expected true or false, got {value!r}")
-            elif f.name == "data_dir":
-                if value is not None and not isinstance(value, str):
-                    raise ValueError(f"data_dir: expected a folder path, got {value!r}")
+            setattr(self, f.name, parse_field(f.name, getattr(self, f.name)))
+        for f in dataclasses.fields(self):
+            _check_requires(f.name, getattr(self, f.name), f.metadata, self)
+        if self.lr is None:
+            self.lr = DEFAULT_LR[self.algo]
+        if self.batch_size is None:
+            self.batch_size = DEFAULT_BATCH_SIZE[self.algo]
+
+
+def _field(name: str) -> dataclasses.Field:
+    for f in dataclasses.fields(RunConfig):
+        if f.name == name:
+            return f
+    raise ValueError(f"{name}: not a config field")
+
+
+def field_kind(name: str) -> str:
+    """The kind of a field (one of ``KINDS``), from its metadata."""
+    return _field(name).metadata["kind"]
+
+
+def parse_field(name: str, value: Any) -> Any:
+    """The one place where a value of field ``name`` in any accepted spelling (a CLI or URL string,
+    a JSON number or string, a widget value) becomes the canonical value, checked against the
+    field's range. Raises ``ValueError`` naming the field and what it allows."""
+    meta = _field(name).metadata
+    if value is None and (meta.get("optional") or meta["kind"] == "path"):
+        return None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower() in meta.get("aliases", {}):
+            return meta["aliases"][text.lower()]
+        if text.lower() in meta.get("special", ()):
+            return text.lower()
+    return _PARSERS[meta["kind"]](name, value, meta)
+
+
+def _parse_choice(name: str, value: Any, meta: Mapping[str, Any]) -> str:
+    choices = _choices(meta)
+    text = value.strip() if isinstance(value, str) else value
+    if text in choices or (isinstance(text, str) and meta.get("pattern") and re.fullmatch(meta["pattern"], text)):
+        return text
+    also = f" or {meta['pattern_text']}" if meta.get("pattern_text") else ""
+    raise ValueError(f"{name}: {_short(value)} is not allowed; choose one of {', '.join(choices)}{also}")
+
+
+def _number_from_text(text: str) -> float | int | None:
+    """A number written in ASCII (``int('٥')`` would accept other scripts' digits), or None."""
+    text = text.strip()
+    if not text or not text.isascii():
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            continue
+    return None
+
+
+def _parse_number(name: str, value: Any, meta: Mapping[str, Any]) -> int | float:
+    want_int = meta["kind"] == "int"
+    number = _number_from_text(value) if isinstance(value, str) else value
+    ok = isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number)
+    if ok and want_int:
+        ok = float(number).is_integer()
+    if not ok:
+        what = "an integer" if want_int else "a number"
+        extra = "".join(f" or {a!r}" for a in meta.get("aliases", ()))
+        raise ValueError(f"{name}: expected {what} in {_range_text(meta)}{extra}, got {_short(value)}")
+    shown = number if isinstance(value, str) else value
+    number = int(number) if want_int else float(number)
+    lo, hi = meta["min"], meta["max"]
+    if number < lo or number > hi or (meta.get("min_open") and number == lo):
+        raise ValueError(f"{name}: {_short(shown)} is out of range; allowed {_range_text(meta)}")
+    return number
+
+
+def _parse_int_list(name: str, value: Any, meta: Mapping[str, Any]) -> tuple[int, ...]:
+    example = "comma-separated integers like 500,500"
+    if isinstance(value, str):
+        parts = [p.strip() for p in value.replace("x", ",").split(",")]
+        if not value.strip() or any(not p.isascii() or not p.lstrip("-").isdigit() or len(p) > 18 for p in parts):
+            raise ValueError(f"{name}: expected {example}, got {_short(value)}")
+        value = tuple(int(p) for p in parts)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        value = (value,)
+    elif isinstance(value, list):
+        value = tuple(value)
+    if not isinstance(value, tuple) or not (meta["min_len"] <= len(value) <= meta["max_len"]):
+        raise ValueError(f"{name}: expected {meta['min_len']} to {meta['max_len']} hidden layer sizes "
+                         f"({example}), got {_short(value)}")
+    for size in value:
+        if isinstance(size, bool) or not isinstance(size, int) or not (meta["min"] <= size <= meta["max"]):
+            raise ValueError(f"{name}: each size must be an integer in [{meta['min']}, {meta['max']}], "
+                             f"got {_short(size)}")
+    return value
+
+
+_TRUE, _FALSE = ("true", "1"), ("false", "0")
+
+
+def _parse_bool(name: str, value: Any, meta: Mapping[str, Any]) -> bool:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
+        return value.strip().lower() in _TRUE
+    raise ValueError(f"{name}: expected true or false, got {_short(value)}")
+
+
+def _parse_path(name: str, value: Any, meta: Mapping[str, Any]) -> str | None:
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: expected a folder path, got {_short(value)}")
+    if not value.strip():
+        return None
+    if "\x00" in value or len(value) > MAX_PATH_CHARS:
+        raise ValueError(f"{name}: expected a folder path (at most {MAX_PATH_CHARS} characters, no NUL byte)")
+    return value
+
+
+_PARSERS = {"choice": _parse_choice, "int": _parse_number, "float": _parse_number,
+            "int_list": _parse_int_list, "bool": _parse_bool, "path": _parse_path}
+
+
+def _check_requires(name: str, value: Any, meta: Mapping[str, Any], config: RunConfig) -> None:
+    for other, allowed in meta.get("requires", {}).get(value, {}).items():
+        allowed = allowed() if callable(allowed) else allowed
+        if getattr(config, other) not in allowed:
+            raise ValueError(f"{name}: {value!r} needs {other} to be one of {', '.join(allowed)}, "
+                             f"not {getattr(config, other)!r}")
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    """``repr`` of a user value, cut so that a hostile megabyte does not end up in a message."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "...'"
 
 
 def _range_text(meta: Mapping[str, Any]) -> str:
@@ -391,32 +516,9 @@ def _range_text(meta: Mapping[str, Any]) -> str:
     return text
 
 
-def _check_number(name: str, value: Any, kind: type, meta: Mapping[str, Any]) -> None:
-    ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        ok_type = ok_type and float(value).is_integer()
-    if not ok_type or (isinstance(value, float) and not math.isfinite(value)):
-        raise ValueError(f"{name}: expected {'an integer' if kind is int else 'a number'} in "
-                         f"{_range_text(meta)}, got {value!r}")
-    lo, hi = meta["min"], meta["max"]
-    if value < lo or value > hi or (meta.get("min_open") and value == lo):
-        raise ValueError(f"{name}: {value!r} is out of range; allowed {_range_text(meta)}")
-
-
-def _check_layers(value: Any, meta: Mapping[str, Any]) -> None:
-    if not isinstance(value, tuple) or not (meta["min_len"] <= len(value) <= meta["max_len"]):
-        raise ValueError(f"layers: expected {meta['min_len']} to {meta['max_len']} hidden layer sizes, "
-                         f"got {value!r}")
-    for size in value:
-        if isinstance(size, bool) or not isinstance(size, int) or not (meta["min"] <= size <= meta["max"]):
-            raise ValueError(f"layers: each size must be an integer in [{meta['min']}, {meta['max']}], "
-                             f"got {size!r}")
-
-
-def _check_device(value: Any) -> None:
-    if isinstance(value, str) and (value in DEVICES or (value.startswith("cuda:") and value[5:].isdigit())):
-        return
-    raise ValueError(f"device: {value!r} is not allowed; choose one of {', '.join(DEVICES)} or cuda:N")
+def _choices(meta: Mapping[str, Any]) -> tuple[str, ...] | None:
+    choices = meta.get("choices")
+    return choices() if callable(choices) else choices
 
 
 def algo_uses_significance(algo: str) -> bool:
@@ -431,11 +533,7 @@ def config_fields() -> list[dataclasses.Field]:
 
 def field_choices(name: str) -> tuple[str, ...] | None:
     """Allowed values of a choice field (``dataset`` comes from the dataset registry)."""
-    if name == "dataset":
-        from .data import DATASETS
-
-        return tuple(DATASETS)
     for f in dataclasses.fields(RunConfig):
         if f.name == name:
-            return f.metadata.get("choices")
+            return _choices(f.metadata)
     raise KeyError(name)

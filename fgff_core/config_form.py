@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .config import RunConfig, config_fields, field_choices
+from .config import RunConfig, config_fields, field_choices, parse_field
 
 # Shown first; every other field goes under "Advanced". Grouping only: ranges and help come from the schema.
 BASIC_FIELDS = ("algo", "dataset", "layers", "epochs", "batch_size", "lr", "sig_lr", "threshold", "seed")
@@ -31,16 +31,15 @@ class FormField:
     basic: bool = False
 
 
+# The widget that fits each field kind (see config.KINDS); a choice field is a select.
+_WIDGETS = {"choice": "select", "bool": "toggle", "int": "int", "float": "float"}
+
+
 def _widget(f) -> str:
-    if field_choices(f.name):
-        return "select"
-    if f.type == "bool":
-        return "toggle"
-    if f.type in ("int", "int | None"):
-        return "int"
-    if f.type in ("float", "float | None"):
-        return "float"
-    return "text"  # layers (N,N,...), label_value (number or 'max'), data_dir
+    kind = f.metadata["kind"]
+    if kind == "float" and f.metadata.get("special"):
+        return "text"  # label_value: a number or 'max'
+    return _WIDGETS.get(kind, "text")  # int_list (N,N,...) and path are text boxes
 
 
 def form_fields() -> list[FormField]:
@@ -60,10 +59,8 @@ def form_fields() -> list[FormField]:
 
 def to_widget_value(field: FormField, value: Any) -> Any:
     """A config value as its widget shows it (layers as ``100,100``, numbers as numbers)."""
-    if field.name == "layers":
-        return ",".join(str(v) for v in value)
     if field.widget == "text":
-        return "" if value is None else str(value)
+        return _to_text(value)
     if field.widget == "int":
         return int(value)
     if field.widget == "float":
@@ -105,23 +102,7 @@ def _to_text(value: Any) -> str:
 
 def parse_param(name: str, text: str) -> Any:
     """One query-parameter string back to the field's value; ``ValueError`` naming the field if it is not one."""
-    by_name = {f.name: f for f in config_fields()}
-    if name not in by_name:
-        raise ValueError(f"{name}: not a config field")
-    f = by_name[name]
-    text = text.strip()
-    try:
-        if f.type == "bool":
-            if text.lower() not in ("true", "false", "1", "0"):
-                raise ValueError
-            return text.lower() in ("true", "1")
-        if f.type in ("int", "int | None") and name != "batch_size":
-            return int(text)
-        if f.type in ("float", "float | None"):
-            return float(text)
-    except ValueError:
-        raise ValueError(f"{name}: cannot read {text!r} as a {f.type} value") from None
-    return text  # layers, batch_size ('full'), label_value ('max'), choices: RunConfig normalises them
+    return parse_field(name, text)
 
 
 def config_from_params(params: Mapping[str, Any]) -> RunConfig:
@@ -147,10 +128,7 @@ def int_param(params: Mapping[str, Any], name: str, default: int, lo: int, hi: i
     if name not in params:
         return default
     raw = first_value(params[name])
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     if value is None or not lo <= value <= hi:
         errors.append(f"{name}={raw}: expected an integer in [{lo}, {hi}]; using {default}")
         return default

@@ -146,7 +146,7 @@ def layer_embedding(model: torch.nn.Module, data: Dataset, layer: int, n_samples
 
 # -- cache per (run, layer) -----------------------------------------------------------------------
 class RunSource(Protocol):
-    """What the cache needs of a JobManager or RunStore."""
+    """What the cache needs of a run store (``RunStore``)."""
 
     def load_model(self, run_id: str) -> tuple[Any, Any]: ...
 

@@ -1,6 +1,6 @@
 """Progress of a run for display: fraction done, current layer and epoch, elapsed time and ETA.
 
-Computed from a run row (``JobManager.run``) and its metrics DataFrame, so the CLI, the app and
+Computed from a run row (``RunStore.run``) and its metrics DataFrame, so the CLI, the app and
 scripts agree on what "45% done, layer 2 epoch 30, 3 s left" means.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-ACTIVE_STATUSES = ("queued", "running")
+from .status import RunStatus, is_active
 
 
 @dataclass(frozen=True)
@@ -25,16 +25,17 @@ class Progress:
     epoch: int | None  # 1-based, within the layer for greedy training
     elapsed_s: float | None
     eta_s: float | None
+    waiting: str | None = None  # why a queued run has not started (e.g. a full disk)
 
     @property
     def fraction(self) -> float:
-        if self.status == "done":
+        if self.status == RunStatus.DONE:
             return 1.0
         return min(1.0, self.done / self.total) if self.total else 0.0
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        return is_active(self.status)
 
     def text(self) -> str:
         parts = [self.status]
@@ -46,6 +47,8 @@ class Progress:
             parts.append(f"elapsed {format_seconds(self.elapsed_s)}")
         if self.eta_s is not None and self.active:
             parts.append(f"ETA {format_seconds(self.eta_s)}")
+        if self.waiting and self.status == RunStatus.QUEUED:
+            parts.append(f"waiting: {self.waiting}")
         return " · ".join(parts)
 
 
@@ -79,7 +82,7 @@ def _int_or_zero(value: Any) -> int:
 
 def run_progress(run: dict, metrics: pd.DataFrame | None, now: datetime | None = None) -> Progress:
     """Where ``run`` stands; the ETA assumes the remaining epochs take as long as the finished ones took."""
-    status = str(run.get("status", "queued"))
+    status = str(run.get("status", RunStatus.QUEUED))
     total = _int_or_zero(run.get("epoch_events"))
     done = _int_or_zero(run.get("epochs_done"))
     layer = epoch = None
@@ -93,11 +96,11 @@ def run_progress(run: dict, metrics: pd.DataFrame | None, now: datetime | None =
     if started is not None:
         elapsed = max(0.0, ((finished or now) - started).total_seconds())
     eta = None
-    if done and total and status in ACTIVE_STATUSES:
+    if done and total and is_active(status):
         remaining = max(0, total - done)
         if metrics is not None and "seconds" in metrics and metrics["seconds"].notna().any():
             # Measured epoch times: the worker's start-up (spawn, imports, data) does not skew the rate.
             eta = float(metrics["seconds"].mean()) * remaining
         elif elapsed is not None:
             eta = elapsed / done * remaining
-    return Progress(status, done, total, layer, epoch, elapsed, eta)
+    return Progress(status, done, total, layer, epoch, elapsed, eta, run.get("wait_reason") or None)

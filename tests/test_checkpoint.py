@@ -46,3 +46,151 @@ def test_a_foreign_safetensors_file_is_refused(tmp_path):
     save_file({"w": torch.ones(2)}, str(path))
     with pytest.raises(CheckpointError, match="not an FGFF Explorer checkpoint"):
         load_checkpoint(path)
+
+
+# -- untrusted metadata (issue 16) ---------------------------------------------------------------
+
+import errno  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import time  # noqa: E402
+import tracemalloc  # noqa: E402
+
+from safetensors.torch import save_file  # noqa: E402
+
+from fgff_core.checkpoint import CheckpointSaveError, check_save_target  # noqa: E402
+from fgff_core.model import BPNet, FFNet  # noqa: E402
+
+SMALL = RunConfig(layers=(20, 20), epochs=1)
+
+
+def _crafted(tmp_path, **meta_changes):
+    """A real 20x20 FGFF checkpoint whose metadata is then changed as an attacker would."""
+    model = FFNet(64, (20, 20), 10)
+    meta = {"format": "fgff-checkpoint/1", "config": SMALL.to_json(), "input_dim": "64",
+            "n_classes": "10", "label_value": "1.0", **meta_changes}
+    path = tmp_path / "crafted.safetensors"
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()}, str(path), metadata=meta)
+    return path
+
+
+@pytest.mark.parametrize("changes, sentence", [
+    ({"config": RunConfig(layers=(30000, 30000)).to_json()}, "layers [30000, 30000], input_dim 64) implies [30000]"),
+    ({"input_dim": str(10**12)}, "input_dim must be an integer in [1, 16777216]"),
+    ({"input_dim": "-3"}, "input_dim must be an integer"),
+    ({"label_value": "nan"}, "label_value: expected a number in (0.0, 1000.0]"),
+    ({"label_value": "abc"}, "label_value: expected a number"),
+    ({"label_value": "max"}, "label_value must be a number"),
+    ({"n_classes": "0"}, "n_classes must be an integer in [2, 1000]"),
+    ({"config": json.dumps({**SMALL.to_dict(), "lr": "inf"})}, "lr: expected a number"),
+    ({"config": json.dumps({**SMALL.to_dict(), "layers": [20, 20, 20]})}, "do not match its config"),
+    ({"config": "[" * 10_000}, "damaged metadata"),
+    ({"config": "not json"}, "config is not valid JSON"),
+    ({"config": " " * 100_000}, "more than 65536 characters of metadata"),
+])
+def test_crafted_metadata_is_refused_fast_and_small(tmp_path, changes, sentence):
+    path = _crafted(tmp_path, **changes)
+    tracemalloc.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(CheckpointError) as err:
+            load_checkpoint(path)
+        elapsed = time.perf_counter() - start
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert sentence in str(err.value)
+    # Generous guards (not timing goals): building the claimed 30000x30000 model costs ~4 GB and ~20 s.
+    assert elapsed < 1.0 and peak < 100 * 2**20
+    with pytest.raises(CheckpointError):
+        checkpoint_info(path)  # the listing is checked the same way
+
+
+def test_a_tensor_with_the_wrong_shape_or_dtype_is_refused(tmp_path):
+    model = BPNet(64, (8,), 10)
+    tensors = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"format": "fgff-checkpoint/1", "config": RunConfig(algo="bp", layers=(8,)).to_json(),
+            "input_dim": "64", "n_classes": "10", "label_value": ""}
+    save_file({**tensors, "head.bias": torch.zeros(11)}, str(tmp_path / "a.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match=r"tensor head.bias has shape \[11\] .* implies \[10\]"):
+        load_checkpoint(tmp_path / "a.safetensors")
+    save_file({**tensors, "head.bias": torch.zeros(10, dtype=torch.int64)}, str(tmp_path / "b.safetensors"),
+              metadata=meta)
+    with pytest.raises(CheckpointError, match="not floating point"):
+        load_checkpoint(tmp_path / "b.safetensors")
+
+
+# -- saving ---------------------------------------------------------------------------------------
+
+def _model():
+    return FFNet(64, (8,), 10)
+
+
+def test_save_is_atomic_and_replaces_an_existing_file(tmp_path):
+    path = tmp_path / "m.safetensors"
+    path.write_text("old")
+    save_checkpoint(path, _model(), RunConfig(layers=(8,)))
+    assert load_checkpoint(path)[1].layers == (8,)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.safetensors"]  # no temporary file left
+
+
+def test_save_targets_are_checked(tmp_path):
+    with pytest.raises(CheckpointSaveError, match="does not exist"):
+        save_checkpoint(tmp_path / "no" / "m.safetensors", _model(), RunConfig(layers=(8,)))
+    assert not (tmp_path / "no").exists()
+    (tmp_path / "m.safetensors").mkdir()
+    with pytest.raises(CheckpointSaveError, match="it is a folder"):
+        check_save_target(tmp_path / "m.safetensors")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(CheckpointSaveError, match="is not a folder"):
+        check_save_target(tmp_path / "file" / "m.safetensors")
+
+
+def test_a_full_disk_is_one_sentence_and_leaves_no_temporary_file(tmp_path, monkeypatch):
+    import os
+
+    def full(_fd):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", full)
+    with pytest.raises(CheckpointSaveError) as err:
+        save_checkpoint(tmp_path / "m.safetensors", _model(), RunConfig(layers=(8,)))
+    target = tmp_path / "m.safetensors"
+    assert str(err.value) == f"cannot save the model to {target}: no space left on device in {tmp_path}"
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.fixture
+def tiny_fs(tmp_path):
+    """A real 64 KiB filesystem (needs the right to mount; skipped elsewhere)."""
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here")
+    yield mnt
+    subprocess.run(["umount", str(mnt)], check=True)
+
+
+def test_a_really_full_and_a_read_only_filesystem(tiny_fs):
+    big = FFNet(64, (200,), 10)  # about 60 KiB of weights: does not fit beside the probe
+    (tiny_fs / "filler").write_bytes(b"x" * 40_000)
+    with pytest.raises(CheckpointSaveError, match="no space left on device"):
+        save_checkpoint(tiny_fs / "m.safetensors", big, RunConfig(layers=(200,)))
+    assert sorted(p.name for p in tiny_fs.iterdir()) == ["filler"]
+    subprocess.run(["mount", "-o", "remount,ro", str(tiny_fs)], check=True)
+    with pytest.raises(CheckpointSaveError, match="is not writable"):
+        check_save_target(tiny_fs / "m.safetensors")
+
+
+def test_a_device_or_other_special_file_is_never_replaced(tmp_path):
+    with pytest.raises(CheckpointSaveError, match="not a regular file"):
+        check_save_target("/dev/null")
+
+
+def test_a_header_with_too_many_tensors_is_refused_before_their_shapes_are_read(tmp_path):
+    meta = {"format": "fgff-checkpoint/1", "config": SMALL.to_json(), "input_dim": "64", "n_classes": "10",
+            "label_value": "1.0"}
+    save_file({f"t{i}": torch.zeros(1) for i in range(200)}, str(tmp_path / "many.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="holds 200 tensors; a checkpoint of at most 16 layers holds at most 50"):
+        load_checkpoint(tmp_path / "many.safetensors")

@@ -49,3 +49,121 @@ def test_help_and_listings_run_as_a_module(argv):
     proc = subprocess.run([sys.executable, "-m", "fgff_core", *argv], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip()
+
+
+# -- reliability (issue 16) -------------------------------------------------------------------------
+
+def _run_cli(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fgff_core", *argv], capture_output=True, text=True, timeout=120)
+
+
+def test_lr_from_the_command_line_is_accepted_and_errors_exit_non_zero():
+    ok = _run_cli("train", "--layers", "8", "--epochs", "1", "--eval-every", "0", "--lr", "0.1", "--json", "--quiet")
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout.splitlines()[-1])["config"]["lr"] == 0.1
+    bad = _run_cli("train", "--lr", "abc")
+    assert bad.returncode == 2 and bad.stderr.strip() == \
+        "error: lr: expected a number in (0.0, 10.0], got 'abc'"
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["train", "--layers", "-5,10"], "layers: each size must be an integer in [1, 65536], got -5"),
+    (["train", "--lr", "-inf"], "lr: expected a number in (0.0, 10.0], got '-inf'"),
+    (["train", "--lr", "nan"], "lr: expected a number in (0.0, 10.0], got 'nan'"),
+    (["train", "--epochs", "1" * 5000], "epochs: expected an integer in [1, 1000000], got '111"),
+    (["train", "--epochs", "٥"], "epochs: expected an integer"),  # other scripts' digits are not numbers here
+    (["train", "--layers", ""], "layers: expected comma-separated integers like 500,500, got ''"),
+    (["train", "--algo", ""], "algo: '' is not allowed; choose one of ff, fgff, bp"),
+    (["train", "--download", "--label-value", "-1"], "label_value: -1 is out of range"),
+    (["train", "--batch-size", "half"], "batch_size: expected an integer in [0, 10000000] or 'full'"),
+    (["train", "--data-dir", "a\x01" * 3000], "data_dir: expected a folder path (at most 4096 characters"),
+    (["train", "--epochs"], "argument --epochs: expected one argument"),
+    (["train", "--bogus", "3"], "unrecognized arguments: --bogus 3"),
+    (["train", "--preset", "nope"], "argument --preset: invalid choice"),
+    ([], "the following arguments are required: COMMAND"),
+])
+def test_bad_command_lines_give_one_line_and_exit_2(capsys, argv, sentence):
+    try:
+        code = main(argv)
+    except SystemExit as stop:  # argparse's own errors
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1, err  # one line, not the usage block
+    assert sentence in err
+
+
+@pytest.mark.parametrize("content, sentence", [
+    ("[1, 2]", "holds JSON list, expected an object"),
+    ('{"lr": ', "is not a JSON object"),
+    ("[" * 100_000, "is not a JSON object"),
+    (b"\xff\xfe\x00", "is not a JSON object"),
+    ('{"epoch": 3}', "unknown config field(s) ['epoch']"),
+    ('{"lr": NaN}', "lr: expected a number in (0.0, 10.0], got nan"),
+    ('{"layers": "500,500", "epochs": "2.5"}', "epochs: expected an integer"),
+])
+def test_bad_config_files_are_one_sentence(tmp_path, capsys, content, sentence):
+    path = tmp_path / "c.json"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    assert main(["train", "--config", str(path)]) == 2
+    assert sentence in capsys.readouterr().err
+
+
+def test_config_that_is_a_folder_missing_or_huge(tmp_path, capsys):
+    assert main(["train", "--config", str(tmp_path)]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    assert main(["train", "--config", str(tmp_path / "none.json")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    big = tmp_path / "big.json"
+    big.write_text('{"seed": 1' + " " * (2 << 20) + "}")
+    assert main(["train", "--config", str(big)]) == 2
+    assert "larger than" in capsys.readouterr().err
+
+
+def _trained_no_epochs(monkeypatch) -> list:
+    """Make training observable: record whether the Trainer was built."""
+    import fgff_core.training as training
+
+    built = []
+    real = training.Trainer.__init__
+
+    def spy(self, *a, **kw):
+        built.append(True)
+        real(self, *a, **kw)
+
+    monkeypatch.setattr(training.Trainer, "__init__", spy)
+    return built
+
+
+@pytest.mark.parametrize("target, sentence", [
+    ("missing/m.safetensors", "does not exist (create it first)"),
+    ("folder", "it is a folder"),
+])
+def test_a_bad_save_target_is_refused_before_training(tmp_path, capsys, monkeypatch, target, sentence):
+    (tmp_path / "folder").mkdir()
+    built = _trained_no_epochs(monkeypatch)
+    code = main(["train", "--layers", "8", "--epochs", "1", "--save", str(tmp_path / target), "--quiet"])
+    err = capsys.readouterr().err
+    assert code != 0 and sentence in err and len(err.strip().splitlines()) == 1
+    assert built == []  # refused before any training
+    assert not (tmp_path / "missing").exists()  # parents are not created silently
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["folder"] and not any((tmp_path / "folder").iterdir())
+
+
+def test_train_subset_larger_than_the_dataset_is_said_to_be_clamped(capsys):
+    assert main(["train", "--layers", "8", "--epochs", "1", "--eval-every", "0", "--train-subset", "5000",
+                 "--quiet"]) == 0
+    assert "warning: train_subset 5000 is larger than the digits training set: using all 1347 samples" in \
+        capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["reproduce", "--seeds", "0"], "argument --seeds: expected an integer in [1, 100], got '0'"),
+    (["reproduce", "--device", "tpu"], "device: 'tpu' is not allowed"),
+    (["reproduce", "--data-dir", "a\x00b"], "data_dir: expected a folder path"),
+])
+def test_reproduce_flags_are_checked_before_anything_runs(capsys, argv, sentence):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and sentence in err and len(err.strip().splitlines()) == 1

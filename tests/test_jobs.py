@@ -19,7 +19,7 @@ import pytest
 
 from fgff_core.config import RunConfig
 from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, worker_main
-from fgff_core.store import RunStore
+from fgff_core.store import RunStore, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(dataset="digits", layers=(8,), epochs=20, eval_every=5)
@@ -45,29 +45,29 @@ def test_several_jobs_finish_with_complete_metrics(tmp_path):
             "bp": dict(algo="bp", dataset="digits", layers=(8,), epochs=3, eval_every=1),  # dict form too
         }
         ids = {k: jm.submit(c, name=f"job {k}") for k, c in configs.items()}
-        assert all(jm.status(r) in ("queued", "running") for r in ids.values())  # submit did not block
+        assert all(jm.store.status(r) in ("queued", "running") for r in ids.values())  # submit did not block
         for run_id in ids.values():
-            assert jm.wait(run_id, timeout=150) == "done", jm.run(run_id)["error"]
+            assert jm.wait(run_id, timeout=150) == "done", jm.store.run(run_id)["error"]
 
-        runs = jm.runs().set_index("run_id")
+        runs = jm.store.runs().set_index("run_id")
         for key, run_id in ids.items():
             row = runs.loc[run_id]
-            m = jm.metrics(run_id)
+            m = jm.store.metrics(run_id)
             assert row["name"] == f"job {key}" and row["device"] == "cpu"
             assert len(m) == row["epochs_done"] == row["epoch_events"]
             assert m["loss"].notna().all() and 0 <= row["test_acc"] <= 1
             assert row["started_at"] >= row["created_at"] and row["finished_at"] >= row["started_at"]
-            model, config = jm.load_model(run_id)
+            model, config = jm.store.load_model(run_id)
             assert config == RunConfig.coerce(configs[key])
-        assert len(jm.metrics(ids["ff"])) == 40
-        assert [a.shape for a in jm.significance(ids["fgff"])] == [(20, 8)]
-        assert [a.shape for a in jm.significance(ids["ff"])] == [(20, 8), (20, 4)]
-        assert np.all(jm.significance(ids["ff"])[0] == 1.0)  # FF keeps the factors at 1
-        assert not np.all(jm.significance(ids["fgff"])[0] == 1.0)  # FGFF trains them
-        assert jm.significance(ids["bp"]) == []
-        evaluated = jm.metrics(ids["fgff"]).dropna(subset=["test_acc"])
+        assert len(jm.store.metrics(ids["ff"])) == 40
+        assert [a.shape for a in jm.store.significance(ids["fgff"])] == [(20, 8)]
+        assert [a.shape for a in jm.store.significance(ids["ff"])] == [(20, 8), (20, 4)]
+        assert np.all(jm.store.significance(ids["ff"])[0] == 1.0)  # FF keeps the factors at 1
+        assert not np.all(jm.store.significance(ids["fgff"])[0] == 1.0)  # FGFF trains them
+        assert jm.store.significance(ids["bp"]) == []
+        evaluated = jm.store.metrics(ids["fgff"]).dropna(subset=["test_acc"])
         assert list(evaluated["epoch"]) == [5, 10, 15, 20]
-        long = jm.metrics_long(list(ids.values()))
+        long = jm.store.metrics_long(list(ids.values()))
         assert set(long["run_id"]) == set(ids.values())
 
 
@@ -76,23 +76,23 @@ def test_cancel_running_and_queued(tmp_path):
     with JobManager(tmp_path, max_concurrent=1) as jm:
         running = jm.submit(LONG)
         queued = jm.submit(TINY)
-        wait_for(lambda: jm.run(running)["epochs_done"] >= 5, what="the first job to train")
-        assert jm.status(queued) == "queued"
+        wait_for(lambda: jm.store.run(running)["epochs_done"] >= 5, what="the first job to train")
+        assert jm.store.status(queued) == "queued"
         jm.cancel(queued)
-        assert jm.status(queued) == "cancelled" and jm.run(queued)["started_at"] is None
+        assert jm.store.status(queued) == "cancelled" and jm.store.run(queued)["started_at"] is None
 
         t0 = time.monotonic()
         jm.cancel(running)
         assert jm.wait(running, timeout=30) == "cancelled"
         stop_seconds = time.monotonic() - t0
-        n = jm.run(running)["epochs_done"]
+        n = jm.store.run(running)["epochs_done"]
         time.sleep(0.3)
-        assert jm.run(running)["epochs_done"] == n == len(jm.metrics(running))  # no epoch after the stop
+        assert jm.store.run(running)["epochs_done"] == n == len(jm.store.metrics(running))  # no epoch after the stop
         assert n < 1_000_000 and stop_seconds < 10
-        assert jm.checkpoint_path(running) is not None  # the partly trained model is kept
-        assert jm.significance(running)[0].shape == (n, 8)
+        assert jm.store.checkpoint_path(running) is not None  # the partly trained model is kept
+        assert jm.store.significance(running)[0].shape == (n, 8)
         jm.cancel(running)  # cancelling a finished run changes nothing
-        assert jm.status(running) == "cancelled"
+        assert jm.store.status(running) == "cancelled"
 
 
 def test_a_stop_request_ends_the_run_after_the_current_epoch(tmp_path):
@@ -120,17 +120,17 @@ def test_sigkilled_worker_fails_and_the_other_job_finishes(tmp_path):
     with JobManager(tmp_path / "runs", max_concurrent=2) as jm:
         victim = jm.submit(LONG)
         healthy = jm.submit({**TINY, "epochs": 40})
-        wait_for(lambda: jm.run(victim)["epochs_done"] >= 3, what="the victim to train")
+        wait_for(lambda: jm.store.run(victim)["epochs_done"] >= 3, what="the victim to train")
         pid = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == victim][0]
         os.kill(pid, signal.SIGKILL)
 
         assert jm.wait(victim, timeout=30) == "failed"
-        error = jm.run(victim)["error"]
+        error = jm.store.run(victim)["error"]
         assert "signal 9" in error and "SIGKILL" in error
-        assert len(jm.metrics(victim)) >= 3  # what was committed before the kill is kept
-        assert jm.significance(victim)[0].shape[0] >= 3
+        assert len(jm.store.metrics(victim)) >= 3  # what was committed before the kill is kept
+        assert jm.store.significance(victim)[0].shape[0] >= 3
         assert jm.wait(healthy, timeout=120) == "done"
-        assert len(jm.metrics(healthy)) == 40 and jm.run(healthy)["error"] is None
+        assert len(jm.store.metrics(healthy)) == 40 and jm.store.run(healthy)["error"] is None
 
 
 def run_worker_here(runs_dir: Path, config: dict) -> str:
@@ -181,7 +181,7 @@ if __name__ == "__main__":
     jm = JobManager(sys.argv[1], max_concurrent=1)
     running = jm.submit(dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0))
     queued = jm.submit(dict(dataset="digits", layers=(8,), epochs=5))
-    while jm.run(running)["epochs_done"] < 3:
+    while jm.store.run(running)["epochs_done"] < 3:
         time.sleep(0.05)
     worker = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == running][0]
     print(json.dumps({"running": running, "queued": queued, "worker": worker}), flush=True)
@@ -209,11 +209,11 @@ def test_restart_marks_orphaned_runs_interrupted(tmp_path):
     store = RunStore(runs_dir)
     assert store.status(info["running"]) == "running" and store.status(info["queued"]) == "queued"
     with JobManager(runs_dir, max_concurrent=1) as jm:
-        assert jm.status(info["running"]) == "interrupted"
-        assert jm.status(info["queued"]) == "interrupted"
-        assert "stopped while this run was running" in jm.run(info["running"])["error"]
-        assert "before this run started" in jm.run(info["queued"])["error"]
-        assert len(jm.metrics(info["running"])) >= 3  # the epochs trained before the crash are kept
+        assert jm.store.status(info["running"]) == "interrupted"
+        assert jm.store.status(info["queued"]) == "interrupted"
+        assert "stopped while this run was running" in jm.store.run(info["running"])["error"]
+        assert "before this run started" in jm.store.run(info["queued"])["error"]
+        assert len(jm.store.metrics(info["running"])) >= 3  # the epochs trained before the crash are kept
 
 
 # -- a stand-in executor: the manager's bookkeeping without spawning anything ---------------------
@@ -250,9 +250,9 @@ def test_invalid_configs_are_rejected_at_submit(tmp_path):
         if not __import__("torch").cuda.is_available():
             with pytest.raises(ValueError, match="device"):
                 jm.submit(dict(device="cuda"))
-        assert len(jm.runs()) == 0 and fake.started == []
+        assert len(jm.store.runs()) == 0 and fake.started == []
         with pytest.raises(ValueError, match="run_id"):
-            jm.metrics("../../etc/passwd")
+            jm.store.metrics("../../etc/passwd")
         with pytest.raises(ValueError, match="run_id"):
             jm.cancel("../x")
 
@@ -278,6 +278,24 @@ def test_limits_for_shared_servers(tmp_path):
     assert Limits.from_env({"FGFF_LIMIT_MAX_EPOCHS": "500", "FGFF_LIMIT_MAX_UNITS": ""}) == Limits(max_epochs=500)
 
 
+def test_a_data_folder_outside_the_servers_roots_is_refused_at_submit(tmp_path, monkeypatch):
+    allowed = tmp_path / "data"
+    allowed.mkdir()
+    monkeypatch.setenv("FGFF_DATA_ROOTS", str(allowed))
+    fake = FakeExecutor()
+    with JobManager(tmp_path / "runs", max_concurrent=1, executor=fake) as jm:
+        for outside in ("/etc", str(allowed / ".." / "elsewhere")):
+            with pytest.raises(ValueError, match="data_dir: .* is outside the data folders this server allows"):
+                jm.submit(dict(dataset="mnist", data_dir=outside, train_subset=100))
+        with pytest.raises(ValueError) as err:
+            jm.submit(dict(dataset="mnist", data_dir="/etc", train_subset=100))
+        assert str(allowed) not in str(err.value)  # the server's folders are not shown to the user
+        jm.submit(dict(dataset="mnist", data_dir=str(allowed / "mnist"), train_subset=100))
+        jm.submit(dict(epochs=5))  # no data_dir: the server's own folder
+        assert len(jm.store.runs()) == 2
+        jm.shutdown(timeout=0.2)
+
+
 def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path):
     fake = FakeExecutor()
     with JobManager(tmp_path, max_concurrent=2, executor=fake) as jm:
@@ -285,24 +303,24 @@ def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path)
         wait_for(lambda: len(fake.started) == 2, 10, "two starts")
         time.sleep(0.3)
         assert fake.started == ids[:2]  # first in, first out; never more than two at once
-        assert [jm.status(r) for r in ids] == ["running", "running", "queued", "queued"]
+        assert [jm.store.status(r) for r in ids] == ["running", "running", "queued", "queued"]
         fake.kill(ids[0])  # the worker vanishes without reporting: failed, and the next one starts
         assert jm.wait(ids[0], timeout=10) == "failed"
-        assert "signal 9" in jm.run(ids[0])["error"]
+        assert "signal 9" in jm.store.run(ids[0])["error"]
         wait_for(lambda: len(fake.started) == 3, 10, "the third start")
-        assert jm.status(ids[3]) == "queued"
+        assert jm.store.status(ids[3]) == "queued"
         jm.kill(ids[1])  # stop at once, without waiting for the epoch: cancelled
         assert jm.wait(ids[1], timeout=10) == "cancelled"
         wait_for(lambda: len(fake.started) == 4, 10, "the fourth start")
         jm.shutdown(timeout=0.2)  # running runs end as interrupted
-        assert [jm.status(r) for r in ids[2:]] == ["interrupted"] * 2
-        assert "server stopped" in jm.run(ids[2])["error"]
+        assert [jm.store.status(r) for r in ids[2:]] == ["interrupted"] * 2
+        assert "server stopped" in jm.store.run(ids[2])["error"]
         with pytest.raises(JobError, match="shut down"):
             jm.submit(dict(epochs=5))
     with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as jm:
         again = jm.resubmit(ids[2])  # an interrupted run, queued anew with the same config and name
-        assert again != ids[2] and jm.config(again) == jm.config(ids[2])
-        assert jm.run(again)["name"] == jm.run(ids[2])["name"]
+        assert again != ids[2] and jm.store.config(again) == jm.store.config(ids[2])
+        assert jm.store.run(again)["name"] == jm.store.run(ids[2])["name"]
         jm.shutdown(timeout=0.2)
 
 
@@ -322,12 +340,12 @@ def test_failure_reasons_are_readable():
 def test_a_second_live_manager_is_not_mistaken_for_a_dead_one(tmp_path):
     with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as first:
         run_id = first.submit(dict(epochs=5))
-        wait_for(lambda: first.status(run_id) == "running", 10, "start")
+        wait_for(lambda: first.store.status(run_id) == "running", 10, "start")
         with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as second:
             assert second.recover_orphans() == []
-            assert second.status(run_id) == "running"
+            assert second.store.status(run_id) == "running"
         first.shutdown(timeout=0.2)  # the stand-in job never stops by itself
-        assert first.status(run_id) == "interrupted"
+        assert first.store.status(run_id) == "interrupted"
 
 
 def test_runs_of_a_silent_manager_on_another_host_are_interrupted(tmp_path):
@@ -340,9 +358,9 @@ def test_runs_of_a_silent_manager_on_another_host_are_interrupted(tmp_path):
     con.execute("INSERT INTO managers VALUES (?, 'other-host', 4242, '2026-01-01', ?)", ("b" * 32, time.time()))
     con.close()
     with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor(), heartbeat_timeout=15) as jm:
-        assert jm.status(stale) == "interrupted"  # no heartbeat for 60 s
-        assert jm.status(fresh) == "queued"  # its manager is alive elsewhere: left alone
-        assert {m["manager_id"] for m in store.managers()} == {"b" * 32, jm.id}
+        assert jm.store.status(stale) == "interrupted"  # no heartbeat for 60 s
+        assert jm.store.status(fresh) == "queued"  # its manager is alive elsewhere: left alone
+        assert {m.manager_id for m in jm.registry.managers()} == {"b" * 32, jm.id}
         jm.shutdown(timeout=0.2)
 
 
@@ -354,9 +372,9 @@ def test_warm_worker_hands_each_job_a_fresh_process_that_already_imported_the_en
         standby_pid = standby.pid
         time.sleep(1.0)
         first = jm.submit(TINY)
-        assert jm.wait(first, timeout=150) == "done", jm.run(first)["error"]
+        assert jm.wait(first, timeout=150) == "done", jm.store.run(first)["error"]
         second = jm.submit(TINY)
-        assert jm.wait(second, timeout=150) == "done", jm.run(second)["error"]
+        assert jm.wait(second, timeout=150) == "done", jm.store.run(second)["error"]
         with sqlite3.connect(tmp_path / "runs.sqlite") as con:  # the worker pid is internal, not in run()
             pids = [con.execute("SELECT pid FROM runs WHERE run_id = ?", (r,)).fetchone()[0] for r in (first, second)]
         assert pids[0] == standby_pid  # the first job went to the process started ahead of time
@@ -364,3 +382,94 @@ def test_warm_worker_hands_each_job_a_fresh_process_that_already_imported_the_en
         next_standby = jm.executor._standby[0]
         assert next_standby.pid not in pids and next_standby.is_alive()
     assert not next_standby.is_alive()  # shutdown stops the standby too
+
+
+# -- a full disk, an unusable store ------------------------------------------------------------------
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 6 MiB tmpfs (root only, where mounting is allowed); skipped elsewhere."""
+    mount_point = tmp_path / "disk"
+    mount_point.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount_point)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root and a mountable tmpfs for a real full disk")
+    try:
+        yield mount_point
+    finally:
+        subprocess.run(["umount", "-l", str(mount_point)], check=False)
+
+
+def fill_disk(folder: Path, leave: int = 0) -> Path:
+    """Write a filler file until the disk is full, then give back ``leave`` bytes."""
+    filler = folder / "filler"
+    with open(filler, "wb") as handle:
+        try:
+            while True:
+                handle.write(b"\0" * 65536)
+                handle.flush()
+        except OSError:
+            pass
+    if leave:
+        os.truncate(filler, max(0, filler.stat().st_size - leave))
+    return filler
+
+
+@pytest.mark.timeout(240)
+def test_a_full_disk_fails_the_run_and_queued_runs_wait_with_the_reason(tiny_disk, caplog):
+    caplog.set_level("WARNING", logger="fgff_core.jobs")
+    runs = tiny_disk / "runs"
+    jm = JobManager(runs, max_concurrent=1, warm_worker=False)
+    try:
+        victim = jm.submit({**LONG, "layers": (64,)})
+        waiting = jm.submit(TINY)  # queued behind the victim
+        wait_for(lambda: jm.store.run(victim)["epochs_done"] >= 3, 120, "the first run to train")
+        filler = fill_disk(tiny_disk)
+        with pytest.raises(StoreError, match=f"no space left on device in {runs}"):
+            jm.submit(TINY)  # a clear refusal, not a raw SQLite error
+        assert jm.wait(victim, timeout=60) in ("failed", "running")
+        # Give back a little room: the store can record things again, but the queue still waits.
+        os.truncate(filler, filler.stat().st_size - (256 << 10))
+        assert jm.wait(victim, timeout=30) == "failed"
+        assert jm.store.run(victim)["error"] == f"no space left on device in {runs}"
+        wait_for(lambda: jm.store.run(waiting)["wait_reason"] == f"no space left on device in {runs}", 30,
+                 "the waiting run's reason")
+        assert jm.store.status(waiting) == "queued" and jm.problem == f"no space left on device in {runs}"
+        assert list(runs.rglob("*.tmp")) == []  # no half-written file left behind
+        filler.unlink()  # space again: the queue moves on
+        assert jm.wait(waiting, timeout=120) == "done", jm.store.run(waiting)["error"]
+        assert jm.store.run(waiting)["wait_reason"] is None and jm.problem is None
+    finally:
+        t0 = time.monotonic()
+        jm.shutdown(timeout=5)
+        assert time.monotonic() - t0 < 30
+    errors = [r for r in caplog.records if r.name == "fgff_core.jobs" and r.levelname == "ERROR"]
+    assert len(errors) == 1 and "no space left on device" in errors[0].getMessage() and not errors[0].exc_info
+    assert any("recovered" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.timeout(120)
+def test_a_full_disk_does_not_hang_shutdown_with_queued_runs(tiny_disk):
+    runs = tiny_disk / "runs"
+    jm = JobManager(runs, max_concurrent=1, executor=FakeExecutor())
+    fill_disk(tiny_disk, leave=256 << 10)  # less than the manager needs to start a run
+    queued = jm.submit(dict(epochs=5))
+    wait_for(lambda: jm.problem is not None, 10, "the manager to notice the full disk")
+    time.sleep(0.5)
+    assert jm.store.status(queued) == "queued" and "no space left on device" in jm.store.run(queued)["wait_reason"]
+    t0 = time.monotonic()
+    jm.shutdown(wait=True, timeout=2)  # would wait forever for a queue that cannot move
+    assert time.monotonic() - t0 < 15
+    assert jm.store.status(queued) == "interrupted"
+
+
+def test_a_manager_whose_store_refuses_writes_starts_no_worker(tmp_path):
+    import multiprocessing
+
+    RunStore(tmp_path)
+    with sqlite3.connect(tmp_path / "runs.sqlite") as con:  # a damaged store: the managers table is unusable
+        con.execute("DROP TABLE managers")
+        con.execute("CREATE TABLE managers (manager_id TEXT)")
+    before = set(multiprocessing.active_children())
+    with pytest.raises(StoreError):
+        JobManager(tmp_path, warm_worker=True)
+    assert set(multiprocessing.active_children()) - before == set()  # no warm worker was started

@@ -336,3 +336,42 @@ def test_stores_opened_at_once_share_one_database(tmp_path):
     run_id = stores[0].create_run(CFG)
     assert all(s.status(run_id) == "queued" for s in stores)
     assert not [p for p in (tmp_path / "fresh").iterdir() if p.name.endswith(".tmp")]
+
+
+def _read_only_folder(tmp_path):
+    """A folder no one may write to: chmod for ordinary users, a read-only tmpfs for root."""
+    import os
+    import subprocess
+
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    if os.geteuid() != 0:
+        folder.chmod(0o555)
+        return folder, lambda: folder.chmod(0o755)
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(folder)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("root without a mountable tmpfs: no read-only folder to test with")
+    return folder, lambda: subprocess.run(["umount", "-l", str(folder)], check=False)
+
+
+@pytest.mark.parametrize("where", ["a file", "under a file", "read-only"])
+def test_export_to_an_unusable_place_says_why(tmp_path, where):
+    from fgff_core.store import ExportError
+
+    store = RunStore(tmp_path / "runs")
+    run_id, _ = write_run(store)
+    cleanup = None
+    if where == "read-only":
+        dest, cleanup = _read_only_folder(tmp_path)
+    else:
+        (tmp_path / "existing.zip").write_bytes(b"keep me")
+        dest = tmp_path / "existing.zip" if where == "a file" else tmp_path / "existing.zip" / "sub"
+    try:
+        with pytest.raises(ExportError, match=r"^cannot (export to|create the export folder|write the export into) "):
+            store.export(run_id, dest)
+    finally:
+        if cleanup is not None:
+            cleanup()
+    if where != "read-only":
+        assert (tmp_path / "existing.zip").read_bytes() == b"keep me"  # never replaced
+    assert not list(tmp_path.rglob("*.tmp"))

@@ -38,7 +38,7 @@ def jm(runs_dir):
 @pytest.fixture
 def finished_run(jm):
     run_id = jm.submit(TINY, name="tiny fgff")
-    assert jm.wait(run_id, timeout=120) == "done", jm.run(run_id).get("error")
+    assert jm.wait(run_id, timeout=120) == "done", jm.store.run(run_id).get("error")
     return run_id
 
 

@@ -134,16 +134,16 @@ def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
     at = app(step="4")
     assert not at.exception
     at.button(key="step4_train").click().run()
-    runs = jm.runs()
+    runs = jm.store.runs()
     assert sorted(runs["algo"]) == ["ff", "fgff"]
     for run_id in runs["run_id"]:
-        assert jm.wait(run_id, timeout=180) == "done", jm.run(run_id).get("error")
+        assert jm.wait(run_id, timeout=180) == "done", jm.store.run(run_id).get("error")
     at = app(step="4")  # a fresh visitor of the same link finds the stored pair
     assert not at.exception, at.exception
     assert "step4_train" not in keys(at, "button")
     assert len(at.get("plotly_chart")) == 3  # FF factors, FGFF factors, accuracy
-    assert len(jm.runs()) == 2  # nothing resubmitted
-    fgff = jm.runs().set_index("algo").loc["fgff"]
+    assert len(jm.store.runs()) == 2  # nothing resubmitted
+    fgff = jm.store.runs().set_index("algo").loc["fgff"]
     acc = at.get("plotly_chart")[2].proto.spec
     assert f"{100 * fgff['test_acc']:.1f} %" in acc
 

@@ -39,13 +39,13 @@ def test_lists_runs_and_opens_the_one_in_the_url(runs_dir, finished_run):
 def test_rename_and_delete_with_confirmation(runs_dir, jm, finished_run):
     at = app(run=finished_run)
     at.text_input(key=f"name_{finished_run}").input("renamed run").run()
-    assert jm.run(finished_run)["name"] == "renamed run"
+    assert jm.store.run(finished_run)["name"] == "renamed run"
     delete = next(b for b in at.button if b.label == "Delete")
     assert delete.disabled  # needs the confirmation box first
     at.checkbox(key=f"confirm_{finished_run}").check().run()
     next(b for b in at.button if b.label == "Delete").click().run()
     assert not at.exception
-    assert jm.runs().empty
+    assert jm.store.runs().empty
     assert any("Deleted run" in s.value for s in at.success)
 
 
@@ -54,7 +54,7 @@ def test_checkpoint_import_path_through_the_manager(runs_dir, jm, tmp_path):
     cfg = RunConfig(algo="fgff", dataset="digits", layers=(8,))
     path = tmp_path / "model.safetensors"
     save_checkpoint(path, FFNet(64, (8,), 10), cfg)
-    run_id = jm.import_checkpoint(path, name="uploaded")
+    run_id = jm.store.import_checkpoint(path, name="uploaded")
     at = app(run=run_id)
     assert not at.exception
     assert any(h.value == "uploaded" for h in at.subheader)

@@ -94,7 +94,7 @@ def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
     assert not at.exception and errors(at) == []
     run_id = at.query_params["run"]
     run_id = run_id[0] if isinstance(run_id, list) else run_id
-    assert jm.run(run_id)["config"]["layers"] == TINY["layers"]
+    assert jm.store.run(run_id)["config"]["layers"] == TINY["layers"]
     assert len(at.get("plotly_chart")) == 3  # goodness, loss, accuracy (empty until the first epoch)
     assert jm.wait(run_id, timeout=120) == "done"
     at.run()  # AppTest does not fire run_every timers: rerun by hand
@@ -126,7 +126,7 @@ def test_failed_job_shows_its_reason(runs_dir, jm, tmp_path):
     run_id = at.query_params["run"]
     run_id = run_id[0] if isinstance(run_id, list) else run_id
     deadline = time.time() + 60
-    while jm.status(run_id) in ("queued", "running") and time.time() < deadline:
+    while jm.store.status(run_id) in ("queued", "running") and time.time() < deadline:
         time.sleep(0.2)
     at.run()
     assert any("failed" in e and "not found" in e for e in errors(at)), errors(at)

@@ -1,0 +1,160 @@
+"""Where jobs run: the ``Executor`` protocol the manager uses, and the local one-process-per-job executor.
+
+The Ray executor (``ray_executor.py``) implements the same protocol for a cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing
+import signal
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+from ..config import RunConfig
+from .worker import EXIT_DISK_FULL, WorkerJob, standby_main, worker_main
+
+
+class Executor(Protocol):
+    """Where jobs run. ``LocalProcessExecutor`` is the default; the Ray executor is another."""
+
+    def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
+        """Start the job (the worker reads the config from the store); return a pid if there is one.
+
+        ``slot`` is the GPU index to use (None: let the config's device decide).
+        """
+
+    def is_alive(self, run_id: str) -> bool: ...
+
+    def kill(self, run_id: str) -> None:
+        """Stop the job at once (the run is then marked by the manager)."""
+
+    def reap(self, run_id: str) -> int | None:
+        """Forget a job that is no longer alive; return its exit code (negative: killed by that signal)."""
+
+
+@contextlib.contextmanager
+def _main_script_hidden():
+    """Start a spawned worker without re-running the parent's ``__main__`` script in it.
+
+    "spawn" re-imports ``sys.modules['__main__']`` from its file in the child. Under ``streamlit
+    run`` (and AppTest) that module is the app or page script, so every worker would run the app
+    (and start a JobManager of its own). A stand-in main module with no file avoids it.
+    """
+    import sys
+    import types
+
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
+
+
+
+
+class LocalProcessExecutor:
+    """One spawned process per job on this machine.
+
+    With ``warm_worker`` (the default) one process is kept started and waiting, with the engine
+    imported, and the next job goes to it; a new standby is started at once for the job after.
+    """
+
+    def __init__(self, runs_dir: Path, initializer: Callable[[], None] | None = None,
+                 threads_per_job: int | None = None, warm_worker: bool = True) -> None:
+        self.runs_dir = Path(runs_dir)
+        self.initializer = initializer  # runs in the worker before training; must be picklable (importable)
+        self.threads_per_job = threads_per_job
+        self.warm_worker = warm_worker
+        self._ctx = multiprocessing.get_context("spawn")
+        self._procs: dict[str, multiprocessing.process.BaseProcess] = {}
+        self._standby: tuple[multiprocessing.process.BaseProcess, Any] | None = None
+        if warm_worker:
+            self._start_standby()
+
+    def _start_standby(self) -> None:
+        receive, send = self._ctx.Pipe(duplex=False)
+        proc = self._ctx.Process(target=standby_main, name="fgff-job-standby", daemon=True,
+                                 args=(receive, self.initializer))
+        with _main_script_hidden():
+            proc.start()
+        receive.close()  # the child's end; closing ours lets the child see EOF if we go away
+        self._standby = (proc, send)
+
+    def _take_standby(self):
+        standby, self._standby = self._standby, None
+        if standby is not None and standby[0].is_alive():
+            return standby
+        if standby is not None:
+            standby[1].close()
+        return None
+
+    def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
+        standby = self._take_standby() if self.warm_worker else None
+        if standby is not None:
+            proc, send = standby
+            send.send(WorkerJob(str(self.runs_dir), run_id, slot, self.threads_per_job))
+            send.close()
+        else:
+            proc = self._ctx.Process(target=worker_main, name=f"fgff-job-{run_id}", daemon=True,
+                                     args=(str(self.runs_dir), run_id, slot, self.initializer,
+                                           self.threads_per_job))
+            with _main_script_hidden():
+                proc.start()
+        self._procs[run_id] = proc
+        if self.warm_worker:
+            self._start_standby()  # for the next job
+        return proc.pid
+
+    def close(self) -> None:
+        """Stop the standby process, if any (running jobs are the manager's business)."""
+        standby, self._standby = self._standby, None
+        if standby is not None:
+            proc, send = standby
+            with contextlib.suppress(OSError):
+                send.send(None)
+            send.close()
+            proc.join(timeout=2)
+            if proc.is_alive():  # still importing torch: it has nothing to finish
+                proc.kill()
+                proc.join(timeout=5)
+
+    def is_alive(self, run_id: str) -> bool:
+        proc = self._procs.get(run_id)
+        return proc is not None and proc.is_alive()
+
+    def kill(self, run_id: str) -> None:
+        proc = self._procs.get(run_id)
+        if proc is not None and proc.is_alive():
+            proc.kill()
+
+    def reap(self, run_id: str) -> int | None:
+        proc = self._procs.pop(run_id, None)
+        if proc is None:
+            return None
+        proc.join(timeout=5)
+        code = proc.exitcode
+        with contextlib.suppress(ValueError):
+            proc.close()
+        return code
+
+
+def exit_description(code: int | None, runs_dir: Path | None = None) -> str:
+    """Why a worker ended without reporting, from its exit code (negative: the signal that killed it)."""
+    if code == EXIT_DISK_FULL:
+        return f"no space left on device in {runs_dir}" if runs_dir else "no space left on device"
+    if code is None:
+        return "worker vanished"
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = "unknown signal"
+        hint = " (killed, e.g. by the out-of-memory killer or kill -9)" if -code == signal.SIGKILL else ""
+        return f"worker died (signal {-code}, {name}){hint}"
+    return f"worker exited with code {code} without reporting a result"
+
+

@@ -1,0 +1,76 @@
+"""Which job managers are alive: the ``managers`` table of the run database and its heartbeats.
+
+Every ``JobManager`` registers itself (host, pid) and beats every second; a manager starting up
+marks the queued and running runs of dead managers as interrupted (see ``JobManager.recover_orphans``).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import time
+from typing import NamedTuple
+
+from ..store import RunStore
+from ..store.schema import now_iso
+
+
+class ManagerRecord(NamedTuple):
+    manager_id: str
+    host: str
+    pid: int
+    started_at: str
+    heartbeat: float  # time.time() of the last beat
+
+
+class ManagerRegistry:
+    """Register, beat and list the job managers using one run store."""
+
+    def __init__(self, store: RunStore) -> None:
+        self.store = store
+
+    def register(self, manager_id: str) -> None:
+        with self.store.transaction(immediate=True) as con:
+            con.execute("INSERT OR REPLACE INTO managers VALUES (?, ?, ?, ?, ?)",
+                        (manager_id, socket.gethostname(), os.getpid(), now_iso(), time.time()))
+
+    def heartbeat(self, manager_id: str) -> None:
+        with self.store.transaction(immediate=True) as con:
+            con.execute("UPDATE managers SET heartbeat = ? WHERE manager_id = ?", (time.time(), manager_id))
+
+    def unregister(self, manager_id: str) -> None:
+        with self.store.transaction(immediate=True) as con:
+            con.execute("DELETE FROM managers WHERE manager_id = ?", (manager_id,))
+
+    def managers(self) -> list[ManagerRecord]:
+        with self.store.connection() as con:
+            con.row_factory = sqlite3.Row
+            return [ManagerRecord(**dict(r)) for r in con.execute("SELECT * FROM managers")]
+
+
+def manager_dead(m: ManagerRecord, now: float, live_here: set[str], heartbeat_timeout: float) -> bool:
+    """Dead: its process is gone (same host), or no heartbeat for ``heartbeat_timeout`` seconds.
+
+    A live process with the recorded pid on this host is most likely the manager itself,
+    slowed down; only a much longer silence (pid reused by another program) counts then.
+    ``live_here``: ids of the managers alive in this process.
+    """
+    silent = now - m.heartbeat
+    if m.host == socket.gethostname():
+        if m.pid == os.getpid():
+            return m.manager_id not in live_here  # an earlier process with our pid (containers)
+        if not pid_alive(m.pid):
+            return True
+        return silent > 4 * heartbeat_timeout
+    return silent > heartbeat_timeout
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,216 @@
+"""The body of a job: train one run and record how it ended, whatever happens.
+
+``execute_run`` is the training loop every executor runs (writing events through any object with
+``started``/``epoch``/``evaluation``); ``worker_main`` is the local executor's process entry point
+around it, and ``standby_main`` the same started ahead of time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import NamedTuple, Protocol
+
+from ..config import RunConfig
+from ..data import DatasetNotFoundError
+from ..events import EpochMetrics, EvalMetrics, RunFinished
+from ..runtime import retain_freed_memory
+from ..status import RunStatus
+from ..store import (
+    CANCEL_USER,
+    CHECKPOINT_NAME,
+    FINAL_COLUMNS,
+    RunStore,
+    disk_full_message,
+    is_disk_full,
+)
+
+#: Exit code of a worker that could not even record its failure because the disk is full.
+EXIT_DISK_FULL = 28  # errno ENOSPC
+
+
+class NonFiniteLossError(ArithmeticError):
+    """Training produced a NaN or infinite loss."""
+
+
+class EventSink(Protocol):
+    """Where ``execute_run`` sends a run's events (``RunWriter``, or the Ray executor's sender)."""
+
+    def started(self, device: str, n_params: int, epoch_events: int) -> None: ...
+
+    def epoch(self, event: EpochMetrics) -> None: ...
+
+    def evaluation(self, event: EvalMetrics) -> None: ...
+
+
+class WorkerJob(NamedTuple):
+    """What a worker process needs to run one job."""
+
+    runs_dir: str
+    run_id: str
+    gpu: int | None = None
+    threads: int | None = None
+
+
+def failure_reason(exc: BaseException) -> str:
+    """A readable reason for the runs table (the traceback goes to ``error_detail``)."""
+    import torch
+
+    oom = getattr(torch.cuda, "OutOfMemoryError", ())
+    if isinstance(exc, NonFiniteLossError | DatasetNotFoundError):
+        return str(exc)
+    if (oom and isinstance(exc, oom)) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
+        return (f"GPU out of memory: {first[:300]}. Hint: use fewer or smaller layers, a minibatch "
+                f"(batch_size), a smaller eval_chunk or train_subset, or run fewer jobs at once (max_concurrent).")
+    if isinstance(exc, MemoryError):
+        return ("out of host memory (RAM). Hint: use a smaller train_subset, smaller layers or run fewer jobs "
+                "at once (max_concurrent).")
+    if isinstance(exc, ValueError):
+        return f"invalid setting: {exc}"
+    text = str(exc).strip()
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def execute_run(config: RunConfig, writer: EventSink, should_stop: Callable[[], bool],
+                checkpoint_path: Path | None) -> RunFinished:
+    """Train ``config``, writing every event through ``writer``; return the final event.
+
+    The checkpoint is saved at the end, also when the run was stopped early (status "stopped").
+
+    Raises ``NonFiniteLossError`` at the first NaN/inf loss (its epoch row is written first).
+    Executors call this: the local one in a worker process, the Ray one in a remote task.
+    """
+    from ..checkpoint import save_checkpoint
+    from ..training import Trainer
+
+    trainer = Trainer(config)
+    n_layers = len(config.layers)
+    for event in trainer.run(should_stop=should_stop):
+        if event.kind == "started":
+            writer.started(event.device, event.n_params, event.epoch_events)
+        elif event.kind == "epoch":
+            writer.epoch(event)
+            if not math.isfinite(event.loss):
+                where = "" if config.algo == "bp" else f"layer {event.layer + 1} of {n_layers}, "
+                raise NonFiniteLossError(f"{'NaN' if math.isnan(event.loss) else 'infinite'} loss at {where}epoch "
+                                         f"{event.epoch}. Hint: lower lr (now {config.lr}) or sig_lr, or raise "
+                                         f"the threshold.")
+        elif event.kind == "eval":
+            writer.evaluation(event)
+        elif event.kind == "finished":
+            if checkpoint_path is not None:
+                save_checkpoint(checkpoint_path, trainer.model, config)
+            return event
+    raise RuntimeError("training ended without a finished event")  # pragma: no cover
+
+
+def final_metrics(result: RunFinished) -> dict[str, float]:
+    """The final event's metrics, as ``RunWriter.finish`` stores them."""
+    return {c: getattr(result, c) for c in FINAL_COLUMNS}
+
+
+def stop_message(status: str) -> str | None:
+    """The reason stored with a run that stopped early (None for a user's cancel)."""
+    if status == RunStatus.INTERRUPTED:
+        return "the server stopped while this run was running; resubmit it to train again"
+    return None
+
+
+def remove_temp_files(folder: Path) -> None:
+    """Remove half-written ``*.tmp`` files a failed write left in a run's folder."""
+    if folder.is_dir():
+        for leftover in folder.glob("*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+        for leftover in folder.glob(".*.tmp"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
+                initializer: Callable[[], None] | None = None, threads: int | None = None) -> None:
+    """Entry point of a worker process: run one job and record how it ended.
+
+    If even the failure cannot be recorded because the disk is full, the process exits with
+    ``EXIT_DISK_FULL`` so that the manager can say so.
+    """
+    if gpu is not None:  # before CUDA is initialised in this process
+        os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu)
+    retain_freed_memory()  # one job per process: keep freed memory for the next epoch's tensors
+    parent = os.getppid()
+    store = RunStore(runs_dir)
+    writer = store.writer(run_id)
+    config = writer.config
+    stop_reason: list[RunStatus] = []
+
+    def should_stop() -> bool:
+        if os.getppid() != parent:
+            stop_reason.append(RunStatus.INTERRUPTED)  # the manager's process died
+            return True
+        flag = writer.cancel_flag()
+        if flag:
+            stop_reason.append(RunStatus.CANCELLED if flag == CANCEL_USER else RunStatus.INTERRUPTED)
+            return True
+        return False
+
+    try:
+        if should_stop():
+            writer.finish(stop_reason[0], error=stop_message(stop_reason[0]))
+            return
+        import torch
+
+        if threads:
+            torch.set_num_threads(threads)
+        if initializer is not None:
+            initializer()
+        if gpu is not None and config.device in ("auto", "cuda"):
+            writer.set_device(f"cuda (GPU {gpu})")
+        checkpoint = store.run_dir(run_id, create=True) / CHECKPOINT_NAME
+        result = execute_run(config, writer, should_stop, checkpoint)
+        if result.status == RunStatus.DONE:
+            writer.finish(RunStatus.DONE, final=final_metrics(result), checkpoint=checkpoint)
+        else:
+            status = stop_reason[0] if stop_reason else RunStatus.CANCELLED
+            writer.finish(status, final=final_metrics(result), checkpoint=checkpoint if checkpoint.exists() else None,
+                          error=stop_message(status))
+    except BaseException as exc:  # noqa: BLE001 - every failure must end up in the store
+        remove_temp_files(store.run_dir(run_id))
+        disk_full = is_disk_full(exc, store.root)
+        reason = disk_full_message(store.root) if disk_full else failure_reason(exc)
+        try:
+            writer.finish(RunStatus.FAILED, error=reason, error_detail=traceback.format_exc())
+        except Exception as second:  # noqa: BLE001 - the store itself may be unwritable now
+            if disk_full or is_disk_full(second, store.root):
+                raise SystemExit(EXIT_DISK_FULL) from None
+        if not isinstance(exc, Exception):
+            raise
+    finally:
+        writer.close()
+
+
+def standby_main(conn, initializer: Callable[[], None] | None) -> None:
+    """A worker process started ahead of time: import the engine, then wait for one job.
+
+    Importing torch and loading the embedded data take seconds; doing it before the user presses
+    Start is what makes a new run show its first epoch within a second or two. The process still
+    runs exactly one job, so jobs stay isolated from each other.
+    """
+    from ..data import load_dataset
+    from ..training import train
+
+    digits = load_dataset("digits")  # the default dataset, cached in this process
+    # One tiny epoch runs torch's lazy first-call set-up (kernels, allocator) before a job needs it.
+    train({"layers": (8,), "epochs": 1, "eval_every": 0, "device": "cpu"}, digits)
+    try:
+        job = conn.recv()
+    except (EOFError, OSError):  # the manager went away before giving us a job
+        return
+    finally:
+        conn.close()
+    if job is not None:
+        worker_main(job.runs_dir, job.run_id, job.gpu, initializer, job.threads)

@@ -1,0 +1,108 @@
+"""Moving runs in and out of the store: a zip export of one run, and a checkpoint imported as a run."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import math
+import os
+import secrets
+import shutil
+import zipfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..status import RunStatus
+from .schema import CHECKPOINT_NAME, SIGNIFICANCE_NAME, StoreError, disk_full_message, is_disk_full, now_iso
+from .writer import save_npz_atomic
+
+if TYPE_CHECKING:
+    from .runs import RunStore
+
+
+class ExportError(StoreError):
+    """An export cannot be written where it was asked for; the message says why in one sentence."""
+
+
+def export_run(store: RunStore, run_id: str, dest_dir: str | os.PathLike) -> Path:
+    """A zip with config.json, run.json, metrics.csv, significance.npz and the checkpoint.
+
+    ``dest_dir`` is a folder (created if missing); an existing file there of the same name is
+    replaced atomically. ``ExportError`` when the folder cannot be made or written.
+    """
+    run = store.run(run_id)
+    dest = Path(dest_dir).expanduser()
+    if dest.exists() and not dest.is_dir():
+        raise ExportError(f"cannot export to {dest}: it is a file, not a folder; give a folder to write the zip into")
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ExportError(f"cannot create the export folder {dest}: {exc.strerror or exc}") from None
+    target = dest / f"fgff-run-{run_id}.zip"
+    if target.is_dir():
+        raise ExportError(f"cannot export to {target}: a folder of that name is in the way")
+    tmp = dest / f".{target.name}.{secrets.token_hex(4)}.tmp"
+    try:
+        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("config.json", json.dumps(run["config"], indent=2, sort_keys=True))
+            info = {k: _plain(v) for k, v in run.items() if k != "config"}
+            zf.writestr("run.json", json.dumps(info, indent=2))
+            zf.writestr("metrics.csv", store.metrics(run_id).to_csv(index=False))
+            sig = store.significance(run_id)
+            if sig:
+                buffer = io.BytesIO()
+                np.savez(buffer, **{f"layer{i}": a for i, a in enumerate(sig)})
+                zf.writestr(SIGNIFICANCE_NAME, buffer.getvalue())
+            checkpoint = store.checkpoint_path(run_id)
+            if checkpoint is not None:
+                zf.write(checkpoint, CHECKPOINT_NAME)
+        tmp.replace(target)
+    except OSError as exc:
+        why = disk_full_message(dest) if is_disk_full(exc) else (exc.strerror or str(exc))
+        raise ExportError(f"cannot write the export into {dest}: {why}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+    return target
+
+
+def import_checkpoint(store: RunStore, path: str | os.PathLike, name: str | None = None,
+                      owner: str | None = None) -> str:
+    """Make a run ("done", origin "imported") out of a checkpoint file, to inspect it in the app.
+
+    The file is fully loaded first, so a foreign or pickled file is refused (CheckpointError).
+    Its significance factors become a one-snapshot ``significance`` per layer; there are no
+    per-epoch metrics.
+    """
+    from ..checkpoint import load_checkpoint  # imports torch; the read side does not need it
+
+    model, config = load_checkpoint(path)
+    name = name or f"imported {Path(path).name}"
+    run_id = store.create_run(config, name=name, owner=owner, status=RunStatus.RUNNING, origin="imported")
+    folder = store.run_dir(run_id, create=True)
+    shutil.copyfile(path, folder / CHECKPOINT_NAME)
+    sig_file = None
+    if config.algo != "bp":  # FF and FGFF both have significance factors
+        arrays = {f"layer{i}": layer.significance.detach().cpu().numpy()[None, :].astype(np.float32)
+                  for i, layer in enumerate(model.layers)}
+        save_npz_atomic(folder / SIGNIFICANCE_NAME, arrays)
+        sig_file = f"{run_id}/{SIGNIFICANCE_NAME}"
+    stamp = now_iso()
+    with store.transaction(immediate=True) as con:
+        con.execute("UPDATE runs SET status = ?, started_at = ?, finished_at = ?, device = 'imported', "
+                    "epoch_events = 0, n_params = ?, checkpoint = ?, significance_file = ? WHERE run_id = ?",
+                    (RunStatus.DONE.value, stamp, stamp, sum(p.numel() for p in model.parameters()),
+                     f"{run_id}/{CHECKPOINT_NAME}", sig_file, run_id))
+    return run_id
+
+
+def _plain(value: Any) -> Any:
+    """A JSON-safe value: numpy scalars as Python numbers, NaN/inf as None."""
+    if isinstance(value, (np.floating, np.integer)):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value

@@ -1,0 +1,120 @@
+"""The Ray executor with a real local Ray instance (2 CPUs, no dashboard): tiny digits runs end to end.
+
+One Ray instance serves the whole module (starting Ray takes seconds); the simulated two-node
+cluster is in ``test_ray_cluster.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+from fgff_core.jobs import JobManager  # noqa: E402
+from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
+from fgff_core.jobs.ray_executor import cluster_info, connect  # noqa: E402
+from fgff_core.store import RunStore  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = dict(dataset="digits", layers=(8,), epochs=12, eval_every=4)
+LONG = dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0)  # runs until cancelled or killed
+
+
+def wait_for(predicate, timeout=120.0, what: object = "condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    assert not ray.is_initialized()
+    connect("local", num_cpus=2)
+    yield
+    ray.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_runs_finish_with_every_epoch_row_snapshot_checkpoint_and_node(local_ray, tmp_path):
+    with JobManager(tmp_path, executor="ray", max_concurrent=2) as jm:
+        ids = {"fgff": jm.submit(dict(algo="fgff", **TINY)),
+               "ff": jm.submit(dict(algo="ff", **{**TINY, "layers": (8, 4)})),
+               "bp": jm.submit(dict(algo="bp", dataset="digits", layers=(8,), epochs=3, eval_every=1))}
+        for run_id in ids.values():
+            assert jm.wait(run_id, timeout=240) == "done", jm.store.run(run_id)["error"]
+        for key, run_id in ids.items():
+            row, m = jm.store.run(run_id), jm.store.metrics(run_id)
+            assert len(m) == row["epochs_done"] == row["epoch_events"] and m["loss"].notna().all()
+            assert 0 <= row["test_acc"] <= 1 and row["node"] and "node " in row["node"]
+            model, config = jm.store.load_model(run_id)  # the checkpoint came back as bytes
+            assert config.algo == key
+        assert [a.shape for a in jm.store.significance(ids["fgff"])] == [(12, 8)]
+        assert [a.shape for a in jm.store.significance(ids["ff"])] == [(12, 8), (12, 4)]
+        assert not np.all(jm.store.significance(ids["fgff"])[0] == 1.0)
+        assert list(jm.store.metrics(ids["fgff"]).dropna(subset=["test_acc"])["epoch"]) == [4, 8, 12]
+        info = cluster_info()
+        assert info is not None and info.cpus_total == 2 and len(info.nodes) == 1 and info.nodes[0].alive
+
+
+@pytest.mark.timeout(300)
+def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path):
+    # Three runs on two CPUs: two train, the third waits in Ray's queue for a CPU.
+    with JobManager(tmp_path, executor="ray", max_concurrent=3) as jm:
+        first, second = jm.submit(LONG), jm.submit(LONG)
+        for run_id in (first, second):
+            wait_for(lambda r=run_id: jm.store.run(r)["epochs_done"] >= 3, 240,
+                     lambda: f"both runs to train: {jm.store.runs()[['status', 'epochs_done', 'node', 'error']]}")
+        waiting = jm.submit(TINY)
+        wait_for(lambda: jm.store.status(waiting) == "running", 30, "the manager to hand the run to Ray")
+        time.sleep(1.0)
+        assert jm.store.run(waiting)["epochs_done"] == 0 and jm.store.run(waiting)["node"] is None
+        jm.cancel(waiting)  # never started: cancelled in Ray's queue
+        assert jm.wait(waiting, timeout=30) == "cancelled"
+        assert jm.store.run(waiting)["epochs_done"] == 0
+
+        t0 = time.monotonic()
+        jm.cancel(first)  # cooperative: stops after the epoch in flight
+        assert jm.wait(first, timeout=30) == "cancelled"
+        assert time.monotonic() - t0 < 15
+        n = jm.store.run(first)["epochs_done"]
+        time.sleep(0.5)
+        assert jm.store.run(first)["epochs_done"] == n == len(jm.store.metrics(first))
+        assert jm.store.checkpoint_path(first) is not None  # the partly trained model is kept
+
+        pid = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == second][0]
+        assert pid and pid != os.getpid()
+        os.kill(pid, signal.SIGKILL)  # the Ray worker process dies mid-run
+        assert jm.wait(second, timeout=60) == "failed"
+        row = jm.store.run(second)
+        assert "Ray worker process running this run died" in row["error"]
+        assert row["epochs_done"] == len(jm.store.metrics(second)) >= 3  # every acknowledged epoch is stored
+
+        after = jm.submit(TINY)  # the executor goes on
+        assert jm.wait(after, timeout=120) == "done", jm.store.run(after)["error"]
+        assert len(jm.store.metrics(after)) == 12
+
+
+@pytest.mark.timeout(120)
+def test_an_unreachable_ray_address_is_a_clear_error_at_start(tmp_path):
+    code = ("import sys\nfrom fgff_core.jobs import JobManager\n"
+            "try:\n    JobManager(sys.argv[1], executor='ray')\n"
+            "except Exception as exc:\n    print(f\"{type(exc).__name__}: {exc}\")\n    sys.exit(3)\n")
+    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9", "PYTHONPATH": str(REPO)}
+    t0 = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env,
+                          timeout=100)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert done.stdout.startswith("RayUnavailableError: cannot reach the Ray cluster at 127.0.0.1:9")
+    assert time.monotonic() - t0 < 90  # not a hang (most of it is importing torch)
+    assert ManagerRegistry(RunStore(tmp_path)).managers() == []  # nothing left registered
