@@ -216,7 +216,8 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     if config.algo == "bp":
         model: FFNet | BPNet = BPNet(checked.input_dim, config.layers, checked.n_classes)
     else:
-        model = FFNet(checked.input_dim, config.layers, checked.n_classes, checked.label_value, config.factorize)
+        model = FFNet(checked.input_dim, config.layers, checked.n_classes, checked.label_value, config.factorize,
+                      config.significance_param)
     model.load_state_dict(tensors)  # names and shapes were checked above
     return model.to(device), config
 
