@@ -1,15 +1,20 @@
-"""The few helpers every page shares: the one job manager of this server, and the selected runs.
+"""The few helpers every page shares: the one job manager of this server, the run table, the selected
+runs and the run pickers.
 
-Pages import it as ``from app_pages._shared import job_manager, selected_run_ids``. Keep it tiny: logic
-belongs in ``fgff_core``.
+Pages import it as ``from app_pages._shared import job_manager, runs_or_stop, run_picker``. Keep it
+tiny: logic belongs in ``fgff_core``.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Sequence
+from typing import Any
 
+import pandas as pd
 import streamlit as st
 
+from fgff_core.config import ALGORITHM_LABELS
 from fgff_core.jobs import JobManager
 
 RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separated
@@ -24,6 +29,70 @@ def job_manager() -> JobManager:
 def _job_manager(runs_dir: str | None) -> JobManager:
     # Keyed on the runs dir so tests that point FGFF_RUNS_DIR at a fresh tmp dir get a fresh manager.
     return JobManager(runs_dir=runs_dir)
+
+
+def runs_or_stop(empty_message: str | None = None,
+                 keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
+    """The store's run table (newest first), narrowed by ``keep``.
+
+    A store that cannot be read is shown as an error and stops the page; so does an empty table
+    when ``empty_message`` is given (shown as an info).
+    """
+    try:
+        runs = job_manager().store.runs()
+    except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
+        st.error(f"Could not read the run store: {exc}")
+        st.stop()
+    if keep is not None and not runs.empty:
+        runs = keep(runs)
+    if runs.empty and empty_message is not None:
+        warn_missing_runs(set())
+        st.info(empty_message)
+        st.stop()
+    return runs
+
+
+def warn_missing_runs(known: set[str]) -> None:
+    """A warning for each run id of the link that is not in ``known`` (deleted, or not shown here)."""
+    for run_id in selected_run_ids():
+        if run_id not in known:
+            st.warning(f"Run {run_id!r} from the link does not exist (deleted?) or cannot be shown on this page.")
+
+
+def run_label(run: Any) -> str:
+    """How a run (a row of the run table) is named in a picker: name, algorithm, status and id."""
+    return f"{run.name} · {ALGORITHM_LABELS.get(run.algo, run.algo)} · {run.status} · {run.run_id}"
+
+
+def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] = (),
+               max_selections: int | None = None, placeholder: str | None = None) -> list[str]:
+    """A multiselect of ``runs`` that starts from the URL's selection (else ``default``), drops runs
+    deleted elsewhere, and writes the choice back to the URL."""
+    labels = {r.run_id: run_label(r) for r in runs.itertuples()}
+    warn_missing_runs(set(labels))
+    if key not in st.session_state:
+        from_url = [r for r in selected_run_ids() if r in labels][:max_selections]
+        st.session_state[key] = from_url or list(default)
+    else:  # a run deleted elsewhere drops out of the selection
+        st.session_state[key] = [r for r in st.session_state[key] if r in labels]
+    chosen = st.multiselect(label, list(labels), key=key, max_selections=max_selections, format_func=labels.get,
+                            placeholder=placeholder)
+    if chosen != selected_run_ids():
+        set_selected_run_ids(chosen)
+    return chosen
+
+
+def pick_one_run(runs: pd.DataFrame, label: str, key: str) -> str:
+    """A selectbox of ``runs`` (not empty) that starts from the URL's first selected run it holds, else
+    the newest, and writes the choice to the URL."""
+    labels = {r.run_id: run_label(r) for r in runs.itertuples()}
+    warn_missing_runs(set(labels))
+    ids = list(labels)
+    wanted = next((r for r in selected_run_ids() if r in labels), ids[0])
+    run_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key=key)
+    if run_id not in selected_run_ids():
+        set_selected_run_ids([run_id])
+    return run_id
 
 
 def selected_run_ids() -> list[str]:

@@ -5,18 +5,19 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import job_manager, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
 from fgff_core import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config_form import int_param
 from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
-from fgff_core.viz.compare import SPREADS, curves_figure, group_colors, is_accuracy, metric_label
+from fgff_core.status import ACTIVE_STATUSES, RunStatus
+from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
 
-LIVE_STATUSES = ("queued", "running")
 MAX_LAUNCH_SEEDS = 5
 DEFAULT_PRESET = "quick-digits"
 SELECT_KEY = "compare_runs"
+NOTES_KEY = "compare_launch_notes"  # (run ids, [(st.success or st.info, text)]) of this session's last launch
 
 jm = job_manager()
 st.title("Compare FF vs FGFF")
@@ -54,35 +55,33 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
         st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
         try:
             base = PRESETS[preset].config("fgff", epochs=int(epochs))
-            ids = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)))
+            launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_or_stop())
         except ValueError as exc:  # a bad config or a server limit: the message names the field
             st.error(f"Could not start the comparison: {exc}")
         else:
-            st.success(f"Started {len(ids)} runs: {', '.join(ids)}. They train one after another; the charts "
-                       "below update live.")
+            ids = launched.run_ids
+            new = [r for r in ids if r not in launched.reused]
+            notes = []
+            if new:
+                notes.append((st.success, f"Started {len(new)} runs: {', '.join(new)}. They train one after another; "
+                                          "the charts below update live."))
+            if launched.reused:
+                notes.append((st.info, f"{len(launched.reused)} of these runs (same config and seed) were already "
+                                       f"queued or running, so they were not launched again: "
+                                       f"{', '.join(launched.reused)}."))
+            st.session_state[NOTES_KEY] = (ids, notes)
             set_selected_run_ids(ids)
             st.session_state[SELECT_KEY] = ids
+    launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
+    if launched_ids == selected_run_ids():  # the last launch's outcome stays until the selection changes
+        for show, text in notes:
+            show(text)
 
 
 # -- which runs --------------------------------------------------------------------------------------
-try:
-    runs = jm.store.runs()
-except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-    st.error(f"Could not read the run store: {exc}")
-    st.stop()
-if runs.empty:
-    st.info("No runs yet: start a comparison above, or train runs on the **Train** page.")
-    st.stop()
-
-labels = {r.run_id: f"{r.name} · {r.algo.upper()} · {r.status} · {r.run_id}" for r in runs.itertuples()}
-if SELECT_KEY not in st.session_state:
-    st.session_state[SELECT_KEY] = [r for r in selected_run_ids() if r in labels]
-else:  # a run deleted elsewhere drops out of the selection
-    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
-chosen = st.multiselect("Runs to compare", list(labels), key=SELECT_KEY, format_func=labels.get,
-                        placeholder="Pick two or more runs, or launch a comparison above")
-if chosen != selected_run_ids():
-    set_selected_run_ids(chosen)
+runs = runs_or_stop("No runs yet: start a comparison above, or train runs on the **Train** page.")
+chosen = run_picker(runs, "Runs to compare", SELECT_KEY,
+                    placeholder="Pick two or more runs, or launch a comparison above")
 if len(chosen) < 2:
     st.info("Select at least two runs (e.g. an FF and an FGFF run) to compare them.")
     st.stop()
@@ -104,21 +103,27 @@ def show_comparison(run_ids: list[str]) -> None:
         st.error(f"Could not show the comparison: {exc}")
         return
     statuses_now = jm.store.runs().set_index("run_id").reindex(run_ids)["status"]
-    if run_every is not None and not statuses_now.isin(LIVE_STATUSES).any():
-        st.rerun()  # the runs just ended: one full rerun stops the polling
+    if run_every is not None and statuses_now.tolist() != statuses.tolist():
+        st.rerun()  # a run changed status: redraw the run chips, and stop polling once none is active
 
 
 def _comparison(run_ids: list[str]) -> None:
     runs_now = jm.store.runs().set_index("run_id").loc[run_ids].reset_index()
+    distinct = compare.distinct_runs(runs_now)
+    if distinct.repeats:
+        st.caption(f"{len(distinct.repeats)} selected run(s) repeat another run's config and seed, so they are counted "
+                   "once: " + ", ".join(f"{r} (same as {k})" for r, k in distinct.repeats.items()) + ".")
+    run_ids = distinct.run_ids
+    runs_now = runs_now[runs_now["run_id"].isin(run_ids)]
     configs = {r: RunConfig.from_dict(c) for r, c in zip(runs_now["run_id"], runs_now["config"])}
     groups = compare.group_runs(configs)
     colors = group_colors(compare.group_order(groups))
 
-    live = runs_now[runs_now["status"].isin(LIVE_STATUSES)]
+    live = runs_now[runs_now["status"].isin(ACTIVE_STATUSES)]
     for row in live.to_dict("records"):
         prog = run_progress(row, None)
         st.progress(prog.fraction, text=f"{row['name']} ({row['status']}): {prog.text()}")
-    failed = runs_now[runs_now["status"] == "failed"]
+    failed = runs_now[runs_now["status"] == RunStatus.FAILED]
     for row in failed.to_dict("records"):
         st.error(f"{row['name']} failed: {row['error']}")
 
@@ -135,21 +140,21 @@ def _comparison(run_ids: list[str]) -> None:
             st.plotly_chart(curves_figure(agg, metric, spread, colors), key=f"curve_{metric}")
 
     st.subheader("Final metrics")
-    table = compare.final_metrics_table(runs_now, groups)
-    acc_rows = [m for m in table.index if is_accuracy(m)]
-    shown = table.astype(float).copy()
-    value_cols = [c for c in shown.columns if not c.endswith(" n")]  # run counts are not percentages
-    shown.loc[acc_rows, value_cols] = 100.0 * shown.loc[acc_rows, value_cols]
-    shown.index = [f"{m} (%)" if m in acc_rows else (f"{m} (s)" if "seconds" in m else m) for m in shown.index]
-    for c in [c for c in shown.columns if c.endswith(" n")]:
-        shown[c] = shown[c].astype("Int64")
-    st.dataframe(shown, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                       for c in shown.columns if not c.endswith(" n")})
-    counts = pd.Series(groups).value_counts()
-    st.caption("Means over the runs of each group (" + ", ".join(f"{g}: {counts[g]} run(s)"
-                                                                 for g in compare.group_order(groups))
-               + "). Accuracies on the full test/train sets at the end of training; the last columns are "
-                 "differences to the first group.")
+    finished = runs_now[pd.to_numeric(runs_now["test_acc"], errors="coerce").notna()]
+    if finished.empty:
+        st.info("No final metrics yet: they appear here when the first runs finish.")
+    else:
+        sentence = compare.verdict(finished, {r: g for r, g in groups.items() if r in set(finished["run_id"])})
+        if sentence:
+            st.markdown(f"**{sentence}**")
+        order = compare.group_order(groups)
+        table = final_table_for_display(compare.final_metrics_table(finished, groups))
+        st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                                           for c in table.columns if not c.endswith(" seeds")})
+        st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "
+                   "test/train sets at the end of training" + (f"; the last column is {order[1]} - {order[0]}"
+                                                              if len(order) == 2 else "; the last columns are "
+                                                              f"differences to {order[0]}") + ".")
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}
@@ -164,5 +169,5 @@ def _comparison(run_ids: list[str]) -> None:
 
 
 statuses = runs.set_index("run_id").loc[chosen, "status"]
-run_every = 2.0 if statuses.isin(LIVE_STATUSES).any() else None
+run_every = 2.0 if statuses.isin(ACTIVE_STATUSES).any() else None
 st.fragment(run_every=run_every)(show_comparison)(chosen)

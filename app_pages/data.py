@@ -5,9 +5,10 @@ from __future__ import annotations
 import streamlit as st
 import torch
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import job_manager, pick_one_run, runs_or_stop
 from fgff_core.config import RunConfig, field_choices
 from fgff_core.data import DATASETS, DatasetNotFoundError, load_dataset
+from fgff_core.status import RunStatus
 from fgff_core.viz import samples
 
 jm = job_manager()
@@ -36,7 +37,7 @@ seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="seed", help="Which samples 
 ds = _load(dataset)
 if ds is not None:
     x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
-    label_value = float(RunConfig().label_value) if RunConfig().label_value != "max" else float(ds.x_train.max())
+    label_value = RunConfig().resolve_label_value(float(ds.x_train.max()))
     pairs = samples.sample_pairs(x, y, ds.image_shape, label_value, n=n, seed=int(seed))
     st.plotly_chart(samples.samples_figure(pairs), key="samples")
     st.caption(f"{DATASETS[dataset].title}: {len(ds.y_train)} training and {len(ds.y_test)} test images of "
@@ -48,19 +49,9 @@ st.header("The prediction rule: goodness for each candidate label")
 st.caption("At test time each of the 10 labels is written into the image in turn; the label whose input gives the "
            "highest goodness, summed over the layers, is the prediction. FGFF weighs each neuron's squared activity "
            "by its significance factor; without them the rule is plain FF's.")
-runs = jm.store.runs()
-usable = runs[(runs["status"] == "done") & (runs["algo"] != "bp")] if not runs.empty else runs
-if usable.empty:
-    st.info("No finished FF or FGFF run yet: train one on the **Train** page, then come back.")
-    st.stop()
-
-ids = list(usable["run_id"])
-names = dict(zip(usable["run_id"], usable["name"].fillna("") if "name" in usable else usable["run_id"]))
-wanted = next((r for r in selected_run_ids() if r in ids), ids[0])
-run_id = st.selectbox("Trained run", ids, index=ids.index(wanted),
-                      format_func=lambda r: f"{names.get(r) or r} ({r})", key="rule_run")
-if run_id not in selected_run_ids():
-    set_selected_run_ids([run_id])
+usable = runs_or_stop("No finished FF or FGFF run yet: train one on the **Train** page, then come back.",
+                      keep=lambda r: r[(r["status"] == RunStatus.DONE) & (r["algo"] != "bp")])
+run_id = pick_one_run(usable, "Trained run", key="rule_run")
 
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the trained model...")

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import job_manager, run_picker, runs_or_stop
 from fgff_core.config import ALGORITHM_LABELS
+from fgff_core.config_form import int_param
 from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
+from fgff_core.format import percent
 from fgff_core.viz.embedding import embedding_figure
 
 SELECT_KEY = "features_runs"
@@ -27,46 +29,30 @@ def embedding_jobs() -> EmbeddingJobs:
     return EmbeddingJobs()
 
 
-try:
-    runs = jm.store.runs()
-except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-    st.error(f"Could not read the run store: {exc}")
-    st.stop()
-if not runs.empty:
-    runs = runs[runs["run_id"].map(lambda r: jm.store.checkpoint_path(r) is not None)]
-if runs.empty:
-    st.info("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the **Train** "
-            "page or launch FF vs FGFF on **Compare**.")
-    st.stop()
-
-labels = {r.run_id: f"{r.name} · {ALGORITHM_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
-          for r in runs.itertuples()}
-if SELECT_KEY not in st.session_state:
-    from_url = [r for r in selected_run_ids() if r in labels][:2]
-    newest = [runs.loc[runs["algo"] == a, "run_id"].head(1).tolist() for a in ("ff", "fgff")]
-    st.session_state[SELECT_KEY] = from_url or [r for ids in newest for r in ids] or runs["run_id"].head(1).tolist()
-else:
-    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
-chosen = st.multiselect("Runs (one, or two side by side: e.g. FF and FGFF)", list(labels), key=SELECT_KEY,
-                        max_selections=2, format_func=labels.get)
-if chosen != selected_run_ids():
-    set_selected_run_ids(chosen)
+runs = runs_or_stop("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the "
+                    "**Train** page or launch FF vs FGFF on **Compare**.",
+                    keep=lambda r: r[r["run_id"].map(lambda rid: jm.store.checkpoint_path(rid) is not None)])
+newest = [rid for a in ("ff", "fgff") for rid in runs.loc[runs["algo"] == a, "run_id"].head(1)]
+chosen = run_picker(runs, "Runs (one, or two side by side: e.g. FF and FGFF)", SELECT_KEY,
+                    default=newest or runs["run_id"].head(1).tolist(), max_selections=2)
 if not chosen:
     st.info("Select a finished run to map its features.")
     st.stop()
 
 n_layers = min(len(jm.store.config(r).layers) for r in chosen)
 if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
-    raw_layer, raw_samples = st.query_params.get("layer"), st.query_params.get("samples")
-    ok_layer = raw_layer is None or (raw_layer.isdigit() and 1 <= int(raw_layer) <= n_layers)
-    ok_samples = raw_samples is None or (raw_samples.isdigit() and int(raw_samples) in SAMPLE_CHOICES)
-    if not ok_layer:
-        st.warning(f"The link's `layer={raw_layer}` is not a layer of these runs (1 to {n_layers}); using the last.")
-    if not ok_samples:
-        st.warning(f"The link's `samples={raw_samples}` is not one of {', '.join(map(str, SAMPLE_CHOICES))}; "
-                   f"using {DEFAULT_SAMPLES}.")
-    st.session_state["features_layer"] = int(raw_layer) - 1 if raw_layer and ok_layer else n_layers - 1
-    st.session_state["features_samples"] = int(raw_samples) if raw_samples and ok_samples else DEFAULT_SAMPLES
+    link_errors: list[str] = []
+    layer_param = int_param(st.query_params, "layer", n_layers, 1, n_layers, link_errors)
+    samples_param = int_param(st.query_params, "samples", DEFAULT_SAMPLES, min(SAMPLE_CHOICES), max(SAMPLE_CHOICES),
+                              link_errors)
+    if samples_param not in SAMPLE_CHOICES:
+        link_errors.append(f"samples={samples_param}: expected one of {', '.join(map(str, SAMPLE_CHOICES))}; "
+                           f"using {DEFAULT_SAMPLES}")
+        samples_param = DEFAULT_SAMPLES
+    for message in link_errors:
+        st.warning(f"The link's {message}.")
+    st.session_state["features_layer"] = layer_param - 1
+    st.session_state["features_samples"] = samples_param
 st.session_state["features_layer"] = min(st.session_state["features_layer"], n_layers - 1)
 c1, c2 = st.columns(2)
 layer = c1.selectbox("Layer", list(range(n_layers)), format_func=lambda i: f"layer {i + 1}", key="features_layer")
@@ -109,12 +95,13 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
             m1.metric("Silhouette", f"{emb.silhouette:.3f}",
                       delta=None if ref is None else f"{emb.silhouette - ref.silhouette:+.3f}",
                       help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
-            m2.metric("5-NN, 2-D", f"{emb.knn_accuracy_2d:.1%}",
-                      delta=None if ref is None else f"{100 * (emb.knn_accuracy_2d - ref.knn_accuracy_2d):+.1f} pp",
-                      help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
-            m3.metric("5-NN, layer", f"{emb.knn_accuracy_layer:.1%}",
+            m2.metric("5-NN, 2-D", percent(emb.knn_accuracy_2d, 1),
                       delta=None if ref is None else
-                      f"{100 * (emb.knn_accuracy_layer - ref.knn_accuracy_layer):+.1f} pp",
+                      percent(emb.knn_accuracy_2d - ref.knn_accuracy_2d, 1, sign=True, unit=" pp"),
+                      help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
+            m3.metric("5-NN, layer", percent(emb.knn_accuracy_layer, 1),
+                      delta=None if ref is None else
+                      percent(emb.knn_accuracy_layer - ref.knn_accuracy_layer, 1, sign=True, unit=" pp"),
                       help="The same in the layer's own feature space: not distorted by t-SNE.")
             st.plotly_chart(embedding_figure(emb, title=f"{algo}, layer {layer + 1}: t-SNE of positive-data "
                                                         "features", show_scores=False),

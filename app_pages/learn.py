@@ -14,10 +14,11 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager
+from app_pages._shared import job_manager, runs_or_stop
 from fgff_core import lesson
-from fgff_core.config import RunConfig, config_fields, field_choices
+from fgff_core.config import config_fields, field_choices
 from fgff_core.data import load_dataset
+from fgff_core.format import percent
 from fgff_core.model import embed_labels
 from fgff_core.progress import run_progress
 from fgff_core.viz import lesson as vlesson
@@ -25,7 +26,7 @@ from fgff_core.viz import samples
 
 try:  # optional: a drawing canvas (third-party component); the 8x8 grid editor works without it
     from streamlit_drawable_canvas import st_canvas
-except ImportError:  # pragma: no cover - depends on the environment
+except Exception:  # noqa: BLE001 - not installed, or installed after this server started (not registered)
     st_canvas = None
 
 TRAINING_KEY = "lesson_training"
@@ -152,15 +153,6 @@ def _reset_training() -> None:
 training = _training()
 
 
-def _training_status(t: lesson.SteppedTraining) -> str:
-    if t.done == 0:
-        return "untrained (random weights)"
-    if t.is_finished:
-        return f"fully trained ({t.total} layer-epochs)"
-    layer, epoch = t.position()
-    return f"layer {layer + 1} after {epoch} of {cfg.epochs} epochs ({t.done}/{t.total} layer-epochs)"
-
-
 def _sample_picker(label: str = "Test sample") -> int:
     if settings.hidden("sample"):
         return settings.sample
@@ -169,7 +161,7 @@ def _sample_picker(label: str = "Test sample") -> int:
                                help="Index into the digits test set (450 images)."))
 
 
-label_value = lesson.label_value_for(cfg, data)
+label_value = cfg.resolve_label_value(float(data.x_train.max()))
 st.header(f"{step}. {lesson.STEP_TITLES[step]}")
 
 # -- step 1 -------------------------------------------------------------------------------------------------
@@ -202,7 +194,7 @@ elif step == 2:
     st.markdown(
         "Feed both pictures to a layer and square each neuron's output. The mean of the squares is the "
         "layer's **goodness** (eq. 2); FGFF first multiplies each square by the neuron's **significance factor** "
-        "w (eq. 3). Training pushes the goodness of positive data above the **threshold** and of negative data "
+        "s (eq. 3). Training pushes the goodness of positive data above the **threshold** and of negative data "
         "below it; the loss measures how far off the layer is.")
     c1, c2, c3 = st.columns(3)
     with c1:
@@ -215,7 +207,7 @@ elif step == 2:
                          key="w_layer2")
     view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
                              cfg.threshold, cfg.delta)
-    st.caption(f"The network is **{_training_status(training)}**: train it in step 3 and come back to see the "
+    st.caption(f"The network is **{training.status_text()}**: train it in step 3 and come back to see the "
                "two goodness values move apart.")
     st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
     m = st.columns(5)
@@ -259,25 +251,17 @@ elif step == 3:
             if training.is_finished:
                 st.session_state[PLAY_KEY] = False
                 st.rerun(scope="app")
-        layer_now, epoch_now = training.position()
-        st.progress(training.done / training.total, text=f"Training: {_training_status(training)}")
-        titles = []
-        for i in range(len(cfg.layers)):
-            if training.is_finished or i < layer_now:
-                titles.append(f"layer {i + 1}: trained, frozen")
-            elif i == layer_now and training.done:
-                titles.append(f"layer {i + 1}: training, epoch {epoch_now}/{cfg.epochs}")
-            else:
-                titles.append(f"layer {i + 1}: waiting (untrained)")
+        st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
+        titles = training.layer_titles()
         dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
         st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
         sep = st.columns(len(dists) + 1)
         for i, d in enumerate(dists):
-            sep[i].metric(f"layer {i + 1}: on the right side", f"{100 * d.separation(cfg.threshold):.1f} %",
+            sep[i].metric(f"layer {i + 1}: on the right side", percent(d.separation(cfg.threshold), 1),
                           help="training images whose positive goodness is above the threshold or negative "
                                "goodness below it")
         if training.finished is not None:
-            sep[-1].metric("Test accuracy", f"{100 * training.finished.test_acc:.1f} %")
+            sep[-1].metric("Test accuracy", percent(training.finished.test_acc, 1))
         evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
                              columns=["step", "test_acc"])
         st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
@@ -289,29 +273,14 @@ elif step == 3:
 elif step == 4:
     st.markdown(
         "FGFF adds one trainable **significance factor** per neuron (section III): the goodness becomes the mean of "
-        "w·h². The factors start at 1 (plain FF) and learn with their own learning rate. Neurons whose factor "
+        "s·h². The factors start at 1 (plain FF) and learn with their own learning rate. Neurons whose factor "
         "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
         "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
         "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
     jm = job_manager()
-    pair = {algo: cfg.replace(algo=algo) for algo in lesson.LESSON_ALGOS}
-    try:
-        runs = jm.store.runs()
-    except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-        st.error(f"Could not read the run store: {exc}")
-        st.stop()
-
-    def _find(config: RunConfig) -> dict | None:
-        """The newest stored run of exactly this config that is not failed or cancelled."""
-        if runs.empty:
-            return None
-        for row in runs.to_dict("records"):
-            if row["status"] in ("queued", "running", "done") and row.get("config") == config.to_dict():
-                return row
-        return None
-
-    found = {algo: _find(c) for algo, c in pair.items()}
-    missing = [algo for algo, row in found.items() if row is None]
+    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
+    found = pair.runs
+    missing = pair.missing
     if missing:
         st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
                 "link afterwards sees the stored result at once.")
@@ -319,23 +288,23 @@ elif step == 4:
                      icon=":material/play_arrow:", key="step4_train"):
             try:
                 for algo in missing:
-                    jm.submit(pair[algo], name=f"lesson {algo} {','.join(map(str, cfg.layers))} seed {cfg.seed}")
+                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
             except ValueError as exc:
                 st.error(f"Could not start: {exc}")
             else:
                 st.rerun()
         st.stop()
 
-    if any(row["status"] != "done" for row in found.values()):
+    if not pair.all_done:
         @st.fragment(run_every=1.0)
         def _wait() -> None:
             statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
             for algo, row in found.items():
                 p = run_progress(jm.store.run(row["run_id"]), None)
                 st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
-            if all(s == "done" for s in statuses.values()):
+            if lesson.all_statuses_done(statuses):
                 st.rerun(scope="app")
-            bad = [f"{a.upper()} {s}" for a, s in statuses.items() if s in ("failed", "cancelled", "interrupted")]
+            bad = lesson.ended_without_result(statuses)
             if bad:
                 st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
 
@@ -349,25 +318,16 @@ elif step == 4:
         return model, lesson.model_activity(model, data, seed=config.seed)
 
     cols = st.columns(2)
-    acc_rows = []
     for col, algo in zip(cols, lesson.LESSON_ALGOS):
-        row = found[algo]
-        model, roles = _trained(row["run_id"])
+        _, roles = _trained(found[algo]["run_id"])
         with col:
             st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
-            counts = lesson.role_counts(roles)
-            table = counts.pivot(index="role", columns="layer", values="neurons").fillna(0).astype(int)
-            table.columns = [f"layer {c + 1}" for c in table.columns]
-            st.dataframe(table, key=f"step4_roles_{algo}")
-        acc_rows.append((algo.upper(), algo, float(row["test_acc"])))
-        if algo == "fgff":
-            acc_rows.append(("FGFF, factors dropped", "ff", float(row["test_acc_no_significance"])))
-    st.plotly_chart(vlesson.accuracy_figure(acc_rows), key="step4_acc")
+            st.dataframe(lesson.role_table(lesson.role_counts(roles)), key=f"step4_roles_{algo}")
+    st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
     fg = found["fgff"]
-    drop = 100 * (float(fg["test_acc"]) - float(fg["test_acc_no_significance"]))
     st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
-               f"{-drop:+.1f} points. The paper (section III.C) finds the network still predicts well without them: "
-               "the factors mostly shape *training*. Runs: "
+               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
+               "well without them: the factors mostly shape *training*. Runs: "
                f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
     _, fg_roles = _trained(fg["run_id"])
     means = fg_roles.groupby("role")["activity_diff"].mean()
@@ -382,7 +342,7 @@ else:
         "input gives the **highest goodness**, summed over the layers, is the answer. The network below is the one "
         "you trained in step 3.")
     model = training.model
-    status = _training_status(training)
+    status = training.status_text()
     (st.warning if training.done == 0 else st.caption)(f"Network: **{status}**.")
     left, right = st.columns([1, 2.5])
     with left:
@@ -393,8 +353,7 @@ else:
                                              f"label {true_label}", height=240), key="step5_image")
     g_sig, g_raw = lesson.label_scores(model, xi)
     right.plotly_chart(samples.label_goodness_figure(g_sig, g_raw, true_label, cfg.algo), key="step5_scores")
-    use_sig = cfg.algo == "fgff"
-    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=use_sig)
+    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.uses_significance)
     c1, c2 = st.columns([1.2, 1])
     c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
 
@@ -420,12 +379,12 @@ else:
                 if image is not None and np.asarray(image)[..., :3].max() > 0:
                     pixels = lesson.image_to_pixels(np.asarray(image))
             if pixels is None:
-                start = np.clip(np.rint(data.denormalise(xi)[0, 0].numpy()), 0, 16).astype(int)
+                start = lesson.input_to_pixels(xi, data)
+                column = st.column_config.NumberColumn(min_value=0, max_value=int(lesson.DIGITS_MAX_PIXEL), step=1,
+                                                       width=40)
                 grid = st.data_editor(pd.DataFrame(start, columns=[str(c) for c in range(8)]), key=f"w_grid_{index}",
                                       hide_index=True, width="content",
-                                      column_config={str(c): st.column_config.NumberColumn(min_value=0, max_value=16,
-                                                                                           step=1, width=40)
-                                                     for c in range(8)})
+                                      column_config={str(c): column for c in range(8)})
                 pixels = grid.to_numpy(dtype=float, na_value=0.0)
             try:
                 x_own = lesson.pixels_to_input(pixels, data)
@@ -458,5 +417,5 @@ with st.expander("Teacher: share this lesson", icon=":material/share:"):
         share.pop("hide", None)
     base = str(getattr(st.context, "url", "") or "").split("?")[0]
     st.code(f"{base}?{urlencode(share)}", language=None)
-    st.caption(f"Current training: {_training_status(training)}. The link holds settings, not training progress: "
+    st.caption(f"Current training: {training.status_text()}. The link holds settings, not training progress: "
                "students train for themselves in step 3.")

@@ -10,6 +10,7 @@ import streamlit as st
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
 from fgff_core.jobs.ray_executor import cluster_info
 from fgff_core.progress import run_progress
+from fgff_core.status import RunStatus
 from fgff_core.viz import curves
 
 TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
@@ -101,7 +102,7 @@ for run_id in selected:
         st.subheader(f"{run.get('name') or run_id}")
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
                    f"device {run.get('device') or '–'}")
-        if run.get("status") == "failed":
+        if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run.get('error') or 'no reason recorded'}")
         c1, c2 = st.columns([2, 3])
         with c1:

@@ -4,43 +4,26 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
-from fgff_core.config import ALGORITHM_LABELS
+from app_pages._shared import job_manager, run_picker, runs_or_stop
+from fgff_core.config import ALGORITHM_LABELS, algo_uses_significance
 from fgff_core.data import load_for_config
 from fgff_core.inspect import activity_correlation, neuron_activity
+from fgff_core.status import is_active
 from fgff_core.viz import significance as sv
 
-LIVE_STATUSES = ("queued", "running")
 SELECT_KEY = "significance_runs"
 ACTIVITY_SAMPLES = 1000
 
 jm = job_manager()
 st.title("Significance")
-st.caption("FGFF gives every neuron a trainable factor w that weighs its share of the goodness (eq. 3). Factors "
+st.caption("FGFF gives every neuron a trainable factor s that weighs its share of the goodness (eq. 3). Factors "
            "start at 1 and may go below 0: red is above 1, blue below, white at 1. FF keeps every factor at 1.")
 
-try:
-    runs = jm.store.runs()
-except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-    st.error(f"Could not read the run store: {exc}")
-    st.stop()
-runs = runs[runs["algo"] != "bp"] if not runs.empty else runs
-if runs.empty:
-    st.info("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.")
-    st.stop()
-
-labels = {r.run_id: f"{r.name} · {ALGORITHM_LABELS.get(r.algo, r.algo)} · {r.status} · {r.run_id}"
-          for r in runs.itertuples()}
-if SELECT_KEY not in st.session_state:
-    from_url = [r for r in selected_run_ids() if r in labels][:2]
-    newest_fgff = runs.loc[runs["algo"] == "fgff", "run_id"].head(1).tolist()
-    st.session_state[SELECT_KEY] = from_url or newest_fgff or runs["run_id"].head(1).tolist()
-else:
-    st.session_state[SELECT_KEY] = [r for r in st.session_state[SELECT_KEY] if r in labels]
-chosen = st.multiselect("Runs (one, or two side by side)", list(labels), key=SELECT_KEY, max_selections=2,
-                        format_func=labels.get)
-if chosen != selected_run_ids():
-    set_selected_run_ids(chosen)
+runs = runs_or_stop("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.",
+                    keep=lambda r: r[r["algo"] != "bp"])
+newest_fgff = runs.loc[runs["algo"].map(algo_uses_significance), "run_id"].head(1).tolist()
+chosen = run_picker(runs, "Runs (one, or two side by side)", SELECT_KEY,
+                    default=newest_fgff or runs["run_id"].head(1).tolist(), max_selections=2)
 if not chosen:
     st.info("Select a run to see its significance matrix.")
     st.stop()
@@ -69,7 +52,7 @@ for rid in chosen:
     except Exception as exc:  # noqa: BLE001
         st.error(f"Could not read the significance of run {rid}: {exc}")
 status = runs.set_index("run_id")["status"]
-live = any(status.get(r) in LIVE_STATUSES for r in chosen)
+live = any(is_active(status.get(r)) for r in chosen)
 max_epoch = max((sv.n_epochs(h) for h in histories.values()), default=0)
 epoch = None
 if view == "Epoch slider" and max_epoch > 1 and not live:
@@ -82,13 +65,13 @@ def show_run(rid: str, epoch: int | None) -> None:
     run = jm.store.run(rid)
     algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
     st.subheader(f"{run['name']} ({algo})")
-    history = jm.store.significance(rid) if run["status"] in LIVE_STATUSES else histories.get(rid, [])
+    history = jm.store.significance(rid) if is_active(run["status"]) else histories.get(rid, [])
     if sv.n_epochs(history) == 0:
         st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
         return
-    if run["algo"] == "ff":
+    if not algo_uses_significance(run["algo"]):
         st.caption("FF: the factors are frozen at 1, so the matrix is uniformly white; compare with an FGFF run.")
-    if view == "Animation" and run["status"] not in LIVE_STATUSES:
+    if view == "Animation" and not is_active(run["status"]):
         fig = sv.significance_animation(history, scale, sort, title=f"{algo}: significance matrix over training")
     else:
         fig = sv.significance_heatmap(history, epoch, scale, sort)
@@ -114,7 +97,7 @@ def show_runs(run_ids: list[str], epoch: int | None) -> None:
                 show_run(rid, epoch)
             except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
                 st.error(f"Could not show run {rid}: {exc}")
-    if live and not any(jm.store.status(r) in LIVE_STATUSES for r in run_ids):
+    if live and not any(is_active(jm.store.status(r)) for r in run_ids):
         st.rerun()  # training ended: one full rerun stops the polling and enables the slider
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import RUN_PARAM, job_manager, selected_run_ids, set_selected_run_ids
-from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
+from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig, algo_uses_significance
 from fgff_core.config_form import config_from_params, config_to_params, form_fields, to_widget_value
 from fgff_core.data import DATASETS
+from fgff_core.format import percent
 from fgff_core.presets import PRESETS
 from fgff_core.progress import run_progress
+from fgff_core.status import ACTIVE_STATUSES, RunStatus
 from fgff_core.training import resolve_device
 from fgff_core.viz import curves
 
@@ -68,7 +70,7 @@ def _current_run_id() -> str | None:
             st.warning(f"Run {run_id!r} from the link does not exist (deleted?).")
     runs = jm.store.runs()
     if not runs.empty:
-        active = runs[runs["status"].isin(["queued", "running"])]
+        active = runs[runs["status"].isin(ACTIVE_STATUSES)]
         if not active.empty:
             return str(active.iloc[0]["run_id"])
     return None
@@ -162,15 +164,15 @@ def live_view() -> None:
     if progress.active:
         button.button("Cancel", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,),
                       icon=":material/stop:", width="stretch")
-    if run.get("status") == "failed":
+    if run.get("status") == RunStatus.FAILED:
         st.error(f"The run failed: {run.get('error') or 'no reason recorded'}")
-    elif run.get("status") in ("cancelled", "interrupted"):
+    elif run.get("status") in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         st.warning(f"The run was {run['status']} after {progress.done} of {progress.total} epochs.")
-    if run.get("status") == "done":
+    if run.get("status") == RunStatus.DONE:
         a, b, c, d = st.columns(4)
-        a.metric("Test accuracy", _pct(run.get("test_acc")))
-        if algo == "fgff":
-            b.metric("Test accuracy without significance", _pct(run.get("test_acc_no_significance")))
+        a.metric("Test accuracy", percent(run.get("test_acc")))
+        if algo_uses_significance(algo):
+            b.metric("Test accuracy without significance", percent(run.get("test_acc_no_significance")))
         c.metric("Time per epoch (median)", _ms(run.get("epoch_seconds_median")))
         d.metric("Training time", _s(run.get("train_seconds")))
         st.dataframe(curves.final_accuracy_table(run), width="content")
@@ -181,10 +183,6 @@ def live_view() -> None:
     right.plotly_chart(curves.accuracy_figure(metrics, algo), key=f"accuracy_{run_id}")
     if was_active and not progress.active:
         st.rerun()  # the whole page again: stops the timer and shows the final numbers once
-
-
-def _pct(value) -> str:
-    return "–" if value is None or value != value else f"{100 * float(value):.2f} %"
 
 
 def _ms(value) -> str:

@@ -20,12 +20,14 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file
 from safetensors.torch import save as serialise
 
-from .config import RunConfig, parse_field
+from .config import MAX_LAYERS, RunConfig, parse_field
 from .model import BPNet, FFNet
 
 FORMAT = "fgff-checkpoint/1"
 MAX_INPUT_DIM = 1 << 24  # 16M inputs: far above any image dataset here, far below an absurd claim
 MAX_CLASSES = 1000
+MAX_TENSORS = 3 * MAX_LAYERS + 2  # FF: weight, bias, significance per layer; BP: + the head
+MAX_METADATA_CHARS = 64 * 1024
 
 
 class CheckpointError(ValueError):
@@ -111,7 +113,11 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = dict(handle.metadata() or {})
-            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in handle.keys()}
+            names = list(handle.keys())
+            if len(names) > MAX_TENSORS:
+                raise CheckpointError(f"{path.name} holds {len(names)} tensors; a checkpoint of at most "
+                                      f"{MAX_LAYERS} layers holds at most {MAX_TENSORS}")
+            shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in names}
     except (SafetensorError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise
@@ -119,7 +125,10 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]
                               "because loading them can run arbitrary code") from None
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path.name} is a safetensors file but not an FGFF Explorer checkpoint "
-                              f"(format {meta.get('format')!r}, expected {FORMAT!r})")
+                              f"(format {str(meta.get('format'))[:40]!r}, expected {FORMAT!r})")
+    if sum(len(k) + len(v) for k, v in meta.items()) > MAX_METADATA_CHARS:
+        raise CheckpointError(f"{path.name} has more than {MAX_METADATA_CHARS} characters of metadata; "
+                              "a checkpoint's config is a few hundred")
     return meta, shapes
 
 

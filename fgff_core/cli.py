@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -72,6 +72,22 @@ def _glue_dash_values(argv: list[str], parser: argparse.ArgumentParser) -> list[
     return out
 
 
+def _field_type(name: str) -> Callable[[str], Any]:
+    """An argparse ``type`` that reads a flag as the config field ``name`` (same rules, same message)."""
+    def parse(text: str) -> Any:
+        try:
+            return parse_field(name, text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return parse
+
+
+def _seed_count(text: str) -> int:
+    if not (text.strip().isascii() and text.strip().isdigit() and 1 <= int(text) <= 100):
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, 100], got {text[:40]!r}")
+    return int(text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m fgff_core",
@@ -101,10 +117,10 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--table", default="all", choices=["1", "2", "3", "4", "study", "all"],
                            help="a paper table, the fair-comparison study, or all of them [default: all]")
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
-    reproduce.add_argument("--seeds", type=int, default=3)
-    reproduce.add_argument("--data-dir", metavar="DIR")
+    reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")
+    reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")
     reproduce.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
-    reproduce.add_argument("--device", default="auto")
+    reproduce.add_argument("--device", type=_field_type("device"), default="auto")
     _add_executor_flag(reproduce)
     return parser
 

@@ -5,23 +5,27 @@ Compare page stays a thin script and the same numbers can be computed from a not
 
 - ``comparison_configs`` / ``launch_comparison``: the same data, seeds and budget for every
   algorithm; only ``algo`` differs (FF simply ignores ``sig_lr``).
-- ``group_runs``: runs that differ only in their seed form one group (e.g. "FF", "FGFF").
+- ``distinct_runs``: one run per (config, seed), so a repeated launch is not counted as a seed.
+- ``group_runs``: runs that differ only in their seed form one group (e.g. "FF", "FGFF"), ordered
+  by algorithm (FF before FGFF), so differences always read "FGFF - FF".
 - ``aggregate_curves``: per group and step, mean, std, min and max of a metric over the group's
   runs, after an optional exponential moving average per run.
-- ``final_metrics_table``: final metrics per group and the difference to the first group.
+- ``final_metrics_table``: final metrics per group and the difference to the first group;
+  ``verdict``: that difference in one sentence, measured against the spread over seeds.
 - ``config_diff``: only the config fields whose values differ between runs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import pandas as pd
 
 from .config import ALGORITHM_LABELS, ALGORITHMS, LEARNING_INVARIANT_FIELDS, RunConfig
 from .events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
+from .launch import plan_launch, run_key
 
 MAX_SEEDS = 16
 # Fields that never change what is learned, so they do not split runs into groups.
@@ -60,17 +64,29 @@ def comparison_configs(base_config: RunConfig | Mapping[str, Any], seeds: Sequen
     return [base.replace(algo=algo, seed=seed) for seed in seeds for algo in algos]
 
 
+class ComparisonLaunch(NamedTuple):
+    run_ids: list[str]  # one per (seed, algo), in launch order: new runs and reused twins
+    reused: list[str]  # the ones that were already queued or running (not submitted again)
+
+
 def launch_comparison(jm: Submitter, base_config: RunConfig | Mapping[str, Any], seeds: Sequence[int] = (0,),
                       algos: Sequence[str] = ("ff", "fgff"), name: str | None = None,
-                      owner: str | None = None) -> list[str]:
-    """Submit one run per (seed, algo) with otherwise identical configs; return their run ids.
+                      owner: str | None = None, runs: pd.DataFrame | None = None) -> ComparisonLaunch:
+    """Submit one run per (seed, algo) with otherwise identical configs.
 
-    All configs are validated before the first submission, so a bad input submits nothing.
+    All configs are validated before the first submission, so a bad input submits nothing. With the
+    store's run table ``runs``, a run identical in config and seed to one that is queued or running
+    is not submitted again: its twin is reused (a form submitted twice launches once).
     """
     configs = comparison_configs(base_config, seeds, algos)
+    plan = plan_launch(runs if runs is not None else pd.DataFrame(), configs)
     prefix = name or f"compare {configs[0].dataset} {'x'.join(str(w) for w in configs[0].layers)}"
-    return [jm.submit(cfg, name=f"{prefix} {ALGORITHM_LABELS.get(cfg.algo, cfg.algo)} seed {cfg.seed}", owner=owner)
-            for cfg in configs]
+    ids = dict(plan.twins)
+    for i in plan.to_submit:
+        cfg = configs[i]
+        ids[i] = jm.submit(cfg, name=f"{prefix} {ALGORITHM_LABELS.get(cfg.algo, cfg.algo)} seed {cfg.seed}",
+                           owner=owner)
+    return ComparisonLaunch([ids[i] for i in range(len(configs))], list(dict.fromkeys(plan.twins.values())))
 
 
 def _validate_seeds(seeds: Sequence[int]) -> tuple[int, ...]:
@@ -103,7 +119,8 @@ def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str
     not change learning, ``NON_DEFINING_FIELDS``) share a group.
 
     Labels are the algorithm ("FF", "FGFF") when that tells the groups apart, else the algorithm
-    followed by the fields that differ (``"FGFF sig_lr=0.3"``). Groups keep first-seen order.
+    followed by the fields that differ (``"FGFF sig_lr=0.3"``). Groups are ordered by algorithm
+    (``ALGORITHMS``: FF, FGFF, BP), then first seen; the returned mapping follows that order.
     """
     dicts = {rid: _config_dict(cfg) for rid, cfg in configs.items()}
     keys = {rid: _defining(d) for rid, d in dicts.items()}
@@ -111,6 +128,7 @@ def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str
     for key in keys.values():
         if key not in distinct:
             distinct.append(key)
+    distinct.sort(key=lambda k: ALGORITHMS.index(dict(k)["algo"]))  # stable: first seen within an algorithm
     rep = {key: dict(key) for key in distinct}
     varying = [f for f in rep[distinct[0]] if len({_hashable(rep[k][f]) for k in distinct}) > 1] if distinct else []
     algos = [rep[k]["algo"] for k in distinct]
@@ -123,7 +141,8 @@ def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str
             extra = [f"{f}={_short(cfg[f])}" for f in varying if f != "algo"]
             label = " ".join([label, *extra])
         labels[key] = label
-    return {rid: labels[keys[rid]] for rid in dicts}
+    rank = {key: i for i, key in enumerate(distinct)}
+    return {rid: labels[keys[rid]] for rid in sorted(dicts, key=lambda r: rank[keys[r]])}
 
 
 def _short(value: Any) -> str:
@@ -133,8 +152,35 @@ def _short(value: Any) -> str:
 
 
 def group_order(groups: Mapping[str, str]) -> list[str]:
-    """The distinct group labels in first-seen order."""
+    """The distinct group labels in the mapping's order (``group_runs``: by algorithm)."""
     return list(dict.fromkeys(groups.values()))
+
+
+class DistinctRuns(NamedTuple):
+    run_ids: list[str]  # one per (config, seed), in the table's order
+    repeats: dict[str, str]  # a left-out run id -> the run id kept for its (config, seed)
+
+
+def distinct_runs(runs: pd.DataFrame) -> DistinctRuns:
+    """One run per (config, seed) among ``runs`` (rows of the run table, with ``config``): a repeated
+    launch trains the same thing again and must not count as another seed. The run kept is the first
+    one with a final test accuracy, else the first one."""
+    kept: dict[str, str] = {}
+    has_result: dict[str, bool] = {}
+    order: list[str] = []
+    for row in runs.to_dict("records"):
+        key = run_key(row["config"])
+        finished = bool(np.isfinite(pd.to_numeric(row.get("test_acc"), errors="coerce")))
+        if key not in kept:
+            kept[key], has_result[key] = row["run_id"], finished
+            order.append(key)
+        elif finished and not has_result[key]:
+            kept[key], has_result[key] = row["run_id"], True
+    chosen = {kept[k] for k in order}
+    ids = [r for r in runs["run_id"] if r in chosen]
+    repeats = {row["run_id"]: kept[run_key(row["config"])] for row in runs.to_dict("records")
+               if row["run_id"] not in chosen}
+    return DistinctRuns(ids, repeats)
 
 
 # -- curves ---------------------------------------------------------------------------------------
@@ -219,6 +265,48 @@ def final_metrics_table(runs: pd.DataFrame, groups: Mapping[str, str],
     for g in order[1:]:
         out[f"{g} - {order[0]}"] = means[g] - means[order[0]]
     return out
+
+
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.1f}"
+
+
+def _seeds(n_a: int, n_b: int) -> str:
+    if n_a == n_b:
+        return f"{n_a} seed{'s' if n_a != 1 else ''}"
+    return f"{n_a} and {n_b} seeds"
+
+
+def verdict(runs: pd.DataFrame, groups: Mapping[str, str], metric: str = "test_acc") -> str | None:
+    """The difference of two groups' mean ``metric`` (an accuracy) in one sentence, second group minus
+    first (``group_runs`` puts FF first), against the spread over seeds; None unless there are exactly
+    two groups and both have a final value.
+
+    "FGFF beats FF by 6.7 points over 2 seeds, spread ±3.0 to 4.1" when the difference is larger
+    than either group's standard deviation, "within the spread" otherwise; with one seed, a reminder
+    that one seed cannot tell a difference from noise.
+    """
+    order = group_order(groups)
+    if len(order) != 2 or metric not in runs:
+        return None
+    first, second = order
+    table = runs[runs["run_id"].isin(list(groups))]
+    values = {g: pd.to_numeric(table.loc[table["run_id"].map(groups) == g, metric], errors="coerce").dropna()
+              for g in order}
+    if any(v.empty for v in values.values()):
+        return None
+    diff = values[second].mean() - values[first].mean()
+    seeds = _seeds(len(values[first]), len(values[second]))
+    word = "beats" if diff > 0 else "trails"
+    if min(len(v) for v in values.values()) < 2:
+        return (f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}: one seed cannot tell a "
+                "difference from seed-to-seed noise; launch more seeds.")
+    lo, hi = sorted(float(v.std()) for v in values.values())
+    spread = f"±{_points(lo)}" if _points(lo) == _points(hi) else f"±{_points(lo)} to {_points(hi)}"
+    if abs(diff) <= hi:
+        return (f"{second} and {first} are within the spread: {second} - {first} = {100 * diff:+.1f} points over "
+                f"{seeds}, while the seeds alone vary by {spread}.")
+    return f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}, spread {spread}."
 
 
 # -- configs --------------------------------------------------------------------------------------

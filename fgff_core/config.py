@@ -34,6 +34,9 @@ LEARNING_INVARIANT_FIELDS = ("device", "eval_chunk", "log_every", "data_dir", "d
 DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "bp": 1e-3}
 DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "bp": 128}
 
+SUBSET_ORDERS = ("shuffled", "first")  # train_subset_order
+NORMALIZATIONS = ("data", "authors")  # normalize
+
 MAX_LAYERS = 16
 MAX_UNITS = 65536
 
@@ -47,7 +50,8 @@ MAX_UNITS = 65536
 #   path      a folder path; empty means None
 # Per-field exceptions live beside them: ``optional`` (None resolves to the algorithm default),
 # ``aliases`` (text spellings of a value: batch_size 'full' is 0), ``special`` (text values kept as
-# text: label_value 'max').
+# text: label_value 'max'), ``requires`` (a value allowed only with other fields' values:
+# normalize='authors' needs a dataset with fixed constants).
 KINDS = ("choice", "int", "float", "int_list", "bool", "path")
 MAX_PATH_CHARS = 4096
 
@@ -62,6 +66,13 @@ def _dataset_names() -> tuple[str, ...]:
     from .data import DATASETS  # the registry is the source of dataset names
 
     return tuple(DATASETS)
+
+
+def _fixed_norm_datasets() -> tuple[str, ...]:
+    """Datasets with the authors' fixed normalisation constants (from the registry)."""
+    from .data import DATASETS
+
+    return tuple(name for name, spec in DATASETS.items() if spec.fixed_norm is not None)
 
 
 @dataclass
@@ -119,13 +130,15 @@ class RunConfig:
     )
     loss: str = field(
         default="softplus",
-        metadata=_meta("choice", "Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = eq. (1) "
-                       "with margin delta.", choices=LOSSES),
+        metadata=_meta("choice", "Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = the "
+                       "plain hinge of eq. (1) with margin delta. Note: the authors' code's 'hinge' switch "
+                       "actually runs an exponential hinge, not eq. (1).", choices=LOSSES),
     )
     delta: float = field(
         default=0.5,
         metadata=_meta("float", "Margin of the hinge loss, eq. (1): positive and negative goodness are pushed "
-                       "2*delta apart around the threshold.", min=0.0, max=1000.0),
+                       "2*delta apart around the threshold. The authors' code defaults to 1.0; ours is 0.5.",
+                       min=0.0, max=1000.0),
     )
     label_value: float | str = field(
         default=1.0,
@@ -150,7 +163,7 @@ class RunConfig:
     device: str = field(
         default="auto",
         metadata=_meta("choice", "auto picks CUDA, then Apple MPS, then CPU; or cpu, cuda, cuda:N, mps.",
-                       choices=DEVICES, pattern=r"cuda:\d+", pattern_text="cuda:N"),
+                       choices=DEVICES, pattern=r"cuda:\d{1,3}", pattern_text="cuda:N"),
     )
     eval_every: int = field(
         default=10,
@@ -169,8 +182,23 @@ class RunConfig:
     )
     train_subset: int = field(
         default=0,
-        metadata=_meta("int", "Use only the first N training samples of a fixed shuffle (0: all).",
+        metadata=_meta("int", "Use only N training samples (0: all), chosen by train_subset_order. More "
+                       "than the training set has means all of it (the CLI says so).",
                        min=0, max=10_000_000),
+    )
+    train_subset_order: str = field(
+        default="shuffled",
+        metadata=_meta("choice", "Which N samples train_subset keeps: shuffled = the first N of a fixed "
+                       "shuffle (the same for every seed); first = the first N in file order, as the "
+                       "authors' MNIST code, which trains on the first 50,000 of the 60,000.",
+                       choices=SUBSET_ORDERS),
+    )
+    normalize: str = field(
+        default="data",
+        metadata=_meta("choice", "Input normalisation per channel: data = the training set's mean and std "
+                       "(MNIST: 0.1307, 0.3081); authors = the fixed constants of the authors' CIFAR-10 "
+                       "code, mean (0.4914, 0.4822, 0.4465), std (0.2023, 0.1994, 0.2010) (cifar10 only).",
+                       choices=NORMALIZATIONS, requires={"authors": {"dataset": _fixed_norm_datasets}}),
     )
     data_dir: str | None = field(
         default=None,
@@ -282,6 +310,8 @@ class RunConfig:
         value and check its range; ``ValueError`` names the field and what is allowed."""
         for f in dataclasses.fields(self):
             setattr(self, f.name, parse_field(f.name, getattr(self, f.name)))
+        for f in dataclasses.fields(self):
+            _check_requires(f.name, getattr(self, f.name), f.metadata, self)
         if self.lr is None:
             self.lr = DEFAULT_LR[self.algo]
         if self.batch_size is None:
@@ -400,6 +430,14 @@ def _parse_path(name: str, value: Any, meta: Mapping[str, Any]) -> str | None:
 
 _PARSERS = {"choice": _parse_choice, "int": _parse_number, "float": _parse_number,
             "int_list": _parse_int_list, "bool": _parse_bool, "path": _parse_path}
+
+
+def _check_requires(name: str, value: Any, meta: Mapping[str, Any], config: RunConfig) -> None:
+    for other, allowed in meta.get("requires", {}).get(value, {}).items():
+        allowed = allowed() if callable(allowed) else allowed
+        if getattr(config, other) not in allowed:
+            raise ValueError(f"{name}: {value!r} needs {other} to be one of {', '.join(allowed)}, "
+                             f"not {getattr(config, other)!r}")
 
 
 def _short(value: Any, limit: int = 60) -> str:

@@ -128,10 +128,7 @@ def int_param(params: Mapping[str, Any], name: str, default: int, lo: int, hi: i
     if name not in params:
         return default
     raw = first_value(params[name])
-    try:
-        value = int(raw)
-    except ValueError:
-        value = None
+    value = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 18 else None
     if value is None or not lo <= value <= hi:
         errors.append(f"{name}={raw}: expected an integer in [{lo}, {hi}]; using {default}")
         return default

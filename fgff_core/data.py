@@ -3,8 +3,9 @@
 ``digits`` (scikit-learn's 8x8 digits) ships with scikit-learn and needs nothing else. MNIST,
 Fashion-MNIST and CIFAR-10 go through torchvision's dataset classes: read from a local data folder
 when the files are there, downloaded otherwise when ``download`` is on and the network answers.
-Images are normalised with the training set's mean/std (per channel for CIFAR-10, as in the
-authors' code) and flattened.
+CIFAR-10 is also read from the binary version (``cifar.py``, no pickle). Images are normalised
+per channel with the training set's mean/std (``normalize='data'``; for MNIST these are the usual
+0.1307/0.3081) or with the authors' fixed CIFAR-10 constants (``normalize='authors'``), and flattened.
 """
 
 from __future__ import annotations
@@ -19,6 +20,9 @@ from typing import Any
 
 import numpy as np
 import torch
+
+from . import cifar
+from .config import NORMALIZATIONS, SUBSET_ORDERS
 
 DATA_DIR_ENV = "FGFF_DATA_DIR"
 DEFAULT_DATA_DIR = Path.home() / ".cache" / "fgff" / "data"
@@ -69,6 +73,8 @@ class DatasetSpec:
     embedded: bool
     how_to_get: str
     load_raw: Callable[[Path | None, bool], tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
+    # The authors' fixed per-channel (mean, std), for normalize='authors'; None: not known for this set.
+    fixed_norm: tuple[tuple[float, ...], tuple[float, ...]] | None = None
 
 
 # -- digits: embedded ------------------------------------------------------------------------
@@ -238,14 +244,16 @@ def _load_cifar10(data_dir: Path | None, download: bool):
 
     roots = [data_dir] if data_dir else []
     roots.append(DEFAULT_DATA_DIR)
-    looked = []
+    looked: list[Path] = []
     for root in roots:
         for cand in (root, root / "cifar10", root / "cifar-10", root / "CIFAR10"):
-            looked.append(cand / "cifar-10-batches-py")
-            if (cand / "cifar-10-batches-py" / "data_batch_1").is_file():
-                train = tvd.CIFAR10(str(cand), train=True, download=False)
-                test = tvd.CIFAR10(str(cand), train=False, download=False)
-                return (*_split_xy(train), *_split_xy(test))
+            looked += cifar.candidates(cand)
+            if cifar.has_python_version(cand):
+                return _arrays_from_torchvision(tvd.CIFAR10, cand, download=False)
+            reader = cifar.find_binary(cand)
+            if reader is not None:
+                return tuple(reader())
+
     reason = _try_download(lambda target: _arrays_from_torchvision(tvd.CIFAR10, target, download=True),
                            data_dir, download, ())
     if not isinstance(reason, str):
@@ -272,50 +280,73 @@ DATASETS: dict[str, DatasetSpec] = {
                                  "Put the four Fashion-MNIST files (train-images-idx3-ubyte.gz, ...) in "
                                  "DIR, DIR/fashion-mnist or DIR/FashionMNIST/raw.", _load_fashion_mnist),
     "cifar10": DatasetSpec("cifar10", "CIFAR-10 (32x32 colour)", (3, 32, 32), 10, False,
-                           "Unpack cifar-10-python.tar.gz so that DIR/cifar-10-batches-py (or "
-                           "DIR/cifar10/cifar-10-batches-py) exists.", _load_cifar10),
+                           "Put the binary version's cifar-10-binary.tar.gz (read as it is, never unpacked "
+                           "into DIR) or its unpacked cifar-10-batches-bin/, or the python version's "
+                           "unpacked cifar-10-batches-py/, in DIR or DIR/cifar10.", _load_cifar10,
+                           fixed_norm=(cifar.AUTHORS_CIFAR10_MEAN, cifar.AUTHORS_CIFAR10_STD)),
 }
 
 
 @functools.lru_cache(maxsize=4)
-def _load_normalised(name: str, root: Path | None, download: bool) -> Dataset:
+def _load_normalised(name: str, root: Path | None, download: bool, normalize: str = "data") -> Dataset:
     spec = DATASETS[name]
     x_tr, y_tr, x_te, y_te = spec.load_raw(root, download)
     c = spec.image_shape[0]
-    # Training-set statistics, per channel (one channel for grayscale), as in the authors' code.
-    per_channel = x_tr.reshape(len(x_tr), c, -1)
-    mean = per_channel.mean(axis=(0, 2))
-    std = per_channel.std(axis=(0, 2))
+    if normalize == "authors":
+        if spec.fixed_norm is None:
+            raise ValueError(f"normalize: 'authors' has fixed constants for "
+                             f"{', '.join(n for n, s in DATASETS.items() if s.fixed_norm)} only, not {name}")
+        shown = spec.fixed_norm  # exactly the published figures
+        mean, std = (np.asarray(v, dtype=np.float32) for v in spec.fixed_norm)
+    else:  # per channel (one channel for grayscale), from the training set
+        per_channel = x_tr.reshape(len(x_tr), c, -1)
+        mean = per_channel.mean(axis=(0, 2))
+        std = per_channel.std(axis=(0, 2))
+        shown = (tuple(float(m) for m in mean), tuple(float(s) for s in std))
 
     def norm(x: np.ndarray) -> torch.Tensor:
-        xc = x.reshape(len(x), c, -1)
-        out = (xc - mean[None, :, None]) / std[None, :, None]
-        return torch.from_numpy(out.reshape(len(x), -1).astype(np.float32))
+        out = x.reshape(len(x), c, -1) - mean[None, :, None]  # one float32 copy, divided in place
+        out /= std[None, :, None]
+        return torch.from_numpy(out.reshape(len(x), -1).astype(np.float32, copy=False))
 
     return Dataset(name, norm(x_tr), torch.from_numpy(y_tr), norm(x_te), torch.from_numpy(y_te),
-                   spec.image_shape, spec.n_classes, tuple(float(m) for m in mean), tuple(float(s) for s in std))
+                   spec.image_shape, spec.n_classes, *shown)
 
 
 SUBSET_SEED = 12345  # the train-subset shuffle is fixed, so runs with different seeds see the same data
 
 
 def load_dataset(name: str = "digits", data_dir: str | Path | None = None, download: bool = True,
-                 train_subset: int = 0) -> Dataset:
+                 train_subset: int = 0, train_subset_order: str = "shuffled", normalize: str = "data") -> Dataset:
     """Load a registered dataset, normalised and flattened, on the CPU.
 
+    ``train_subset`` N > 0 keeps N training samples: the first N of a fixed shuffle
+    (``train_subset_order='shuffled'``, the same for every seed) or the first N in file order
+    (``'first'``, as the authors' MNIST code, which trains on the first 50,000). ``normalize``:
+    ``'data'`` uses the training set's per-channel mean/std, ``'authors'`` the authors' fixed
+    constants (CIFAR-10 only; see ``cifar.AUTHORS_CIFAR10_MEAN``).
+
     Raises ``DatasetNotFoundError`` (a ``FileNotFoundError``) saying where it looked and how to
-    provide the files, and ``ValueError`` for an unknown name.
+    provide the files, and ``ValueError`` for an unknown name or option, or a damaged file.
 
     Loaded datasets are cached per process and their tensors are shared between callers: copy
     before modifying them in place.
     """
     if name not in DATASETS:
         raise ValueError(f"dataset: {name!r} is not allowed; choose one of {', '.join(DATASETS)}")
+    if train_subset_order not in SUBSET_ORDERS:
+        raise ValueError(f"train_subset_order: {train_subset_order!r} is not allowed; choose one of "
+                         f"{', '.join(SUBSET_ORDERS)}")
+    if normalize not in NORMALIZATIONS:
+        raise ValueError(f"normalize: {normalize!r} is not allowed; choose one of {', '.join(NORMALIZATIONS)}")
     check_data_dir(data_dir)
-    ds = _load_normalised(name, data_root(data_dir), download)
+    ds = _load_normalised(name, data_root(data_dir), download, normalize)
     if train_subset and train_subset < len(ds.y_train):
-        idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))[:train_subset]
-        idx, _ = idx.sort()
+        if train_subset_order == "first":
+            idx = torch.arange(train_subset)
+        else:
+            idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))[:train_subset]
+            idx, _ = idx.sort()
         ds = Dataset(ds.name, ds.x_train[idx], ds.y_train[idx], ds.x_test, ds.y_test, ds.image_shape,
                      ds.n_classes, ds.mean, ds.std)
     return ds
@@ -331,4 +362,5 @@ def train_subset_note(config, data: Dataset) -> str | None:
 
 def load_for_config(config) -> Dataset:
     """The dataset a ``RunConfig`` asks for."""
-    return load_dataset(config.dataset, config.data_dir, config.download, config.train_subset)
+    return load_dataset(config.dataset, config.data_dir, config.download, config.train_subset,
+                        config.train_subset_order, config.normalize)

@@ -84,8 +84,9 @@ def _crafted(tmp_path, **meta_changes):
     ({"n_classes": "0"}, "n_classes must be an integer in [2, 1000]"),
     ({"config": json.dumps({**SMALL.to_dict(), "lr": "inf"})}, "lr: expected a number"),
     ({"config": json.dumps({**SMALL.to_dict(), "layers": [20, 20, 20]})}, "do not match its config"),
-    ({"config": "[" * 100_000}, "damaged metadata"),
+    ({"config": "[" * 10_000}, "damaged metadata"),
     ({"config": "not json"}, "config is not valid JSON"),
+    ({"config": " " * 100_000}, "more than 65536 characters of metadata"),
 ])
 def test_crafted_metadata_is_refused_fast_and_small(tmp_path, changes, sentence):
     path = _crafted(tmp_path, **changes)
@@ -185,3 +186,11 @@ def test_a_really_full_and_a_read_only_filesystem(tiny_fs):
 def test_a_device_or_other_special_file_is_never_replaced(tmp_path):
     with pytest.raises(CheckpointSaveError, match="not a regular file"):
         check_save_target("/dev/null")
+
+
+def test_a_header_with_too_many_tensors_is_refused_before_their_shapes_are_read(tmp_path):
+    meta = {"format": "fgff-checkpoint/1", "config": SMALL.to_json(), "input_dim": "64", "n_classes": "10",
+            "label_value": "1.0"}
+    save_file({f"t{i}": torch.zeros(1) for i in range(200)}, str(tmp_path / "many.safetensors"), metadata=meta)
+    with pytest.raises(CheckpointError, match="holds 200 tensors; a checkpoint of at most 16 layers holds at most 50"):
+        load_checkpoint(tmp_path / "many.safetensors")

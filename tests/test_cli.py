@@ -155,3 +155,15 @@ def test_train_subset_larger_than_the_dataset_is_said_to_be_clamped(capsys):
                  "--quiet"]) == 0
     assert "warning: train_subset 5000 is larger than the digits training set: using all 1347 samples" in \
         capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["reproduce", "--seeds", "0"], "argument --seeds: expected an integer in [1, 100], got '0'"),
+    (["reproduce", "--device", "tpu"], "device: 'tpu' is not allowed"),
+    (["reproduce", "--data-dir", "a\x00b"], "data_dir: expected a folder path"),
+])
+def test_reproduce_flags_are_checked_before_anything_runs(capsys, argv, sentence):
+    with pytest.raises(SystemExit) as stop:
+        main(argv)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and sentence in err and len(err.strip().splitlines()) == 1

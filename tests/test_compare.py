@@ -29,8 +29,8 @@ class RecordingSubmitter:
 def test_launch_same_data_seeds_budget_only_algo_differs():
     jm = RecordingSubmitter()
     base = preset_config("quick-digits", "fgff", epochs=7)
-    ids = compare.launch_comparison(jm, base, seeds=(0, 1, 2))
-    assert ids == [f"run{i}" for i in range(1, 7)]
+    launched = compare.launch_comparison(jm, base, seeds=(0, 1, 2))
+    assert launched.run_ids == [f"run{i}" for i in range(1, 7)] and launched.reused == []
     configs = [c for c, _, _ in jm.calls]
     assert [(c.algo, c.seed) for c in configs] == [("ff", 0), ("fgff", 0), ("ff", 1), ("fgff", 1), ("ff", 2),
                                                    ("fgff", 2)]
@@ -161,3 +161,56 @@ def test_group_colors_theme_for_algos():
     colors = group_colors(["FF", "FGFF", "FGFF sig_lr=0.3"])
     assert colors["FF"] == ALGO_COLORS["ff"] and colors["FGFF"] == ALGO_COLORS["fgff"]
     assert colors["FGFF sig_lr=0.3"] not in (ALGO_COLORS["ff"], ALGO_COLORS["fgff"])
+
+
+def test_launch_again_while_queued_reuses_the_runs():
+    """Enter in a number field submits the form, then Start submits it again: one launch, not two."""
+    jm = RecordingSubmitter()
+    base = preset_config("tiny-digits", "fgff", epochs=6)
+    first = compare.launch_comparison(jm, base, seeds=(0,))
+    runs = pd.DataFrame({"run_id": first.run_ids, "status": ["running", "queued"],
+                         "config": [c.to_dict() for c, _, _ in jm.calls]})
+    again = compare.launch_comparison(jm, base, seeds=(0, 1), runs=runs)
+    assert len(jm.calls) == 4  # only seed 1's two runs are new
+    assert again.run_ids[:2] == first.run_ids and again.reused == first.run_ids
+    done = runs.assign(status="done")  # finished runs are not twins: launching again trains again
+    assert compare.launch_comparison(jm, base, seeds=(0,), runs=done).reused == []
+
+
+def _row(run_id, cfg, acc):
+    return dict(run_id=run_id, config=cfg.to_dict(), test_acc=acc)
+
+
+def test_distinct_runs_count_one_run_per_config_and_seed():
+    base = preset_config("tiny-digits", "fgff")
+    ff = base.replace(algo="ff")
+    runs = pd.DataFrame([_row("a", ff, float("nan")), _row("b", base, 0.9), _row("c", ff, 0.7),
+                         _row("d", base, 0.8), _row("e", base.replace(seed=1), 0.85)])
+    distinct = compare.distinct_runs(runs)
+    assert distinct.run_ids == ["b", "c", "e"]  # c replaces the unfinished a; d repeats b
+    assert distinct.repeats == {"a": "c", "d": "b"}
+
+
+def test_groups_put_ff_first_so_differences_read_fgff_minus_ff():
+    base = preset_config("tiny-digits", "fgff")
+    groups = compare.group_runs({"x": base, "y": base.replace(algo="ff"), "z": base.replace(seed=2)})
+    assert compare.group_order(groups) == ["FF", "FGFF"] and list(groups) == ["y", "x", "z"]
+    runs = pd.DataFrame({"run_id": ["x", "y", "z"], "test_acc": [0.9, 0.8, 0.94]})
+    table = compare.final_metrics_table(runs, groups, metrics=["test_acc"])
+    assert table.loc["test_acc", "FGFF - FF"] == pytest.approx(0.12)
+
+
+def _verdict(ff, fgff):
+    ids = [f"ff{i}" for i in range(len(ff))] + [f"fgff{i}" for i in range(len(fgff))]
+    groups = {r: ("FF" if r.startswith("ff") else "FGFF") for r in ids}
+    return compare.verdict(pd.DataFrame({"run_id": ids, "test_acc": [*ff, *fgff]}), groups)
+
+
+def test_verdict_sentences():
+    assert _verdict([0.80, 0.84], [0.88, 0.89]) == "FGFF beats FF by 6.5 points over 2 seeds, spread ±0.7 to 2.8."
+    assert _verdict([0.80, 0.90], [0.86, 0.88]).startswith(
+        "FGFF and FF are within the spread: FGFF - FF = +2.0 points over 2 seeds")
+    assert _verdict([0.90, 0.91], [0.80, 0.81, 0.80]).startswith("FGFF trails FF by 10.2 points over 2 and 3 seeds")
+    assert "one seed cannot tell" in _verdict([0.8], [0.9])
+    assert _verdict([float("nan")], [0.9]) is None  # FF has no result yet
+    assert compare.verdict(pd.DataFrame({"run_id": ["a"], "test_acc": [0.9]}), {"a": "FF"}) is None

@@ -46,6 +46,9 @@ def test_json_and_dict_round_trip():
     ("eval_subset", 0, "eval_subset: 0 is out of range"),
     ("eval_chunk", -1, "eval_chunk: -1 is out of range"),
     ("train_subset", -5, "train_subset: -5 is out of range"),
+    ("train_subset_order", "random", "train_subset_order: 'random' is not allowed; choose one of shuffled, first"),
+    ("normalize", "none", "normalize: 'none' is not allowed; choose one of data, authors"),
+    ("normalize", "authors", "normalize: 'authors' needs dataset to be one of cifar10, not 'digits'"),
     ("download", "yes", "download: expected true or false, got 'yes'"),
     ("factorize", 1, "factorize: expected true or false, got 1"),
     ("precision", "fp16", "precision: 'fp16' is not allowed; choose one of fp32, tf32, bf16"),
@@ -63,7 +66,8 @@ def test_every_field_has_a_validation_case_above():
     # Adding a field without a rejection test should fail here.
     tested = {"algo", "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "sig_lr", "threshold", "loss",
               "delta", "label_value", "negatives", "schedule", "seed", "device", "eval_every", "eval_subset",
-              "eval_chunk", "train_subset", "download", "factorize", "precision", "compile", "log_every", "data_dir"}
+              "eval_chunk", "train_subset", "train_subset_order", "normalize", "download", "factorize", "precision",
+              "compile", "log_every", "data_dir"}
     assert {f.name for f in config_fields()} == tested
 
 

@@ -76,3 +76,13 @@ def test_progress_eta_and_text():
     assert done.fraction == 1.0 and done.eta_s is None and done.elapsed_s == pytest.approx(8.0)
     assert run_progress({"status": "queued"}, None).text() == "queued"
     assert format_seconds(75) == "1 min 15 s" and format_seconds(3.21) == "3.2 s"
+
+
+def test_int_param_refuses_other_scripts_digits_huge_and_negative_values():
+    from fgff_core.config_form import int_param
+
+    errors: list[str] = []
+    for raw in ("٣", "1" * 5000, "-1", "", "2.0"):
+        assert int_param({"step": raw}, "step", 1, 1, 8, errors) == 1
+    assert len(errors) == 5 and all(e.startswith("step=") for e in errors)
+    assert int_param({"step": ["3", "4"]}, "step", 1, 1, 8, errors) == 4

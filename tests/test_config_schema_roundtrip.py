@@ -36,7 +36,15 @@ def _non_default(f) -> object:
     return value
 
 
+def _companions(f, value) -> dict:
+    """Other fields' values that ``value`` needs (the field's ``requires`` metadata)."""
+    needs = f.metadata.get("requires", {}).get(value, {})
+    return {other: (allowed() if callable(allowed) else allowed)[0] for other, allowed in needs.items()}
+
+
 FIELDS = [(f.name, _non_default(f)) for f in config_fields()]
+COMPANIONS = {f.name: _companions(f, value) for f, (_, value) in zip(config_fields(), FIELDS)}
+ALL = {**dict(FIELDS), **{k: v for c in COMPANIONS.values() for k, v in c.items()}}
 
 
 def _text(value: object) -> str:
@@ -58,18 +66,20 @@ def test_the_generated_values_differ_from_the_defaults_and_are_valid():
     assert len(FIELDS) == len(config_fields())
     for name, value in FIELDS:
         assert value != getattr(DEFAULTS, name) or len(field_choices(name) or ()) == 1, name
-        assert getattr(RunConfig(**{name: value}), name) == value, name
+        assert getattr(RunConfig(**{name: value}, **COMPANIONS[name]), name) == value, name
 
 
 @pytest.mark.parametrize("name, value", FIELDS)
 def test_each_field_through_the_cli(name, value):
-    args = build_parser().parse_args(["train", *_flags(name, value)])
+    companions = [tok for other, v in COMPANIONS[name].items() for tok in _flags(other, v)]
+    args = build_parser().parse_args(["train", *_flags(name, value), *companions])
     assert getattr(config_from_args(args), name) == value
 
 
 @pytest.mark.parametrize("name, value", FIELDS)
 def test_each_field_through_url_parameters(name, value):
-    assert getattr(config_from_params({name: _text(value), "run": "ignored"}), name) == value
+    params = {name: _text(value), "run": "ignored", **{k: _text(v) for k, v in COMPANIONS[name].items()}}
+    assert getattr(config_from_params(params), name) == value
 
 
 @pytest.mark.parametrize("as_text", [False, True], ids=["typed", "strings"])
@@ -77,18 +87,18 @@ def test_each_field_through_url_parameters(name, value):
 def test_each_field_through_a_json_config_file(tmp_path, name, value, as_text):
     plain = list(value) if isinstance(value, tuple) else value
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({name: _text(value) if as_text else plain}))
+    path.write_text(json.dumps({name: _text(value) if as_text else plain, **COMPANIONS[name]}))
     args = build_parser().parse_args(["train", "--config", str(path)])
     assert getattr(config_from_args(args), name) == value
 
 
 def test_all_fields_at_once_agree_across_the_three_routes(tmp_path):
-    expected = RunConfig(**dict(FIELDS))
-    argv = ["train"] + [tok for name, value in FIELDS for tok in _flags(name, value)]
+    expected = RunConfig(**ALL)
+    argv = ["train"] + [tok for name, value in ALL.items() for tok in _flags(name, value)]
     assert config_from_args(build_parser().parse_args(argv)) == expected
-    assert config_from_params({name: _text(value) for name, value in FIELDS}) == expected
+    assert config_from_params({name: _text(value) for name, value in ALL.items()}) == expected
     path = tmp_path / "c.json"
-    path.write_text(json.dumps({name: _text(value) for name, value in FIELDS}))
+    path.write_text(json.dumps({name: _text(value) for name, value in ALL.items()}))
     assert config_from_args(build_parser().parse_args(["train", "--config", str(path)])) == expected
 
 

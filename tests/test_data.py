@@ -133,3 +133,136 @@ def test_data_folders_outside_the_allowed_roots_are_refused(tmp_path, monkeypatc
     with pytest.raises(ValueError, match=str(allowed)):
         load_dataset("mnist", data_dir=other, download=True)
     assert list(other.iterdir()) == []
+
+
+# -- CIFAR-10, binary version (issue 14) ----------------------------------------------------------
+
+def _cifar_records(n_per_class: int, seed: int) -> bytes:
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    labels = np.repeat(np.arange(10, dtype=np.uint8), n_per_class)
+    pixels = rng.integers(0, 256, size=(len(labels), 3072), dtype=np.uint8)
+    pixels[:, :1024] = labels[:, None] * 20  # red plane encodes the label: lets the test check the layout
+    return np.concatenate([labels[:, None], pixels], axis=1).tobytes()
+
+
+def _write_cifar_bin(folder: Path) -> dict[str, bytes]:
+    """A tiny binary-version CIFAR-10: two records per class in each of the six batch files."""
+    folder.mkdir(parents=True)
+    files = {f"data_batch_{i}.bin": _cifar_records(2, i) for i in range(1, 6)}
+    files["test_batch.bin"] = _cifar_records(2, 99)
+    for name, blob in files.items():
+        (folder / name).write_bytes(blob)
+    (folder / "batches.meta.txt").write_text("airplane\nautomobile\nbird\ncat\ndeer\ndog\nfrog\nhorse\nship\ntruck\n")
+    return files
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch):
+    from fgff_core import data as data_mod
+
+    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
+    data_mod._load_normalised.cache_clear()
+    yield
+    data_mod._load_normalised.cache_clear()
+
+
+def _check_tiny_cifar(ds):
+    assert ds.x_train.shape == (100, 3072) and ds.x_test.shape == (20, 3072)
+    assert torch.bincount(ds.y_train).tolist() == [10] * 10 and torch.bincount(ds.y_test).tolist() == [2] * 10
+    red = ds.denormalise(ds.x_train)[:, 0]  # channel 0 (red), back in [0, 1]
+    assert torch.allclose(red.mean(dim=(1, 2)), ds.y_train.float() * 20 / 255, atol=1e-4)
+
+
+@pytest.mark.parametrize("layout", ["folder", "archive", "archive_in_cifar10"])
+def test_cifar10_binary_version_from_the_folder_or_the_archive(tmp_path, fresh_cache, layout):
+    import tarfile
+
+    src = tmp_path / "src" / "cifar-10-batches-bin"
+    _write_cifar_bin(src)
+    data_dir = tmp_path / "data"
+    if layout == "folder":
+        data_dir.mkdir()
+        src.rename(data_dir / "cifar-10-batches-bin")
+    else:
+        target = data_dir / "cifar10" if layout == "archive_in_cifar10" else data_dir
+        target.mkdir(parents=True)
+        with tarfile.open(target / "cifar-10-binary.tar.gz", "w:gz") as tar:
+            tar.add(src, arcname="cifar-10-batches-bin")
+        data_dir.chmod(0o555)  # read-only: nothing is extracted into it
+    before = sorted(p.relative_to(data_dir) for p in data_dir.rglob("*"))
+    ds = load_dataset("cifar10", data_dir=data_dir, download=False)
+    _check_tiny_cifar(ds)
+    assert sorted(p.relative_to(data_dir) for p in data_dir.rglob("*")) == before
+    assert not (tmp_path / "cache").exists()
+
+
+def test_a_truncated_or_wrong_sized_cifar10_file_names_the_file_and_the_expected_size(tmp_path, fresh_cache):
+    import tarfile
+
+    from fgff_core.cifar import CifarFormatError
+
+    folder = tmp_path / "d" / "cifar-10-batches-bin"
+    files = _write_cifar_bin(folder)
+    (folder / "data_batch_3.bin").write_bytes(files["data_batch_3.bin"][:-100])
+    with pytest.raises(CifarFormatError, match=r"data_batch_3\.bin has 61,360 bytes; expected 61,460 \(20 records"):
+        load_dataset("cifar10", data_dir=tmp_path / "d", download=False)
+    (folder / "data_batch_3.bin").write_bytes(files["data_batch_3.bin"][:3073 * 19])  # a whole record short
+    with pytest.raises(CifarFormatError, match=r"data_batch_3\.bin has 58,387 bytes; expected 61,460"):
+        load_dataset("cifar10", data_dir=tmp_path / "d", download=False)
+    (folder / "data_batch_3.bin").write_bytes(b"\x0c" + files["data_batch_3.bin"][1:])
+    with pytest.raises(CifarFormatError, match=r"data_batch_3\.bin has a label 12; labels are 0 to 9"):
+        load_dataset("cifar10", data_dir=tmp_path / "d", download=False)
+    (folder / "test_batch.bin").unlink()
+    with pytest.raises(CifarFormatError, match=r"test_batch\.bin is missing"):
+        load_dataset("cifar10", data_dir=tmp_path / "d", download=False)
+    archive_dir = tmp_path / "a"
+    archive_dir.mkdir()
+    (archive_dir / "cifar-10-binary.tar.gz").write_bytes(b"\x1f\x8b not really gzip")
+    with pytest.raises(CifarFormatError, match="is not a readable tar archive"):
+        load_dataset("cifar10", data_dir=archive_dir, download=False)
+    with tarfile.open(archive_dir / "cifar-10-binary.tar.gz", "w:gz") as tar:
+        tar.add(folder / "data_batch_1.bin", arcname="cifar-10-batches-bin/data_batch_1.bin")
+    with pytest.raises(CifarFormatError, match="lacks cifar-10-batches-bin/data_batch_2.bin"):
+        load_dataset("cifar10", data_dir=archive_dir, download=False)
+
+
+def test_cifar10_normalisation_data_or_the_authors_constants(tmp_path, fresh_cache):
+    from fgff_core.cifar import AUTHORS_CIFAR10_MEAN, AUTHORS_CIFAR10_STD
+
+    _write_cifar_bin(tmp_path / "cifar-10-batches-bin")
+    data = load_dataset("cifar10", data_dir=tmp_path, download=False, normalize="data")
+    assert data.x_train.view(100, 3, -1).mean(dim=(0, 2)).abs().max() < 1e-4  # computed: zero mean
+    fixed = load_dataset("cifar10", data_dir=tmp_path, download=False, normalize="authors")
+    assert (fixed.mean, fixed.std) == (AUTHORS_CIFAR10_MEAN, AUTHORS_CIFAR10_STD)
+    raw = fixed.denormalise(fixed.x_train).reshape(100, -1)
+    expected = (raw.view(100, 3, -1) - torch.tensor(AUTHORS_CIFAR10_MEAN)[:, None]) / \
+        torch.tensor(AUTHORS_CIFAR10_STD)[:, None]
+    assert torch.allclose(fixed.x_train, expected.reshape(100, -1), atol=1e-5)
+    assert torch.allclose(data.denormalise(data.x_train), fixed.denormalise(fixed.x_train), atol=1e-5)
+    with pytest.raises(ValueError, match="normalize: 'authors' has fixed constants for cifar10 only, not digits"):
+        load_dataset("digits", normalize="authors")
+
+
+def test_train_subset_first_n_in_file_order():
+    full = load_dataset("digits")
+    first = load_dataset("digits", train_subset=300, train_subset_order="first")
+    assert torch.equal(first.x_train, full.x_train[:300]) and torch.equal(first.y_train, full.y_train[:300])
+    shuffled = load_dataset("digits", train_subset=300)
+    assert not torch.equal(shuffled.y_train, first.y_train)
+    from fgff_core.config import RunConfig
+    from fgff_core.data import load_for_config
+
+    cfg = RunConfig(train_subset=300, train_subset_order="first")
+    assert torch.equal(load_for_config(cfg).x_train, full.x_train[:300])
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (SHARED / "cifar10" / "cifar-10-binary.tar.gz").is_file(), reason="needs ../shared/datasets")
+def test_real_cifar10_binary_archive_from_the_shared_folder():
+    ds = load_dataset("cifar10", data_dir=os.fspath(SHARED))
+    assert ds.x_train.shape == (50000, 3072) and ds.x_test.shape == (10000, 3072)
+    assert torch.bincount(ds.y_train).tolist() == [5000] * 10 and torch.bincount(ds.y_test).tolist() == [1000] * 10
+    assert ds.mean == pytest.approx((0.4914, 0.4822, 0.4465), abs=1e-4)
+    assert ds.std == pytest.approx((0.2470, 0.2435, 0.2616), abs=1e-4)

@@ -103,9 +103,16 @@ def test_stepped_training_is_the_engine_run(digits):
     cfg = lesson.lesson_config("fgff", **SMALL)
     stepped = lesson.SteppedTraining(cfg, digits)
     assert stepped.total == 8 and stepped.position() == (0, 0)
+    assert stepped.status_text() == "untrained (random weights)"
+    assert stepped.layer_titles() == ["layer 1: waiting (untrained)", "layer 2: waiting (untrained)"]
     assert stepped.advance(1) == 1 and stepped.position() == (0, 1)
+    assert stepped.status_text() == "layer 1 after 1 of 4 epochs (1/8 layer-epochs)"
+    assert stepped.layer_titles() == ["layer 1: training, epoch 1/4", "layer 2: waiting (untrained)"]
     assert stepped.advance(3) == 3 and stepped.position() == (1, 0)  # layer 1 done, layer 2 next
+    assert stepped.layer_titles() == ["layer 1: trained, frozen", "layer 2: training, epoch 0/4"]
     assert stepped.advance(10) == 4 and stepped.is_finished
+    assert stepped.status_text() == "fully trained (8 layer-epochs)"
+    assert stepped.layer_titles() == ["layer 1: trained, frozen", "layer 2: trained, frozen"]
     assert stepped.advance(1) == 0
     _, result = train(cfg, digits)
     events = []
@@ -140,6 +147,10 @@ def test_neuron_roles_from_factors():
     counts = lesson.role_counts(roles)
     assert counts.set_index("role")["neurons"].to_dict() == {
         "feature detector": 1, "damped": 1, "constraint-violation detector": 1, "neutral": 2}
+    two_layers = pd.concat([roles, roles.assign(layer=1)], ignore_index=True)
+    table = lesson.role_table(lesson.role_counts(two_layers.iloc[:-1]))  # layer 2 has one neutral neuron fewer
+    assert list(table.columns) == ["layer 1", "layer 2"]
+    assert table.loc["neutral"].tolist() == [2, 1] and table.loc["damped"].tolist() == [1, 1]
 
 
 def test_ff_neurons_are_all_neutral_and_confusion_matches_accuracy(digits):
@@ -152,6 +163,18 @@ def test_ff_neurons_are_all_neutral_and_confusion_matches_accuracy(digits):
     g_sig, g_raw = lesson.label_scores(trainer.model, digits.x_test[3])
     assert g_sig.shape == (10,) and np.allclose(g_sig, g_raw)  # FF: factors are 1
     assert vlesson.confusion_figure(cm).data[0].z.sum() == len(digits.y_test)
+
+
+def test_input_to_pixels_gives_back_the_digits_grid(digits):
+    from sklearn.datasets import load_digits
+
+    grids = {tuple(g.ravel()) for g in load_digits().images.astype(int)}
+    for i in range(5):
+        pixels = lesson.input_to_pixels(digits.x_test[i:i + 1], digits)
+        assert pixels.shape == (8, 8) and pixels.dtype.kind == "i"
+        assert tuple(pixels.ravel()) in grids  # exactly one of the dataset's 0..16 images
+        back = lesson.pixels_to_input(pixels, digits)
+        assert torch.allclose(back, digits.x_test[i:i + 1].reshape(1, -1), atol=1e-4)
 
 
 def test_pixels_to_input_matches_the_dataset_normalisation(digits):
@@ -186,3 +209,42 @@ def test_image_to_pixels_centres_ink_on_8x8(mode):
 
 def test_empty_image_is_all_zero():
     assert lesson.image_to_pixels(Image.new("L", (50, 50), 255)).sum() == 0
+
+
+# -- step 4's stored pair ---------------------------------------------------------------------------
+def _run_row(cfg, status, run_id, test_acc=0.9, no_sig=0.85):
+    return dict(run_id=run_id, status=status, algo=cfg.algo, config=cfg.to_dict(), test_acc=test_acc,
+                test_acc_no_significance=no_sig)
+
+
+def test_lesson_pair_finds_the_newest_reusable_run_of_exactly_the_config():
+    cfg = lesson.lesson_config("fgff", **SMALL)
+    ff, fgff = cfg.replace(algo="ff"), cfg
+    runs = pd.DataFrame([  # newest first, as the store lists them
+        _run_row(fgff, "failed", "f-failed"),
+        _run_row(fgff, "done", "f-new", test_acc=0.92, no_sig=0.95),
+        _run_row(fgff.replace(seed=1), "done", "other-seed"),
+        _run_row(fgff, "done", "f-old"),
+        _run_row(ff, "running", "ff-running"),
+    ])
+    assert lesson.find_stored_run(pd.DataFrame(), cfg) is None
+    pair = lesson.LessonPair.find(runs, cfg)
+    assert pair.runs["fgff"]["run_id"] == "f-new" and pair.runs["ff"]["run_id"] == "ff-running"
+    assert pair.missing == [] and not pair.all_done
+    done = lesson.LessonPair.find(runs.assign(status="done").iloc[1:], cfg)
+    assert done.all_done
+    bars = done.accuracy_bars()
+    assert [b.label for b in bars] == ["FF", "FGFF", "FGFF, factors dropped"]
+    assert [b.algo for b in bars] == ["ff", "fgff", "ff"] and bars[1].accuracy == 0.92
+    assert done.factor_drop_points() == pytest.approx(3.0)  # 95 % without the factors vs 92 % with them
+    assert lesson.LessonPair.find(runs.iloc[:1], cfg).missing == ["ff", "fgff"]
+
+
+def test_pair_statuses_in_words():
+    assert lesson.ended_without_result({"ff": "done", "fgff": "failed"}) == ["FGFF failed"]
+    assert lesson.ended_without_result({"ff": "interrupted", "fgff": "running"}) == ["FF interrupted"]
+    assert lesson.ended_without_result({"ff": "queued", "fgff": "done"}) == []
+    assert lesson.all_statuses_done({"ff": "done", "fgff": "done"})
+    assert not lesson.all_statuses_done({"ff": "done", "fgff": "running"})
+    cfg = lesson.lesson_config("ff", layers=(8, 6), seed=3)
+    assert lesson.pair_job_name(cfg, "ff") == "lesson ff 8,6 seed 3"

@@ -16,6 +16,8 @@ import torch
 import fgff_core.data as data_module
 from fgff_core import reproduce as rp
 from fgff_core.config import RunConfig
+from fgff_core.presets import PRESETS
+from fgff_core.reproduce import execution
 
 
 def _no_training(*_args, **_kwargs):
@@ -62,7 +64,7 @@ def test_every_run_is_a_row_in_jsonl_and_csv(smoke_table1):
 
 def test_resume_skips_runs_already_in_the_log(smoke_table1, monkeypatch):
     out, md = smoke_table1
-    monkeypatch.setattr(rp, "train", _no_training)
+    monkeypatch.setattr(execution, "train", _no_training)
     messages: list[str] = []
     again = rp.reproduce(["1"], "smoke", 2, None, out, "cpu", say=messages.append)["1"]
     assert "18 of 18 runs already done; 0 to run" in messages
@@ -77,8 +79,8 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
     dropped = json.loads(rows[-1])
     log.write_text("\n".join(rows[:-1]) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
     calls = []
-    real_train = rp.train
-    monkeypatch.setattr(rp, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
+    real_train = execution.train
+    monkeypatch.setattr(execution, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
     rp.reproduce(["1"], "smoke", 2, None, tmp_path, "cpu", say=lambda _msg: None)
     assert [(c.algo, c.seed, c.layers) for c in calls] == [(dropped["algo"], dropped["seed"],
                                                              tuple(dropped["layers"]))]
@@ -87,7 +89,7 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
 
 def test_missing_dataset_gives_a_skipped_row_not_a_crash(tmp_path, monkeypatch):
     monkeypatch.setattr(data_module, "DEFAULT_DATA_DIR", tmp_path / "no-cache")
-    monkeypatch.setattr(rp, "train", _no_training)
+    monkeypatch.setattr(execution, "train", _no_training)
     empty = tmp_path / "empty"
     empty.mkdir()
     out = tmp_path / "out"
@@ -133,14 +135,14 @@ def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
 
 def test_validation_split_is_disjoint_from_the_training_subset():
     cfg = RunConfig(algo="fgff", dataset="digits", train_subset=500)
-    split = rp._validation_split(cfg, 300)
+    split = rp.validation_split(cfg, 300)
     sub = data_module.load_dataset("digits", train_subset=500)
     assert torch.equal(split.x_train, sub.x_train)
     assert len(split.y_test) == 300
     train_rows = {tuple(r) for r in sub.x_train.tolist()}
     assert not any(tuple(r) in train_rows for r in split.x_test.tolist())
     with pytest.raises(ValueError, match="study"):
-        rp._validation_split(cfg, 10_000)
+        rp.validation_split(cfg, 10_000)
 
 
 def test_cell_format_and_bad_arguments(tmp_path):
@@ -167,10 +169,123 @@ def test_a_run_claimed_by_a_live_process_is_not_repeated(tmp_path):
     key = "1|2x50|ff|seed0|abc"
     live = subprocess.Popen(["sleep", "30"])
     try:
-        first = rp._claim(tmp_path, key)
+        first = rp.claim(tmp_path, key)
         first.write_text(str(live.pid))  # as if that process had claimed it
-        assert rp._claim(tmp_path, key) is None
+        assert rp.claim(tmp_path, key) is None
     finally:
         live.kill()
         live.wait()
-    assert rp._claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
+    assert rp.claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
+
+
+COMMITTED_QUICK_LOG = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "runs-quick.jsonl"
+
+
+def test_the_committed_quick_log_keys_are_still_the_keys_of_its_runs():
+    rows = _rows(COMMITTED_QUICK_LOG)
+    assert len(rows) >= 138
+    val_size = rp.BUDGETS["quick"].study.val_size
+    for row in rows:
+        spec = rp.RunSpec(row["part"], row["row"], row["algo"], row["seed"], RunConfig.from_dict(row["config"]),
+                          val_size=val_size if row["test_on"] == "validation" else 0)
+        assert spec.key == row["key"], row["key"]
+
+
+def test_resume_skips_every_run_of_the_committed_quick_log(tmp_path, monkeypatch):
+    (tmp_path / "runs-quick.jsonl").write_text(COMMITTED_QUICK_LOG.read_text())
+    monkeypatch.setattr(execution, "train", _no_training)
+    messages: list[str] = []
+    written = rp.reproduce(["1", "2", "4", "study"], "quick", 3, None, tmp_path, "cpu", say=messages.append)
+    done = [m for m in messages if "already done" in m]
+    assert done[:3] == ["27 of 27 runs already done; 0 to run"] * 2 + ["9 of 9 runs already done; 0 to run"]
+    assert len(done) == 3 + 4 and all(m.endswith("; 0 to run") for m in done)  # and the study's 4 stages
+    assert "| 2x500 | FGFF | 90.88 | 87.12 ± 1.53 | 3 |" in written["1"]
+    assert "Best lr on validation: FF 0.06, FGFF 0.06." in written["study"]
+
+
+def test_learning_invariant_fields_do_not_change_the_key():
+    spec = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)[1]
+    for change in ({"compile": True}, {"log_every": 5}, {"eval_chunk": 256}, {"download": True}):
+        assert rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, spec.config.replace(**change)).key == spec.key
+
+
+def test_study_figure_uses_the_theme_colours_and_draws_every_seed():
+    from fgff_core.viz.reproduction import seed_curves
+    from fgff_core.viz.theme import algo_color
+
+    cells = {"ff": ("ff", [rp.Cell([0.5, 0.7]), rp.Cell([])]),
+             "fgff_no_significance": ("fgff", [rp.Cell([0.8]), rp.Cell([0.9, 0.95])])}
+    fig = seed_curves(cells, (1, 2), "title", "x")
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["FF, mean ± std", "FGFF without significance, mean ± std"]
+    assert lines[0].line.color == algo_color("ff") and lines[1].line.color == algo_color("fgff")
+    assert lines[1].line.dash == "dash" and list(lines[0].y) == [pytest.approx(60.0)]  # the empty cell is left out
+    seeds = [t for t in fig.data if t.mode == "markers"]
+    assert sum(len(t.y) for t in seeds) == 5
+
+
+def test_verdict_is_within_two_points_of_the_paper_or_above_or_below_with_the_seed_spread():
+    from fgff_core.reproduce.report import verdict
+
+    assert verdict(rp.Cell([]), 90.0) is None
+    within = verdict(rp.Cell([0.89, 0.91]), 91.5)  # -1.5 pp
+    assert within.kind == "within" and str(within) == "within 2 pp (-1.50, seed std 1.41)"
+    assert verdict(rp.Cell([0.88]), 90.0).kind == "within"  # exactly 2 points: within
+    below = verdict(rp.Cell([0.80, 0.84]), 90.0)
+    assert below.kind == "below" and str(below) == "below by 8.00 pp (seed std 2.83)"
+    assert str(verdict(rp.Cell([0.95]), 90.0)) == "above by 5.00 pp (one seed)"
+
+
+def test_tables_only_writes_the_markdown_of_a_log_and_trains_nothing(tmp_path, monkeypatch):
+    from fgff_core.reproduce.__main__ import main as tables_only
+
+    (tmp_path / "runs-quick.jsonl").write_text("\n".join(COMMITTED_QUICK_LOG.read_text().splitlines()[:4]) + "\n")
+    monkeypatch.setattr(execution, "train", _no_training)
+    assert tables_only(["--table", "1", "--budget", "quick", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "table1-quick.md").read_text()
+    # the log's first rows: seed 0 of 2x50 BP, FF, FGFF and of 2x500 BP; 2 + 2 + 1 + 2 + 2 cells not run
+    assert md.count("not run yet") == 9
+    assert "| 2x50 | FGFF | 87.13 | 86.08 ± n/a | 1 | -1.05 | within 2 pp (-1.05, one seed) |" in md
+    assert "Verdicts: 1 within 2 points of the paper, 0 above, 3 below, of 4 cells with runs." in md
+    assert "| Table 1 2x50 | 1 |" in (tmp_path / "ablation-quick.md").read_text()
+
+
+@pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("paper-")])
+def test_paper_presets_hold_the_authors_settings(name):
+    cfg = PRESETS[name].config("fgff")
+    cifar = cfg.dataset == "cifar10"
+    assert (cfg.epochs, cfg.lr) == ((1200, 0.01) if cifar else (200, 0.06))
+    assert (cfg.batch_size, cfg.sig_lr, cfg.threshold, cfg.loss, cfg.label_value) == (0, 0.15, 2.0, "softplus", 1.0)
+    assert (cfg.schedule, cfg.negatives, cfg.optimizer) == ("greedy", "fixed", "adam")
+    assert cfg.delta == 1.0  # the authors' hinge margin, should anyone switch a paper preset to hinge
+    bp = PRESETS[name].config("bp")
+    assert (bp.batch_size, bp.lr, bp.epochs) == (64, 1e-3, 50 if cifar else 20)
+    if cifar:
+        assert "weights' lr" in PRESETS[name].description and "0.15" in PRESETS[name].description
+
+
+def test_the_hinge_margin_changes_the_key_of_hinge_runs_only():
+    spec = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)[1]
+    assert spec.config.loss == "softplus"
+    for loss, same in (("softplus", True), ("hinge", False)):
+        cfg = spec.config.replace(loss=loss)
+        a = rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, cfg)
+        b = rp.RunSpec(spec.part, spec.row, spec.algo, spec.seed, cfg.replace(delta=0.25))
+        assert (a.key == b.key) is same
+
+
+def test_refresh_includes_copies_generated_tables_into_a_doc(tmp_path):
+    from fgff_core.reproduce.report import refresh_includes
+
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "t.md").write_text("<!-- generated by x -->\n\n### T\n\n![plot](p.png) [web](https://a.b)\n")
+    doc = tmp_path / "doc.md"
+    doc.write_text("intro\n<!-- include out/t.md -->\nold\n<!-- end include -->\n"
+                   "<!-- include out/missing.md -->\n<!-- end include -->\nend\n")
+    assert refresh_includes(doc) == 2
+    assert doc.read_text() == ("intro\n<!-- include out/t.md -->\n### T\n\n![plot](out/p.png) [web](https://a.b)\n"
+                               "<!-- end include -->\n<!-- include out/missing.md -->\n*Not written yet: "
+                               "`out/missing.md`.*\n<!-- end include -->\nend\n")
+    first = doc.read_text()
+    refresh_includes(doc)
+    assert doc.read_text() == first  # idempotent

@@ -87,7 +87,7 @@ def test_animation_frames_share_one_range(history):
 def test_histogram_and_activity_scatter(history):
     fig = sv.significance_histogram(history, epoch=5)
     assert [t.name for t in fig.data] == ["layer 1", "layer 2"]
-    assert fig.layout.xaxis.title.text == "significance factor w"
+    assert fig.layout.xaxis.title.text == "significance factor s"
     act = pd.DataFrame({"layer": [0, 0, 1], "neuron": [0, 1, 0], "significance": [1.1, 0.9, 1.0],
                         "pos_activity": [1.0, 0.5, 0.2], "neg_activity": [0.5, 0.6, 0.2],
                         "activity_diff": [0.5, -0.1, 0.0]})

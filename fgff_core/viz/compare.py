@@ -13,14 +13,23 @@ from .theme import ALGO_COLORS, TEMPLATE
 # Axis titles with units, keyed by the metric names of events.py.
 METRIC_LABELS = {
     "loss": "Layer loss (per sample)",
-    "g_pos": "Goodness, positive data (mean of w·h², eq. 3)",
-    "g_neg": "Goodness, negative data (mean of w·h², eq. 3)",
+    "g_pos": "Goodness, positive data (mean of s·h², eq. 3)",
+    "g_neg": "Goodness, negative data (mean of s·h², eq. 3)",
     "g_pos_raw": "Goodness, positive data, no significance (mean of h², eq. 2)",
     "g_neg_raw": "Goodness, negative data, no significance (mean of h², eq. 2)",
     "train_acc": "Train accuracy (evaluation subset)",
     "test_acc": "Test accuracy (evaluation subset)",
     "train_acc_no_significance": "Train accuracy without significance",
     "test_acc_no_significance": "Test accuracy without significance",
+}
+# Row titles of the final-metrics table (full test/train sets at the end of training).
+FINAL_METRIC_LABELS = {
+    "test_acc": "Test accuracy (%)",
+    "test_acc_no_significance": "Test accuracy without significance (%)",
+    "train_acc": "Train accuracy (%)",
+    "train_acc_no_significance": "Train accuracy without significance (%)",
+    "train_seconds": "Training time (s)",
+    "epoch_seconds_median": "Time per layer-epoch, median (s)",
 }
 SPREADS = ("std", "min-max", "none")
 STEP_AXIS = "Step (layer-epochs, in training order)"
@@ -33,6 +42,22 @@ def metric_label(metric: str) -> str:
 
 def is_accuracy(metric: str) -> bool:
     return "acc" in metric
+
+
+def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
+    """``compare.final_metrics_table`` for people: accuracies in %, readable row titles, the run counts
+    as "<group> seeds" (integers), and no row without any value."""
+    shown = table.astype(float).copy()
+    counts = [c for c in shown.columns if c.endswith(" n")]
+    values = [c for c in shown.columns if c not in counts]
+    shown = shown.dropna(how="all", subset=values)
+    acc_rows = [m for m in shown.index if is_accuracy(m)]
+    shown.loc[acc_rows, values] = 100.0 * shown.loc[acc_rows, values]
+    for c in counts:
+        shown[c] = shown[c].astype("Int64")
+    shown = shown.rename(columns={c: c[:-2] + " seeds" for c in counts})
+    shown.index = [FINAL_METRIC_LABELS.get(m, m) for m in shown.index]
+    return shown
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:
@@ -94,5 +119,5 @@ def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: M
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
                       margin=dict(t=90, b=40, l=60, r=20), height=400)
     if is_accuracy(metric):
-        fig.update_yaxes(tickformat=".0%")
+        fig.update_yaxes(tickformat=".0%", range=[0, 1.02])  # always the whole 0-100 % scale
     return fig

@@ -7,13 +7,12 @@ here, so the figures are unit-tested and reusable in notebooks. Colours come fro
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import ALGORITHM_LABELS
+from ..config import ALGORITHM_LABELS, algo_uses_significance
+from ..format import percent
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
 EPOCH_AXIS = "epoch (within layer)"
@@ -80,7 +79,7 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     layers = _layers(metrics)
     fig = make_subplots(rows=1, cols=len(layers), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[f"layer {i + 1}" for i in layers])
-    show_raw = algo == "fgff" and _has(metrics, "g_pos_raw")
+    show_raw = algo_uses_significance(algo) and _has(metrics, "g_pos_raw")
     series = [("g_pos", "positive", POSITIVE_COLOR, "solid"), ("g_neg", "negative", NEGATIVE_COLOR, "solid")]
     if show_raw:
         series += [("g_pos_raw", "positive, no significance", POSITIVE_COLOR, "dot"),
@@ -123,7 +122,7 @@ def accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     evals = metrics.dropna(subset=["test_acc"]).sort_values("step")
     fig = go.Figure()
     for column, name, dash, faded in ACCURACY_SERIES:
-        if faded and algo != "fgff":
+        if faded and not algo_uses_significance(algo):
             continue  # FF's significance is frozen at 1 and BP has none: the curves would repeat
         if not _has(evals, column):
             continue
@@ -153,14 +152,7 @@ def final_accuracy_table(run: dict) -> pd.DataFrame:
     """Final accuracies of a finished run, with and without significance, as display strings ("94.00", "–")."""
     rows = []
     for split in ("train", "test"):
-        rows.append({"split": split, "with significance (%)": _pct(run.get(f"{split}_acc")),
-                     "without significance (%)": _pct(run.get(f"{split}_acc_no_significance"))})
+        rows.append({"split": split, "with significance (%)": percent(run.get(f"{split}_acc"), unit=""),
+                     "without significance (%)": percent(run.get(f"{split}_acc_no_significance"), unit="")})
     return pd.DataFrame(rows).set_index("split")
 
-
-def _pct(value) -> str:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        return "–"
-    return "–" if math.isnan(value) else f"{100.0 * value:.2f}"

@@ -8,13 +8,14 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ..embeddings import Embedding
+from ..format import percent
 from .theme import CLASS_COLORS, TEMPLATE
 
 
 def score_text(emb: Embedding) -> str:
     """The three separation scores on one line."""
-    return (f"silhouette {emb.silhouette:.3f} · 5-NN acc. (2-D) {emb.knn_accuracy_2d:.1%} · "
-            f"5-NN acc. (layer space) {emb.knn_accuracy_layer:.1%}")
+    return (f"silhouette {emb.silhouette:.3f} · 5-NN acc. (2-D) {percent(emb.knn_accuracy_2d, 1)} · "
+            f"5-NN acc. (layer space) {percent(emb.knn_accuracy_layer, 1)}")
 
 
 def embedding_figure(emb: Embedding, title: str | None = None, class_names: Sequence[str] | None = None,

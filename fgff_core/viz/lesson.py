@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config import ALGORITHM_LABELS
-from ..lesson import ROLES, GoodnessDistribution, LayerView
+from ..lesson import ROLES, AccuracyBar, GoodnessDistribution, LayerView
 from .samples import LABEL_SLOT_COLOR, label_slot_pixels
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
@@ -63,9 +63,9 @@ def activations_figure(view: LayerView) -> go.Figure:
     neurons = np.arange(len(pos))
     fig = go.Figure()
     fig.add_trace(go.Bar(x=neurons, y=pos, name="positive (true label)", marker_color=POSITIVE_COLOR,
-                         hovertemplate="neuron %{x}: w·h² = %{y:.3f}<extra>positive</extra>"))
+                         hovertemplate="neuron %{x}: s·h² = %{y:.3f}<extra>positive</extra>"))
     fig.add_trace(go.Bar(x=neurons, y=neg, name="negative (wrong label)", marker_color=NEGATIVE_COLOR,
-                         hovertemplate="neuron %{x}: w·h² = %{y:.3f}<extra>negative</extra>"))
+                         hovertemplate="neuron %{x}: s·h² = %{y:.3f}<extra>negative</extra>"))
     for value, color, text, dash in [(view.g_pos, POSITIVE_COLOR, f"g_pos = {view.g_pos:.3f}", "dot"),
                                      (view.g_neg, NEGATIVE_COLOR, f"g_neg = {view.g_neg:.3f}", "dot"),
                                      (view.threshold, THRESHOLD_COLOR, f"threshold = {view.threshold:g}", "dash")]:
@@ -76,7 +76,7 @@ def activations_figure(view: LayerView) -> go.Figure:
                       title=dict(text=f"Layer {view.layer + 1}: each neuron's share of the goodness", x=0,
                                  xanchor="left", y=0.99))
     fig.update_xaxes(title_text="neuron", dtick=1 if len(pos) <= 40 else None)
-    fig.update_yaxes(title_text="w · h² (goodness = mean of the bars)")
+    fig.update_yaxes(title_text="s · h² (goodness = mean of the bars)")
     return fig
 
 
@@ -156,14 +156,14 @@ def factors_figure(roles: pd.DataFrame, algo: str) -> go.Figure:
             fig.add_trace(go.Bar(x=sel.index, y=sel["significance"], name=role, marker_color=ROLE_COLORS[role],
                                  legendgroup=role, showlegend=role not in shown,
                                  customdata=np.stack([sel["neuron"], sel["activity_diff"]], axis=1),
-                                 hovertemplate="neuron %{customdata[0]}: w = %{y:.3f}<br>pos - neg activity "
+                                 hovertemplate="neuron %{customdata[0]}: s = %{y:.3f}<br>pos - neg activity "
                                                "%{customdata[1]:.3f}<extra>" + role + "</extra>"),
                           row=1, col=col)
             shown.add(role)
         fig.add_hline(y=1.0, line=dict(color=THRESHOLD_COLOR, dash="dash", width=1), row=1, col=col)
         fig.add_hline(y=0.0, line=dict(color="#000000", width=1), row=1, col=col)
         fig.update_xaxes(title_text="neurons, sorted by factor", showticklabels=False, row=1, col=col)
-    fig.update_yaxes(title_text="factor w", row=1, col=1)
+    fig.update_yaxes(title_text="factor s", row=1, col=1)
     fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=60, r=20, t=70, b=50), bargap=0.1,
                       legend=dict(orientation="h", y=-0.25, x=0),
                       title=dict(text=f"{ALGORITHM_LABELS.get(algo, algo)}: significance factor of each neuron",
@@ -171,11 +171,11 @@ def factors_figure(roles: pd.DataFrame, algo: str) -> go.Figure:
     return fig
 
 
-def accuracy_figure(rows: Sequence[tuple[str, str, float]]) -> go.Figure:
-    """Test accuracy bars: ``rows`` of (label, algo for the colour, accuracy in [0, 1])."""
-    labels = [r[0] for r in rows]
-    values = [100 * r[2] for r in rows]
-    colors = [algo_color(r[1]) for r in rows]
+def accuracy_figure(bars: Sequence[AccuracyBar]) -> go.Figure:
+    """Test accuracy bars, each in its algorithm's colour."""
+    labels = [b.label for b in bars]
+    values = [100 * b.accuracy for b in bars]
+    colors = [algo_color(b.algo) for b in bars]
     fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=[f"{v:.1f} %" for v in values],
                            textposition="outside", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
     fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=60, r=20, t=50, b=40),

@@ -15,7 +15,7 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..config import ALGORITHM_LABELS
+from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..model import embed_labels
 from ..training import draw_negative_labels
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, algo_color
@@ -129,11 +129,13 @@ def label_goodness_figure(g_with: np.ndarray, g_without: np.ndarray | None, true
         labels[true_label] = f"{true_label} (true)"
     fig = go.Figure()
     name = ALGORITHM_LABELS.get(algo, algo)
-    fig.add_trace(go.Bar(x=labels, y=g_with, name=f"{name}: with significance" if algo == "fgff" else name,
+    if algo_uses_significance(algo):
+        name = f"{name}: with significance"
+    fig.add_trace(go.Bar(x=labels, y=g_with, name=name,
                          marker_color=algo_color(algo),
                          marker_line=dict(color="black", width=[2 if k == g_with.argmax() else 0
                                                                for k in range(len(g_with))])))
-    if g_without is not None and algo == "fgff":
+    if g_without is not None and algo_uses_significance(algo):
         g_without = np.asarray(g_without, dtype=float).ravel()
         fig.add_trace(go.Bar(x=labels, y=g_without, name="without significance", marker_color=algo_color("ff"),
                              opacity=0.6,

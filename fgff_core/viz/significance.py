@@ -22,7 +22,7 @@ from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, TEMP
 
 SCALES = ("global", "per-layer")
 MAX_FRAMES = 40
-FLAT = 1e-6  # largest |w - 1| below which the factors count as all equal to 1
+FLAT = 1e-6  # largest |s - 1| below which the factors count as all equal to 1
 _LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
 
 
@@ -80,12 +80,12 @@ def colour_values(z: np.ndarray, scale: str = "global") -> tuple[np.ndarray, flo
     if scale == "global":
         m = float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() else 0.0
         m = m if m > FLAT else 1.0  # all factors at 1 (FF): a plain 0..2 range, not one of +-1e-9
-        return z, 1.0 - m, 1.0 + m, "factor w"
+        return z, 1.0 - m, 1.0 + m, "factor s"
     with warnings.catch_warnings():  # a layer not started yet is all NaN: keep it NaN, quietly
         warnings.simplefilter("ignore", RuntimeWarning)
         m = np.nanmax(np.abs(dev), axis=1, keepdims=True) if dev.size else np.ones((len(z), 1))
     m = np.where(np.isfinite(m) & (m > 0), m, 1.0)
-    return 1.0 + dev / m, 0.0, 2.0, "1 + (w-1)/max|w-1|<br>per layer"
+    return 1.0 + dev / m, 0.0, 2.0, "1 + (s-1)/max|s-1|<br>per layer"
 
 
 def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) -> go.Heatmap:
@@ -98,7 +98,7 @@ def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) ->
                       colorscale=SIGNIFICANCE_COLORSCALE, zmid=1.0, zmin=zmin, zmax=zmax,
                       colorbar=dict(title=dict(text=cbar)),
                       hovertemplate=(f"%{{y}}, {x_name} %{{x}}<br>neuron %{{customdata[0]}}<br>"
-                                     "factor w = %{customdata[1]:.4f}<extra></extra>"))
+                                     "factor s = %{customdata[1]:.4f}<extra></extra>"))
 
 
 def _heatmap_layout(fig: go.Figure, title: str, sort: bool, n_layers: int) -> None:
@@ -172,7 +172,7 @@ def significance_histogram(history: Sequence[np.ndarray], epoch: int | None = No
                                    marker_color=_LAYER_COLORS[i % len(_LAYER_COLORS)]))
     fig.add_vline(x=1.0, line=dict(color="#444444", dash="dash", width=1), annotation_text="initial value 1")
     fig.update_layout(template=TEMPLATE, barmode="overlay", title=title or "Factors per layer",
-                      xaxis_title="significance factor w", yaxis_title="neurons (count)",
+                      xaxis_title="significance factor s", yaxis_title="neurons (count)",
                       margin=dict(t=60, b=40, l=60, r=20), height=320, legend_title_text="")
     return fig
 
@@ -193,11 +193,11 @@ def activity_scatter(activity: pd.DataFrame, correlation: pd.DataFrame | None = 
         fig.add_trace(go.Scatter(x=part["significance"], y=part["activity_diff"], mode="markers",
                                  marker=dict(color=color, size=6, opacity=0.75), showlegend=False,
                                  customdata=part[["neuron", "pos_activity", "neg_activity"]],
-                                 hovertemplate=("neuron %{customdata[0]}<br>factor w = %{x:.4f}<br>"
+                                 hovertemplate=("neuron %{customdata[0]}<br>factor s = %{x:.4f}<br>"
                                                 "pos h² = %{customdata[1]:.4g}, neg h² = %{customdata[2]:.4g}"
                                                 "<br>pos - neg = %{y:.4g}<extra></extra>")), row=1, col=col)
         fig.add_hline(y=0, line=dict(color="#999999", width=1), row=1, col=col)
-        fig.update_xaxes(title_text="significance factor w", row=1, col=col)
+        fig.update_xaxes(title_text="significance factor s", row=1, col=col)
     fig.update_yaxes(title_text="mean h², positive - negative", row=1, col=1)
     fig.update_layout(template=TEMPLATE, title=title, margin=dict(t=80, b=40, l=60, r=20), height=360)
     return fig

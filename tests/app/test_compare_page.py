@@ -14,6 +14,7 @@ def runs_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("runs")
     base = RunConfig(dataset="digits", layers=(20, 20), epochs=6, eval_every=3, eval_subset=200)
     ids = stored_runs(d, [base.replace(algo=a, seed=s) for s in (0, 1) for a in ("ff", "fgff")])
+    stored_runs(d, [base.replace(algo="ff", seed=0)], name="repeat")  # the same config and seed again
     return d, ids
 
 
@@ -39,8 +40,10 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     # Two groups (FF, FGFF), each the mean of two seeds, and the difference column.
     table = at.dataframe[0].value
     assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
-    assert "test_acc (%)" in table.index
-    assert table.loc["test_acc (%)", "FF n"] == 2 and 0 <= table.loc["test_acc (%)", "FF"] <= 100
+    assert "Test accuracy (%)" in table.index and "Training time (s)" in table.index
+    assert table.loc["Test accuracy (%)", "FF seeds"] == 2 and 0 <= table.loc["Test accuracy (%)", "FF"] <= 100
+    verdicts = [m.value for m in at.markdown if "FGFF" in m.value and "over 2 seeds" in m.value]
+    assert verdicts and ("beats FF" in verdicts[0] or "trails FF" in verdicts[0] or "within the spread" in verdicts[0])
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
 
@@ -57,6 +60,8 @@ def test_selection_round_trip_and_config_view(monkeypatch, runs_dir):
     assert "threshold" in full.index and len(full.columns) == 2
     at2 = open_page_with_runs(monkeypatch, d, "compare", run="nonexistent,also-bad")
     assert not at2.exception and at2.multiselect(key="compare_runs").value == []
+    # issue 15 case 4: a link to a deleted run says so instead of silently showing something else
+    assert any("'nonexistent' from the link does not exist" in w.value for w in at2.warning)
 
 
 def test_bad_link_params_warn_and_fall_back(monkeypatch, tmp_path):
@@ -91,3 +96,38 @@ def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
     assert sorted(ids) == sorted(runs["run_id"]) and at.multiselect(key="compare_runs").value == ids
     for rid in ids:  # don't leave workers training after the test
         store.cancel(rid)
+
+
+def test_repeated_run_counts_once_and_difference_reads_fgff_minus_ff(monkeypatch, runs_dir):
+    """Issue 15 case 2: a repeated (config, seed) is not another seed; the sign never follows the pick order."""
+    d, ids = runs_dir
+    repeat = RunStore(d).runs().iloc[0]["run_id"]  # the newest: the repeated FF seed 0
+    picked = [ids[1], ids[0], repeat]  # FGFF picked first
+    at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(picked))
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert "FGFF - FF" in table.columns and "FF - FGFF" not in table.columns
+    assert "FF seeds" not in table.columns  # one FF run per seed: FF seed 0 once
+    assert any("counted once" in c.value and repeat in c.value for c in at.caption)
+    assert any("one seed cannot tell" in m.value for m in at.markdown)
+
+
+def test_launch_submitted_twice_launches_once(monkeypatch, tmp_path):
+    """Issue 15 case 1: Enter in a field submits the form, then Start submits it again: 2 runs, not 4."""
+    d = tmp_path / "twice"
+    at = open_page_with_runs(monkeypatch, d, "compare", preset="quick-digits", seeds="1", epochs="2000")
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    first = query_param(at, "run").split(",")
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    assert not at.exception
+    store = RunStore(d)
+    try:
+        assert len(store.runs()) == 2
+        assert any("already queued or running" in i.value for i in at.info)
+        assert query_param(at, "run").split(",") == first
+        # issue 15 case 10: no final-metrics rows of None while the runs are queued or running
+        assert any("No final metrics yet" in i.value for i in at.info)
+        assert not any("Test accuracy (%)" in df.value.index for df in at.dataframe)
+    finally:
+        for rid in store.runs()["run_id"]:
+            store.cancel(rid)

@@ -1,0 +1,92 @@
+"""Step 4's FF-vs-FGFF pair: the stored runs of the lesson's net, trained once as background jobs.
+
+Works on the store's run table (``RunStore.runs()``, newest first) and plain values, so the Learn
+page only draws what these functions decide.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import pandas as pd
+
+from ..config import RunConfig, algo_uses_significance
+from ..status import RunStatus
+from .settings import LESSON_ALGOS
+
+# A stored run of the lesson's config is reused while it is waiting, training or done.
+REUSABLE_STATUSES = (RunStatus.QUEUED, RunStatus.RUNNING, RunStatus.DONE)
+# A run that ended in one of these has no result to show.
+ENDED_WITHOUT_RESULT = (RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.INTERRUPTED)
+
+
+class AccuracyBar(NamedTuple):
+    """One bar of step 4's accuracy chart."""
+
+    label: str  # "FF", "FGFF", "FGFF, factors dropped"
+    algo: str  # whose colour the bar takes
+    accuracy: float  # in [0, 1]
+
+
+def find_stored_run(runs: pd.DataFrame, config: RunConfig) -> dict[str, Any] | None:
+    """The newest stored run of exactly ``config`` that is queued, running or done, else None."""
+    if runs.empty:
+        return None
+    wanted = config.to_dict()
+    reusable = {s.value for s in REUSABLE_STATUSES}
+    for row in runs.to_dict("records"):
+        if row["status"] in reusable and row.get("config") == wanted:
+            return row
+    return None
+
+
+@dataclass(frozen=True)
+class LessonPair:
+    """The stored run (a store row, or None) of each lesson algorithm for one lesson config."""
+
+    runs: Mapping[str, dict[str, Any] | None]
+
+    @classmethod
+    def find(cls, runs: pd.DataFrame, config: RunConfig) -> LessonPair:
+        return cls({algo: find_stored_run(runs, config.replace(algo=algo)) for algo in LESSON_ALGOS})
+
+    @property
+    def missing(self) -> list[str]:
+        """Algorithms with no stored run yet: these need training."""
+        return [algo for algo, row in self.runs.items() if row is None]
+
+    @property
+    def all_done(self) -> bool:
+        return all(row is not None and row["status"] == RunStatus.DONE for row in self.runs.values())
+
+    def accuracy_bars(self) -> list[AccuracyBar]:
+        """Test accuracy of each run; for FGFF also with its factors dropped at prediction (eq. 2)."""
+        bars = []
+        for algo in LESSON_ALGOS:
+            row = self.runs[algo]
+            bars.append(AccuracyBar(algo.upper(), algo, float(row["test_acc"])))
+            if algo_uses_significance(algo):
+                bars.append(AccuracyBar("FGFF, factors dropped", "ff", float(row["test_acc_no_significance"])))
+        return bars
+
+    def factor_drop_points(self) -> float:
+        """How many accuracy points FGFF gains (+) or loses (-) when its factors are dropped at prediction."""
+        fgff = self.runs["fgff"]
+        return 100 * (float(fgff["test_acc_no_significance"]) - float(fgff["test_acc"]))
+
+
+def pair_job_name(config: RunConfig, algo: str) -> str:
+    """The run name a lesson pair's job gets in the store."""
+    return f"lesson {algo} {','.join(map(str, config.layers))} seed {config.seed}"
+
+
+def ended_without_result(statuses: Mapping[str, str]) -> list[str]:
+    """``"FF failed"``-style notes for each algorithm whose run ended without a result."""
+    ended = {s.value for s in ENDED_WITHOUT_RESULT}
+    return [f"{algo.upper()} {status}" for algo, status in statuses.items() if status in ended]
+
+
+def all_statuses_done(statuses: Mapping[str, str]) -> bool:
+    return all(status == RunStatus.DONE for status in statuses.values())

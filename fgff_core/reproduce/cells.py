@@ -1,0 +1,70 @@
+"""Aggregation: one table cell is a metric over seeds, read from the run log."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+from typing import Any
+
+from .runlog import RunLog
+from .specs import RunSpec
+
+
+@dataclass
+class Cell:
+    """A metric over seeds (fractions, e.g. 0.91), or the reason its runs were skipped."""
+
+    values: list[float]
+    skipped: str | None = None
+
+    @property
+    def n(self) -> int:
+        return len(self.values)
+
+    @property
+    def mean(self) -> float | None:
+        return statistics.fmean(self.values) if self.values else None
+
+    @property
+    def std(self) -> float | None:
+        return statistics.stdev(self.values) if len(self.values) > 1 else None
+
+    def fmt(self, scale: float = 100.0, digits: int = 2) -> str:
+        if self.skipped and not self.values:
+            return f"skipped: {self.skipped}"
+        if not self.values:
+            return "not run yet"
+        std = "n/a" if self.std is None else f"{self.std * scale:.{digits}f}"
+        return f"{self.mean * scale:.{digits}f} ± {std}"
+
+
+Cells = dict[tuple[str, str], Cell]  # (row, algo) -> cell
+
+
+def _isnan(value: Any) -> bool:
+    return isinstance(value, float) and math.isnan(value)
+
+
+def collect(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], metric: str) -> Cells:
+    """(row, algo) -> the metric over seeds; skip reasons kept for runs that could not run."""
+    cells: Cells = {}
+    for spec in specs:
+        cell = cells.setdefault((spec.row, spec.algo), Cell([]))
+        row = log.get(spec.key)
+        if row is not None and row.get(metric) is not None and not _isnan(row[metric]):
+            cell.values.append(float(row[metric]))
+        elif spec.key in skipped:
+            cell.skipped = skipped[spec.key]
+    return cells
+
+
+def best_lr(cells: Cells, prefix: str, lrs: tuple[float, ...]) -> dict[str, float]:
+    """algo -> the lr with the best mean accuracy (ties: the larger lr), for FF and FGFF where known."""
+    best = {}
+    for algo in ("ff", "fgff"):
+        scored = [(cells[(f"{prefix}lr={lr:g}", algo)].mean, lr) for lr in lrs]
+        scored = [(m, lr) for m, lr in scored if m is not None]
+        if scored:
+            best[algo] = max(scored)[1]
+    return best

@@ -1,0 +1,155 @@
+"""Running specs: load each dataset once, train every run not yet in the log, append its row.
+
+Nothing here writes Markdown: the report reads the log afterwards.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from ..config import RunConfig
+from ..data import SUBSET_SEED, Dataset, DatasetNotFoundError, load_dataset
+from ..events import RunFinished
+from ..format import percent
+from ..training import train
+from .cells import best_lr, collect
+from .paper import Budget
+from .runlog import RunLog, claim
+from .specs import RunSpec, study_specs
+
+Say = Callable[[str], None]
+
+
+def now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+class DataCache:
+    """Each (dataset, train subset, validation size) is loaded once per process, not once per run."""
+
+    def __init__(self) -> None:
+        self._data: dict[tuple, Dataset] = {}
+
+    def get(self, cfg: RunConfig, val_size: int = 0) -> Dataset:
+        key = (cfg.dataset, cfg.data_dir, cfg.train_subset, val_size)
+        if key not in self._data:
+            if val_size:
+                self._data[key] = validation_split(cfg, val_size)
+            else:
+                self._data[key] = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_subset)
+        return self._data[key]
+
+
+def validation_split(cfg: RunConfig, val_size: int) -> Dataset:
+    """Train on ``load_dataset``'s training subset; test on ``val_size`` other training samples.
+
+    Uses the same fixed shuffle as ``load_dataset(train_subset=...)``, so the training samples are
+    exactly those of the test-set runs, and the validation samples are none of them.
+    """
+    full = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, 0)
+    n = cfg.train_subset or len(full.y_train) - val_size
+    if n + val_size > len(full.y_train):
+        raise ValueError(f"study: train_subset {n} + validation {val_size} exceed the {len(full.y_train)} "
+                         f"training samples of {cfg.dataset}")
+    perm = torch.randperm(len(full.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    tr, va = perm[:n].sort().values, perm[n:n + val_size].sort().values
+    return Dataset(full.name, full.x_train[tr], full.y_train[tr], full.x_train[va], full.y_train[va],
+                   full.image_shape, full.n_classes, full.mean, full.std)
+
+
+def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: RunFinished) -> dict[str, Any]:
+    """The run log's row for a finished run (``ROW_FIELDS`` plus the full config)."""
+    cfg = spec.config
+    return {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": spec.seed,
+            "budget": budget, "dataset": cfg.dataset, "layers": list(cfg.layers),
+            "train_subset": cfg.train_subset, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test),
+            "test_on": "validation" if spec.val_size else "test", "epochs": cfg.epochs, "lr": cfg.lr,
+            "sig_lr": cfg.sig_lr if cfg.uses_significance else None, "batch_size": cfg.batch_size,
+            **{k: v for k, v in result.to_dict().items() if k not in ("event", "status")},
+            "device": device, "finished_at": now(), "config": cfg.to_dict()}
+
+
+def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
+            train_missing: bool = True) -> dict[str, str]:
+    """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
+
+    ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
+    """
+    skipped: dict[str, str] = {}
+    missing: dict[str, str] = {}  # dataset -> reason, so a missing dataset is tried once
+    specs = list(specs)
+    # seed-major: every cell gets its first seed before any gets its second, so partial results cover the table
+    todo = sorted((s for s in specs if s.key not in log), key=lambda s: s.seed)
+    say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
+    if not train_missing:
+        return skipped
+    for n, spec in enumerate(todo, 1):
+        cfg = spec.config
+        log.reload()
+        if spec.key in log:  # another reproduce process (same --out) finished it meanwhile
+            continue
+        if cfg.dataset in missing:
+            skipped[spec.key] = missing[cfg.dataset]
+            continue
+        try:
+            dataset = data.get(cfg, spec.val_size)
+        except DatasetNotFoundError as exc:
+            missing[cfg.dataset] = f"{cfg.dataset} not found ({str(exc).splitlines()[0]})"
+            skipped[spec.key] = missing[cfg.dataset]
+            say(f"skipped: {missing[cfg.dataset]}")
+            continue
+        claimed = claim(log.path.parent, spec.key)
+        if claimed is None:  # another live reproduce process is running it right now
+            say(f"{spec.label}: running in another process, not repeated")
+            continue
+        try:
+            trainer, result = train(cfg, dataset)
+        finally:
+            claimed.unlink(missing_ok=True)
+        row = log_row(spec, budget, dataset, str(trainer.device), result)
+        log.add(row)
+        say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'], unit='%')} "
+            f"(no sig {percent(row['test_acc_no_significance'], unit='%')}), {row['wall_seconds']:.1f} s")
+    return skipped
+
+
+@dataclass
+class StudyRuns:
+    """The study's runs, stage by stage; a stage is empty where the one before it did not finish."""
+
+    sweep: list[RunSpec]
+    best_lr: dict[str, float]
+    curve: list[RunSpec] = field(default_factory=list)
+    long_sweep: list[RunSpec] = field(default_factory=list)
+    long_best: dict[str, float] = field(default_factory=dict)
+    long_runs: list[RunSpec] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
+              say: Say = print, train_missing: bool = True) -> StudyRuns:
+    """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
+    s = budget.study
+
+    def run(specs: list[RunSpec]) -> list[RunSpec]:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing))
+        return specs
+
+    skipped: dict[str, str] = {}
+    sweep = run(study_specs(budget, seeds, device, data_dir))
+    runs = StudyRuns(sweep, best_lr(collect(sweep, log, skipped, "test_acc"), "sweep ", s.lrs), skipped=skipped)
+    if len(runs.best_lr) < 2:
+        return runs
+    runs.curve = run(study_specs(budget, seeds, device, data_dir, runs.best_lr))
+    # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
+    runs.long_sweep = run(study_specs(budget, seeds, device, data_dir, long=True))
+    runs.long_best = best_lr(collect(runs.long_sweep, log, skipped, "test_acc"), f"sweep{s.long_epochs} ",
+                             s.long_lrs)
+    if len(runs.long_best) == 2:
+        runs.long_runs = run(study_specs(budget, seeds, device, data_dir, runs.long_best, long=True))
+    return runs

@@ -1,0 +1,111 @@
+"""The paper's published numbers, which presets stand behind each table, and the compute budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+ALGOS = ("bp", "ff", "fgff")
+TABLES = ("1", "2", "3", "4")
+
+# The paper's published numbers, in percent (Tables I-III) and seconds per epoch (Table IV, RTX 4060).
+PAPER: dict[str, dict[str, dict[str, float]]] = {
+    "1": {"2x50": {"bp": 97.65, "ff": 74.71, "fgff": 87.13},
+          "2x500": {"bp": 98.27, "ff": 85.82, "fgff": 90.88},
+          "2x1000": {"bp": 98.75, "ff": 85.83, "fgff": 92.95}},
+    "2": {"2x50": {"bp": 87.52, "ff": 60.76, "fgff": 73.28},
+          "2x500": {"bp": 89.34, "ff": 52.24, "fgff": 75.63},
+          "2x1000": {"bp": 89.47, "ff": 51.64, "fgff": 77.18}},
+    "3": {"train": {"bp": 90.12, "ff": 38.33, "fgff": 50.73},
+          "test": {"bp": 52.08, "ff": 37.67, "fgff": 42.67}},
+    "4": {"seconds": {"bp": 13.1754, "ff": 0.1066, "fgff": 0.1073}},
+}
+# The paper's FF column is the authors' "FF (lr tuned)" (the tuned lr is not stated). Their README
+# (github.com/HaoxuanGong/FGFF) also gives FF at lr 0.06, the lr of our FF runs (the paper presets):
+AUTHORS_FF_AT_LR_006: dict[str, dict[str, float]] = {
+    "1": {"2x50": 63.85, "2x500": 66.97, "2x1000": 68.41},
+    "2": {"2x50": 53.16, "2x500": 50.71, "2x1000": 49.42},
+}
+VERDICT_MARGIN_PP = 2.0  # a cell within this many points of the paper reproduces it
+TABLE_TITLES = {
+    "1": "Table I: MNIST test accuracy (%)",
+    "2": "Table II: Fashion-MNIST test accuracy (%)",
+    "3": "Table III: CIFAR-10 3x800 train / test accuracy (%)",
+    "4": "Table IV: time per epoch on Fashion-MNIST 2x500 (s)",
+}
+TABLE_PRESETS = {
+    "1": [f"paper-mnist-2x{w}" for w in (50, 500, 1000)],
+    "2": [f"paper-fashion-mnist-2x{w}" for w in (50, 500, 1000)],
+    "3": ["paper-cifar10-3x800"],
+    "4": ["paper-fashion-mnist-2x500"],
+}
+STUDY_PRESET = "paper-mnist-2x500"  # the study's settings, except dataset size, layers, lr and epochs
+
+
+@dataclass(frozen=True)
+class StudyBudget:
+    """The fair-comparison study: lr sweep at ``sweep_epochs``, then a budget curve at the best lr."""
+
+    dataset: str
+    layers: tuple[int, ...]
+    train_subset: int
+    val_size: int  # held out from the rest of the training set, for choosing the learning rate
+    lrs: tuple[float, ...]
+    sweep_epochs: int
+    curve_epochs: tuple[int, ...]
+    long_epochs: int  # a second sweep at this longer budget: is the 200-epoch best lr still the best there?
+    long_lrs: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Budget:
+    """How much of the paper's compute a run of ``reproduce`` spends."""
+
+    name: str
+    description: str
+    train_subset: dict[str, int]  # preset -> training samples (0: all)
+    ff_epochs: int | None  # epochs per layer for FF/FGFF; None: the preset's (the paper's)
+    bp_epochs: int | None  # None: the preset's
+    timing_epochs: int  # Table IV: epochs per layer for FF/FGFF on the full training set
+    timing_bp_epochs: int
+    study: StudyBudget
+    changes: dict[str, Any] = field(default_factory=dict)  # applied to every config (smoke: digits)
+    epochs: dict[str, int] = field(default_factory=dict)  # preset -> FF/FGFF epochs per layer, over ff_epochs
+
+
+# Measured: 16.9 s per layer-epoch for FGFF on 50000 CIFAR-10-sized samples, 3x800, one thread on the shared
+# 2-core CPU (docs/REPRODUCTION.md, "Compute"); 100 epochs x 3 layers + evaluation is about 87 minutes.
+CIFAR_FULL_EPOCHS = 100
+
+BUDGETS: dict[str, Budget] = {b.name: b for b in [
+    Budget("quick", "paper settings and the paper's epochs (200 per layer; CIFAR-10 1200), on a fixed random "
+                    "subset of the training data (MNIST/Fashion-MNIST 2x50: 10000, 2x500: 5000, 2x1000: 2000 "
+                    "samples; CIFAR-10: 2000), full test sets; BP with our preset settings on the same subset",
+           {**{f"paper-{d}-2x50": 10000 for d in ("mnist", "fashion-mnist")},
+            **{f"paper-{d}-2x500": 5000 for d in ("mnist", "fashion-mnist")},
+            **{f"paper-{d}-2x1000": 2000 for d in ("mnist", "fashion-mnist")},
+            "paper-cifar10-3x800": 2000},
+           None, None, timing_epochs=3, timing_bp_epochs=1,
+           study=StudyBudget("mnist", (100, 100), 2000, 2000, (0.01, 0.03, 0.06, 0.1), 200,
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06))),
+    Budget("full", "the paper's budget on the full training sets (Fashion-MNIST all 60000 images; MNIST the "
+                   "first 50000 in file order, as the authors' code; CIFAR-10 all 50000), the presets' epochs "
+                   f"(200 per layer), full test sets; except CIFAR-10 at {CIFAR_FULL_EPOCHS} epochs per layer, "
+                   "not the paper's 1200: the longest that fits 90 minutes per run on our 2-core CPU (1200 would "
+                   "take about 17 hours per run there)",
+           {}, None, None, timing_epochs=10, timing_bp_epochs=3,
+           study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1), 200,
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06)),
+           epochs={"paper-cifar10-3x800": CIFAR_FULL_EPOCHS}),
+    Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
+           {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
+           study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),
+           changes={"dataset": "digits", "layers": (16, 16)}),
+]}
+
+
+def get_budget(name: str) -> Budget:
+    """The budget called ``name``; ValueError naming the known ones otherwise."""
+    if name not in BUDGETS:
+        raise ValueError(f"budget: {name!r} is not known; choose one of {', '.join(BUDGETS)}")
+    return BUDGETS[name]

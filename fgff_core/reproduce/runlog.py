@@ -1,0 +1,82 @@
+"""The run log (append-only JSONL mirrored to CSV, the resume index) and per-run claims between processes."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+ROW_FIELDS = ("key", "part", "row", "algo", "seed", "budget", "dataset", "layers", "train_subset", "n_train",
+              "n_test", "test_on", "epochs", "lr", "sig_lr", "batch_size", "test_acc", "test_acc_no_significance",
+              "train_acc", "train_acc_no_significance", "train_seconds", "epoch_seconds_median",
+              "wall_seconds", "device", "finished_at")
+
+
+class RunLog:
+    """Append-only JSONL of finished runs, mirrored to CSV; the resume index (rows by their ``key``)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.rows: dict[str, dict[str, Any]] = {}
+        self.reload()
+
+    def reload(self) -> None:
+        """Read the rows again (another process, e.g. a study next to a table run, may have added some)."""
+        if self.path.exists():
+            for line in self.path.read_text().splitlines():
+                if line.strip():
+                    try:
+                        row = json.loads(line)
+                    except json.JSONDecodeError:  # a line cut short by a crash: rerun that run
+                        continue
+                    self.rows[row["key"]] = row
+
+    def __contains__(self, key: str) -> bool:
+        return key in self.rows
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self.rows.get(key)
+
+    def add(self, row: dict[str, Any]) -> None:
+        """Append ``row`` (flushed at once, so a crash loses at most the run in progress); rewrite the CSV."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
+        with self.path.open("a") as f:
+            f.write(("\n" if torn else "") + json.dumps(row) + "\n")  # never glue a row onto a torn line
+            f.flush()
+        self.reload()
+        self.rows[row["key"]] = row
+        self.write_csv()
+
+    def write_csv(self) -> None:
+        with self.path.with_suffix(".csv").open("w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
+            writer.writeheader()
+            for row in self.rows.values():
+                writer.writerow({**row, "layers": "x".join(map(str, row["layers"]))})
+
+
+def claim(out: Path, key: str) -> Path | None:
+    """Mark run ``key`` of output folder ``out`` as running in this process; None if a live process has.
+
+    Returns the claim file, to unlink when the run ends. The pid files live in the temp folder, not in
+    ``out`` (which is often committed); a claim whose process is gone (a crash) is taken over.
+    """
+    folder = Path(tempfile.gettempdir()) / "fgff-reproduce-claims"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / (hashlib.sha1(f"{out.resolve()}|{key}".encode()).hexdigest()[:20] + ".pid")
+    try:
+        other = int(path.read_text())
+        if other != os.getpid():
+            os.kill(other, 0)  # ProcessLookupError if that process is gone: a stale claim from a crash
+            return None
+    except PermissionError:  # alive, someone else's
+        return None
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        pass
+    path.write_text(str(os.getpid()))
+    return path

@@ -1,0 +1,129 @@
+"""The training runs behind each table cell and study point, and the key that identifies a run for resuming."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..config import LEARNING_INVARIANT_FIELDS, RunConfig
+from ..presets import PRESETS
+from .paper import ALGOS, STUDY_PRESET, TABLE_PRESETS, Budget
+
+# The RunConfig fields when the committed logs (docs/reproduction/runs-*.jsonl) were written. A key hashes
+# these always, and a field added later only when it is not at its default, so a new field keeps every
+# existing key (and resume keeps skipping the runs already in a log).
+KEYED_FIELDS_2026_11 = ("algo", "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "sig_lr",
+                        "threshold", "loss", "delta", "label_value", "negatives", "schedule", "seed", "eval_every",
+                        "eval_subset", "train_subset", "factorize", "precision", "compile")
+# Those logs' keys left out these learning-invariant fields and hashed ``compile`` at its default (False,
+# the only value any logged run had); every other field that cannot change a run's result is hashed at its
+# default too, as compile: the learning-invariant fields, and the hinge margin of a softplus run.
+_LEFT_OUT_OF_KEY = ("device", "data_dir", "download", "eval_chunk", "log_every")
+
+
+def run_identity(config: RunConfig) -> dict[str, Any]:
+    """What of ``config`` shapes a run's result, as hashed by ``RunSpec.key``."""
+    defaults = RunConfig().to_dict()
+    identity = {}
+    for name, value in config.to_dict().items():
+        if name in _LEFT_OUT_OF_KEY:
+            continue
+        if name in LEARNING_INVARIANT_FIELDS or (name == "delta" and config.loss != "hinge"):
+            value = defaults[name]  # the hinge margin shapes hinge runs only
+        if name in KEYED_FIELDS_2026_11 or value != defaults[name]:
+            identity[name] = value
+    return identity
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One training run behind one table cell (or one study point)."""
+
+    part: str  # "1".."4" or "study"
+    row: str  # "2x500", "seconds", "sweep lr=0.03", "curve epochs=400", ...
+    algo: str
+    seed: int
+    config: RunConfig
+    val_size: int = 0  # >0: test on a validation split held out from the training set
+
+    @property
+    def key(self) -> str:
+        """Identifies the run for resuming; changes whenever anything that shapes the result does."""
+        blob = json.dumps({"cfg": run_identity(self.config), "val": self.val_size}, sort_keys=True, default=str)
+        digest = hashlib.sha1(blob.encode()).hexdigest()[:10]
+        return f"{self.part}|{self.row}|{self.algo}|seed{self.seed}|{digest}"
+
+    @property
+    def label(self) -> str:
+        return f"{self.part} {self.row} {self.algo} seed {self.seed}"
+
+
+def preset_run_config(preset: str, algo: str, budget: Budget, seed: int, device: str, data_dir: str | None,
+                      **extra: Any) -> RunConfig:
+    """Preset ``preset`` for ``algo`` under ``budget`` (its training subset, epochs and changes)."""
+    changes: dict[str, Any] = {"seed": seed, "device": device, "data_dir": data_dir, "download": False,
+                               "eval_every": 0, "train_subset": budget.train_subset.get(preset, 0)}
+    if algo == "bp" and budget.bp_epochs is not None:
+        changes["epochs"] = budget.bp_epochs
+    if algo != "bp" and budget.ff_epochs is not None:
+        changes["epochs"] = budget.ff_epochs
+    if algo != "bp" and preset in budget.epochs:
+        changes["epochs"] = budget.epochs[preset]
+    changes.update(budget.changes)
+    changes.update(extra)
+    return PRESETS[preset].config(algo, **changes)
+
+
+def row_name(layers: tuple[int, ...]) -> str:
+    """A table row's model name: "2x500" for equal widths, "784x500x10"-style otherwise."""
+    return "x".join(map(str, layers)) if len(set(layers)) > 1 else f"{len(layers)}x{layers[0]}"
+
+
+def table_specs(table: str, budget: Budget, seeds: int, device: str, data_dir: str | None) -> list[RunSpec]:
+    """The runs behind one of Tables I-IV."""
+    specs = []
+    for preset in TABLE_PRESETS[table]:
+        row = row_name(PRESETS[preset].config("fgff").layers)
+        for algo in ALGOS:
+            for seed in range(seeds):
+                if table == "4":
+                    epochs = budget.timing_bp_epochs if algo == "bp" else budget.timing_epochs
+                    cfg = preset_run_config(preset, algo, budget, seed, device, data_dir, train_subset=0,
+                                            epochs=epochs)
+                    specs.append(RunSpec("4", "seconds", algo, seed, cfg))
+                else:
+                    specs.append(RunSpec(table, row, algo, seed,
+                                         preset_run_config(preset, algo, budget, seed, device, data_dir)))
+    return specs
+
+
+def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
+                best_lr: dict[str, float] | None = None, long: bool = False) -> list[RunSpec]:
+    """The lr sweep (validation accuracy) or, given ``best_lr``, the budget curve (test accuracy).
+
+    ``long``: the sweep at ``long_epochs`` instead, or, given ``best_lr``, the test runs at that budget
+    (rows named like the curve's where the lr is the curve's, so those runs are not repeated).
+    """
+    s = budget.study
+    base = dict(dataset=s.dataset, layers=s.layers, train_subset=s.train_subset, device=device,
+                data_dir=data_dir, download=False, eval_every=0)
+
+    def config(algo: str, seed: int, lr: float, epochs: int) -> RunConfig:
+        return PRESETS[STUDY_PRESET].config(algo, **base, seed=seed, lr=lr, epochs=epochs)
+
+    specs = []
+    for algo in ("ff", "fgff"):
+        for seed in range(seeds):
+            if best_lr is None:
+                epochs, prefix = (s.long_epochs, f"sweep{s.long_epochs} ") if long else (s.sweep_epochs, "sweep ")
+                specs += [RunSpec("study", f"{prefix}lr={lr:g}", algo, seed, config(algo, seed, lr, epochs),
+                                  val_size=s.val_size) for lr in (s.long_lrs if long else s.lrs)]
+            elif long:
+                specs.append(RunSpec("study", f"curve epochs={s.long_epochs}", algo, seed,
+                                     config(algo, seed, best_lr[algo], s.long_epochs)))
+            else:
+                specs += [RunSpec("study", f"curve epochs={epochs}", algo, seed,
+                                  config(algo, seed, best_lr[algo], epochs)) for epochs in s.curve_epochs]
+    return specs

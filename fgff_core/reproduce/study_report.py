@@ -1,0 +1,148 @@
+"""The fair-comparison study's Markdown and figures, and the section III.C ablation, from the run log."""
+
+from __future__ import annotations
+
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..config import algo_uses_significance
+from ..presets import PRESETS
+from .cells import Cells, collect
+from .execution import StudyRuns
+from .paper import STUDY_PRESET, Budget, StudyBudget
+from .runlog import RunLog
+
+
+def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
+    return "" if ff_mean is None or fgff_mean is None else f"{(fgff_mean - ff_mean) * 100:+.2f}"
+
+
+def ablation(rows: list[dict[str, Any]]) -> str:
+    """Every FGFF run given: accuracy with significance minus without, in points, grouped by table row."""
+    if not rows:
+        return "No FGFF runs yet."
+    gaps = [(r["test_acc"] - r["test_acc_no_significance"]) * 100 for r in rows]
+    groups: dict[str, list[float]] = {}
+    for r, g in zip(rows, gaps):
+        where = "study" if r["part"] == "study" else f"Table {r['part']}"
+        lr = f" lr={r['lr']:g}" if r["row"].startswith("curve") else ""  # the long-budget lr may differ
+        groups.setdefault(f"{where} {r['row']}{lr}" + (" (validation)" if r.get("test_on") == "validation" else ""),
+                          []).append(g)
+    lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
+
+    def natural(item: tuple[str, list[float]]) -> list:
+        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0])]
+
+    for name, g in [*sorted(groups.items(), key=natural), ("all FGFF runs", gaps)]:
+        std = f"{statistics.stdev(g):.2f}" if len(g) > 1 else "n/a"
+        lines.append(f"| {name} | {len(g)} | {statistics.fmean(g):+.2f} ± {std} | {min(g):+.2f} | {max(g):+.2f} |")
+    return "\n".join(lines)
+
+
+def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
+    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long)."""
+    log.reload()
+    return [r for r in log.rows.values() if algo_uses_significance(r["algo"]) and r.get("test_acc") is not None
+            and r["budget"] == budget and r["part"] != "4"]
+
+
+def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
+    if len(runs.long_best) < 2:
+        return ["skipped: the long sweep did not finish"]
+    long_cells = collect(runs.long_sweep, log, runs.skipped, "test_acc")
+    long_test = collect(runs.long_runs, log, runs.skipped, "test_acc")
+    long_nosig = collect(runs.long_runs, log, runs.skipped, "test_acc_no_significance")
+    lines = ["| lr | FF (validation) | FGFF (validation) |", "|---|---|---|"]
+    lines += [f"| {lr:g} | {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'ff')].fmt()} "
+              f"| {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'fgff')].fmt()} |" for lr in s.long_lrs]
+    row = f"curve epochs={s.long_epochs}"
+    ff, fg = long_test[(row, "ff")], long_test[(row, "fgff")]
+    return lines + ["", f"Best lr at {s.long_epochs} epochs: FF {runs.long_best['ff']:g}, FGFF "
+                        f"{runs.long_best['fgff']:g}. Test accuracy at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} "
+                        f"(without significance {long_nosig[(row, 'fgff')].fmt()}); FGFF − FF "
+                        f"{_gap(ff.mean, fg.mean)} pp."]
+
+
+def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plots: list[Path]) -> str:
+    """The study's Markdown: sweep, budget curve, the long budget, the ablation and the figures."""
+    s = budget.study
+    if len(runs.best_lr) < 2:
+        reason = next(iter(runs.skipped.values()), "the sweep did not finish")
+        return f"### Fair-comparison study\n\nskipped: {reason}\n"
+    sweep_cells = collect(runs.sweep, log, runs.skipped, "test_acc")
+    sweep_nosig = collect(runs.sweep, log, runs.skipped, "test_acc_no_significance")
+    curve_cells = collect(runs.curve, log, runs.skipped, "test_acc")
+    curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
+    net = "x".join(map(str, s.layers))
+    lines = ["### Fair-comparison study (beyond the paper)", "",
+             f"{s.dataset}, {len(s.layers)}x{s.layers[0]} ReLU ({net}), paper settings (full batch, Adam, "
+             f"sig_lr {PRESETS[STUDY_PRESET].config('fgff').sig_lr}, threshold 2, softplus, label value 1) "
+             f"except the learning rate; {s.train_subset} training samples; {seeds} seeds; budget `{budget.name}`.",
+             "", f"#### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
+                 f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
+             "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
+    for lr in s.lrs:
+        r = f"sweep lr={lr:g}"
+        lines.append(f"| {lr:g} | {sweep_cells[(r, 'ff')].fmt()} | {sweep_cells[(r, 'fgff')].fmt()} "
+                     f"| {sweep_nosig[(r, 'fgff')].fmt()} |")
+    lines += ["", f"Best lr on validation: FF {runs.best_lr['ff']:g}, FGFF {runs.best_lr['fgff']:g}.", "",
+              "#### 2. Budget curve at each algorithm's best lr (test accuracy on the full test set, %)", "",
+              "| Epochs per layer | FF | FGFF | FGFF − FF (pp) | FGFF without significance | FF without "
+              "significance |", "|---|---|---|---|---|---|"]
+    for e in s.curve_epochs:
+        r = f"curve epochs={e}"
+        ff, fg = curve_cells[(r, "ff")], curve_cells[(r, "fgff")]
+        lines.append(f"| {e} | {ff.fmt()} | {fg.fmt()} | {_gap(ff.mean, fg.mean)} "
+                     f"| {curve_nosig[(r, 'fgff')].fmt()} | {curve_nosig[(r, 'ff')].fmt()} |")
+    lines += ["", f"#### 3. Equal budget at {s.long_epochs} epochs per layer, each at its best lr for that budget "
+                  f"(validation sweep, %)", "", *_long_budget(s, runs, log)]
+    lines += ["", "#### 4. Section III.C ablation: FGFF predicting with vs without its significance factors", "",
+              ablation(ablation_rows(log, budget.name)), ""]
+    lines += [f"![{p.stem}]({p.name})" for p in plots]
+    return "\n".join(lines) + "\n"
+
+
+def study_plots(budget: Budget, runs: StudyRuns, log: RunLog, out: Path) -> list[Path]:
+    """The sweep and the budget curve as PNG (plotly + kaleido); HTML where kaleido cannot render."""
+    from ..viz.reproduction import seed_curves
+
+    s = budget.study
+    if len(runs.best_lr) < 2:
+        return []
+    sweep: Cells = collect(runs.sweep, log, runs.skipped, "test_acc")
+    curve = collect(runs.curve, log, runs.skipped, "test_acc")
+    curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
+    where = f"{s.dataset} {'x'.join(map(str, s.layers))}, {s.train_subset} training samples"
+    figures = {
+        "lr-sweep": seed_curves({a: (a, [sweep[(f"sweep lr={x:g}", a)] for x in s.lrs]) for a in ("ff", "fgff")},
+                                s.lrs, f"{where}: lr sweep at {s.sweep_epochs} epochs per layer (validation accuracy)",
+                                "learning rate (Adam, weights)"),
+        "budget-curve": seed_curves(
+            {**{a: (a, [curve[(f"curve epochs={x}", a)] for x in s.curve_epochs]) for a in ("ff", "fgff")},
+             "fgff_no_significance": ("fgff", [curve_nosig[(f"curve epochs={x}", "fgff")] for x in s.curve_epochs])},
+            s.curve_epochs, f"{where}: test accuracy vs budget, each at its best lr",
+            "epochs (full-batch steps) per layer"),
+    }
+    paths = []
+    for name, fig in figures.items():
+        path = out / f"study-{name}-{budget.name}.png"
+        try:
+            fig.write_image(path)
+        except Exception as exc:  # kaleido missing or no Chrome: keep an interactive copy instead
+            path = path.with_suffix(".html")
+            fig.write_html(path, include_plotlyjs="cdn")
+            print(f"no PNG ({type(exc).__name__}: {exc}); wrote {path}", file=sys.stderr)
+        paths.append(path)
+    return paths
+
+
+def ablation_markdown(log: RunLog, budget: Budget) -> str:
+    """Section III.C over every FGFF run of ``budget`` in the log: the tables' cells and the study's points."""
+    return "\n".join([f"### Section III.C ablation: FGFF predicting with vs without its significance factors "
+                      f"(budget `{budget.name}`)", "",
+                      "Test accuracy (validation for the study's sweeps) with the learned factors minus without "
+                      "them (all set to 1) at prediction, for the same trained network; one row per table cell "
+                      "or study point, over seeds.", "", ablation(ablation_rows(log, budget.name))]) + "\n"
