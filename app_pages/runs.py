@@ -8,17 +8,21 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from fgff_core.jobs.ray_executor import cluster_info
 from fgff_core.progress import run_progress
 from fgff_core.status import RunStatus
 from fgff_core.viz import curves
 
 TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
-                 "epoch_events", "train_seconds", "created_at", "device", "run_id"]
+                 "epoch_events", "train_seconds", "created_at", "device", "node", "run_id"]
 
 jm = job_manager()
 st.title("Runs")
 st.caption("Every run stored on this server. Select rows to open them here; the selection is in the URL, "
            "so the Compare, Significance and Features pages and a shared link show the same runs.")
+if (cluster := cluster_info()) is not None:  # jobs run on Ray (FGFF_EXECUTOR=ray)
+    with st.expander(cluster.summary(), icon=":material/hub:"):
+        st.dataframe(cluster.node_rows(), hide_index=True)
 
 # -- upload ------------------------------------------------------------------------------------
 with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):

@@ -117,6 +117,18 @@ class ClusterInfo:
     gpus_total: float
     gpus_free: float
 
+    def summary(self) -> str:
+        """One line for the app, e.g. "Ray cluster: 2 nodes, 3 of 8 CPUs free, 1 of 2 GPUs free"."""
+        alive = sum(n.alive for n in self.nodes)
+        gpus = f", {self.gpus_free:g} of {self.gpus_total:g} GPUs free" if self.gpus_total else ""
+        nodes = f"{alive} node{'s' if alive != 1 else ''}"
+        return f"Ray cluster: {nodes}, {self.cpus_free:g} of {self.cpus_total:g} CPUs free{gpus}"
+
+    def node_rows(self) -> list[dict[str, Any]]:
+        """One row per node (address, alive, CPUs, GPUs), for a table."""
+        return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
+                for n in self.nodes]
+
 
 def cluster_info() -> ClusterInfo | None:
     """The Ray cluster this process uses (nodes, free CPUs/GPUs); None when Ray is not in use."""
