@@ -73,8 +73,8 @@ class Budget:
     epochs: dict[str, int] = field(default_factory=dict)  # preset -> FF/FGFF epochs per layer, over ff_epochs
 
 
-# Measured: 16.9 s per layer-epoch for FGFF on 50000 CIFAR-10-sized samples, 3x800, one thread on the shared
-# 2-core CPU (docs/REPRODUCTION.md, "Compute"); 100 epochs x 3 layers + evaluation is about 87 minutes.
+# Measured: 14.6-16.9 s per layer-epoch for FGFF on the 50000 CIFAR-10 training images, 3x800, one thread on
+# the shared 2-core CPU (docs/REPRODUCTION.md, "Compute"); 100 epochs x 3 layers + evaluation: 75-87 minutes.
 CIFAR_FULL_EPOCHS = 100
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
@@ -93,7 +93,7 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                    "first 50000 in file order, as the authors' code; CIFAR-10 all 50000), the presets' epochs "
                    f"(200 per layer), full test sets; except CIFAR-10 at {CIFAR_FULL_EPOCHS} epochs per layer, "
                    "not the paper's 1200: the longest that fits 90 minutes per run on our 2-core CPU (1200 would "
-                   "take about 17 hours per run there)",
+                   "take 15-17 hours per run there)",
            {}, None, None, timing_epochs=10, timing_bp_epochs=3,
            study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1), 200,
                              (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06)),
