@@ -6,10 +6,12 @@ from __future__ import annotations
 import errno
 import os
 
+import numpy as np
 import pytest
 
 from fgff_core.checkpoint import save_checkpoint
 from fgff_core.config import RunConfig
+from fgff_core.events import EpochMetrics
 from fgff_core.model import FFNet
 from fgff_core.store import DiskFullError, RunStore, StoreError
 
@@ -67,3 +69,25 @@ def test_an_import_larger_than_the_free_space_is_refused_before_a_run_is_made(tm
     run_id = store.import_checkpoint(checkpoint)  # with room, the same file imports
     assert store.run(run_id)["status"] == "done"
     assert not list(store.root.rglob("*.tmp"))
+
+
+def test_the_write_ahead_log_stays_small_so_a_full_disk_still_takes_a_final_status(tmp_path):
+    """SQLite's WAL grows to 4 MB before it is folded back by default; on a small disk that filled
+    the disk and no run could then be marked failed (the queue looked stalled). Now it reuses its
+    space after a few hundred KiB."""
+    config = RunConfig(dataset="digits", layers=(500,), epochs=600)
+    store = RunStore(tmp_path / "runs")
+    run_id = store.create_run(config)
+    assert store.claim(run_id)
+    writer = store.writer(run_id)
+    significance = np.ones(500, np.float32)  # 2 KB a snapshot: 1.2 MB in all
+    wal, largest = store.root / "runs.sqlite-wal", 0
+    try:
+        for epoch in range(1, config.epochs + 1):
+            writer.epoch(EpochMetrics(layer=0, epoch=epoch, step=epoch, loss=0.5, g_pos=2.0, g_neg=1.0,
+                                      g_pos_raw=2.0, g_neg_raw=1.0, seconds=0.001, significance=significance))
+            largest = max(largest, wal.stat().st_size if wal.exists() else 0)
+    finally:
+        writer.close()
+    assert largest < 600 << 10, f"the WAL grew to {largest} bytes"
+    assert len(store.metrics(run_id)) == config.epochs

@@ -111,6 +111,7 @@ def sql_in(statuses: Iterable[RunStatus]) -> str:
 ACTIVE_IN = sql_in(ACTIVE_STATUSES)
 
 
+WAL_CHECKPOINT_PAGES = 64  # 256 KiB with SQLite's 4 KiB pages
 LOW_SPACE_BYTES = 64 << 10  # below this, an SQLite I/O error in the runs folder is put down to a full disk
 
 
@@ -293,6 +294,10 @@ class Database:
         con.execute("PRAGMA busy_timeout = 30000")
         con.execute("PRAGMA foreign_keys = ON")
         con.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process crashes
+        # Fold the WAL back into the database every WAL_CHECKPOINT_PAGES pages (SQLite's default is
+        # 1000, 4 MB): the WAL then reuses its own space, so a disk that fills up still has room
+        # there for a run's final status ("failed: no space left on device ...").
+        con.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         return con
 
     @contextlib.contextmanager
