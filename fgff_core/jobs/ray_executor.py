@@ -71,19 +71,52 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
     address = address if address is not None else (os.environ.get(RAY_ADDRESS_ENV, "").strip() or None)
     if address in (None, "local"):
         # Same machine: the workers import this very package from its folder.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
+        _init_from_lasting_thread(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+                                  runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
         return True
     if address != "auto":
         _check_reachable(address, timeout)
     import fgff_core
 
     try:  # other machines get this package's code with the job (they need torch, numpy, ... installed)
-        ray.init(address=address, log_to_driver=False,
-                 runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
+        _init_from_lasting_thread(address=address, log_to_driver=False,
+                                  runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailableError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return True
+
+
+_KEEPER_STOP = threading.Event()
+
+
+def _init_from_lasting_thread(**init_args: Any) -> None:
+    """``ray.init`` from a thread that lives as long as this process uses Ray.
+
+    Ray starts its local processes (GCS, raylet) with ``PR_SET_PDEATHSIG``, which kills them when
+    the *thread* that started them ends. Streamlit runs page scripts in short-lived threads, so
+    ``ray.init`` called there would lose its cluster seconds later. The main thread lasts.
+    """
+    import ray
+
+    if threading.current_thread() is threading.main_thread():
+        ray.init(**init_args)
+        return
+    started, failure = threading.Event(), []
+
+    def keeper() -> None:
+        try:
+            ray.init(**init_args)
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller's thread
+            failure.append(exc)
+        finally:
+            started.set()
+        _KEEPER_STOP.wait()
+
+    _KEEPER_STOP.clear()
+    threading.Thread(target=keeper, name="fgff-ray-keeper", daemon=True).start()
+    started.wait()
+    if failure:
+        raise failure[0]
 
 
 def _check_reachable(address: str, timeout: float) -> None:
@@ -358,6 +391,7 @@ class RayExecutor:
             ray.kill(self._channel)
         if self._owns_ray:
             ray.shutdown()
+            _KEEPER_STOP.set()
 
     # -- draining ----------------------------------------------------------------------------------
     def _drain_loop(self) -> None:
