@@ -33,12 +33,14 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
 from fgff_core.config import RunConfig
 from fgff_core.data import DATA_DIR_ENV, Dataset, DatasetNotFoundError, load_dataset
 from fgff_core.events import EpochMetrics
+from fgff_core.label_input import first_layer_input
 from fgff_core.runtime import retain_freed_memory
 from fgff_core.training import Trainer
 
@@ -127,9 +129,7 @@ class EpochStepper:
         self.losses.append(event.loss)
         if event.epoch > 1:  # the first epoch of a layer also builds its inputs: warm-up
             self.seconds.setdefault(event.layer, []).append(elapsed)
-        cfg = self.trainer.config
-        n_events = cfg.epochs if cfg.algo == "bp" else cfg.epochs * len(cfg.layers)
-        if len(self.losses) == n_events:
+        if len(self.losses) == self.trainer.config.epoch_events:
             self.done = True  # the generator is left before its final full-data evaluation
 
     def median(self, layer: int) -> float:
@@ -206,9 +206,15 @@ def time_prediction(models: dict[str, torch.nn.Module], x: torch.Tensor, chunk: 
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def time_bp(setup: Setup, data: Dataset) -> tuple[float, float, float, int]:
-    """BP at batch ``bp_batch_size``: seconds per epoch over a subset, extrapolated to the full set;
-    prediction seconds on the test set; and the subset size."""
+class BPTiming(NamedTuple):
+    epoch_seconds: float  # over a subset, extrapolated to the full training set
+    predict_seconds: float  # the test set
+    test_acc: float
+    n_subset: int
+
+
+def time_bp(setup: Setup, data: Dataset) -> BPTiming:
+    """BP at batch ``bp_batch_size``, timed on the first ``bp_batches`` batches of the training set."""
     n_sub = min(len(data.y_train), setup.bp_batch_size * setup.bp_batches)
     cfg = run_config(setup, "bp", batch_size=setup.bp_batch_size, epochs=3, lr=0.001)
     stepper = EpochStepper("bp", cfg, subset(data, n_sub))
@@ -225,7 +231,8 @@ def time_bp(setup: Setup, data: Dataset) -> tuple[float, float, float, int]:
         model.predict(x, chunk=setup.eval_chunk)
         sync(setup.device)
         pred.append(time.perf_counter() - start)
-    return per_epoch, statistics.median(pred), stepper.trainer.accuracy(x, stepper.trainer.data.y_test)[0], n_sub
+    acc = stepper.trainer.accuracy(x, stepper.trainer.data.y_test).with_significance
+    return BPTiming(per_epoch, statistics.median(pred), acc, n_sub)
 
 
 # -- peak memory --------------------------------------------------------------------------------
@@ -353,7 +360,7 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     x_test, y_test = variants["ff plain"].trainer.data.x_test, variants["ff plain"].trainer.data.y_test
     pred = time_prediction(models, x_test, setup.eval_chunk, setup.predict_reps, dev)
     pred_flops = 10.0 * n_test * sum(2.0 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
-    chunks = {name: setup.eval_chunk or m.auto_chunk(torch.device(dev)) for name, m in models.items()}
+    chunks = {name: setup.eval_chunk or m.first_input.prediction_chunk(torch.device(dev)) for name, m in models.items()}
     res.notes.append(f"{dev}: prediction chunks (samples): " + ", ".join(f"{k} {v}" for k, v in chunks.items())
                      + (" (automatic: each path's fastest measured chunk on the benchmark machine)"
                         if not setup.eval_chunk else ""))
@@ -365,7 +372,8 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
 
     # -- BP ----------------------------------------------------------------------------------------
     log(f"{dev}: BP")
-    bp_epoch, bp_pred, bp_acc, n_sub = time_bp(setup, data)
+    bp = time_bp(setup, data)
+    bp_epoch, bp_pred, n_sub = bp.epoch_seconds, bp.predict_seconds, bp.n_subset
     bp_flops = 6.0 * n * sum(a * b for a, b in zip([*sizes], [*sizes[1:], N_CLASSES])) - 2.0 * n * d * sizes[1]
     res.add(device=dev, measure="train epoch", algo="bp", path=f"batch {setup.bp_batch_size}", layer="all",
             seconds=bp_epoch, samples_per_s=n / bp_epoch, gflop=bp_flops / 1e9, gflops_per_s=bp_flops / bp_epoch / 1e9,
@@ -428,25 +436,25 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     for algo in ("ff", "fgff"):
         a, b = variants[f"{algo} plain"], variants[f"{algo} factorised"]
         dloss = max(abs(p - q) for p, q in zip(a.losses, b.losses))
-        acc_a = a.trainer.accuracy(x_test, y_test)[0]
-        acc_b = b.trainer.accuracy(x_test, y_test)[0]
-        with torch.no_grad():  # the same trained net, predicted through both paths
+        acc_a = a.trainer.accuracy(x_test, y_test).with_significance
+        acc_b = b.trainer.accuracy(x_test, y_test).with_significance
+        with torch.no_grad():  # the same trained net, predicted through both first-layer paths
             m = b.trainer.model
             fast = m.predict(x_test, chunk=setup.eval_chunk)
-            m.factorize = False
+            m.first_input = first_layer_input(False, m.label_value, m.n_classes)
             slow = m.predict(x_test, chunk=setup.eval_chunk)
-            m.factorize = True
+            m.first_input = first_layer_input(True, m.label_value, m.n_classes)
         flips = int((fast != slow).sum())
         res.checks.append((f"{dev}: {algo.upper()} same results, plain vs factorised, {len(a.losses)} epochs, "
                            "same seed",
                            f"max |loss diff| {dloss:.1e}; test acc {acc_a:.4f} vs {acc_b:.4f}; "
                            f"{flips} of {n_test} predictions differ between the paths on one net",
                            _verdict(dloss < 1e-3 and abs(acc_a - acc_b) <= 0.002)))
-    acc_fp = fff.trainer.accuracy(x_test, y_test)[0]
+    acc_fp = fff.trainer.accuracy(x_test, y_test).with_significance
     for mode in modes:
         fast = variants[f"ff factorised {mode}"]
         dloss = max(abs(p - q) for p, q in zip(fast.losses, fff.losses))
-        acc = fast.trainer.accuracy(x_test, y_test)[0]
+        acc = fast.trainer.accuracy(x_test, y_test).with_significance
         res.checks.append((f"{dev}: speed mode {mode} (off by default), FF factorised vs fp32",
                            ", ".join(f"layer {i + 1} {paired_ratio(fff, fast, i):.2f}x"
                                      for i in range(len(setup.layers)))

@@ -16,12 +16,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 ALGORITHMS = ("ff", "fgff", "bp")
-LOSSES = ("softplus", "hinge")
+LOSSES = ("softplus", "hinge", "symba", "exp_hinge")
 NEGATIVE_STRATEGIES = ("fixed", "resample")
 SCHEDULES = ("greedy", "simultaneous")
-OPTIMIZERS = ("adam",)
+OPTIMIZERS = ("adam", "adamw", "sgd")
 PRECISIONS = ("fp32", "tf32", "bf16")
 DEVICES = ("auto", "cpu", "cuda", "mps")
+LR_SCHEDULES = ("constant", "linear", "cosine")
+PREDICT_LAYERS = ("all", "skip_first")
+SIGNIFICANCE_PARAMS = ("unconstrained", "softplus", "exp")
 
 # How each algorithm is named to people (tables, legends, run names): the one place.
 ALGORITHM_LABELS = {"ff": "FF", "fgff": "FGFF", "bp": "BP"}
@@ -111,7 +114,9 @@ class RunConfig:
                        "paper. Default: full for ff/fgff, 128 for bp.", min=0, max=10_000_000,
                        optional=True, aliases={"full": 0}),
     )
-    optimizer: str = field(default="adam", metadata=_meta("choice", "Optimizer.", choices=OPTIMIZERS))
+    optimizer: str = field(default="adam", metadata=_meta(
+        "choice", "Optimizer of the weights: adam, adamw or sgd (with momentum). FGFF's significance factors "
+        "always use adam.", choices=OPTIMIZERS))
     lr: float | None = field(
         default=None,
         metadata=_meta("float", "Learning rate of the weights and biases. Default: 0.06 for ff/fgff (the "
@@ -131,8 +136,10 @@ class RunConfig:
     loss: str = field(
         default="softplus",
         metadata=_meta("choice", "Layer loss: softplus = log(1+exp(.)) as in the authors' code; hinge = the "
-                       "plain hinge of eq. (1) with margin delta. Note: the authors' code's 'hinge' switch "
-                       "actually runs an exponential hinge, not eq. (1).", choices=LOSSES),
+                       "plain hinge of eq. (1) with margin delta; symba = softplus(symba_alpha * (g_neg - g_pos)); "
+                       "exp_hinge = eq. (1) with each hinge term t as exp(t) - 1 (our reading of the exponential "
+                       "hinge that the authors' code's 'hinge' switch runs; their formula was not available).",
+                       choices=LOSSES),
     )
     delta: float = field(
         default=0.5,
@@ -227,6 +234,61 @@ class RunConfig:
         default=1,
         metadata=_meta("int", "Copy per-epoch metrics to the host every N epochs (fewer GPU syncs).",
                        min=1, max=1_000_000),
+    )
+    # -- strong Forward-Forward recipes (issue 12): hard negatives, schedules, regularisers, readouts --
+    hard_negatives: float = field(
+        default=0.0,
+        metadata=_meta("float", "Fraction of the negative labels that are hard: the wrong label with the highest "
+                       "goodness under the current network (never the true one); the rest are random "
+                       "(fixed or resampled, see negatives). 0: all random, as in the paper.", min=0.0, max=1.0),
+    )
+    hard_negatives_every: int = field(
+        default=1,
+        metadata=_meta("int", "Recompute the hard negatives every N epochs (of each layer for the greedy schedule).",
+                       min=1, max=1_000_000),
+    )
+    lr_schedule: str = field(
+        default="constant",
+        metadata=_meta("choice", "Learning-rate schedule over each layer's epochs (the whole run for simultaneous and "
+                       "bp): constant; linear = constant, then linear decay to 0 over the second half "
+                       "(Hinton); cosine.", choices=LR_SCHEDULES),
+    )
+    weight_decay: float = field(
+        default=0.0,
+        metadata=_meta("float", "Weight decay of the weights (not of the significance factors): L2 for adam and sgd, "
+                       "decoupled for adamw.", min=0.0, max=10.0),
+    )
+    momentum: float = field(
+        default=0.9,
+        metadata=_meta("float", "Momentum of the sgd optimizer.", min=0.0, max=0.999),
+    )
+    peer_norm: float = field(
+        default=0.0,
+        metadata=_meta("float", "Weight of Hinton's peer-normalisation penalty, which keeps each neuron's running mean "
+                       "activity on positive data near its layer's mean. 0: off.", min=0.0, max=100.0),
+    )
+    symba_alpha: float = field(
+        default=4.0,
+        metadata=_meta("float", "Scale alpha of the symba loss softplus(alpha * (g_neg - g_pos)).",
+                       min=0.0, max=100.0, min_open=True),
+    )
+    predict_layers: str = field(
+        default="all",
+        metadata=_meta("choice", "Layers whose goodness is summed at prediction (and for hard negatives): all, or "
+                       "skip_first (all but layer 1, as Hinton; needs 2 or more layers).",
+                       choices=PREDICT_LAYERS),
+    )
+    readout_epochs: int = field(
+        default=0,
+        metadata=_meta("int", "Epochs of a linear softmax readout trained after FF on the frozen, normalised hidden "
+                       "activities (the predict_layers, neutral label); reported as readout_test_acc, never "
+                       "in the goodness accuracy. 0: off.", min=0, max=1000),
+    )
+    significance_param: str = field(
+        default="unconstrained",
+        metadata=_meta("choice", "How FGFF's significance factors s are parameterised: unconstrained (the paper) or "
+                       "non-negative, s = softplus(p) or s = exp(p) (all start at 1).",
+                       choices=SIGNIFICANCE_PARAMS),
     )
 
     def __post_init__(self) -> None:

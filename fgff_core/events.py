@@ -40,7 +40,8 @@ class RunStarted(Event):
 
 @dataclass
 class EpochMetrics(Event):
-    """One layer's epoch. Goodness is the batch mean; ``*_raw`` is without significance (eq. 2).
+    """One layer's epoch. Goodness is the batch mean, with the significance factors (eq. 3) and
+    ``*_no_significance`` without them (eq. 2).
 
     For BP, ``layer`` is 0 (the whole network) and the goodness fields are None.
     """
@@ -52,15 +53,19 @@ class EpochMetrics(Event):
     loss: float
     g_pos: float | None
     g_neg: float | None
-    g_pos_raw: float | None
-    g_neg_raw: float | None
+    g_pos_no_significance: float | None
+    g_neg_no_significance: float | None
     seconds: float
     significance: np.ndarray | None = field(default=None, repr=False)
 
 
 @dataclass
 class EvalMetrics(Event):
-    """Accuracy on the fixed evaluation subsets, with the layers trained so far."""
+    """Accuracy on the fixed evaluation subsets, with the layers trained so far (``predict_layers``).
+
+    ``layer_*_acc``: the prediction rule with the goodness of this event's ``layer`` alone (with the
+    significance factors); None for BP. The simultaneous schedule yields one event per layer.
+    """
 
     kind: ClassVar[str] = "eval"
     layer: int
@@ -70,6 +75,8 @@ class EvalMetrics(Event):
     test_acc: float
     train_acc_no_significance: float | None
     test_acc_no_significance: float | None
+    layer_train_acc: float | None = None
+    layer_test_acc: float | None = None
 
 
 @dataclass
@@ -83,6 +90,9 @@ class RunFinished(Event):
     train_seconds: float
     epoch_seconds_median: float
     wall_seconds: float
+    # the linear softmax readout on the frozen hidden activities (readout_epochs > 0), never the goodness rule
+    readout_train_acc: float | None = None
+    readout_test_acc: float | None = None
 
 
 EPOCH_METRIC_NAMES = tuple(f.name for f in dataclasses.fields(EpochMetrics) if f.name != "significance")

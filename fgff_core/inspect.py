@@ -1,6 +1,6 @@
 """Looking inside a trained FF/FGFF network: how a neuron's significance relates to what it does.
 
-FGFF's significance factor w_j scales neuron j's contribution to the goodness (eq. 3). A neuron
+FGFF's significance factor s_j scales neuron j's contribution to the goodness (eq. 3). A neuron
 that helps tell positive from negative data should be more active on positive data (true label
 embedded) than on negative data (a wrong label embedded); ``neuron_activity`` measures exactly
 that, per neuron, so it can be plotted against the neuron's factor.

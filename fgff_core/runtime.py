@@ -18,15 +18,11 @@ _TRIM_THRESHOLD_BYTES = 2**31 - 1  # the largest value mallopt takes: keep up to
 def retain_freed_memory() -> bool:
     """Make glibc keep freed memory for reuse instead of returning it to the OS. True if applied.
 
-    Why: a full-batch epoch allocates and frees the same large tensors every step (the
-    (60000, 500) activations are 120 MB). glibc serves each block over 32 MiB with a fresh
-    ``mmap`` and unmaps it on free, so every such tensor is page-faulted and zeroed by the
-    kernel again: on the 2-core benchmark machine a ReLU over a (120000, 500) tensor took 57 ms
-    into a new tensor and 6 ms into reused memory, and the factorised layer-1 epoch went from
-    0.92 s to 0.59 s. This is what PyTorch's CPU tuning guide gets from jemalloc/tcmalloc,
-    done with glibc's own ``mallopt``: big blocks come from the heap, and the heap is not
-    trimmed. The cost is that the process keeps its peak memory until it exits, which is
-    right for a process that trains and ends, not for a long-lived server.
+    Why: a full-batch epoch allocates and frees the same large tensors every step, and glibc unmaps
+    every freed block over 32 MiB, so each new one is page-faulted and zeroed again (measured in
+    benchmarks/RESULTS.md, "How"). This is what PyTorch's CPU tuning guide gets from jemalloc or
+    tcmalloc, done with glibc's own ``mallopt``. The cost: the process keeps its peak memory until it
+    exits, which is right for a process that trains and ends, not for a long-lived server.
 
     No effect (returns False) off Linux or without glibc (e.g. musl).
     """

@@ -5,8 +5,8 @@ iterating (or call ``stop()``) to end cleanly between epochs. ``train(config)`` 
 and returns the final ``RunFinished`` with the trained ``Trainer``.
 
 FF and FGFF are one code path: every layer multiplies its squared activations by its
-significance factors (eq. 3). FGFF trains them with a second Adam optimizer at ``sig_lr``; FF
-leaves them frozen at 1, where eq. (3) is eq. (2).
+significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at ``sig_lr``
+(``optim.LayerOptimizers``); FF leaves them frozen at 1, where eq. (3) is eq. (2).
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -23,10 +25,14 @@ from torch import Tensor
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .model import BPNet, FFNet, embed_labels, layer_goodness, layer_loss, normalise, relabel_coefficients
+from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
+from .label_input import FirstLayerData, LayerInputs, PairInputs
+from .model import BPNet, FFNet, LabelGoodness, sum_layers
+from .negatives import draw_negative_labels, hard_negative_labels, mix_negatives
+from .optim import LayerOptimizers, lr_factor, make_optimizer, set_lr_factor
+from .readout import train_readout
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
-
 
 def resolve_device(name: str = "auto") -> torch.device:
     """``auto``: CUDA if present, then Apple MPS, then CPU."""
@@ -43,10 +49,50 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
-def draw_negative_labels(labels: Tensor, n_classes: int, generator: torch.Generator) -> Tensor:
-    """A wrong label for each sample, uniform over the other ``n_classes - 1`` (never the true one)."""
-    offset = torch.randint(1, n_classes, labels.shape, generator=generator)
-    return (labels.cpu() + offset).remainder(n_classes).to(labels.device)
+class EpochStats(NamedTuple):
+    """One layer-epoch's batch means: the loss and the goodness with the factors ``s`` (eq. 3) and
+    without them (eq. 2). The goodness fields are None for BP. Field names are ``EpochMetrics``'s."""
+
+    loss: float
+    g_pos: float | None = None
+    g_neg: float | None = None
+    g_pos_no_significance: float | None = None
+    g_neg_no_significance: float | None = None
+
+
+def _stats_on_device(loss: Tensor, out: LayerOutputs) -> Tensor:
+    """``EpochStats`` of one step as a device vector in field order: no host sync per step."""
+    return torch.stack([loss.detach(), out.g_pos.detach().mean(), out.g_neg.detach().mean(),
+                        out.g_pos_no_significance.mean(), out.g_neg_no_significance.mean()])
+
+
+class Accuracy(NamedTuple):
+    with_significance: float  # the prediction rule with the factors s (for FF they are 1); BP's accuracy
+    no_significance: float | None  # without them (eq. 2); None for BP
+
+
+@dataclass
+class _PendingEpoch:
+    """A layer-epoch whose metrics are still on the device (copied to the host in batches)."""
+
+    layer: int
+    epoch: int
+    step: int
+    stats: Tensor  # ``EpochStats`` in field order (BP: the loss only)
+    s: Tensor | None  # the layer's significance factors after the epoch
+
+
+class _EpochClock:
+    """Seconds per layer-epoch, measured between metric flushes; evaluation time is left out."""
+
+    def __init__(self) -> None:
+        self._since = time.perf_counter()
+
+    def restart(self) -> None:
+        self._since = time.perf_counter()
+
+    def seconds_per(self, n_epochs: int) -> float:
+        return (time.perf_counter() - self._since) / n_epochs
 
 
 class Trainer:
@@ -58,24 +104,33 @@ class Trainer:
     def __init__(self, config: RunConfig | dict, data: Dataset | None = None) -> None:
         self.config = RunConfig.coerce(config)
         cfg = self.config
+        if cfg.predict_layers == "skip_first" and len(cfg.layers) < 2 and cfg.algo != "bp":
+            raise ValueError("predict_layers: skip_first needs 2 or more layers; use all for a 1-layer net")
         self.device = resolve_device(cfg.device)
         data = data if data is not None else load_for_config(cfg)
         self.data = data.to(self.device)  # resident on the device for the whole run
-        self.label_value = float(data.x_train.max()) if cfg.label_value == "max" else float(cfg.label_value)
+        self.label_value = cfg.resolve_label_value(data.x_train.max())
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
             if cfg.algo == "bp":
                 model = BPNet(data.input_dim, cfg.layers, data.n_classes)
             else:
-                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize)
+                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize,
+                              cfg.significance_param)
         self.model = model.to(self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
         # compiled graph per layer and input shape); the optimizer steps stay eager.
         self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
+        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
         self._stop_requested = False
-        self.result: RunFinished | None = None
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._optimizers: list[LayerOptimizers] = []
+        self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
+        self._eval_idx = self._eval_indices()
+        self._clock = _EpochClock()
         self._epoch_seconds: list[float] = []
+        self.result: RunFinished | None = None
 
     # -- public -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -90,8 +145,9 @@ class Trainer:
         yield RunStarted(config=cfg.to_dict(), device=str(self.device), n_train=len(self.data.y_train),
                          n_test=len(self.data.y_test), input_dim=self.data.input_dim,
                          n_params=sum(p.numel() for p in self.model.parameters()),
-                         epoch_events=self._epoch_event_count())
-        with self._precision():
+                         epoch_events=cfg.epoch_events)
+        with self._matmul_precision():
+            self._clock.restart()
             body = self._run_bp() if cfg.algo == "bp" else self._run_ff()
             stopped = yield from body
             if stopped:
@@ -100,8 +156,9 @@ class Trainer:
             else:
                 test = self.accuracy(self.data.x_test, self.data.y_test)
                 train = self.accuracy(self.data.x_train, self.data.y_train)
-                final = dict(test_acc=test[0], test_acc_no_significance=test[1], train_acc=train[0],
-                             train_acc_no_significance=train[1])
+                final = dict(test_acc=test.with_significance, test_acc_no_significance=test.no_significance,
+                             train_acc=train.with_significance, train_acc_no_significance=train.no_significance,
+                             **self._readout())
         seconds = self._epoch_seconds
         self.result = RunFinished(status="stopped" if stopped else "done", **final,
                                   train_seconds=sum(seconds),
@@ -110,174 +167,153 @@ class Trainer:
         yield self.result
 
     @torch.no_grad()
-    def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> tuple[float, float | None]:
-        """(accuracy with significance, without) for FF/FGFF; (accuracy, None) for BP."""
+    def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
+        """Accuracy of the prediction rule (``predict_layers`` of the first ``upto`` layers) with and
+        without the significance factors (BP: one value)."""
         chunk = self.config.eval_chunk
         if isinstance(self.model, BPNet):
-            return _fraction(self.model.predict(x, chunk=chunk) == y), None
-        g_sig, g_raw = self.model.label_goodness(x, upto=upto, chunk=chunk)
-        return _fraction(g_sig.argmax(1) == y), _fraction(g_raw.argmax(1) == y)
+            return Accuracy(_fraction(self.model.predict(x, chunk=chunk) == y), None)
+        return _accuracy_of(self._summed(self.model.layer_label_goodness(x, upto=upto, chunk=chunk)), y)
+
+    def first_predicting_layer(self, upto: int | None = None) -> int:
+        """The first layer whose goodness counts at prediction: 1 for ``predict_layers=skip_first`` (0-based),
+        unless only layer 1 is trained yet (the greedy schedule's first layer), then 0."""
+        upto = len(self.config.layers) if upto is None else upto
+        return 1 if self.config.predict_layers == "skip_first" and upto > 1 else 0
+
+    def _summed(self, per_layer: LabelGoodness) -> LabelGoodness:
+        first = self.first_predicting_layer(len(per_layer.with_significance))
+        return LabelGoodness(*(sum_layers(g, first) for g in per_layer))
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
         cfg, model, data = self.config, self.model, self.data
-        x, y = data.x_train, data.y_train
-        y_neg = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
-        self._optimizers = []
-        for layer in model.layers:
-            layer.significance.requires_grad_(cfg.algo == "fgff")
-            weights = torch.optim.Adam(layer.linear.parameters(), lr=cfg.lr)
-            # The fine weights optimizer (section III.D): its own Adam, its own learning rate.
-            fine = torch.optim.Adam([layer.significance], lr=cfg.effective_sig_lr) if cfg.algo == "fgff" else None
-            self._optimizers.append((weights, fine))
-        self._eval_idx = self._eval_indices()
+        y = data.y_train
+        first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
+        y_random = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
+        y_neg = y_random
+        self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
-        pending: list = []
+        pending: list[_PendingEpoch] = []
         step = 0
         if cfg.schedule == "greedy":
             # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
-            pos_in, neg_in = self._first_layer_inputs(x, y, y_neg)
+            inputs = first_data.inputs(y_neg)
             for i in range(n_layers):
                 for epoch in range(1, cfg.epochs + 1):
                     if self._stop_now():
                         yield from self._flush(pending)
                         return True
-                    if cfg.negatives == "resample":
-                        y_neg = draw_negative_labels(y, data.n_classes, self.generator)
-                        neg_in = self._frozen_inputs(i, x, y_neg)
+                    y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
+                    if y_new is not None:
+                        y_neg = y_new
+                        inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
+                    self._optimizers[i].start_epoch(epoch, cfg.epochs)
                     step += 1
-                    stats = self._ff_epoch([i], pos_in, neg_in, y, y_neg)
-                    pending.append((i, epoch, step, stats[0], self._significance_snapshot(i)))
-                    yield from self._maybe_flush_and_eval(pending, i, epoch, step, upto=i + 1)
+                    stats = self._ff_epoch([i], inputs)
+                    pending.append(_PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
+                    yield from self._maybe_flush_and_eval(pending, [i], epoch, [step], upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
-                    pos_in, neg_in = self._layer_forward(i, pos_in, neg_in, x, y, y_neg,
-                                                         self._normalised_train_input())
+                    inputs = inputs.forward(model.layers[i])
             return False
         # simultaneous: every layer steps each epoch on the detached outputs of the layer below
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
                 yield from self._flush(pending)
                 return True
-            if cfg.negatives == "resample":
-                y_neg = draw_negative_labels(y, data.n_classes, self.generator)
-            pos_in, neg_in = self._first_layer_inputs(x, y, y_neg)
-            stats = self._ff_epoch(list(range(n_layers)), pos_in, neg_in, y, y_neg)
+            y_new, y_random = self._next_negatives(epoch, y_random, upto=n_layers)
+            y_neg = y_neg if y_new is None else y_new
+            for opt in self._optimizers:
+                opt.start_epoch(epoch, cfg.epochs)
+            stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
+            steps = []
             for i in range(n_layers):
                 step += 1
-                pending.append((i, epoch, step, stats[i], self._significance_snapshot(i)))
-            yield from self._maybe_flush_and_eval(pending, n_layers - 1, epoch, step, upto=n_layers)
+                steps.append(step)
+                pending.append(_PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
+            yield from self._maybe_flush_and_eval(pending, list(range(n_layers)), epoch, steps, upto=n_layers)
         return False
 
-    def _first_layer_inputs(self, x: Tensor, y: Tensor, y_neg: Tensor) -> tuple[Tensor | None, Tensor | None]:
-        """Inputs of layer 1: None when factorised (it reads x and the labels), else embedded copies."""
-        if self.model.factorize:
-            return None, None
-        c, v = self.data.n_classes, self.label_value
-        return embed_labels(x, y, v, c), embed_labels(x, y_neg, v, c)
+    def _next_negatives(self, epoch: int, y_random: Tensor, upto: int) -> tuple[Tensor | None, Tensor]:
+        """(new negative labels for this epoch or None to keep them, the random labels now in use).
+
+        Random labels are drawn anew each epoch with ``negatives=resample``. With ``hard_negatives``,
+        every ``hard_negatives_every`` epochs that fraction becomes the hardest wrong label under the
+        layers trained so far (``upto``), the rest random.
+        """
+        cfg, y, n_classes = self.config, self.data.y_train, self.data.n_classes
+        resampled = cfg.negatives == "resample"
+        if resampled:
+            y_random = draw_negative_labels(y, n_classes, self.generator)
+        if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
+            scores = self._summed(self.model.layer_label_goodness(self.data.x_train, upto=upto,
+                                                                  chunk=cfg.eval_chunk))
+            hard = hard_negative_labels(scores.with_significance, y)
+            return mix_negatives(hard, y_random, cfg.hard_negatives, self.generator), y_random
+        if cfg.hard_negatives > 0:
+            return None, y_random  # keep the mix until the next recomputation
+        return (y_random if resampled else None), y_random
 
     @torch.no_grad()
-    def _frozen_inputs(self, i: int, x: Tensor, y_neg: Tensor) -> Tensor | None:
-        """Negative inputs of layer i through the frozen layers below it (after a resample)."""
-        if i == 0:  # a factorised layer 1 reads x and the labels itself
-            return None if self.model.factorize else embed_labels(x, y_neg, self.label_value, self.data.n_classes)
-        _, neg = self.model.first_layer(x, [self.data.y_train, y_neg], self._normalised_train_input())
+    def _with_new_negatives(self, i: int, inputs: LayerInputs, first_data: FirstLayerData,
+                            y_neg: Tensor) -> LayerInputs:
+        """Layer i's inputs with the negatives of labels ``y_neg``, through the frozen layers below it."""
+        first = first_data.inputs(y_neg)
+        if i == 0:
+            return first
+        neg = first.forward(self.model.layers[0]).neg
         for layer in self.model.layers[1:i]:
             neg = layer(neg)
-        return neg
+        return PairInputs(inputs.pos, neg)
 
-    def _layer_forward(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                       normalised: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-        """Layer i on positive and negative inputs; a factorised layer 1 reads x and the labels."""
-        if i == 0 and self.model.factorize:
-            h_pos, h_neg = self.model.first_layer(x, [y_pos, y_neg], normalised)
-            return h_pos, h_neg
-        layer = self.model.layers[i]
-        return layer(pos_in), layer(neg_in)
-
-    def _ff_epoch(self, layer_ids: list[int], pos_in, neg_in, y: Tensor, y_neg: Tensor):
-        """One epoch for the listed layers (one for greedy, all for simultaneous).
-
-        Returns per-layer stats (loss, g_pos, g_neg, g_pos_raw, g_neg_raw) on the device, kept
-        there so that no host synchronisation happens here.
-        """
+    def _ff_epoch(self, layer_ids: list[int], inputs: LayerInputs) -> list[Tensor]:
+        """One epoch for the listed layers (one for greedy, all for simultaneous), each on the outputs
+        of the one before. Returns per-layer ``EpochStats`` vectors, kept on the device (no sync here)."""
         cfg = self.config
-        n = len(y)
+        n = len(self.data.y_train)
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-            torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
-        sums = [torch.zeros(5, device=y.device) for _ in layer_ids]
-        normalised = self._normalised_train_input() if 0 in layer_ids else None
-        for idx in batches:
-            a = pos_in if idx is None or pos_in is None else pos_in[idx]
-            b = neg_in if idx is None or neg_in is None else neg_in[idx]
-            yp, yn = (y, y_neg) if idx is None else (y[idx], y_neg[idx])
-            xb = self.data.x_train if idx is None else self.data.x_train[idx]
-            nb = normalised if idx is None or normalised is None else (normalised[0][idx], normalised[1][idx])
+            torch.randperm(n, generator=self.generator).to(self.device).split(cfg.batch_size)
+        sums = [torch.zeros(len(EpochStats._fields), device=self.device) for _ in layer_ids]
+        for rows in batches:
+            batch = inputs if rows is None else inputs.select(rows)
             for k, i in enumerate(layer_ids):
-                h_pos, h_neg, stats = self._layer_step(i, a, b, xb, yp, yn, nb)
+                out, stats = self._layer_step(i, batch)
                 sums[k] += stats
-                a, b = h_pos, h_neg  # detached: no gradient crosses layers
+                batch = PairInputs(out.h_pos.detach(), out.h_neg)  # no gradient crosses layers
         return [s / len(batches) for s in sums]
 
-    def _normalised_train_input(self) -> tuple[Tensor, Tensor] | None:
-        """The factorised layer 1's normalised positive input, computed once per run, not per epoch
-        (the positive labels never change; the negatives are relabellings of it)."""
-        if not self.model.factorize:
-            return None
-        if getattr(self, "_normalised", None) is None:
-            self._normalised = self.model.normalised_input(self.data.x_train, self.data.y_train)
-        return self._normalised
-
-    def _forward_loss_eager(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                            normalised: tuple[Tensor, Tensor] | None = None):
-        """Layer i's outputs, goodness with significance (eq. 3; eq. 2 while the factors are 1) and
-        without (eq. 2, reported), and the local loss."""
+    def _forward_loss_eager(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
+        """Layer i's outputs, its goodness with ``s`` (eq. 3) and without (eq. 2), and its local loss."""
         cfg = self.config
-        layer = self.model.layers[i]
-        mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-        if i == 0 and self.model.factorize:
-            x_pos, inv_norm = normalised if normalised is not None else self.model.normalised_input(x, y_pos)
-            coef = relabel_coefficients(inv_norm * self.label_value, y_pos, y_neg, self.data.n_classes)
-            out = layer_goodness(layer, x_pos, coef=coef, mm_dtype=mm_dtype)
-        else:
-            out = layer_goodness(layer, normalise(pos_in), normalise(neg_in), mm_dtype=mm_dtype)
-        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw = out
-        loss = layer_loss(g_pos, g_neg, cfg.loss, cfg.threshold, cfg.delta)
-        return h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss
+        out = inputs.layer_goodness(self.model.layers[i], self._mm_dtype, h_pos_grad=cfg.peer_norm > 0)
+        loss = layer_loss(out.g_pos, out.g_neg, cfg.loss, cfg.threshold, cfg.delta, cfg.symba_alpha)
+        if cfg.peer_norm > 0:
+            peer, self._peer_means[i] = peer_normalisation_loss(out.h_pos, self._peer_means[i])
+            loss = loss + cfg.peer_norm * peer
+        return out, loss
 
-    def _layer_step(self, i: int, pos_in, neg_in, x: Tensor, y_pos: Tensor, y_neg: Tensor,
-                    normalised: tuple[Tensor, Tensor] | None = None):
-        """Forward, goodness, local loss and the two optimizer steps of layer i (Algorithm 1, l. 9-19)."""
-        weights_opt, fine_opt = self._optimizers[i]
-        h_pos, h_neg, g_pos, g_neg, g_pos_raw, g_neg_raw, loss = self._forward_loss(
-            i, pos_in, neg_in, x, y_pos, y_neg, normalised)
-        weights_opt.zero_grad(set_to_none=True)
-        if fine_opt is not None:
-            fine_opt.zero_grad(set_to_none=True)
-        loss.backward()
-        weights_opt.step()
-        if fine_opt is not None:
-            fine_opt.step()  # the significance update: w_f <- w_f - alpha_f dL/dw_f (Algorithm 1, l. 17)
+    def _layer_step(self, i: int, inputs: LayerInputs) -> tuple[LayerOutputs, Tensor]:
+        """Forward, goodness, local loss and the update of layer i (Algorithm 1, l. 9-19)."""
+        out, loss = self._forward_loss(i, inputs)
+        self._optimizers[i].step(loss)
         with torch.no_grad():
-            h_pos, h_neg = h_pos.detach(), h_neg.detach()
-            stats = torch.stack([loss.detach(), g_pos.detach().mean(), g_neg.detach().mean(),
-                                 g_pos_raw.mean(), g_neg_raw.mean()])
-        return h_pos, h_neg, stats
+            return out, _stats_on_device(loss, out)
 
     def _significance_snapshot(self, i: int) -> Tensor:
-        return self.model.layers[i].significance.detach().clone()
+        return self.model.layers[i].s().detach().clone()
 
     # -- BP -----------------------------------------------------------------------------------
     def _run_bp(self) -> Iterator[Event]:
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
-        optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
-        self._eval_idx = self._eval_indices()
-        pending: list = []
+        optimizer = make_optimizer(model.parameters(), cfg)
+        pending: list[_PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
                 yield from self._flush(pending)
                 return True
+            set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
                 torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
             total = torch.zeros((), device=y.device)
@@ -290,17 +326,11 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
-            nan = torch.tensor(float("nan"), device=y.device)
-            stats = torch.stack([total / len(batches), nan, nan, nan, nan])
-            pending.append((0, epoch, epoch, stats, None))
-            yield from self._maybe_flush_and_eval(pending, 0, epoch, epoch, upto=None)
+            pending.append(_PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
+            yield from self._maybe_flush_and_eval(pending, [0], epoch, [epoch], upto=None)
         return False
 
     # -- shared -------------------------------------------------------------------------------
-    def _epoch_event_count(self) -> int:
-        cfg = self.config
-        return cfg.epochs if cfg.algo == "bp" else cfg.epochs * len(cfg.layers)
-
     def _stop_now(self) -> bool:
         return self._stop_requested or self._should_stop()
 
@@ -311,7 +341,10 @@ class Trainer:
         te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
         return tr, te
 
-    def _maybe_flush_and_eval(self, pending: list, layer: int, epoch: int, step: int, upto: int | None):
+    def _maybe_flush_and_eval(self, pending: list[_PendingEpoch], layers: list[int], epoch: int, steps: list[int],
+                              upto: int | None) -> Iterator[Event]:
+        """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
+        ``layers`` (those that stepped this epoch), at the matching ``steps``."""
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
@@ -319,37 +352,59 @@ class Trainer:
             yield from self._flush(pending)
         if evaluate:
             tr, te = self._eval_idx
-            train_acc = self.accuracy(self.data.x_train[tr], self.data.y_train[tr], upto)
-            test_acc = self.accuracy(self.data.x_test[te], self.data.y_test[te], upto)
-            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train_acc[0], test_acc=test_acc[0],
-                              train_acc_no_significance=train_acc[1], test_acc_no_significance=test_acc[1])
-            self._last_flush = time.perf_counter()  # evaluation time is not training time
+            yield from self._evaluations(self.data.x_train[tr], self.data.y_train[tr], self.data.x_test[te],
+                                         self.data.y_test[te], layers, epoch, steps, upto)
+            self._clock.restart()  # evaluation time is not training time
 
-    def _flush(self, pending: list) -> Iterator[EpochMetrics]:
+    @torch.no_grad()
+    def _evaluations(self, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, layers: list[int],
+                     epoch: int, steps: list[int], upto: int | None) -> Iterator[EvalMetrics]:
+        if isinstance(self.model, BPNet):
+            train, test = self.accuracy(x_train, y_train), self.accuracy(x_test, y_test)
+            yield EvalMetrics(layer=0, epoch=epoch, step=steps[0], train_acc=train.with_significance,
+                              test_acc=test.with_significance, train_acc_no_significance=None,
+                              test_acc_no_significance=None)
+            return
+        chunk = self.config.eval_chunk
+        per_train = self.model.layer_label_goodness(x_train, upto=upto, chunk=chunk)
+        per_test = self.model.layer_label_goodness(x_test, upto=upto, chunk=chunk)
+        train, test = _accuracy_of(self._summed(per_train), y_train), _accuracy_of(self._summed(per_test), y_test)
+        for layer, step in zip(layers, steps):
+            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train.with_significance,
+                              test_acc=test.with_significance, train_acc_no_significance=train.no_significance,
+                              test_acc_no_significance=test.no_significance,
+                              layer_train_acc=_fraction(per_train.with_significance[layer].argmax(1) == y_train),
+                              layer_test_acc=_fraction(per_test.with_significance[layer].argmax(1) == y_test))
+
+    def _readout(self) -> dict[str, float]:
+        """The linear readout's accuracies (``readout_epochs`` > 0, FF/FGFF), else nothing."""
+        cfg, data = self.config, self.data
+        if cfg.readout_epochs == 0 or isinstance(self.model, BPNet):
+            return {}
+        result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
+                               first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
+        return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
+
+    def _flush(self, pending: list[_PendingEpoch]) -> Iterator[EpochMetrics]:
         """Copy the pending epochs' metrics to the host in one transfer and yield them."""
         if not pending:
-            self._last_flush = time.perf_counter()
+            self._clock.restart()
             return
-        stats = torch.stack([p[3] for p in pending]).cpu()  # the one sync point
-        sigs = [p[4].cpu().numpy() if p[4] is not None else None for p in pending]
+        rows = torch.stack([p.stats for p in pending]).cpu().tolist()  # the one sync point
+        factors = [p.s.cpu().numpy() if p.s is not None else None for p in pending]
         # Seconds per layer-epoch, averaged over the flushed ones: exact on GPU because the
         # transfer above waits for the queued work.
-        seconds = (time.perf_counter() - (self._last_flush or self._run_start)) / len(pending)
-        is_bp = self.config.algo == "bp"
-        for (layer, epoch, step, _, _), row, sig in zip(pending, stats.tolist(), sigs):
+        seconds = self._clock.seconds_per(len(pending))
+        for p, row, s in zip(pending, rows, factors):
             self._epoch_seconds.append(seconds)
-            yield EpochMetrics(layer=layer, epoch=epoch, step=step, loss=row[0],
-                               g_pos=None if is_bp else row[1], g_neg=None if is_bp else row[2],
-                               g_pos_raw=None if is_bp else row[3], g_neg_raw=None if is_bp else row[4],
-                               seconds=seconds, significance=sig)
+            yield EpochMetrics(layer=p.layer, epoch=p.epoch, step=p.step, **EpochStats(*row)._asdict(),
+                               seconds=seconds, significance=s)
         pending.clear()
-        self._last_flush = time.perf_counter()
+        self._clock.restart()
 
     @contextlib.contextmanager
-    def _precision(self):
+    def _matmul_precision(self) -> Iterator[None]:
         """fp32 is exact; tf32 lets CUDA matmuls use TensorFloat-32 for this run only."""
-        self._run_start = time.perf_counter()
-        self._last_flush = None
         if self.config.precision != "tf32":
             yield
             return
@@ -360,10 +415,15 @@ class Trainer:
         finally:
             torch.set_float32_matmul_precision(previous)
 
-    def _autocast(self):
+    def _autocast(self) -> contextlib.AbstractContextManager:
         if self.config.precision == "bf16":
             return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
         return contextlib.nullcontext()
+
+
+def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
+    return Accuracy(_fraction(scores.with_significance.argmax(1) == y),
+                    _fraction(scores.no_significance.argmax(1) == y))
 
 
 def _fraction(correct: Tensor) -> float:

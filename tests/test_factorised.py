@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, normalised_embedding, softplus_loss
+from fgff_core.label_input import FactorisedFirstLayerInput, FirstLayerInput
+from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
 from fgff_core.training import Trainer, draw_negative_labels
 
 C = 10
@@ -39,11 +40,18 @@ def _pair(layers=(16, 12), d: int = 40, label_value: float = 1.0, seed: int = 1)
     return fact, plain
 
 
+def _first_layer_pair(x, y, y_neg, layer, label_value=1.0, factorised=True):
+    """Layer 1's outputs on the positive and negative inputs, through the chosen path."""
+    first = (FactorisedFirstLayerInput if factorised else FirstLayerInput)(label_value, C)
+    out = first.prepare(x, y).inputs(y_neg).forward(layer)
+    return out.pos, out.neg
+
+
 @pytest.mark.parametrize("label_value", [1.0, 2.5, 0.3])
-def test_forward_labelled_matches_plain_forward(label_value):
+def test_factorised_inputs_match_plain_forward(label_value):
     x, y, y_neg = _data()
     layer = FFLayer(x.shape[1], 16).double()
-    got = layer.forward_labelled(x, [y, y_neg], label_value, C)
+    got = _first_layer_pair(x, y, y_neg, layer, label_value)
     for h, labels in zip(got, [y, y_neg]):
         want = layer(embed_labels(x, labels, label_value, C))
         torch.testing.assert_close(h, want, rtol=1e-12, atol=1e-12)
@@ -53,44 +61,43 @@ def test_relabel_keeps_samples_whose_label_does_not_change():
     x, y, y_neg = _data()
     layer = FFLayer(x.shape[1], 16).double()
     y_new = torch.where(torch.arange(len(y)) % 2 == 0, y, y_neg)  # half of the samples keep their label
-    x_n, inv_norm = normalised_embedding(x, y, 0.7, C)
-    z_ref = layer.linear(x_n)
-    got = layer.relabel(z_ref, inv_norm * 0.7, y, y_new, C)
-    torch.testing.assert_close(got, layer.pre_activation(embed_labels(x, y_new, 0.7, C)), rtol=1e-12, atol=1e-12)
-    assert torch.equal(got[::2], z_ref[::2])
+    h_pos, h_new = _first_layer_pair(x, y, y_new, layer, 0.7)
+    torch.testing.assert_close(h_new, layer(embed_labels(x, y_new, 0.7, C)), rtol=1e-12, atol=1e-12)
+    assert torch.equal(h_new[::2], h_pos[::2])
 
 
-def test_forward_labelled_ignores_the_label_slots_of_the_input():
-    """Whatever sits in the first C inputs is overwritten by the label, in both paths."""
-    x, y, _ = _data()
+def test_factorised_inputs_ignore_the_label_slots_of_the_input():
+    """Whatever sits in the first C inputs is overwritten by the label."""
+    x, y, y_neg = _data()
     layer = FFLayer(x.shape[1], 8).double()
     x2 = x.clone()
     x2[:, :C] = 123.0
-    (a,) = layer.forward_labelled(x, [y], 1.0, C)
-    (b,) = layer.forward_labelled(x2, [y], 1.0, C)
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    for a, b in zip(_first_layer_pair(x, y, y_neg, layer), _first_layer_pair(x2, y, y_neg, layer)):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_pre_activation_all_labels_matches_ten_plain_passes():
+def test_all_labels_pre_activation_matches_ten_plain_passes():
     x, _, _ = _data()
     layer = FFLayer(x.shape[1], 16).double()
-    got = layer.pre_activation_all_labels(x, 1.5, C)
-    want = torch.stack([layer.pre_activation(embed_labels(x, k, 1.5, C)) for k in range(C)])
+    got = FactorisedFirstLayerInput(1.5, C).all_labels_pre_activation(layer, x)
+    want = FirstLayerInput(1.5, C).all_labels_pre_activation(layer, x)
     assert got.shape == (C, len(x), 16)
     torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(want[3], layer.pre_activation(embed_labels(x, 3, 1.5, C)), rtol=0, atol=0)
 
 
 def test_float32_paths_agree_to_float_rounding():
     x, y, y_neg = _data(n=256, d=784)
     x = x.float()
     layer = FFLayer(784, 64)
-    for h, labels in zip(layer.forward_labelled(x, [y, y_neg], 1.0, C), [y, y_neg]):
+    for h, labels in zip(_first_layer_pair(x, y, y_neg, layer), [y, y_neg]):
         torch.testing.assert_close(h, layer(embed_labels(x, labels, 1.0, C)), rtol=1e-4, atol=1e-5)
 
 
 @pytest.mark.parametrize("loss_name", ["softplus", "hinge"])
 def test_losses_and_gradients_match(loss_name):
-    """Same loss and the same gradients for W (label and image columns), b and the significance."""
+    """The training step of layer 1 on both paths: same loss and the same gradients for W (label and
+    image columns), b and the significance."""
     x, y, y_neg = _data()
     fact, plain = _pair()
     for net in (fact, plain):
@@ -98,12 +105,11 @@ def test_losses_and_gradients_match(loss_name):
             layer.significance.requires_grad_(True)
     results = []
     for net in (fact, plain):
-        h_pos, h_neg = net.first_layer(x, [y, y_neg])
-        sig = net.layers[0].significance
-        g_pos, g_neg = goodness(h_pos, sig), goodness(h_neg, sig)
-        loss = softplus_loss(g_pos, g_neg, 2.0) if loss_name == "softplus" else hinge_loss(g_pos, g_neg, 0.2, 0.05)
+        out = net.first_input.prepare(x, y).inputs(y_neg).layer_goodness(net.layers[0])
+        loss = softplus_loss(out.g_pos, out.g_neg, 2.0) if loss_name == "softplus" \
+            else hinge_loss(out.g_pos, out.g_neg, 0.2, 0.05)
         loss.backward()
-        results.append((loss.detach(), h_pos.detach(), h_neg.detach()))
+        results.append((loss.detach(), out.h_pos, out.h_neg))
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-12)
     p_f, p_p = fact.layers[0], plain.layers[0]
     assert p_f.linear.weight.grad.abs().sum() > 0 and p_f.significance.grad.abs().sum() > 0
@@ -129,15 +135,15 @@ def test_label_goodness_and_predictions_match(chunk):
         want = plain.label_goodness(x, upto=upto, chunk=chunk)
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
     # the goodness rule itself: eq. (3) and eq. (2) summed over layers, computed directly
-    sig_sum = torch.zeros(len(x), C, dtype=torch.float64)
-    raw_sum = torch.zeros(len(x), C, dtype=torch.float64)
+    s_sum = torch.zeros(len(x), C, dtype=torch.float64)
+    no_significance_sum = torch.zeros(len(x), C, dtype=torch.float64)
     for k in range(C):
         outs = plain.layer_outputs(x, torch.full((len(x),), k))
         for h, layer in zip(outs, plain.layers):
-            sig_sum[:, k] += (h.square() * layer.significance).mean(dim=1)
-            raw_sum[:, k] += h.square().mean(dim=1)
+            s_sum[:, k] += (h.square() * layer.significance).mean(dim=1)
+            no_significance_sum[:, k] += h.square().mean(dim=1)
     got = fact.label_goodness(x, chunk=chunk)
-    torch.testing.assert_close(got, (sig_sum.float(), raw_sum.float()), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(tuple(got), (s_sum.float(), no_significance_sum.float()), rtol=1e-5, atol=1e-6)
     for use_sig in (True, False):
         assert torch.equal(fact.predict(x, use_sig, chunk=chunk), plain.predict(x, use_sig, chunk=chunk))
 
@@ -173,7 +179,7 @@ def test_training_runs_agree(changes):
     t_p, e_p, r_p = _run(False, **changes)
     assert len(e_f) == len(e_p) == 30
     for a, b in zip(e_f, e_p):
-        for name in ("loss", "g_pos", "g_neg", "g_pos_raw", "g_neg_raw"):
+        for name in ("loss", "g_pos", "g_neg", "g_pos_no_significance", "g_neg_no_significance"):
             assert getattr(a, name) == pytest.approx(getattr(b, name), rel=1e-3, abs=1e-4), name
         assert a.significance == pytest.approx(b.significance, rel=1e-3, abs=1e-4)
     for pa, pb in zip(t_f.model.parameters(), t_p.model.parameters()):

@@ -3,6 +3,8 @@ import math
 import pytest
 import torch
 
+from fgff_core.goodness import layer_goodness, normalise, relu_goodness_
+from fgff_core.label_input import normalised_embedding, relabel_coefficients
 from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
 
 
@@ -72,8 +74,11 @@ def test_factorised_first_layer_matches_the_plain_path(label_value):
     y_neg = (y + 3) % 10
     nets = [FFNet(30, [16, 8], label_value=label_value, factorize=f) for f in (True, False)]
     nets[1].load_state_dict(nets[0].state_dict())
-    outs = [net.first_layer(x, [y, y_neg]) for net in nets]
+    outs = [net.layer_outputs(x, y_neg) for net in nets]
     for a, b in zip(*outs):
+        assert torch.allclose(a, b, atol=1e-6)
+    pairs = [net.first_input.prepare(x, y).inputs(y_neg).forward(net.layers[0]) for net in nets]
+    for a, b in zip((pairs[0].pos, pairs[0].neg), (pairs[1].pos, pairs[1].neg)):
         assert torch.allclose(a, b, atol=1e-6)
     g_fact, g_plain = nets[0].label_goodness(x, chunk=7), nets[1].label_goodness(x)
     for a, b in zip(g_fact, g_plain):
@@ -88,17 +93,17 @@ def test_prediction_with_and_without_significance_by_hand():
         net.layers[0].significance.copy_(torch.tensor([3.0, -1.0, 0.5, 2.0, 0.0, 1.0]))
         net.layers[1].significance.copy_(torch.tensor([0.1, 4.0, 1.0, -2.0]))
     x = torch.randn(9, 20)
-    g_sig, g_raw = net.label_goodness(x)
+    g_s, g_no_significance = net.label_goodness(x)
     for label in range(10):
         h1 = net.layers[0](embed_labels(x, label, 1.0))
         h2 = net.layers[1](h1)
-        want_sig = goodness(h1, net.layers[0].significance) + goodness(h2, net.layers[1].significance)
-        want_raw = goodness(h1) + goodness(h2)
-        assert torch.allclose(g_sig[:, label], want_sig, atol=1e-6)
-        assert torch.allclose(g_raw[:, label], want_raw, atol=1e-6)
-    assert torch.equal(net.predict(x, use_significance=True), g_sig.argmax(1))
-    assert torch.equal(net.predict(x, use_significance=False), g_raw.argmax(1))
-    assert not torch.equal(g_sig, g_raw)
+        want_s = goodness(h1, net.layers[0].significance) + goodness(h2, net.layers[1].significance)
+        want_no_significance = goodness(h1) + goodness(h2)
+        assert torch.allclose(g_s[:, label], want_s, atol=1e-6)
+        assert torch.allclose(g_no_significance[:, label], want_no_significance, atol=1e-6)
+    assert torch.equal(net.predict(x, use_significance=True), g_s.argmax(1))
+    assert torch.equal(net.predict(x, use_significance=False), g_no_significance.argmax(1))
+    assert not torch.equal(g_s, g_no_significance)
     # only the first layer: upto=1
     g1, _ = net.label_goodness(x, upto=1)
     assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].significance))
@@ -116,8 +121,6 @@ def _eager_layer_goodness(layer, x_pos, x_neg):
 @pytest.mark.parametrize("loss_name", ["softplus", "hinge"])
 def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, loss_name):
     """Values and the gradients of W, b and the significance (including zero and negative factors)."""
-    from fgff_core.model import FFLayer, layer_goodness, normalise, normalised_embedding, relabel_coefficients
-
     torch.manual_seed(5)
     layer = FFLayer(30, 9).double()
     with torch.no_grad():
@@ -140,7 +143,7 @@ def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, lo
             out = layer_goodness(layer, x_pos, coef=relabel_coefficients(inv_norm * 1.3, y, y_neg, 10))
         else:
             out = layer_goodness(layer, x_pos, x_neg)
-        loss_of(out[2], out[3]).backward()
+        loss_of(out[2], out[3]).backward()  # g_pos, g_neg
         grads = [p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.significance)]
         results.append(([t.detach() for t in out], grads))
     torch.testing.assert_close(results[0], results[1], rtol=1e-9, atol=1e-12)
@@ -148,7 +151,7 @@ def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, lo
 
 
 def test_layer_goodness_passes_gradcheck():
-    from fgff_core.model import _LayerGoodness
+    from types import SimpleNamespace
 
     torch.manual_seed(6)
     x_pos, x_neg = torch.randn(6, 5, dtype=torch.float64), torch.randn(6, 5, dtype=torch.float64)
@@ -157,18 +160,19 @@ def test_layer_goodness_passes_gradcheck():
     sig = torch.tensor([1.0, -2.0, 0.0, 0.5], dtype=torch.float64, requires_grad=True)
 
     def goodness_sum(w, b, s):
-        out = _LayerGoodness.apply(x_pos, x_neg, None, w, b, s, torch.float64)
-        return out[2] * torch.arange(1.0, 7.0, dtype=torch.float64) - out[3] ** 2
+        layer = SimpleNamespace(linear=SimpleNamespace(weight=w, bias=b), significance=s)
+        out = layer_goodness(layer, x_pos, x_neg)
+        return out.g_pos * torch.arange(1.0, 7.0, dtype=torch.float64) - out.g_neg ** 2
 
     torch.autograd.gradcheck(goodness_sum, (weight, bias, sig))
 
 
 def test_relu_goodness_in_place_in_row_blocks():
-    from fgff_core.model import CPU_ROW_BLOCK, relu_goodness_
+    from fgff_core.goodness import CPU_ROW_BLOCK
 
     z = torch.randn(3, CPU_ROW_BLOCK, 6, dtype=torch.float64)
     sig = torch.rand(6, dtype=torch.float64)
     want = torch.relu(z)
-    h, g, g_raw = relu_goodness_(z, sig)
+    h, g = relu_goodness_(z, sig)
     assert h.data_ptr() == z.data_ptr() and torch.equal(h, want)
-    torch.testing.assert_close((g, g_raw), (goodness(want, sig), goodness(want)))
+    torch.testing.assert_close(tuple(g), (goodness(want, sig), goodness(want)))

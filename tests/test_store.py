@@ -36,7 +36,7 @@ def fake_epochs(config: RunConfig, rng: np.random.Generator):
             step += 1
             sig = rng.random(units).astype(np.float32)
             yield EpochMetrics(layer=layer, epoch=epoch, step=step, loss=float(rng.random()), g_pos=2.5, g_neg=1.5,
-                               g_pos_raw=2.0, g_neg_raw=1.0, seconds=0.001, significance=sig)
+                               g_pos_no_significance=2.0, g_neg_no_significance=1.0, seconds=0.001, significance=sig)
             if config.eval_every and (epoch % config.eval_every == 0 or epoch == config.epochs):  # as Trainer
                 yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=0.5, test_acc=0.4,
                                   train_acc_no_significance=0.45, test_acc_no_significance=0.35)

@@ -3,7 +3,8 @@ import torch
 
 from fgff_core.config import RunConfig
 from fgff_core.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
-from fgff_core.model import embed_labels, normalise
+from fgff_core.label_input import PairInputs
+from fgff_core.model import embed_labels
 from fgff_core.training import Trainer, draw_negative_labels, train
 
 
@@ -57,19 +58,17 @@ def test_ff_keeps_significance_at_one(digits):
 
 
 def test_greedy_schedule_trains_layers_one_after_another_on_frozen_outputs(digits, monkeypatch):
-    import fgff_core.training as training
-
     trainer = Trainer(small(epochs=6), digits)
     model = trainer.model
-    seen_inputs = []  # the (normalised) positive inputs of each training step of layer 2
+    seen_inputs = []  # the positive inputs of each training step of layer 2
 
-    def spy(layer, x_pos, *args, **kwargs):
+    def spy(inputs, layer, *args, **kwargs):
         if layer is model.layers[1]:
-            seen_inputs.append(x_pos.detach().clone())
-        return training_layer_goodness(layer, x_pos, *args, **kwargs)
+            seen_inputs.append(inputs.pos.detach().clone())
+        return pair_layer_goodness(inputs, layer, *args, **kwargs)
 
-    training_layer_goodness = training.layer_goodness
-    monkeypatch.setattr(training, "layer_goodness", spy)
+    pair_layer_goodness = PairInputs.layer_goodness
+    monkeypatch.setattr(PairInputs, "layer_goodness", spy)
     layer_of_epoch, frozen_first = [], None
     for event in trainer.run():
         if isinstance(event, EpochMetrics):
@@ -80,7 +79,7 @@ def test_greedy_schedule_trains_layers_one_after_another_on_frozen_outputs(digit
     for k, v in model.layers[0].state_dict().items():  # layer 1 did not move while layer 2 trained
         assert torch.equal(v, frozen_first[k]), k
     # layer 2 saw exactly layer 1's frozen output on positive data (first half of its inputs in each step)
-    pos_expected = normalise(model.layers[0](embed_labels(digits.x_train, digits.y_train, 1.0)))
+    pos_expected = model.layers[0](embed_labels(digits.x_train, digits.y_train, 1.0))
     assert len(seen_inputs) == 6 and all(len(t) == len(digits.y_train) for t in seen_inputs)
     for positive in seen_inputs:
         assert torch.allclose(positive, pos_expected, atol=1e-6)

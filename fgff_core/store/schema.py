@@ -186,6 +186,9 @@ class Database:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the runs folder {self.root}: {exc}") from None
+        if not os.access(self.root, os.W_OK):  # SQLite in WAL mode writes beside the file even to read
+            raise StoreError(f"the runs folder {self.root} is read-only; the run database needs a folder it can "
+                             f"write to (choose another runs_dir or ${RUNS_DIR_ENV})")
         self.db_path = self.root / DB_NAME
         if not self.db_path.exists():
             self._create_database()
@@ -219,7 +222,7 @@ class Database:
             raise StoreError(f"cannot create the run database in {self.root}: {exc}") from None
         finally:
             for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):  # absent, or a folder that turned read-only
                     leftover.unlink()
 
     def _foreign(self, why: str) -> StoreError:

@@ -79,11 +79,11 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     layers = _layers(metrics)
     fig = make_subplots(rows=1, cols=len(layers), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[f"layer {i + 1}" for i in layers])
-    show_raw = algo_uses_significance(algo) and _has(metrics, "g_pos_raw")
+    show_raw = algo_uses_significance(algo) and _has(metrics, "g_pos_no_significance")
     series = [("g_pos", "positive", POSITIVE_COLOR, "solid"), ("g_neg", "negative", NEGATIVE_COLOR, "solid")]
     if show_raw:
-        series += [("g_pos_raw", "positive, no significance", POSITIVE_COLOR, "dot"),
-                   ("g_neg_raw", "negative, no significance", NEGATIVE_COLOR, "dot")]
+        series += [("g_pos_no_significance", "positive, no significance", POSITIVE_COLOR, "dot"),
+                   ("g_neg_no_significance", "negative, no significance", NEGATIVE_COLOR, "dot")]
     for col, layer in enumerate(layers, start=1):
         rows = metrics[metrics["layer"] == layer]
         for column, name, color, dash in series:
@@ -149,10 +149,17 @@ def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:
 
 
 def final_accuracy_table(run: dict) -> pd.DataFrame:
-    """Final accuracies of a finished run, with and without significance, as display strings ("94.00", "–")."""
+    """Final accuracies of a finished run as display strings ("94.00", "–"): for FGFF with and without
+    significance; for FF and BP one column (their "without significance" would repeat it)."""
     rows = []
+    with_sig = algo_uses_significance(str(run.get("algo")))
     for split in ("train", "test"):
-        rows.append({"split": split, "with significance (%)": percent(run.get(f"{split}_acc"), unit=""),
-                     "without significance (%)": percent(run.get(f"{split}_acc_no_significance"), unit="")})
+        row = {"split": split}
+        if with_sig:
+            row["with significance (%)"] = percent(run.get(f"{split}_acc"), unit="")
+            row["without significance (%)"] = percent(run.get(f"{split}_acc_no_significance"), unit="")
+        else:
+            row["accuracy (%)"] = percent(run.get(f"{split}_acc"), unit="")
+        rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 

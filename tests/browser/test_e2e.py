@@ -30,16 +30,24 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
 TRAIN_TIMEOUT_MS = 240_000  # the quick demo takes seconds alone; a shared, busy CI machine is slower
 # Epochs per layer of the Compare launch: short by default for CI; the docs screenshots use the preset's 200.
 COMPARE_EPOCHS = int(os.environ.get("FGFF_E2E_COMPARE_EPOCHS", "60"))
 
 
+PORTS = range(8700, 8800)  # this project's servers started by tests: a fixed range, away from others
+
+
 def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    for port in PORTS:
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,82 @@
+"""Optimizers and learning-rate schedules: a layer's weights and biases, and (FGFF) its significance factors ``s``."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+
+import torch
+from torch import Tensor, nn
+
+from .config import RunConfig
+from .model import FFLayer
+
+
+def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
+    """The learning-rate multiplier of 1-based ``epoch`` out of ``epochs``.
+
+    constant: 1. linear (Hinton): 1 over the first half, then a linear decay towards 0 over the second
+    half, 2 (1 - (epoch - 1) / epochs). cosine: (1 + cos(pi (epoch - 1) / epochs)) / 2.
+    """
+    t = (epoch - 1) / epochs
+    if schedule == "constant":
+        return 1.0
+    if schedule == "linear":
+        return min(1.0, 2.0 * (1.0 - t))
+    if schedule == "cosine":
+        return 0.5 * (1.0 + math.cos(math.pi * t))
+    raise ValueError(f"lr_schedule: {schedule!r} is not allowed; choose one of constant, linear, cosine")
+
+
+def make_optimizer(params: Iterable[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
+    """The weights' optimizer of ``config``: adam, adamw or sgd with momentum, at ``lr`` with ``weight_decay``."""
+    params = list(params)
+    if config.optimizer == "adam":
+        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
+    raise ValueError(f"optimizer: {config.optimizer!r} is not allowed; choose one of adam, adamw, sgd")
+
+
+def set_lr_factor(optimizer: torch.optim.Optimizer, base_lr: float, factor: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = base_lr * factor
+
+
+class LayerOptimizers:
+    """The two optimizers of one FF layer (Algorithm 1, l. 15-19; section III.D).
+
+    The weights and biases step with the configured optimizer at ``lr``. FGFF's significance factors
+    ``s`` have their own Adam at ``sig_lr`` (no weight decay); FF leaves them frozen at 1, where
+    eq. (3) is eq. (2). Both follow the learning-rate schedule.
+    """
+
+    def __init__(self, layer: FFLayer, config: RunConfig) -> None:
+        layer.significance.requires_grad_(config.uses_significance)
+        self.config = config
+        self.weights = make_optimizer(layer.linear.parameters(), config)
+        self.s = torch.optim.Adam([layer.significance], lr=config.effective_sig_lr) \
+            if config.uses_significance else None
+
+    def start_epoch(self, epoch: int, epochs: int) -> None:
+        """Set both learning rates for 1-based ``epoch`` of ``epochs`` (``lr_factor``)."""
+        cfg = self.config
+        if cfg.lr_schedule == "constant":
+            return
+        factor = lr_factor(cfg.lr_schedule, epoch, epochs)
+        set_lr_factor(self.weights, cfg.lr, factor)
+        if self.s is not None:
+            set_lr_factor(self.s, cfg.effective_sig_lr, factor)
+
+    def step(self, loss: Tensor) -> None:
+        """The update of a layer from its local loss L: W <- W - alpha dL/dW, b likewise, and the
+        significance update s <- s - alpha_f dL/ds (Algorithm 1, l. 15-17), each through its optimizer."""
+        self.weights.zero_grad(set_to_none=True)
+        if self.s is not None:
+            self.s.zero_grad(set_to_none=True)
+        loss.backward()
+        self.weights.step()
+        if self.s is not None:
+            self.s.step()
