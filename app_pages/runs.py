@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
-from fgff_core.jobs.ray_executor import cluster_info
+from fgff_core.jobs.ray_cluster import cluster_info
 from fgff_core.progress import run_progress
 from fgff_core.status import RunStatus
 from fgff_core.viz import curves

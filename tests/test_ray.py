@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
-from fgff_core.jobs.ray_executor import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
 from fgff_core.store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]

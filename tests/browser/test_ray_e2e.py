@@ -71,32 +71,43 @@ def test_train_page_start_trains_through_ray_with_live_curves(ray_app):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1440, "height": 2000}).new_page()
         page.set_default_timeout(TIMEOUT_MS)
-        page.goto(base)
-        page.get_by_text("Train a Forward-Forward network").wait_for()
-        page.get_by_role("button", name="Load preset").click()  # the quick digits preset
-        wait_idle(page)
-        page.get_by_role("button", name="Start training").click()
-        page.wait_for_function(
-            "() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
-            " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }", timeout=TIMEOUT_MS)
-        run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
-        before, points_before = epochs_done(progress_text(page)), trace_points(page, 0)
-        page.wait_for_function(  # live: the fragment's timer alone redraws progress and chart
-            "(n) => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
-            " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
-            " return (m && +m[1] > n) || /done/.test(e.innerText); }", arg=before, timeout=TIMEOUT_MS)
-        if "done" not in progress_text(page):
-            page.wait_for_timeout(1500)
-            assert trace_points(page, 0) > points_before
-        page.get_by_text("Test accuracy", exact=True).wait_for(timeout=TIMEOUT_MS)
-        no_exception(page)
+        try:
+            _train_through_ray(base, runs, page)
+        except BaseException:
+            main = page.locator('[data-testid="stMain"]')
+            print("page text at the failure:", main.inner_text()[:3000] if main.count() else page.content()[:3000])
+            print("runs:", RunStore(runs).runs()[["status", "epochs_done", "node", "error"]].to_string())
+            raise
+        finally:
+            browser.close()
 
-        row = RunStore(runs).run(run_id)
-        assert row["status"] == "done" and "node " in (row["node"] or "")  # trained by a Ray worker
-        assert len(RunStore(runs).metrics(run_id)) == row["epoch_events"]
 
-        page.goto(f"{base}/runs")
-        page.get_by_text(re.compile(r"^Ray cluster: 1 node, ")).wait_for()
-        wait_idle(page)
-        no_exception(page)
-        browser.close()
+def _train_through_ray(base: str, runs: Path, page) -> None:
+    page.goto(base)
+    page.get_by_text("Train a Forward-Forward network").wait_for()
+    page.get_by_role("button", name="Load preset").click()  # the quick digits preset
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+        " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }", timeout=TIMEOUT_MS)
+    run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
+    before, points_before = epochs_done(progress_text(page)), trace_points(page, 0)
+    page.wait_for_function(  # live: the fragment's timer alone redraws progress and chart
+        "(n) => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+        " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
+        " return (m && +m[1] > n) || /done/.test(e.innerText); }", arg=before, timeout=TIMEOUT_MS)
+    if "done" not in progress_text(page):
+        page.wait_for_timeout(1500)
+        assert trace_points(page, 0) > points_before
+    page.get_by_text("Test accuracy", exact=True).wait_for(timeout=TIMEOUT_MS)
+    no_exception(page)
+
+    row = RunStore(runs).run(run_id)
+    assert row["status"] == "done" and "node " in (row["node"] or "")  # trained by a Ray worker
+    assert len(RunStore(runs).metrics(run_id)) == row["epoch_events"]
+
+    page.goto(f"{base}/runs")
+    page.get_by_text(re.compile(r"^Ray cluster: 1 node, ")).wait_for()
+    wait_idle(page)
+    no_exception(page)
