@@ -46,6 +46,7 @@ from fgff_core.training import Trainer
 
 HERE = Path(__file__).resolve().parent
 N_CLASSES = 10
+MINIBATCH = 100
 
 
 # -- setup --------------------------------------------------------------------------------------
@@ -331,6 +332,10 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
     for mode in modes:
         variants[f"ff factorised {mode}"] = EpochStepper(f"ff factorised {mode}",
                                                          run_config(setup, "ff", True, **speed_modes[mode]), data)
+    minibatch = f"batch{MINIBATCH}"  # the strong recipes' minibatches: do both first-layer paths keep their speed?
+    for path, factorize in (("plain", False), ("factorised", True)):
+        name = f"ff {path} {minibatch}"
+        variants[name] = EpochStepper(name, run_config(setup, "ff", factorize, batch_size=MINIBATCH), data)
     matmul = MatmulReference(dev, n, sizes)
     log(f"{dev}: {len(variants)} training variants, {setup.epochs} epochs per layer, round-robin with the matmul "
         f"reference")
@@ -356,7 +361,7 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
                     reps=len(v.seconds[i]))
 
     # -- prediction ------------------------------------------------------------------------------
-    models = {name: v.trainer.model for name, v in variants.items() if not name.endswith(tuple(modes))}
+    models = {name: v.trainer.model for name, v in variants.items() if not name.endswith((*modes, minibatch))}
     x_test, y_test = variants["ff plain"].trainer.data.x_test, variants["ff plain"].trainer.data.y_test
     pred = time_prediction(models, x_test, setup.eval_chunk, setup.predict_reps, dev)
     pred_flops = 10.0 * n_test * sum(2.0 * a * b for a, b in zip(sizes[:-1], sizes[1:]))
@@ -460,6 +465,11 @@ def bench_device(setup: Setup, data: Dataset, args: argparse.Namespace, res: Res
                                      for i in range(len(setup.layers)))
                            + f" speed; max |loss diff| {dloss:.1e}; "
                            f"test acc {acc:.4f} vs fp32 {acc_fp:.4f}", "info"))
+    mb_plain, mb_fact = variants[f"ff plain {minibatch}"], variants[f"ff factorised {minibatch}"]
+    res.checks.append((f"{dev}: minibatches of {MINIBATCH} (FF, layer 1): samples/s and plain / factorised",
+                       f"factorised {n / mb_fact.median(0):,.0f} samples/s vs full batch {n / fff.median(0):,.0f}; "
+                       f"plain {n / mb_plain.median(0):,.0f}; plain / factorised "
+                       f"{paired_ratio(mb_plain, mb_fact, 0):.2f}x (full batch {speedup:.2f}x)", "info"))
 
 
 def _verdict(ok: bool) -> str:

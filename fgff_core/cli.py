@@ -159,8 +159,8 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """Preset, then config file, then flags: later ones win."""
     values: dict[str, Any] = {}
     if getattr(args, "preset", None):
-        algo = parse_field("algo", getattr(args, "algo", "fgff"))
-        values.update(PRESETS[args.preset].config(algo).to_dict())
+        algo = getattr(args, "algo", None)  # absent: the preset's own algorithm
+        values.update(PRESETS[args.preset].config(None if algo is None else parse_field("algo", algo)).to_dict())
     if getattr(args, "config", None):
         values.update(read_config_file(args.config))
     names = {f.name for f in config_fields()}

@@ -29,12 +29,12 @@ def test_json_and_dict_round_trip():
     ("epochs", 2.5, "epochs: expected an integer in [1, 1000000], got 2.5"),
     ("batch_size", -1, "batch_size: -1 is out of range; allowed [0, 10000000]"),
     ("batch_size", "half", "batch_size: expected an integer in [0, 10000000] or 'full', got 'half'"),
-    ("optimizer", "sgd", "optimizer: 'sgd' is not allowed; choose one of adam"),
+    ("optimizer", "lbfgs", "optimizer: 'lbfgs' is not allowed; choose one of adam, adamw, sgd"),
     ("lr", 0.0, "lr: 0.0 is out of range; allowed (0.0, 10.0]"),
     ("lr", float("nan"), "lr: expected a number in (0.0, 10.0], got nan"),
     ("sig_lr", -0.1, "sig_lr: -0.1 is out of range; allowed [0.0, 10.0]"),
     ("threshold", 0, "threshold: 0 is out of range; allowed (0.0, 1000.0]"),
-    ("loss", "mse", "loss: 'mse' is not allowed; choose one of softplus, hinge"),
+    ("loss", "mse", "loss: 'mse' is not allowed; choose one of softplus, hinge, symba, exp_hinge"),
     ("delta", -1.0, "delta: -1.0 is out of range; allowed [0.0, 1000.0]"),
     ("label_value", "big", "label_value: expected a number in (0.0, 1000.0] or 'max', got 'big'"),
     ("label_value", 0.0, "label_value: 0.0 is out of range; allowed (0.0, 1000.0] or 'max'"),
@@ -55,6 +55,16 @@ def test_json_and_dict_round_trip():
     ("compile", None, "compile: expected true or false, got None"),
     ("log_every", 0, "log_every: 0 is out of range"),
     ("data_dir", 5, "data_dir: expected a folder path, got 5"),
+    ("hard_negatives", 1.5, "hard_negatives: 1.5 is out of range; allowed [0.0, 1.0]"),
+    ("hard_negatives_every", 0, "hard_negatives_every: 0 is out of range"),
+    ("lr_schedule", "step", "lr_schedule: 'step' is not allowed; choose one of constant, linear, cosine"),
+    ("weight_decay", -1.0, "weight_decay: -1.0 is out of range"),
+    ("momentum", 1.0, "momentum: 1.0 is out of range; allowed [0.0, 0.999]"),
+    ("peer_norm", -0.1, "peer_norm: -0.1 is out of range"),
+    ("symba_alpha", 0.0, "symba_alpha: 0.0 is out of range; allowed (0.0, 100.0]"),
+    ("predict_layers", "last", "predict_layers: 'last' is not allowed; choose one of all, skip_first"),
+    ("readout_epochs", -1, "readout_epochs: -1 is out of range"),
+    ("significance_param", "square", "significance_param: 'square' is not allowed; choose one of unconstrained"),
 ])
 def test_each_bad_value_is_rejected_with_its_field_and_range(field, value, message):
     with pytest.raises(ValueError) as err:
@@ -67,7 +77,9 @@ def test_every_field_has_a_validation_case_above():
     tested = {"algo", "dataset", "layers", "epochs", "batch_size", "optimizer", "lr", "sig_lr", "threshold", "loss",
               "delta", "label_value", "negatives", "schedule", "seed", "device", "eval_every", "eval_subset",
               "eval_chunk", "train_subset", "train_subset_order", "normalize", "download", "factorize", "precision",
-              "compile", "log_every", "data_dir"}
+              "compile", "log_every", "data_dir", "hard_negatives", "hard_negatives_every", "lr_schedule",
+              "weight_decay", "momentum", "peer_norm", "symba_alpha", "predict_layers", "readout_epochs",
+              "significance_param"}
     assert {f.name for f in config_fields()} == tested
 
 

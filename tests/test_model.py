@@ -160,7 +160,7 @@ def test_layer_goodness_passes_gradcheck():
     sig = torch.tensor([1.0, -2.0, 0.0, 0.5], dtype=torch.float64, requires_grad=True)
 
     def goodness_sum(w, b, s):
-        layer = SimpleNamespace(linear=SimpleNamespace(weight=w, bias=b), significance=s)
+        layer = SimpleNamespace(linear=SimpleNamespace(weight=w, bias=b), s=lambda: s)
         out = layer_goodness(layer, x_pos, x_neg)
         return out.g_pos * torch.arange(1.0, 7.0, dtype=torch.float64) - out.g_neg ** 2
 

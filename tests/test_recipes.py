@@ -235,3 +235,24 @@ def test_unconstrained_significance_is_the_parameter_itself():
     assert layer.s() is layer.significance
     with pytest.raises(ValueError, match="significance_param"):
         FFLayer(12, 4, "square")
+
+
+# -- presets ---------------------------------------------------------------------------------------
+
+BEST_PRESETS = ["ff-best-mnist-quick", "ff-best-mnist", "fgff-best-mnist", "ff-best-fashion", "fgff-best-fashion"]
+
+
+@pytest.mark.parametrize("name", BEST_PRESETS)
+def test_best_presets_round_trip_through_the_cli_and_the_form(name):
+    from fgff_core.cli import build_parser, config_from_args
+    from fgff_core.config_form import config_from_params, config_to_params
+    from fgff_core.presets import PRESETS
+
+    cfg = PRESETS[name].config()
+    assert cfg.algo == name.split("-")[0]  # the preset's own algorithm when none is asked for
+    assert config_from_args(build_parser().parse_args(["train", "--preset", name])) == cfg
+    params = config_to_params(cfg)
+    assert config_from_params(params) == cfg
+    argv = ["train"] + [part for key, value in params.items() for part in (f"--{key.replace('_', '-')}", value)]
+    assert config_from_args(build_parser().parse_args(argv)) == cfg
+    assert "measured" in PRESETS[name].description  # "measured: ..." or "not yet measured"
