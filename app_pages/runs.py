@@ -52,7 +52,7 @@ if "rename_error" in st.session_state:
 
 runs = jm.store.runs()
 if runs.empty:
-    st.info("No runs yet. Start one on the **Train** page (the quick digits preset takes seconds).")
+    st.info("No runs yet. Start one on the **Train** page (the Train page shows how long a run is expected to take).")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_arrow:")
     st.stop()
 
