@@ -59,7 +59,7 @@ _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.m
 
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("quick-digits", "Quick demo: digits 2x100",
-           "Embedded 8x8 digits, 2 layers of 100, the authors' settings; trains in seconds on a CPU.",
+           "Embedded 8x8 digits, 2 layers of 100, the authors' settings; about 1.5 s of training on an idle CPU.",
            {**_PAPER, "dataset": "digits", "layers": (100, 100), "eval_every": 10}, {"epochs": 50}),
     Preset("tiny-digits", "Classroom: digits 2x20",
            "A tiny 64 -> 2x20 net on the embedded digits, for step-by-step lessons.",
