@@ -72,10 +72,10 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
             st.session_state[NOTES_KEY] = (ids, notes)
             set_selected_run_ids(ids)
             st.session_state[SELECT_KEY] = ids
-    launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
-    if launched_ids == selected_run_ids():  # the last launch's outcome stays until the selection changes
-        for show, text in notes:
-            show(text)
+launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
+if launched_ids == selected_run_ids():  # the last launch's outcome, outside the (then folded) form, until
+    for show, text in notes:  # the selection changes
+        show(text)
 
 
 # -- which runs --------------------------------------------------------------------------------------

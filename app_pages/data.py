@@ -6,10 +6,13 @@ import streamlit as st
 import torch
 
 from app_pages._shared import job_manager, pick_one_run, runs_or_stop
-from fgff_core.config import RunConfig, field_choices
-from fgff_core.data import DATASETS, DatasetNotFoundError, load_dataset
+from fgff_core.config import RunConfig, config_fields, field_choices
+from fgff_core.data import DATASETS, DatasetNotFoundError, check_data_dir, load_dataset
+from fgff_core.form_labels import field_help, field_label
 from fgff_core.status import RunStatus
 from fgff_core.viz import samples
+
+DATA_DIR_HELP = next(f.metadata["help"] for f in config_fields() if f.name == "data_dir")
 
 jm = job_manager()
 st.title("Data: positive and negative samples")
@@ -18,9 +21,15 @@ st.caption("Forward-Forward writes a label into the first 10 inputs of every ima
            "pushes above the threshold; with a wrong label it is a **negative** sample, pushed below.")
 
 
+@st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
+def _cached_dataset(name: str, data_dir: str | None):
+    return load_dataset(name, data_dir=data_dir)  # a failure raises and is not cached
+
+
 def _load(name: str, data_dir: str | None = None):
     try:
-        return load_dataset(name, data_dir=data_dir)
+        check_data_dir(data_dir)
+        return _cached_dataset(name, data_dir or None)
     except DatasetNotFoundError as exc:
         st.error(str(exc))
     except (OSError, ValueError) as exc:
@@ -34,7 +43,11 @@ dataset = c1.selectbox("Dataset", field_choices("dataset"), format_func=lambda n
 split = c2.radio("Split", ["train", "test"], horizontal=True, key="split")
 n = c3.slider("Samples", 1, 8, 6, key="n")
 seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="seed", help="Which samples and which wrong labels are drawn.")
-ds = _load(dataset)
+data_dir = None
+if not DATASETS[dataset].embedded:  # read from files: say where, as the Train form does
+    data_dir = st.text_input(field_label("data_dir"), key="data_dir", placeholder="the server's default data folder",
+                             help=field_help("data_dir", DATA_DIR_HELP)).strip() or None
+ds = _load(dataset, data_dir)
 if ds is not None:
     x, y = (ds.x_train, ds.y_train) if split == "train" else (ds.x_test, ds.y_test)
     label_value = RunConfig().resolve_label_value(float(ds.x_train.max()))

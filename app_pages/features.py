@@ -5,10 +5,12 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import job_manager, run_picker, runs_or_stop
+from fgff_core import findings
 from fgff_core.config import ALGORITHM_LABELS
 from fgff_core.config_form import int_param
 from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
 from fgff_core.format import percent
+from fgff_core.launch import TEST_SIZES
 from fgff_core.viz.embedding import embedding_figure
 
 SELECT_KEY = "features_runs"
@@ -39,7 +41,11 @@ if not chosen:
     st.info("Select a finished run to map its features.")
     st.stop()
 
-n_layers = min(len(jm.store.config(r).layers) for r in chosen)
+configs = [jm.store.config(r) for r in chosen]
+n_layers = min(len(c.layers) for c in configs)
+n_test = min(TEST_SIZES.get(c.dataset, max(SAMPLE_CHOICES)) for c in configs)
+# Never offer more samples than the test set has (digits: 450); its whole size is the last choice.
+choices = tuple(sorted({min(c, n_test) for c in SAMPLE_CHOICES}))
 if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
     link_errors: list[str] = []
     layer_param = int_param(st.query_params, "layer", n_layers, 1, n_layers, link_errors)
@@ -49,65 +55,84 @@ if "features_layer" not in st.session_state:  # first load: the link's layer (1-
         link_errors.append(f"samples={samples_param}: expected one of {', '.join(map(str, SAMPLE_CHOICES))}; "
                            f"using {DEFAULT_SAMPLES}")
         samples_param = DEFAULT_SAMPLES
+    samples_param = min(samples_param, n_test)
     for message in link_errors:
         st.warning(f"The link's {message}.")
     st.session_state["features_layer"] = layer_param - 1
     st.session_state["features_samples"] = samples_param
 st.session_state["features_layer"] = min(st.session_state["features_layer"], n_layers - 1)
+st.session_state["features_samples"] = min(st.session_state["features_samples"], n_test)
 c1, c2 = st.columns(2)
 layer = c1.selectbox("Layer", list(range(n_layers)), format_func=lambda i: f"layer {i + 1}", key="features_layer")
-n_samples = c2.select_slider("Test samples", SAMPLE_CHOICES, key="features_samples",
-                             help="More samples: a fuller picture, a slower t-SNE (about 1000 points take seconds). "
-                                  "Capped at the test set's size.")
+n_samples = c2.select_slider("Test samples", choices, key="features_samples",
+                             help=f"More samples: a fuller picture, a slower t-SNE (about 1000 points take seconds). "
+                                  f"At most the test set's {n_test}.")
 st.query_params.update(layer=str(layer + 1), samples=str(n_samples))
 jobs = embedding_jobs()
 
 
+def _metrics(emb, ref) -> None:
+    m1, m2, m3 = st.columns(3)
+    m1.metric("Silhouette", f"{emb.silhouette:.3f}",
+              delta=None if ref is None else f"{emb.silhouette - ref.silhouette:+.3f}",
+              help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
+    m2.metric("5-NN, 2-D", percent(emb.knn_accuracy_2d, 1),
+              delta=None if ref is None else
+              percent(emb.knn_accuracy_2d - ref.knn_accuracy_2d, 1, sign=True, unit=" pp"),
+              help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
+    m3.metric("5-NN, layer", percent(emb.knn_accuracy_layer, 1),
+              delta=None if ref is None else
+              percent(emb.knn_accuracy_layer - ref.knn_accuracy_layer, 1, sign=True, unit=" pp"),
+              help="The same in the layer's own feature space: not distorted by t-SNE.")
+
+
+def _ready_map(rid: str, layer: int, n_samples: int):
+    """The map of a run, or None (shown why: still computing, or failed with a Retry). Second value: pending."""
+    try:
+        emb = jobs.request(jm.store, rid, layer, n_samples)
+    except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
+        st.error(f"Could not start the t-SNE of run {rid}: {exc}")
+        return None, False
+    error = jobs.error(jm.store, rid, layer, n_samples)
+    if error is not None:
+        st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
+        if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
+            jobs.retry(jm.store, rid, layer, n_samples)
+            st.rerun()
+        return None, False
+    if emb is None:
+        st.info(f"Computing the t-SNE of layer {layer + 1} on {n_samples} test samples in the background; "
+                "this view updates when it is ready.", icon=":material/hourglass_top:")
+        return None, True
+    return emb, False
+
+
 def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
-    """Draw the ready maps; start and poll the missing ones (the fragment reruns while any is pending)."""
-    cols = st.columns(len(run_ids))
+    """Draw the ready maps; start and poll the missing ones (the fragment reruns while any is pending).
+
+    Row by row (titles, scores, maps), so the two maps stay level when one title wraps.
+    """
+    algos = {}
+    for col, rid in zip(st.columns(len(run_ids)), run_ids):
+        run = jm.store.run(rid)
+        algos[rid] = ALGORITHM_LABELS.get(run["algo"], run["algo"])
+        col.subheader(f"{run['name']} ({algos[rid]})")
     embeddings, pending = {}, False
-    for col, rid in zip(cols, run_ids):
+    for col, rid in zip(st.columns(len(run_ids)), run_ids):
         with col:
-            run = jm.store.run(rid)
-            algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
-            st.subheader(f"{run['name']} ({algo})")
-            try:
-                emb = jobs.request(jm.store, rid, layer, n_samples)
-            except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
-                st.error(f"Could not start the t-SNE of run {rid}: {exc}")
-                continue
-            error = jobs.error(jm.store, rid, layer, n_samples)
-            if error is not None:
-                st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
-                if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
-                    jobs.retry(jm.store, rid, layer, n_samples)
-                    st.rerun()
-                continue
-            if emb is None:
-                pending = True
-                st.info(f"Computing the t-SNE of layer {layer + 1} on {n_samples} test samples in the background; "
-                        "this view updates when it is ready.", icon=":material/hourglass_top:")
-                continue
-            embeddings[rid] = emb
-            m1, m2, m3 = st.columns(3)
-            ref = embeddings.get(run_ids[0]) if rid != run_ids[0] else None
-            m1.metric("Silhouette", f"{emb.silhouette:.3f}",
-                      delta=None if ref is None else f"{emb.silhouette - ref.silhouette:+.3f}",
-                      help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
-            m2.metric("5-NN, 2-D", percent(emb.knn_accuracy_2d, 1),
-                      delta=None if ref is None else
-                      percent(emb.knn_accuracy_2d - ref.knn_accuracy_2d, 1, sign=True, unit=" pp"),
-                      help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
-            m3.metric("5-NN, layer", percent(emb.knn_accuracy_layer, 1),
-                      delta=None if ref is None else
-                      percent(emb.knn_accuracy_layer - ref.knn_accuracy_layer, 1, sign=True, unit=" pp"),
-                      help="The same in the layer's own feature space: not distorted by t-SNE.")
-            st.plotly_chart(embedding_figure(emb, title=f"{algo}, layer {layer + 1}: t-SNE of positive-data "
-                                                        "features", show_scores=False),
-                            key=f"tsne_{rid}_{layer}")
+            emb, waiting = _ready_map(rid, layer, n_samples)
+            pending = pending or waiting
+            if emb is not None:
+                embeddings[rid] = emb
+                _metrics(emb, embeddings.get(run_ids[0]) if rid != run_ids[0] else None)
+    for col, rid in zip(st.columns(len(run_ids)), run_ids):
+        if rid in embeddings:
+            col.plotly_chart(embedding_figure(embeddings[rid], title=f"{algos[rid]}, layer {layer + 1}: t-SNE of "
+                                              "positive-data features", show_scores=False), key=f"tsne_{rid}_{layer}")
     if len(embeddings) == 2:
         st.caption("Deltas in the second column are relative to the first run.")
+    if embeddings:
+        st.caption(findings.KNN_VS_GOODNESS)
     if not pending and run_every is not None:
         st.rerun()  # all maps are ready: a full rerun stops the polling
 

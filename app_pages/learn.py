@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-import numpy as np
 import pandas as pd
 import streamlit as st
 
+from app_pages._learn_draw import own_digit_panel
 from app_pages._shared import job_manager, runs_or_stop
 from fgff_core import lesson
 from fgff_core.config import config_fields, field_choices
@@ -23,11 +23,6 @@ from fgff_core.model import embed_labels
 from fgff_core.progress import run_progress
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
-
-try:  # optional: a drawing canvas (third-party component); the 8x8 grid editor works without it
-    from streamlit_drawable_canvas import st_canvas
-except Exception:  # noqa: BLE001 - not installed, or installed after this server started (not registered)
-    st_canvas = None
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
@@ -73,7 +68,7 @@ if settings.hidden("step"):
     step = settings.step
 else:
     step = st.segmented_control("Step", steps, key="w_step", required=True,
-                                format_func=lambda s: f"{s}. {lesson.STEP_TITLES[s]}", width="stretch")
+                                format_func=lambda s: f"{s}. {lesson.STEP_SHORT_TITLES[s]}", width="stretch")
     step = int(step or settings.step)
 
 # -- the knobs, in the sidebar (a teacher may hide any of them) --------------------------------------
@@ -161,6 +156,90 @@ def _sample_picker(label: str = "Test sample") -> int:
                                help="Index into the digits test set (450 images)."))
 
 
+@st.cache_resource(max_entries=8, show_spinner="Loading the trained networks...")
+def _stored_model(run_id: str):
+    model, config = job_manager().store.load_model(run_id)
+    model = model.cpu().eval()
+    return model, lesson.model_activity(model, data, seed=config.seed)
+
+
+def _train_now_button(key: str) -> None:
+    """Trains the whole lesson net here and now (a link that hides the step control must not strand anyone)."""
+    if st.button(f"Train the network now ({training.total} layer-epochs, seconds)", type="primary",
+                 icon=":material/play_arrow:", key=key):
+        with st.spinner("Training..."):
+            training.advance(training.total)
+        st.rerun()
+
+
+def _step4() -> None:
+    """The FF/FGFF pair: train it once as background jobs, wait for it, then compare the factors."""
+    jm = job_manager()
+    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
+    found = pair.runs
+    if pair.missing:
+        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
+                "link afterwards sees the stored result at once.")
+        if st.button(f"Train {' and '.join(a.upper() for a in pair.missing)}", type="primary",
+                     icon=":material/play_arrow:", key="step4_train"):
+            try:
+                for algo in pair.missing:
+                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
+            except ValueError as exc:
+                st.error(f"Could not start: {exc}")
+            else:
+                st.rerun()
+        return
+    if not pair.all_done:
+        @st.fragment(run_every=1.0)
+        def _wait() -> None:
+            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
+            for algo, row in found.items():
+                p = run_progress(jm.store.run(row["run_id"]), None)
+                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
+            if lesson.all_statuses_done(statuses):
+                st.rerun(scope="app")
+            bad = lesson.ended_without_result(statuses)
+            if bad:
+                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
+
+        _wait()
+        return
+    cols = st.columns(2)
+    for col, algo in zip(cols, lesson.LESSON_ALGOS):
+        _, roles = _stored_model(found[algo]["run_id"])
+        with col:
+            st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
+            st.dataframe(lesson.role_table(lesson.role_counts(roles)), key=f"step4_roles_{algo}")
+    st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
+    fg = found["fgff"]
+    st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
+               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
+               "well without them: the factors mostly shape *training*. Runs: "
+               f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
+    _, fg_roles = _stored_model(fg["run_id"])
+    means = fg_roles.groupby("role")["activity_diff"].mean()
+    if len(means):
+        st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
+                   ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")
+
+
+def _step5_model():
+    """The net trained in step 3; before that, a stored run of these settings (it survives a reload), else an
+    offer to train it here."""
+    if training.done:
+        st.caption(f"Network: **{training.status_text()}**.")
+        return training.model
+    stored = lesson.find_stored_run(runs_or_stop(), cfg, trained_only=True)
+    if stored is not None:
+        st.caption(f"Network: the stored run `{stored['run_id']}` of these settings (fully trained; training in "
+                   "step 3 replaces it here).")
+        return _stored_model(stored["run_id"])[0]
+    st.warning(f"Network: **{training.status_text()}**: its predictions are guesses. Train it in step 3, or here:")
+    _train_now_button("step5_train")
+    return training.model
+
+
 label_value = cfg.resolve_label_value(float(data.x_train.max()))
 st.header(f"{step}. {lesson.STEP_TITLES[step]}")
 
@@ -209,6 +288,8 @@ elif step == 2:
                              cfg.threshold, cfg.delta)
     st.caption(f"The network is **{training.status_text()}**: train it in step 3 and come back to see the "
                "two goodness values move apart.")
+    if settings.hidden("step") and not training.done:  # a link without the step control: train here
+        _train_now_button("step2_train")
     st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
     m = st.columns(5)
     m[0].metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1")
@@ -277,63 +358,7 @@ elif step == 4:
         "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
         "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
         "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
-    jm = job_manager()
-    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
-    found = pair.runs
-    missing = pair.missing
-    if missing:
-        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
-                "link afterwards sees the stored result at once.")
-        if st.button(f"Train {' and '.join(a.upper() for a in missing)}", type="primary",
-                     icon=":material/play_arrow:", key="step4_train"):
-            try:
-                for algo in missing:
-                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
-            except ValueError as exc:
-                st.error(f"Could not start: {exc}")
-            else:
-                st.rerun()
-        st.stop()
-
-    if not pair.all_done:
-        @st.fragment(run_every=1.0)
-        def _wait() -> None:
-            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
-            for algo, row in found.items():
-                p = run_progress(jm.store.run(row["run_id"]), None)
-                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
-            if lesson.all_statuses_done(statuses):
-                st.rerun(scope="app")
-            bad = lesson.ended_without_result(statuses)
-            if bad:
-                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
-
-        _wait()
-        st.stop()
-
-    @st.cache_resource(max_entries=8, show_spinner="Loading the trained networks...")
-    def _trained(run_id: str):
-        model, config = jm.store.load_model(run_id)
-        model = model.cpu().eval()
-        return model, lesson.model_activity(model, data, seed=config.seed)
-
-    cols = st.columns(2)
-    for col, algo in zip(cols, lesson.LESSON_ALGOS):
-        _, roles = _trained(found[algo]["run_id"])
-        with col:
-            st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
-            st.dataframe(lesson.role_table(lesson.role_counts(roles)), key=f"step4_roles_{algo}")
-    st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
-    fg = found["fgff"]
-    st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
-               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
-               "well without them: the factors mostly shape *training*. Runs: "
-               f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
-    _, fg_roles = _trained(fg["run_id"])
-    means = fg_roles.groupby("role")["activity_diff"].mean()
-    if len(means):
-        st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
-                   ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")
+    _step4()
 
 # -- step 5 -------------------------------------------------------------------------------------------------
 else:
@@ -341,9 +366,7 @@ else:
         "To classify an image, write each of the 10 labels into it in turn and run the network: the label whose "
         "input gives the **highest goodness**, summed over the layers, is the answer. The network below is the one "
         "you trained in step 3.")
-    model = training.model
-    status = training.status_text()
-    (st.warning if training.done == 0 else st.caption)(f"Network: **{status}**.")
+    model = _step5_model()
     left, right = st.columns([1, 2.5])
     with left:
         index = _sample_picker()
@@ -356,44 +379,9 @@ else:
     cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.uses_significance)
     c1, c2 = st.columns([1.2, 1])
     c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
-
     if not settings.hidden("draw"):
         with c2:
-            st.subheader("Your own digit")
-            st.caption("Draw a digit, edit the 8x8 pixels (0 = background, 16 = full ink) or upload a picture; the "
-                       "network scores it for each label.")
-            pixels = None
-            upload = st.file_uploader("Upload an image", type=["png", "jpg", "jpeg", "bmp", "gif", "webp"],
-                                      key="w_upload")
-            if upload is not None:
-                from PIL import Image, UnidentifiedImageError
-
-                try:
-                    pixels = lesson.image_to_pixels(Image.open(upload))
-                except (UnidentifiedImageError, OSError, ValueError) as exc:
-                    st.error(f"Could not read that image: {exc}")
-            if pixels is None and st_canvas is not None:
-                drawn = st_canvas(stroke_width=18, stroke_color="#FFFFFF", background_color="#000000", height=200,
-                                  width=200, drawing_mode="freedraw", key="w_canvas", return_image_data=True)
-                image = drawn.image_data if drawn is not None else None
-                if image is not None and np.asarray(image)[..., :3].max() > 0:
-                    pixels = lesson.image_to_pixels(np.asarray(image))
-            if pixels is None:
-                start = lesson.input_to_pixels(xi, data)
-                column = st.column_config.NumberColumn(min_value=0, max_value=int(lesson.DIGITS_MAX_PIXEL), step=1,
-                                                       width=40)
-                grid = st.data_editor(pd.DataFrame(start, columns=[str(c) for c in range(8)]), key=f"w_grid_{index}",
-                                      hide_index=True, width="content",
-                                      column_config={str(c): column for c in range(8)})
-                pixels = grid.to_numpy(dtype=float, na_value=0.0)
-            try:
-                x_own = lesson.pixels_to_input(pixels, data)
-            except ValueError as exc:
-                st.error(str(exc))
-            else:
-                st.plotly_chart(vlesson.pixels_figure(pixels, "what the network gets"), key="step5_own_image")
-                own_sig, own_raw = lesson.label_scores(model, x_own)
-                st.plotly_chart(samples.label_goodness_figure(own_sig, own_raw, None, cfg.algo), key="step5_own_scores")
+            own_digit_panel(model, data, xi, index, cfg.algo)
 
 # -- next / previous, and the teacher's share panel ------------------------------------------------------------------
 if not settings.hidden("step"):

@@ -8,33 +8,46 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from fgff_core.jobs.ray_cluster import cluster_info
 from fgff_core.progress import run_progress
 from fgff_core.status import RunStatus
+from fgff_core.uploads import MAX_RUN_NAME, run_name_from_file, upload_problem, without_paths
 from fgff_core.viz import curves
 
-TABLE_COLUMNS = ["name", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
-                 "epoch_events", "train_seconds", "created_at", "device", "run_id"]
+# The run id beside the name, so that two runs of the same name can be told apart.
+TABLE_COLUMNS = ["name", "run_id", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
+                 "epoch_events", "train_seconds", "created_at", "device", "node"]
 
 jm = job_manager()
 st.title("Runs")
 st.caption("Every run stored on this server. Select rows to open them here; the selection is in the URL, "
            "so the Compare, Significance and Features pages and a shared link show the same runs.")
+if (cluster := cluster_info()) is not None:  # jobs run on Ray (FGFF_EXECUTOR=ray)
+    with st.expander(cluster.summary(), icon=":material/hub:"):
+        st.dataframe(cluster.node_rows(), hide_index=True)
 
 # -- upload ------------------------------------------------------------------------------------
 with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):
     upload = st.file_uploader("Checkpoint (.safetensors, saved by this app or `python -m fgff_core train --save`)",
                               type=["safetensors"], key="upload")
     if upload is not None and st.button("Import checkpoint"):
-        with tempfile.TemporaryDirectory() as tmp:
-            path = Path(tmp) / "upload.safetensors"
-            path.write_bytes(upload.getvalue())
-            try:
-                new_id = jm.store.import_checkpoint(path, name=Path(upload.name).stem)
-            except ValueError as exc:  # CheckpointError is a ValueError: not ours, pickle, corrupt
-                st.error(f"Could not import {upload.name}: {exc}")
-            else:
-                st.success(f"Imported as run {new_id}.")
-                set_selected_run_ids([new_id])
+        data = upload.getvalue()
+        problem = upload_problem(upload.name, data)
+        if problem is not None:
+            st.error(f"Not imported: {problem}")
+        else:
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "upload.safetensors"
+                path.write_bytes(data)
+                try:
+                    new_id = jm.store.import_checkpoint(path, name=run_name_from_file(upload.name))
+                except ValueError as exc:  # CheckpointError is a ValueError: not ours, damaged, mismatched
+                    st.error(f"Could not import {upload.name}: "
+                             f"{without_paths(str(exc), tmp).replace(path.name, upload.name)}")
+                else:
+                    st.success(f"Imported as run {new_id}. An imported checkpoint has no training metrics: its "
+                               "model and factors can be inspected on Significance, Features and Data.")
+                    set_selected_run_ids([new_id])
 
 if "deleted" in st.session_state:
     st.success(f"Deleted run {st.session_state.pop('deleted')}.")
@@ -43,7 +56,7 @@ if "rename_error" in st.session_state:
 
 runs = jm.store.runs()
 if runs.empty:
-    st.info("No runs yet. Start one on the **Train** page (the quick digits preset takes seconds).")
+    st.info("No runs yet. Start one on the **Train** page (the Train page shows how long a run is expected to take).")
     st.page_link("app_pages/train.py", label="Go to Train", icon=":material/play_arrow:")
     st.stop()
 
@@ -95,27 +108,35 @@ for run_id in selected:
     run = jm.store.run(run_id)
     progress = run_progress(run, None)
     with st.container(border=True):
-        st.subheader(f"{run.get('name') or run_id}")
+        st.subheader(f"{run.get('name') or run_id} · {run_id}")
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
                    f"device {run.get('device') or '–'}")
         if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run.get('error') or 'no reason recorded'}")
+        imported = run.get("origin") == "imported"
         c1, c2 = st.columns([2, 3])
+        metrics = jm.store.metrics(run_id)
         with c1:
             st.markdown("**Config**")
             st.json(run.get("config") or {}, expanded=False)
-            st.markdown("**Final accuracy**")
-            st.dataframe(curves.final_accuracy_table(run), width="content")
+            if not imported:
+                st.markdown("**Final accuracy**")
+                st.dataframe(curves.final_accuracy_table(run), width="content")
         with c2:
-            metrics = jm.store.metrics(run_id)
-            st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
+            if imported:
+                st.info("Imported from a checkpoint file, without metrics: it was not trained here, so it has no "
+                        "curves and no stored accuracies. Its model and factors can be inspected on Significance, "
+                        "Features and Data (the prediction rule).", icon=":material/upload:")
+            else:
+                st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
         a, b, c, d = st.columns(4)
         a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
                     query_params={"run": run_id})
         a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
                     query_params={"run": run_id})
         b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=_rename,
-                     args=(run_id,), help="Press Enter to rename.")
+                     args=(run_id,), max_chars=MAX_RUN_NAME, help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
+                     "characters; the counter shows how many are left).")
         with c:
             st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
                                mime="text/csv", key=f"csv_{run_id}", on_click="ignore",

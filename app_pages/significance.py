@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages._shared import job_manager, run_picker, runs_or_stop
+from fgff_core import findings
 from fgff_core.config import ALGORITHM_LABELS, algo_uses_significance
 from fgff_core.data import load_for_config
 from fgff_core.inspect import activity_correlation, neuron_activity
@@ -69,15 +70,18 @@ def show_run(rid: str, epoch: int | None) -> None:
     if sv.n_epochs(history) == 0:
         st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
         return
-    if not algo_uses_significance(run["algo"]):
+    uses_factors = algo_uses_significance(run["algo"])
+    if not uses_factors:
         st.caption("FF: the factors are frozen at 1, so the matrix is uniformly white; compare with an FGFF run.")
     if view == "Animation" and not is_active(run["status"]):
         fig = sv.significance_animation(history, scale, sort, title=f"{algo}: significance matrix over training")
     else:
         fig = sv.significance_heatmap(history, epoch, scale, sort)
     st.plotly_chart(fig, key=f"heatmap_{rid}")
-    st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
-                    key=f"hist_{rid}")
+    st.markdown(findings.negative_factor_sentence(sv.significance_at(history, epoch), run["algo"]))
+    if uses_factors:  # FF's factors are all 1: a histogram would be one block filling the plot
+        st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
+                        key=f"hist_{rid}")
     ckpt = jm.store.checkpoint_path(rid)
     if ckpt is None:
         st.caption("The factor-vs-activity view needs the run's checkpoint, written when it ends.")

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._shared import RUN_PARAM, job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import RUN_PARAM, job_manager, runs_or_stop, selected_run_ids, set_selected_run_ids
+from fgff_core import findings, launch
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig, algo_uses_significance
 from fgff_core.config_form import config_from_params, config_to_params, form_fields, to_widget_value
 from fgff_core.data import DATASETS
+from fgff_core.form_labels import field_help, field_label
 from fgff_core.format import percent
 from fgff_core.presets import PRESETS
-from fgff_core.progress import run_progress
+from fgff_core.progress import format_seconds, run_progress
 from fgff_core.status import ACTIVE_STATUSES, RunStatus
 from fgff_core.training import resolve_device
 from fgff_core.viz import curves
@@ -34,12 +36,15 @@ def _seed_widgets(config: RunConfig) -> None:
         st.session_state[KEY(f.name)] = to_widget_value(f, getattr(config, f.name))
 
 
+FIRST_PRESET = next(iter(PRESETS))
 if STATE not in st.session_state:
     try:
         initial = config_from_params(st.query_params.to_dict())
     except ValueError as exc:
         st.error(f"The link's config is not valid, so the defaults are shown instead. {exc}")
         initial = RunConfig()
+    if not set(st.query_params) & {f.name for f in FIELDS}:  # no config in the link: the first preset, as shown
+        initial = PRESETS[FIRST_PRESET].config(initial.algo)
     st.session_state[STATE] = initial.to_dict()
     _seed_widgets(initial)
 elif any(KEY(f.name) not in st.session_state for f in FIELDS):  # back from another page
@@ -47,6 +52,7 @@ elif any(KEY(f.name) not in st.session_state for f in FIELDS):  # back from anot
 
 
 def _load_preset() -> None:
+    """Picking a preset fills the form at once (the caption and the form never disagree)."""
     preset = PRESETS[st.session_state["preset"]]
     _seed_widgets(preset.config(st.session_state[KEY("algo")]))
 
@@ -77,29 +83,46 @@ def _current_run_id() -> str | None:
 
 
 shown_run = _current_run_id()
-left, mid, right = st.columns([4, 1, 1], vertical_alignment="bottom")
-left.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda n: PRESETS[n].title,
-               help="Fills the form with a named configuration; edit any field afterwards.")
-mid.button("Load preset", on_click=_load_preset, width="stretch")
+if "preset" not in st.session_state:
+    st.session_state["preset"] = FIRST_PRESET
+left, right = st.columns([5, 1], vertical_alignment="bottom")
+left.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda n: PRESETS[n].title, on_change=_load_preset,
+               help="Fills the form with a named configuration as soon as you pick it; edit any field afterwards.")
 start_slot = right.empty()  # the Start button, drawn once the form is validated
-st.caption(PRESETS[st.session_state["preset"]].description)
+preset_note = st.empty()  # the preset's description, or that the form no longer is the preset
 
 
 def _widget(f, container) -> object:
-    key = KEY(f.name)
+    # Number boxes have no browser-side range: a value typed without Enter is applied when Start is
+    # clicked, and a value out of range is refused here with the field's allowed range (RunConfig).
+    key, label, help_text = KEY(f.name), field_label(f.name), field_help(f.name, f.help)
     if f.widget == "select":
         fmt = (lambda n: DATASETS[n].title) if f.name == "dataset" else str
         on_change = _algo_changed if f.name == "algo" else None
-        return container.selectbox(f.label, f.choices, key=key, help=f.help, format_func=fmt, on_change=on_change)
+        return container.selectbox(label, f.choices, key=key, help=help_text, format_func=fmt, on_change=on_change)
     if f.widget == "toggle":
-        return container.toggle(f.label, key=key, help=f.help)
+        return container.toggle(label, key=key, help=help_text)
     if f.widget == "int":
-        return container.number_input(f.label, min_value=int(f.min), max_value=int(f.max), step=1, key=key,
-                                      help=f.help)
+        return container.number_input(label, step=1, key=key, help=help_text)
     if f.widget == "float":
-        return container.number_input(f.label, min_value=float(f.min), max_value=float(f.max), key=key,
-                                      help=f.help, format="%g", step=0.01)
-    return container.text_input(f.label, key=key, help=f.help)
+        return container.number_input(label, key=key, help=help_text, format="%g", step=0.01)
+    return container.text_input(label, key=key, help=help_text)
+
+
+def _tab_fields(main: bool) -> list:
+    """The basic fields (Main) or the others; the data folder goes right after the dataset choice while
+    the chosen dataset is read from files."""
+    needs_files = not DATASETS[st.session_state.get(KEY("dataset"), "digits")].embedded
+    moved = "data_dir" if needs_files else None
+    if not main:
+        return [f for f in FIELDS if not f.basic and f.name != moved]
+    out = []
+    for f in FIELDS:
+        if f.basic:
+            out.append(f)
+        if f.name == "dataset" and moved:
+            out.append(next(g for g in FIELDS if g.name == moved))
+    return out
 
 
 values = {}
@@ -107,7 +130,7 @@ with st.expander("Configuration: every engine option (hover the ? for what each 
                  icon=":material/tune:"):
     for tab, group in zip(st.tabs(["Main", "Advanced"]), (True, False)):
         cols = tab.columns(3)
-        for i, f in enumerate(f for f in FIELDS if f.basic == group):
+        for i, f in enumerate(_tab_fields(group)):
             values[f.name] = _widget(f, cols[i % 3])
 
 config: RunConfig | None = None
@@ -128,22 +151,49 @@ if config is not None:
             st.query_params[name] = text
     spec = DATASETS[config.dataset]
     if not spec.embedded:
-        st.info(f"{spec.title} is read from the data folder (or downloaded when 'download' is on). "
-                f"{spec.how_to_get}")
+        st.info(f"{spec.title} is read from the data folder (the **Data folder** field beside the dataset; or "
+                f"downloaded when 'download' is on). {spec.how_to_get}")
 
-if start_slot.button("Start training", type="primary", disabled=config is None, icon=":material/play_arrow:",
-                     width="stretch"):
-    try:
-        shown_run = jm.submit(config)
-    except ValueError as exc:
-        st.error(f"Could not start: {exc}")
+preset = PRESETS[st.session_state["preset"]]
+if config is not None and preset.config(config.algo).to_dict() == config.to_dict():
+    preset_note.caption(preset.description)
+else:
+    preset_note.warning(f"The form below is no longer the preset \"{preset.title}\" (a field was changed, or the "
+                        "link set it); **Start training** trains what the form shows.")
+
+runs_now = runs_or_stop()
+estimate = launch.estimate_training(config, runs_now) if config is not None else None
+confirmed = True
+if estimate is not None:
+    limit = launch.eta_limit_seconds()
+    if estimate.seconds > limit:
+        st.warning(f"This run would take {estimate.text()}, more than the {format_seconds(limit)} this server "
+                   "starts without asking. Check the layers and epochs, or confirm.")
+        confirmed = st.checkbox("Start it anyway", key="confirm_long_run")
     else:
-        set_selected_run_ids([shown_run])
+        st.caption(f"Expected: {estimate.text()}.")
+
+clicked = start_slot.button("Start training", type="primary", disabled=config is None or not confirmed,
+                            icon=":material/play_arrow:", width="stretch")
+if clicked and config is not None and confirmed:
+    twin = launch.active_twin(runs_now, config)
+    if twin is not None:  # a second click (or a second tab) while the same run is waiting or training
+        st.info(f"The same run (config and seed) is already queued or running as {twin}: showing it instead of "
+                "starting another.")
+        shown_run = twin
+        set_selected_run_ids([twin])
+    else:
+        try:
+            shown_run = jm.submit(config)
+        except ValueError as exc:
+            st.error(f"Could not start: {exc}")
+        else:
+            set_selected_run_ids([shown_run])
 
 # -- the selected run, live --------------------------------------------------------------------
 run_id = shown_run
 if run_id is None:
-    st.info("Pick a preset (the quick digits demo trains in a few seconds on a CPU) and press **Start training**.")
+    st.info("Pick a preset (the expected training time is shown above) and press **Start training**.")
     st.stop()
 if RUN_PARAM not in st.query_params:
     set_selected_run_ids([run_id])
@@ -160,7 +210,13 @@ def live_view() -> None:
     algo = str(run.get("algo") or cfg.get("algo", "fgff"))
     st.subheader(f"{run.get('name') or run_id} · {algo.upper()} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
-    bar.progress(progress.fraction, text=progress.text())
+    text = progress.text()
+    if launch.is_loading_data(run):
+        text += " · loading the data"
+    ahead = launch.queue_position(jm.store.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
+    if ahead is not None:
+        text += f" · {launch.queue_text(ahead)}"
+    bar.progress(progress.fraction, text=text)
     if progress.active:
         button.button("Cancel", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,),
                       icon=":material/stop:", width="stretch")
@@ -174,8 +230,13 @@ def live_view() -> None:
         if algo_uses_significance(algo):
             b.metric("Test accuracy without significance", percent(run.get("test_acc_no_significance")))
         c.metric("Time per epoch (median)", _ms(run.get("epoch_seconds_median")))
-        d.metric("Training time", _s(run.get("train_seconds")))
+        d.metric("Training time", _s(run.get("train_seconds")),
+                 help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
+                      "started its worker and loaded the data.")
         st.dataframe(curves.final_accuracy_table(run), width="content")
+        hint = findings.chance_hint(run)
+        if hint:
+            st.warning(hint)
     st.plotly_chart(curves.goodness_figure(metrics, float(cfg.get("threshold", 2.0)), algo),
                     key=f"goodness_{run_id}")
     left, right = st.columns(2)

@@ -110,6 +110,9 @@ def _reason(exc: OSError, folder: Path) -> str:
 
 def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]]:
     """The metadata and the tensor shapes, from the header only (no tensor is read)."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist" if not path.exists() else "is not a regular file"
+        raise CheckpointError(f"{path.name or path} {what}; a checkpoint is a .safetensors file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             meta = dict(handle.metadata() or {})
@@ -119,8 +122,6 @@ def _read_header(path: Path) -> tuple[dict[str, str], dict[str, tuple[int, ...]]
                                       f"{MAX_LAYERS} layers holds at most {MAX_TENSORS}")
             shapes = {k: tuple(handle.get_slice(k).get_shape()) for k in names}
     except (SafetensorError, OSError, ValueError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise
         raise CheckpointError(f"{path.name} is not a safetensors checkpoint ({exc}); pickled files are refused "
                               "because loading them can run arbitrary code") from None
     if meta.get("format") != FORMAT:
@@ -208,6 +209,9 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     for name, tensor in tensors.items():
         if not tensor.is_floating_point():
             raise CheckpointError(f"{path.name}: tensor {name} is not floating point ({tensor.dtype})")
+        if not bool(torch.isfinite(tensor).all()):
+            raise CheckpointError(f"{path.name}: tensor {name} holds NaN or infinite values (a diverged or "
+                                  "damaged model); there is nothing to inspect in it")
     config = checked.config
     if config.algo == "bp":
         model: FFNet | BPNet = BPNet(checked.input_dim, config.layers, checked.n_classes)

@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--json", action="store_true", help="print one final JSON line with the results")
     train.add_argument("--save", type=Path, metavar="PATH", help="save the trained model (safetensors)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_executor_flag(train)
     _add_config_flags(train)
 
     sub.add_parser("presets", help="list the named presets")
@@ -120,7 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")
     reproduce.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
     reproduce.add_argument("--device", type=_field_type("device"), default="auto")
+    _add_executor_flag(reproduce)
     return parser
+
+
+def _add_executor_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--executor", choices=["local", "ray"], default="local",
+                        help="local: train in this process [default]; ray: submit to a Ray cluster ($RAY_ADDRESS, "
+                             "else a local Ray instance) through the job manager, stored in $FGFF_RUNS_DIR or ./runs")
 
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -168,6 +176,8 @@ def _train(args: argparse.Namespace) -> int:
         from .checkpoint import check_save_target
 
         check_save_target(args.save)  # before training: a bad target must not cost a training run
+    if args.executor != "local":
+        return _train_on_executor(args, config)
     data = load_for_config(config)
     note = train_subset_note(config, data)
     if note:
@@ -204,6 +214,27 @@ def _train(args: argparse.Namespace) -> int:
         print(json.dumps(summary))
     else:
         print(_human_summary(summary))
+    return 0
+
+
+def _train_on_executor(args: argparse.Namespace, config: RunConfig) -> int:
+    """``train --executor ray``: one run through the job manager; the same summary as a local run."""
+    from .jobs.batch import run_configs
+
+    say = None if args.quiet else (lambda line: print(line, file=sys.stderr))
+    result = run_configs([config], args.executor, say=say)[0]
+    if result.status != "done":
+        print(f"error: the run {result.status}: {result.error or 'no reason recorded'} (run {result.run_id})",
+              file=sys.stderr)
+        return 1
+    if args.save and result.checkpoint:
+        import shutil
+
+        shutil.copyfile(result.checkpoint, args.save)
+    summary = {"algo": config.algo, "dataset": config.dataset, "layers": list(config.layers),
+               "device": result.device, "status": result.status, **result.final, "node": result.node,
+               "run_id": result.run_id, "config": config.to_dict()}
+    print(json.dumps(summary) if args.json else _human_summary(summary))
     return 0
 
 

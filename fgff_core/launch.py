@@ -29,6 +29,7 @@ from .status import ACTIVE_STATUSES, RunStatus
 
 # Training-set sizes (the work of an epoch scales with them); a dataset not listed counts as 60000.
 TRAIN_SIZES = {"digits": 1347, "mnist": 60000, "fashion_mnist": 60000, "cifar10": 50000}
+TEST_SIZES = {"digits": 450, "mnist": 10000, "fashion_mnist": 10000, "cifar10": 10000}
 # Work units (sample x weight products of a layer-epoch) per second on an idle 2-core CPU: the quick
 # digits demo (200 epochs of 1347 x (64x100 + 100x100)) trains in about 1.4 s there.
 IDLE_CPU_RATE = 3.0e9

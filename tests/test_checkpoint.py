@@ -118,6 +118,17 @@ def test_a_tensor_with_the_wrong_shape_or_dtype_is_refused(tmp_path):
               metadata=meta)
     with pytest.raises(CheckpointError, match="not floating point"):
         load_checkpoint(tmp_path / "b.safetensors")
+    for bad in (float("nan"), float("inf")):  # a diverged or doctored model is not imported as "done"
+        save_file({**tensors, "head.bias": torch.full((10,), bad)}, str(tmp_path / "c.safetensors"), metadata=meta)
+        with pytest.raises(CheckpointError, match="tensor head.bias holds NaN or infinite values"):
+            load_checkpoint(tmp_path / "c.safetensors")
+
+
+@pytest.mark.parametrize("where, sentence", [("missing.safetensors", "does not exist"), (".", "is a folder"),
+                                             ("/dev/null", "is not a regular file")])
+def test_a_path_that_is_no_file_is_a_checkpoint_error(tmp_path, where, sentence):
+    with pytest.raises(CheckpointError, match=sentence):
+        load_checkpoint(tmp_path / where)
 
 
 # -- saving ---------------------------------------------------------------------------------------
@@ -161,15 +172,9 @@ def test_a_full_disk_is_one_sentence_and_leaves_no_temporary_file(tmp_path, monk
 
 
 @pytest.fixture
-def tiny_fs(tmp_path):
+def tiny_fs(tmpfs):
     """A real 64 KiB filesystem (needs the right to mount; skipped elsewhere)."""
-    mnt = tmp_path / "mnt"
-    mnt.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mnt)],
-                      capture_output=True).returncode != 0:
-        pytest.skip("cannot mount a tmpfs here")
-    yield mnt
-    subprocess.run(["umount", str(mnt)], check=True)
+    return tmpfs("size=64k")
 
 
 def test_a_really_full_and_a_read_only_filesystem(tiny_fs):

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -53,7 +54,7 @@ def test_several_jobs_finish_with_complete_metrics(tmp_path):
         for key, run_id in ids.items():
             row = runs.loc[run_id]
             m = jm.store.metrics(run_id)
-            assert row["name"] == f"job {key}" and row["device"] == "cpu"
+            assert row["name"] == f"job {key}" and row["device"] == "cpu" and row["node"] == socket.gethostname()
             assert len(m) == row["epochs_done"] == row["epoch_events"]
             assert m["loss"].notna().all() and 0 <= row["test_acc"] <= 1
             assert row["started_at"] >= row["created_at"] and row["finished_at"] >= row["started_at"]

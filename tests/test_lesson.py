@@ -95,7 +95,11 @@ def test_layer_view_matches_the_equations(digits):
         assert v.softplus == pytest.approx(softplus, abs=1e-5)
         assert v.hinge == pytest.approx(hinge, abs=1e-5)
     fig = vlesson.activations_figure(v)
-    assert len(fig.data) == 2 and np.allclose(np.mean(fig.data[0].y), v.g_pos, atol=1e-5)
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert len(bars) == 2 and np.allclose(np.mean(bars[0].y), v.g_pos, atol=1e-5)
+    # g_pos, g_neg and the threshold are named in the legend, never as labels that can overlap (issue 15 case 16)
+    assert [t.name.split(" = ")[0] for t in fig.data if t.type == "scatter"] == ["g_pos", "g_neg", "threshold"]
+    assert not fig.layout.annotations
 
 
 # -- step 3 -----------------------------------------------------------------------------------------
@@ -248,3 +252,19 @@ def test_pair_statuses_in_words():
     assert not lesson.all_statuses_done({"ff": "done", "fgff": "running"})
     cfg = lesson.lesson_config("ff", layers=(8, 6), seed=3)
     assert lesson.pair_job_name(cfg, "ff") == "lesson ff 8,6 seed 3"
+
+
+def test_an_imported_checkpoint_without_accuracies_is_never_the_pair():
+    """Issue 15 case 3: an imported run is done but has no evaluated accuracies: "nan %" in the lesson."""
+    cfg = lesson.lesson_config("fgff", **SMALL)
+    runs = pd.DataFrame([
+        _run_row(cfg, "done", "imported", test_acc=float("nan"), no_sig=float("nan")),
+        _run_row(cfg, "done", "trained", test_acc=0.9, no_sig=0.88),
+        _run_row(cfg.replace(algo="ff"), "done", "ff", test_acc=0.85, no_sig=0.85),
+    ])
+    pair = lesson.LessonPair.find(runs, cfg)
+    assert pair.runs["fgff"]["run_id"] == "trained" and pair.all_done
+    assert lesson.find_stored_run(runs.iloc[:1], cfg) is None
+    running = runs.assign(status=["running", "done", "done"])
+    assert lesson.find_stored_run(running, cfg)["run_id"] == "imported"  # still training: no accuracies yet
+    assert lesson.find_stored_run(running, cfg, trained_only=True)["run_id"] == "trained"

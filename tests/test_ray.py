@@ -20,7 +20,7 @@ ray = pytest.importorskip("ray")
 
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
-from fgff_core.jobs.ray_executor import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
 from fgff_core.store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -103,6 +103,26 @@ def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path
         after = jm.submit(TINY)  # the executor goes on
         assert jm.wait(after, timeout=120) == "done", jm.store.run(after)["error"]
         assert len(jm.store.metrics(after)) == 12
+
+
+@pytest.mark.timeout(300)
+def test_reproduce_fans_a_table_over_ray_and_writes_the_same_log(local_ray, tmp_path, monkeypatch):
+    import json
+
+    from fgff_core import reproduce as rp
+    from fgff_core.reproduce.specs import table_specs
+    from fgff_core.training import train
+
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(tmp_path / "runs"))
+    out = tmp_path / "repro"
+    md = rp.reproduce(["1"], "smoke", 1, None, out, "cpu", say=lambda _msg: None, executor="ray")["1"]
+    rows = {r["key"]: r for r in map(json.loads, (out / "runs-smoke.jsonl").read_text().splitlines())}
+    specs = table_specs("1", rp.BUDGETS["smoke"], 1, "cpu", None)
+    assert set(rows) == {s.key for s in specs} and "not run yet" not in md
+    assert len(RunStore(tmp_path / "runs").runs()) == len(specs)  # every run went through the job manager
+    spec = specs[0]  # the same numbers as training here
+    _, result = train(spec.config)
+    assert rows[spec.key]["test_acc"] == pytest.approx(result.test_acc, abs=1e-6)
 
 
 @pytest.mark.timeout(120)

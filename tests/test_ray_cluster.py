@@ -14,7 +14,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from test_ray import LONG, wait_for  # noqa: E402
 
 from fgff_core.jobs import JobManager  # noqa: E402
-from fgff_core.jobs.ray_executor import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
 
 
 @pytest.fixture(scope="module")

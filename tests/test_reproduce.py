@@ -262,6 +262,30 @@ def test_paper_presets_hold_the_authors_settings(name):
     assert (bp.batch_size, bp.lr, bp.epochs) == (64, 1e-3, 50 if cifar else 20)
     if cifar:
         assert "weights' lr" in PRESETS[name].description and "0.15" in PRESETS[name].description
+    assert cfg.normalize == ("authors" if cifar else "data")  # the authors' fixed CIFAR-10 constants
+    if cfg.dataset == "mnist":  # the authors' code trains on the first 50000 MNIST images, BP here too
+        assert (cfg.train_subset, cfg.train_subset_order) == (50000, "first")
+        assert (bp.train_subset, bp.train_subset_order) == (50000, "first")
+        assert "first 50,000" in PRESETS[name].description
+    else:
+        assert cfg.train_subset == 0
+
+
+def test_full_budget_trains_on_the_authors_training_sets_and_quick_keeps_its_random_subsets():
+    full = {(s.part, s.row, s.algo): s.config for t in ("1", "2", "3") for s in
+            rp.table_specs(t, rp.BUDGETS["full"], 1, "cpu", None)}
+    assert all((c.train_subset, c.train_subset_order) == (50000, "first") for (t, _, _), c in full.items() if t == "1")
+    assert all(c.train_subset == 0 for (t, _, _), c in full.items() if t in ("2", "3"))
+    assert full[("1", "2x500", "fgff")].epochs == 200 and full[("3", "3x800", "bp")].epochs == 50
+    assert full[("3", "3x800", "fgff")].epochs == rp.paper.CIFAR_FULL_EPOCHS < 1200  # the longest that fits
+    assert f"{rp.paper.CIFAR_FULL_EPOCHS} epochs per layer" in rp.BUDGETS["full"].description
+    quick = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)
+    assert {(s.config.train_subset, s.config.train_subset_order) for s in quick} == \
+        {(10000, "shuffled"), (5000, "shuffled"), (2000, "shuffled")}
+    shuffled = quick[0]
+    first = rp.RunSpec(shuffled.part, shuffled.row, shuffled.algo, shuffled.seed,
+                       shuffled.config.replace(train_subset_order="first"))
+    assert first.key != shuffled.key  # a field added after the committed logs is keyed when not at its default
 
 
 def test_the_hinge_margin_changes_the_key_of_hinge_runs_only():

@@ -87,10 +87,13 @@ def test_empty_metrics_give_a_message_not_an_error(frame):
 
 
 def test_final_accuracy_table():
-    table = curves.final_accuracy_table({"test_acc": 0.9512, "test_acc_no_significance": 0.9, "train_acc": 1.0,
-                                         "train_acc_no_significance": float("nan")})
+    table = curves.final_accuracy_table({"algo": "fgff", "test_acc": 0.9512, "test_acc_no_significance": 0.9,
+                                         "train_acc": 1.0, "train_acc_no_significance": float("nan")})
     assert table.loc["test", "with significance (%)"] == "95.12"
     assert table.loc["test", "without significance (%)"] == "90.00"
     assert table.loc["train", "with significance (%)"] == "100.00"
     assert table.loc["train", "without significance (%)"] == "–"
-    assert curves.final_accuracy_table({}).loc["test", "with significance (%)"] == "–"
+    assert curves.final_accuracy_table({"algo": "fgff"}).loc["test", "with significance (%)"] == "–"
+    # FF's factors stay at 1: no "without significance" column repeating the other (issue 15 case 9)
+    ff = curves.final_accuracy_table({"algo": "ff", "test_acc": 0.9, "test_acc_no_significance": 0.9})
+    assert list(ff.columns) == ["accuracy (%)"] and ff.loc["test", "accuracy (%)"] == "90.00"

@@ -23,7 +23,6 @@ import contextlib
 import logging
 import os
 import socket
-import sys
 import tempfile
 import threading
 import time
@@ -35,100 +34,16 @@ from typing import Any, NamedTuple
 from ..config import RunConfig
 from ..status import RunStatus
 from ..store import CANCEL_USER, CHECKPOINT_NAME, RunStore, RunWriter
+from .ray_cluster import KEEPER_STOP, ClusterInfo, NodeInfo, RayUnavailableError, cluster_info, connect
 from .worker import execute_run, failure_reason, final_metrics, stop_message
 
-RAY_ADDRESS_ENV = "RAY_ADDRESS"
+__all__ = ["ClusterInfo", "NodeInfo", "RayExecutor", "RayUnavailableError", "cluster_info", "connect"]
+
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
-CONNECT_TIMEOUT_S = 10.0
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
+LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
-
-
-class RayUnavailableError(RuntimeError):
-    """Ray cannot be used: not installed, or the cluster at ``RAY_ADDRESS`` cannot be reached."""
-
-
-# -- connecting ---------------------------------------------------------------------------------------
-def _package_root() -> Path:
-    return Path(__file__).resolve().parents[2]  # the folder that holds fgff_core/
-
-
-def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_cpus: int | None = None) -> bool:
-    """Connect this process to Ray; return True if this call started Ray (then it shuts it down).
-
-    ``address`` (default ``$RAY_ADDRESS``): a running cluster (``host:port``, ``ray://host:port``
-    or ``auto``); unset or ``local``: a new local instance without the dashboard (``num_cpus``:
-    its CPUs, default all). An address that does not
-    answer within ``timeout`` seconds raises ``RayUnavailableError`` instead of waiting.
-    """
-    try:
-        import ray
-    except ImportError:
-        raise RayUnavailableError("the Ray executor needs the ray package: pip install 'ray==2.60.*'") from None
-    if ray.is_initialized():
-        return False
-    address = address if address is not None else (os.environ.get(RAY_ADDRESS_ENV, "").strip() or None)
-    if address in (None, "local"):
-        # Same machine: the workers import this very package from its folder.
-        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                 runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
-        return True
-    if address != "auto":
-        _check_reachable(address, timeout)
-    import fgff_core
-
-    try:  # other machines get this package's code with the job (they need torch, numpy, ... installed)
-        ray.init(address=address, log_to_driver=False,
-                 runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RayUnavailableError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
-    return True
-
-
-def _check_reachable(address: str, timeout: float) -> None:
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailableError(f"{RAY_ADDRESS_ENV}: expected host:port (or ray://host:port, auto), got {address!r}")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise RayUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
-                                  f"with `ray start --head` or fix {RAY_ADDRESS_ENV}") from None
-
-
-# -- cluster information ----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class NodeInfo:
-    node_id: str
-    address: str
-    alive: bool
-    cpus: float
-    gpus: float
-
-
-@dataclass(frozen=True)
-class ClusterInfo:
-    nodes: tuple[NodeInfo, ...]
-    cpus_total: float
-    cpus_free: float
-    gpus_total: float
-    gpus_free: float
-
-
-def cluster_info() -> ClusterInfo | None:
-    """The Ray cluster this process uses (nodes, free CPUs/GPUs); None when Ray is not in use."""
-    ray = sys.modules.get("ray")
-    if ray is None or not ray.is_initialized():
-        return None
-    total, free = ray.cluster_resources(), ray.available_resources()
-    nodes = tuple(NodeInfo(node_id=n["NodeID"], address=n.get("NodeManagerAddress", ""), alive=bool(n.get("Alive")),
-                           cpus=float(n.get("Resources", {}).get("CPU", 0)),
-                           gpus=float(n.get("Resources", {}).get("GPU", 0))) for n in ray.nodes())
-    return ClusterInfo(nodes=nodes, cpus_total=float(total.get("CPU", 0)), cpus_free=float(free.get("CPU", 0)),
-                       gpus_total=float(total.get("GPU", 0)), gpus_free=float(free.get("GPU", 0)))
 
 
 # -- the worker side -------------------------------------------------------------------------------------
@@ -346,15 +261,20 @@ class RayExecutor:
             ray.kill(self._channel)
         if self._owns_ray:
             ray.shutdown()
+            KEEPER_STOP.set()
 
     # -- draining ----------------------------------------------------------------------------------
     def _drain_loop(self) -> None:
+        failing_since: float | None = None
         while not self._stop.is_set():
             try:
                 self._drain_once()
-                problem = None
+                problem, failing_since = None, None
             except Exception as exc:  # noqa: BLE001 - keep draining; say it once
-                problem = f"{type(exc).__name__}: {exc}"
+                problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+                failing_since = failing_since or time.monotonic()
+                if time.monotonic() - failing_since > LOST_AFTER_S:
+                    self._fail_all(f"lost contact with the Ray cluster for {LOST_AFTER_S:.0f} s ({problem})")
             if problem != self._problem:
                 if problem:
                     log.error("Ray executor: cannot collect events: %s", problem)
@@ -362,6 +282,16 @@ class RayExecutor:
                     log.warning("Ray executor: collecting events again")
                 self._problem = problem
             self._stop.wait(self.poll_interval)
+
+    def _fail_all(self, reason: str) -> None:
+        """End every run still going with ``reason`` (their Ray tasks cannot report any more)."""
+        with self._lock:
+            runs = [run for run in self._runs.values() if not run.ended]
+        for run in runs:
+            with contextlib.suppress(Exception):
+                run.writer.finish(RunStatus.FAILED, error=reason)
+            with self._lock:
+                run.ended = True
 
     def _drain_once(self) -> None:
         import ray

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import socket
 import traceback
 from collections.abc import Callable
 from pathlib import Path
@@ -170,6 +171,7 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
             initializer()
         if gpu is not None and config.device in ("auto", "cuda"):
             writer.set_device(f"cuda (GPU {gpu})")
+        writer.set_node(socket.gethostname())
         checkpoint = store.run_dir(run_id, create=True) / CHECKPOINT_NAME
         result = execute_run(config, writer, should_stop, checkpoint)
         if result.status == RunStatus.DONE:

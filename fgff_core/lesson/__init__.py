@@ -30,6 +30,7 @@ from .settings import (
     LESSON_MAX_UNITS,
     LESSON_PRESET,
     N_STEPS,
+    STEP_SHORT_TITLES,
     STEP_TITLES,
     LessonSettings,
     check_lesson_size,
@@ -57,8 +58,8 @@ from .steps import (
 __all__ = [
     "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS", "LESSON_MAX_EPOCHS",
     "LESSON_MAX_LAYERS", "LESSON_MAX_UNITS", "LESSON_PRESET", "N_STEPS", "ROLES", "ROLE_TOLERANCE",
-    "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair", "LessonSettings",
-    "SteppedTraining", "all_statuses_done", "check_lesson_size", "check_wrong_label", "confusion",
+    "STEP_SHORT_TITLES", "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair",
+    "LessonSettings", "SteppedTraining", "all_statuses_done", "check_lesson_size", "check_wrong_label", "confusion",
     "default_wrong_label",
     "ended_without_result", "find_stored_run", "goodness_distributions", "image_to_pixels",
     "input_to_pixels", "label_scores", "layer_view", "lesson_config", "model_activity", "neuron_roles",

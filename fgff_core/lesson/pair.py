@@ -30,14 +30,24 @@ class AccuracyBar(NamedTuple):
     accuracy: float  # in [0, 1]
 
 
-def find_stored_run(runs: pd.DataFrame, config: RunConfig) -> dict[str, Any] | None:
-    """The newest stored run of exactly ``config`` that is queued, running or done, else None."""
+def has_accuracies(row: Mapping[str, Any]) -> bool:
+    """Whether a run row holds both final test accuracies (an imported checkpoint has none)."""
+    values = pd.to_numeric(pd.Series([row.get("test_acc"), row.get("test_acc_no_significance")]), errors="coerce")
+    return bool(values.notna().all())
+
+
+def find_stored_run(runs: pd.DataFrame, config: RunConfig, trained_only: bool = False) -> dict[str, Any] | None:
+    """The newest stored run of exactly ``config`` that is queued, running or done with evaluated
+    accuracies (``trained_only``: done only), else None. A done run without accuracies (an imported
+    checkpoint) is never used: the lesson would print "nan %"."""
     if runs.empty:
         return None
     wanted = config.to_dict()
-    reusable = {s.value for s in REUSABLE_STATUSES}
+    usable = {RunStatus.DONE.value} if trained_only else {s.value for s in REUSABLE_STATUSES}
     for row in runs.to_dict("records"):
-        if row["status"] in reusable and row.get("config") == wanted:
+        if row["status"] not in usable or row.get("config") != wanted:
+            continue
+        if row["status"] != RunStatus.DONE or has_accuracies(row):
             return row
     return None
 

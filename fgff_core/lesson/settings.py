@@ -20,6 +20,8 @@ STEP_TITLES = {
     4: "The significance factors: FF vs FGFF",
     5: "Prediction",
 }
+# For the step bar: five long titles in one row run past the right edge of a laptop screen.
+STEP_SHORT_TITLES = {1: "Data", 2: "One layer", 3: "Training", 4: "Significance", 5: "Prediction"}
 N_STEPS = len(STEP_TITLES)
 CONFIG_KNOBS = ("algo", "lr", "sig_lr", "threshold", "loss", "delta", "layers", "seed", "epochs")
 KNOBS = (*CONFIG_KNOBS, "sample")

@@ -43,20 +43,20 @@ MAX_SEEDS = 100
 
 
 def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
-          out: Path, say: Say, train: bool) -> str:
+          out: Path, say: Say, train: bool, executor: str = "local") -> str:
     """Train what part ``part`` still needs (unless ``train`` is False), then build its Markdown from the log."""
     if part == "study":
-        runs = run_study(budget, seeds, device, data_dir, log, data, say, train)
+        runs = run_study(budget, seeds, device, data_dir, log, data, say, train, executor)
         return study_markdown(budget, seeds, runs, log, study_plots(budget, runs, log, out))
     specs = table_specs(part, budget, seeds, device, data_dir)
-    skipped = execute(specs, log, budget.name, data, say, train)
+    skipped = execute(specs, log, budget.name, data, say, train, executor)
     if part == "4":
         return timing_table(specs, log, skipped, budget)
     return accuracy_table(part, specs, log, skipped, budget)
 
 
 def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | None, out: Path,
-              device: str = "auto", say: Say = print, train: bool = True) -> dict[str, str]:
+              device: str = "auto", say: Say = print, train: bool = True, executor: str = "local") -> dict[str, str]:
     """Run (or resume) the given parts ("1".."4", "study"); write their markdown. Returns {part: markdown}.
 
     Also writes ``ablation-<budget>.md`` (section III.C over every FGFF run in the log). ``train=False``
@@ -65,7 +65,8 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
     budget = get_budget(budget_name)
     if not 1 <= seeds <= MAX_SEEDS:
         raise ValueError(f"seeds: {seeds} is out of range; choose 1 to {MAX_SEEDS}")
-    resolve_device(device)  # a clear ValueError now rather than one per run
+    if executor == "local":  # on a cluster the device is checked where each run lands
+        resolve_device(device)  # a clear ValueError now rather than one per run
     out.mkdir(parents=True, exist_ok=True)
     log = RunLog(out / f"runs-{budget_name}.jsonl")
     data = DataCache()
@@ -73,7 +74,7 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
     for part in tables:
         start = time.perf_counter()
         say(f"== {'study' if part == 'study' else TABLE_TITLES[part]} (budget {budget_name}, {seeds} seeds)")
-        md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train)
+        md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor)
         name = "study" if part == "study" else f"table{part}"
         (out / f"{name}-{budget_name}.md").write_text(_header(part, budget_name, seeds, train) + md)
         written[part] = md
@@ -95,7 +96,8 @@ def main(args: Any) -> int:
     """``python -m fgff_core reproduce``: ``args`` has table, budget, seeds, data_dir, out, device."""
     table = str(args.table)
     parts = [*TABLES, "study"] if table == "all" else [table]
-    reproduce(parts, args.budget, args.seeds, args.data_dir, Path(args.out), args.device)
+    reproduce(parts, args.budget, args.seeds, args.data_dir, Path(args.out), args.device,
+              executor=getattr(args, "executor", "local"))
     return 0
 
 

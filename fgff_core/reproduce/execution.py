@@ -75,7 +75,7 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
 
 
 def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
-            train_missing: bool = True) -> dict[str, str]:
+            train_missing: bool = True, executor: str = "local") -> dict[str, str]:
     """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
 
     ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
@@ -88,6 +88,8 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
     if not train_missing:
         return skipped
+    if executor != "local":
+        return _execute_on(executor, todo, log, budget, data, say)
     for n, spec in enumerate(todo, 1):
         cfg = spec.config
         log.reload()
@@ -118,6 +120,48 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
     return skipped
 
 
+def _execute_on(executor: str, todo: list[RunSpec], log: RunLog, budget: str, data: DataCache,
+                say: Say) -> dict[str, str]:
+    """``--executor ray``: submit the runs through the job manager, which fans them over the cluster.
+
+    Runs tested on a validation split are trained here (the split is not a ``RunConfig``). The
+    host loads each dataset once to check it exists and to count its samples for the log.
+    """
+    from ..jobs.batch import run_configs
+
+    skipped: dict[str, str] = {}
+    here = [s for s in todo if s.val_size]
+    remote, datasets, claims = [], {}, []
+    for spec in todo:
+        if spec.val_size:
+            continue
+        try:
+            datasets[spec.key] = data.get(spec.config)
+        except DatasetNotFoundError as exc:
+            skipped[spec.key] = f"{spec.config.dataset} not found ({str(exc).splitlines()[0]})"
+            continue
+        claimed = claim(log.path.parent, spec.key)
+        if claimed is not None:  # else another live reproduce process is running it
+            remote.append(spec)
+            claims.append(claimed)
+    say(f"{len(remote)} runs submitted through the {executor} executor")
+    try:
+        results = run_configs([s.config for s in remote], executor, names=[s.label for s in remote], say=say)
+    finally:
+        for claimed in claims:
+            claimed.unlink(missing_ok=True)
+    for spec, res in zip(remote, results):
+        if res.status != "done":
+            skipped[spec.key] = f"{res.status}: {res.error}"
+            say(f"{spec.label}: {res.status}: {res.error}")
+            continue
+        log.add(log_row(spec, budget, datasets[spec.key], res.device or "unknown",
+                        RunFinished(status=res.status, **res.final)))
+    if here:
+        skipped.update(execute(here, log, budget, data, say))
+    return skipped
+
+
 @dataclass
 class StudyRuns:
     """The study's runs, stage by stage; a stage is empty where the one before it did not finish."""
@@ -132,12 +176,12 @@ class StudyRuns:
 
 
 def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
-              say: Say = print, train_missing: bool = True) -> StudyRuns:
+              say: Say = print, train_missing: bool = True, executor: str = "local") -> StudyRuns:
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
     def run(specs: list[RunSpec]) -> list[RunSpec]:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing))
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor))
         return specs
 
     skipped: dict[str, str] = {}

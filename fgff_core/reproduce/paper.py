@@ -73,8 +73,8 @@ class Budget:
     epochs: dict[str, int] = field(default_factory=dict)  # preset -> FF/FGFF epochs per layer, over ff_epochs
 
 
-# Measured: 16.9 s per layer-epoch for FGFF on 50000 CIFAR-10-sized samples, 3x800, one thread on the shared
-# 2-core CPU (docs/REPRODUCTION.md, "Compute"); 100 epochs x 3 layers + evaluation is about 87 minutes.
+# Measured: 14.6-16.9 s per layer-epoch for FGFF on the 50000 CIFAR-10 training images, 3x800, one thread on
+# the shared 2-core CPU (docs/REPRODUCTION.md, "Compute"); 100 epochs x 3 layers + evaluation: 75-87 minutes.
 CIFAR_FULL_EPOCHS = 100
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
@@ -87,12 +87,13 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
             "paper-cifar10-3x800": 2000},
            None, None, timing_epochs=3, timing_bp_epochs=1,
            study=StudyBudget("mnist", (100, 100), 2000, 2000, (0.01, 0.03, 0.06, 0.1), 200,
-                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06))),
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06)),
+           changes={"train_subset_order": "shuffled"}),  # its committed random subsets, also for MNIST
     Budget("full", "the paper's budget on the full training sets (Fashion-MNIST all 60000 images; MNIST the "
                    "first 50000 in file order, as the authors' code; CIFAR-10 all 50000), the presets' epochs "
                    f"(200 per layer), full test sets; except CIFAR-10 at {CIFAR_FULL_EPOCHS} epochs per layer, "
                    "not the paper's 1200: the longest that fits 90 minutes per run on our 2-core CPU (1200 would "
-                   "take about 17 hours per run there)",
+                   "take 15-17 hours per run there)",
            {}, None, None, timing_epochs=10, timing_bp_epochs=3,
            study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1), 200,
                              (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06)),
@@ -100,7 +101,8 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
            study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),
-           changes={"dataset": "digits", "layers": (16, 16)}),
+           changes={"dataset": "digits", "layers": (16, 16), "train_subset": 0, "train_subset_order": "shuffled",
+                    "normalize": "data"}),
 ]}
 
 

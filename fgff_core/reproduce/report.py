@@ -58,7 +58,8 @@ def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[
     rows = [r for s in specs if s.row == row and s.algo == algo and (r := log.get(s.key))]
     if not rows:
         return "—", "—", "—"
-    return (", ".join(map(str, sorted({r["n_train"] for r in rows}))),
+    first = " (the first, in file order)" if any(r["config"].get("train_subset_order") == "first" for r in rows) else ""
+    return (", ".join(map(str, sorted({r["n_train"] for r in rows}))) + first,
             ", ".join(map(str, sorted({r["epochs"] for r in rows}))),
             f"{statistics.median(r['wall_seconds'] for r in rows):.0f}")
 

@@ -64,7 +64,9 @@ def preset_run_config(preset: str, algo: str, budget: Budget, seed: int, device:
                       **extra: Any) -> RunConfig:
     """Preset ``preset`` for ``algo`` under ``budget`` (its training subset, epochs and changes)."""
     changes: dict[str, Any] = {"seed": seed, "device": device, "data_dir": data_dir, "download": False,
-                               "eval_every": 0, "train_subset": budget.train_subset.get(preset, 0)}
+                               "eval_every": 0}
+    if preset in budget.train_subset:  # otherwise the preset's own (MNIST: the authors' first 50000)
+        changes["train_subset"] = budget.train_subset[preset]
     if algo == "bp" and budget.bp_epochs is not None:
         changes["epochs"] = budget.bp_epochs
     if algo != "bp" and budget.ff_epochs is not None:
@@ -107,8 +109,9 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
     (rows named like the curve's where the lr is the curve's, so those runs are not repeated).
     """
     s = budget.study
-    base = dict(dataset=s.dataset, layers=s.layers, train_subset=s.train_subset, device=device,
-                data_dir=data_dir, download=False, eval_every=0)
+    # shuffled: the validation split is the rest of the same fixed shuffle (execution.validation_split)
+    base = dict(dataset=s.dataset, layers=s.layers, train_subset=s.train_subset, train_subset_order="shuffled",
+                device=device, data_dir=data_dir, download=False, eval_every=0)
 
     def config(algo: str, seed: int, lr: float, epochs: int) -> RunConfig:
         return PRESETS[STUDY_PRESET].config(algo, **base, seed=seed, lr=lr, epochs=epochs)

@@ -16,7 +16,16 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..status import RunStatus
-from .schema import CHECKPOINT_NAME, SIGNIFICANCE_NAME, StoreError, disk_full_message, is_disk_full, now_iso
+from .schema import (
+    CHECKPOINT_NAME,
+    SIGNIFICANCE_NAME,
+    DiskFullError,
+    StoreError,
+    disk_full_message,
+    free_bytes,
+    is_disk_full,
+    now_iso,
+)
 from .writer import save_npz_atomic
 
 if TYPE_CHECKING:
@@ -80,23 +89,50 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, name: str | None
     from ..checkpoint import load_checkpoint  # imports torch; the read side does not need it
 
     model, config = load_checkpoint(path)
+    size = Path(path).stat().st_size
+    if free_bytes(store.root) < 2 * size + IMPORT_SPARE_BYTES:  # the copy, its significance, the database
+        raise DiskFullError(f"cannot import {Path(path).name}: {disk_full_message(store.root)}")
     name = name or f"imported {Path(path).name}"
     run_id = store.create_run(config, name=name, owner=owner, status=RunStatus.RUNNING, origin="imported")
     folder = store.run_dir(run_id, create=True)
-    shutil.copyfile(path, folder / CHECKPOINT_NAME)
-    sig_file = None
-    if config.algo != "bp":  # FF and FGFF both have significance factors
-        arrays = {f"layer{i}": layer.significance.detach().cpu().numpy()[None, :].astype(np.float32)
-                  for i, layer in enumerate(model.layers)}
-        save_npz_atomic(folder / SIGNIFICANCE_NAME, arrays)
-        sig_file = f"{run_id}/{SIGNIFICANCE_NAME}"
-    stamp = now_iso()
-    with store.transaction(immediate=True) as con:
-        con.execute("UPDATE runs SET status = ?, started_at = ?, finished_at = ?, device = 'imported', "
-                    "epoch_events = 0, n_params = ?, checkpoint = ?, significance_file = ? WHERE run_id = ?",
-                    (RunStatus.DONE.value, stamp, stamp, sum(p.numel() for p in model.parameters()),
-                     f"{run_id}/{CHECKPOINT_NAME}", sig_file, run_id))
+    try:
+        copy_atomic(Path(path), folder / CHECKPOINT_NAME)
+        sig_file = None
+        if config.algo != "bp":  # FF and FGFF both have significance factors
+            arrays = {f"layer{i}": layer.significance.detach().cpu().numpy()[None, :].astype(np.float32)
+                      for i, layer in enumerate(model.layers)}
+            save_npz_atomic(folder / SIGNIFICANCE_NAME, arrays)
+            sig_file = f"{run_id}/{SIGNIFICANCE_NAME}"
+        stamp = now_iso()
+        with store.transaction(immediate=True) as con:
+            con.execute("UPDATE runs SET status = ?, started_at = ?, finished_at = ?, device = 'imported', "
+                        "epoch_events = 0, n_params = ?, checkpoint = ?, significance_file = ? WHERE run_id = ?",
+                        (RunStatus.DONE.value, stamp, stamp, sum(p.numel() for p in model.parameters()),
+                         f"{run_id}/{CHECKPOINT_NAME}", sig_file, run_id))
+    except BaseException as exc:  # no half-imported run: its files first (frees the space), then its row
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(StoreError):
+            store.delete(run_id, force=True)
+        if isinstance(exc, OSError):
+            why = disk_full_message(store.root) if is_disk_full(exc) else (exc.strerror or str(exc))
+            raise (DiskFullError if is_disk_full(exc) else StoreError)(
+                f"cannot import {Path(path).name}: {why}") from None
+        raise
     return run_id
+
+
+IMPORT_SPARE_BYTES = 256 << 10
+
+
+def copy_atomic(src: Path, dest: Path) -> None:
+    """Copy under a temporary name and rename; the temporary file is removed if copying fails."""
+    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
+    try:
+        shutil.copyfile(src, tmp)
+        tmp.replace(dest)
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
 
 
 def _plain(value: Any) -> Any:

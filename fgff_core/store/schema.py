@@ -111,6 +111,7 @@ def sql_in(statuses: Iterable[RunStatus]) -> str:
 ACTIVE_IN = sql_in(ACTIVE_STATUSES)
 
 
+WAL_CHECKPOINT_PAGES = 64  # 256 KiB with SQLite's 4 KiB pages
 LOW_SPACE_BYTES = 64 << 10  # below this, an SQLite I/O error in the runs folder is put down to a full disk
 
 
@@ -186,6 +187,9 @@ class Database:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the runs folder {self.root}: {exc}") from None
+        if not os.access(self.root, os.W_OK):  # SQLite in WAL mode writes beside the file even to read
+            raise StoreError(f"the runs folder {self.root} is read-only; the run database needs a folder it can "
+                             f"write to (choose another runs_dir or ${RUNS_DIR_ENV})")
         self.db_path = self.root / DB_NAME
         if not self.db_path.exists():
             self._create_database()
@@ -219,7 +223,7 @@ class Database:
             raise StoreError(f"cannot create the run database in {self.root}: {exc}") from None
         finally:
             for leftover in (tmp, Path(f"{tmp}-wal"), Path(f"{tmp}-shm")):
-                with contextlib.suppress(FileNotFoundError):
+                with contextlib.suppress(OSError):  # absent, or a folder that turned read-only
                     leftover.unlink()
 
     def _foreign(self, why: str) -> StoreError:
@@ -290,6 +294,10 @@ class Database:
         con.execute("PRAGMA busy_timeout = 30000")
         con.execute("PRAGMA foreign_keys = ON")
         con.execute("PRAGMA synchronous = NORMAL")  # WAL: durable across process crashes
+        # Fold the WAL back into the database every WAL_CHECKPOINT_PAGES pages (SQLite's default is
+        # 1000, 4 MB): the WAL then reuses its own space, so a disk that fills up still has room
+        # there for a run's final status ("failed: no space left on device ...").
+        con.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         return con
 
     @contextlib.contextmanager

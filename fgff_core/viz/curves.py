@@ -149,10 +149,17 @@ def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:
 
 
 def final_accuracy_table(run: dict) -> pd.DataFrame:
-    """Final accuracies of a finished run, with and without significance, as display strings ("94.00", "–")."""
+    """Final accuracies of a finished run as display strings ("94.00", "–"): for FGFF with and without
+    significance; for FF and BP one column (their "without significance" would repeat it)."""
     rows = []
+    with_sig = algo_uses_significance(str(run.get("algo")))
     for split in ("train", "test"):
-        rows.append({"split": split, "with significance (%)": percent(run.get(f"{split}_acc"), unit=""),
-                     "without significance (%)": percent(run.get(f"{split}_acc_no_significance"), unit="")})
+        row = {"split": split}
+        if with_sig:
+            row["with significance (%)"] = percent(run.get(f"{split}_acc"), unit="")
+            row["without significance (%)"] = percent(run.get(f"{split}_acc_no_significance"), unit="")
+        else:
+            row["accuracy (%)"] = percent(run.get(f"{split}_acc"), unit="")
+        rows.append(row)
     return pd.DataFrame(rows).set_index("split")
 

@@ -66,13 +66,16 @@ def activations_figure(view: LayerView) -> go.Figure:
                          hovertemplate="neuron %{x}: s·h² = %{y:.3f}<extra>positive</extra>"))
     fig.add_trace(go.Bar(x=neurons, y=neg, name="negative (wrong label)", marker_color=NEGATIVE_COLOR,
                          hovertemplate="neuron %{x}: s·h² = %{y:.3f}<extra>negative</extra>"))
+    # The three lines are named in the legend, not by labels on the lines: close values (an untrained
+    # layer has g_pos close to g_neg) would print the labels on top of each other.
     for value, color, text, dash in [(view.g_pos, POSITIVE_COLOR, f"g_pos = {view.g_pos:.3f}", "dot"),
                                      (view.g_neg, NEGATIVE_COLOR, f"g_neg = {view.g_neg:.3f}", "dot"),
                                      (view.threshold, THRESHOLD_COLOR, f"threshold = {view.threshold:g}", "dash")]:
-        fig.add_hline(y=value, line=dict(color=color, dash=dash, width=2), annotation_text=text,
-                      annotation_position="top left", annotation_font_color=color)
-    fig.update_layout(template=TEMPLATE, barmode="group", height=360, margin=dict(l=60, r=20, t=50, b=50),
-                      legend=dict(orientation="h", y=1.12, x=0),
+        fig.add_hline(y=value, line=dict(color=color, dash=dash, width=2))
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, hoverinfo="skip",
+                                 line=dict(color=color, dash=dash, width=2)))
+    fig.update_layout(template=TEMPLATE, barmode="group", height=380, margin=dict(l=60, r=20, t=50, b=110),
+                      legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"),
                       title=dict(text=f"Layer {view.layer + 1}: each neuron's share of the goodness", x=0,
                                  xanchor="left", y=0.99))
     fig.update_xaxes(title_text="neuron", dtick=1 if len(pos) <= 40 else None)
@@ -103,8 +106,8 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
         fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=2), row=1, col=col)
         fig.update_xaxes(title_text="goodness", row=1, col=col)
     fig.update_yaxes(title_text="samples", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, barmode="overlay", height=340, margin=dict(l=60, r=20, t=60, b=50),
-                      legend=dict(orientation="h", y=1.2, x=0))
+    fig.update_layout(template=TEMPLATE, barmode="overlay", height=360, margin=dict(l=60, r=20, t=60, b=100),
+                      legend=dict(orientation="h", y=-0.25, x=0, yanchor="top"))  # below: clear of the titles
     return fig
 
 

@@ -21,6 +21,9 @@ from plotly.subplots import make_subplots
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, TEMPLATE
 
 SCALES = ("global", "per-layer")
+# Colour-bar titles in words (the formula of the per-layer scale is in colour_values' docstring).
+GLOBAL_SCALE_TITLE = "significance<br>factor"
+PER_LAYER_SCALE_TITLE = "factor, spread<br>per layer<br>(1 = unchanged)"
 MAX_FRAMES = 40
 FLAT = 1e-6  # largest |s - 1| below which the factors count as all equal to 1
 _LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"]
@@ -80,12 +83,12 @@ def colour_values(z: np.ndarray, scale: str = "global") -> tuple[np.ndarray, flo
     if scale == "global":
         m = float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() else 0.0
         m = m if m > FLAT else 1.0  # all factors at 1 (FF): a plain 0..2 range, not one of +-1e-9
-        return z, 1.0 - m, 1.0 + m, "factor s"
+        return z, 1.0 - m, 1.0 + m, GLOBAL_SCALE_TITLE
     with warnings.catch_warnings():  # a layer not started yet is all NaN: keep it NaN, quietly
         warnings.simplefilter("ignore", RuntimeWarning)
         m = np.nanmax(np.abs(dev), axis=1, keepdims=True) if dev.size else np.ones((len(z), 1))
     m = np.where(np.isfinite(m) & (m > 0), m, 1.0)
-    return 1.0 + dev / m, 0.0, 2.0, "1 + (s-1)/max|s-1|<br>per layer"
+    return 1.0 + dev / m, 0.0, 2.0, PER_LAYER_SCALE_TITLE
 
 
 def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) -> go.Heatmap:
@@ -148,8 +151,11 @@ def significance_animation(history: Sequence[np.ndarray], scale: str = "global",
     steps = [dict(method="animate", label=str(e), args=[[str(e)], dict(mode="immediate", frame=dict(
         duration=0, redraw=True), transition=dict(duration=0))]) for e in epochs]
     fig.update_layout(
-        sliders=[dict(active=len(epochs) - 1, steps=steps, currentvalue=dict(prefix="epoch "), pad=dict(t=40))],
-        updatemenus=[dict(type="buttons", showactive=False, x=0, y=-0.25, xanchor="left", yanchor="top",
+        # The Play/Pause buttons sit left of the slider, on its row, so the two never overlap.
+        sliders=[dict(active=len(epochs) - 1, steps=steps, currentvalue=dict(prefix="epoch "), x=0.14, len=0.86,
+                      y=0, yanchor="top", pad=dict(t=50, b=10))],
+        updatemenus=[dict(type="buttons", showactive=False, direction="left", x=0.12, y=0, xanchor="right",
+                          yanchor="top", pad=dict(t=62, r=10),
                           buttons=[dict(label="Play", method="animate",
                                         args=[None, dict(frame=dict(duration=150, redraw=True), fromcurrent=False,
                                                          transition=dict(duration=0))]),

@@ -62,6 +62,9 @@ def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
         assert emb.layer == 1 and emb.n_samples == 250
     assert query_param(at, "run") == f"{ids['ff']},{ids['fgff']}"
     assert query_param(at, "layer") == "2" and query_param(at, "samples") == "250"
+    # Issue 15 case 12: never more samples than digits' 450 test images; why 5-NN can beat the goodness rule
+    assert list(at.select_slider(key="features_samples").options) == ["250", "450"]
+    assert any("5-NN accuracy in the layer can exceed" in c.value for c in at.caption)
     # A fresh session (a shared link) finds the cached maps at once.
     again = open_page_with_runs(monkeypatch, d, "features", run=query_param(at, "run"), layer="2", samples="250")
     assert not again.exception and len(again.get("plotly_chart")) == 2

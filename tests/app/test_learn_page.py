@@ -146,6 +146,38 @@ def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
     fgff = jm.store.runs().set_index("algo").loc["fgff"]
     acc = at.get("plotly_chart")[2].proto.spec
     assert f"{100 * fgff['test_acc']:.1f} %" in acc
+    # Issue 15 case 3: an imported copy of the FGFF checkpoint (done, no accuracies) is not taken as the pair.
+    imported = jm.store.import_checkpoint(jm.store.checkpoint_path(fgff["run_id"]), name="imported copy")
+    at = app(step="4")
+    texts = [c.value for c in at.caption] + [m.value for m in at.markdown]
+    assert not any("nan" in t for t in texts), texts
+    assert imported not in " ".join(texts) and fgff["run_id"] in " ".join(texts)
+    assert "nan" not in at.get("plotly_chart")[2].proto.spec
+    # Issue 15 case 14: step 5 of a fresh session (a reload) uses the stored run instead of an untrained net.
+    at = app(step="5", hide="step")
+    assert any(fgff["run_id"] in c.value and "stored run" in c.value for c in at.caption)
+    assert "step5_train" not in keys(at, "button")
+
+
+def test_step4_without_the_pair_keeps_navigation_and_sharing(runs_dir):
+    """Issue 15 case 13: before the pair is trained, Next/Back and the teacher panel stay on the page."""
+    at = app(step="4")
+    assert not at.exception
+    assert {"step4_train", "nav_next", "nav_prev"} <= keys(at, "button")
+    assert any("Teacher: share this lesson" in e.label for e in at.expander)
+
+
+def test_a_link_that_hides_the_steps_can_train_what_step5_needs(runs_dir):
+    """Issue 15 case 14: hide=step at step 5 must not strand students on an untrained network."""
+    at = open_page("learn", step="5", hide="step")  # the default lesson net: 2x20, 200 epochs per layer
+    assert not at.exception
+    assert any("untrained" in w.value for w in at.warning)
+    at.button(key="step5_train").click().run()
+    assert not at.exception
+    assert any("fully trained" in c.value for c in at.caption)
+    confusion = next(c for c in at.get("plotly_chart") if "Test set (450 images)" in c.proto.spec)
+    correct = float(confusion.proto.spec.split("Test set (450 images): ")[1].split(" %")[0])
+    assert correct > 50.0
 
 
 def test_step5_scores_confusion_and_own_digit(runs_dir):

@@ -30,7 +30,8 @@ def test_lists_runs_and_opens_the_one_in_the_url(runs_dir, finished_run):
 
     at = app(run=finished_run)
     assert not at.exception
-    assert any(h.value == "tiny fgff" for h in at.subheader)
+    assert any(h.value == f"tiny fgff · {finished_run}" for h in at.subheader)  # the id tells duplicates apart
+    assert at.text_input(key=f"name_{finished_run}").max_chars == 200  # a visible counter, not a silent cut
     labels = [b.label for b in at.get("download_button")]
     assert {"Metrics CSV", "Config JSON", "Checkpoint"} <= set(labels)
     assert at.get("plotly_chart")
@@ -57,4 +58,7 @@ def test_checkpoint_import_path_through_the_manager(runs_dir, jm, tmp_path):
     run_id = jm.store.import_checkpoint(path, name="uploaded")
     at = app(run=run_id)
     assert not at.exception
-    assert any(h.value == "uploaded" for h in at.subheader)
+    assert any(h.value == f"uploaded · {run_id}" for h in at.subheader)
+    # Issue 15 case 17: an imported run says it has no metrics instead of "No evaluation yet" forever
+    assert any("without metrics" in i.value for i in at.info)
+    assert not at.get("plotly_chart")

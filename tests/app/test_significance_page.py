@@ -66,8 +66,13 @@ def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
     at = open_page_with_runs(monkeypatch, d, "significance", run=f"{ids['ff']},{ids['fgff']}")
     assert not at.exception, at.exception
     assert at.multiselect(key="significance_runs").value == [ids["ff"], ids["fgff"]]
-    assert len(charts(at)) == 6
+    assert len(charts(at)) == 5  # FF: heatmap and activity (no histogram of 1s); FGFF: all three
     assert any("frozen at 1" in c.value for c in at.caption)
+    # Issue 15 case 11: the factors said out loud: FF's are all 1, FGFF's negative ones counted per layer
+    sentences = [m.value for m in at.markdown]
+    assert any(t.startswith("Every factor is 1") for t in sentences)
+    assert any("below 0" in t for t in sentences), sentences
+    assert charts(at)[0]["data"][0]["colorbar"]["title"]["text"] == "significance<br>factor"
     at.slider(key="significance_epoch").set_value(2).run()
     assert not at.exception
     assert "after epoch 2" in charts(at)[0]["layout"]["title"]["text"]
@@ -75,9 +80,10 @@ def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
     at.toggle[0].set_value(True).run()
     assert not at.exception
     assert charts(at)[0]["layout"]["xaxis"]["title"]["text"].startswith("neurons sorted")
+    assert "1 + (s-1)" not in charts(at)[0]["data"][0]["colorbar"]["title"]["text"]  # words, not the formula
     at.radio[0].set_value("Animation").run()
     assert not at.exception
-    assert charts(at)[3]["frames"]  # the FGFF heatmap is animated over its epochs
+    assert charts(at)[2]["frames"]  # the FGFF heatmap is animated over its epochs
 
 
 def test_selection_written_to_url(monkeypatch, runs_dir):

@@ -8,7 +8,9 @@ from conftest import TINY, open_page
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import DEFAULT_LR, RunConfig
-from fgff_core.config_form import config_from_params, form_fields
+from fgff_core.config_form import config_from_params, config_to_params, form_fields
+from fgff_core.presets import PRESETS
+from fgff_core.store import RunStore
 
 TIMEOUT = 60
 
@@ -33,15 +35,52 @@ def test_renders_on_empty_store_with_device_and_every_config_field(runs_dir):
     keys = {w.key for kind in ("selectbox", "number_input", "text_input", "toggle") for w in at.get(kind)}
     assert {f"cfg_{f.name}" for f in form_fields()} <= keys  # the form is the whole schema
     assert errors(at) == []
-    assert dict(at.query_params) == {}  # defaults: nothing in the URL
+    # The form opens on the first preset, as the preset box says, and the URL holds its values.
+    first = next(iter(PRESETS.values()))
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in dict(at.query_params).items()}
+    assert params == config_to_params(first.config())
+    assert any(first.description in c.value for c in at.caption)
 
 
-def test_widgets_take_range_and_help_from_the_schema(runs_dir):
+def test_widgets_have_human_labels_and_the_schemas_help(runs_dir):
+    """Issue 15 case 7: labels a student can follow; the technical name stays in the help."""
     at = app()
     epochs = at.number_input(key="cfg_epochs")
     meta = next(f for f in form_fields() if f.name == "epochs")
-    assert epochs.min == meta.min and epochs.max == meta.max and epochs.help == meta.help
+    assert epochs.label == "Epochs per layer" and epochs.help.startswith(meta.help) and "`epochs`" in epochs.help
+    assert at.number_input(key="cfg_lr").label == "Learning rate (weights)"
+    assert at.number_input(key="cfg_batch_size").label == "Batch size (0 = full batch)"
+    assert at.selectbox(key="cfg_algo").label == "Algorithm"
     assert list(at.selectbox(key="cfg_algo").options) == ["ff", "fgff", "bp"]
+
+
+def test_data_folder_sits_beside_the_dataset_when_it_needs_files(runs_dir):
+    at = app()
+    main_tab = at.tabs[0]
+    assert "cfg_data_dir" not in {w.key for w in main_tab.get("text_input")}  # digits is embedded
+    at.selectbox(key="cfg_dataset").set_value("mnist").run()
+    assert "cfg_data_dir" in {w.key for w in at.tabs[0].get("text_input")}
+    assert at.text_input(key="cfg_data_dir").label == "Data folder"
+
+
+def test_a_value_out_of_range_is_refused_with_its_range(runs_dir):
+    """Issue 15 case 5: the form's value is what Start uses; an impossible one disables Start."""
+    at = app()
+    at.number_input(key="cfg_epochs").set_value(99999999).run()
+    assert any("epochs" in e and "1000000" in e for e in errors(at)), errors(at)
+    assert button(at, "Start training").disabled
+
+
+def test_an_absurd_run_asks_before_starting(runs_dir):
+    """Issue 15 case 5: layers of 65536 would train for hours: say so, and start only when confirmed."""
+    at = app()
+    at.text_input(key="cfg_layers").input("65536,65536").run()
+    assert any("would take about" in w.value and "confirm" in w.value for w in at.warning)
+    assert button(at, "Start training").disabled
+    at.checkbox(key="confirm_long_run").check().run()
+    assert not button(at, "Start training").disabled
+    at.text_input(key="cfg_layers").input("100,100").run()
+    assert any(c.value.startswith("Expected: about") for c in at.caption)
 
 
 def test_bad_values_show_the_config_error_and_disable_start(runs_dir):
@@ -79,10 +118,13 @@ def test_bad_link_shows_an_error_and_the_defaults(runs_dir):
 
 
 def test_preset_fills_the_form_and_algo_switch_moves_lr_default(runs_dir):
+    """Issue 15 case 6: picking a preset fills the form at once (no separate 'Load preset')."""
     at = app()
     at.selectbox(key="preset").set_value("tiny-digits").run()
-    button(at, "Load preset").click().run()
     assert at.text_input(key="cfg_layers").value == "20,20"
+    assert any(PRESETS["tiny-digits"].description in c.value for c in at.caption)
+    at.text_input(key="cfg_layers").input("30,20").run()
+    assert any("no longer the preset" in w.value for w in at.warning)
     at.selectbox(key="cfg_algo").set_value("bp").run()
     assert at.number_input(key="cfg_lr").value == DEFAULT_LR["bp"]
     assert at.number_input(key="cfg_batch_size").value == RunConfig(algo="bp").batch_size
@@ -131,3 +173,41 @@ def test_failed_job_shows_its_reason(runs_dir, jm, tmp_path):
     at.run()
     assert any("failed" in e and "not found" in e for e in errors(at)), errors(at)
     assert not at.exception
+
+
+def test_second_start_shows_the_same_run_and_a_queued_run_its_place(runs_dir, jm):
+    """Issue 15 cases 1 and 5: one click one launch; a queued run says how many runs are ahead."""
+    at = app(epochs="3000", layers="100,100")  # tens of seconds: still running during the test
+    button(at, "Start training").click().run()
+    first = at.query_params["run"]
+    button(at, "Start training").click().run()
+    assert any("already queued or running" in i.value for i in at.info)
+    assert len(jm.store.runs()) == 1
+    at.number_input(key="cfg_seed").set_value(1).run()
+    button(at, "Start training").click().run()
+    second = at.query_params["run"]
+    try:
+        assert second != first and len(jm.store.runs()) == 2
+        texts = [p.proto.text for p in at.get("progress")]
+        assert any("1 run ahead of yours" in t for t in texts), texts
+    finally:
+        for rid in jm.store.runs()["run_id"]:
+            jm.cancel(rid)
+
+
+def test_ff_run_at_chance_gets_a_hint_and_one_accuracy_column(runs_dir):
+    """Issue 15 case 9: a run that ends at chance says why; FF shows no repeated 'without significance'."""
+    cfg = RunConfig(algo="ff", dataset="mnist", layers=(50, 50), epochs=30)
+    store = RunStore(runs_dir)
+    rid = store.create_run(cfg, name="ff at chance")
+    assert store.claim(rid)
+    writer = store.writer(rid)
+    writer.started("cpu", 100, cfg.epoch_events)
+    writer.finish("done", final={"test_acc": 0.1135, "test_acc_no_significance": 0.1135, "train_acc": 0.1124,
+                                 "train_acc_no_significance": 0.1124, "train_seconds": 3.0})
+    writer.close()
+    at = app(run=rid)
+    assert not at.exception
+    assert any("chance level (11.35 %" in w.value and "only 30 training steps" in w.value for w in at.warning)
+    assert list(at.dataframe[0].value.columns) == ["accuracy (%)"]
+    assert "Test accuracy without significance" not in [m.label for m in at.metric]

@@ -1,0 +1,113 @@
+"""In real headless Chromium: with ``FGFF_EXECUTOR=ray`` the app's Train page trains through Ray.
+
+Starts ``streamlit run app.py`` with the Ray executor (a local Ray instance, started by the app's
+job manager), presses Start on the Train page, watches the live progress and curve grow, and checks
+that the Runs page names the Ray node the run trained on and shows the cluster panel.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from test_e2e import CHROMIUM, CHROMIUM_ARGS, epochs_done, no_exception, progress_text, trace_points, wait_idle
+
+from fgff_core.store import RunStore
+
+pytest.importorskip("ray")
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
+
+ROOT = Path(__file__).resolve().parents[2]
+PORT = int(os.environ.get("FGFF_RAY_E2E_PORT", "8631"))
+TIMEOUT_MS = 300_000  # starting Ray and its first worker takes seconds alone, much longer on a busy machine
+
+
+@pytest.fixture(scope="module")
+def ray_app(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} not installed")
+    runs = tmp_path_factory.mktemp("runs")
+    log_path = tmp_path_factory.mktemp("log") / "streamlit.log"
+    env = {**os.environ, "FGFF_RUNS_DIR": str(runs), "FGFF_EXECUTOR": "ray", "FGFF_MAX_CONCURRENT": "1"}
+    env.pop("RAY_ADDRESS", None)
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
+             str(PORT), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
+            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+        base = f"http://127.0.0.1:{PORT}"
+        deadline = time.time() + 90
+        while True:
+            try:
+                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
+                    break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                proc.kill()
+                pytest.fail(f"streamlit did not become healthy: {log_path.read_text()[-2000:]}")
+            time.sleep(0.5)
+        try:
+            yield base, runs
+        finally:
+            proc.terminate()  # the job manager's exit hook shuts down the Ray instance it started
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+
+def test_train_page_start_trains_through_ray_with_live_curves(ray_app):
+    from playwright.sync_api import sync_playwright
+
+    base, runs = ray_app
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1440, "height": 2000}).new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        try:
+            _train_through_ray(base, runs, page)
+        except BaseException:
+            main = page.locator('[data-testid="stMain"]')
+            print("page text at the failure:", main.inner_text()[:3000] if main.count() else page.content()[:3000])
+            print("runs:", RunStore(runs).runs()[["status", "epochs_done", "node", "error"]].to_string())
+            raise
+        finally:
+            browser.close()
+
+
+def _train_through_ray(base: str, runs: Path, page) -> None:
+    page.goto(base)
+    page.get_by_text("Train a Forward-Forward network").wait_for()
+    page.get_by_role("button", name="Load preset").click()  # the quick digits preset
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    page.wait_for_function(
+        "() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+        " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }", timeout=TIMEOUT_MS)
+    run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
+    before, points_before = epochs_done(progress_text(page)), trace_points(page, 0)
+    page.wait_for_function(  # live: the fragment's timer alone redraws progress and chart
+        "(n) => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+        " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
+        " return (m && +m[1] > n) || /done/.test(e.innerText); }", arg=before, timeout=TIMEOUT_MS)
+    if "done" not in progress_text(page):
+        page.wait_for_timeout(1500)
+        assert trace_points(page, 0) > points_before
+    page.get_by_text("Test accuracy", exact=True).wait_for(timeout=TIMEOUT_MS)
+    no_exception(page)
+
+    row = RunStore(runs).run(run_id)
+    assert row["status"] == "done" and "node " in (row["node"] or "")  # trained by a Ray worker
+    assert len(RunStore(runs).metrics(run_id)) == row["epoch_events"]
+
+    page.goto(f"{base}/runs")
+    page.get_by_text(re.compile(r"^Ray cluster: 1 node, ")).wait_for()
+    wait_idle(page)
+    no_exception(page)
