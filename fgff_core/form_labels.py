@@ -30,6 +30,18 @@ FIELD_LABELS = {
     "precision": "Matmul precision",
     "compile": "Compile the layer step",
     "log_every": "Copy metrics every N epochs",
+    "train_subset_order": "Which training samples (subset order)",
+    "normalize": "Input normalisation",
+    "hard_negatives": "Hard negatives (fraction)",
+    "hard_negatives_every": "Recompute hard negatives every N epochs",
+    "lr_schedule": "Learning-rate schedule",
+    "weight_decay": "Weight decay",
+    "momentum": "SGD momentum",
+    "peer_norm": "Peer normalisation (0 = off)",
+    "symba_alpha": "SymBa scale (alpha)",
+    "predict_layers": "Layers used for prediction",
+    "readout_epochs": "Linear readout epochs (0 = off)",
+    "significance_param": "Significance parameterisation",
 }
 
 
