@@ -304,7 +304,7 @@ elif step == 2:
     verdict = ("positive above, negative below the threshold: this pair is already right"
                if view.g_pos > view.threshold > view.g_neg else "not yet separated by the threshold")
     st.caption(f"For this sample: {verdict}. Loss in use: **{cfg.loss}**. Without the factors (eq. 2): "
-               f"g_pos = {view.g_pos_raw:.3f}, g_neg = {view.g_neg_raw:.3f}.")
+               f"g_pos = {view.g_pos_no_significance:.3f}, g_neg = {view.g_neg_no_significance:.3f}.")
 
 # -- step 3 -------------------------------------------------------------------------------------------------
 elif step == 3:

@@ -167,3 +167,11 @@ def test_reproduce_flags_are_checked_before_anything_runs(capsys, argv, sentence
         main(argv)
     err = capsys.readouterr().err
     assert stop.value.code == 2 and sentence in err and len(err.strip().splitlines()) == 1
+
+
+def test_reproduce_with_a_data_dir_that_is_not_a_folder_fails_before_any_table(tmp_path, capsys):
+    not_a_folder = tmp_path / "passwd"
+    not_a_folder.write_text("root:x:0:0\n")
+    out = tmp_path / "out"
+    assert main(["reproduce", "--table", "1", "--data-dir", str(not_a_folder), "--out", str(out)]) == 2
+    assert "data_dir" in capsys.readouterr().err and not out.exists()

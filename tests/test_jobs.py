@@ -20,7 +20,7 @@ import pytest
 
 from fgff_core.config import RunConfig
 from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, worker_main
-from fgff_core.store import RunStore, StoreError
+from fgff_core.store import RunStore, StoreError, UnknownRunError
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(dataset="digits", layers=(8,), epochs=20, eval_every=5)
@@ -474,3 +474,12 @@ def test_a_manager_whose_store_refuses_writes_starts_no_worker(tmp_path):
     with pytest.raises(StoreError):
         JobManager(tmp_path, warm_worker=True)
     assert set(multiprocessing.active_children()) - before == set()  # no warm worker was started
+
+
+def test_a_non_executor_and_an_unknown_run_are_refused(tmp_path):
+    for bad in (5, object()):
+        with pytest.raises(ValueError, match="executor"):
+            JobManager(tmp_path / "runs", executor=bad)
+    with JobManager(tmp_path / "runs", max_concurrent=1, executor=FakeExecutor()) as jm:
+        with pytest.raises(UnknownRunError):
+            jm.kill("000000000000")

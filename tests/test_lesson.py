@@ -89,7 +89,7 @@ def test_layer_view_matches_the_equations(digits):
         w = model.layers[layer].significance.detach().numpy()
         gp, gn = np.mean(w * h["pos"] ** 2), np.mean(w * h["neg"] ** 2)
         assert v.g_pos == pytest.approx(gp, abs=1e-5) and v.g_neg == pytest.approx(gn, abs=1e-5)
-        assert v.g_pos_raw == pytest.approx(np.mean(h["pos"] ** 2), abs=1e-5)
+        assert v.g_pos_no_significance == pytest.approx(np.mean(h["pos"] ** 2), abs=1e-5)
         softplus = np.mean([np.log1p(np.exp(thr - gp)), np.log1p(np.exp(gn - thr))])
         hinge = 0.5 * (max(0, delta - (gp - thr)) + max(0, delta - (thr - gn)))
         assert v.softplus == pytest.approx(softplus, abs=1e-5)

@@ -85,7 +85,8 @@ def test_the_write_ahead_log_stays_small_so_a_full_disk_still_takes_a_final_stat
     try:
         for epoch in range(1, config.epochs + 1):
             writer.epoch(EpochMetrics(layer=0, epoch=epoch, step=epoch, loss=0.5, g_pos=2.0, g_neg=1.0,
-                                      g_pos_raw=2.0, g_neg_raw=1.0, seconds=0.001, significance=significance))
+                                      g_pos_no_significance=2.0, g_neg_no_significance=1.0, seconds=0.001,
+                                      significance=significance))
             largest = max(largest, wal.stat().st_size if wal.exists() else 0)
     finally:
         writer.close()

@@ -69,6 +69,9 @@ class _RunEnd(NamedTuple):
     reason: str
 
 
+_EXECUTOR_METHODS = ("start", "is_alive", "kill", "reap")  # the Executor protocol
+
+
 def _default_max_concurrent(executor: object | None = None) -> int:
     env = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
     if env:
@@ -120,6 +123,9 @@ class JobManager:
         self.store = RunStore(runs_dir)
         self.registry = ManagerRegistry(self.store)
         own_executor = executor is None or isinstance(executor, str)
+        if not own_executor and not all(callable(getattr(executor, m, None)) for m in _EXECUTOR_METHODS):
+            raise ValueError(f"executor: expected 'local', 'ray' or an Executor (with {', '.join(_EXECUTOR_METHODS)}), "
+                             f"got {type(executor).__name__}")
         if own_executor:
             executor = (executor or os.environ.get(EXECUTOR_ENV, "") or "local").strip().lower()
             if executor not in EXECUTORS:
@@ -225,6 +231,7 @@ class JobManager:
     def kill(self, run_id: str) -> None:
         """Stop a running job of this manager at once (no waiting for the epoch); marked cancelled."""
         check_run_id(run_id)
+        self.store.status(run_id)  # an unknown run is an UnknownRunError, as for cancel()
         with self._lock:
             if run_id in self._active:
                 self.store.request_cancel(run_id)

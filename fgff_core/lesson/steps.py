@@ -45,8 +45,8 @@ class LayerView:
     significance: np.ndarray  # the layer's factors s (all 1 for FF)
     g_pos: float  # eq. (3): mean of s * h^2 (= eq. 2 while s == 1)
     g_neg: float
-    g_pos_raw: float  # eq. (2): mean of h^2
-    g_neg_raw: float
+    g_pos_no_significance: float  # eq. (2): mean of h^2
+    g_neg_no_significance: float
     threshold: float
     softplus: float  # the authors' loss on this one pair
     hinge: float  # eq. (1) with margin delta, on this one pair
@@ -68,7 +68,8 @@ def layer_view(model: FFNet, x: Tensor, true_label: int, wrong_label: int, layer
     return LayerView(
         layer=layer, h_pos=h_pos[0].numpy(), h_neg=h_neg[0].numpy(), significance=sig.numpy().copy(),
         g_pos=float(g_pos), g_neg=float(g_neg),
-        g_pos_raw=float(goodness(h_pos)), g_neg_raw=float(goodness(h_neg)), threshold=float(threshold),
+        g_pos_no_significance=float(goodness(h_pos)), g_neg_no_significance=float(goodness(h_neg)),
+        threshold=float(threshold),
         softplus=float(softplus_loss(g_pos, g_neg, threshold)),
         hinge=float(hinge_loss(g_pos, g_neg, threshold, delta)), delta=float(delta))
 

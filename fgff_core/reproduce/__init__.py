@@ -96,6 +96,10 @@ def main(args: Any) -> int:
     """``python -m fgff_core reproduce``: ``args`` has table, budget, seeds, data_dir, out, device."""
     table = str(args.table)
     parts = [*TABLES, "study"] if table == "all" else [table]
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        # Every cell would be skipped as "dataset not found" and the run would look like a success.
+        raise ValueError(f"data_dir: {Path(args.data_dir).name or args.data_dir!r} is not a folder; give the folder "
+                         "that holds the datasets (see python -m fgff_core datasets)")
     reproduce(parts, args.budget, args.seeds, args.data_dir, Path(args.out), args.device,
               executor=getattr(args, "executor", "local"))
     return 0
