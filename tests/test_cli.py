@@ -175,3 +175,11 @@ def test_reproduce_with_a_data_dir_that_is_not_a_folder_fails_before_any_table(t
     out = tmp_path / "out"
     assert main(["reproduce", "--table", "1", "--data-dir", str(not_a_folder), "--out", str(out)]) == 2
     assert "data_dir" in capsys.readouterr().err and not out.exists()
+
+
+def test_reproduce_out_that_is_a_file_is_one_sentence(tmp_path, capsys):
+    blocker = tmp_path / "out"
+    blocker.write_text("")
+    assert main(["reproduce", "--table", "1", "--out", str(blocker / "tables")]) == 2
+    err = capsys.readouterr().err
+    assert "out:" in err and "Errno" not in err
