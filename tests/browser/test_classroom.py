@@ -12,6 +12,7 @@ import time
 
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 from test_e2e import chromium_page, no_exception, server, wait_idle  # noqa: F401 - fixtures
 
 from fgff_core.store import RunStore
@@ -87,11 +88,11 @@ def test_case05_a_value_typed_without_enter_is_what_start_uses(server, chromium_
     try:  # the value may already be applied (and Start disabled) before the click: both are right
         start.click(timeout=10_000)
     except PlaywrightTimeout:
-        assert start.is_disabled()
+        expect(start).to_be_disabled(timeout=SLOW_MS)
     wait_idle(page)
-    page.get_by_text(re.compile(r"epochs.*1000000")).first.wait_for()
+    page.get_by_text(re.compile(r"epochs.*1000000")).first.wait_for(timeout=SLOW_MS)
     assert len(store.runs()) == before  # nothing started with the old value
-    assert page.get_by_role("button", name="Start training").is_disabled()
+    expect(page.get_by_role("button", name="Start training")).to_be_disabled(timeout=SLOW_MS)
     no_exception(page)
 
 
