@@ -160,6 +160,9 @@ def test_case13_and_16_navigation_stays_and_labels_do_not_overlap(server, chromi
         items = boxes(page, 0, [".legend", ".gtitle", ".annotation"])
         assert overlaps(items) == [], (step, overlaps(items))
     goto(page, f"{base}/learn?step=5", "5. Prediction")
+    # The heading can arrive a rerun before the step bar does: wait for the bar itself.
+    page.locator('[data-testid="stButtonGroup"]').first.wait_for()
+    page.locator('[data-testid="stMainBlockContainer"]').first.wait_for()
     bar = page.evaluate("() => { const b = document.querySelector('[data-testid=\"stButtonGroup\"]');"
                         " const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
                         " return [b.getBoundingClientRect().right, m.getBoundingClientRect().right,"

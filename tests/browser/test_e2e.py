@@ -2,8 +2,9 @@
 
 Starts ``streamlit run app.py`` on a free port with a fresh runs folder, trains the quick digits
 FGFF demo from the Train page, watches the live chart update and the final accuracy appear, then
-opens Significance, Features, Compare (launching FF vs FGFF), Data and Runs. Screenshots go to
-``test-artifacts/screenshots/`` and, with ``FGFF_SAVE_SCREENSHOTS=docs/screenshots``, also there.
+opens Significance, Features, Compare (launching FF vs FGFF), Data and Runs. With
+``FGFF_SAVE_SCREENSHOTS=docs/screenshots`` it takes a screenshot of each page (into
+``test-artifacts/screenshots/`` and that folder); a failure always leaves ``failure.png`` there.
 
 Run: ``python -m pytest -m browser tests/browser -q`` (deselect locally with ``-m 'not browser'``).
 """
@@ -13,14 +14,11 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import running_app
 
 from fgff_core.store import RunStore
 
@@ -36,52 +34,15 @@ TRAIN_TIMEOUT_MS = 240_000  # the quick demo takes seconds alone; a shared, busy
 COMPARE_EPOCHS = int(os.environ.get("FGFF_E2E_COMPARE_EPOCHS", "60"))
 
 
-PORTS = range(8700, 8800)  # this project's servers started by tests: a fixed range, away from others
-
-
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS.start}-{PORTS.stop - 1}")
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
-    port = _free_port()
     runs = tmp_path_factory.mktemp("runs")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    log = open(ARTIFACTS.parent / "streamlit.log", "w")  # noqa: SIM115 - closed below
-    env = {**os.environ, "FGFF_RUNS_DIR": str(runs), "FGFF_MAX_CONCURRENT": "1"}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-         str(port), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 90
-    while True:
-        try:
-            if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
-                break
-        except OSError:
-            pass
-        if proc.poll() is not None or time.time() > deadline:
-            proc.kill()
-            pytest.fail(f"streamlit did not become healthy; see {log.name}")
-        time.sleep(0.5)
-    yield base, runs
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-    log.close()
+    with running_app({"FGFF_RUNS_DIR": str(runs), "FGFF_MAX_CONCURRENT": "1"},
+                     tmp_path_factory.mktemp("log") / "streamlit.log") as base:
+        yield base, runs
 
 
 @pytest.fixture(scope="module")
@@ -98,6 +59,12 @@ def chromium_page(server):
 
 
 def shot(page, name: str) -> None:
+    """A whole-page screenshot, only when asked for (``FGFF_SAVE_SCREENSHOTS``): each costs seconds.
+
+    A failing test always leaves ``failure.png`` in ``test-artifacts/screenshots/``.
+    """
+    if not os.environ.get("FGFF_SAVE_SCREENSHOTS"):
+        return
     # Streamlit scrolls inside its main block, so fit the viewport to the content for a whole-page image.
     height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
                            " return m ? m.scrollHeight + 80 : 1000; }")
@@ -105,10 +72,8 @@ def shot(page, name: str) -> None:
     page.wait_for_timeout(800)  # let Plotly redraw at the new size
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
-    extra = os.environ.get("FGFF_SAVE_SCREENSHOTS")
-    if extra:
-        Path(extra).mkdir(parents=True, exist_ok=True)
-        shutil.copy(path, Path(extra) / path.name)
+    Path(os.environ["FGFF_SAVE_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
+    shutil.copy(path, Path(os.environ["FGFF_SAVE_SCREENSHOTS"]) / path.name)
 
 
 def no_exception(page) -> None:

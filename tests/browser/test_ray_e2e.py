@@ -7,15 +7,11 @@ that the Runs page names the Ray node the run trained on and shows the cluster p
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import running_app
 from test_e2e import CHROMIUM, CHROMIUM_ARGS, epochs_done, no_exception, progress_text, trace_points, wait_idle
 
 from fgff_core.store import RunStore
@@ -24,7 +20,6 @@ pytest.importorskip("ray")
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[2]
-PORT = int(os.environ.get("FGFF_RAY_E2E_PORT", "8631"))
 TIMEOUT_MS = 300_000  # starting Ray and its first worker takes seconds alone, much longer on a busy machine
 
 
@@ -33,34 +28,9 @@ def ray_app(tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
     runs = tmp_path_factory.mktemp("runs")
-    log_path = tmp_path_factory.mktemp("log") / "streamlit.log"
-    env = {**os.environ, "FGFF_RUNS_DIR": str(runs), "FGFF_EXECUTOR": "ray", "FGFF_MAX_CONCURRENT": "1"}
-    env.pop("RAY_ADDRESS", None)
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port",
-             str(PORT), "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        base = f"http://127.0.0.1:{PORT}"
-        deadline = time.time() + 90
-        while True:
-            try:
-                if urllib.request.urlopen(f"{base}/_stcore/health", timeout=2).status == 200:
-                    break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.time() > deadline:
-                proc.kill()
-                pytest.fail(f"streamlit did not become healthy: {log_path.read_text()[-2000:]}")
-            time.sleep(0.5)
-        try:
-            yield base, runs
-        finally:
-            proc.terminate()  # the job manager's exit hook shuts down the Ray instance it started
-            try:
-                proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    env = {"FGFF_RUNS_DIR": str(runs), "FGFF_EXECUTOR": "ray", "FGFF_MAX_CONCURRENT": "1"}
+    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as base:
+        yield base, runs
 
 
 def test_train_page_start_trains_through_ray_with_live_curves(ray_app):
