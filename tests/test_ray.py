@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -138,3 +139,55 @@ def test_an_unreachable_ray_address_is_a_clear_error_at_start(tmp_path):
     assert done.stdout.startswith("RayUnavailableError: cannot reach the Ray cluster at 127.0.0.1:9")
     assert time.monotonic() - t0 < 90  # not a hang (most of it is importing torch)
     assert ManagerRegistry(RunStore(tmp_path)).managers() == []  # nothing left registered
+
+
+def _listening_addresses_of_descendants() -> list[tuple[str, int, str]]:
+    """(address, port, process name) of every TCP socket in LISTEN state owned by a process below this one."""
+    parent_of, name_of = {}, {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        pid, rest = int(stat.parent.name), text.rsplit(")", 1)
+        parent_of[pid], name_of[pid] = int(rest[1].split()[1]), text[text.index("(") + 1:text.rindex(")")]
+    mine = {os.getpid()}
+    while True:
+        more = {pid for pid, ppid in parent_of.items() if ppid in mine} - mine
+        if not more:
+            break
+        mine |= more
+    owner = {}
+    for pid in mine:
+        for fd in Path(f"/proc/{pid}/fd").glob("*"):
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:["):
+                owner[target[8:-1]] = name_of[pid]
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if state == "0A" and inode in owner:  # 0A: LISTEN
+                hex_addr, hex_port = local.split(":")
+                raw = bytes.fromhex(hex_addr)
+                words = [raw[i:i + 4][::-1] for i in range(0, len(raw), 4)]  # each 32-bit word little-endian
+                addr = b"".join(words)
+                found.append((socket.inet_ntop(socket.AF_INET if len(addr) == 4 else socket.AF_INET6, addr),
+                              int(hex_port, 16), owner[inode]))
+    return found
+
+
+@pytest.mark.timeout(180)
+def test_a_local_instance_listens_on_loopback_only(local_ray):
+    """Issue 13: nothing that the app's own local Ray starts listens on a public address."""
+    ray.get(ray.remote(lambda: 1).remote())  # a worker process too
+    listening = _listening_addresses_of_descendants()
+    assert any(name in ("gcs_server", "raylet") for _, _, name in listening), listening  # the check sees Ray
+    loopback = {"127.0.0.1", "::1", "::ffff:127.0.0.1"}
+    public = [entry for entry in listening if entry[0] not in loopback]
+    assert public == [], public
+    assert ray.util.get_node_ip_address() == "127.0.0.1"

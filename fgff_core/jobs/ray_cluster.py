@@ -5,10 +5,12 @@ Imports ``ray`` only inside the functions, so the app runs without it when Ray i
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -43,8 +45,10 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
     address = address if address is not None else (os.environ.get(RAY_ADDRESS_ENV, "").strip() or None)
     if address in (None, "local"):
         # Same machine: the workers import this very package from its folder.
-        _init_from_lasting_thread(address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
-                                  runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
+        with _loopback_only():
+            _init_from_lasting_thread(address="local", num_cpus=num_cpus, include_dashboard=False,
+                                      log_to_driver=False,
+                                      runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
         return True
     if address != "auto":
         _check_reachable(address, timeout)
@@ -56,6 +60,36 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
     except (ConnectionError, RuntimeError, ValueError) as exc:
         raise RayUnavailableError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
     return True
+
+
+# Ray's switch for "no multi-node cluster" (its default on macOS and Windows): the node's address is then
+# 127.0.0.1, and GCS, raylet, workers and agents listen on loopback only. On Linux Ray otherwise picks the
+# machine's network address for a local instance and its gRPC servers listen on every interface.
+_SINGLE_NODE_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+@contextlib.contextmanager
+def _loopback_only() -> Iterator[None]:
+    """While a local instance starts: its processes (which inherit the environment) and this driver use loopback.
+
+    Ray reads the switch once, at import, into ``ray._private.ray_constants.ENABLE_RAY_CLUSTER``; this
+    process may have imported Ray already, so the constant is set too (Ray is pinned to 2.60.*; the test
+    ``test_a_local_instance_listens_on_loopback_only`` lists every socket its processes listen on). Both are
+    restored afterwards: a later connection to a real cluster must advertise this machine's address.
+    """
+    from ray._private import ray_constants
+
+    before_env, before_const = os.environ.get(_SINGLE_NODE_ENV), ray_constants.ENABLE_RAY_CLUSTER
+    os.environ[_SINGLE_NODE_ENV] = "0"
+    ray_constants.ENABLE_RAY_CLUSTER = False
+    try:
+        yield
+    finally:
+        ray_constants.ENABLE_RAY_CLUSTER = before_const
+        if before_env is None:
+            os.environ.pop(_SINGLE_NODE_ENV, None)
+        else:
+            os.environ[_SINGLE_NODE_ENV] = before_env
 
 
 KEEPER_STOP = threading.Event()
