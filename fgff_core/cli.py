@@ -17,6 +17,7 @@ from .config import RunConfig, config_fields, field_choices, parse_field
 from .data import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
 from .events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
 from .presets import PRESETS
+from .reproduce.paper import PARTS
 from .runtime import retain_freed_memory
 
 
@@ -114,8 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("datasets", help="list the datasets and where their files are looked for")
 
     reproduce = sub.add_parser("reproduce", help="reproduce the paper's tables (see docs/REPRODUCTION.md)")
-    reproduce.add_argument("--table", default="all", choices=["1", "2", "3", "4", "study", "all"],
-                           help="a paper table, the fair-comparison study, or all of them [default: all]")
+    reproduce.add_argument("--table", default="all", choices=[*PARTS, "all"],
+                           help="a paper table (1-4), the fair-comparison study, the strong FF recipes (best), "
+                                "or all of them [default: all]")
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
     reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")
     reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")

@@ -25,6 +25,7 @@ import pandas as pd
 
 from .config import ALGORITHM_LABELS, ALGORITHMS, LEARNING_INVARIANT_FIELDS, RunConfig
 from .events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
+from .findings import difference_sentence
 from .launch import plan_launch, run_key
 
 MAX_SEEDS = 16
@@ -267,24 +268,10 @@ def final_metrics_table(runs: pd.DataFrame, groups: Mapping[str, str],
     return out
 
 
-def _points(fraction: float) -> str:
-    return f"{100 * fraction:.1f}"
-
-
-def _seeds(n_a: int, n_b: int) -> str:
-    if n_a == n_b:
-        return f"{n_a} seed{'s' if n_a != 1 else ''}"
-    return f"{n_a} and {n_b} seeds"
-
-
 def verdict(runs: pd.DataFrame, groups: Mapping[str, str], metric: str = "test_acc") -> str | None:
     """The difference of two groups' mean ``metric`` (an accuracy) in one sentence, second group minus
-    first (``group_runs`` puts FF first), against the spread over seeds; None unless there are exactly
-    two groups and both have a final value.
-
-    "FGFF beats FF by 6.7 points over 2 seeds, spread ±3.0 to 4.1" when the difference is larger
-    than either group's standard deviation, "within the spread" otherwise; with one seed, a reminder
-    that one seed cannot tell a difference from noise.
+    first (``group_runs`` puts FF first), against the spread over seeds (``findings.difference_sentence``);
+    None unless there are exactly two groups and both have a final value.
     """
     order = group_order(groups)
     if len(order) != 2 or metric not in runs:
@@ -295,18 +282,7 @@ def verdict(runs: pd.DataFrame, groups: Mapping[str, str], metric: str = "test_a
               for g in order}
     if any(v.empty for v in values.values()):
         return None
-    diff = values[second].mean() - values[first].mean()
-    seeds = _seeds(len(values[first]), len(values[second]))
-    word = "beats" if diff > 0 else "trails"
-    if min(len(v) for v in values.values()) < 2:
-        return (f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}: one seed cannot tell a "
-                "difference from seed-to-seed noise; launch more seeds.")
-    lo, hi = sorted(float(v.std()) for v in values.values())
-    spread = f"±{_points(lo)}" if _points(lo) == _points(hi) else f"±{_points(lo)} to {_points(hi)}"
-    if abs(diff) <= hi:
-        return (f"{second} and {first} are within the spread: {second} - {first} = {100 * diff:+.1f} points over "
-                f"{seeds}, while the seeds alone vary by {spread}.")
-    return f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}, spread {spread}."
+    return difference_sentence(first, values[first].tolist(), second, values[second].tolist())
 
 
 # -- configs --------------------------------------------------------------------------------------

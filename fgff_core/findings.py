@@ -4,6 +4,7 @@
   went below 0 (constraint-violation detectors, section III.E), counted and named per layer.
 - ``chance_hint``: a finished run that predicts no better than chance, and the likely reason.
 - ``KNN_VS_GOODNESS``: why 5-NN accuracy in a layer can exceed the network's goodness accuracy.
+- ``difference_sentence``: one group's accuracy against another's, over seeds, in words.
 """
 
 from __future__ import annotations
@@ -23,6 +24,41 @@ from .launch import TRAIN_SIZES
 MIN_STEPS_PER_LAYER = 100
 CHANCE_MARGIN = 0.05  # accuracy within this of 1 / classes counts as chance
 SUGGESTED_PRESET = "Quick demo: digits 2x100"
+
+def _points(fraction: float) -> str:
+    return f"{100 * fraction:.1f}"
+
+
+def _seeds(n_a: int, n_b: int) -> str:
+    if n_a == n_b:
+        return f"{n_a} seed{'s' if n_a != 1 else ''}"
+    return f"{n_a} and {n_b} seeds"
+
+
+def difference_sentence(first: str, first_values: Sequence[float], second: str,
+                        second_values: Sequence[float]) -> str:
+    """``second``'s mean accuracy (fractions, one per seed) minus ``first``'s, against the spread over seeds.
+
+    "FGFF beats FF by 6.7 points over 2 seeds, spread ±3.0 to 4.1" when the difference is larger than
+    either group's standard deviation, "within the spread" otherwise; with one seed, a reminder that one
+    seed cannot tell a difference from noise. Both groups need at least one value.
+    """
+    a, b = np.asarray(first_values, dtype=float), np.asarray(second_values, dtype=float)
+    if not len(a) or not len(b):
+        raise ValueError("difference_sentence: each group needs at least one value")
+    diff = float(b.mean() - a.mean())
+    seeds = _seeds(len(a), len(b))
+    word = "beats" if diff > 0 else "trails"
+    if min(len(a), len(b)) < 2:
+        return (f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}: one seed cannot tell a "
+                "difference from seed-to-seed noise; launch more seeds.")
+    lo, hi = sorted(float(v.std(ddof=1)) for v in (a, b))
+    spread = f"±{_points(lo)}" if _points(lo) == _points(hi) else f"±{_points(lo)} to {_points(hi)}"
+    if abs(diff) <= hi:
+        return (f"{second} and {first} are within the spread: {second} - {first} = {100 * diff:+.1f} points over "
+                f"{seeds}, while the seeds alone vary by {spread}.")
+    return f"{second} {word} {first} by {_points(abs(diff))} points over {seeds}, spread {spread}."
+
 
 KNN_VS_GOODNESS = (
     "5-NN accuracy in the layer can exceed the network's own (goodness) accuracy: the neighbours are found "

@@ -313,3 +313,22 @@ def test_refresh_includes_copies_generated_tables_into_a_doc(tmp_path):
     first = doc.read_text()
     refresh_includes(doc)
     assert doc.read_text() == first  # idempotent
+
+
+def test_best_gives_ff_and_fgff_the_same_sweep_then_tests_each_at_its_best_lr(tmp_path):
+    md = rp.reproduce(["best"], "smoke", 1, None, tmp_path, "cpu", say=lambda _msg: None)["best"]
+    rows = _rows(tmp_path / "runs-smoke.jsonl")
+    sweep = [r for r in rows if " sweep " in r["row"]]
+    tests = [r for r in rows if " sweep " not in r["row"]]
+    assert all(r["test_on"] == "validation" for r in sweep) and all(r["test_on"] == "test" for r in tests)
+    lrs = {algo: sorted(r["lr"] for r in sweep if r["algo"] == algo) for algo in ("ff", "fgff")}
+    assert lrs["ff"] == lrs["fgff"] == [0.01, 0.02]  # the recipe's lr 0.02 times 0.5 and 1, for both
+    for algo in ("ff", "fgff"):
+        best = max((r for r in sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
+        [test] = [r for r in tests if r["algo"] == algo]
+        assert test["lr"] == best["lr"] and test["n_train"] > best["n_train"]  # all training data, not the split
+        others = {k: v for k, v in test["config"].items() if k not in ("algo", "lr", "seed")}
+        assert others == {k: v for k, v in best["config"].items() if k not in ("algo", "lr", "seed")}
+    assert "**Verdict:** FGFF " in md and "one seed cannot tell" in md
+    assert "Digits" in md or "digits" in md  # the smoke budget says what it trained, not the recipe's MNIST
+    assert (tmp_path / "best-smoke.md").read_text().endswith(md)

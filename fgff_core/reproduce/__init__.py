@@ -1,6 +1,6 @@
-"""Reproduce the paper's Tables I-IV, and a fair-comparison study beyond them.
+"""Reproduce the paper's Tables I-IV, and a fair-comparison study and strong FF recipes beyond them.
 
-``python -m fgff_core reproduce --table {1,2,3,4,study,all} --budget {quick,full} --seeds N`` runs
+``python -m fgff_core reproduce --table {1,2,3,4,study,best,all} --budget {quick,full} --seeds N`` runs
 the configurations behind each table from the named presets (``fgff_core/presets.py``), several
 seeds each, and writes into ``--out``:
 
@@ -11,6 +11,8 @@ seeds each, and writes into ``--out``:
   algorithm at its best learning rate from a sweep, chosen on a validation split held out from the
   training set), the budget curve (test accuracy vs epochs per layer) and the section III.C
   ablation (FGFF predicting with and without its significance factors).
+- ``best-<budget>.md``: "Forward-Forward at its best": the strong recipes (``ff-best-*`` presets) for FF
+  and FGFF at equal budget after the same lr sweep, several seeds, next to published anchors.
 
 The package: ``paper`` (published numbers, budgets), ``specs`` (the runs and their resume keys),
 ``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``cells``
@@ -32,9 +34,10 @@ from pathlib import Path
 from typing import Any
 
 from ..training import resolve_device
+from .best_report import best_markdown
 from .cells import Cell, collect
-from .execution import DataCache, Say, execute, now, run_study, validation_split
-from .paper import BUDGETS, PAPER, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
+from .execution import DataCache, Say, execute, now, run_best, run_study, validation_split
+from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
 from .report import accuracy_table, machine, timing_table
 from .runlog import RunLog, claim
 from .specs import RunSpec, study_specs, table_specs
@@ -49,6 +52,9 @@ def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | No
     if part == "study":
         runs = run_study(budget, seeds, device, data_dir, log, data, say, train, executor)
         return study_markdown(budget, seeds, runs, log, study_plots(budget, runs, log, out))
+    if part == "best":
+        return best_markdown(budget, seeds, run_best(budget, seeds, device, data_dir, log, data, say, train, executor),
+                             log)
     specs = table_specs(part, budget, seeds, device, data_dir)
     skipped = execute(specs, log, budget.name, data, say, train, executor)
     if part == "4":
@@ -74,9 +80,9 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
     written: dict[str, str] = {}
     for part in tables:
         start = time.perf_counter()
-        say(f"== {'study' if part == 'study' else TABLE_TITLES[part]} (budget {budget_name}, {seeds} seeds)")
+        say(f"== {TABLE_TITLES.get(part, part)} (budget {budget_name}, {seeds} seeds)")
         md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor)
-        name = "study" if part == "study" else f"table{part}"
+        name = part if part in ("study", "best") else f"table{part}"
         (out / f"{name}-{budget_name}.md").write_text(_header(part, budget_name, seeds, train) + md)
         written[part] = md
         say(md)
@@ -105,7 +111,7 @@ def _header(table: str, budget: str, seeds: int, train: bool) -> str:
 def main(args: Any) -> int:
     """``python -m fgff_core reproduce``: ``args`` has table, budget, seeds, data_dir, out, device."""
     table = str(args.table)
-    parts = [*TABLES, "study"] if table == "all" else [table]
+    parts = list(PARTS) if table == "all" else [table]
     if args.data_dir is not None and not Path(args.data_dir).is_dir():
         # Every cell would be skipped as "dataset not found" and the run would look like a success.
         raise ValueError(f"data_dir: {Path(args.data_dir).name or args.data_dir!r} is not a folder; give the folder "
@@ -116,5 +122,6 @@ def main(args: Any) -> int:
     return 0
 
 
-__all__ = ["BUDGETS", "PAPER", "TABLES", "Budget", "Cell", "DataCache", "RunSpec", "RunLog", "StudyBudget", "claim",
-           "collect", "execute", "main", "reproduce", "run_study", "study_specs", "table_specs", "validation_split"]
+__all__ = ["BUDGETS", "PAPER", "PARTS", "TABLES", "Budget", "Cell", "DataCache", "RunSpec", "RunLog",
+           "StudyBudget", "claim", "collect", "execute", "main", "reproduce", "run_best", "run_study", "study_specs",
+           "table_specs", "validation_split"]

@@ -9,13 +9,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import BUDGETS, TABLES, reproduce
+from . import BUDGETS, PARTS, reproduce
 from .report import refresh_includes
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m fgff_core.reproduce", description=__doc__.splitlines()[0])
-    parser.add_argument("--table", default="all", choices=[*TABLES, "study", "all"])
+    parser.add_argument("--table", default="all", choices=[*PARTS, "all"])
     parser.add_argument("--budget", default="quick", choices=[b for b in BUDGETS if b != "smoke"])
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data-dir", metavar="DIR")
@@ -23,7 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--doc", type=Path, metavar="FILE",
                         help="then refresh the <!-- include PATH --> blocks of this Markdown file")
     args = parser.parse_args(argv)
-    parts = [*TABLES, "study"] if args.table == "all" else [args.table]
+    parts = list(PARTS) if args.table == "all" else [args.table]
     reproduce(parts, args.budget, args.seeds, args.data_dir, args.out, "cpu", say=lambda _msg: None, train=False)
     if args.doc is not None:
         print(f"{args.doc}: {refresh_includes(args.doc)} included tables refreshed")

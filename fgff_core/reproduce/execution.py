@@ -20,7 +20,7 @@ from ..training import train
 from .cells import best_lr, collect
 from .paper import Budget
 from .runlog import RunLog, claim
-from .specs import RunSpec, study_specs
+from .specs import RunSpec, best_specs, best_sweep_lrs, study_specs
 
 Say = Callable[[str], None]
 
@@ -196,4 +196,35 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
                              s.long_lrs)
     if len(runs.long_best) == 2:
         runs.long_runs = run(study_specs(budget, seeds, device, data_dir, runs.long_best, long=True))
+    return runs
+
+
+@dataclass
+class BestRuns:
+    """Part "best": the sweep, the lr chosen per (recipe, algo) on validation, and the test runs at it."""
+
+    sweep: list[RunSpec]
+    best_lr: dict[tuple[str, str], float]
+    test: list[RunSpec] = field(default_factory=list)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
+             say: Say = print, train_missing: bool = True, executor: str = "local") -> BestRuns:
+    """Same lr sweep for FF and FGFF on each strong recipe (validation) -> the test runs at each one's best lr."""
+    skipped: dict[str, str] = {}
+    sweep = best_specs(budget, seeds, device, data_dir)
+    skipped.update(execute(sweep, log, budget.name, data, say, train_missing, executor))
+    cells = collect(sweep, log, skipped, "test_acc")  # the sweep's test_acc is on the validation split
+    chosen: dict[tuple[str, str], float] = {}
+    for recipe in budget.best.recipes:
+        lrs = best_sweep_lrs(recipe, budget)
+        mine = {(row.removeprefix(f"{recipe} "), algo): cell for (row, algo), cell in cells.items()
+                if row.startswith(f"{recipe} sweep ")}
+        for algo, lr in best_lr(mine, "sweep ", lrs).items():
+            if all(mine[(f"sweep lr={x:g}", algo)].n for x in lrs):  # choose only on the whole sweep
+                chosen[(recipe, algo)] = lr
+    runs = BestRuns(sweep, chosen, skipped=skipped)
+    runs.test = best_specs(budget, seeds, device, data_dir, chosen)
+    skipped.update(execute(runs.test, log, budget.name, data, say, train_missing, executor))
     return runs

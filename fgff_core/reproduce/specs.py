@@ -130,3 +130,33 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                 specs += [RunSpec("study", f"curve epochs={epochs}", algo, seed,
                                   config(algo, seed, best_lr[algo], epochs)) for epochs in s.curve_epochs]
     return specs
+
+
+BEST_ALGOS = ("ff", "fgff")
+
+
+def best_sweep_lrs(recipe: str, budget: Budget) -> tuple[float, ...]:
+    """The learning rates that part "best" tries for ``recipe``: its own lr times each factor, for FF and FGFF."""
+    lr = PRESETS[recipe].config("ff").lr
+    return tuple(round(lr * factor, 10) for factor in budget.best.lr_factors)
+
+
+def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
+               best_lr: dict[tuple[str, str], float] | None = None) -> list[RunSpec]:
+    """Part "best": the lr sweep (seed 0, validation split) or, given ``best_lr`` per (recipe, algo), the test runs.
+
+    Both algorithms get the same recipe, the same budget and the same sweep; only ``algo`` differs.
+    """
+    specs = []
+    for recipe in budget.best.recipes:
+        for algo in BEST_ALGOS:
+            if best_lr is None:
+                specs += [RunSpec("best", f"{recipe} sweep lr={lr:g}", algo, 0,
+                                  preset_run_config(recipe, algo, budget, 0, device, data_dir, lr=lr),
+                                  val_size=budget.best.val_size) for lr in best_sweep_lrs(recipe, budget)]
+            elif (recipe, algo) in best_lr:
+                lr = best_lr[(recipe, algo)]
+                specs += [RunSpec("best", recipe, algo, seed,
+                                  preset_run_config(recipe, algo, budget, seed, device, data_dir, lr=lr))
+                          for seed in range(seeds)]
+    return specs

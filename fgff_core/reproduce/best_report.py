@@ -1,0 +1,74 @@
+"""Part "best" as Markdown: the strong recipes for FF and FGFF at equal budget, next to the published anchors."""
+
+from __future__ import annotations
+
+import statistics
+
+from ..config import ALGORITHM_LABELS
+from ..findings import difference_sentence
+from ..data import DATASETS
+from .cells import collect
+from .execution import BestRuns
+from .paper import BEST_ANCHORS, Budget
+from .runlog import RunLog
+from .specs import BEST_ALGOS, best_sweep_lrs, row_name
+
+
+def _sweep_text(runs: BestRuns, log: RunLog, recipe: str, algo: str, lrs: tuple[float, ...]) -> str:
+    cells = collect(runs.sweep, log, runs.skipped, "test_acc")
+    parts = []
+    for lr in lrs:
+        cell = cells.get((f"{recipe} sweep lr={lr:g}", algo))
+        value = "not run yet" if cell is None or cell.mean is None else f"{100 * cell.mean:.2f}"
+        mark = "**" if runs.best_lr.get((recipe, algo)) == lr else ""
+        parts.append(f"{mark}{lr:g}: {value}{mark}")
+    return ", ".join(parts)
+
+
+def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> str:
+    """One table per recipe (FF and FGFF: chosen lr, test accuracy over seeds, without the factors,
+    readout, wall time), the verdict FGFF - FF in words, and the anchors with their sources."""
+    b = budget.best
+    lines = ["### Forward-Forward at its best: strong recipes, FF and FGFF at equal budget", "",
+             f"Budget `{budget.name}`. Each recipe is a preset (`python -m fgff_core presets`) trained on the "
+             "whole training set and tested on the whole test set with the goodness rule (no backpropagation "
+             f"between layers). FF and FGFF get the same recipe and the same sweep: the recipe's lr times "
+             f"{', '.join(f'{f:g}' for f in b.lr_factors)}, scored on seed 0 with {b.val_size} training samples "
+             "held out (validation accuracy, %; the chosen lr in bold); then every seed at the chosen lr. FGFF's "
+             "significance factors use the authors' lr 0.15 throughout.", ""]
+    tests = collect(runs.test, log, runs.skipped, "test_acc")
+    no_sig = collect(runs.test, log, runs.skipped, "test_acc_no_significance")
+    readout = collect(runs.test, log, runs.skipped, "readout_test_acc")
+    for recipe in b.recipes:
+        cfg = next(spec.config for spec in runs.sweep if spec.row.startswith(f"{recipe} "))  # as trained
+        dataset = cfg.dataset
+        lines += [f"#### `{recipe}`: {DATASETS[dataset].title if dataset in DATASETS else dataset} "
+                  f"{row_name(cfg.layers)}, {cfg.epochs} epochs, minibatches of {cfg.batch_size}", "",
+                  "| algorithm | lr sweep (validation %) | test % (mean ± std) | seeds | FGFF without its factors % "
+                  "| linear readout % | wall s per run (median) |", "|---|---|---|---|---|---|---|"]
+        for algo in BEST_ALGOS:
+            walls = [r["wall_seconds"] for s in runs.test if s.row == recipe and s.algo == algo
+                     and (r := log.get(s.key))]
+            cell, without, linear = (c.get((recipe, algo)) for c in (tests, no_sig, readout))
+            lines.append(" | ".join([
+                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, log, recipe, algo, best_sweep_lrs(recipe, budget)),
+                cell.fmt() if cell else "waits for the sweep", str(cell.n if cell else 0),
+                without.fmt() if algo == "fgff" and without and without.n else "—",
+                linear.fmt() if linear and linear.n else "—",
+                f"{statistics.median(walls):.0f} |" if walls else "— |"]))
+        ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
+        lines.append("")
+        if ff and fgff and ff.n and fgff.n:
+            lines.append(f"**Verdict:** {difference_sentence('FF', ff.values, 'FGFF', fgff.values)}")
+            nosig = no_sig.get((recipe, "fgff"))
+            if nosig and nosig.n:
+                lines.append(f"Without its factors at prediction: "
+                             f"{difference_sentence('FF', ff.values, 'FGFF without its factors', nosig.values)}")
+        else:
+            lines.append("**Verdict:** not yet: both algorithms need finished test runs.")
+        anchors = BEST_ANCHORS.get(dataset, [])
+        if anchors:
+            lines += ["", "Published anchors on this dataset (not rerun here):", ""]
+            lines += [f"- {name}: {value:.2f}% ({source})" for name, value, source in anchors]
+        lines.append("")
+    return "\n".join(lines)
