@@ -44,9 +44,9 @@ def _paper(dataset: str, layers: tuple[int, ...], **extra: Any) -> dict[str, Any
 
 
 # The strong-FF recipes (issue 12). Tuning log: docs/reproduction/tuning-best.md.
-_BEST_QUICK = dict(dataset="mnist", layers=(500, 500), schedule="simultaneous", batch_size=100, lr=0.02,
-                   threshold=0.5, label_value=10.0, epochs=5, negatives="resample", hard_negatives=0.3,
-                   lr_schedule="linear", eval_every=1)
+_BEST_QUICK = dict(dataset="mnist", layers=(500, 500), schedule="simultaneous", batch_size=100, lr=0.04,
+                   loss="symba", threshold=0.5, label_value=10.0, epochs=5, negatives="resample",
+                   hard_negatives=0.3, lr_schedule="linear", eval_every=1)
 _BEST = {**_BEST_QUICK, "layers": (1000, 1000, 1000), "epochs": 20, "predict_layers": "skip_first",
          "peer_norm": 0.03, "readout_epochs": 10}
 _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.md)
@@ -81,7 +81,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            _paper("cifar10", (800, 800, 800), epochs=1200, lr=0.01, normalize="authors"), {**_BP, "epochs": 50}),
     # -- Forward-Forward at its best (issue 12): minibatches, a larger label value, hard negatives --
     Preset("ff-best-mnist-quick", "Strong FF, quick: MNIST 2x500",
-           "FF with minibatches of 100 (all layers each step), label value 10, threshold 0.5, 30% hard "
+           "FF with minibatches of 100 (all layers each step), the SymBa loss, label value 10, 30% hard "
            "negatives, linear learning-rate decay. " + _MEASURED["ff-best-mnist-quick"],
            _BEST_QUICK, default_algo="ff"),
     *[Preset(f"{algo}-best-{name}", f"Strong {algo.upper()}: {title} 3x1000",
