@@ -242,6 +242,9 @@ def live_view() -> None:
     left, right = st.columns(2)
     left.plotly_chart(curves.loss_figure(metrics, algo), key=f"loss_{run_id}")
     right.plotly_chart(curves.accuracy_figure(metrics, algo), key=f"accuracy_{run_id}")
+    per_layer = curves.layer_accuracy_figure(metrics, algo, str(cfg.get("schedule", "greedy")))
+    if per_layer is not None:
+        st.plotly_chart(per_layer, key=f"layer_accuracy_{run_id}")
     if was_active and not progress.active:
         st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 

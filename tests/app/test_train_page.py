@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from conftest import TINY, open_page
@@ -148,11 +149,24 @@ def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
     assert acc.endswith("%") and 0 < float(acc.split()[0]) <= 100
 
 
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
 def test_refresh_reattaches_to_the_run_in_the_url(runs_dir, finished_run):
     at = app(run=finished_run)
     assert not at.exception
     assert any("tiny fgff" in h.value for h in at.subheader)
-    assert len(at.get("plotly_chart")) == 3
+    # goodness, loss, accuracy, and each layer's own accuracy
+    assert len(at.get("plotly_chart")) == 4 and "each layer on its own" in chart_titles(at)[-1]
+
+
+def test_a_run_without_per_layer_accuracy_gets_no_empty_chart(runs_dir, jm, finished_run):
+    with jm.store.connection() as con:  # as a run stored before each layer's accuracy was measured
+        con.execute("UPDATE epochs SET layer_test_acc = NULL, layer_train_acc = NULL")
+    at = app(run=finished_run)
+    assert not at.exception
+    assert not any("each layer" in t for t in chart_titles(at)) and len(at.get("plotly_chart")) == 3
 
 
 def test_unknown_run_in_url_is_a_warning_not_a_crash(runs_dir):
