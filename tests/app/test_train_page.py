@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import time
 
-from conftest import TINY, open_page
+from conftest import TINY, open_page, query_param
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import DEFAULT_LR, RunConfig
 from fgff_core.config_form import config_from_params, config_to_params, form_fields
-from fgff_core.presets import PRESETS
+from fgff_core.presets import MNIST_DEMO, PRESETS, picker_order
 from fgff_core.store import RunStore
 
 TIMEOUT = 60
@@ -129,6 +129,37 @@ def test_preset_fills_the_form_and_algo_switch_moves_lr_default(runs_dir):
     at.selectbox(key="cfg_algo").set_value("bp").run()
     assert at.number_input(key="cfg_lr").value == DEFAULT_LR["bp"]
     assert at.number_input(key="cfg_batch_size").value == RunConfig(algo="bp").batch_size
+
+
+def test_the_mnist_demo_comes_right_after_the_digits_presets_and_trains_ff(runs_dir):
+    at = app()
+    options = list(at.selectbox(key="preset").options)
+    titles = [PRESETS[n].title for n in picker_order()]
+    assert options == titles and options[0] == PRESETS["quick-digits"].title  # the default stays first
+    assert options.index(PRESETS[MNIST_DEMO].title) == 2 and "MNIST demo" in options[2]
+    at.selectbox(key="preset").set_value(MNIST_DEMO).run()
+    assert at.selectbox(key="cfg_algo").value == "ff" and at.selectbox(key="cfg_dataset").value == "mnist"
+    assert any(PRESETS[MNIST_DEMO].description in c.value for c in at.caption)
+    assert query_param(at, "preset") == MNIST_DEMO  # a reload picks it again
+
+
+def test_a_preset_link_opens_the_form_on_that_preset(runs_dir):
+    at = app(preset=MNIST_DEMO)
+    assert not at.exception and errors(at) == []
+    assert at.selectbox(key="preset").value == MNIST_DEMO
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in dict(at.query_params).items()}
+    assert config_from_params(params) == PRESETS[MNIST_DEMO].config()  # FF, the recipe's every value
+    assert not any("no longer the preset" in w.value for w in at.warning)
+    again = app(**params)  # the URL it left reopens the same form on the same preset
+    assert again.selectbox(key="preset").value == MNIST_DEMO
+    assert not any("no longer the preset" in w.value for w in again.warning)
+
+
+def test_an_unknown_preset_in_the_link_is_a_warning_and_the_first_preset(runs_dir):
+    at = app(preset="nope")
+    assert not at.exception
+    assert any("preset=nope" in w.value and "not a known preset" in w.value for w in at.warning)
+    assert at.selectbox(key="preset").value == "quick-digits" and "preset" not in at.query_params
 
 
 def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
