@@ -276,7 +276,7 @@ def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_us
 
     note = lesson.strong_ff_note()
     assert note.preset == MNIST_DEMO and note.link_params() == {"preset": MNIST_DEMO}
-    assert "(full batch, 200 steps per layer) under-train FF" in note.text
+    assert "(full batch, 200 steps per layer), under-train FF" in note.text
     assert PRESETS[MNIST_DEMO].title in note.link_label and "MNIST" in note.text
     for ingredient in lesson.recipe_ingredients(PRESETS[MNIST_DEMO].config()):
         assert ingredient in note.text

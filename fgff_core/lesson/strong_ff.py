@@ -53,7 +53,7 @@ def strong_ff_note(preset: str = MNIST_DEMO) -> StrongFFNote:
     paper, strong = PRESETS[LESSON_PRESET].config("ff"), PRESETS[preset].config()
     ingredients = recipe_ingredients(strong)
     how = f" ({', '.join(ingredients)})" if ingredients else ""
-    text = (f"The paper's settings used here ({_paper_settings(paper)}) under-train FF, so FGFF's lead over it is "
-            f"a lead over a weak baseline. A strong recipe{how} takes FF much further: try it on "
-            f"{DATASETS[strong.dataset].title}.")
+    text = (f"The paper's settings, which this lesson starts from ({_paper_settings(paper)}), under-train FF, so "
+            f"FGFF's lead over it is a lead over a weak baseline. A strong recipe{how} takes FF much further: "
+            f"try it on {DATASETS[strong.dataset].title}.")
     return StrongFFNote(text=text, link_label=f"Open it in Train: {PRESETS[preset].title}", preset=preset)
