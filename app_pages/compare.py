@@ -8,8 +8,8 @@ import streamlit as st
 from app_pages._shared import job_manager, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
 from fgff_core import compare
 from fgff_core.config import RunConfig, config_fields
-from fgff_core.config_form import int_param
-from fgff_core.presets import PRESETS
+from fgff_core.config_form import int_param, preset_param
+from fgff_core.presets import PRESETS, picker_order
 from fgff_core.progress import run_progress
 from fgff_core.status import ACTIVE_STATUSES, RunStatus
 from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
@@ -26,15 +26,12 @@ st.caption("FF and FGFF trained with the same data, seeds and budget (only the a
 
 
 # -- the launch form, its values in the URL ------------------------------------------------------
-preset_names = list(PRESETS)
-preset_param = st.query_params.get("preset", DEFAULT_PRESET)
-if preset_param not in PRESETS:
-    st.warning(f"The link's `preset={preset_param}` is not a known preset; using {DEFAULT_PRESET}.")
-    preset_param = DEFAULT_PRESET
+preset_names = picker_order()
 epochs_meta = next(f.metadata for f in config_fields() if f.name == "epochs")
 link_errors: list[str] = []
+link_preset = preset_param(st.query_params, DEFAULT_PRESET, link_errors)
 seeds_param = int_param(st.query_params, "seeds", 1, 1, MAX_LAUNCH_SEEDS, link_errors)
-epochs_param = int_param(st.query_params, "epochs", PRESETS[preset_param].config().epochs, epochs_meta["min"],
+epochs_param = int_param(st.query_params, "epochs", PRESETS[link_preset].config().epochs, epochs_meta["min"],
                          epochs_meta["max"], link_errors)
 for message in link_errors:
     st.warning(f"The link's {message}.")
@@ -42,7 +39,7 @@ for message in link_errors:
 with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
     with st.form("launch"):
         c1, c2, c3 = st.columns([3, 1, 1])
-        preset = c1.selectbox("Preset", preset_names, index=preset_names.index(preset_param),
+        preset = c1.selectbox("Preset", preset_names, index=preset_names.index(link_preset),
                               format_func=lambda n: PRESETS[n].title, help="Data, layers and hyper-parameters; "
                               "FF and FGFF get the same ones (FF ignores the significance learning rate).")
         n_seeds = c2.number_input("Seeds", min_value=1, max_value=MAX_LAUNCH_SEEDS, value=seeds_param,

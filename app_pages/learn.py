@@ -358,6 +358,11 @@ elif step == 4:
         "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
         "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
         "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
+    note = lesson.strong_ff_note()
+    with st.container(border=True):
+        st.markdown(note.text)
+        st.page_link("app_pages/train.py", label=note.link_label, icon=":material/rocket_launch:",
+                     query_params=note.link_params())
     _step4()
 
 # -- step 5 -------------------------------------------------------------------------------------------------

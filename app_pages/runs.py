@@ -129,6 +129,10 @@ for run_id in selected:
                         "Features and Data (the prediction rule).", icon=":material/upload:")
             else:
                 st.plotly_chart(curves.accuracy_figure(metrics, str(run.get("algo"))), key=f"acc_{run_id}")
+                per_layer = curves.layer_accuracy_figure(metrics, str(run.get("algo")),
+                                                         str((run.get("config") or {}).get("schedule", "greedy")))
+                if per_layer is not None:
+                    st.plotly_chart(per_layer, key=f"layer_acc_{run_id}")
         a, b, c, d = st.columns(4)
         a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
                     query_params={"run": run_id})

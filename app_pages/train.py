@@ -7,11 +7,11 @@ import streamlit as st
 from app_pages._shared import RUN_PARAM, job_manager, runs_or_stop, selected_run_ids, set_selected_run_ids
 from fgff_core import findings, launch
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig, algo_uses_significance
-from fgff_core.config_form import config_from_params, config_to_params, form_fields, to_widget_value
+from fgff_core.config_form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
 from fgff_core.data import DATASETS
 from fgff_core.form_labels import field_help, field_label
 from fgff_core.format import percent
-from fgff_core.presets import PRESETS
+from fgff_core.presets import PRESETS, picker_order
 from fgff_core.progress import format_seconds, run_progress
 from fgff_core.status import ACTIVE_STATUSES, RunStatus
 from fgff_core.training import resolve_device
@@ -37,24 +37,29 @@ def _seed_widgets(config: RunConfig) -> None:
 
 
 FIRST_PRESET = next(iter(PRESETS))
-if STATE not in st.session_state:
+link_errors: list[str] = []
+link_preset = preset_param(st.query_params, FIRST_PRESET, link_errors)  # ?preset=NAME (the Learn page links one)
+for message in link_errors:
+    st.warning(f"The link's {message}.")
+arriving = any(KEY(f.name) not in st.session_state for f in FIELDS)  # a new session, or back from another page
+if STATE not in st.session_state or arriving and "preset" in st.query_params:
     try:
         initial = config_from_params(st.query_params.to_dict())
     except ValueError as exc:
         st.error(f"The link's config is not valid, so the defaults are shown instead. {exc}")
         initial = RunConfig()
-    if not set(st.query_params) & {f.name for f in FIELDS}:  # no config in the link: the first preset, as shown
-        initial = PRESETS[FIRST_PRESET].config(initial.algo)
+    if not set(st.query_params) & {f.name for f in FIELDS}:  # no config in the link: its preset, as shown
+        initial = PRESETS[link_preset].config()
     st.session_state[STATE] = initial.to_dict()
+    st.session_state["preset"] = link_preset
     _seed_widgets(initial)
-elif any(KEY(f.name) not in st.session_state for f in FIELDS):  # back from another page
+elif arriving:
     _seed_widgets(RunConfig.from_dict(st.session_state[STATE]))
 
 
 def _load_preset() -> None:
     """Picking a preset fills the form at once (the caption and the form never disagree)."""
-    preset = PRESETS[st.session_state["preset"]]
-    _seed_widgets(preset.config(st.session_state[KEY("algo")]))
+    _seed_widgets(PRESETS[st.session_state["preset"]].config())  # with its own algorithm ("Strong FF": FF)
 
 
 def _algo_changed() -> None:
@@ -84,9 +89,9 @@ def _current_run_id() -> str | None:
 
 shown_run = _current_run_id()
 if "preset" not in st.session_state:
-    st.session_state["preset"] = FIRST_PRESET
+    st.session_state["preset"] = link_preset
 left, right = st.columns([5, 1], vertical_alignment="bottom")
-left.selectbox("Preset", list(PRESETS), key="preset", format_func=lambda n: PRESETS[n].title, on_change=_load_preset,
+left.selectbox("Preset", picker_order(), key="preset", format_func=lambda n: PRESETS[n].title, on_change=_load_preset,
                help="Fills the form with a named configuration as soon as you pick it; edit any field afterwards.")
 start_slot = right.empty()  # the Start button, drawn once the form is validated
 preset_note = st.empty()  # the preset's description, or that the form no longer is the preset
@@ -149,6 +154,10 @@ if config is not None:
     for name, text in wanted.items():
         if st.query_params.get(name) != text:
             st.query_params[name] = text
+    if st.session_state["preset"] != FIRST_PRESET:  # the picked preset too, so a reload picks it again
+        st.query_params["preset"] = st.session_state["preset"]
+    elif "preset" in st.query_params:
+        del st.query_params["preset"]
     spec = DATASETS[config.dataset]
     if not spec.embedded:
         st.info(f"{spec.title} is read from the data folder (the **Data folder** field beside the dataset; or "
@@ -242,6 +251,9 @@ def live_view() -> None:
     left, right = st.columns(2)
     left.plotly_chart(curves.loss_figure(metrics, algo), key=f"loss_{run_id}")
     right.plotly_chart(curves.accuracy_figure(metrics, algo), key=f"accuracy_{run_id}")
+    per_layer = curves.layer_accuracy_figure(metrics, algo, str(cfg.get("schedule", "greedy")))
+    if per_layer is not None:
+        st.plotly_chart(per_layer, key=f"layer_accuracy_{run_id}")
     if was_active and not progress.active:
         st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .config import RunConfig, config_fields, field_choices, parse_field
+from .presets import PRESETS
 
 # Shown first; every other field goes under "Advanced". Grouping only: ranges and help come from the schema.
 BASIC_FIELDS = ("algo", "dataset", "layers", "epochs", "batch_size", "lr", "sig_lr", "threshold", "seed")
@@ -133,3 +134,15 @@ def int_param(params: Mapping[str, Any], name: str, default: int, lo: int, hi: i
         errors.append(f"{name}={raw}: expected an integer in [{lo}, {hi}]; using {default}")
         return default
     return value
+
+
+def preset_param(params: Mapping[str, Any], default: str, errors: list[str]) -> str:
+    """The ``preset`` query parameter, a name in ``PRESETS``; an unknown one adds a message to ``errors`` and
+    gives ``default``."""
+    if "preset" not in params:
+        return default
+    raw = first_value(params["preset"]).strip()
+    if raw not in PRESETS:
+        errors.append(f"preset={raw}: not a known preset; using {default}")
+        return default
+    return raw

@@ -80,7 +80,7 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
            "factors' lr at the authors' 0.15. Normalised with the authors' fixed per-channel constants.",
            _paper("cifar10", (800, 800, 800), epochs=1200, lr=0.01, normalize="authors"), {**_BP, "epochs": 50}),
     # -- Forward-Forward at its best (issue 12): minibatches, a larger label value, hard negatives --
-    Preset("ff-best-mnist-quick", "Strong FF, quick: MNIST 2x500",
+    Preset("ff-best-mnist-quick", "MNIST demo: strong FF, quick, 2x500",
            "FF with minibatches of 100 (all layers each step), the SymBa loss, label value 10, 30% hard "
            "negatives, linear learning-rate decay. " + _MEASURED["ff-best-mnist-quick"],
            _BEST_QUICK, default_algo="ff"),
@@ -98,3 +98,13 @@ def preset_config(name: str, algo: str | None = None, **changes: Any) -> RunConf
     if name not in PRESETS:
         raise ValueError(f"preset: {name!r} is not known; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].config(algo, **changes)
+
+
+MNIST_DEMO = "ff-best-mnist-quick"  # the Train page's MNIST demo (issue 12): a class watches FF learn MNIST live
+
+
+def picker_order() -> list[str]:
+    """Preset names as the app's pickers list them: the digits demos, the MNIST demo, then the others in
+    registry order."""
+    digits = [n for n, p in PRESETS.items() if p.overrides.get("dataset") == "digits"]
+    return [*digits, MNIST_DEMO, *(n for n in PRESETS if n not in digits and n != MNIST_DEMO)]

@@ -214,3 +214,14 @@ def test_verdict_sentences():
     assert "one seed cannot tell" in _verdict([0.8], [0.9])
     assert _verdict([float("nan")], [0.9]) is None  # FF has no result yet
     assert compare.verdict(pd.DataFrame({"run_id": ["a"], "test_acc": [0.9]}), {"a": "FF"}) is None
+
+
+def test_the_mnist_demo_launches_ff_and_fgff_on_the_same_strong_recipe():
+    """What the Compare page's launch submits for ``ff-best-mnist-quick`` (nothing is trained here)."""
+    from fgff_core.presets import MNIST_DEMO
+
+    recipe = preset_config(MNIST_DEMO, "fgff")
+    ff, fgff = compare.comparison_configs(recipe, seeds=[0])
+    assert (ff.algo, fgff.algo) == ("ff", "fgff")
+    assert ff.replace(algo="fgff") == fgff == recipe  # only the algorithm differs
+    assert ff == preset_config(MNIST_DEMO)  # the same FF as the preset itself (its default algorithm)

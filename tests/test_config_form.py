@@ -86,3 +86,25 @@ def test_int_param_refuses_other_scripts_digits_huge_and_negative_values():
         assert int_param({"step": raw}, "step", 1, 1, 8, errors) == 1
     assert len(errors) == 5 and all(e.startswith("step=") for e in errors)
     assert int_param({"step": ["3", "4"]}, "step", 1, 1, 8, errors) == 4
+
+
+def test_preset_param_names_a_known_preset_or_reports_and_falls_back():
+    from fgff_core.config_form import preset_param
+
+    errors: list[str] = []
+    assert preset_param({}, "quick-digits", errors) == "quick-digits" and errors == []
+    assert preset_param({"preset": ["tiny-digits", "ff-best-mnist-quick"]}, "quick-digits", errors) == \
+        "ff-best-mnist-quick"
+    assert preset_param({"preset": "nope"}, "quick-digits", errors) == "quick-digits"
+    assert errors == ["preset=nope: not a known preset; using quick-digits"]
+
+
+def test_pickers_list_the_digits_demos_then_the_mnist_demo_then_every_other_preset():
+    from fgff_core.presets import MNIST_DEMO, picker_order
+
+    order = picker_order()
+    assert sorted(order) == sorted(PRESETS) and order[0] == next(iter(PRESETS))  # the default stays first
+    digits = [n for n in order if PRESETS[n].config().dataset == "digits"]
+    assert order[:len(digits) + 1] == [*digits, MNIST_DEMO]
+    demo = PRESETS[MNIST_DEMO].config()
+    assert demo.dataset == "mnist" and demo.algo == "ff" and "MNIST demo" in PRESETS[MNIST_DEMO].title

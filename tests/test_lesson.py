@@ -268,3 +268,20 @@ def test_an_imported_checkpoint_without_accuracies_is_never_the_pair():
     running = runs.assign(status=["running", "done", "done"])
     assert lesson.find_stored_run(running, cfg)["run_id"] == "imported"  # still training: no accuracies yet
     assert lesson.find_stored_run(running, cfg, trained_only=True)["run_id"] == "trained"
+
+
+def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_uses():
+    from fgff_core.config import RunConfig
+    from fgff_core.presets import MNIST_DEMO, PRESETS
+
+    note = lesson.strong_ff_note()
+    assert note.preset == MNIST_DEMO and note.link_params() == {"preset": MNIST_DEMO}
+    assert "(full batch, 200 steps per layer), under-train FF" in note.text
+    assert PRESETS[MNIST_DEMO].title in note.link_label and "MNIST" in note.text
+    for ingredient in lesson.recipe_ingredients(PRESETS[MNIST_DEMO].config()):
+        assert ingredient in note.text
+    assert lesson.recipe_ingredients(RunConfig()) == []  # the paper's settings: nothing to name
+    strong = RunConfig(batch_size=100, hard_negatives=1.0, loss="symba", lr_schedule="cosine", peer_norm=0.03)
+    assert lesson.recipe_ingredients(strong) == ["minibatches of 100", "hard negatives", "the SymBa loss",
+                                                 "cosine learning-rate decay", "peer normalisation"]
+    assert lesson.recipe_ingredients(strong.replace(hard_negatives=0.3))[1] == "30% hard negatives"

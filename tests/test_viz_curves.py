@@ -12,9 +12,10 @@ from fgff_core.viz import curves
 from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR
 
 
-def metrics_frame(algo: str, epochs: int = 6, layers=(20, 20)) -> pd.DataFrame:
+def metrics_frame(algo: str, epochs: int = 6, layers=(20, 20), **extra) -> pd.DataFrame:
     """A real run's metrics in the JobManager.metrics layout: epoch rows joined with eval rows."""
-    cfg = RunConfig(algo=algo, dataset="digits", layers=layers, epochs=epochs, eval_every=2, eval_subset=200)
+    cfg = RunConfig(algo=algo, dataset="digits", layers=layers, epochs=epochs, eval_every=2, eval_subset=200,
+                    **extra)
     rows: dict[tuple[int, int], dict] = {}
     for ev in Trainer(cfg).run():
         if isinstance(ev, EpochMetrics):
@@ -70,6 +71,38 @@ def test_accuracy_figure_percent_and_eval_points_only(fgff_metrics):
     assert by_name["test"].line.color == ALGO_COLORS["fgff"]
     assert fig.layout.yaxis.title.text == curves.ACCURACY_AXIS
     assert any(a.text == "layer 2" for a in fig.layout.annotations)  # greedy layer boundary
+
+
+def test_layer_accuracy_greedy_one_test_and_train_line_per_layer_over_its_own_epochs(fgff_metrics):
+    fig = curves.layer_accuracy_figure(fgff_metrics, "fgff", "greedy")
+    assert [t.name for t in fig.data] == ["layer 1, test", "layer 1, train", "layer 2, test", "layer 2, train"]
+    layer2 = fgff_metrics[(fgff_metrics["layer"] == 1) & fgff_metrics["layer_test_acc"].notna()]
+    assert list(fig.data[2].x) == [2, 4, 6]  # each layer measured while it trains, x within the layer
+    assert list(fig.data[2].y) == pytest.approx(list(100.0 * layer2["layer_test_acc"]))
+    assert fig.layout.xaxis.title.text == curves.EPOCH_AXIS
+    assert {t.line.color for t in fig.data} == {ALGO_COLORS["fgff"]}
+
+
+def test_layer_accuracy_simultaneous_adds_the_network_for_reference():
+    metrics = metrics_frame("ff", schedule="simultaneous")
+    fig = curves.layer_accuracy_figure(metrics, "ff", "simultaneous")
+    names = [t.name for t in fig.data]
+    assert names[:4] == ["layer 1, test", "layer 1, train", "layer 2, test", "layer 2, train"]
+    network = fig.data[-1]
+    assert network.name.startswith("network") and list(network.x) == [2, 4, 6]
+    evals = metrics.dropna(subset=["test_acc"])
+    assert list(network.y) == pytest.approx(list(100.0 * evals.groupby("epoch")["test_acc"].last()))
+    assert fig.layout.xaxis.title.text == "epoch"
+
+
+def test_layer_accuracy_is_not_drawn_without_per_layer_values(fgff_metrics):
+    """BP, a run stored before per-layer accuracy existed, or no evaluation yet: no (empty) chart."""
+    old = fgff_metrics.assign(layer_test_acc=float("nan"), layer_train_acc=float("nan"))
+    assert not curves.has_layer_accuracy(old) and curves.layer_accuracy_figure(old) is None
+    assert curves.layer_accuracy_figure(fgff_metrics.drop(columns=["layer_test_acc", "layer_train_acc"])) is None
+    assert curves.layer_accuracy_figure(metrics_frame("bp", epochs=2, layers=(8,)), "bp") is None
+    assert curves.layer_accuracy_figure(pd.DataFrame()) is None and curves.layer_accuracy_figure(None) is None
+    assert curves.has_layer_accuracy(fgff_metrics)
 
 
 def test_bp_figures():

@@ -15,7 +15,8 @@ The lesson is a tiny Forward-Forward net on the embedded 8x8 digits (preset ``ti
 
 Modules: ``settings`` (the lesson's state in the URL: step, knobs validated through ``RunConfig``,
 hidden controls), ``steps`` (steps 1-5), ``pair`` (step 4's stored runs), ``drawing`` (step 5's
-own digit). Import from the package: ``from fgff_core import lesson``.
+own digit), ``strong_ff`` (step 4's note: the paper's settings under-train FF, with a link to
+a strong recipe). Import from the package: ``from fgff_core import lesson``.
 """
 
 from .drawing import DIGITS_MAX_PIXEL, image_to_pixels, input_to_pixels, pixels_to_input
@@ -54,14 +55,16 @@ from .steps import (
     role_counts,
     role_table,
 )
+from .strong_ff import StrongFFNote, recipe_ingredients, strong_ff_note
 
 __all__ = [
     "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS", "LESSON_MAX_EPOCHS",
     "LESSON_MAX_LAYERS", "LESSON_MAX_UNITS", "LESSON_PRESET", "N_STEPS", "ROLES", "ROLE_TOLERANCE",
     "STEP_SHORT_TITLES", "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair",
     "LessonSettings", "SteppedTraining", "all_statuses_done", "check_lesson_size", "check_wrong_label", "confusion",
-    "default_wrong_label",
+    "default_wrong_label", "StrongFFNote",
     "ended_without_result", "find_stored_run", "goodness_distributions", "image_to_pixels",
     "input_to_pixels", "label_scores", "layer_view", "lesson_config", "model_activity", "neuron_roles",
-    "pair_job_name", "parse_lesson_params", "pixels_to_input", "role_counts", "role_table",
+    "pair_job_name", "parse_lesson_params", "pixels_to_input", "recipe_ingredients", "role_counts", "role_table",
+    "strong_ff_note",
 ]

@@ -5,8 +5,8 @@ from __future__ import annotations
 import statistics
 
 from ..config import ALGORITHM_LABELS
-from ..findings import difference_sentence
 from ..data import DATASETS
+from ..findings import difference_sentence
 from .cells import collect
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget

@@ -46,6 +46,11 @@ def _has(metrics: pd.DataFrame, column: str) -> bool:
     return column in metrics and metrics[column].notna().any()
 
 
+def _layer_opacity(layer: int, n_layers: int) -> float:
+    """Later layers get lighter by opacity, so the algorithm keeps its colour."""
+    return 1.0 - 0.5 * (layer / max(1, n_layers - 1)) if n_layers > 1 else 1.0
+
+
 def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     """Layer loss per epoch, one line per layer (x: epoch within the layer for greedy training)."""
     title = f"{ALGORITHM_LABELS.get(algo, algo)} loss per layer"
@@ -55,8 +60,7 @@ def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     layers = _layers(metrics)
     for layer in layers:
         rows = metrics[metrics["layer"] == layer]
-        # Later layers get lighter by opacity, so the algorithm keeps its colour.
-        opacity = 1.0 - 0.5 * (layer / max(1, len(layers) - 1)) if len(layers) > 1 else 1.0
+        opacity = _layer_opacity(layer, len(layers))
         name = "network" if algo == "bp" else f"layer {layer + 1}"
         fig.add_trace(go.Scatter(x=rows["epoch"], y=rows["loss"], mode="lines", name=name,
                                  line=dict(color=algo_color(algo), width=2), opacity=opacity))
@@ -133,6 +137,46 @@ def accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     fig.update_yaxes(title_text=ACCURACY_AXIS, range=[0, 101])
     _add_layer_boundaries(fig, metrics)
     return _layout(fig, title)
+
+
+def has_layer_accuracy(metrics: pd.DataFrame | None) -> bool:
+    """Whether the run's evaluations hold each layer's own accuracy (not BP, not runs stored before it
+    was measured, and at least one evaluation done)."""
+    return metrics is not None and not metrics.empty and _has(metrics, "layer_test_acc")
+
+
+def layer_accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff", schedule: str = "greedy") -> go.Figure | None:
+    """Each layer's own test (solid) and train (dotted) accuracy, in %: the prediction rule with that
+    layer's goodness alone. None when the run has no such values (``has_layer_accuracy``), so a page
+    draws no empty chart for BP or an old run.
+
+    Greedy: a layer is measured while it trains, so x is the epoch within the layer and the lines
+    show how fast each layer learns; simultaneous: every layer at each evaluation, x the epoch of the
+    run, with the whole network's test accuracy (grey) for reference.
+    """
+    if not has_layer_accuracy(metrics):
+        return None
+    evals = metrics.dropna(subset=["layer_test_acc"]).sort_values(["layer", "epoch"])
+    layers = _layers(evals)
+    fig = go.Figure()
+    for layer in layers:
+        rows = evals[evals["layer"] == layer]
+        name = f"layer {layer + 1}"
+        for column, split, dash in (("layer_test_acc", "test", "solid"), ("layer_train_acc", "train", "dot")):
+            if not _has(rows, column):
+                continue
+            fig.add_trace(go.Scatter(x=rows["epoch"], y=100.0 * rows[column], mode="lines+markers",
+                                     name=f"{name}, {split}", legendgroup=name,
+                                     line=dict(color=algo_color(algo), dash=dash, width=2), marker=dict(size=4),
+                                     opacity=_layer_opacity(layer, len(layers))))
+    if schedule == "simultaneous" and _has(evals, "test_acc"):
+        network = evals.groupby("epoch", as_index=False)["test_acc"].last()  # one value per evaluation
+        fig.add_trace(go.Scatter(x=network["epoch"], y=100.0 * network["test_acc"], mode="lines",
+                                 name="network (the prediction rule), test",
+                                 line=dict(color="#999999", width=1, dash="dash")))
+    fig.update_xaxes(title_text=EPOCH_AXIS if schedule == "greedy" else "epoch")
+    fig.update_yaxes(title_text=ACCURACY_AXIS, range=[0, 101])
+    return _layout(fig, f"{ALGORITHM_LABELS.get(algo, algo)} accuracy of each layer on its own")
 
 
 def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:

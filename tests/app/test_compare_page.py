@@ -6,6 +6,7 @@ import pytest
 from conftest import open_page_with_runs, query_param, stored_runs
 
 from fgff_core.config import RunConfig
+from fgff_core.presets import MNIST_DEMO, PRESETS
 from fgff_core.store import RunStore
 
 
@@ -70,6 +71,15 @@ def test_bad_link_params_warn_and_fall_back(monkeypatch, tmp_path):
     warnings = " ".join(w.value for w in at.warning)
     assert "preset=nope" in warnings and "seeds=9" in warnings and "epochs=x" in warnings
     assert at.selectbox[0].value == "quick-digits" and at.number_input[0].value == 1
+
+
+def test_the_mnist_demo_preset_shows_its_recipe_for_both_algorithms(monkeypatch, tmp_path):
+    at = open_page_with_runs(monkeypatch, tmp_path / "demo", "compare", preset=MNIST_DEMO)
+    assert not at.exception and not at.warning
+    assert at.selectbox[0].value == MNIST_DEMO
+    assert list(at.selectbox[0].options).index(PRESETS[MNIST_DEMO].title) == 2  # right after the digits demos
+    assert at.number_input[1].value == PRESETS[MNIST_DEMO].config().epochs
+    assert any(PRESETS[MNIST_DEMO].description in c.value for c in at.caption)
 
 
 def test_launch_validation_message_from_server_limit(monkeypatch, tmp_path):

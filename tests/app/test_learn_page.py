@@ -167,6 +167,15 @@ def test_step4_without_the_pair_keeps_navigation_and_sharing(runs_dir):
     assert any("Teacher: share this lesson" in e.label for e in at.expander)
 
 
+def test_step4_notes_that_the_paper_under_trains_ff_with_a_link_to_the_strong_preset(runs_dir):
+    at = app(step="4")
+    note = lesson.strong_ff_note()
+    assert any(note.text in m.value for m in at.markdown)
+    link = next(e.proto for e in at.get("page_link") if e.proto.label == note.link_label)
+    assert link.query_string == "preset=ff-best-mnist-quick"  # the browser test follows it to Train
+    assert not any(note.text in m.value for m in app(step="3").markdown)  # one note, in step 4 only
+
+
 def test_a_link_that_hides_the_steps_can_train_what_step5_needs(runs_dir):
     """Issue 15 case 14: hide=step at step 5 must not strand students on an untrained network."""
     at = open_page("learn", step="5", hide="step")  # the default lesson net: 2x20, 200 epochs per layer

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from conftest import open_page
+import json
+
+from conftest import TINY, open_page, stored_runs
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.checkpoint import save_checkpoint
@@ -35,6 +37,17 @@ def test_lists_runs_and_opens_the_one_in_the_url(runs_dir, finished_run):
     labels = [b.label for b in at.get("download_button")]
     assert {"Metrics CSV", "Config JSON", "Checkpoint"} <= set(labels)
     assert at.get("plotly_chart")
+
+
+def test_a_simultaneous_run_shows_each_layers_accuracy_beside_the_network(runs_dir):
+    (run_id,) = stored_runs(runs_dir, [RunConfig(**{**TINY, "schedule": "simultaneous"})], name="simultaneous")
+    at = app(run=run_id)
+    assert not at.exception
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    per_layer = next(s for s in specs if "each layer on its own" in s["layout"]["title"]["text"])
+    names = [t["name"] for t in per_layer["data"]]
+    assert names[:4] == ["layer 1, test", "layer 1, train", "layer 2, test", "layer 2, train"]
+    assert names[-1].startswith("network")
 
 
 def test_rename_and_delete_with_confirmation(runs_dir, jm, finished_run):

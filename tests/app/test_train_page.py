@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 
-from conftest import TINY, open_page
+from conftest import TINY, open_page, query_param
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import DEFAULT_LR, RunConfig
 from fgff_core.config_form import config_from_params, config_to_params, form_fields
-from fgff_core.presets import PRESETS
+from fgff_core.presets import MNIST_DEMO, PRESETS, picker_order
 from fgff_core.store import RunStore
 
 TIMEOUT = 60
@@ -130,6 +131,37 @@ def test_preset_fills_the_form_and_algo_switch_moves_lr_default(runs_dir):
     assert at.number_input(key="cfg_batch_size").value == RunConfig(algo="bp").batch_size
 
 
+def test_the_mnist_demo_comes_right_after_the_digits_presets_and_trains_ff(runs_dir):
+    at = app()
+    options = list(at.selectbox(key="preset").options)
+    titles = [PRESETS[n].title for n in picker_order()]
+    assert options == titles and options[0] == PRESETS["quick-digits"].title  # the default stays first
+    assert options.index(PRESETS[MNIST_DEMO].title) == 2 and "MNIST demo" in options[2]
+    at.selectbox(key="preset").set_value(MNIST_DEMO).run()
+    assert at.selectbox(key="cfg_algo").value == "ff" and at.selectbox(key="cfg_dataset").value == "mnist"
+    assert any(PRESETS[MNIST_DEMO].description in c.value for c in at.caption)
+    assert query_param(at, "preset") == MNIST_DEMO  # a reload picks it again
+
+
+def test_a_preset_link_opens_the_form_on_that_preset(runs_dir):
+    at = app(preset=MNIST_DEMO)
+    assert not at.exception and errors(at) == []
+    assert at.selectbox(key="preset").value == MNIST_DEMO
+    params = {k: v[-1] if isinstance(v, list) else v for k, v in dict(at.query_params).items()}
+    assert config_from_params(params) == PRESETS[MNIST_DEMO].config()  # FF, the recipe's every value
+    assert not any("no longer the preset" in w.value for w in at.warning)
+    again = app(**params)  # the URL it left reopens the same form on the same preset
+    assert again.selectbox(key="preset").value == MNIST_DEMO
+    assert not any("no longer the preset" in w.value for w in again.warning)
+
+
+def test_an_unknown_preset_in_the_link_is_a_warning_and_the_first_preset(runs_dir):
+    at = app(preset="nope")
+    assert not at.exception
+    assert any("preset=nope" in w.value and "not a known preset" in w.value for w in at.warning)
+    assert at.selectbox(key="preset").value == "quick-digits" and "preset" not in at.query_params
+
+
 def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
     at = app(**{k: ",".join(map(str, v)) if isinstance(v, list) else str(v) for k, v in TINY.items()})
     button(at, "Start training").click().run()
@@ -148,11 +180,24 @@ def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
     assert acc.endswith("%") and 0 < float(acc.split()[0]) <= 100
 
 
+def chart_titles(at: AppTest) -> list[str]:
+    return [json.loads(c.proto.spec)["layout"]["title"]["text"] for c in at.get("plotly_chart")]
+
+
 def test_refresh_reattaches_to_the_run_in_the_url(runs_dir, finished_run):
     at = app(run=finished_run)
     assert not at.exception
     assert any("tiny fgff" in h.value for h in at.subheader)
-    assert len(at.get("plotly_chart")) == 3
+    # goodness, loss, accuracy, and each layer's own accuracy
+    assert len(at.get("plotly_chart")) == 4 and "each layer on its own" in chart_titles(at)[-1]
+
+
+def test_a_run_without_per_layer_accuracy_gets_no_empty_chart(runs_dir, jm, finished_run):
+    with jm.store.connection() as con:  # as a run stored before each layer's accuracy was measured
+        con.execute("UPDATE epochs SET layer_test_acc = NULL, layer_train_acc = NULL")
+    at = app(run=finished_run)
+    assert not at.exception
+    assert not any("each layer" in t for t in chart_titles(at)) and len(at.get("plotly_chart")) == 3
 
 
 def test_unknown_run_in_url_is_a_warning_not_a_crash(runs_dir):
