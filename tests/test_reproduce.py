@@ -184,8 +184,9 @@ COMMITTED_QUICK_LOG = Path(__file__).resolve().parents[1] / "docs" / "reproducti
 def test_the_committed_quick_log_keys_are_still_the_keys_of_its_runs():
     rows = _rows(COMMITTED_QUICK_LOG)
     assert len(rows) >= 138
-    val_size = rp.BUDGETS["quick"].study.val_size
+    budget = rp.BUDGETS["quick"]
     for row in rows:
+        val_size = budget.best.val_size if row["part"] == "best" else budget.study.val_size
         spec = rp.RunSpec(row["part"], row["row"], row["algo"], row["seed"], RunConfig.from_dict(row["config"]),
                           val_size=val_size if row["test_on"] == "validation" else 0)
         assert spec.key == row["key"], row["key"]
@@ -322,7 +323,8 @@ def test_best_gives_ff_and_fgff_the_same_sweep_then_tests_each_at_its_best_lr(tm
     tests = [r for r in rows if " sweep " not in r["row"]]
     assert all(r["test_on"] == "validation" for r in sweep) and all(r["test_on"] == "test" for r in tests)
     lrs = {algo: sorted(r["lr"] for r in sweep if r["algo"] == algo) for algo in ("ff", "fgff")}
-    assert lrs["ff"] == lrs["fgff"] == [0.01, 0.02]  # the recipe's lr 0.02 times 0.5 and 1, for both
+    lr = PRESETS["ff-best-mnist-quick"].config().lr
+    assert lrs["ff"] == lrs["fgff"] == [lr * 0.5, lr]  # the recipe's lr times 0.5 and 1 (smoke), for both
     for algo in ("ff", "fgff"):
         best = max((r for r in sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
         [test] = [r for r in tests if r["algo"] == algo]
