@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import statistics
 
-from ..config import ALGORITHM_LABELS
+from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..data import DATASETS
 from ..findings import difference_sentence
 from .cells import collect
@@ -53,7 +53,7 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
             lines.append(" | ".join([
                 f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, log, recipe, algo, best_sweep_lrs(recipe, budget)),
                 cell.fmt() if cell else "waits for the sweep", str(cell.n if cell else 0),
-                without.fmt() if algo == "fgff" and without and without.n else "—",
+                without.fmt() if algo_uses_significance(algo) and without and without.n else "—",
                 linear.fmt() if linear and linear.n else "—",
                 f"{statistics.median(walls):.0f} |" if walls else "— |"]))
         ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
