@@ -11,14 +11,13 @@ from .cells import collect
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
 from .runlog import RunLog
-from .specs import BEST_ALGOS, best_sweep_lrs, row_name
+from .specs import BEST_ALGOS, best_sweep_lrs, best_sweep_row, row_name
 
 
-def _sweep_text(runs: BestRuns, log: RunLog, recipe: str, algo: str, lrs: tuple[float, ...]) -> str:
-    cells = collect(runs.sweep, log, runs.skipped, "test_acc")
+def _sweep_text(runs: BestRuns, recipe: str, algo: str, lrs: tuple[float, ...]) -> str:
     parts = []
     for lr in lrs:
-        cell = cells.get((f"{recipe} sweep lr={lr:g}", algo))
+        cell = runs.sweep_cells.get((best_sweep_row(recipe, lr), algo))
         value = "not run yet" if cell is None or cell.mean is None else f"{100 * cell.mean:.2f}"
         mark = "**" if runs.best_lr.get((recipe, algo)) == lr else ""
         parts.append(f"{mark}{lr:g}: {value}{mark}")
@@ -40,7 +39,7 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
     no_sig = collect(runs.test, log, runs.skipped, "test_acc_no_significance")
     readout = collect(runs.test, log, runs.skipped, "readout_test_acc")
     for recipe in b.recipes:
-        cfg = next(spec.config for spec in runs.sweep if spec.row.startswith(f"{recipe} "))  # as trained
+        cfg = next(spec.config for spec in runs.sweep if spec.row.startswith(best_sweep_row(recipe)))  # as trained
         dataset = cfg.dataset
         lines += [f"#### `{recipe}`: {DATASETS[dataset].title if dataset in DATASETS else dataset} "
                   f"{row_name(cfg.layers)}, {cfg.epochs} epochs, minibatches of {cfg.batch_size}", "",
@@ -51,7 +50,7 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
                      and (r := log.get(s.key))]
             cell, without, linear = (c.get((recipe, algo)) for c in (tests, no_sig, readout))
             lines.append(" | ".join([
-                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, log, recipe, algo, best_sweep_lrs(recipe, budget)),
+                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, recipe, algo, best_sweep_lrs(recipe, budget)),
                 cell.fmt() if cell else "waits for the sweep", str(cell.n if cell else 0),
                 without.fmt() if algo_uses_significance(algo) and without and without.n else "—",
                 linear.fmt() if linear and linear.n else "—",

@@ -17,10 +17,10 @@ from ..data import SUBSET_SEED, Dataset, DatasetNotFoundError, load_dataset
 from ..events import RunFinished
 from ..format import percent
 from ..training import train
-from .cells import best_lr, collect
+from .cells import Cells, best_lr, collect
 from .paper import Budget
 from .runlog import RunLog, claim
-from .specs import RunSpec, best_specs, best_sweep_lrs, study_specs
+from .specs import RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs
 
 Say = Callable[[str], None]
 
@@ -204,6 +204,7 @@ class BestRuns:
     """Part "best": the sweep, the lr chosen per (recipe, algo) on validation, and the test runs at it."""
 
     sweep: list[RunSpec]
+    sweep_cells: Cells  # (sweep row, algo) -> validation accuracy over the sweep's seed
     best_lr: dict[tuple[str, str], float]
     test: list[RunSpec] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
@@ -219,12 +220,10 @@ def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log:
     chosen: dict[tuple[str, str], float] = {}
     for recipe in budget.best.recipes:
         lrs = best_sweep_lrs(recipe, budget)
-        mine = {(row.removeprefix(f"{recipe} "), algo): cell for (row, algo), cell in cells.items()
-                if row.startswith(f"{recipe} sweep ")}
-        for algo, lr in best_lr(mine, "sweep ", lrs).items():
-            if all(mine[(f"sweep lr={x:g}", algo)].n for x in lrs):  # choose only on the whole sweep
+        for algo, lr in best_lr(cells, best_sweep_row(recipe), lrs).items():
+            if all(cells[(best_sweep_row(recipe, x), algo)].n for x in lrs):  # choose only on the whole sweep
                 chosen[(recipe, algo)] = lr
-    runs = BestRuns(sweep, chosen, skipped=skipped)
+    runs = BestRuns(sweep, cells, chosen, skipped=skipped)
     runs.test = best_specs(budget, seeds, device, data_dir, chosen)
     skipped.update(execute(runs.test, log, budget.name, data, say, train_missing, executor))
     return runs

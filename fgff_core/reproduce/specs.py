@@ -141,6 +141,12 @@ def best_sweep_lrs(recipe: str, budget: Budget) -> tuple[float, ...]:
     return tuple(round(lr * factor, 10) for factor in budget.best.lr_factors)
 
 
+def best_sweep_row(recipe: str, lr: float | None = None) -> str:
+    """The row name of a sweep run of part "best" for ``recipe`` at ``lr`` (without ``lr``: the rows' prefix)."""
+    prefix = f"{recipe} sweep "
+    return prefix if lr is None else f"{prefix}lr={lr:g}"
+
+
 def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                best_lr: dict[tuple[str, str], float] | None = None) -> list[RunSpec]:
     """Part "best": the lr sweep (seed 0, validation split) or, given ``best_lr`` per (recipe, algo), the test runs.
@@ -151,7 +157,7 @@ def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
     for recipe in budget.best.recipes:
         for algo in BEST_ALGOS:
             if best_lr is None:
-                specs += [RunSpec("best", f"{recipe} sweep lr={lr:g}", algo, 0,
+                specs += [RunSpec("best", best_sweep_row(recipe, lr), algo, 0,
                                   preset_run_config(recipe, algo, budget, 0, device, data_dir, lr=lr),
                                   val_size=budget.best.val_size) for lr in best_sweep_lrs(recipe, budget)]
             elif (recipe, algo) in best_lr:
