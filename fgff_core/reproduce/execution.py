@@ -20,7 +20,7 @@ from ..training import train
 from .cells import Cells, best_lr, collect
 from .paper import Budget
 from .runlog import RunLog, claim
-from .specs import RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs
+from .specs import RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row
 
 Say = Callable[[str], None]
 
@@ -186,14 +186,15 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
 
     skipped: dict[str, str] = {}
     sweep = run(study_specs(budget, seeds, device, data_dir))
-    runs = StudyRuns(sweep, best_lr(collect(sweep, log, skipped, "test_acc"), "sweep ", s.lrs), skipped=skipped)
+    runs = StudyRuns(sweep, best_lr(collect(sweep, log, skipped, "test_acc"), study_sweep_row(), s.lrs),
+                     skipped=skipped)
     if len(runs.best_lr) < 2:
         return runs
     runs.curve = run(study_specs(budget, seeds, device, data_dir, runs.best_lr))
     # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
     runs.long_sweep = run(study_specs(budget, seeds, device, data_dir, long=True))
-    runs.long_best = best_lr(collect(runs.long_sweep, log, skipped, "test_acc"), f"sweep{s.long_epochs} ",
-                             s.long_lrs)
+    runs.long_best = best_lr(collect(runs.long_sweep, log, skipped, "test_acc"),
+                             study_sweep_row(long_epochs=s.long_epochs), s.long_lrs)
     if len(runs.long_best) == 2:
         runs.long_runs = run(study_specs(budget, seeds, device, data_dir, runs.long_best, long=True))
     return runs

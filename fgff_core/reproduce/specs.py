@@ -101,6 +101,18 @@ def table_specs(table: str, budget: Budget, seeds: int, device: str, data_dir: s
     return specs
 
 
+def study_sweep_row(lr: float | None = None, long_epochs: int | None = None) -> str:
+    """The row name of a study sweep run at ``lr``: "sweep lr=0.03", or "sweep800 lr=0.03" for the sweep at the
+    long budget ``long_epochs``; without ``lr``: the rows' prefix."""
+    prefix = f"sweep{long_epochs} " if long_epochs else "sweep "
+    return prefix if lr is None else f"{prefix}lr={lr:g}"
+
+
+def study_curve_row(epochs: int) -> str:
+    """The row name of a study test run at ``epochs`` per layer (the budget curve and the long budget)."""
+    return f"curve epochs={epochs}"
+
+
 def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                 best_lr: dict[str, float] | None = None, long: bool = False) -> list[RunSpec]:
     """The lr sweep (validation accuracy) or, given ``best_lr``, the budget curve (test accuracy).
@@ -120,14 +132,15 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
     for algo in ("ff", "fgff"):
         for seed in range(seeds):
             if best_lr is None:
-                epochs, prefix = (s.long_epochs, f"sweep{s.long_epochs} ") if long else (s.sweep_epochs, "sweep ")
-                specs += [RunSpec("study", f"{prefix}lr={lr:g}", algo, seed, config(algo, seed, lr, epochs),
+                epochs = s.long_epochs if long else s.sweep_epochs
+                specs += [RunSpec("study", study_sweep_row(lr, s.long_epochs if long else None), algo, seed,
+                                  config(algo, seed, lr, epochs),
                                   val_size=s.val_size) for lr in (s.long_lrs if long else s.lrs)]
             elif long:
-                specs.append(RunSpec("study", f"curve epochs={s.long_epochs}", algo, seed,
+                specs.append(RunSpec("study", study_curve_row(s.long_epochs), algo, seed,
                                      config(algo, seed, best_lr[algo], s.long_epochs)))
             else:
-                specs += [RunSpec("study", f"curve epochs={epochs}", algo, seed,
+                specs += [RunSpec("study", study_curve_row(epochs), algo, seed,
                                   config(algo, seed, best_lr[algo], epochs)) for epochs in s.curve_epochs]
     return specs
 

@@ -14,6 +14,7 @@ from .cells import Cells, collect
 from .execution import StudyRuns
 from .paper import STUDY_PRESET, Budget, StudyBudget
 from .runlog import RunLog
+from .specs import study_curve_row, study_sweep_row
 
 
 def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
@@ -27,7 +28,7 @@ def ablation(rows: list[dict[str, Any]]) -> str:
     gaps = [(r["test_acc"] - r["test_acc_no_significance"]) * 100 for r in rows]
     groups: dict[str, list[float]] = {}
     for r, g in zip(rows, gaps):
-        where = "study" if r["part"] == "study" else f"Table {r['part']}"
+        where = f"Table {r['part']}" if r["part"].isdigit() else r["part"]  # "study", "best"
         lr = f" lr={r['lr']:g}" if r["row"].startswith("curve") else ""  # the long-budget lr may differ
         groups.setdefault(f"{where} {r['row']}{lr}" + (" (validation)" if r.get("test_on") == "validation" else ""),
                           []).append(g)
@@ -56,9 +57,9 @@ def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
     long_test = collect(runs.long_runs, log, runs.skipped, "test_acc")
     long_nosig = collect(runs.long_runs, log, runs.skipped, "test_acc_no_significance")
     lines = ["| lr | FF (validation) | FGFF (validation) |", "|---|---|---|"]
-    lines += [f"| {lr:g} | {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'ff')].fmt()} "
-              f"| {long_cells[(f'sweep{s.long_epochs} lr={lr:g}', 'fgff')].fmt()} |" for lr in s.long_lrs]
-    row = f"curve epochs={s.long_epochs}"
+    lines += [f"| {lr:g} | {long_cells[(study_sweep_row(lr, s.long_epochs), 'ff')].fmt()} "
+              f"| {long_cells[(study_sweep_row(lr, s.long_epochs), 'fgff')].fmt()} |" for lr in s.long_lrs]
+    row = study_curve_row(s.long_epochs)
     ff, fg = long_test[(row, "ff")], long_test[(row, "fgff")]
     return lines + ["", f"Best lr at {s.long_epochs} epochs: FF {runs.long_best['ff']:g}, FGFF "
                         f"{runs.long_best['fgff']:g}. Test accuracy at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} "
@@ -85,7 +86,7 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
                  f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
              "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
     for lr in s.lrs:
-        r = f"sweep lr={lr:g}"
+        r = study_sweep_row(lr)
         lines.append(f"| {lr:g} | {sweep_cells[(r, 'ff')].fmt()} | {sweep_cells[(r, 'fgff')].fmt()} "
                      f"| {sweep_nosig[(r, 'fgff')].fmt()} |")
     lines += ["", f"Best lr on validation: FF {runs.best_lr['ff']:g}, FGFF {runs.best_lr['fgff']:g}.", "",
@@ -93,7 +94,7 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
               "| Epochs per layer | FF | FGFF | FGFF − FF (pp) | FGFF without significance | FF without "
               "significance |", "|---|---|---|---|---|---|"]
     for e in s.curve_epochs:
-        r = f"curve epochs={e}"
+        r = study_curve_row(e)
         ff, fg = curve_cells[(r, "ff")], curve_cells[(r, "fgff")]
         lines.append(f"| {e} | {ff.fmt()} | {fg.fmt()} | {_gap(ff.mean, fg.mean)} "
                      f"| {curve_nosig[(r, 'fgff')].fmt()} | {curve_nosig[(r, 'ff')].fmt()} |")
@@ -117,12 +118,12 @@ def study_plots(budget: Budget, runs: StudyRuns, log: RunLog, out: Path) -> list
     curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
     where = f"{s.dataset} {'x'.join(map(str, s.layers))}, {s.train_subset} training samples"
     figures = {
-        "lr-sweep": seed_curves({a: (a, [sweep[(f"sweep lr={x:g}", a)] for x in s.lrs]) for a in ("ff", "fgff")},
+        "lr-sweep": seed_curves({a: (a, [sweep[(study_sweep_row(x), a)] for x in s.lrs]) for a in ("ff", "fgff")},
                                 s.lrs, f"{where}: lr sweep at {s.sweep_epochs} epochs per layer (validation accuracy)",
                                 "learning rate (Adam, weights)"),
         "budget-curve": seed_curves(
-            {**{a: (a, [curve[(f"curve epochs={x}", a)] for x in s.curve_epochs]) for a in ("ff", "fgff")},
-             "fgff_no_significance": ("fgff", [curve_nosig[(f"curve epochs={x}", "fgff")] for x in s.curve_epochs])},
+            {**{a: (a, [curve[(study_curve_row(x), a)] for x in s.curve_epochs]) for a in ("ff", "fgff")},
+             "fgff_no_significance": ("fgff", [curve_nosig[(study_curve_row(x), "fgff")] for x in s.curve_epochs])},
             s.curve_epochs, f"{where}: test accuracy vs budget, each at its best lr",
             "epochs (full-batch steps) per layer"),
     }
