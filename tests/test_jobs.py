@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from waiting import wait_for
 
 from fgff_core.config import RunConfig
 from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, worker_main
@@ -25,15 +26,6 @@ from fgff_core.store import RunStore, StoreError, UnknownRunError
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(dataset="digits", layers=(8,), epochs=20, eval_every=5)
 LONG = dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0)  # runs until cancelled or killed
-
-
-def wait_for(predicate, timeout=60.0, what="condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 # -- real workers ------------------------------------------------------------------------------------

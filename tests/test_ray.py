@@ -19,6 +19,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
+from waiting import wait_for  # noqa: E402
+
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
@@ -27,15 +29,6 @@ from fgff_core.store import RunStore  # noqa: E402
 REPO = Path(__file__).resolve().parents[1]
 TINY = dict(dataset="digits", layers=(8,), epochs=12, eval_every=4)
 LONG = dict(dataset="digits", layers=(8,), epochs=1_000_000, eval_every=0)  # runs until cancelled or killed
-
-
-def wait_for(predicate, timeout=120.0, what: object = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
 
 
 @pytest.fixture(scope="module")

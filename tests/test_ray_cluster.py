@@ -11,7 +11,8 @@ import pytest
 ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
-from test_ray import LONG, wait_for  # noqa: E402
+from test_ray import LONG  # noqa: E402
+from waiting import wait_for  # noqa: E402
 
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
