@@ -284,6 +284,14 @@ class RunConfig:
                        "activities (the predict_layers, neutral label); reported as readout_test_acc, never "
                        "in the goodness accuracy. 0: off.", min=0, max=1000),
     )
+    augment_shift: int = field(
+        default=0,
+        metadata=_meta("int", "Data augmentation: every epoch, each training image moves by a random whole number of "
+                       "pixels, up to N in each direction (the border filled with background). Uses the image "
+                       "layout, so a run with N > 0 is not permutation-invariant (the paper's and Hinton's MLP "
+                       "results are). The greedy schedule passes each epoch's images through the frozen layers "
+                       "below anew. 0: off.", min=0, max=8),
+    )
     significance_param: str = field(
         default="unconstrained",
         metadata=_meta("choice", "How FGFF's significance factors s are parameterised: unconstrained (the paper) or "

@@ -42,6 +42,7 @@ FIELD_LABELS = {
     "predict_layers": "Layers used for prediction",
     "readout_epochs": "Linear readout epochs (0 = off)",
     "significance_param": "Significance parameterisation",
+    "augment_shift": "Random image shifts, pixels (0 = off)",
 }
 
 

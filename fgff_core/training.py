@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from .augment import background_value, random_shift
 from .config import RunConfig
 from .data import Dataset, load_for_config
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
@@ -119,6 +120,7 @@ class Trainer:
                               cfg.significance_param)
         self.model = model.to(self.device)
         self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
+        self._shift_generator = torch.Generator().manual_seed(cfg.seed)  # augment_shift's own: same batches
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
         # compiled graph per layer and input shape); the optimizer steps stay eager.
         self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
@@ -205,8 +207,11 @@ class Trainer:
                         yield from self._flush(pending)
                         return True
                     y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
-                    if y_new is not None:
-                        y_neg = y_new
+                    y_neg = y_neg if y_new is None else y_new
+                    if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
+                        first_data = model.first_input.prepare(self._training_images(), y)
+                        inputs = self._through_frozen(i, first_data.inputs(y_neg))
+                    elif y_new is not None:
                         inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
                     self._optimizers[i].start_epoch(epoch, cfg.epochs)
                     step += 1
@@ -225,6 +230,8 @@ class Trainer:
             y_neg = y_neg if y_new is None else y_new
             for opt in self._optimizers:
                 opt.start_epoch(epoch, cfg.epochs)
+            if cfg.augment_shift:  # this epoch's shifted images (the labels stay)
+                first_data = model.first_input.prepare(self._training_images(), y)
             stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
             steps = []
             for i in range(n_layers):
@@ -265,6 +272,13 @@ class Trainer:
         for layer in self.model.layers[1:i]:
             neg = layer(neg)
         return PairInputs(inputs.pos, neg)
+
+    @torch.no_grad()
+    def _through_frozen(self, i: int, inputs: LayerInputs) -> LayerInputs:
+        """Layer 1's ``inputs`` passed through the frozen layers below layer i: layer i's inputs."""
+        for layer in self.model.layers[:i]:
+            inputs = inputs.forward(layer)
+        return inputs
 
     def _ff_epoch(self, layer_ids: list[int], inputs: LayerInputs) -> list[Tensor]:
         """One epoch for the listed layers (one for greedy, all for simultaneous), each on the outputs
@@ -314,6 +328,7 @@ class Trainer:
                 yield from self._flush(pending)
                 return True
             set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
+            x = self._training_images()
             batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
                 torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
             total = torch.zeros((), device=y.device)
@@ -331,6 +346,14 @@ class Trainer:
         return False
 
     # -- shared -------------------------------------------------------------------------------
+    def _training_images(self) -> Tensor:
+        """This epoch's training images: shifted anew with ``augment_shift`` (augment.py), else as loaded."""
+        data, shift = self.data, self.config.augment_shift
+        if not shift:
+            return data.x_train
+        return random_shift(data.x_train, data.image_shape, shift, background_value(data.mean, data.std),
+                            self._shift_generator)
+
     def _stop_now(self) -> bool:
         return self._stop_requested or self._should_stop()
 

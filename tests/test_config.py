@@ -65,6 +65,7 @@ def test_json_and_dict_round_trip():
     ("predict_layers", "last", "predict_layers: 'last' is not allowed; choose one of all, skip_first"),
     ("readout_epochs", -1, "readout_epochs: -1 is out of range"),
     ("significance_param", "square", "significance_param: 'square' is not allowed; choose one of unconstrained"),
+    ("augment_shift", 9, "augment_shift: 9 is out of range; allowed [0, 8]"),
 ])
 def test_each_bad_value_is_rejected_with_its_field_and_range(field, value, message):
     with pytest.raises(ValueError) as err:
@@ -79,7 +80,7 @@ def test_every_field_has_a_validation_case_above():
               "eval_chunk", "train_subset", "train_subset_order", "normalize", "download", "factorize", "precision",
               "compile", "log_every", "data_dir", "hard_negatives", "hard_negatives_every", "lr_schedule",
               "weight_decay", "momentum", "peer_norm", "symba_alpha", "predict_layers", "readout_epochs",
-              "significance_param"}
+              "significance_param", "augment_shift"}
     assert {f.name for f in config_fields()} == tested
 
 
