@@ -14,13 +14,13 @@ import pandas as pd
 import streamlit as st
 
 from app_pages._learn_draw import own_digit_panel
+from app_pages._learn_pair import pair_panel
 from app_pages._shared import job_manager, runs_or_stop
 from fgff_core import lesson
 from fgff_core.config import config_fields, field_choices
 from fgff_core.data import load_dataset
 from fgff_core.format import percent
 from fgff_core.model import embed_labels
-from fgff_core.progress import run_progress
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
 
@@ -172,58 +172,6 @@ def _train_now_button(key: str) -> None:
         st.rerun()
 
 
-def _step4() -> None:
-    """The FF/FGFF pair: train it once as background jobs, wait for it, then compare the factors."""
-    jm = job_manager()
-    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
-    found = pair.runs
-    if pair.missing:
-        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
-                "link afterwards sees the stored result at once.")
-        if st.button(f"Train {' and '.join(a.upper() for a in pair.missing)}", type="primary",
-                     icon=":material/play_arrow:", key="step4_train"):
-            try:
-                for algo in pair.missing:
-                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
-            except ValueError as exc:
-                st.error(f"Could not start: {exc}")
-            else:
-                st.rerun()
-        return
-    if not pair.all_done:
-        @st.fragment(run_every=1.0)
-        def _wait() -> None:
-            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
-            for algo, row in found.items():
-                p = run_progress(jm.store.run(row["run_id"]), None)
-                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
-            if lesson.all_statuses_done(statuses):
-                st.rerun(scope="app")
-            bad = lesson.ended_without_result(statuses)
-            if bad:
-                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
-
-        _wait()
-        return
-    cols = st.columns(2)
-    for col, algo in zip(cols, lesson.LESSON_ALGOS):
-        _, roles = _stored_model(found[algo]["run_id"])
-        with col:
-            st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
-            st.dataframe(lesson.role_table(lesson.role_counts(roles)), key=f"step4_roles_{algo}")
-    st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
-    fg = found["fgff"]
-    st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
-               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
-               "well without them: the factors mostly shape *training*. Runs: "
-               f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
-    _, fg_roles = _stored_model(fg["run_id"])
-    means = fg_roles.groupby("role")["activity_diff"].mean()
-    if len(means):
-        st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
-                   ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")
-
-
 def _step5_model():
     """The net trained in step 3; before that, a stored run of these settings (it survives a reload), else an
     offer to train it here."""
@@ -363,7 +311,7 @@ elif step == 4:
         st.markdown(note.text)
         st.page_link("app_pages/train.py", label=note.link_label, icon=":material/rocket_launch:",
                      query_params=note.link_params())
-    _step4()
+    pair_panel(cfg, _stored_model)
 
 # -- step 5 -------------------------------------------------------------------------------------------------
 else:

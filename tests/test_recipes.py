@@ -239,7 +239,8 @@ def test_unconstrained_significance_is_the_parameter_itself():
 
 # -- presets ---------------------------------------------------------------------------------------
 
-BEST_PRESETS = ["ff-best-mnist-quick", "ff-best-mnist", "fgff-best-mnist", "ff-best-fashion", "fgff-best-fashion"]
+BEST_PRESETS = ["ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist", "fgff-best-mnist", "ff-best-fashion",
+                "fgff-best-fashion"]
 
 
 @pytest.mark.parametrize("name", BEST_PRESETS)

@@ -1,0 +1,71 @@
+"""Step 4's FF/FGFF pair panel of the Learn page: train the pair once as background jobs, then compare them.
+
+A helper of ``learn.py`` only (not a page): widgets and drawing; ``fgff_core.lesson`` finds the pair and
+reads its results.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import streamlit as st
+
+from app_pages._shared import job_manager, runs_or_stop
+from fgff_core import lesson
+from fgff_core.config import RunConfig
+from fgff_core.progress import run_progress
+from fgff_core.viz import lesson as vlesson
+
+
+def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
+    """The FF/FGFF pair of ``cfg``: train it once as background jobs, wait for it, then compare the factors.
+
+    ``stored_model(run_id)``: the page's cached (model, neuron roles) of a stored run."""
+    jm = job_manager()
+    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
+    found = pair.runs
+    if pair.missing:
+        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
+                "link afterwards sees the stored result at once.")
+        if st.button(f"Train {' and '.join(a.upper() for a in pair.missing)}", type="primary",
+                     icon=":material/play_arrow:", key="step4_train"):
+            try:
+                for algo in pair.missing:
+                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
+            except ValueError as exc:
+                st.error(f"Could not start: {exc}")
+            else:
+                st.rerun()
+        return
+    if not pair.all_done:
+        @st.fragment(run_every=1.0)
+        def _wait() -> None:
+            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
+            for algo, row in found.items():
+                p = run_progress(jm.store.run(row["run_id"]), None)
+                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
+            if lesson.all_statuses_done(statuses):
+                st.rerun(scope="app")
+            bad = lesson.ended_without_result(statuses)
+            if bad:
+                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
+
+        _wait()
+        return
+    cols = st.columns(2)
+    for col, algo in zip(cols, lesson.LESSON_ALGOS):
+        _, roles = stored_model(found[algo]["run_id"])
+        with col:
+            st.plotly_chart(vlesson.factors_figure(roles, algo), key=f"step4_factors_{algo}")
+            st.dataframe(lesson.role_table(lesson.role_counts(roles)), key=f"step4_roles_{algo}")
+    st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
+    fg = found["fgff"]
+    st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
+               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
+               "well without them: the factors mostly shape *training*. Runs: "
+               f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
+    _, fg_roles = stored_model(fg["run_id"])
+    means = fg_roles.groupby("role")["activity_diff"].mean()
+    if len(means):
+        st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
+                   ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")

@@ -1,0 +1,58 @@
+"""Time a preset's run as a class sees it: Train page, press Start, wait for the final test accuracy.
+
+Usage: ``python scripts/demo_timing.py http://127.0.0.1:8701 [--preset ff-best-mnist-quick]`` against a
+running server that can read the preset's dataset (``FGFF_DATA_DIR=../shared/datasets streamlit run app.py
+--server.port 8701``). Prints, in seconds from the click on Start: the first epoch on screen and the final
+"Test accuracy" metric, with the accuracy shown. Not a test: the times depend on the machine and its load
+(print ``uptime`` beside them).
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"]
+IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+FIRST_EPOCH = ("() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+               " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }")
+
+
+def measure(base: str, preset: str, timeout_s: float) -> dict[str, object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1440, "height": 1000})
+        page.goto(f"{base}/?preset={preset}")
+        page.get_by_role("heading", name="Train a Forward-Forward network").first.wait_for(timeout=120_000)
+        page.wait_for_timeout(300)
+        page.wait_for_function(IDLE, timeout=120_000)
+        start = time.perf_counter()
+        page.get_by_role("button", name="Start training").click()
+        page.wait_for_function(FIRST_EPOCH, timeout=timeout_s * 1000)
+        first = time.perf_counter() - start
+        page.get_by_text("Test accuracy", exact=True).wait_for(timeout=timeout_s * 1000)
+        done = time.perf_counter() - start
+        page.wait_for_function(IDLE, timeout=60_000)
+        shown = page.locator('[data-testid="stMetricValue"]').first.inner_text().strip()
+        run = re.search(r"run=([0-9a-f]+)", page.url)
+        browser.close()
+    return {"preset": preset, "first_epoch_s": round(first, 1), "final_accuracy_s": round(done, 1),
+            "test_accuracy_shown": shown, "run_id": run.group(1) if run else None}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("base", help="the server, e.g. http://127.0.0.1:8701")
+    parser.add_argument("--preset", default="ff-best-mnist-quick")
+    parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the result")
+    args = parser.parse_args()
+    print(measure(args.base.rstrip("/"), args.preset, args.timeout))
+
+
+if __name__ == "__main__":
+    main()
