@@ -13,10 +13,8 @@ import argparse
 import re
 import time
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-IDLE = "!document.querySelector('[data-testid=\"stStatusWidget\"]')"
+from page_load_times import ARGS, CHROMIUM, IDLE  # the same browser and the same idle test (scripts/)
+
 FIRST_EPOCH = ("() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
                " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }")
 

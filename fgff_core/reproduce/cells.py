@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .runlog import RunLog
-from .specs import RunSpec
+from .specs import RunSpec, lr_row
 
 
 @dataclass
@@ -63,7 +63,7 @@ def best_lr(cells: Cells, prefix: str, lrs: tuple[float, ...]) -> dict[str, floa
     """algo -> the lr with the best mean accuracy (ties: the larger lr), for FF and FGFF where known."""
     best = {}
     for algo in ("ff", "fgff"):
-        scored = [(cells[(f"{prefix}lr={lr:g}", algo)].mean, lr) for lr in lrs]
+        scored = [(cells[(lr_row(prefix, lr), algo)].mean, lr) for lr in lrs]
         scored = [(m, lr) for m, lr in scored if m is not None]
         if scored:
             best[algo] = max(scored)[1]

@@ -101,11 +101,16 @@ def table_specs(table: str, budget: Budget, seeds: int, device: str, data_dir: s
     return specs
 
 
+def lr_row(prefix: str, lr: float | None = None) -> str:
+    """The row name of a sweep run at ``lr`` among the rows named ``prefix`` ("sweep " -> "sweep lr=0.03");
+    without ``lr``: the prefix. Every lr sweep (the study's, part "best"'s) names its rows here."""
+    return prefix if lr is None else f"{prefix}lr={lr:g}"
+
+
 def study_sweep_row(lr: float | None = None, long_epochs: int | None = None) -> str:
     """The row name of a study sweep run at ``lr``: "sweep lr=0.03", or "sweep800 lr=0.03" for the sweep at the
     long budget ``long_epochs``; without ``lr``: the rows' prefix."""
-    prefix = f"sweep{long_epochs} " if long_epochs else "sweep "
-    return prefix if lr is None else f"{prefix}lr={lr:g}"
+    return lr_row(f"sweep{long_epochs} " if long_epochs else "sweep ", lr)
 
 
 def study_curve_row(epochs: int) -> str:
@@ -156,8 +161,7 @@ def best_sweep_lrs(recipe: str, budget: Budget) -> tuple[float, ...]:
 
 def best_sweep_row(recipe: str, lr: float | None = None) -> str:
     """The row name of a sweep run of part "best" for ``recipe`` at ``lr`` (without ``lr``: the rows' prefix)."""
-    prefix = f"{recipe} sweep "
-    return prefix if lr is None else f"{prefix}lr={lr:g}"
+    return lr_row(f"{recipe} sweep ", lr)
 
 
 def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
