@@ -1,9 +1,10 @@
 """Dataset registry and loading.
 
-``digits`` (scikit-learn's 8x8 digits) ships with scikit-learn and needs nothing else. MNIST,
-Fashion-MNIST and CIFAR-10 go through torchvision's dataset classes: read from a local data folder
-when the files are there, downloaded otherwise when ``download`` is on and the network answers.
-CIFAR-10 is also read from the binary version (``cifar.py``, no pickle). Images are normalised
+``digits`` (scikit-learn's 8x8 digits) ships with scikit-learn and needs nothing else. MNIST and
+Fashion-MNIST are read from their IDX files in a local data folder (``idx.py``); CIFAR-10 from
+torchvision's python version (read by torchvision, which checks it) or the binary version (``cifar.py``,
+no pickle). A missing dataset is downloaded through torchvision when ``download`` is on and the network
+answers. Images are normalised
 per channel with the training set's mean/std (``normalize='data'``; for MNIST these are the usual
 0.1307/0.3081) or with the authors' fixed CIFAR-10 constants (``normalize='authors'``), and flattened.
 """
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import cifar
+from . import cifar, idx
 from .config import NORMALIZATIONS, SUBSET_ORDERS
 
 DATA_DIR_ENV = "FGFF_DATA_DIR"
@@ -95,11 +96,7 @@ def _load_digits(_data_dir: Path | None, _download: bool):
     return x_tr, y_tr, x_te, y_te
 
 
-# -- torchvision datasets ----------------------------------------------------------------------
-
-_MNIST_FILES = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-                "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-
+# -- MNIST, Fashion-MNIST, CIFAR-10 -------------------------------------------------------------
 
 DATA_ROOTS_ENV = "FGFF_DATA_ROOTS"
 
@@ -147,25 +144,25 @@ def _idx_candidates(root: Path, tv_class: str, folder_names: tuple[str, ...]) ->
     return out
 
 
-def _has_idx_files(folder: Path) -> bool:
-    return all((folder / f).is_file() or (folder / f[:-3]).is_file() for f in _MNIST_FILES)
-
-
 def _load_idx_dataset(name: str, tv_class: str, folder_names: tuple[str, ...], data_dir: Path | None, download: bool):
-    import torchvision.datasets as tvd
-
-    cls = getattr(tvd, tv_class)
+    """The four IDX files from the first folder that has them (read by ``idx.py``), else a download through
+    torchvision when ``download`` is on."""
     roots = [data_dir] if data_dir else []
     roots.append(DEFAULT_DATA_DIR)
     looked: list[Path] = []
     for root in roots:
         for folder in _idx_candidates(root, tv_class, folder_names):
             looked.append(folder)
-            if _has_idx_files(folder):
-                tv_root = _torchvision_root(folder, tv_class)
-                return _arrays_from_torchvision(cls, tv_root, download=True)  # files there: no network
-    reason = _try_download(lambda target: _arrays_from_torchvision(cls, target, download=True),
-                           data_dir, download, (tv_class, "raw"))
+            if idx.has_files(folder):
+                splits = idx.read_folder(folder)
+                return (*_flat_xy(splits.x_train, splits.y_train), *_flat_xy(splits.x_test, splits.y_test))
+
+    def fetch(target: Path):
+        import torchvision.datasets as tvd
+
+        return _arrays_from_torchvision(getattr(tvd, tv_class), target, download=True)
+
+    reason = _try_download(fetch, data_dir, download, (tv_class, "raw"))
     if not isinstance(reason, str):
         return reason
     raise DatasetNotFoundError(_missing_message(name, looked, reason))
@@ -189,31 +186,6 @@ def _try_download(fetch: Callable[[Path], Any], data_dir: Path | None, download:
         return f"download failed ({type(exc).__name__}: {str(exc)[:300]})"
 
 
-def _torchvision_root(folder: Path, tv_class: str) -> Path:
-    """A root in torchvision's layout (<root>/<Class>/raw) holding the files of ``folder``.
-
-    torchvision checks the MD5s and unpacks the .gz files without the network when they are
-    already in raw/. A read-only folder in another layout is linked into a cache root.
-    """
-    if folder.name == "raw" and folder.parent.name == tv_class:
-        root = folder.parent.parent
-        if os.access(folder, os.W_OK) or all((folder / f[:-3]).is_file() for f in _MNIST_FILES):
-            return root
-    cache = DEFAULT_DATA_DIR / "linked" / _slug(folder)
-    raw = cache / tv_class / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
-    for gz_name in _MNIST_FILES:
-        for name in (gz_name, gz_name[:-3]):  # the .gz and/or its unpacked copy, whichever exist
-            src, dst = folder / name, raw / name
-            if src.is_file() and not dst.exists():
-                dst.symlink_to(src.resolve())
-    return cache
-
-
-def _slug(path: Path) -> str:
-    return str(path.resolve()).strip("/").replace("/", "_") or "root"
-
-
 def _arrays_from_torchvision(cls, root: Path, download: bool):
     train = cls(str(root), train=True, download=download)
     test = cls(str(root), train=False, download=download)
@@ -225,9 +197,12 @@ def _split_xy(ds) -> tuple[np.ndarray, np.ndarray]:
     data = data.numpy() if isinstance(data, torch.Tensor) else np.asarray(data)
     if data.ndim == 4:  # CIFAR: (N, H, W, C) -> (N, C, H, W), channel-major like ToTensor
         data = data.transpose(0, 3, 1, 2)
-    x = data.reshape(len(data), -1).astype(np.float32) / 255.0
-    y = np.asarray(ds.targets, dtype=np.int64)
-    return x, y
+    return _flat_xy(data, ds.targets)
+
+
+def _flat_xy(images: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Flattened float32 images in [0, 1] and int64 labels."""
+    return images.reshape(len(images), -1).astype(np.float32) / 255.0, np.asarray(labels, dtype=np.int64)
 
 
 def _load_mnist(data_dir: Path | None, download: bool):

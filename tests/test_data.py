@@ -60,9 +60,10 @@ def _write_tiny_idx(folder: Path, n_train=30, n_test=10):
             fh.write((2049).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.tobytes())
 
 
+@pytest.mark.parametrize("packed", [True, False])
 @pytest.mark.parametrize("layout", ["flat", "parent", "torchvision"])
-def test_idx_files_are_found_in_each_documented_layout(tmp_path, monkeypatch, layout):
-    """torchvision checks MD5s of known files; tiny files only pass where it does not (already unpacked raw)."""
+def test_idx_files_are_found_in_each_documented_layout(tmp_path, monkeypatch, layout, packed):
+    """The four files, as .gz or unpacked, in the folder itself, a named child or torchvision's layout."""
     monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
     from fgff_core import data as data_mod
 
@@ -70,14 +71,56 @@ def test_idx_files_are_found_in_each_documented_layout(tmp_path, monkeypatch, la
     folder = {"flat": tmp_path / "d", "parent": tmp_path / "d" / "mnist",
               "torchvision": tmp_path / "d" / "MNIST" / "raw"}[layout]
     _write_tiny_idx(folder)
-    # Unpacked copies beside the .gz files: torchvision reads them without checking MD5s or downloading.
-    for gz in list(folder.glob("*.gz")):
-        with gzip.open(gz) as src, open(gz.with_suffix(""), "wb") as dst:
-            shutil.copyfileobj(src, dst)
+    if not packed:
+        for gz in list(folder.glob("*.gz")):
+            with gzip.open(gz) as src, open(gz.with_suffix(""), "wb") as dst:
+                shutil.copyfileobj(src, dst)
+            gz.unlink()
     ds = load_dataset("mnist", data_dir=tmp_path / "d", download=False)
     assert ds.x_train.shape == (30, 784) and ds.x_test.shape == (10, 784)
-    assert ds.y_train[:3].tolist() == [0, 1, 2]
+    assert ds.y_train[:12].tolist() == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    assert not (tmp_path / "cache").exists()  # read in place: nothing copied or linked
     data_mod._load_normalised.cache_clear()
+
+
+def test_idx_pixels_are_read_exactly(tmp_path):
+    from fgff_core import idx
+
+    _write_tiny_idx(tmp_path, n_train=3, n_test=2)
+    with gzip.open(tmp_path / "train-images-idx3-ubyte.gz") as fh:
+        stored = fh.read()[16:]
+    splits = idx.read_folder(tmp_path)
+    assert splits.x_train.shape == (3, 28, 28) and splits.x_train.tobytes() == stored
+    assert splits.y_test.tolist() == [0, 1]
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda raw: raw[:-5], "expected 2368 for shape (3, 28, 28)"),
+    (lambda raw: (2049).to_bytes(4, "big") + raw[4:], "magic 0x00000803 expected"),
+    (lambda raw: b"", "not an IDX file"),
+])
+def test_a_damaged_idx_file_is_named_with_what_was_expected(tmp_path, damage, message):
+    from fgff_core import idx
+
+    _write_tiny_idx(tmp_path, n_train=3, n_test=2)
+    path = tmp_path / "train-images-idx3-ubyte.gz"
+    with gzip.open(path) as fh:
+        raw = fh.read()
+    with gzip.open(path, "wb") as fh:
+        fh.write(damage(raw))
+    with pytest.raises(ValueError, match="train-images-idx3-ubyte.gz: ") as err:
+        idx.read_folder(tmp_path)
+    assert message in str(err.value)
+
+
+def test_a_truncated_gzip_stream_is_a_clear_error(tmp_path):
+    from fgff_core import idx
+
+    _write_tiny_idx(tmp_path, n_train=3, n_test=2)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    path.write_bytes(path.read_bytes()[:-12])
+    with pytest.raises(ValueError, match="t10k-labels-idx1-ubyte.gz: cannot read it as an IDX file"):
+        idx.read_folder(tmp_path)
 
 
 @pytest.mark.slow
