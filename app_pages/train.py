@@ -9,12 +9,12 @@ from fgff_core import findings, launch
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig, algo_uses_significance
 from fgff_core.config_form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
 from fgff_core.data import DATASETS
+from fgff_core.device import resolve_device
 from fgff_core.form_labels import field_help, field_label
 from fgff_core.format import percent
 from fgff_core.presets import PRESETS, picker_order
 from fgff_core.progress import format_seconds, run_progress
 from fgff_core.status import ACTIVE_STATUSES, RunStatus
-from fgff_core.training import resolve_device
 from fgff_core.viz import curves
 
 FIELDS = form_fields()

@@ -11,11 +11,9 @@ significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at 
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
@@ -25,6 +23,8 @@ from torch import Tensor
 from .augment import background_value, random_shift
 from .config import RunConfig
 from .data import Dataset, load_for_config
+from .device import autocast, matmul_precision, resolve_device
+from .epoch_log import EpochClock, EpochStats, PendingEpoch, stats_on_device
 from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
 from .label_input import FirstLayerData, LayerInputs, PairInputs
@@ -35,65 +35,9 @@ from .readout import train_readout
 
 EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
 
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA if present, then Apple MPS, then CPU."""
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"device: {name!r} was asked for but CUDA is not available here; use auto or cpu")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ValueError("device: 'mps' was asked for but Apple MPS is not available here; use auto or cpu")
-    return torch.device(name)
-
-
-class EpochStats(NamedTuple):
-    """One layer-epoch's batch means: the loss and the goodness with the factors ``s`` (eq. 3) and
-    without them (eq. 2). The goodness fields are None for BP. Field names are ``EpochMetrics``'s."""
-
-    loss: float
-    g_pos: float | None = None
-    g_neg: float | None = None
-    g_pos_no_significance: float | None = None
-    g_neg_no_significance: float | None = None
-
-
-def _stats_on_device(loss: Tensor, out: LayerOutputs) -> Tensor:
-    """``EpochStats`` of one step as a device vector in field order: no host sync per step."""
-    return torch.stack([loss.detach(), out.g_pos.detach().mean(), out.g_neg.detach().mean(),
-                        out.g_pos_no_significance.mean(), out.g_neg_no_significance.mean()])
-
-
 class Accuracy(NamedTuple):
     with_significance: float  # the prediction rule with the factors s (for FF they are 1); BP's accuracy
     no_significance: float | None  # without them (eq. 2); None for BP
-
-
-@dataclass
-class _PendingEpoch:
-    """A layer-epoch whose metrics are still on the device (copied to the host in batches)."""
-
-    layer: int
-    epoch: int
-    step: int
-    stats: Tensor  # ``EpochStats`` in field order (BP: the loss only)
-    s: Tensor | None  # the layer's significance factors after the epoch
-
-
-class _EpochClock:
-    """Seconds per layer-epoch, measured between metric flushes; evaluation time is left out."""
-
-    def __init__(self) -> None:
-        self._since = time.perf_counter()
-
-    def restart(self) -> None:
-        self._since = time.perf_counter()
-
-    def seconds_per(self, n_epochs: int) -> float:
-        return (time.perf_counter() - self._since) / n_epochs
 
 
 class Trainer:
@@ -130,7 +74,7 @@ class Trainer:
         self._optimizers: list[LayerOptimizers] = []
         self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
         self._eval_idx = self._eval_indices()
-        self._clock = _EpochClock()
+        self._clock = EpochClock()
         self._epoch_seconds: list[float] = []
         self.result: RunFinished | None = None
 
@@ -148,7 +92,7 @@ class Trainer:
                          n_test=len(self.data.y_test), input_dim=self.data.input_dim,
                          n_params=sum(p.numel() for p in self.model.parameters()),
                          epoch_events=cfg.epoch_events)
-        with self._matmul_precision():
+        with matmul_precision(cfg.precision):
             self._clock.restart()
             body = self._run_bp() if cfg.algo == "bp" else self._run_ff()
             stopped = yield from body
@@ -196,7 +140,7 @@ class Trainer:
         y_neg = y_random
         self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
-        pending: list[_PendingEpoch] = []
+        pending: list[PendingEpoch] = []
         step = 0
         if cfg.schedule == "greedy":
             # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
@@ -216,7 +160,7 @@ class Trainer:
                     self._optimizers[i].start_epoch(epoch, cfg.epochs)
                     step += 1
                     stats = self._ff_epoch([i], inputs)
-                    pending.append(_PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
+                    pending.append(PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
                     yield from self._maybe_flush_and_eval(pending, [i], epoch, [step], upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
                     inputs = inputs.forward(model.layers[i])
@@ -237,7 +181,7 @@ class Trainer:
             for i in range(n_layers):
                 step += 1
                 steps.append(step)
-                pending.append(_PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
+                pending.append(PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
             yield from self._maybe_flush_and_eval(pending, list(range(n_layers)), epoch, steps, upto=n_layers)
         return False
 
@@ -311,7 +255,7 @@ class Trainer:
         out, loss = self._forward_loss(i, inputs)
         self._optimizers[i].step(loss)
         with torch.no_grad():
-            return out, _stats_on_device(loss, out)
+            return out, stats_on_device(loss, out)
 
     def _significance_snapshot(self, i: int) -> Tensor:
         return self.model.layers[i].s().detach().clone()
@@ -321,7 +265,7 @@ class Trainer:
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = make_optimizer(model.parameters(), cfg)
-        pending: list[_PendingEpoch] = []
+        pending: list[PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
@@ -334,14 +278,14 @@ class Trainer:
             total = torch.zeros((), device=y.device)
             for idx in batches:
                 xb, yb = (x, y) if idx is None else (x[idx], y[idx])
-                with self._autocast():
+                with autocast(self.config.precision, self.device):
                     logits = model(xb)
                 loss = F.cross_entropy(logits.float(), yb)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
-            pending.append(_PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
+            pending.append(PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
             yield from self._maybe_flush_and_eval(pending, [0], epoch, [epoch], upto=None)
         return False
 
@@ -364,7 +308,7 @@ class Trainer:
         te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
         return tr, te
 
-    def _maybe_flush_and_eval(self, pending: list[_PendingEpoch], layers: list[int], epoch: int, steps: list[int],
+    def _maybe_flush_and_eval(self, pending: list[PendingEpoch], layers: list[int], epoch: int, steps: list[int],
                               upto: int | None) -> Iterator[Event]:
         """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
         ``layers`` (those that stepped this epoch), at the matching ``steps``."""
@@ -408,7 +352,7 @@ class Trainer:
                                first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
         return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
 
-    def _flush(self, pending: list[_PendingEpoch]) -> Iterator[EpochMetrics]:
+    def _flush(self, pending: list[PendingEpoch]) -> Iterator[EpochMetrics]:
         """Copy the pending epochs' metrics to the host in one transfer and yield them."""
         if not pending:
             self._clock.restart()
@@ -424,25 +368,6 @@ class Trainer:
                                seconds=seconds, significance=s)
         pending.clear()
         self._clock.restart()
-
-    @contextlib.contextmanager
-    def _matmul_precision(self) -> Iterator[None]:
-        """fp32 is exact; tf32 lets CUDA matmuls use TensorFloat-32 for this run only."""
-        if self.config.precision != "tf32":
-            yield
-            return
-        previous = torch.get_float32_matmul_precision()
-        torch.set_float32_matmul_precision("high")
-        try:
-            yield
-        finally:
-            torch.set_float32_matmul_precision(previous)
-
-    def _autocast(self) -> contextlib.AbstractContextManager:
-        if self.config.precision == "bf16":
-            return torch.autocast(device_type=self.device.type, dtype=torch.bfloat16)
-        return contextlib.nullcontext()
-
 
 def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
     return Accuracy(_fraction(scores.with_significance.argmax(1) == y),

@@ -208,7 +208,7 @@ class JobManager:
             raise JobError("this JobManager was shut down; create a new one to submit runs")
         config = RunConfig.coerce(config)  # ValueError naming the field
         if getattr(self.executor, "local_devices", True):  # a cluster's devices are checked where the run lands
-            from ..training import resolve_device
+            from ..device import resolve_device
 
             resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
         with self._lock:  # count and insert together, so concurrent submits cannot pass the cap

@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..training import resolve_device
+from ..device import resolve_device
 from .best_report import best_markdown
 from .cells import Cell, collect
 from .execution import DataCache, Say, execute, now, run_best, run_study, validation_split
