@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from .config_values import KINDS, choices_of, parse_value
 
 ALGORITHMS = ("ff", "fgff", "bp")
 LOSSES = ("softplus", "hinge", "symba", "exp_hinge")
@@ -42,21 +42,6 @@ NORMALIZATIONS = ("data", "authors")  # normalize
 
 MAX_LAYERS = 16
 MAX_UNITS = 65536
-
-
-# What a field holds, declared once in its metadata; config validation, the form, the URL
-# parameters and the CLI all read it (see ``parse_field``):
-#   choice    a name from ``choices`` (a tuple, or a function returning one), or matching ``pattern``
-#   int/float a number in [min, max] (``min_open``: the minimum itself is excluded)
-#   int_list  comma-separated integers, each in [min, max], min_len..max_len of them
-#   bool      true or false
-#   path      a folder path; empty means None
-# Per-field exceptions live beside them: ``optional`` (None resolves to the algorithm default),
-# ``aliases`` (text spellings of a value: batch_size 'full' is 0), ``special`` (text values kept as
-# text: label_value 'max'), ``requires`` (a value allowed only with other fields' values:
-# normalize='authors' needs a dataset with fixed constants).
-KINDS = ("choice", "int", "float", "int_list", "bool", "path")
-MAX_PATH_CHARS = 4096
 
 
 def _meta(kind: str, help: str, **kw: Any) -> dict[str, Any]:
@@ -404,102 +389,7 @@ def parse_field(name: str, value: Any) -> Any:
     """The one place where a value of field ``name`` in any accepted spelling (a CLI or URL string,
     a JSON number or string, a widget value) becomes the canonical value, checked against the
     field's range. Raises ``ValueError`` naming the field and what it allows."""
-    meta = _field(name).metadata
-    if value is None and (meta.get("optional") or meta["kind"] == "path"):
-        return None
-    if isinstance(value, str):
-        text = value.strip()
-        if text.lower() in meta.get("aliases", {}):
-            return meta["aliases"][text.lower()]
-        if text.lower() in meta.get("special", ()):
-            return text.lower()
-    return _PARSERS[meta["kind"]](name, value, meta)
-
-
-def _parse_choice(name: str, value: Any, meta: Mapping[str, Any]) -> str:
-    choices = _choices(meta)
-    text = value.strip() if isinstance(value, str) else value
-    if text in choices or (isinstance(text, str) and meta.get("pattern") and re.fullmatch(meta["pattern"], text)):
-        return text
-    also = f" or {meta['pattern_text']}" if meta.get("pattern_text") else ""
-    raise ValueError(f"{name}: {_short(value)} is not allowed; choose one of {', '.join(choices)}{also}")
-
-
-def _number_from_text(text: str) -> float | int | None:
-    """A number written in ASCII (``int('٥')`` would accept other scripts' digits), or None."""
-    text = text.strip()
-    if not text or not text.isascii():
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            continue
-    return None
-
-
-def _parse_number(name: str, value: Any, meta: Mapping[str, Any]) -> int | float:
-    want_int = meta["kind"] == "int"
-    number = _number_from_text(value) if isinstance(value, str) else value
-    ok = isinstance(number, (int, float)) and not isinstance(number, bool) and math.isfinite(number)
-    if ok and want_int:
-        ok = float(number).is_integer()
-    if not ok:
-        what = "an integer" if want_int else "a number"
-        extra = "".join(f" or {a!r}" for a in meta.get("aliases", ()))
-        raise ValueError(f"{name}: expected {what} in {_range_text(meta)}{extra}, got {_short(value)}")
-    shown = number if isinstance(value, str) else value
-    number = int(number) if want_int else float(number)
-    lo, hi = meta["min"], meta["max"]
-    if number < lo or number > hi or (meta.get("min_open") and number == lo):
-        raise ValueError(f"{name}: {_short(shown)} is out of range; allowed {_range_text(meta)}")
-    return number
-
-
-def _parse_int_list(name: str, value: Any, meta: Mapping[str, Any]) -> tuple[int, ...]:
-    example = "comma-separated integers like 500,500"
-    if isinstance(value, str):
-        parts = [p.strip() for p in value.replace("x", ",").split(",")]
-        if not value.strip() or any(not p.isascii() or not p.lstrip("-").isdigit() or len(p) > 18 for p in parts):
-            raise ValueError(f"{name}: expected {example}, got {_short(value)}")
-        value = tuple(int(p) for p in parts)
-    elif isinstance(value, int) and not isinstance(value, bool):
-        value = (value,)
-    elif isinstance(value, list):
-        value = tuple(value)
-    if not isinstance(value, tuple) or not (meta["min_len"] <= len(value) <= meta["max_len"]):
-        raise ValueError(f"{name}: expected {meta['min_len']} to {meta['max_len']} hidden layer sizes "
-                         f"({example}), got {_short(value)}")
-    for size in value:
-        if isinstance(size, bool) or not isinstance(size, int) or not (meta["min"] <= size <= meta["max"]):
-            raise ValueError(f"{name}: each size must be an integer in [{meta['min']}, {meta['max']}], "
-                             f"got {_short(size)}")
-    return value
-
-
-_TRUE, _FALSE = ("true", "1"), ("false", "0")
-
-
-def _parse_bool(name: str, value: Any, meta: Mapping[str, Any]) -> bool:
-    if isinstance(value, bool):
-        return value
-    if isinstance(value, str) and value.strip().lower() in _TRUE + _FALSE:
-        return value.strip().lower() in _TRUE
-    raise ValueError(f"{name}: expected true or false, got {_short(value)}")
-
-
-def _parse_path(name: str, value: Any, meta: Mapping[str, Any]) -> str | None:
-    if not isinstance(value, str):
-        raise ValueError(f"{name}: expected a folder path, got {_short(value)}")
-    if not value.strip():
-        return None
-    if "\x00" in value or len(value) > MAX_PATH_CHARS:
-        raise ValueError(f"{name}: expected a folder path (at most {MAX_PATH_CHARS} characters, no NUL byte)")
-    return value
-
-
-_PARSERS = {"choice": _parse_choice, "int": _parse_number, "float": _parse_number,
-            "int_list": _parse_int_list, "bool": _parse_bool, "path": _parse_path}
+    return parse_value(name, value, _field(name).metadata)
 
 
 def _check_requires(name: str, value: Any, meta: Mapping[str, Any], config: RunConfig) -> None:
@@ -508,25 +398,6 @@ def _check_requires(name: str, value: Any, meta: Mapping[str, Any], config: RunC
         if getattr(config, other) not in allowed:
             raise ValueError(f"{name}: {value!r} needs {other} to be one of {', '.join(allowed)}, "
                              f"not {getattr(config, other)!r}")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    """``repr`` of a user value, cut so that a hostile megabyte does not end up in a message."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "...'"
-
-
-def _range_text(meta: Mapping[str, Any]) -> str:
-    lo = "(" if meta.get("min_open") else "["
-    text = f"{lo}{meta['min']}, {meta['max']}]"
-    for extra in meta.get("special", ()):
-        text += f" or {extra!r}"
-    return text
-
-
-def _choices(meta: Mapping[str, Any]) -> tuple[str, ...] | None:
-    choices = meta.get("choices")
-    return choices() if callable(choices) else choices
 
 
 def algo_uses_significance(algo: str) -> bool:
@@ -543,5 +414,5 @@ def field_choices(name: str) -> tuple[str, ...] | None:
     """Allowed values of a choice field (``dataset`` comes from the dataset registry)."""
     for f in dataclasses.fields(RunConfig):
         if f.name == name:
-            return _choices(f.metadata)
+            return choices_of(f.metadata)
     raise KeyError(name)

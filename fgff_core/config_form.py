@@ -32,7 +32,7 @@ class FormField:
     basic: bool = False
 
 
-# The widget that fits each field kind (see config.KINDS); a choice field is a select.
+# The widget that fits each field kind (see config_values.KINDS); a choice field is a select.
 _WIDGETS = {"choice": "select", "bool": "toggle", "int": "int", "float": "float"}
 
 
