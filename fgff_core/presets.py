@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from .config import RunConfig
+from .config import LEARNING_INVARIANT_FIELDS, RunConfig
 
 
 @dataclass(frozen=True)
@@ -116,6 +116,23 @@ def preset_config(name: str, algo: str | None = None, **changes: Any) -> RunConf
     if name not in PRESETS:
         raise ValueError(f"preset: {name!r} is not known; choose one of {', '.join(PRESETS)}")
     return PRESETS[name].config(algo, **changes)
+
+
+def preset_of(config: RunConfig, ignore: tuple[str, ...] = ("seed",)) -> str | None:
+    """The preset whose config for ``config.algo`` is ``config``, up to the ``ignore``d fields and those that
+    do not change what is learned (``LEARNING_INVARIANT_FIELDS``); None if there is none. Where two presets
+    give the same config (``ff-best-mnist`` for FGFF is ``fgff-best-mnist``), the one whose own algorithm is
+    ``config.algo`` wins."""
+    skip = {*ignore, *LEARNING_INVARIANT_FIELDS}
+
+    def key(c: RunConfig) -> dict[str, Any]:
+        return {k: v for k, v in c.to_dict().items() if k not in skip}
+
+    target = key(config)
+    for name, preset in sorted(PRESETS.items(), key=lambda item: item[1].default_algo != config.algo):
+        if key(preset.config(config.algo)) == target:
+            return name
+    return None
 
 
 MNIST_DEMO = "ff-best-mnist-quick"  # the Train page's MNIST demo (issue 12): a class watches FF learn MNIST live

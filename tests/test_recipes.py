@@ -257,3 +257,15 @@ def test_best_presets_round_trip_through_the_cli_and_the_form(name):
     argv = ["train"] + [part for key, value in params.items() for part in (f"--{key.replace('_', '-')}", value)]
     assert config_from_args(build_parser().parse_args(argv)) == cfg
     assert "measured" in PRESETS[name].description.lower()  # "Measured ..." or "Not yet measured"
+
+
+def test_a_run_is_named_after_its_preset_up_to_the_seed():
+    from fgff_core.presets import PRESETS, preset_config, preset_of
+
+    assert preset_of(preset_config("ff-best-mnist", seed=2, device="cpu")) == "ff-best-mnist"
+    # The same config under two names: an FGFF run is named after the FGFF preset.
+    assert PRESETS["ff-best-mnist"].config("fgff") == PRESETS["fgff-best-mnist"].config()
+    assert preset_of(preset_config("ff-best-mnist", algo="fgff", seed=1)) == "fgff-best-mnist"
+    assert preset_of(preset_config("ff-best-fashion-quick")) == "ff-best-fashion-quick"
+    assert preset_of(preset_config("ff-best-mnist-quick", lr=0.08)) is None  # a changed learning field
+    assert preset_of(preset_config("ff-best-mnist-quick", lr=0.08), ignore=("seed", "lr")) == "ff-best-mnist-quick"
