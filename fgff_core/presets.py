@@ -62,14 +62,14 @@ _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.m
                               "with another run beside; reproduce --table best, 3 seeds): 88.75 +- 0.17% at "
                               "this lr, 100-170 s per run. FGFF after the same lr sweep: 88.39 +- 0.16% "
                               "(87.78% without its factors)."),
-    "ff-best-mnist": ("Measured (all 60,000 training images, the full test set, one torch thread each with another "
-                      "run beside; docs/reproduction/tuning-best.md, MB0-MB1): 98.78% (seed 0) and 98.91% "
-                      "(seed 1), 28 minutes per whole CLI command; the permutation-invariant version without "
-                      "shifts reached 98.19% (M1)."),
+    "ff-best-mnist": ("Measured (all 60,000 training images, the full test set, one torch thread per run with "
+                      "another run beside; docs/REPRODUCTION.md, 3x1000 table): 98.85 +- 0.07% over 3 seeds "
+                      "(linear readout 98.93%), 27-28 minutes per whole CLI command; the permutation-invariant "
+                      "version without shifts reached 98.19% (tuning log, M1)."),
     "fgff-best-mnist": "Not yet measured.",
-    "ff-best-fashion": ("Measured (all 60,000 training images, the full test set, one torch thread each with "
-                        "another run beside; docs/reproduction/tuning-best.md, F2 and FB1): 89.26% (seed 0) and "
-                        "89.40% (seed 1), 18-19 minutes per run."),
+    "ff-best-fashion": ("Measured (all 60,000 training images, the full test set, one torch thread per run with "
+                        "another run beside; docs/REPRODUCTION.md, 3x1000 table): 89.27 +- 0.13% over 3 seeds "
+                        "(linear readout 89.28%), 18-20 minutes per run."),
     "fgff-best-fashion": "Not yet measured.",
 }
 
