@@ -393,14 +393,13 @@ def tiny_disk(tmp_path):
 
 
 def fill_disk(folder: Path, leave: int = 0) -> Path:
-    """Grow the filler file until the disk is full, then give back ``leave`` bytes. Appends: on a disk that is
-    already full a new file could not even be created."""
+    """Write a filler file until the disk is full, then give back ``leave`` bytes. Unbuffered: a buffered file
+    would keep the bytes the full disk refused and raise again when it is closed (a flaky ENOSPC)."""
     filler = folder / "filler"
-    with open(filler, "ab") as handle:
+    with open(filler, "wb", buffering=0) as handle:
         try:
             while True:
                 handle.write(b"\0" * 65536)
-                handle.flush()
         except OSError:
             pass
     if leave:
@@ -412,9 +411,6 @@ def fill_disk(folder: Path, leave: int = 0) -> Path:
 def test_a_full_disk_fails_the_run_and_queued_runs_wait_with_the_reason(tiny_disk, caplog):
     caplog.set_level("WARNING", logger="fgff_core.jobs")
     runs = tiny_disk / "runs"
-    # Most of the disk is taken up front, the rest after the first run has trained a little: on a loaded
-    # machine that run can fill the last 2 MiB by itself before the test looks, and the filler must exist.
-    fill_disk(tiny_disk, leave=2 << 20)
     jm = JobManager(runs, max_concurrent=1, warm_worker=False)
     try:
         victim = jm.submit({**LONG, "layers": (64,)})
