@@ -246,14 +246,13 @@ def live_view() -> None:
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)
-    st.plotly_chart(curves.goodness_figure(metrics, float(cfg.get("threshold", 2.0)), algo),
-                    key=f"goodness_{run_id}")
+    figures = curves.live_figures(metrics, float(cfg.get("threshold", 2.0)), algo, str(cfg.get("schedule", "greedy")))
+    st.plotly_chart(figures.goodness, key=f"goodness_{run_id}")
     left, right = st.columns(2)
-    left.plotly_chart(curves.loss_figure(metrics, algo), key=f"loss_{run_id}")
-    right.plotly_chart(curves.accuracy_figure(metrics, algo), key=f"accuracy_{run_id}")
-    per_layer = curves.layer_accuracy_figure(metrics, algo, str(cfg.get("schedule", "greedy")))
-    if per_layer is not None:
-        st.plotly_chart(per_layer, key=f"layer_accuracy_{run_id}")
+    left.plotly_chart(figures.loss, key=f"loss_{run_id}")
+    right.plotly_chart(figures.accuracy, key=f"accuracy_{run_id}")
+    if figures.layer_accuracy is not None:
+        st.plotly_chart(figures.layer_accuracy, key=f"layer_accuracy_{run_id}")
     if was_active and not progress.active:
         st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 

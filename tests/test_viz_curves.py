@@ -130,3 +130,16 @@ def test_final_accuracy_table():
     # FF's factors stay at 1: no "without significance" column repeating the other (issue 15 case 9)
     ff = curves.final_accuracy_table({"algo": "ff", "test_acc": 0.9, "test_acc_no_significance": 0.9})
     assert list(ff.columns) == ["accuracy (%)"] and ff.loc["test", "accuracy (%)"] == "90.00"
+
+
+def test_live_figures_are_built_again_only_when_the_metrics_change(fgff_metrics):
+    first = curves.live_figures(fgff_metrics, 2.0, "fgff", "greedy")
+    assert curves.live_figures(fgff_metrics.copy(), 2.0, "fgff", "greedy") is first  # same values: reused
+    assert first.goodness.to_json() == curves.goodness_figure(fgff_metrics, 2.0, "fgff").to_json()
+    assert first.accuracy.to_json() == curves.accuracy_figure(fgff_metrics, "fgff").to_json()
+    more = fgff_metrics.iloc[:-1]  # an epoch fewer: other figures
+    assert curves.live_figures(more, 2.0, "fgff", "greedy") is not first
+    changed = fgff_metrics.copy()
+    changed.loc[changed.index[-1], "loss"] += 1.0  # same length, another value
+    assert curves.live_figures(changed, 2.0, "fgff", "greedy").loss.to_json() != first.loss.to_json()
+    assert curves.live_figures(fgff_metrics, 1.0, "fgff", "greedy") is not first  # another threshold
