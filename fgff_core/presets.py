@@ -56,7 +56,7 @@ _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.m
     "ff-best-mnist-quick": ("Measured (all 60,000 training images, the full test set, two torch threads on the "
                             "idle 2-core CPU; docs/REPRODUCTION.md): 98.05 +- 0.06% over 3 seeds in 86-104 s for "
                             "the whole CLI command; in the app, with the server and the browser on the same 2 "
-                            "cores, 158-170 s from Start to the final accuracy. Equal budget after the same lr "
+                            "cores, 148-170 s from Start to the final accuracy. Equal budget after the same lr "
                             "sweep (reproduce --table best, 3 seeds): FF 98.13 +- 0.10%, FGFF 98.05 +- 0.05% "
                             "(97.00% without its factors)."),
     "ff-best-fashion-quick": ("Measured (all 60,000 training images, the full test set, one torch thread per run "
