@@ -7,6 +7,7 @@ here, so the figures are unit-tested and reusable in notebooks. Colours come fro
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from typing import NamedTuple
 
@@ -223,6 +224,7 @@ class LiveFigures(NamedTuple):
 
 _LIVE_CACHE: OrderedDict[tuple, LiveFigures] = OrderedDict()
 _LIVE_CACHE_SIZE = 64
+_LIVE_LOCK = threading.Lock()
 
 
 def live_figures(metrics: pd.DataFrame, threshold: float, algo: str, schedule: str) -> LiveFigures:
@@ -235,12 +237,15 @@ def live_figures(metrics: pd.DataFrame, threshold: float, algo: str, schedule: s
     """
     key = (int(pd.util.hash_pandas_object(metrics, index=True).sum()), len(metrics), tuple(metrics.columns),
            float(threshold), algo, schedule)
-    if key in _LIVE_CACHE:
-        _LIVE_CACHE.move_to_end(key)
-        return _LIVE_CACHE[key]
+    with _LIVE_LOCK:  # Streamlit runs each viewer's session in its own thread
+        cached = _LIVE_CACHE.get(key)
+        if cached is not None:
+            _LIVE_CACHE.move_to_end(key)
+            return cached
     figures = LiveFigures(goodness_figure(metrics, threshold, algo), loss_figure(metrics, algo),
                           accuracy_figure(metrics, algo), layer_accuracy_figure(metrics, algo, schedule))
-    _LIVE_CACHE[key] = figures
-    while len(_LIVE_CACHE) > _LIVE_CACHE_SIZE:
-        _LIVE_CACHE.popitem(last=False)
+    with _LIVE_LOCK:
+        _LIVE_CACHE[key] = figures
+        while len(_LIVE_CACHE) > _LIVE_CACHE_SIZE:
+            _LIVE_CACHE.popitem(last=False)
     return figures
