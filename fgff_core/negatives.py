@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 
@@ -20,11 +22,20 @@ def hard_negative_labels(label_goodness: Tensor, labels: Tensor) -> Tensor:
     return masked.argmax(dim=1)
 
 
-def mix_negatives(hard: Tensor, random: Tensor, hard_fraction: float, generator: torch.Generator) -> Tensor:
-    """Each sample's negative label: its hard one with probability ``hard_fraction``, else its random one."""
-    if hard_fraction >= 1.0:
-        return hard
+def mix_negatives(random: Tensor, hard_fraction: float, generator: torch.Generator,
+                  hard_of: Callable[[Tensor], Tensor]) -> Tensor:
+    """Each sample's negative label: its hard one with probability ``hard_fraction``, else its random one.
+
+    ``hard_of(rows)`` gives the hard labels of the samples ``rows`` (``hard_negative_labels`` of their
+    goodness for every label). It is asked only for the samples that take theirs: with 30% hard negatives,
+    a third of the forward passes over all labels.
+    """
     if hard_fraction <= 0.0:
         return random
-    take_hard = (torch.rand(hard.shape, generator=generator) < hard_fraction).to(hard.device)
-    return torch.where(take_hard, hard, random)
+    if hard_fraction >= 1.0:
+        return hard_of(torch.arange(len(random), device=random.device))
+    take_hard = (torch.rand(random.shape, generator=generator) < hard_fraction).to(random.device)
+    rows = take_hard.nonzero().squeeze(1)
+    mixed = random.clone()
+    mixed[rows] = hard_of(rows)
+    return mixed

@@ -28,13 +28,29 @@ def lr_factor(schedule: str, epoch: int, epochs: int) -> float:
     raise ValueError(f"lr_schedule: {schedule!r} is not allowed; choose one of constant, linear, cosine")
 
 
+def _fused(params: list[nn.Parameter]) -> bool | None:
+    """Adam's fused kernel where PyTorch has it for every parameter's device (CPU, CUDA), else the default.
+
+    The same update in one kernel per step instead of one per operation: measured on the 2-core CPU at
+    batch 100 (the strong recipes), the step of a 500x784 layer takes 0.35 ms against 0.93 ms, about a sixth
+    of an epoch. The parameters agree with the unfused Adam to float32 rounding (tests/test_recipes.py).
+    """
+    return True if params and all(p.device.type in ("cpu", "cuda") for p in params) else None
+
+
+def make_adam(params: Iterable[nn.Parameter], lr: float, weight_decay: float = 0.0,
+              decoupled: bool = False) -> torch.optim.Optimizer:
+    """Adam (AdamW with ``decoupled``) at ``lr``, fused where it can be (``_fused``)."""
+    params = list(params)
+    cls = torch.optim.AdamW if decoupled else torch.optim.Adam
+    return cls(params, lr=lr, weight_decay=weight_decay, fused=_fused(params))
+
+
 def make_optimizer(params: Iterable[nn.Parameter], config: RunConfig) -> torch.optim.Optimizer:
     """The weights' optimizer of ``config``: adam, adamw or sgd with momentum, at ``lr`` with ``weight_decay``."""
     params = list(params)
-    if config.optimizer == "adam":
-        return torch.optim.Adam(params, lr=config.lr, weight_decay=config.weight_decay)
-    if config.optimizer == "adamw":
-        return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
+    if config.optimizer in ("adam", "adamw"):
+        return make_adam(params, config.lr, config.weight_decay, decoupled=config.optimizer == "adamw")
     if config.optimizer == "sgd":
         return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay)
     raise ValueError(f"optimizer: {config.optimizer!r} is not allowed; choose one of adam, adamw, sgd")
@@ -57,8 +73,7 @@ class LayerOptimizers:
         layer.significance.requires_grad_(config.uses_significance)
         self.config = config
         self.weights = make_optimizer(layer.linear.parameters(), config)
-        self.s = torch.optim.Adam([layer.significance], lr=config.effective_sig_lr) \
-            if config.uses_significance else None
+        self.s = make_adam([layer.significance], config.effective_sig_lr) if config.uses_significance else None
 
     def start_epoch(self, epoch: int, epochs: int) -> None:
         """Set both learning rates for 1-based ``epoch`` of ``epochs`` (``lr_factor``)."""

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .goodness import normalise
 from .model import FFNet
+from .optim import make_adam
 
 READOUT_BATCH = 1000
 READOUT_LR = 0.01
@@ -41,7 +42,7 @@ def train_readout(model: FFNet, x_train: Tensor, y_train: Tensor, x_test: Tensor
     feats_train = readout_features(model, x_train, first)
     feats_test = readout_features(model, x_test, first)
     head = nn.Linear(feats_train.shape[1], model.n_classes).to(feats_train.device)
-    optimizer = torch.optim.Adam(head.parameters(), lr=READOUT_LR)
+    optimizer = make_adam(head.parameters(), READOUT_LR)
     n = len(y_train)
     for _ in range(epochs):
         for rows in torch.randperm(n, generator=generator).to(feats_train.device).split(READOUT_BATCH):

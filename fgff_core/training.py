@@ -197,10 +197,12 @@ class Trainer:
         if resampled:
             y_random = draw_negative_labels(y, n_classes, self.generator)
         if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
-            scores = self._summed(self.model.layer_label_goodness(self.data.x_train, upto=upto,
-                                                                  chunk=cfg.eval_chunk))
-            hard = hard_negative_labels(scores.with_significance, y)
-            return mix_negatives(hard, y_random, cfg.hard_negatives, self.generator), y_random
+            def hard_of(rows: Tensor) -> Tensor:
+                scores = self._summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
+                                                                      chunk=cfg.eval_chunk))
+                return hard_negative_labels(scores.with_significance, y[rows])
+
+            return mix_negatives(y_random, cfg.hard_negatives, self.generator, hard_of), y_random
         if cfg.hard_negatives > 0:
             return None, y_random  # keep the mix until the next recomputation
         return (y_random if resampled else None), y_random

@@ -8,6 +8,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 
 from fgff_core.config import RunConfig
 from fgff_core.events import EpochMetrics, EvalMetrics
@@ -22,7 +23,7 @@ from fgff_core.goodness import (
 )
 from fgff_core.model import FFLayer, FFNet, embed_labels, goodness
 from fgff_core.negatives import hard_negative_labels, mix_negatives
-from fgff_core.optim import LayerOptimizers, lr_factor
+from fgff_core.optim import LayerOptimizers, lr_factor, make_adam
 from fgff_core.training import Trainer, train
 
 
@@ -49,11 +50,20 @@ def test_hard_negatives_are_the_best_wrong_label_and_never_the_true_one():
 
 def test_mixing_hard_and_random_negatives():
     gen = torch.Generator().manual_seed(1)
-    hard, rand = torch.zeros(4000, dtype=torch.long), torch.ones(4000, dtype=torch.long)
-    assert torch.equal(mix_negatives(hard, rand, 1.0, gen), hard)
-    assert torch.equal(mix_negatives(hard, rand, 0.0, gen), rand)
-    share = (mix_negatives(hard, rand, 0.3, gen) == 0).float().mean().item()
-    assert 0.25 < share < 0.35
+    rand = torch.ones(4000, dtype=torch.long)
+    asked = []
+
+    def hard_of(rows):
+        asked.append(rows)
+        return torch.zeros(len(rows), dtype=torch.long)
+
+    assert torch.equal(mix_negatives(rand, 1.0, gen, hard_of), torch.zeros(4000, dtype=torch.long))
+    assert torch.equal(mix_negatives(rand, 0.0, gen, hard_of), rand)
+    assert len(asked) == 1  # nothing is computed for 0% hard negatives
+    mixed = mix_negatives(rand, 0.3, gen, hard_of)
+    assert 0.25 < (mixed == 0).float().mean().item() < 0.35
+    # the hard labels are computed for exactly the samples that take them, and only once
+    assert len(asked) == 2 and torch.equal(asked[1], (mixed == 0).nonzero().squeeze(1))
 
 
 @pytest.mark.parametrize("schedule", ["greedy", "simultaneous"])
@@ -83,6 +93,23 @@ def test_layer_optimizers_follow_the_schedule_for_weights_and_significance():
     opt.start_epoch(7, 10)
     assert opt.weights.param_groups[0]["lr"] == pytest.approx(0.08)
     assert opt.s.param_groups[0]["lr"] == pytest.approx(0.16)
+
+
+@pytest.mark.parametrize("decoupled", [False, True])
+def test_fused_adam_makes_the_unfused_update(decoupled):
+    gen = torch.Generator().manual_seed(3)
+    w = torch.randn(40, 30, generator=gen)
+    fused_w, plain_w = nn.Parameter(w.clone()), nn.Parameter(w.clone())
+    fused = make_adam([fused_w], 0.01, weight_decay=0.01, decoupled=decoupled)
+    plain = (torch.optim.AdamW if decoupled else torch.optim.Adam)([plain_w], lr=0.01, weight_decay=0.01)
+    assert fused.defaults["fused"] and not plain.defaults["fused"]
+    for _ in range(50):
+        grad = torch.randn(40, 30, generator=gen)
+        fused_w.grad, plain_w.grad = grad.clone(), grad.clone()
+        fused.step()
+        plain.step()
+    assert not torch.equal(fused_w, w)
+    torch.testing.assert_close(fused_w, plain_w, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("changes", [
