@@ -207,16 +207,19 @@ if run_id is None:
 if RUN_PARAM not in st.query_params:
     set_selected_run_ids([run_id])
 
-was_active = run_progress(jm.store.run(run_id), None).active
+shown = jm.store.run(run_id)
+was_active = run_progress(shown, None).active
+shown_cfg = shown.get("config") or {}
+shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
+chart_every = launch.chart_refresh_seconds(shown_cfg, runs_now) if shown_cfg else 1.0
 
 
 @st.fragment(run_every=1.0 if was_active else None)
-def live_view() -> None:
+def live_status() -> None:
+    """The run's state, every second while it trains; the whole page once more when it ends."""
     run = jm.store.run(run_id)
-    metrics = jm.store.metrics(run_id)
-    progress = run_progress(run, metrics)
-    cfg = run.get("config") or {}
-    algo = str(run.get("algo") or cfg.get("algo", "fgff"))
+    progress = run_progress(run, jm.store.metrics(run_id))
+    algo = shown_algo
     st.subheader(f"{run.get('name') or run_id} · {algo.upper()} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
     text = progress.text()
@@ -246,15 +249,21 @@ def live_view() -> None:
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)
-    figures = curves.live_figures(metrics, float(cfg.get("threshold", 2.0)), algo, str(cfg.get("schedule", "greedy")))
+    if was_active and not progress.active:
+        st.rerun()  # the whole page again: stops both timers and shows the final numbers once
+
+
+@st.fragment(run_every=chart_every if was_active else None)
+def live_charts() -> None:
+    """The curves, redrawn about once per expected epoch (``launch.chart_refresh_seconds``)."""
+    figures = curves.live_figures(jm.store.metrics(run_id), float(shown_cfg.get("threshold", 2.0)), shown_algo,
+                                  str(shown_cfg.get("schedule", "greedy")))
     st.plotly_chart(figures.goodness, key=f"goodness_{run_id}")
     left, right = st.columns(2)
     left.plotly_chart(figures.loss, key=f"loss_{run_id}")
     right.plotly_chart(figures.accuracy, key=f"accuracy_{run_id}")
     if figures.layer_accuracy is not None:
         st.plotly_chart(figures.layer_accuracy, key=f"layer_accuracy_{run_id}")
-    if was_active and not progress.active:
-        st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 
 
 def _ms(value) -> str:
@@ -265,4 +274,5 @@ def _s(value) -> str:
     return "–" if value is None or value != value else f"{float(value):.2f} s"
 
 
-live_view()
+live_status()
+live_charts()

@@ -44,6 +44,15 @@ def test_estimate_uses_this_servers_measured_speed():
     assert huge.seconds > launch.eta_limit_seconds({})
 
 
+def test_live_charts_redraw_about_once_per_expected_epoch():
+    quick = preset_config("quick-digits", "fgff")  # 200 epochs in a few seconds: the one-second floor
+    assert launch.chart_refresh_seconds(quick, pd.DataFrame()) == launch.CHART_REFRESH_MIN_S
+    runs = table(("a", "done", quick, "t", 600.0))  # a slow server: 3 s per epoch of the same run
+    assert launch.chart_refresh_seconds(quick, runs) == pytest.approx(3.0)
+    strong = preset_config("ff-best-mnist", "ff")  # minutes per epoch: capped, so that charts stay live
+    assert launch.chart_refresh_seconds(strong, pd.DataFrame()) == launch.CHART_REFRESH_MAX_S
+
+
 def test_eta_limit_from_the_environment():
     assert launch.eta_limit_seconds({}) == launch.DEFAULT_ETA_LIMIT_S
     assert launch.eta_limit_seconds({launch.ETA_LIMIT_ENV: "30"}) == 30.0
