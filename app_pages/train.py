@@ -211,12 +211,13 @@ shown = jm.store.run(run_id)
 was_active = run_progress(shown, None).active
 shown_cfg = shown.get("config") or {}
 shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
-chart_every = launch.chart_refresh_seconds(shown_cfg, runs_now) if shown_cfg else 1.0
+refresh = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.LiveRefresh(1.0, 1.0)
 
 
-@st.fragment(run_every=1.0 if was_active else None)
+@st.fragment(run_every=refresh.status if was_active else None)
 def live_status() -> None:
-    """The run's state, every second while it trains; the whole page once more when it ends."""
+    """The run's state, every 1-2 s while it trains (``launch.live_refresh``); the whole page once more when it
+    ends."""
     run = jm.store.run(run_id)
     progress = run_progress(run, jm.store.metrics(run_id))
     algo = shown_algo
@@ -253,9 +254,9 @@ def live_status() -> None:
         st.rerun()  # the whole page again: stops both timers and shows the final numbers once
 
 
-@st.fragment(run_every=chart_every if was_active else None)
+@st.fragment(run_every=refresh.charts if was_active else None)
 def live_charts() -> None:
-    """The curves, redrawn about once per expected epoch (``launch.chart_refresh_seconds``)."""
+    """The curves, redrawn about once per expected epoch (``launch.live_refresh``)."""
     figures = curves.live_figures(jm.store.metrics(run_id), float(shown_cfg.get("threshold", 2.0)), shown_algo,
                                   str(shown_cfg.get("schedule", "greedy")))
     st.plotly_chart(figures.goodness, key=f"goodness_{run_id}")

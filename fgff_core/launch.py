@@ -8,7 +8,7 @@ first), so the Train and Compare pages only draw the answers:
   running is not submitted again (one click, one launch, even when Enter submitted the form first).
 - ``estimate_training``: seconds of training, from the speed this server measured on its finished
   runs (or, with none yet, from an idle CPU's speed), and ``eta_limit_seconds`` above which a page
-  asks before starting; ``chart_refresh_seconds``, how often the live charts are redrawn.
+  asks before starting; ``live_refresh``, how often a running run is redrawn.
 - ``queue_position``: how many runs are ahead of a queued one.
 """
 
@@ -36,7 +36,7 @@ IDLE_CPU_RATE = 3.0e9
 SPEED_SAMPLE_RUNS = 10  # the newest finished runs whose speed is averaged
 ETA_LIMIT_ENV = "FGFF_WARN_ETA_SECONDS"
 DEFAULT_ETA_LIMIT_S = 600.0
-CHART_REFRESH_MIN_S, CHART_REFRESH_MAX_S = 1.0, 5.0
+REFRESH_MIN_S, STATUS_REFRESH_MAX_S, CHART_REFRESH_MAX_S = 1.0, 2.0, 5.0
 
 
 def run_key(config: RunConfig | Mapping[str, Any]) -> str:
@@ -126,16 +126,26 @@ def estimate_training(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame)
     return TrainingEstimate(training_work(config) / speed.rate, speed.measured_runs)
 
 
-def chart_refresh_seconds(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> float:
-    """How often a running run's live charts are redrawn: about once per expected epoch, within
-    [``CHART_REFRESH_MIN_S``, ``CHART_REFRESH_MAX_S``].
+class LiveRefresh(NamedTuple):
+    """How often the Train page redraws a running run, in seconds."""
 
-    Redrawing more often than epochs arrive shows nothing new and costs the server and the browser CPU
-    that, on a small machine, the training itself needs (the progress bar keeps its one-second tick).
+    status: float  # the progress bar, the elapsed time, Cancel
+    charts: float  # the curves
+
+
+def live_refresh(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> LiveRefresh:
+    """About once per expected epoch for the charts, within [``REFRESH_MIN_S``, ``CHART_REFRESH_MAX_S``];
+    the status as often, but at least every ``STATUS_REFRESH_MAX_S``.
+
+    Redrawing more often than epochs arrive shows nothing new and costs CPU that, on a small machine, the
+    training needs: measured during the ff-best-mnist-quick demo with the server and headless Chromium on
+    the training's 2 cores, each one-second status redraw cost Chromium ~0.25 s of CPU and the charts' redraws
+    another ~20 s over the run (tuning log, session 5).
     """
     cfg = RunConfig.coerce(config)
     per_epoch = estimate_training(cfg, runs).seconds / max(1, cfg.epochs)
-    return min(CHART_REFRESH_MAX_S, max(CHART_REFRESH_MIN_S, per_epoch))
+    charts = min(CHART_REFRESH_MAX_S, max(REFRESH_MIN_S, per_epoch))
+    return LiveRefresh(status=min(STATUS_REFRESH_MAX_S, charts), charts=charts)
 
 
 def eta_limit_seconds(environ: Mapping[str, str] | None = None) -> float:

@@ -44,13 +44,15 @@ def test_estimate_uses_this_servers_measured_speed():
     assert huge.seconds > launch.eta_limit_seconds({})
 
 
-def test_live_charts_redraw_about_once_per_expected_epoch():
+def test_a_running_run_is_redrawn_about_once_per_expected_epoch():
     quick = preset_config("quick-digits", "fgff")  # 200 epochs in a few seconds: the one-second floor
-    assert launch.chart_refresh_seconds(quick, pd.DataFrame()) == launch.CHART_REFRESH_MIN_S
-    runs = table(("a", "done", quick, "t", 600.0))  # a slow server: 3 s per epoch of the same run
-    assert launch.chart_refresh_seconds(quick, runs) == pytest.approx(3.0)
+    assert launch.live_refresh(quick, pd.DataFrame()) == (launch.REFRESH_MIN_S, launch.REFRESH_MIN_S)
+    runs = table(("a", "done", quick, "t", 300.0))  # a slow server: 1.5 s per epoch of the same run
+    assert launch.live_refresh(quick, runs) == pytest.approx((1.5, 1.5))
+    runs = table(("a", "done", quick, "t", 600.0))  # 3 s per epoch: the status still every 2 s
+    assert launch.live_refresh(quick, runs) == pytest.approx((launch.STATUS_REFRESH_MAX_S, 3.0))
     strong = preset_config("ff-best-mnist", "ff")  # minutes per epoch: capped, so that charts stay live
-    assert launch.chart_refresh_seconds(strong, pd.DataFrame()) == launch.CHART_REFRESH_MAX_S
+    assert launch.live_refresh(strong, pd.DataFrame()) == (launch.STATUS_REFRESH_MAX_S, launch.CHART_REFRESH_MAX_S)
 
 
 def test_eta_limit_from_the_environment():
