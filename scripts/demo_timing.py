@@ -4,7 +4,8 @@ Usage: ``python scripts/demo_timing.py http://127.0.0.1:8701 [--preset ff-best-m
 running server that can read the preset's dataset (``FGFF_DATA_DIR=../shared/datasets streamlit run app.py
 --server.port 8701``). Prints, in seconds from the click on Start: the first epoch on screen and the final
 "Test accuracy" metric, with the accuracy shown. With ``--first-epoch`` it stops at the first epoch on screen
-and presses Cancel (for the 20-30 minute presets: that they start and stream from the app). Not a test:
+and presses Cancel (for the 20-30 minute presets: that they start and stream from the app). With ``--cpu`` it
+also prints the CPU seconds of the server, the training workers and Chromium over the measurement. Not a test:
 the times depend on the machine and its load (print ``uptime`` beside them).
 """
 
@@ -14,6 +15,7 @@ import argparse
 import re
 import time
 
+from cpu_by_process import CpuByProcess
 from page_load_times import ARGS, CHROMIUM, IDLE  # the same browser and the same idle test (scripts/)
 
 READY = ("() => { const b = [...document.querySelectorAll('button')].find(x => x.innerText.includes('Start training'));"
@@ -65,8 +67,15 @@ def main() -> None:
     parser.add_argument("--preset", default="ff-best-mnist-quick")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds to wait for the result")
     parser.add_argument("--first-epoch", action="store_true", help="cancel the run once its first epoch shows")
+    parser.add_argument("--cpu", action="store_true",
+                        help="also print the CPU seconds each kind of process used meanwhile (Linux)")
     args = parser.parse_args()
-    print(measure(args.base.rstrip("/"), args.preset, args.timeout, args.first_epoch))
+    if not args.cpu:
+        print(measure(args.base.rstrip("/"), args.preset, args.timeout, args.first_epoch))
+        return
+    with CpuByProcess() as cpu:
+        result = measure(args.base.rstrip("/"), args.preset, args.timeout, args.first_epoch)
+    print({**result, "cpu_seconds": cpu.seconds, "over_seconds": round(cpu.wall, 1)})
 
 
 if __name__ == "__main__":
