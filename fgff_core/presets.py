@@ -58,12 +58,11 @@ _BEST = {**_BEST_QUICK, "layers": (1000, 1000, 1000), "epochs": 20, "predict_lay
 _BEST_MNIST = {**_BEST, "epochs": 30, "augment_shift": 2, "predict_layers": "all"}
 _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.md)
     "ff-best-mnist-quick": ("Measured (all 60,000 training images, the full test set, two torch threads on the "
-                            "idle 2-core CPU; docs/REPRODUCTION.md): 98.24 +- 0.05% over 3 seeds in 134-153 s "
-                            "per CLI command on a Zen 3 CPU without AVX-512 (an AVX-512 one took half the time "
-                            "for the same work); in the app, with the server and the browser on the same 2 cores, "
-                            "203 s from Start to the final accuracy there. Equal budget after the same lr sweep "
-                            "(reproduce --table best, 3 seeds): FF 98.32 +- 0.15%, FGFF 98.23 +- 0.08% (97.91% "
-                            "without its factors)."),
+                            "idle 2-core CPU, a Zen 3 without AVX-512; docs/REPRODUCTION.md): 98.33 +- 0.13% over "
+                            "3 seeds in 69-72 s per CLI command; in the app, with the server and the browser on "
+                            "the same 2 cores, 81-83 s from Start to the final 98.44%. Equal budget after the same "
+                            "lr sweep (reproduce --table best, 3 seeds): FF 98.27 +- 0.13%, FGFF 98.25 +- 0.17% "
+                            "(97.61% without its factors)."),
     "ff-best-fashion-quick": ("Measured (all 60,000 training images, the full test set, one torch thread per run "
                               "with another run beside; reproduce --table best, 3 seeds): 88.75 +- 0.17% at "
                               "this lr, 100-170 s per run. FGFF after the same lr sweep: 88.39 +- 0.16% "
