@@ -212,7 +212,6 @@ def final_accuracy_table(run: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("split")
 
 
-
 class LiveFigures(NamedTuple):
     """The Train page's live charts of one run."""
 
@@ -230,8 +229,8 @@ _LIVE_LOCK = threading.Lock()
 def live_figures(metrics: pd.DataFrame, threshold: float, algo: str, schedule: str) -> LiveFigures:
     """The live charts for ``metrics``, built again only when the metrics changed.
 
-    The Train page redraws every second while a run trains, but a new epoch arrives only every few seconds,
-    and building the four figures took ~0.4 s of the server's CPU (measured on a 2x500 MNIST run with 30
+    The Train page redraws a running run's charts every 1-5 s (``launch.live_refresh``), not always in step
+    with its epochs, and building the four figures took ~0.4 s of the server's CPU (measured on a 2x500 MNIST run with 30
     metric rows): on a 2-core machine that slowed the training the page shows. Identical metrics (by a hash of
     their values) give the same figures, for every viewer of the run. Treat the figures as read-only.
     """
