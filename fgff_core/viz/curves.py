@@ -230,9 +230,10 @@ def live_figures(metrics: pd.DataFrame, threshold: float, algo: str, schedule: s
     """The live charts for ``metrics``, built again only when the metrics changed.
 
     The Train page redraws a running run's charts every 1-5 s (``launch.live_refresh``), not always in step
-    with its epochs, and building the four figures took ~0.4 s of the server's CPU (measured on a 2x500 MNIST run with 30
-    metric rows): on a 2-core machine that slowed the training the page shows. Identical metrics (by a hash of
-    their values) give the same figures, for every viewer of the run. Treat the figures as read-only.
+    with its epochs, and building the four figures took ~0.4 s of the server's CPU (measured on a 2x500 MNIST
+    run with 30 metric rows): on a 2-core machine that slowed the training the page shows. Identical metrics
+    (by a hash of their values) give the same figures, for every viewer of the run. Treat the figures as
+    read-only.
     """
     key = (int(pd.util.hash_pandas_object(metrics, index=True).sum()), len(metrics), tuple(metrics.columns),
            float(threshold), algo, schedule)
