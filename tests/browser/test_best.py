@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 from test_classroom import SLOW_MS, goto, wait_done
-from test_e2e import chromium_page, no_exception, server, wait_idle  # noqa: F401 - fixtures
+from test_e2e import chromium_page, no_exception, server, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
 
 from fgff_core import lesson
 from fgff_core.presets import MNIST_DEMO, PRESETS
@@ -56,11 +56,11 @@ def test_a_simultaneous_run_draws_each_layers_accuracy(server, chromium_page):  
     page.wait_for_function("() => /run=/.test(location.search)", timeout=60_000)
     run_id = page.evaluate("() => new URLSearchParams(location.search).get('run')")
     wait_done(RunStore(server[1]), [run_id])
-    page.get_by_text("accuracy of each layer on its own").wait_for(timeout=SLOW_MS)
+    wait_chart_titled(page, "accuracy of each layer on its own", timeout=SLOW_MS)
     wait_idle(page)
     names = page.evaluate(
         """() => { const p = [...document.querySelectorAll('.js-plotly-plot')].find(
-             q => (q.layout.title.text || '').includes('each layer on its own'));
+             q => ((q.layout.title && q.layout.title.text) || '').includes('each layer on its own'));
            return p._fullData.map(t => t.name); }""")
     assert names[:4] == ["layer 1, test", "layer 1, train", "layer 2, test", "layer 2, train"]
     assert names[-1].startswith("network")

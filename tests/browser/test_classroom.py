@@ -13,7 +13,7 @@ import time
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
-from test_e2e import chromium_page, no_exception, server, wait_idle  # noqa: F401 - fixtures
+from test_e2e import chromium_page, no_exception, server, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
 
 from fgff_core.store import RunStore
 
@@ -139,7 +139,7 @@ def test_case03_an_imported_checkpoint_never_shows_nan(server, chromium_page, st
     fgff = store.runs().set_index("algo").loc["fgff", "run_id"]
     store.import_checkpoint(store.checkpoint_path(fgff), name="imported copy")
     goto(page, f"{base}/learn?step=4&epochs=6", "4. The significance factors: FF vs FGFF")
-    page.get_by_text("FGFF: significance factor of each neuron").wait_for(timeout=60_000)
+    wait_chart_titled(page, "FGFF: significance factor of each neuron")
     wait_idle(page)
     main = page.locator('[data-testid="stMain"]').inner_text()
     assert "nan" not in main.lower().replace("nanmean", ""), main

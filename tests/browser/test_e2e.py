@@ -102,6 +102,15 @@ def trace_points(page, index: int) -> int:
         " return p && p._fullData ? p._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1; }", index)
 
 
+def wait_chart_titled(page, part: str, timeout: int = 60_000) -> None:
+    """Until a drawn Plotly chart's title contains ``part``. Waits on the charts' own layouts, not on
+    the title's text element: a Streamlit rerun can briefly hold a hidden old copy of a chart beside
+    the new one, and a strict text locator then finds two."""
+    page.wait_for_function(
+        "(part) => [...document.querySelectorAll('.js-plotly-plot')].some(p => p.layout && p.layout.title"
+        " && (p.layout.title.text || '').includes(part))", arg=part, timeout=timeout)
+
+
 def wait_charts(page, n: int, timeout: int = 60_000) -> None:
     """Until at least ``n`` Plotly charts are drawn, each with data points."""
     page.wait_for_function(

@@ -15,7 +15,7 @@ import re
 import time
 
 import pytest
-from test_e2e import chromium_page, no_exception, server, shot, wait_idle  # noqa: F401 - fixtures
+from test_e2e import chromium_page, no_exception, server, shot, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -97,7 +97,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     # -- 4: FF vs FGFF through the job manager -------------------------------------------------------
     next_step(page, 4)
     page.get_by_role("button", name="Train FF and FGFF").click()
-    page.get_by_text("FGFF: significance factor of each neuron").wait_for(timeout=SLOW_MS)
+    wait_chart_titled(page, "FGFF: significance factor of each neuron", timeout=SLOW_MS)
     wait_idle(page)
     page.get_by_text("Test accuracy (whole digits test set)").wait_for()
     no_exception(page)
@@ -115,7 +115,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     started = time.time()
     page.goto(f"{step4_url}&hide=lr,seed")
     page.get_by_role("heading", name=re.compile(r"^4\. ")).wait_for()
-    page.get_by_text("FGFF: significance factor of each neuron").wait_for()
+    wait_chart_titled(page, "FGFF: significance factor of each neuron")
     wait_idle(page)
     assert time.time() - started < 60  # stored runs: no training again
     sidebar = page.locator('[data-testid="stSidebar"]')
