@@ -211,15 +211,17 @@ shown = jm.store.run(run_id)
 was_active = run_progress(shown, None).active
 shown_cfg = shown.get("config") or {}
 shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
-refresh = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.LiveRefresh(1.0, 1.0)
+refresh_s = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.REFRESH_MIN_S
 
 
-@st.fragment(run_every=refresh.status if was_active else None)
-def live_status() -> None:
-    """The run's state, every 1-2 s while it trains (``launch.live_refresh``); the whole page once more when it
-    ends."""
+@st.fragment(run_every=refresh_s if was_active else None)
+def live_run() -> None:
+    """The run's state and curves about once per epoch while it trains (``launch.live_refresh``); the whole
+    page once more when it ends. One fragment, so one timer: with two (status and curves), a finished run
+    once showed no curves in CI, most likely their timers racing the page's last rerun."""
     run = jm.store.run(run_id)
-    progress = run_progress(run, jm.store.metrics(run_id))
+    metrics = jm.store.metrics(run_id)
+    progress = run_progress(run, metrics)
     algo = shown_algo
     st.subheader(f"{run.get('name') or run_id} · {algo.upper()} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
@@ -250,14 +252,7 @@ def live_status() -> None:
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)
-    if was_active and not progress.active:
-        st.rerun()  # the whole page again: stops both timers and shows the final numbers once
-
-
-@st.fragment(run_every=refresh.charts if was_active else None)
-def live_charts() -> None:
-    """The curves, redrawn about once per expected epoch (``launch.live_refresh``)."""
-    figures = curves.live_figures(jm.store.metrics(run_id), float(shown_cfg.get("threshold", 2.0)), shown_algo,
+    figures = curves.live_figures(metrics, float(shown_cfg.get("threshold", 2.0)), shown_algo,
                                   str(shown_cfg.get("schedule", "greedy")))
     st.plotly_chart(figures.goodness, key=f"goodness_{run_id}")
     left, right = st.columns(2)
@@ -265,6 +260,8 @@ def live_charts() -> None:
     right.plotly_chart(figures.accuracy, key=f"accuracy_{run_id}")
     if figures.layer_accuracy is not None:
         st.plotly_chart(figures.layer_accuracy, key=f"layer_accuracy_{run_id}")
+    if was_active and not progress.active:
+        st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 
 
 def _ms(value) -> str:
@@ -275,5 +272,4 @@ def _s(value) -> str:
     return "–" if value is None or value != value else f"{float(value):.2f} s"
 
 
-live_status()
-live_charts()
+live_run()

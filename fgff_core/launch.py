@@ -36,7 +36,7 @@ IDLE_CPU_RATE = 3.0e9
 SPEED_SAMPLE_RUNS = 10  # the newest finished runs whose speed is averaged
 ETA_LIMIT_ENV = "FGFF_WARN_ETA_SECONDS"
 DEFAULT_ETA_LIMIT_S = 600.0
-REFRESH_MIN_S, STATUS_REFRESH_MAX_S, CHART_REFRESH_MAX_S = 1.0, 2.0, 5.0
+REFRESH_MIN_S, REFRESH_MAX_S = 1.0, 5.0
 
 
 def run_key(config: RunConfig | Mapping[str, Any]) -> str:
@@ -126,26 +126,18 @@ def estimate_training(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame)
     return TrainingEstimate(training_work(config) / speed.rate, speed.measured_runs)
 
 
-class LiveRefresh(NamedTuple):
-    """How often the Train page redraws a running run, in seconds."""
-
-    status: float  # the progress bar, the elapsed time, Cancel
-    charts: float  # the curves
-
-
-def live_refresh(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> LiveRefresh:
-    """About once per expected epoch for the charts, within [``REFRESH_MIN_S``, ``CHART_REFRESH_MAX_S``];
-    the status as often, but at least every ``STATUS_REFRESH_MAX_S``.
+def live_refresh(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> float:
+    """Seconds between two redraws of a running run on the Train page (its progress and its curves): about
+    once per expected epoch, within [``REFRESH_MIN_S``, ``REFRESH_MAX_S``].
 
     Redrawing more often than epochs arrive shows nothing new and costs CPU that, on a small machine, the
     training needs: measured during the ff-best-mnist-quick demo with the server and headless Chromium on
     the training's 2 cores, each one-second status redraw cost Chromium ~0.25 s of CPU and the charts' redraws
-    another ~20 s over the run (tuning log, session 5).
+    another ~20 s over the run (tuning log, session 5). One timer draws both (see ``app_pages/train.py``).
     """
     cfg = RunConfig.coerce(config)
     per_epoch = estimate_training(cfg, runs).seconds / max(1, cfg.epochs)
-    charts = min(CHART_REFRESH_MAX_S, max(REFRESH_MIN_S, per_epoch))
-    return LiveRefresh(status=min(STATUS_REFRESH_MAX_S, charts), charts=charts)
+    return min(REFRESH_MAX_S, max(REFRESH_MIN_S, per_epoch))
 
 
 def eta_limit_seconds(environ: Mapping[str, str] | None = None) -> float:

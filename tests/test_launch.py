@@ -46,13 +46,13 @@ def test_estimate_uses_this_servers_measured_speed():
 
 def test_a_running_run_is_redrawn_about_once_per_expected_epoch():
     quick = preset_config("quick-digits", "fgff")  # 200 epochs in a few seconds: the one-second floor
-    assert launch.live_refresh(quick, pd.DataFrame()) == (launch.REFRESH_MIN_S, launch.REFRESH_MIN_S)
+    assert launch.live_refresh(quick, pd.DataFrame()) == launch.REFRESH_MIN_S
     runs = table(("a", "done", quick, "t", 300.0))  # a slow server: 1.5 s per epoch of the same run
-    assert launch.live_refresh(quick, runs) == pytest.approx((1.5, 1.5))
-    runs = table(("a", "done", quick, "t", 600.0))  # 3 s per epoch: the status still every 2 s
-    assert launch.live_refresh(quick, runs) == pytest.approx((launch.STATUS_REFRESH_MAX_S, 3.0))
-    strong = preset_config("ff-best-mnist", "ff")  # minutes per epoch: capped, so that charts stay live
-    assert launch.live_refresh(strong, pd.DataFrame()) == (launch.STATUS_REFRESH_MAX_S, launch.CHART_REFRESH_MAX_S)
+    assert launch.live_refresh(quick, runs) == pytest.approx(1.5)
+    runs = table(("a", "done", quick, "t", 600.0))  # 3 s per epoch
+    assert launch.live_refresh(quick, runs) == pytest.approx(3.0)
+    strong = preset_config("ff-best-mnist", "ff")  # minutes per epoch: capped, so that the page stays live
+    assert launch.live_refresh(strong, pd.DataFrame()) == launch.REFRESH_MAX_S
 
 
 def test_eta_limit_from_the_environment():
