@@ -53,7 +53,7 @@ def measure(base: str, preset: str, timeout_s: float, first_epoch_only: bool = F
             page.get_by_text("cancelled", exact=False).first.wait_for(timeout=120_000)
             result["cancelled_s"] = round(time.perf_counter() - start, 1)
         else:
-            page.get_by_text("Test accuracy", exact=True).wait_for(timeout=timeout_s * 1000)
+            page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for(timeout=timeout_s * 1000)
             result["final_accuracy_s"] = round(time.perf_counter() - start, 1)
             page.wait_for_function(IDLE, timeout=60_000)
             result["test_accuracy_shown"] = page.locator('[data-testid="stMetricValue"]').first.inner_text().strip()

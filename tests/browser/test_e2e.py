@@ -155,7 +155,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
         assert trace_points(page, 0) > points_before
         shot(page, "train_running")
     print(f"first live epoch on screen {first_curve_s:.1f} s after Start")
-    page.get_by_text("Test accuracy", exact=True).wait_for(timeout=TRAIN_TIMEOUT_MS)
+    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for(timeout=TRAIN_TIMEOUT_MS)
     wait_idle(page)
     no_exception(page)
     acc = page.locator('[data-testid="stMetricValue"]').first.inner_text()
@@ -166,7 +166,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
 
     # -- Refresh reattaches to the same run --------------------------------------------------
     page.reload()
-    page.get_by_text("Test accuracy", exact=True).wait_for()
+    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for()
     assert f"run={run_id}" in page.url
 
     # -- Significance and Features for the run ---------------------------------------------------

@@ -87,7 +87,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     page.wait_for_function("() => /fully trained/.test(document.querySelector('[data-testid=\"stProgress\"]')"
                            ".innerText)", timeout=SLOW_MS)
     wait_idle(page)
-    page.get_by_text("Test accuracy", exact=True).wait_for()
+    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for()
     acc = page.locator('[data-testid="stMetric"]', has_text="Test accuracy").locator(
         '[data-testid="stMetricValue"]').inner_text()
     shot(page, "learn-step3")
@@ -99,7 +99,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     page.get_by_role("button", name="Train FF and FGFF").click()
     wait_chart_titled(page, "FGFF: significance factor of each neuron", timeout=SLOW_MS)
     wait_idle(page)
-    page.get_by_text("Test accuracy (whole digits test set)").wait_for()
+    page.get_by_text("Test accuracy (whole digits test set)").filter(visible=True).first.wait_for()
     no_exception(page)
     shot(page, "learn-step4")
     step4_url = page.url

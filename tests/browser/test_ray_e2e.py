@@ -69,7 +69,7 @@ def _train_through_ray(base: str, runs: Path, page) -> None:
     if "done" not in progress_text(page):
         page.wait_for_timeout(1500)
         assert trace_points(page, 0) > points_before
-    page.get_by_text("Test accuracy", exact=True).wait_for(timeout=TIMEOUT_MS)
+    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for(timeout=TIMEOUT_MS)
     no_exception(page)
 
     row = RunStore(runs).run(run_id)
