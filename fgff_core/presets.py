@@ -59,8 +59,8 @@ _BEST_MNIST = {**_BEST, "epochs": 30, "augment_shift": 2, "predict_layers": "all
 _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.md)
     "ff-best-mnist-quick": ("Measured (all 60,000 training images, the full test set, two torch threads on the "
                             "idle 2-core CPU, a Zen 3 without AVX-512; docs/REPRODUCTION.md): 98.33 +- 0.13% over "
-                            "3 seeds in 69-72 s per CLI command; in the app, with the server and the browser on "
-                            "the same 2 cores, 81-83 s from Start to the final 98.44%. Equal budget after the same "
+                            "3 seeds in 69-80 s per CLI command; in the app, with the server and the browser on "
+                            "the same 2 cores, 81-102 s from Start to the final 98.44%. Equal budget after the same "
                             "lr sweep (reproduce --table best, 3 seeds): FF 98.27 +- 0.13%, FGFF 98.25 +- 0.17% "
                             "(97.61% without its factors)."),
     "ff-best-fashion-quick": ("Measured (all 60,000 training images, the full test set, one torch thread per run "
