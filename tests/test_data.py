@@ -301,6 +301,29 @@ def test_train_subset_first_n_in_file_order():
     assert torch.equal(load_for_config(cfg).x_train, full.x_train[:300])
 
 
+def test_reproduce_trains_on_the_data_its_config_names(tmp_path, fresh_cache):
+    """reproduce's data cache honours train_subset_order and normalize, as load_for_config does (it once
+    ignored both: Table I's first full runs trained on a random 50,000, not the first)."""
+    from fgff_core.config import RunConfig
+    from fgff_core.reproduce import DataCache, validation_split
+
+    full = load_dataset("digits")
+    cache = DataCache()
+    first = RunConfig(dataset="digits", train_subset=300, train_subset_order="first")
+    assert torch.equal(cache.get(first).x_train, full.x_train[:300])
+    assert torch.equal(cache.get(first.replace(train_subset_order="shuffled")).x_train,
+                       load_dataset("digits", train_subset=300).x_train)
+    split = validation_split(first, 200)  # file order: the next 200 samples validate
+    assert torch.equal(split.x_train, full.x_train[:300]) and torch.equal(split.x_test, full.x_train[300:500])
+    _write_cifar_bin(tmp_path / "cifar-10-batches-bin")
+    for normalize in ("data", "authors"):
+        cfg = RunConfig(dataset="cifar10", data_dir=str(tmp_path), download=False, normalize=normalize)
+        expected = load_dataset("cifar10", data_dir=tmp_path, download=False, normalize=normalize)
+        assert torch.equal(cache.get(cfg).x_train, expected.x_train), normalize
+        rows = {tuple(r) for r in expected.x_train.tolist()}  # the validation samples, normalised alike
+        assert all(tuple(r) in rows for r in validation_split(cfg, 20).x_test.tolist()), normalize
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not (SHARED / "cifar10" / "cifar-10-binary.tar.gz").is_file(), reason="needs ../shared/datasets")
 def test_real_cifar10_binary_archive_from_the_shared_folder():

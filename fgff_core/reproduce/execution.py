@@ -13,7 +13,7 @@ from typing import Any
 import torch
 
 from ..config import RunConfig
-from ..data import SUBSET_SEED, Dataset, DatasetNotFoundError, load_dataset
+from ..data import SUBSET_SEED, Dataset, DatasetNotFoundError, load_dataset, load_for_config
 from ..events import RunFinished
 from ..format import percent
 from ..training import train
@@ -30,33 +30,34 @@ def now() -> str:
 
 
 class DataCache:
-    """Each (dataset, train subset, validation size) is loaded once per process, not once per run."""
+    """Each dataset a config asks for (``data.load_for_config``) is loaded once per process, not once per run."""
 
     def __init__(self) -> None:
         self._data: dict[tuple, Dataset] = {}
 
     def get(self, cfg: RunConfig, val_size: int = 0) -> Dataset:
-        key = (cfg.dataset, cfg.data_dir, cfg.train_subset, val_size)
+        key = (cfg.dataset, cfg.data_dir, cfg.train_subset, cfg.train_subset_order, cfg.normalize, val_size)
         if key not in self._data:
-            if val_size:
-                self._data[key] = validation_split(cfg, val_size)
-            else:
-                self._data[key] = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, cfg.train_subset)
+            self._data[key] = validation_split(cfg, val_size) if val_size else load_for_config(cfg)
         return self._data[key]
 
 
 def validation_split(cfg: RunConfig, val_size: int) -> Dataset:
     """Train on ``load_dataset``'s training subset; test on ``val_size`` other training samples.
 
-    Uses the same fixed shuffle as ``load_dataset(train_subset=...)``, so the training samples are
-    exactly those of the test-set runs, and the validation samples are none of them.
+    Uses the same order as ``load_dataset(train_subset=..., train_subset_order=...)`` (its fixed shuffle,
+    or file order), so the training samples are exactly those of the test-set runs, and the validation
+    samples are none of them.
     """
-    full = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, 0)
+    full = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, 0, normalize=cfg.normalize)
     n = cfg.train_subset or len(full.y_train) - val_size
     if n + val_size > len(full.y_train):
         raise ValueError(f"study: train_subset {n} + validation {val_size} exceed the {len(full.y_train)} "
                          f"training samples of {cfg.dataset}")
-    perm = torch.randperm(len(full.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    if cfg.train_subset_order == "first":
+        perm = torch.arange(len(full.y_train))
+    else:
+        perm = torch.randperm(len(full.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))
     tr, va = perm[:n].sort().values, perm[n:n + val_size].sort().values
     return Dataset(full.name, full.x_train[tr], full.y_train[tr], full.x_train[va], full.y_train[va],
                    full.image_shape, full.n_classes, full.mean, full.std)
