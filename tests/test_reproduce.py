@@ -248,7 +248,21 @@ def test_tables_only_writes_the_markdown_of_a_log_and_trains_nothing(tmp_path, m
     assert md.count("not run yet") == 9
     assert "| 2x50 | FGFF | 87.13 | 86.08 ± n/a | 1 | -1.05 | within 2 pp (-1.05, one seed) |" in md
     assert "Verdicts: 1 within 2 points of the paper, 0 above, 3 below, of 4 cells with runs." in md
-    assert "| Table 1 2x50 | 1 |" in (tmp_path / "ablation-quick.md").read_text()
+    assert "| Table 1 2x50, random 10000 | 1 |" in (tmp_path / "ablation-quick.md").read_text()
+
+
+def test_the_ablation_never_pools_runs_trained_on_different_samples():
+    from fgff_core.reproduce.study_report import ablation
+
+    def row(order, n_train=50000, subset=50000, part="1", gap=0.1):
+        return {"part": part, "row": "2x500", "algo": "fgff", "n_train": n_train, "test_acc": 0.9,
+                "test_acc_no_significance": 0.9 - gap, "config": {"train_subset": subset, "train_subset_order": order}}
+
+    md = ablation([row("first"), row("first", gap=0.2), row("shuffled"), row("shuffled", 60000, 0, "2"),
+                   row("shuffled", 60000, 70000, "2")])  # a subset larger than the data is the whole set
+    assert "| Table 1 2x500, first 50000 | 2 | +15.00 ± 7.07 |" in md
+    assert "| Table 1 2x500, random 50000 | 1 | +10.00 ± n/a |" in md
+    assert "| Table 2 2x500 | 2 | +10.00 ± 0.00 |" in md
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("paper-")])

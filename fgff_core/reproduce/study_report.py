@@ -21,6 +21,15 @@ def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
     return "" if ff_mean is None or fgff_mean is None else f"{(fgff_mean - ff_mean) * 100:+.2f}"
 
 
+def _training_set(row: dict[str, Any]) -> str:
+    """ ", first 50000" or ", random 5000" for a table run on part of the training set, so runs on different
+    samples are never pooled; "" for the study (its own fixed subset) and for the whole training set."""
+    cfg = row.get("config", {})
+    if not row["part"].isdigit() or not cfg.get("train_subset") or row["n_train"] < cfg["train_subset"]:
+        return ""
+    return f", {'first' if cfg.get('train_subset_order') == 'first' else 'random'} {row['n_train']}"
+
+
 def ablation(rows: list[dict[str, Any]]) -> str:
     """Every FGFF run given: accuracy with significance minus without, in points, grouped by table row."""
     if not rows:
@@ -30,8 +39,8 @@ def ablation(rows: list[dict[str, Any]]) -> str:
     for r, g in zip(rows, gaps):
         where = f"Table {r['part']}" if r["part"].isdigit() else r["part"]  # "study", "best"
         lr = f" lr={r['lr']:g}" if r["row"].startswith("curve") else ""  # the long-budget lr may differ
-        groups.setdefault(f"{where} {r['row']}{lr}" + (" (validation)" if r.get("test_on") == "validation" else ""),
-                          []).append(g)
+        groups.setdefault(f"{where} {r['row']}{lr}{_training_set(r)}"
+                          + (" (validation)" if r.get("test_on") == "validation" else ""), []).append(g)
     lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
 
     def natural(item: tuple[str, list[float]]) -> list:
