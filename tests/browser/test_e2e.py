@@ -86,6 +86,12 @@ def wait_idle(page) -> None:
     page.wait_for_function("!document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=120_000)
 
 
+def wait_visible_text(page, text: str, exact: bool = True, timeout: int = 30_000) -> None:
+    """Until some visible element shows ``text``. While Streamlit redraws, a hidden old copy of an element
+    can sit beside the new one, so a strict locator would find two; the first visible match is enough."""
+    page.get_by_text(text, exact=exact).filter(visible=True).first.wait_for(timeout=timeout)
+
+
 def progress_text(page) -> str:
     return page.locator('[data-testid="stProgress"]').first.inner_text()
 
@@ -155,7 +161,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
         assert trace_points(page, 0) > points_before
         shot(page, "train_running")
     print(f"first live epoch on screen {first_curve_s:.1f} s after Start")
-    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for(timeout=TRAIN_TIMEOUT_MS)
+    wait_visible_text(page, "Test accuracy", timeout=TRAIN_TIMEOUT_MS)
     wait_idle(page)
     no_exception(page)
     acc = page.locator('[data-testid="stMetricValue"]').first.inner_text()
@@ -166,7 +172,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
 
     # -- Refresh reattaches to the same run --------------------------------------------------
     page.reload()
-    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for()
+    wait_visible_text(page, "Test accuracy")
     assert f"run={run_id}" in page.url
 
     # -- Significance and Features for the run ---------------------------------------------------

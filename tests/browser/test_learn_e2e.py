@@ -15,7 +15,7 @@ import re
 import time
 
 import pytest
-from test_e2e import chromium_page, no_exception, server, shot, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
+from test_e2e import chromium_page, no_exception, server, shot, wait_chart_titled, wait_idle, wait_visible_text  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -87,7 +87,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     page.wait_for_function("() => /fully trained/.test(document.querySelector('[data-testid=\"stProgress\"]')"
                            ".innerText)", timeout=SLOW_MS)
     wait_idle(page)
-    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for()
+    wait_visible_text(page, "Test accuracy")
     acc = page.locator('[data-testid="stMetric"]', has_text="Test accuracy").locator(
         '[data-testid="stMetricValue"]').inner_text()
     shot(page, "learn-step3")
@@ -99,7 +99,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     page.get_by_role("button", name="Train FF and FGFF").click()
     wait_chart_titled(page, "FGFF: significance factor of each neuron", timeout=SLOW_MS)
     wait_idle(page)
-    page.get_by_text("Test accuracy (whole digits test set)").filter(visible=True).first.wait_for()
+    wait_visible_text(page, "Test accuracy (whole digits test set)", exact=False)
     no_exception(page)
     shot(page, "learn-step4")
     step4_url = page.url

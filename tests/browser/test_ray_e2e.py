@@ -12,7 +12,16 @@ from pathlib import Path
 
 import pytest
 from app_server import running_app
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, epochs_done, no_exception, progress_text, trace_points, wait_idle
+from test_e2e import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    epochs_done,
+    no_exception,
+    progress_text,
+    trace_points,
+    wait_idle,
+    wait_visible_text,
+)
 
 from fgff_core.store import RunStore
 
@@ -69,7 +78,7 @@ def _train_through_ray(base: str, runs: Path, page) -> None:
     if "done" not in progress_text(page):
         page.wait_for_timeout(1500)
         assert trace_points(page, 0) > points_before
-    page.get_by_text("Test accuracy", exact=True).filter(visible=True).first.wait_for(timeout=TIMEOUT_MS)
+    wait_visible_text(page, "Test accuracy", timeout=TIMEOUT_MS)
     no_exception(page)
 
     row = RunStore(runs).run(run_id)
