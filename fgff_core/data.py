@@ -291,6 +291,14 @@ def _load_normalised(name: str, root: Path | None, download: bool, normalize: st
 SUBSET_SEED = 12345  # the train-subset shuffle is fixed, so runs with different seeds see the same data
 
 
+def training_order(n: int, order: str) -> torch.Tensor:
+    """The order in which training subsets take the ``n`` training samples: file order (``'first'``) or the
+    fixed shuffle (``'shuffled'``, the same for every seed). A subset of N is the first N of it."""
+    if order == "first":
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(SUBSET_SEED))
+
+
 def load_dataset(name: str = "digits", data_dir: str | Path | None = None, download: bool = True,
                  train_subset: int = 0, train_subset_order: str = "shuffled", normalize: str = "data") -> Dataset:
     """Load a registered dataset, normalised and flattened, on the CPU.
@@ -317,11 +325,7 @@ def load_dataset(name: str = "digits", data_dir: str | Path | None = None, downl
     check_data_dir(data_dir)
     ds = _load_normalised(name, data_root(data_dir), download, normalize)
     if train_subset and train_subset < len(ds.y_train):
-        if train_subset_order == "first":
-            idx = torch.arange(train_subset)
-        else:
-            idx = torch.randperm(len(ds.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))[:train_subset]
-            idx, _ = idx.sort()
+        idx = training_order(len(ds.y_train), train_subset_order)[:train_subset].sort().values
         ds = Dataset(ds.name, ds.x_train[idx], ds.y_train[idx], ds.x_test, ds.y_test, ds.image_shape,
                      ds.n_classes, ds.mean, ds.std)
     return ds
@@ -335,7 +339,14 @@ def train_subset_note(config, data: Dataset) -> str | None:
     return None
 
 
+def dataset_arguments(config) -> dict[str, Any]:
+    """The ``load_dataset`` arguments that a ``RunConfig`` names: the one place that says which data a run
+    trains and tests on (``load_for_config`` and the reproduce cache both read it)."""
+    return {"name": config.dataset, "data_dir": config.data_dir, "download": config.download,
+            "train_subset": config.train_subset, "train_subset_order": config.train_subset_order,
+            "normalize": config.normalize}
+
+
 def load_for_config(config) -> Dataset:
     """The dataset a ``RunConfig`` asks for."""
-    return load_dataset(config.dataset, config.data_dir, config.download, config.train_subset,
-                        config.train_subset_order, config.normalize)
+    return load_dataset(**dataset_arguments(config))

@@ -10,10 +10,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import torch
-
 from ..config import RunConfig
-from ..data import SUBSET_SEED, Dataset, DatasetNotFoundError, load_dataset, load_for_config
+from ..data import Dataset, DatasetNotFoundError, dataset_arguments, load_dataset, load_for_config, training_order
 from ..events import RunFinished
 from ..format import percent
 from ..training import train
@@ -36,7 +34,7 @@ class DataCache:
         self._data: dict[tuple, Dataset] = {}
 
     def get(self, cfg: RunConfig, val_size: int = 0) -> Dataset:
-        key = (cfg.dataset, cfg.data_dir, cfg.train_subset, cfg.train_subset_order, cfg.normalize, val_size)
+        key = (*dataset_arguments(cfg).items(), val_size)
         if key not in self._data:
             self._data[key] = validation_split(cfg, val_size) if val_size else load_for_config(cfg)
         return self._data[key]
@@ -45,19 +43,15 @@ class DataCache:
 def validation_split(cfg: RunConfig, val_size: int) -> Dataset:
     """Train on ``load_dataset``'s training subset; test on ``val_size`` other training samples.
 
-    Uses the same order as ``load_dataset(train_subset=..., train_subset_order=...)`` (its fixed shuffle,
-    or file order), so the training samples are exactly those of the test-set runs, and the validation
-    samples are none of them.
+    Takes the samples in ``data.training_order``, as ``load_dataset`` does, so the training samples are
+    exactly those of the test-set runs, and the validation samples are none of them.
     """
-    full = load_dataset(cfg.dataset, cfg.data_dir, cfg.download, 0, normalize=cfg.normalize)
+    full = load_dataset(**{**dataset_arguments(cfg), "train_subset": 0})
     n = cfg.train_subset or len(full.y_train) - val_size
     if n + val_size > len(full.y_train):
         raise ValueError(f"study: train_subset {n} + validation {val_size} exceed the {len(full.y_train)} "
                          f"training samples of {cfg.dataset}")
-    if cfg.train_subset_order == "first":
-        perm = torch.arange(len(full.y_train))
-    else:
-        perm = torch.randperm(len(full.y_train), generator=torch.Generator().manual_seed(SUBSET_SEED))
+    perm = training_order(len(full.y_train), cfg.train_subset_order)
     tr, va = perm[:n].sort().values, perm[n:n + val_size].sort().values
     return Dataset(full.name, full.x_train[tr], full.y_train[tr], full.x_train[va], full.y_train[va],
                    full.image_shape, full.n_classes, full.mean, full.std)
