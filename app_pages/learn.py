@@ -136,8 +136,9 @@ def _training() -> lesson.SteppedTraining:
     return held[1]
 
 
-def _toggle_play() -> None:
-    st.session_state[PLAY_KEY] = not st.session_state.get(PLAY_KEY, False)
+def _set_play(playing: bool) -> None:
+    """Play or Pause: set, never toggle, so a click delivered twice cannot undo itself."""
+    st.session_state[PLAY_KEY] = playing
 
 
 def _reset_training() -> None:
@@ -265,7 +266,8 @@ elif step == 3:
     one = b[0].button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
     ten = b[1].button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
     b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                disabled=training.is_finished and not playing, key="step_play", on_click=_toggle_play)
+                disabled=training.is_finished and not playing, key="step_play", on_click=_set_play,
+                args=(not playing,))
     slow = b[3].toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
     b[4].button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
     if one:

@@ -81,6 +81,7 @@ def test_walk_the_lesson(server, chromium_page):  # noqa: F811 - pytest fixtures
     wait_idle(page)
     page.wait_for_timeout(1500)
     paused_at = layer_epochs(page)
+    assert paused_at < 400, f"Pause did not stop the training before its end: {progress(page)!r}"
     page.wait_for_timeout(2500)
     assert layer_epochs(page) == paused_at  # paused: no tick advances it
     page.get_by_role("button", name="Play").click()
