@@ -233,8 +233,9 @@ elif step == 2:
                          key=f"w_wrong2_{index}")
     layer = c3.selectbox("Layer", list(range(len(cfg.layers))), format_func=lambda i: f"layer {i + 1}",
                          key="w_layer2")
-    view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
-                             cfg.threshold, cfg.delta)
+    with training.lock:
+        view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
+                                 cfg.threshold, cfg.delta)
     st.caption(f"The network is **{training.status_text()}**: train it in step 3 and come back to see the "
                "two goodness values move apart.")
     if settings.hidden("step") and not training.done:  # a link without the step control: train here
@@ -277,26 +278,27 @@ elif step == 3:
 
     @st.fragment(run_every=PLAY_SECONDS[slow] if playing else None)
     def _live() -> None:
-        if st.session_state.get(PLAY_KEY) and not training.is_finished:
-            training.advance(PLAY_EPOCHS[bool(st.session_state.get("w_slow"))])
-            if training.is_finished:
-                st.session_state[PLAY_KEY] = False
-                st.rerun(scope="app")
-        st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
-        titles = training.layer_titles()
-        dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
-        st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
-        sep = st.columns(len(dists) + 1)
-        for i, d in enumerate(dists):
-            sep[i].metric(f"layer {i + 1}: on the right side", percent(d.separation(cfg.threshold), 1),
-                          help="training images whose positive goodness is above the threshold or negative "
-                               "goodness below it")
-        if training.finished is not None:
-            sep[-1].metric("Test accuracy", percent(training.finished.test_acc, 1))
-        evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
-                             columns=["step", "test_acc"])
-        st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
-                                                       len(cfg.layers)), key="step3_curves")
+        with training.lock:  # another script thread of this session may be advancing it
+            if st.session_state.get(PLAY_KEY) and not training.is_finished:
+                training.advance(PLAY_EPOCHS[bool(st.session_state.get("w_slow"))])
+                if training.is_finished:
+                    st.session_state[PLAY_KEY] = False
+                    st.rerun(scope="app")
+            st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
+            titles = training.layer_titles()
+            dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
+            st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
+            sep = st.columns(len(dists) + 1)
+            for i, d in enumerate(dists):
+                sep[i].metric(f"layer {i + 1}: on the right side", percent(d.separation(cfg.threshold), 1),
+                              help="training images whose positive goodness is above the threshold or negative "
+                                   "goodness below it")
+            if training.finished is not None:
+                sep[-1].metric("Test accuracy", percent(training.finished.test_acc, 1))
+            evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
+                                 columns=["step", "test_acc"])
+            st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
+                                                           len(cfg.layers)), key="step3_curves")
 
     _live()
 

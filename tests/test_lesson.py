@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -126,6 +128,37 @@ def test_stepped_training_is_the_engine_run(digits):
     assert stepped.finished.test_acc == pytest.approx(result.test_acc)
     assert len(stepped.evals) == 4  # eval_every=2: epochs 2 and 4 of each layer
 
+
+
+def test_two_threads_advancing_one_training_take_turns(digits):
+    """Streamlit starts a new script thread on a click without waiting for the running one (fast reruns),
+    so two threads can advance one lesson training at once; each must see whole advances, none an error."""
+    cfg = lesson.lesson_config("ff", layers=(20, 20), epochs=60)
+    stepped = lesson.SteppedTraining(cfg, digits)
+    errors: list[BaseException] = []
+
+    def advance_in_steps() -> None:
+        try:
+            for _ in range(6):
+                stepped.advance(10)
+        except BaseException as e:  # noqa: BLE001 - the test reports whatever the thread raised
+            errors.append(e)
+
+    threads = [threading.Thread(target=advance_in_steps) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert stepped.done == 120 and stepped.is_finished
+    assert len({(e.layer, e.epoch) for e in stepped.history}) == 120  # every layer-epoch once
+    with stepped.lock:  # held by a reader: an advance in another thread waits for it
+        done = stepped.done
+        worker = threading.Thread(target=stepped.advance, args=(1,))
+        worker.start()
+        worker.join(timeout=0.5)
+        assert stepped.done == done
+    worker.join()
 
 def test_goodness_distributions_separate_as_the_layer_learns(digits):
     cfg = lesson.lesson_config("ff", layers=(20,), epochs=100)

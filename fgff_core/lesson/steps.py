@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -81,6 +82,10 @@ class SteppedTraining:
     One "epoch" here is one layer-epoch (one ``EpochMetrics`` event): with the greedy schedule
     layer 1 takes its ``epochs`` steps, then layer 2, ... Keep the object between reruns; its
     ``history`` and ``evals`` hold every event seen so far.
+
+    Two threads may hold one object: a click makes Streamlit start a new script thread without waiting
+    for the running one (its fast reruns). ``advance`` holds ``lock``; hold it too while reading the model
+    or the history, so a reader sees whole advances and never weights half-way through a step.
     """
 
     def __init__(self, config: RunConfig, data: Dataset) -> None:
@@ -90,6 +95,7 @@ class SteppedTraining:
         self.history: list[EpochMetrics] = []
         self.evals: list[EvalMetrics] = []
         self.finished: RunFinished | None = None
+        self.lock = threading.RLock()
 
     @property
     def model(self) -> FFNet:
@@ -144,18 +150,19 @@ class SteppedTraining:
         """Run up to ``epochs`` more layer-epochs (fewer at the end); returns how many ran."""
         if epochs < 1:
             raise ValueError(f"epochs: expected at least 1, got {epochs}")
-        before, target = self.done, self.done + epochs
-        while self.done < target and self.finished is None:
-            try:
-                event = next(self._events)
-            except StopIteration:
-                break
-            self._record(event)
-        # The final accuracy comes right after the last epoch: collect it in the same call.
-        if self.done >= self.total and self.finished is None:
-            for event in self._events:
+        with self.lock:
+            before, target = self.done, self.done + epochs
+            while self.done < target and self.finished is None:
+                try:
+                    event = next(self._events)
+                except StopIteration:
+                    break
                 self._record(event)
-        return self.done - before
+            # The final accuracy comes right after the last epoch: collect it in the same call.
+            if self.done >= self.total and self.finished is None:
+                for event in self._events:
+                    self._record(event)
+            return self.done - before
 
     def _record(self, event: Event) -> None:
         if isinstance(event, EpochMetrics):
