@@ -236,7 +236,8 @@ elif step == 2:
     with training.lock:
         view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
                                  cfg.threshold, cfg.delta)
-    st.caption(f"The network is **{training.status_text()}**: train it in step 3 and come back to see the "
+        status = training.status_text()
+    st.caption(f"The network is **{status}**: train it in step 3 and come back to see the "
                "two goodness values move apart.")
     if settings.hidden("step") and not training.done:  # a link without the step control: train here
         _train_now_button("step2_train")
