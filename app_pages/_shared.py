@@ -25,9 +25,10 @@ def job_manager() -> JobManager:
     return _job_manager(os.environ.get("FGFF_RUNS_DIR"))
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, validate=lambda jm: not jm.closed)
 def _job_manager(runs_dir: str | None) -> JobManager:
-    # Keyed on the runs dir so tests that point FGFF_RUNS_DIR at a fresh tmp dir get a fresh manager.
+    # Keyed on the runs dir so tests that point FGFF_RUNS_DIR at a fresh tmp dir get a fresh manager;
+    # one that was shut down (fgff_core.jobs.shutdown_all) is replaced by a new one.
     return JobManager(runs_dir=runs_dir)
 
 

@@ -12,6 +12,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pytest
 from waiting import wait_for
 
 from fgff_core.config import RunConfig
-from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, worker_main
+from fgff_core.jobs import JobError, JobManager, Limits, execute_run, failure_reason, shutdown_all, worker_main
 from fgff_core.store import RunStore, StoreError, UnknownRunError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -287,6 +288,24 @@ def test_a_data_folder_outside_the_servers_roots_is_refused_at_submit(tmp_path, 
         jm.submit(dict(epochs=5))  # no data_dir: the server's own folder
         assert len(jm.store.runs()) == 2
         jm.shutdown(timeout=0.2)
+
+
+def test_shutdown_all_stops_every_open_manager_and_its_scheduler(tmp_path):
+    kept = JobManager(tmp_path / "a", max_concurrent=1, executor=FakeExecutor())
+    queued = kept.submit(dict(epochs=5))
+    wait_for(lambda: kept.store.status(queued) == "running", 10, "the stand-in run starts")
+    other = JobManager(tmp_path / "b", max_concurrent=1, executor=FakeExecutor())
+    gone = JobManager(tmp_path / "c", max_concurrent=1, executor=FakeExecutor())
+    gone.shutdown()
+    schedulers = {f"fgff-jobs-{m.id[:6]}" for m in (kept, other)}  # each manager's thread, by its name
+    assert schedulers <= {t.name for t in threading.enumerate()}
+    assert shutdown_all(timeout=0.2) >= 2  # the two open ones (and any a failed earlier test left open)
+    assert kept.closed and other.closed
+    assert not schedulers & {t.name for t in threading.enumerate()}  # no scheduler left polling the store
+    assert kept.store.status(queued) == "interrupted"  # what shutdown() does to a running run
+    assert shutdown_all() == 0
+    with pytest.raises(JobError, match="shut down"):
+        other.submit(dict(epochs=5))
 
 
 def test_queue_respects_the_concurrency_limit_and_notices_dead_workers(tmp_path):

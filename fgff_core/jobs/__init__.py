@@ -8,8 +8,8 @@ jobs run: ``Executor`` and the local process executor), ``liveness`` (which mana
 from ..store import RunStore, StoreError, UnknownRunError
 from .executors import Executor, LocalProcessExecutor
 from .limits import Limits
-from .manager import JobError, JobManager
+from .manager import JobError, JobManager, shutdown_all
 from .worker import NonFiniteLossError, execute_run, failure_reason, worker_main
 
-__all__ = ["JobManager", "Limits", "JobError", "Executor", "LocalProcessExecutor", "NonFiniteLossError",
+__all__ = ["JobManager", "shutdown_all", "Limits", "JobError", "Executor", "LocalProcessExecutor", "NonFiniteLossError",
            "execute_run", "failure_reason", "worker_main", "RunStore", "StoreError", "UnknownRunError"]

@@ -112,6 +112,9 @@ class JobManager:
 
     HEARTBEAT_INTERVAL = 1.0
     ORPHAN_SWEEP_INTERVAL = 5.0
+    # With no job of its own active, only the heartbeat is due: a submit or cancel here wakes the
+    # scheduler at once, so an idle server does not query the store ``1 / poll_interval`` times a second.
+    IDLE_POLL_INTERVAL = HEARTBEAT_INTERVAL
     MIN_FREE_BYTES = 1 << 20  # queued runs wait while the runs folder's disk has less free space
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
@@ -195,6 +198,11 @@ class JobManager:
         import torch
 
         return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+    @property
+    def closed(self) -> bool:
+        """True once ``shutdown()`` was called: the manager takes no new runs."""
+        return self._closed
 
     @property
     def problem(self) -> str | None:
@@ -346,7 +354,8 @@ class JobManager:
                 else:
                     problem, exc = f"the job scheduler cannot use the run store: {error}", error
             self._note_problem(problem, exc)
-            self._wake.wait(self.poll_interval)
+            idle = not self._active and not self._unrecorded and self._problem is None
+            self._wake.wait(self.IDLE_POLL_INTERVAL if idle else self.poll_interval)
             self._wake.clear()
 
     def _note_problem(self, problem: str | None, exc: BaseException | None = None) -> None:
@@ -429,6 +438,19 @@ class JobManager:
             return None
         used = list(self._active.values())
         return min(range(self._gpus), key=used.count)  # the least used GPU
+
+
+def shutdown_all(timeout: float = 10.0) -> int:
+    """Shut down every JobManager of this process that is still open; return how many there were.
+
+    For a host that ends without exiting (a test session, an application embedding the library): a
+    manager left open keeps its scheduler thread polling the store. A process that exits needs no
+    call: each manager shuts itself down at exit.
+    """
+    managers = [m for m in list(_LIVE_MANAGERS) if not m.closed]
+    for manager in managers:
+        manager.shutdown(timeout=timeout)
+    return len(managers)
 
 
 def _shutdown_at_exit(ref: weakref.ref) -> None:

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from fgff_core.jobs import shutdown_all
+
 ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:  # pages import `app_pages._shared` and `fgff_core` from the repo root
     sys.path.insert(0, str(ROOT))
@@ -21,10 +23,15 @@ def runs_dir(tmp_path, monkeypatch):
     monkeypatch.setenv("FGFF_MAX_CONCURRENT", "1")
     # No standby worker per test (each imports torch ahead of time); tests/test_jobs.py covers it.
     monkeypatch.setenv("FGFF_WARM_WORKER", "0")
-    yield tmp_path / "runs"
-    from app_pages._shared import job_manager
+    return tmp_path / "runs"
 
-    job_manager().shutdown()
+
+@pytest.fixture(autouse=True)
+def _no_manager_outlives_its_test():
+    """Shut down the job managers the pages opened (each test's runs folder gets its own): one left
+    open keeps its scheduler thread polling the store, and dozens of them slowed every later test."""
+    yield
+    shutdown_all()
 
 
 @pytest.fixture
