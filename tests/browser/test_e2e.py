@@ -4,7 +4,8 @@ Starts ``streamlit run app.py`` on a free port with a fresh runs folder, trains 
 FGFF demo from the Train page, watches the live chart update and the final accuracy appear, then
 opens Significance, Features, Compare (launching FF vs FGFF), Data and Runs. With
 ``FGFF_SAVE_SCREENSHOTS=docs/screenshots`` it takes a screenshot of each page (into
-``test-artifacts/screenshots/`` and that folder); a failure always leaves ``failure.png`` there.
+``test-artifacts/screenshots/`` and that folder); a failing test leaves ``failure-<test>.png`` there
+(``conftest.py``).
 
 Run: ``python -m pytest -m browser tests/browser -q`` (deselect locally with ``-m 'not browser'``).
 """
@@ -61,7 +62,7 @@ def chromium_page(server):
 def shot(page, name: str) -> None:
     """A whole-page screenshot, only when asked for (``FGFF_SAVE_SCREENSHOTS``): each costs seconds.
 
-    A failing test always leaves ``failure.png`` in ``test-artifacts/screenshots/``.
+    A failing test leaves ``failure-<test>.png`` in ``test-artifacts/screenshots/`` (``conftest.py``).
     """
     if not os.environ.get("FGFF_SAVE_SCREENSHOTS"):
         return
@@ -126,11 +127,7 @@ def wait_charts(page, n: int, timeout: int = 60_000) -> None:
 
 
 def test_first_minute(server, chromium_page):
-    try:
-        _first_minute(*server, chromium_page)
-    except BaseException:
-        chromium_page.screenshot(path=str(ARTIFACTS / "failure.png"), full_page=True)
-        raise
+    _first_minute(*server, chromium_page)
 
 
 def _first_minute(server: str, runs: Path, page) -> None:
