@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "screenshots"  # screenshots of browser tests, failures too
 FIRST_PORT, PORTS_PER_WORKER = 8700, 25
 
 

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 
 import pytest
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+from app_server import ARTIFACTS
 
 
 @pytest.hookimpl(hookwrapper=True)

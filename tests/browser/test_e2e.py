@@ -19,14 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from app_server import running_app
+from app_server import ARTIFACTS, running_app
 
 from fgff_core.store import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
