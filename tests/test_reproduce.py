@@ -255,7 +255,7 @@ def test_the_ablation_never_pools_runs_trained_on_different_samples():
     from fgff_core.reproduce.study_report import ablation
 
     def row(order, n_train=50000, subset=50000, part="1", gap=0.1):
-        return {"part": part, "row": "2x500", "algo": "fgff", "n_train": n_train, "test_acc": 0.9,
+        return {"part": part, "row": "2x500", "algo": "fgff", "n_train": n_train, "epochs": 200, "test_acc": 0.9,
                 "test_acc_no_significance": 0.9 - gap, "config": {"train_subset": subset, "train_subset_order": order}}
 
     md = ablation([row("first"), row("first", gap=0.2), row("shuffled"), row("shuffled", 60000, 0, "2"),
@@ -263,6 +263,20 @@ def test_the_ablation_never_pools_runs_trained_on_different_samples():
     assert "| Table 1 2x500, first 50000 | 2 | +15.00 ± 7.07 |" in md
     assert "| Table 1 2x500, random 50000 | 1 | +10.00 ± n/a |" in md
     assert "| Table 2 2x500 | 2 | +10.00 ± 0.00 |" in md
+
+
+def test_the_ablation_splits_a_cell_whose_budget_changed():
+    from fgff_core.reproduce.study_report import ablation
+
+    def row(epochs, gap):
+        return {"part": "3", "row": "3x800", "algo": "fgff", "n_train": 50000, "epochs": epochs, "test_acc": 0.2,
+                "test_acc_no_significance": 0.2 - gap, "config": {"train_subset": 0}}
+
+    md = ablation([row(100, 0.01), row(200, 0.07), row(200, 0.05)])
+    assert "| Table 3 3x800, 100 epochs per layer | 1 | +1.00 ± n/a |" in md
+    assert "| Table 3 3x800, 200 epochs per layer | 2 | +6.00 ± 1.41 |" in md
+    assert "| Table 3 3x800 |" not in md
+    assert "epochs per layer" not in ablation([row(200, 0.07), row(200, 0.05)])  # one budget: no split
 
 
 @pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("paper-")])

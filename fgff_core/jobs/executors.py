@@ -1,4 +1,5 @@
-"""Where jobs run: the ``Executor`` protocol the manager uses, and the local one-process-per-job executor.
+"""Where jobs run: the ``Executor`` protocol the manager uses, the local one-process-per-job executor,
+and the choice between it and Ray (``$FGFF_EXECUTOR``, ``$FGFF_MAX_CONCURRENT``, ``$FGFF_WARM_WORKER``).
 
 The Ray executor (``ray_executor.py``) implements the same protocol for a cluster.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +16,12 @@ from typing import Any, Protocol
 
 from ..config import RunConfig
 from .worker import EXIT_DISK_FULL, WorkerJob, standby_main, worker_main
+
+MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
+EXECUTOR_ENV = "FGFF_EXECUTOR"  # local (default) or ray
+EXECUTORS = ("local", "ray")
+WARM_WORKER_ENV = "FGFF_WARM_WORKER"  # 0: start each worker only when its job starts
+_EXECUTOR_METHODS = ("start", "is_alive", "kill", "reap")  # the Executor protocol
 
 
 class Executor(Protocol):
@@ -158,3 +166,58 @@ def exit_description(code: int | None, runs_dir: Path | None = None) -> str:
     return f"worker exited with code {code} without reporting a result"
 
 
+
+
+def check_executor(executor: Executor | str | None) -> Executor | str:
+    """``executor`` as given, or its name ("local", "ray"; default ``$FGFF_EXECUTOR``, else local).
+
+    ValueError for an unknown name or an object without the ``Executor`` methods; nothing is started.
+    """
+    if executor is not None and not isinstance(executor, str):
+        if not all(callable(getattr(executor, m, None)) for m in _EXECUTOR_METHODS):
+            raise ValueError(f"executor: expected 'local', 'ray' or an Executor (with {', '.join(_EXECUTOR_METHODS)}), "
+                             f"got {type(executor).__name__}")
+        return executor
+    name = (executor or os.environ.get(EXECUTOR_ENV, "") or "local").strip().lower()
+    if name not in EXECUTORS:
+        raise ValueError(f"executor: expected one of {', '.join(EXECUTORS)} (or ${EXECUTOR_ENV}), got {name!r}")
+    return name
+
+
+def default_max_concurrent(executor: object | None = None) -> int:
+    """Jobs at once: ``$FGFF_MAX_CONCURRENT``, else as many as a cluster holds, else one per GPU (one on a CPU)."""
+    env = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"{MAX_CONCURRENT_ENV}: expected a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"{MAX_CONCURRENT_ENV}: expected a positive integer, got {env!r}")
+        return value
+    capacity = getattr(executor, "capacity", None)  # a cluster: as many runs as it has room for
+    if capacity is not None:
+        return capacity()
+    import torch
+
+    return max(1, torch.cuda.device_count() if torch.cuda.is_available() else 1)
+
+
+def open_executor(choice: Executor | str, runs_dir: Path, gpus: int, max_concurrent: int | None = None,
+                  warm_worker: bool | None = None) -> Executor:
+    """The executor that ``check_executor`` chose: started for a name, as given for an object.
+
+    Local jobs on a CPU-only machine share its cores (``os.cpu_count() // max_concurrent`` threads each);
+    ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker started ahead of time.
+    """
+    if choice == "ray":
+        from .ray_executor import RayExecutor
+
+        return RayExecutor(runs_dir)
+    if choice != "local":
+        return choice  # type: ignore[return-value]  # the caller's Executor
+    concurrent = max_concurrent if max_concurrent is not None else default_max_concurrent()
+    threads = max(1, (os.cpu_count() or 1) // concurrent) if gpus == 0 and concurrent > 1 else None
+    if warm_worker is None:
+        warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
+    return LocalProcessExecutor(runs_dir, threads_per_job=threads, warm_worker=warm_worker)

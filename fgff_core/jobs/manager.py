@@ -45,15 +45,10 @@ from ..store import (
     free_bytes,
     is_disk_full,
 )
-from .executors import Executor, LocalProcessExecutor, exit_description
+from .executors import Executor, check_executor, default_max_concurrent, exit_description, open_executor
 from .limits import Limits
 from .liveness import ManagerRegistry, manager_dead
 from .worker import failure_reason
-
-MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
-EXECUTOR_ENV = "FGFF_EXECUTOR"  # local (default) or ray
-EXECUTORS = ("local", "ray")
-WARM_WORKER_ENV = "FGFF_WARM_WORKER"  # 0: start each worker only when its job starts
 
 log = logging.getLogger("fgff_core.jobs")
 
@@ -67,27 +62,6 @@ class _RunEnd(NamedTuple):
 
     status: RunStatus
     reason: str
-
-
-_EXECUTOR_METHODS = ("start", "is_alive", "kill", "reap")  # the Executor protocol
-
-
-def _default_max_concurrent(executor: object | None = None) -> int:
-    env = os.environ.get(MAX_CONCURRENT_ENV, "").strip()
-    if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise ValueError(f"{MAX_CONCURRENT_ENV}: expected a positive integer, got {env!r}") from None
-        if value < 1:
-            raise ValueError(f"{MAX_CONCURRENT_ENV}: expected a positive integer, got {env!r}")
-        return value
-    capacity = getattr(executor, "capacity", None)  # a cluster: as many runs as it has room for
-    if capacity is not None:
-        return capacity()
-    import torch
-
-    return max(1, torch.cuda.device_count() if torch.cuda.is_available() else 1)
 
 
 _LIVE_MANAGERS: weakref.WeakSet = weakref.WeakSet()
@@ -125,15 +99,7 @@ class JobManager:
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
         self.store = RunStore(runs_dir)
         self.registry = ManagerRegistry(self.store)
-        own_executor = executor is None or isinstance(executor, str)
-        if not own_executor and not all(callable(getattr(executor, m, None)) for m in _EXECUTOR_METHODS):
-            raise ValueError(f"executor: expected 'local', 'ray' or an Executor (with {', '.join(_EXECUTOR_METHODS)}), "
-                             f"got {type(executor).__name__}")
-        if own_executor:
-            executor = (executor or os.environ.get(EXECUTOR_ENV, "") or "local").strip().lower()
-            if executor not in EXECUTORS:
-                raise ValueError(f"executor: expected one of {', '.join(EXECUTORS)} (or ${EXECUTOR_ENV}), "
-                                 f"got {executor!r}")
+        choice = check_executor(executor)  # ValueError before anything starts
         self.limits = limits if limits is not None else Limits.from_env()
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
@@ -153,19 +119,13 @@ class JobManager:
             _LIVE_MANAGERS.add(self)
             self.recover_orphans()
             self._gpus = self._gpu_count()
-            if executor == "ray":
-                from .ray_executor import RayExecutor
-
-                executor = RayExecutor(self.store.root)
-            elif executor == "local":
-                executor = self._local_executor(max_concurrent, warm_worker)
-            self.executor: Executor = executor
-            self.max_concurrent = max_concurrent if max_concurrent is not None else _default_max_concurrent(executor)
+            self.executor: Executor = open_executor(choice, self.store.root, self._gpus, max_concurrent, warm_worker)
+            self.max_concurrent = (max_concurrent if max_concurrent is not None
+                                   else default_max_concurrent(self.executor))
         except BaseException:
-            close = getattr(executor, "close", None) if own_executor else None
-            if close is not None:
+            if isinstance(choice, str):  # ours to close; a caller's executor stays the caller's
                 with contextlib.suppress(Exception):
-                    close()
+                    getattr(getattr(self, "executor", None), "close", lambda: None)()
             _LIVE_MANAGERS.discard(self)
             with contextlib.suppress(StoreError):
                 self.registry.unregister(self.id)
@@ -174,15 +134,6 @@ class JobManager:
         self._thread = threading.Thread(target=self._loop, name=f"fgff-jobs-{self.id[:6]}", daemon=True)
         self._thread.start()
         atexit.register(_shutdown_at_exit, weakref.ref(self))
-
-    def _local_executor(self, max_concurrent: int | None, warm_worker: bool | None) -> LocalProcessExecutor:
-        concurrent = max_concurrent if max_concurrent is not None else _default_max_concurrent()
-        threads = None
-        if self._gpus == 0 and concurrent > 1:  # share the CPU cores between concurrent jobs
-            threads = max(1, (os.cpu_count() or 1) // concurrent)
-        if warm_worker is None:
-            warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
-        return LocalProcessExecutor(self.store.root, threads_per_job=threads, warm_worker=warm_worker)
 
     def __enter__(self) -> JobManager:
         return self
@@ -321,7 +272,7 @@ class JobManager:
         """Mark queued/running runs of dead managers as interrupted; return their ids."""
         managers = {m.manager_id: m for m in self.registry.managers()}
         now = time.time()
-        live_here = {m.id for m in list(_LIVE_MANAGERS) if not m._closed}
+        live_here = {m.id for m in list(_LIVE_MANAGERS) if not m.closed}
         marked = []
         for run in self.store.active_runs():
             owner_id = run["manager_id"]

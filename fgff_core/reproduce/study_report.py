@@ -35,12 +35,16 @@ def ablation(rows: list[dict[str, Any]]) -> str:
     if not rows:
         return "No FGFF runs yet."
     gaps = [(r["test_acc"] - r["test_acc_no_significance"]) * 100 for r in rows]
-    groups: dict[str, list[float]] = {}
+    by_name: dict[str, dict[int, list[float]]] = {}  # group name -> epochs per layer -> gaps
     for r, g in zip(rows, gaps):
         where = f"Table {r['part']}" if r["part"].isdigit() else r["part"]  # "study", "best"
         lr = f" lr={r['lr']:g}" if r["row"].startswith("curve") else ""  # the long-budget lr may differ
-        groups.setdefault(f"{where} {r['row']}{lr}{_training_set(r)}"
-                          + (" (validation)" if r.get("test_on") == "validation" else ""), []).append(g)
+        name = (f"{where} {r['row']}{lr}{_training_set(r)}"
+                + (" (validation)" if r.get("test_on") == "validation" else ""))
+        by_name.setdefault(name, {}).setdefault(r["epochs"], []).append(g)
+    # A cell whose budget changed (runs at two epoch counts in one log) is split, never pooled.
+    groups = {name + (f", {epochs} epochs per layer" if len(per) > 1 else ""): g
+              for name, per in by_name.items() for epochs, g in per.items()}
     lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
 
     def natural(item: tuple[str, list[float]]) -> list:
