@@ -125,12 +125,10 @@ def wait_charts(page, n: int, timeout: int = 60_000) -> None:
 
 
 def test_first_minute(server, chromium_page):
-    _first_minute(*server, chromium_page)
-
-
-def _first_minute(server: str, runs: Path, page) -> None:
+    url, runs = server
+    page = chromium_page
     # -- Train: the quick digits FGFF demo --------------------------------------------------
-    page.goto(server)
+    page.goto(url)
     page.get_by_text("Train a Forward-Forward network").wait_for()
     assert "Device: CPU" in page.get_by_text("Device:").first.inner_text() or "Device:" in page.content()
     wait_idle(page)  # the form opens on the first preset: quick digits
@@ -171,14 +169,14 @@ def _first_minute(server: str, runs: Path, page) -> None:
     assert f"run={run_id}" in page.url
 
     # -- Significance and Features for the run ---------------------------------------------------
-    page.goto(f"{server}/significance?run={run_id}")
+    page.goto(f"{url}/significance?run={run_id}")
     page.get_by_role("heading", name="Significance").wait_for()
     wait_idle(page)
     page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
     no_exception(page)
     shot(page, "significance")
 
-    page.goto(f"{server}/features?run={run_id}")
+    page.goto(f"{url}/features?run={run_id}")
     page.get_by_role("heading", name="Features (t-SNE)").wait_for()
     wait_idle(page)
     page.locator(".js-plotly-plot").first.wait_for(timeout=180_000)
@@ -187,7 +185,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
     shot(page, "features")
 
     # -- Data: samples and the prediction rule for the run -----------------------------------------
-    page.goto(f"{server}/data?run={run_id}")
+    page.goto(f"{url}/data?run={run_id}")
     page.get_by_role("heading", name="Data: positive and negative samples").wait_for()
     wait_idle(page)
     page.get_by_text(re.compile(r"^Goodness for each candidate label: predicted")).wait_for()
@@ -195,7 +193,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
     shot(page, "data")
 
     # -- Compare: launch FF and FGFF (short budget) and see both curves ----------------------------
-    page.goto(f"{server}/compare?epochs={COMPARE_EPOCHS}")
+    page.goto(f"{url}/compare?epochs={COMPARE_EPOCHS}")
     page.get_by_role("heading", name="Compare FF vs FGFF").wait_for()
     wait_idle(page)
     page.get_by_role("button", name="Start FF and FGFF").click()
@@ -214,7 +212,7 @@ def _first_minute(server: str, runs: Path, page) -> None:
     shot(page, "compare")
 
     # -- Runs: every stored run -----------------------------------------------------------------
-    page.goto(f"{server}/runs?run={run_id}")
+    page.goto(f"{url}/runs?run={run_id}")
     page.get_by_role("heading", name="Runs").wait_for()
     wait_idle(page)
     page.get_by_role("button", name="Metrics CSV").wait_for()
