@@ -7,6 +7,8 @@ exercise the whole machinery in seconds without the real datasets; the numbers a
 from __future__ import annotations
 
 import json
+import threading
+import time
 from argparse import Namespace
 from pathlib import Path
 
@@ -176,6 +178,58 @@ def test_a_run_claimed_by_a_live_process_is_not_repeated(tmp_path):
         live.kill()
         live.wait()
     assert rp.claim(tmp_path, key) == first  # its claimer is gone: a stale claim is taken over
+
+
+
+def _claimed_elsewhere(tmp_path):
+    """A smoke spec, its log, and a live process that holds its claim (as another ``reproduce`` would)."""
+    import subprocess
+
+    spec = rp.table_specs("1", rp.BUDGETS["smoke"], 1, "cpu", None)[0]
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    other = subprocess.Popen(["sleep", "60"])
+    rp.claim(tmp_path, spec.key).write_text(str(other.pid))
+    return spec, log, other
+
+
+def _later(seconds: float, action) -> threading.Thread:
+    thread = threading.Thread(target=lambda: (time.sleep(seconds), action()))
+    thread.start()
+    return thread
+
+
+def test_a_run_held_by_another_process_is_waited_for_not_repeated(tmp_path, monkeypatch):
+    spec, log, other = _claimed_elsewhere(tmp_path)
+    monkeypatch.setattr(execution, "train", _no_training)
+    theirs = {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": 0, "test_acc": 0.5}
+
+    def other_finishes():
+        rp.RunLog(log.path).add(theirs)
+        other.kill()
+
+    messages: list[str] = []
+    thread = _later(0.3, other_finishes)
+    try:
+        skipped = rp.execute([spec], log, "smoke", execution.DataCache(), messages.append, poll_seconds=0.05)
+    finally:
+        thread.join()
+        other.kill()
+        other.wait()
+    assert skipped == {} and log.get(spec.key) == theirs  # the stage ends only once that run has landed
+    assert sum("waiting for it" in m for m in messages) == 1
+
+
+def test_a_run_whose_other_process_died_is_taken_over(tmp_path):
+    spec, log, other = _claimed_elsewhere(tmp_path)
+    messages: list[str] = []
+    thread = _later(0.3, lambda: (other.kill(), other.wait()))  # dies (and is reaped) without writing its row
+    try:
+        rp.execute([spec], log, "smoke", execution.DataCache(), messages.append, poll_seconds=0.05)
+    finally:
+        thread.join()
+    row = log.get(spec.key)
+    assert row is not None and row["device"] == "cpu" and 0.0 <= row["test_acc"] <= 1.0
+    assert any(m.startswith("[1/1]") for m in messages)
 
 
 COMMITTED_QUICK_LOG = Path(__file__).resolve().parents[1] / "docs" / "reproduction" / "runs-quick.jsonl"

@@ -6,6 +6,8 @@ Nothing here writes Markdown: the report reads the log afterwards.
 from __future__ import annotations
 
 import datetime as _dt
+import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from .runlog import RunLog, claim
 from .specs import RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row
 
 Say = Callable[[str], None]
+WAIT_POLL_SECONDS = 30.0  # how often a process waiting for another's run looks at the log
 
 
 def now() -> str:
@@ -70,9 +73,13 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
 
 
 def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
-            train_missing: bool = True, executor: str = "local") -> dict[str, str]:
+            train_missing: bool = True, executor: str = "local", poll_seconds: float = WAIT_POLL_SECONDS
+            ) -> dict[str, str]:
     """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
 
+    A run that another live ``reproduce`` process (same ``--out``) is training is waited for, polling
+    the log every ``poll_seconds``, so that the next stage (the best lr of a sweep) sees every run of
+    this one; if that process dies first, this one takes the run over.
     ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
     """
     skipped: dict[str, str] = {}
@@ -85,7 +92,13 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         return skipped
     if executor != "local":
         return _execute_on(executor, todo, log, budget, data, say)
-    for n, spec in enumerate(todo, 1):
+    queue, elsewhere, n, told = deque(todo), [], 0, set()
+    while queue or elsewhere:
+        if not queue:  # only runs of other processes are left: wait for them to land or their process to die
+            time.sleep(poll_seconds)
+            queue.extend(elsewhere)
+            elsewhere = []
+        spec = queue.popleft()
         cfg = spec.config
         log.reload()
         if spec.key in log:  # another reproduce process (same --out) finished it meanwhile
@@ -102,7 +115,10 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             continue
         claimed = claim(log.path.parent, spec.key)
         if claimed is None:  # another live reproduce process is running it right now
-            say(f"{spec.label}: running in another process, not repeated")
+            if spec.key not in told:
+                say(f"{spec.label}: running in another process, waiting for it")
+                told.add(spec.key)
+            elsewhere.append(spec)
             continue
         try:
             trainer, result = train(cfg, dataset)
@@ -110,6 +126,7 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             claimed.unlink(missing_ok=True)
         row = log_row(spec, budget, dataset, str(trainer.device), result)
         log.add(row)
+        n += 1
         say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'], unit='%')} "
             f"(no sig {percent(row['test_acc_no_significance'], unit='%')}), {row['wall_seconds']:.1f} s")
     return skipped
