@@ -20,6 +20,7 @@ from fgff_core import reproduce as rp
 from fgff_core.config import RunConfig
 from fgff_core.presets import PRESETS
 from fgff_core.reproduce import execution
+from fgff_core.reproduce.cells import grid_edge
 
 
 def _no_training(*_args, **_kwargs):
@@ -131,8 +132,16 @@ def test_study_sweeps_lr_on_validation_then_runs_the_budget_curve(tmp_path):
         long_best = max((r for r in long_sweep if r["algo"] == algo), key=lambda r: (r["test_acc"], r["lr"]))
         assert any(r["epochs"] == 5 and r["lr"] == long_best["lr"] for r in curve if r["algo"] == algo)
     assert "FGFF − FF (pp)" in md and "with − without significance" in md and "Best lr at 5 epochs" in md
+    assert md.count("lr tried: a ") == 4  # two lrs per sweep: every choice is at an end of its grid, and says so
     for name in ("lr-sweep", "budget-curve"):
         assert list(tmp_path.glob(f"study-{name}-smoke.*")), name
+
+
+def test_grid_edge_flags_only_a_choice_at_an_end_of_its_grid():
+    lrs = (0.01, 0.03, 0.1)
+    assert grid_edge(0.03, lrs) == ""
+    assert "largest" in grid_edge(0.1, lrs) and "smallest" in grid_edge(0.01, lrs)
+    assert grid_edge(0.1, (0.1,)) == ""  # one lr is no sweep
 
 
 def test_validation_split_is_disjoint_from_the_training_subset():
@@ -255,7 +264,9 @@ def test_resume_skips_every_run_of_the_committed_quick_log(tmp_path, monkeypatch
     assert done[:3] == ["27 of 27 runs already done; 0 to run"] * 2 + ["9 of 9 runs already done; 0 to run"]
     assert len(done) == 3 + 4 and all(m.endswith("; 0 to run") for m in done)  # and the study's 4 stages
     assert "| 2x500 | FGFF | 90.88 | 87.12 ± 1.53 | 3 |" in written["1"]
-    assert "Best lr on validation: FF 0.06, FGFF 0.06." in written["study"]
+    assert "Best lr on validation: FF 0.06, FGFF 0.06." in written["study"]  # inside the grid: no flag
+    assert ("Best lr at 800 epochs: FF 0.06 (the largest lr tried: a larger one might do better), FGFF 0.01 "
+            "(the smallest lr tried: a smaller one might do better)." in written["study"])
 
 
 def test_learning_invariant_fields_do_not_change_the_key():
@@ -414,5 +425,6 @@ def test_best_gives_ff_and_fgff_the_same_sweep_then_tests_each_at_its_best_lr(tm
         others = {k: v for k, v in test["config"].items() if k not in ("algo", "lr", "seed")}
         assert others == {k: v for k, v in best["config"].items() if k not in ("algo", "lr", "seed")}
     assert "**Verdict:** FGFF " in md and "one seed cannot tell" in md
+    assert "FF's chosen lr" in md and "FGFF's chosen lr" in md and "is at the end of its sweep (the " in md
     assert "Digits" in md or "digits" in md  # the smoke budget says what it trained, not the recipe's MNIST
     assert (tmp_path / "best-smoke.md").read_text().endswith(md)

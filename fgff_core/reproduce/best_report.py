@@ -7,7 +7,7 @@ import statistics
 from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..data import DATASETS
 from ..findings import difference_sentence
-from .cells import collect
+from .cells import collect, grid_edge
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
 from .runlog import RunLog
@@ -57,6 +57,9 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
                 f"{statistics.median(walls):.0f} |" if walls else "— |"]))
         ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
         lines.append("")
+        lrs = best_sweep_lrs(recipe, budget)
+        lines += [f"{ALGORITHM_LABELS[algo]}'s chosen lr {lr:g} is at the end of its sweep{grid_edge(lr, lrs)}."
+                  for algo in BEST_ALGOS if (lr := runs.best_lr.get((recipe, algo))) is not None and grid_edge(lr, lrs)]
         if ff and fgff and ff.n and fgff.n:
             lines.append(f"**Verdict:** {difference_sentence('FF', ff.values, 'FGFF', fgff.values)}")
             nosig = no_sig.get((recipe, "fgff"))

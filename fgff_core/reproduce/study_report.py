@@ -10,7 +10,7 @@ from typing import Any
 
 from ..config import algo_uses_significance
 from ..presets import PRESETS
-from .cells import Cells, collect
+from .cells import Cells, collect, grid_edge
 from .execution import StudyRuns
 from .paper import STUDY_PRESET, Budget, StudyBudget
 from .runlog import RunLog
@@ -19,6 +19,11 @@ from .specs import study_curve_row, study_sweep_row
 
 def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
     return "" if ff_mean is None or fgff_mean is None else f"{(fgff_mean - ff_mean) * 100:+.2f}"
+
+
+def _chosen(best: dict[str, float], lrs: tuple[float, ...]) -> str:
+    """ "FF 0.06, FGFF 0.1 (the largest lr tried: ...)": each algorithm's chosen lr, flagged at the grid's end."""
+    return f"FF {best['ff']:g}{grid_edge(best['ff'], lrs)}, FGFF {best['fgff']:g}{grid_edge(best['fgff'], lrs)}"
 
 
 def _training_set(row: dict[str, Any]) -> str:
@@ -74,10 +79,9 @@ def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
               f"| {long_cells[(study_sweep_row(lr, s.long_epochs), 'fgff')].fmt()} |" for lr in s.long_lrs]
     row = study_curve_row(s.long_epochs)
     ff, fg = long_test[(row, "ff")], long_test[(row, "fgff")]
-    return lines + ["", f"Best lr at {s.long_epochs} epochs: FF {runs.long_best['ff']:g}, FGFF "
-                        f"{runs.long_best['fgff']:g}. Test accuracy at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} "
-                        f"(without significance {long_nosig[(row, 'fgff')].fmt()}); FGFF − FF "
-                        f"{_gap(ff.mean, fg.mean)} pp."]
+    return lines + ["", f"Best lr at {s.long_epochs} epochs: {_chosen(runs.long_best, s.long_lrs)}. Test accuracy "
+                        f"at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} (without significance "
+                        f"{long_nosig[(row, 'fgff')].fmt()}); FGFF − FF {_gap(ff.mean, fg.mean)} pp."]
 
 
 def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plots: list[Path]) -> str:
@@ -102,7 +106,7 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
         r = study_sweep_row(lr)
         lines.append(f"| {lr:g} | {sweep_cells[(r, 'ff')].fmt()} | {sweep_cells[(r, 'fgff')].fmt()} "
                      f"| {sweep_nosig[(r, 'fgff')].fmt()} |")
-    lines += ["", f"Best lr on validation: FF {runs.best_lr['ff']:g}, FGFF {runs.best_lr['fgff']:g}.", "",
+    lines += ["", f"Best lr on validation: {_chosen(runs.best_lr, s.lrs)}.", "",
               "#### 2. Budget curve at each algorithm's best lr (test accuracy on the full test set, %)", "",
               "| Epochs per layer | FF | FGFF | FGFF − FF (pp) | FGFF without significance | FF without "
               "significance |", "|---|---|---|---|---|---|"]
