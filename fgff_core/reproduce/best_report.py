@@ -58,7 +58,7 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
         ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
         lines.append("")
         lrs = best_sweep_lrs(recipe, budget)
-        lines += [f"{ALGORITHM_LABELS[algo]}'s chosen lr {lr:g} is at the end of its sweep{grid_edge(lr, lrs)}."
+        lines += [f"{ALGORITHM_LABELS[algo]}: the chosen lr {lr:g} is {grid_edge(lr, lrs)}."
                   for algo in BEST_ALGOS if (lr := runs.best_lr.get((recipe, algo))) is not None and grid_edge(lr, lrs)]
         if ff and fgff and ff.n and fgff.n:
             lines.append(f"**Verdict:** {difference_sentence('FF', ff.values, 'FGFF', fgff.values)}")

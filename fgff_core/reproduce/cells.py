@@ -71,9 +71,9 @@ def best_lr(cells: Cells, prefix: str, lrs: tuple[float, ...]) -> dict[str, floa
 
 
 def grid_edge(lr: float, lrs: tuple[float, ...]) -> str:
-    """Words for an lr chosen at the end of the grid it was chosen from ("" inside it): the sweep did not
+    """Words for an lr chosen at an end of the grid it was chosen from ("" inside it): the sweep did not
     bracket the optimum, so a larger (smaller) lr might do better."""
     if len(lrs) < 2 or min(lrs) < lr < max(lrs):
         return ""
-    return (" (the largest lr tried: a larger one might do better)" if lr == max(lrs)
-            else " (the smallest lr tried: a smaller one might do better)")
+    return ("the largest lr tried: a larger one might do better" if lr == max(lrs)
+            else "the smallest lr tried: a smaller one might do better")

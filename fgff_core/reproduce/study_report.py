@@ -23,7 +23,8 @@ def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
 
 def _chosen(best: dict[str, float], lrs: tuple[float, ...]) -> str:
     """ "FF 0.06, FGFF 0.1 (the largest lr tried: ...)": each algorithm's chosen lr, flagged at the grid's end."""
-    return f"FF {best['ff']:g}{grid_edge(best['ff'], lrs)}, FGFF {best['fgff']:g}{grid_edge(best['fgff'], lrs)}"
+    return ", ".join(f"{label} {best[algo]:g}" + (f" ({edge})" if (edge := grid_edge(best[algo], lrs)) else "")
+                     for algo, label in (("ff", "FF"), ("fgff", "FGFF")))
 
 
 def _training_set(row: dict[str, Any]) -> str:
