@@ -6,6 +6,7 @@ exercise the whole machinery in seconds without the real datasets; the numbers a
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 import time
@@ -142,6 +143,59 @@ def test_grid_edge_flags_only_a_choice_at_an_end_of_its_grid():
     assert grid_edge(0.03, lrs) == ""
     assert "largest" in grid_edge(0.1, lrs) and "smallest" in grid_edge(0.01, lrs)
     assert grid_edge(0.1, (0.1,)) == ""  # one lr is no sweep
+
+
+def test_widen_adds_the_next_lr_past_the_end_the_choice_sits_on():
+    assert rp.widen((0.01, 0.03, 0.1), 0.1) == (0.01, 0.03, 0.1, 0.2)
+    assert rp.widen((0.01, 0.03, 0.1), 0.01) == (0.005, 0.01, 0.03, 0.1)
+    assert rp.widen((0.01, 0.03, 0.1), 0.03) == (0.01, 0.03, 0.1)
+
+
+@pytest.mark.parametrize("best_at, widenings, grid", [
+    (lambda lr: lr, 2, (1.0, 2.0, 4.0, 8.0)),  # better and better: widened twice (the cap), still open at the top
+    (lambda lr: -lr, 1, (0.5, 1.0, 2.0)),  # smaller is better: one lr below, and the cap stops it there
+    (lambda lr: -abs(lr - 2.0), 3, (1.0, 2.0, 4.0)),  # best at 2: one lr above brackets it, and no more are tried
+])
+def test_bracketed_sweep_widens_each_grid_until_its_best_lr_is_inside_or_the_cap(best_at, widenings, grid):
+    swept: list[tuple[float, ...]] = []
+
+    def choose(_specs, lrs):
+        return {k: max(g, key=best_at) for k, g in lrs.items()}
+
+    sweep = rp.bracketed_sweep({"ff": (1.0, 2.0)}, lambda lrs: [], choose, lambda specs: swept.append(specs),
+                               widenings)
+    assert sweep.lrs == {"ff": grid} and sweep.best == {"ff": max(grid, key=best_at)}
+    assert len(swept) == len(grid) - 1  # one sweep, then one per widening
+
+
+def test_a_study_sweep_whose_best_lr_sits_at_an_end_trains_the_next_lr_and_chooses_over_all(tmp_path):
+    smoke = rp.BUDGETS["smoke"]  # two lrs (0.03, 0.1): every choice sits at an end, so each algorithm widens once
+    budget = dataclasses.replace(smoke, study=dataclasses.replace(smoke.study, widenings=1))
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    runs = rp.run_study(budget, 1, "cpu", None, log, execution.DataCache(), say=lambda _msg: None)
+    rows = _rows(log.path)
+    for algo in ("ff", "fgff"):
+        sweep = [r for r in rows if r["row"].startswith("sweep ") and r["algo"] == algo]
+        first = max((r for r in sweep if r["lr"] in (0.03, 0.1)), key=lambda r: (r["test_acc"], r["lr"]))
+        assert sorted(r["lr"] for r in sweep) == sorted([0.03, 0.1, 0.2 if first["lr"] == 0.1 else 0.015])
+        best = max(sweep, key=lambda r: (r["test_acc"], r["lr"]))["lr"]
+        assert runs.sweep.lrs[algo] == tuple(sorted(r["lr"] for r in sweep)) and runs.sweep.best[algo] == best
+        assert {r["lr"] for r in rows if r["row"] == "curve epochs=10" and r["algo"] == algo} == {best}
+
+
+def test_a_best_sweep_widens_per_recipe_and_algorithm_and_tests_at_the_best_of_the_wider_grid(tmp_path):
+    smoke = rp.BUDGETS["smoke"]  # one recipe, its lr times 0.5 and 1: every choice sits at an end
+    budget = dataclasses.replace(smoke, best=dataclasses.replace(smoke.best, widenings=1))
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    runs = rp.run_best(budget, 1, "cpu", None, log, execution.DataCache(), say=lambda _msg: None)
+    rows = _rows(log.path)
+    for algo in ("ff", "fgff"):
+        sweep = [r for r in rows if " sweep " in r["row"] and r["algo"] == algo]
+        grid = runs.sweep.lrs[("ff-best-mnist-quick", algo)]
+        assert len(sweep) == 3 and grid == tuple(sorted(r["lr"] for r in sweep))
+        best = max(sweep, key=lambda r: (r["test_acc"], r["lr"]))["lr"]
+        [test] = [r for r in rows if r["row"] == "ff-best-mnist-quick" and r["algo"] == algo]
+        assert test["lr"] == best == runs.sweep.best[("ff-best-mnist-quick", algo)]
 
 
 def test_validation_split_is_disjoint_from_the_training_subset():

@@ -36,11 +36,11 @@ from typing import Any
 from ..device import resolve_device
 from .best_report import best_markdown
 from .cells import Cell, collect
-from .execution import DataCache, Say, execute, now, run_best, run_study, validation_split
+from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run_best, run_study, validation_split
 from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
 from .report import accuracy_table, machine, timing_table
 from .runlog import RunLog, claim
-from .specs import RunSpec, study_specs, table_specs
+from .specs import RunSpec, study_specs, table_specs, widen
 from .study_report import ablation_markdown, study_markdown, study_plots
 
 MAX_SEEDS = 100
@@ -123,5 +123,5 @@ def main(args: Any) -> int:
 
 
 __all__ = ["BUDGETS", "PAPER", "PARTS", "TABLES", "Budget", "Cell", "DataCache", "RunSpec", "RunLog",
-           "StudyBudget", "claim", "collect", "execute", "main", "reproduce", "run_best", "run_study", "study_specs",
-           "table_specs", "validation_split"]
+           "StudyBudget", "Sweep", "bracketed_sweep", "claim", "collect", "execute", "main", "reproduce", "run_best",
+           "run_study", "study_specs", "table_specs", "validation_split", "widen"]

@@ -11,15 +11,15 @@ from .cells import collect, grid_edge
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
 from .runlog import RunLog
-from .specs import BEST_ALGOS, best_sweep_lrs, best_sweep_row, row_name
+from .specs import SWEPT_ALGOS, best_sweep_row, row_name
 
 
-def _sweep_text(runs: BestRuns, recipe: str, algo: str, lrs: tuple[float, ...]) -> str:
+def _sweep_text(runs: BestRuns, recipe: str, algo: str) -> str:
     parts = []
-    for lr in lrs:
+    for lr in runs.sweep.lrs[(recipe, algo)]:
         cell = runs.sweep_cells.get((best_sweep_row(recipe, lr), algo))
         value = "not run yet" if cell is None or cell.mean is None else f"{100 * cell.mean:.2f}"
-        mark = "**" if runs.best_lr.get((recipe, algo)) == lr else ""
+        mark = "**" if runs.sweep.best.get((recipe, algo)) == lr else ""
         parts.append(f"{mark}{lr:g}: {value}{mark}")
     return ", ".join(parts)
 
@@ -33,33 +33,37 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
              "whole training set and tested on the whole test set with the goodness rule (no backpropagation "
              f"between layers). FF and FGFF get the same recipe and the same sweep: the recipe's lr times "
              f"{', '.join(f'{f:g}' for f in b.lr_factors)}, scored on seed 0 with {b.val_size} training samples "
-             "held out (validation accuracy, %; the chosen lr in bold); then every seed at the chosen lr. FGFF's "
-             "significance factors use the authors' lr 0.15 throughout.", ""]
+             "held out (validation accuracy, %; the chosen lr in bold)"
+             + (f", and where an algorithm's best lr sits at an end of its sweep, the next lr past that end (twice "
+                f"or half), up to {b.widenings} more" if b.widenings else "")
+             + "; then every seed at the chosen lr. FGFF's significance factors use the authors' lr 0.15 "
+             "throughout.", ""]
     tests = collect(runs.test, log, runs.skipped, "test_acc")
     no_sig = collect(runs.test, log, runs.skipped, "test_acc_no_significance")
     readout = collect(runs.test, log, runs.skipped, "readout_test_acc")
     for recipe in b.recipes:
-        cfg = next(spec.config for spec in runs.sweep if spec.row.startswith(best_sweep_row(recipe)))  # as trained
+        # as trained
+        cfg = next(spec.config for spec in runs.sweep.specs if spec.row.startswith(best_sweep_row(recipe)))
         dataset = cfg.dataset
         lines += [f"#### `{recipe}`: {DATASETS[dataset].title if dataset in DATASETS else dataset} "
                   f"{row_name(cfg.layers)}, {cfg.epochs} epochs, minibatches of {cfg.batch_size}", "",
                   "| algorithm | lr sweep (validation %) | test % (mean ± std) | seeds | FGFF without its factors % "
                   "| linear readout % | wall s per run (median) |", "|---|---|---|---|---|---|---|"]
-        for algo in BEST_ALGOS:
+        for algo in SWEPT_ALGOS:
             walls = [r["wall_seconds"] for s in runs.test if s.row == recipe and s.algo == algo
                      and (r := log.get(s.key))]
             cell, without, linear = (c.get((recipe, algo)) for c in (tests, no_sig, readout))
             lines.append(" | ".join([
-                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, recipe, algo, best_sweep_lrs(recipe, budget)),
+                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, recipe, algo),
                 cell.fmt() if cell else "waits for the sweep", str(cell.n if cell else 0),
                 without.fmt() if algo_uses_significance(algo) and without and without.n else "—",
                 linear.fmt() if linear and linear.n else "—",
                 f"{statistics.median(walls):.0f} |" if walls else "— |"]))
         ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
         lines.append("")
-        lrs = best_sweep_lrs(recipe, budget)
-        lines += [f"{ALGORITHM_LABELS[algo]}: the chosen lr {lr:g} is {grid_edge(lr, lrs)}."
-                  for algo in BEST_ALGOS if (lr := runs.best_lr.get((recipe, algo))) is not None and grid_edge(lr, lrs)]
+        lines += [f"{ALGORITHM_LABELS[algo]}: the chosen lr {lr:g} is {edge}." for algo in SWEPT_ALGOS
+                  if (lr := runs.sweep.best.get((recipe, algo))) is not None
+                  and (edge := grid_edge(lr, runs.sweep.lrs[(recipe, algo)]))]
         if ff and fgff and ff.n and fgff.n:
             lines.append(f"**Verdict:** {difference_sentence('FF', ff.values, 'FGFF', fgff.values)}")
             nosig = no_sig.get((recipe, "fgff"))

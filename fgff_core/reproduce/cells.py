@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from .runlog import RunLog
-from .specs import RunSpec, lr_row
+from .specs import RunSpec, grid_end, lr_row
 
 
 @dataclass
@@ -59,21 +60,19 @@ def collect(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], metric: 
     return cells
 
 
-def best_lr(cells: Cells, prefix: str, lrs: tuple[float, ...]) -> dict[str, float]:
-    """algo -> the lr with the best mean accuracy (ties: the larger lr), for FF and FGFF where known."""
+def best_lr(cells: Cells, prefix: str, lrs: Mapping[str, tuple[float, ...]], seeds: int = 1) -> dict[str, float]:
+    """algo -> the lr of its grid ``lrs[algo]`` with the best mean accuracy (ties: the larger lr), for each
+    algorithm whose whole grid has results from ``seeds`` seeds: a part-finished sweep chooses nothing."""
     best = {}
-    for algo in ("ff", "fgff"):
-        scored = [(cells[(lr_row(prefix, lr), algo)].mean, lr) for lr in lrs]
-        scored = [(m, lr) for m, lr in scored if m is not None]
-        if scored:
-            best[algo] = max(scored)[1]
+    for algo, grid in lrs.items():
+        scored = [(cells.get((lr_row(prefix, lr), algo), Cell([])), lr) for lr in grid]
+        if all(cell.n >= seeds for cell, _ in scored):
+            best[algo] = max((cell.mean, lr) for cell, lr in scored)[1]
     return best
 
 
 def grid_edge(lr: float, lrs: tuple[float, ...]) -> str:
     """Words for an lr chosen at an end of the grid it was chosen from ("" inside it): the sweep did not
     bracket the optimum, so a larger (smaller) lr might do better."""
-    if len(lrs) < 2 or min(lrs) < lr < max(lrs):
-        return ""
-    return ("the largest lr tried: a larger one might do better" if lr == max(lrs)
-            else "the smallest lr tried: a smaller one might do better")
+    return {1: "the largest lr tried: a larger one might do better",
+            -1: "the smallest lr tried: a smaller one might do better"}.get(grid_end(lr, lrs), "")

@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..config import RunConfig
 from ..data import Dataset, DatasetNotFoundError, dataset_arguments, load_dataset, load_for_config, training_order
@@ -20,7 +20,7 @@ from ..training import train
 from .cells import Cells, best_lr, collect
 from .paper import Budget
 from .runlog import RunLog, claim
-from .specs import RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row
+from .specs import SWEPT_ALGOS, RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row, widen
 
 Say = Callable[[str], None]
 WAIT_POLL_SECONDS = 30.0  # how often a process waiting for another's run looks at the log
@@ -174,15 +174,44 @@ def _execute_on(executor: str, todo: list[RunSpec], log: RunLog, budget: str, da
     return skipped
 
 
+K = TypeVar("K")  # what a sweep's grid belongs to: an algorithm, or (recipe, algorithm)
+
+
+@dataclass
+class Sweep(Generic[K]):
+    """An lr sweep as run: each grid (widened where its best lr sat at an end), its runs, and the lr chosen."""
+
+    lrs: dict[K, tuple[float, ...]]
+    specs: list[RunSpec]
+    best: dict[K, float]  # only for grids whose every run finished
+
+
+def bracketed_sweep(lrs: dict[K, tuple[float, ...]], specs_for: Callable[[dict[K, tuple[float, ...]]], list[RunSpec]],
+                    choose: Callable[[list[RunSpec], dict[K, tuple[float, ...]]], dict[K, float]],
+                    run: Callable[[list[RunSpec]], object], widenings: int) -> Sweep[K]:
+    """Sweep every grid; while a grid's best lr sits at one of its ends, add the next lr past that end
+    (``specs.widen``) and sweep again, at most ``widenings`` times, so that the chosen lr is bracketed by lrs
+    that did worse. Each grid widens on its own results only; a grid still open at the end stays as it is."""
+    specs = specs_for(lrs)
+    run(specs)
+    best = choose(specs, lrs)
+    for _ in range(widenings):
+        wider = {k: widen(grid, best[k]) if k in best else grid for k, grid in lrs.items()}
+        if wider == lrs:
+            break
+        lrs, specs = wider, specs_for(wider)
+        run(specs)
+        best = choose(specs, lrs)
+    return Sweep(lrs, specs, best)
+
+
 @dataclass
 class StudyRuns:
     """The study's runs, stage by stage; a stage is empty where the one before it did not finish."""
 
-    sweep: list[RunSpec]
-    best_lr: dict[str, float]
+    sweep: Sweep[str]
     curve: list[RunSpec] = field(default_factory=list)
-    long_sweep: list[RunSpec] = field(default_factory=list)
-    long_best: dict[str, float] = field(default_factory=dict)
+    long_sweep: Sweep[str] | None = None
     long_runs: list[RunSpec] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
@@ -192,23 +221,28 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
-    def run(specs: list[RunSpec]) -> list[RunSpec]:
+    def run(specs: list[RunSpec]) -> None:
         skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor))
-        return specs
+
+    def sweep(long: bool) -> Sweep[str]:
+        prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
+        return bracketed_sweep(
+            {algo: s.long_lrs if long else s.lrs for algo in SWEPT_ALGOS},
+            lambda lrs: study_specs(budget, seeds, device, data_dir, long=long, lrs=lrs),
+            lambda specs, lrs: best_lr(collect(specs, log, skipped, "test_acc"), prefix, lrs, seeds),
+            run, s.widenings)
 
     skipped: dict[str, str] = {}
-    sweep = run(study_specs(budget, seeds, device, data_dir))
-    runs = StudyRuns(sweep, best_lr(collect(sweep, log, skipped, "test_acc"), study_sweep_row(), s.lrs),
-                     skipped=skipped)
-    if len(runs.best_lr) < 2:
+    runs = StudyRuns(sweep(long=False), skipped=skipped)
+    if len(runs.sweep.best) < 2:
         return runs
-    runs.curve = run(study_specs(budget, seeds, device, data_dir, runs.best_lr))
+    runs.curve = study_specs(budget, seeds, device, data_dir, runs.sweep.best)
+    run(runs.curve)
     # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
-    runs.long_sweep = run(study_specs(budget, seeds, device, data_dir, long=True))
-    runs.long_best = best_lr(collect(runs.long_sweep, log, skipped, "test_acc"),
-                             study_sweep_row(long_epochs=s.long_epochs), s.long_lrs)
-    if len(runs.long_best) == 2:
-        runs.long_runs = run(study_specs(budget, seeds, device, data_dir, runs.long_best, long=True))
+    runs.long_sweep = sweep(long=True)
+    if len(runs.long_sweep.best) == 2:
+        runs.long_runs = study_specs(budget, seeds, device, data_dir, runs.long_sweep.best, long=True)
+        run(runs.long_runs)
     return runs
 
 
@@ -216,27 +250,32 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
 class BestRuns:
     """Part "best": the sweep, the lr chosen per (recipe, algo) on validation, and the test runs at it."""
 
-    sweep: list[RunSpec]
+    sweep: Sweep[tuple[str, str]]
     sweep_cells: Cells  # (sweep row, algo) -> validation accuracy over the sweep's seed
-    best_lr: dict[tuple[str, str], float]
     test: list[RunSpec] = field(default_factory=list)
     skipped: dict[str, str] = field(default_factory=dict)
 
 
 def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
              say: Say = print, train_missing: bool = True, executor: str = "local") -> BestRuns:
-    """Same lr sweep for FF and FGFF on each strong recipe (validation) -> the test runs at each one's best lr."""
+    """Same starting lr grid for FF and FGFF on each strong recipe, widened where a best lr sits at an end
+    (validation) -> the test runs at each one's best lr."""
     skipped: dict[str, str] = {}
-    sweep = best_specs(budget, seeds, device, data_dir)
-    skipped.update(execute(sweep, log, budget.name, data, say, train_missing, executor))
-    cells = collect(sweep, log, skipped, "test_acc")  # the sweep's test_acc is on the validation split
-    chosen: dict[tuple[str, str], float] = {}
-    for recipe in budget.best.recipes:
-        lrs = best_sweep_lrs(recipe, budget)
-        for algo, lr in best_lr(cells, best_sweep_row(recipe), lrs).items():
-            if all(cells[(best_sweep_row(recipe, x), algo)].n for x in lrs):  # choose only on the whole sweep
-                chosen[(recipe, algo)] = lr
-    runs = BestRuns(sweep, cells, chosen, skipped=skipped)
-    runs.test = best_specs(budget, seeds, device, data_dir, chosen)
-    skipped.update(execute(runs.test, log, budget.name, data, say, train_missing, executor))
+
+    def run(specs: list[RunSpec]) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor))
+
+    def choose(specs: list[RunSpec], lrs: dict[tuple[str, str], tuple[float, ...]]) -> dict[tuple[str, str], float]:
+        cells = collect(specs, log, skipped, "test_acc")  # the sweep's test_acc is on the validation split
+        return {(recipe, algo): lr for recipe in budget.best.recipes
+                for algo, lr in best_lr(cells, best_sweep_row(recipe),
+                                        {a: lrs[(recipe, a)] for a in SWEPT_ALGOS}).items()}
+
+    sweep = bracketed_sweep({(recipe, algo): best_sweep_lrs(recipe, budget)
+                             for recipe in budget.best.recipes for algo in SWEPT_ALGOS},
+                            lambda lrs: best_specs(budget, seeds, device, data_dir, lrs=lrs), choose, run,
+                            budget.best.widenings)
+    runs = BestRuns(sweep, collect(sweep.specs, log, skipped, "test_acc"), skipped=skipped)
+    runs.test = best_specs(budget, seeds, device, data_dir, sweep.best)
+    run(runs.test)
     return runs

@@ -69,6 +69,7 @@ class StudyBudget:
     curve_epochs: tuple[int, ...]
     long_epochs: int  # a second sweep at this longer budget: is the 200-epoch best lr still the best there?
     long_lrs: tuple[float, ...]
+    widenings: int = 0  # how often a sweep may add an lr past the end of its grid where its best lr sits
 
 
 @dataclass(frozen=True)
@@ -82,6 +83,7 @@ class BestBudget:
     recipes: tuple[str, ...]
     lr_factors: tuple[float, ...]
     val_size: int
+    widenings: int = 0  # how often a sweep may add an lr past the end of its grid where its best lr sits
 
 
 @dataclass(frozen=True)
@@ -129,10 +131,10 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            # 69.5 -> 72.5 %), so a grid ending at 0.1 would not bracket its best lr (at 0.2 FF fell to chance).
            # The 800-epoch sweep goes up to 0.1 too, FF's best at 200 epochs, so that it can stay the best there.
            study=StudyBudget("mnist", (500, 500), 50000, 10000, (0.01, 0.03, 0.06, 0.1, 0.2), 200,
-                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06, 0.1)),
+                             (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06, 0.1), widenings=2),
            epochs={"paper-cifar10-3x800": CIFAR_FULL_EPOCHS},
            best=BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist", "ff-best-fashion"),
-                           (0.5, 1.0, 2.0), 10000)),
+                           (0.5, 1.0, 2.0), 10000, widenings=2)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
            study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),

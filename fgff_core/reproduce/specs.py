@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +108,25 @@ def lr_row(prefix: str, lr: float | None = None) -> str:
     return prefix if lr is None else f"{prefix}lr={lr:g}"
 
 
+SWEPT_ALGOS = ("ff", "fgff")  # what the study and part "best" sweep and compare
+
+
+def grid_end(lr: float, lrs: tuple[float, ...]) -> int:
+    """Where ``lr`` sits in the sorted grid ``lrs``: 1 at its largest, -1 at its smallest, 0 inside (or no grid)."""
+    if len(lrs) < 2 or min(lrs) < lr < max(lrs):
+        return 0
+    return 1 if lr == max(lrs) else -1
+
+
+def widen(lrs: tuple[float, ...], chosen: float) -> tuple[float, ...]:
+    """``lrs`` with one more lr past the end that ``chosen`` sits on (twice the largest or half the smallest),
+    so that a sweep can bracket its best lr; unchanged when ``chosen`` lies inside."""
+    end = grid_end(chosen, lrs)
+    if end == 1:
+        return (*lrs, round(max(lrs) * 2, 10))
+    return (round(min(lrs) / 2, 10), *lrs) if end == -1 else lrs
+
+
 def study_sweep_row(lr: float | None = None, long_epochs: int | None = None) -> str:
     """The row name of a study sweep run at ``lr``: "sweep lr=0.03", or "sweep800 lr=0.03" for the sweep at the
     long budget ``long_epochs``; without ``lr``: the rows' prefix."""
@@ -119,11 +139,13 @@ def study_curve_row(epochs: int) -> str:
 
 
 def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
-                best_lr: dict[str, float] | None = None, long: bool = False) -> list[RunSpec]:
+                best_lr: dict[str, float] | None = None, long: bool = False,
+                lrs: Mapping[str, tuple[float, ...]] | None = None) -> list[RunSpec]:
     """The lr sweep (validation accuracy) or, given ``best_lr``, the budget curve (test accuracy).
 
     ``long``: the sweep at ``long_epochs`` instead, or, given ``best_lr``, the test runs at that budget
     (rows named like the curve's where the lr is the curve's, so those runs are not repeated).
+    ``lrs``: algo -> the sweep's grid (a widened one); the budget's grid where not given.
     """
     s = budget.study
     # shuffled: the validation split is the rest of the same fixed shuffle (execution.validation_split)
@@ -134,13 +156,14 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
         return PRESETS[STUDY_PRESET].config(algo, **base, seed=seed, lr=lr, epochs=epochs)
 
     specs = []
-    for algo in ("ff", "fgff"):
+    for algo in SWEPT_ALGOS:
         for seed in range(seeds):
             if best_lr is None:
                 epochs = s.long_epochs if long else s.sweep_epochs
                 specs += [RunSpec("study", study_sweep_row(lr, s.long_epochs if long else None), algo, seed,
                                   config(algo, seed, lr, epochs),
-                                  val_size=s.val_size) for lr in (s.long_lrs if long else s.lrs)]
+                                  val_size=s.val_size)
+                          for lr in (lrs or {}).get(algo, s.long_lrs if long else s.lrs)]
             elif long:
                 specs.append(RunSpec("study", study_curve_row(s.long_epochs), algo, seed,
                                      config(algo, seed, best_lr[algo], s.long_epochs)))
@@ -148,9 +171,6 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                 specs += [RunSpec("study", study_curve_row(epochs), algo, seed,
                                   config(algo, seed, best_lr[algo], epochs)) for epochs in s.curve_epochs]
     return specs
-
-
-BEST_ALGOS = ("ff", "fgff")
 
 
 def best_sweep_lrs(recipe: str, budget: Budget) -> tuple[float, ...]:
@@ -165,18 +185,21 @@ def best_sweep_row(recipe: str, lr: float | None = None) -> str:
 
 
 def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
-               best_lr: dict[tuple[str, str], float] | None = None) -> list[RunSpec]:
+               best_lr: dict[tuple[str, str], float] | None = None,
+               lrs: Mapping[tuple[str, str], tuple[float, ...]] | None = None) -> list[RunSpec]:
     """Part "best": the lr sweep (seed 0, validation split) or, given ``best_lr`` per (recipe, algo), the test runs.
 
-    Both algorithms get the same recipe, the same budget and the same sweep; only ``algo`` differs.
+    Both algorithms get the same recipe, the same budget and the same starting grid; only ``algo`` differs.
+    ``lrs``: (recipe, algo) -> the sweep's grid (a widened one); ``best_sweep_lrs`` where not given.
     """
     specs = []
     for recipe in budget.best.recipes:
-        for algo in BEST_ALGOS:
+        for algo in SWEPT_ALGOS:
             if best_lr is None:
                 specs += [RunSpec("best", best_sweep_row(recipe, lr), algo, 0,
                                   preset_run_config(recipe, algo, budget, 0, device, data_dir, lr=lr),
-                                  val_size=budget.best.val_size) for lr in best_sweep_lrs(recipe, budget)]
+                                  val_size=budget.best.val_size)
+                          for lr in (lrs or {}).get((recipe, algo), best_sweep_lrs(recipe, budget))]
             elif (recipe, algo) in best_lr:
                 lr = best_lr[(recipe, algo)]
                 specs += [RunSpec("best", recipe, algo, seed,

@@ -8,23 +8,33 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import algo_uses_significance
+from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..presets import PRESETS
-from .cells import Cells, collect, grid_edge
-from .execution import StudyRuns
+from .cells import Cell, Cells, collect, grid_edge
+from .execution import StudyRuns, Sweep
 from .paper import STUDY_PRESET, Budget, StudyBudget
 from .runlog import RunLog
-from .specs import study_curve_row, study_sweep_row
+from .specs import SWEPT_ALGOS, study_curve_row, study_sweep_row
 
 
 def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
     return "" if ff_mean is None or fgff_mean is None else f"{(fgff_mean - ff_mean) * 100:+.2f}"
 
 
-def _chosen(best: dict[str, float], lrs: tuple[float, ...]) -> str:
-    """ "FF 0.06, FGFF 0.1 (the largest lr tried: ...)": each algorithm's chosen lr, flagged at the grid's end."""
-    return ", ".join(f"{label} {best[algo]:g}" + (f" ({edge})" if (edge := grid_edge(best[algo], lrs)) else "")
-                     for algo, label in (("ff", "FF"), ("fgff", "FGFF")))
+def _chosen(sweep: Sweep[str]) -> str:
+    """ "FF 0.06, FGFF 0.1 (the largest lr tried: ...)": each algorithm's chosen lr, flagged at its grid's end."""
+    return ", ".join(f"{ALGORITHM_LABELS[a]} {sweep.best[a]:g}"
+                     + (f" ({edge})" if (edge := grid_edge(sweep.best[a], sweep.lrs[a])) else "") for a in SWEPT_ALGOS)
+
+
+def _grid(sweep: Sweep[str]) -> list[float]:
+    """Every lr that either algorithm's sweep tried, in order (a widened grid adds lrs to one algorithm only)."""
+    return sorted({lr for lrs in sweep.lrs.values() for lr in lrs})
+
+
+def _at(cells: Cells, sweep: Sweep[str], row: str, lr: float, algo: str) -> str:
+    """A sweep cell, or "—" where ``lr`` is not in that algorithm's grid."""
+    return cells[(row, algo)].fmt() if lr in sweep.lrs[algo] else "—"
 
 
 def _training_set(row: dict[str, Any]) -> str:
@@ -70,17 +80,18 @@ def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
 
 
 def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
-    if len(runs.long_best) < 2:
+    sweep = runs.long_sweep
+    if sweep is None or len(sweep.best) < 2:
         return ["skipped: the long sweep did not finish"]
-    long_cells = collect(runs.long_sweep, log, runs.skipped, "test_acc")
+    long_cells = collect(sweep.specs, log, runs.skipped, "test_acc")
     long_test = collect(runs.long_runs, log, runs.skipped, "test_acc")
     long_nosig = collect(runs.long_runs, log, runs.skipped, "test_acc_no_significance")
     lines = ["| lr | FF (validation) | FGFF (validation) |", "|---|---|---|"]
-    lines += [f"| {lr:g} | {long_cells[(study_sweep_row(lr, s.long_epochs), 'ff')].fmt()} "
-              f"| {long_cells[(study_sweep_row(lr, s.long_epochs), 'fgff')].fmt()} |" for lr in s.long_lrs]
+    lines += [f"| {lr:g} | {_at(long_cells, sweep, study_sweep_row(lr, s.long_epochs), lr, 'ff')} "
+              f"| {_at(long_cells, sweep, study_sweep_row(lr, s.long_epochs), lr, 'fgff')} |" for lr in _grid(sweep)]
     row = study_curve_row(s.long_epochs)
     ff, fg = long_test[(row, "ff")], long_test[(row, "fgff")]
-    return lines + ["", f"Best lr at {s.long_epochs} epochs: {_chosen(runs.long_best, s.long_lrs)}. Test accuracy "
+    return lines + ["", f"Best lr at {s.long_epochs} epochs: {_chosen(sweep)}. Test accuracy "
                         f"at those lrs (%): FF {ff.fmt()}, FGFF {fg.fmt()} (without significance "
                         f"{long_nosig[(row, 'fgff')].fmt()}); FGFF − FF {_gap(ff.mean, fg.mean)} pp."]
 
@@ -88,11 +99,12 @@ def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
 def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plots: list[Path]) -> str:
     """The study's Markdown: sweep, budget curve, the long budget, the ablation and the figures."""
     s = budget.study
-    if len(runs.best_lr) < 2:
+    sweep = runs.sweep
+    if len(sweep.best) < 2:
         reason = next(iter(runs.skipped.values()), "the sweep did not finish")
         return f"### Fair-comparison study\n\nskipped: {reason}\n"
-    sweep_cells = collect(runs.sweep, log, runs.skipped, "test_acc")
-    sweep_nosig = collect(runs.sweep, log, runs.skipped, "test_acc_no_significance")
+    sweep_cells = collect(sweep.specs, log, runs.skipped, "test_acc")
+    sweep_nosig = collect(sweep.specs, log, runs.skipped, "test_acc_no_significance")
     curve_cells = collect(runs.curve, log, runs.skipped, "test_acc")
     curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
     net = "x".join(map(str, s.layers))
@@ -103,11 +115,11 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
              "", f"#### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
                  f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
              "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
-    for lr in s.lrs:
+    for lr in _grid(sweep):
         r = study_sweep_row(lr)
-        lines.append(f"| {lr:g} | {sweep_cells[(r, 'ff')].fmt()} | {sweep_cells[(r, 'fgff')].fmt()} "
-                     f"| {sweep_nosig[(r, 'fgff')].fmt()} |")
-    lines += ["", f"Best lr on validation: {_chosen(runs.best_lr, s.lrs)}.", "",
+        lines.append(f"| {lr:g} | {_at(sweep_cells, sweep, r, lr, 'ff')} | {_at(sweep_cells, sweep, r, lr, 'fgff')} "
+                     f"| {_at(sweep_nosig, sweep, r, lr, 'fgff')} |")
+    lines += ["", f"Best lr on validation: {_chosen(sweep)}.", "",
               "#### 2. Budget curve at each algorithm's best lr (test accuracy on the full test set, %)", "",
               "| Epochs per layer | FF | FGFF | FGFF − FF (pp) | FGFF without significance | FF without "
               "significance |", "|---|---|---|---|---|---|"]
@@ -129,18 +141,20 @@ def study_plots(budget: Budget, runs: StudyRuns, log: RunLog, out: Path) -> list
     from ..viz.reproduction import seed_curves
 
     s = budget.study
-    if len(runs.best_lr) < 2:
+    if len(runs.sweep.best) < 2:
         return []
-    sweep: Cells = collect(runs.sweep, log, runs.skipped, "test_acc")
+    sweep: Cells = collect(runs.sweep.specs, log, runs.skipped, "test_acc")
+    lrs = _grid(runs.sweep)
     curve = collect(runs.curve, log, runs.skipped, "test_acc")
     curve_nosig = collect(runs.curve, log, runs.skipped, "test_acc_no_significance")
     where = f"{s.dataset} {'x'.join(map(str, s.layers))}, {s.train_subset} training samples"
     figures = {
-        "lr-sweep": seed_curves({a: (a, [sweep[(study_sweep_row(x), a)] for x in s.lrs]) for a in ("ff", "fgff")},
-                                s.lrs, f"{where}: lr sweep at {s.sweep_epochs} epochs per layer (validation accuracy)",
-                                "learning rate (Adam, weights)"),
+        "lr-sweep": seed_curves(
+            {a: (a, [sweep.get((study_sweep_row(x), a), Cell([])) for x in lrs]) for a in SWEPT_ALGOS}, lrs,
+            f"{where}: lr sweep at {s.sweep_epochs} epochs per layer (validation accuracy)",
+            "learning rate (Adam, weights)"),
         "budget-curve": seed_curves(
-            {**{a: (a, [curve[(study_curve_row(x), a)] for x in s.curve_epochs]) for a in ("ff", "fgff")},
+            {**{a: (a, [curve[(study_curve_row(x), a)] for x in s.curve_epochs]) for a in SWEPT_ALGOS},
              "fgff_no_significance": ("fgff", [curve_nosig[(study_curve_row(x), "fgff")] for x in s.curve_epochs])},
             s.curve_epochs, f"{where}: test accuracy vs budget, each at its best lr",
             "epochs (full-batch steps) per layer"),
