@@ -46,6 +46,7 @@ def seed_curves(series: dict[str, tuple[str, Sequence[SeedCell]]], xs: Sequence[
                         hoverinfo="skip")
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       xaxis=dict(title=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
-                      yaxis=dict(title="accuracy (%)"), width=760, height=460, template=TEMPLATE,
-                      legend=dict(x=0.99, xanchor="right", y=0.01, yanchor="bottom"))
+                      yaxis=dict(title="accuracy (%)"), width=760, height=500, template=TEMPLATE,
+                      # below the axis title: inside the plot it hid the points of a collapsed lr
+                      legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
     return fig
