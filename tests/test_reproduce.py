@@ -81,14 +81,18 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
     log = tmp_path / "runs-smoke.jsonl"
     rows = (out / "runs-smoke.jsonl").read_text().splitlines()
     dropped = json.loads(rows[-1])
-    log.write_text("\n".join(rows[:-1]) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
+    # smoke trains every row of Table I on the same digits 2x16 net: drop every row of that training
+    kept = [r for r in rows if json.loads(r)["training"] != dropped["training"]]
+    assert len(kept) == 15
+    log.write_text("\n".join(kept) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
     calls = []
     real_train = execution.train
     monkeypatch.setattr(execution, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
     rp.reproduce(["1"], "smoke", 2, None, tmp_path, "cpu", say=lambda _msg: None)
     assert [(c.algo, c.seed, c.layers) for c in calls] == [(dropped["algo"], dropped["seed"],
                                                              tuple(dropped["layers"]))]
-    assert len(rp.RunLog(log).rows) == 18
+    rows = rp.RunLog(log).rows.values()
+    assert len(rows) == 18 and sum("same_run_as" in r for r in rows if r["training"] == dropped["training"]) == 2
 
 
 def test_missing_dataset_gives_a_skipped_row_not_a_crash(tmp_path, monkeypatch):

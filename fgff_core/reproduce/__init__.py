@@ -15,7 +15,8 @@ seeds each, and writes into ``--out``:
   and FGFF at equal budget after the same lr sweep, several seeds, next to published anchors.
 
 The package: ``paper`` (published numbers, budgets), ``specs`` (the runs and their resume keys),
-``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``cells``
+``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``sharing`` (one
+training behind a sweep row and a test row of the same network), ``cells``
 (aggregation over seeds), ``report`` and ``study_report`` (Markdown); the figures are
 ``fgff_core.viz.reproduction``.
 

@@ -17,6 +17,7 @@ from ..data import Dataset, DatasetNotFoundError, dataset_arguments, load_datase
 from ..events import RunFinished
 from ..format import percent
 from ..training import train
+from . import sharing
 from .cells import Cells, best_lr, collect
 from .paper import Budget
 from .runlog import RunLog, claim
@@ -35,12 +36,20 @@ class DataCache:
 
     def __init__(self) -> None:
         self._data: dict[tuple, Dataset] = {}
+        self._fingerprints: dict[tuple, str] = {}
 
     def get(self, cfg: RunConfig, val_size: int = 0) -> Dataset:
         key = (*dataset_arguments(cfg).items(), val_size)
         if key not in self._data:
             self._data[key] = validation_split(cfg, val_size) if val_size else load_for_config(cfg)
         return self._data[key]
+
+    def training_key(self, spec: RunSpec) -> str:
+        """``sharing.training_key`` of ``spec`` (its training tensors hashed once per dataset)."""
+        key = (*dataset_arguments(spec.config).items(), spec.val_size)
+        if key not in self._fingerprints:
+            self._fingerprints[key] = sharing.data_fingerprint(self.get(spec.config, spec.val_size))
+        return sharing.training_key(spec, self._fingerprints[key])
 
 
 def validation_split(cfg: RunConfig, val_size: int) -> Dataset:
@@ -113,8 +122,19 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             skipped[spec.key] = missing[cfg.dataset]
             say(f"skipped: {missing[cfg.dataset]}")
             continue
-        claimed = claim(log.path.parent, spec.key)
-        if claimed is None:  # another live reproduce process is running it right now
+        training = data.training_key(spec)
+        trained = sharing.find_shared(log, training, spec)
+        if trained is not None:  # the same network, trained for another spec, was scored on this one's set too
+            log.add(sharing.shared_row(spec, budget, trained, now()))
+            say(f"{spec.label}: the same training as {trained['part']} {trained['row']} (not trained again): "
+                f"{percent(log.rows[spec.key]['test_acc'], unit='%')}")
+            continue
+        # the spec's key (what one process runs) and its training (which another spec may share)
+        claims = [claim(log.path.parent, name) for name in (spec.key, training)]
+        if None in claims:  # another live reproduce process is running it right now
+            for claimed in claims:
+                if claimed is not None:
+                    claimed.unlink(missing_ok=True)
             if spec.key not in told:
                 say(f"{spec.label}: running in another process, waiting for it")
                 told.add(spec.key)
@@ -122,9 +142,12 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             continue
         try:
             trainer, result = train(cfg, dataset)
+            other = sharing.other_set(spec)
+            scores = sharing.scores(spec, dataset, result, trainer, None if other is None else data.get(cfg, other))
         finally:
-            claimed.unlink(missing_ok=True)
-        row = log_row(spec, budget, dataset, str(trainer.device), result)
+            for claimed in claims:
+                claimed.unlink(missing_ok=True)
+        row = {**log_row(spec, budget, dataset, str(trainer.device), result), "training": training, "scores": scores}
         log.add(row)
         n += 1
         say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'], unit='%')} "
@@ -137,7 +160,8 @@ def _execute_on(executor: str, todo: list[RunSpec], log: RunLog, budget: str, da
     """``--executor ray``: submit the runs through the job manager, which fans them over the cluster.
 
     Runs tested on a validation split are trained here (the split is not a ``RunConfig``). The
-    host loads each dataset once to check it exists and to count its samples for the log.
+    host loads each dataset once to check it exists and to count its samples for the log. A remote run's
+    row holds its own score only (no ``scores``/``training``), so no other spec takes its row from it.
     """
     from ..jobs.batch import run_configs
 

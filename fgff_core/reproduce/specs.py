@@ -48,6 +48,9 @@ class RunSpec:
     seed: int
     config: RunConfig
     val_size: int = 0  # >0: test on a validation split held out from the training set
+    # >0 (a test-set run): also score a validation split of this size, so that a sweep run of the same training
+    # takes its row from this run (``sharing``); not part of the key, as it changes no result
+    also_val_size: int = 0
 
     @property
     def key(self) -> str:
@@ -145,6 +148,8 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
 
     ``long``: the sweep at ``long_epochs`` instead, or, given ``best_lr``, the test runs at that budget
     (rows named like the curve's where the lr is the curve's, so those runs are not repeated).
+    A test run also scores the validation split, and a sweep run the test set: a sweep run and a test run of
+    the same training share one run (``sharing``), whichever comes first.
     ``lrs``: algo -> the sweep's grid (a widened one); the budget's grid where not given.
     """
     s = budget.study
@@ -164,12 +169,11 @@ def study_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                                   config(algo, seed, lr, epochs),
                                   val_size=s.val_size)
                           for lr in (lrs or {}).get(algo, s.long_lrs if long else s.lrs)]
-            elif long:
-                specs.append(RunSpec("study", study_curve_row(s.long_epochs), algo, seed,
-                                     config(algo, seed, best_lr[algo], s.long_epochs)))
             else:
+                budgets = (s.long_epochs,) if long else s.curve_epochs
                 specs += [RunSpec("study", study_curve_row(epochs), algo, seed,
-                                  config(algo, seed, best_lr[algo], epochs)) for epochs in s.curve_epochs]
+                                  config(algo, seed, best_lr[algo], epochs), also_val_size=s.val_size)
+                          for epochs in budgets]
     return specs
 
 
