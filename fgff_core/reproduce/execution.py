@@ -20,7 +20,7 @@ from ..training import train
 from . import sharing
 from .cells import Cells, best_lr, collect
 from .paper import Budget
-from .runlog import RunLog, claim
+from .runlog import RunLog, claim, claim_all
 from .specs import SWEPT_ALGOS, RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row, widen
 
 Say = Callable[[str], None]
@@ -130,11 +130,8 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
                 f"{percent(log.rows[spec.key]['test_acc'], unit='%')}")
             continue
         # the spec's key (what one process runs) and its training (which another spec may share)
-        claims = [claim(log.path.parent, name) for name in (spec.key, training)]
-        if None in claims:  # another live reproduce process is running it right now
-            for claimed in claims:
-                if claimed is not None:
-                    claimed.unlink(missing_ok=True)
+        claims = claim_all(log.path.parent, (spec.key, training))
+        if claims is None:  # another live reproduce process is running it right now
             if spec.key not in told:
                 say(f"{spec.label}: running in another process, waiting for it")
                 told.add(spec.key)

@@ -80,3 +80,14 @@ def claim(out: Path, key: str) -> Path | None:
         pass
     path.write_text(str(os.getpid()))
     return path
+
+
+def claim_all(out: Path, keys: tuple[str, ...]) -> list[Path] | None:
+    """``claim`` every one of ``keys``, or none (None) where a live process holds any of them."""
+    claims = [claim(out, key) for key in keys]
+    if None in claims:
+        for path in claims:
+            if path is not None:
+                path.unlink(missing_ok=True)
+        return None
+    return claims
