@@ -7,6 +7,7 @@ epochs train the same network, as do the curve at 5 epochs and the sweep at the 
 from __future__ import annotations
 
 import json
+
 import pytest
 
 from fgff_core import reproduce as rp
@@ -14,7 +15,7 @@ from fgff_core.reproduce import execution
 
 
 @pytest.fixture(scope="module")
-def smoke_study(tmp_path_factory) -> tuple[list[dict], list]:
+def smoke_study(tmp_path_factory) -> tuple[list[dict], list, str]:
     out = tmp_path_factory.mktemp("study")
     trained = []
     real_train = execution.train
@@ -25,15 +26,15 @@ def smoke_study(tmp_path_factory) -> tuple[list[dict], list]:
 
     execution.train = counting_train
     try:
-        rp.reproduce(["study"], "smoke", 1, None, out, "cpu", say=lambda _msg: None)
+        md = rp.reproduce(["study"], "smoke", 1, None, out, "cpu", say=lambda _msg: None)["study"]
     finally:
         execution.train = real_train
     rows = [json.loads(line) for line in (out / "runs-smoke.jsonl").read_text().splitlines()]
-    return rows, trained
+    return rows, trained, md
 
 
 def test_a_test_run_takes_its_row_from_the_sweep_run_of_the_same_training(smoke_study):
-    rows, _ = smoke_study
+    rows, _, _ = smoke_study
     by_key = {r["key"]: r for r in rows}
     for algo in ("ff", "fgff"):
         [curve10] = [r for r in rows if r["row"] == "curve epochs=10" and r["algo"] == algo]
@@ -45,8 +46,7 @@ def test_a_test_run_takes_its_row_from_the_sweep_run_of_the_same_training(smoke_
 
 
 def test_a_sweep_run_takes_its_row_from_the_test_run_of_the_same_training(smoke_study):
-    rows, _ = smoke_study
-    by_key = {r["key"]: r for r in rows}
+    rows, _, _ = smoke_study
     for algo in ("ff", "fgff"):
         [curve10] = [r for r in rows if r["row"] == "curve epochs=10" and r["algo"] == algo]
         [curve5] = [r for r in rows if r["row"] == "curve epochs=5" and r["algo"] == algo and r["lr"] == curve10["lr"]]
@@ -57,8 +57,11 @@ def test_a_sweep_run_takes_its_row_from_the_test_run_of_the_same_training(smoke_
 
 
 def test_sharing_trains_each_network_once_and_the_shared_score_is_what_training_it_again_gives(smoke_study, tmp_path):
-    rows, trained = smoke_study
-    assert len(trained) == len({r["training"] for r in rows}) == len(rows) - sum("same_run_as" in r for r in rows)
+    rows, trained, md = smoke_study
+    shared = sum("same_run_as" in r for r in rows)
+    assert shared and len(trained) == len({r["training"] for r in rows}) == len(rows) - shared
+    assert f" {shared} of its {len(rows)} runs are another run's training" in md
+    assert f"so it trained {len(trained)} networks." in md
     shared = next(r for r in rows if r["row"].startswith("sweep5 ") and "same_run_as" in r)
     spec = next(s for s in rp.study_specs(rp.BUDGETS["smoke"], 1, "cpu", None, long=True) if s.key == shared["key"])
     again = rp.RunLog(tmp_path / "runs-smoke.jsonl")  # a log of its own: nothing to share, so it trains

@@ -96,6 +96,18 @@ def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
                         f"{long_nosig[(row, 'fgff')].fmt()}); FGFF − FF {_gap(ff.mean, fg.mean)} pp."]
 
 
+def _shared(runs: StudyRuns, log: RunLog) -> str:
+    """A sentence on the rows that took their result from another row's training (``sharing``), if any."""
+    specs = [*runs.sweep.specs, *runs.curve, *(runs.long_sweep.specs if runs.long_sweep else []), *runs.long_runs]
+    rows = [row for row in map(log.get, {spec.key for spec in specs}) if row is not None]
+    shared = sum("same_run_as" in row for row in rows)
+    if not shared:
+        return ""
+    return (f" {shared} of its {len(rows)} runs are another run's training scored on the other held-out set (a "
+            "sweep run and a test run of the same config train the same network on the same samples), so it "
+            f"trained {len(rows) - shared} networks.")
+
+
 def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plots: list[Path]) -> str:
     """The study's Markdown: sweep, budget curve, the long budget, the ablation and the figures."""
     s = budget.study
@@ -111,7 +123,8 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
     lines = ["### Fair-comparison study (beyond the paper)", "",
              f"{s.dataset}, {len(s.layers)}x{s.layers[0]} ReLU ({net}), paper settings (full batch, Adam, "
              f"sig_lr {PRESETS[STUDY_PRESET].config('fgff').sig_lr}, threshold 2, softplus, label value 1) "
-             f"except the learning rate; {s.train_subset} training samples; {seeds} seeds; budget `{budget.name}`.",
+             f"except the learning rate; {s.train_subset} training samples; {seeds} seeds; budget `{budget.name}`."
+             f"{_shared(runs, log)}",
              "", f"#### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
                  f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
              "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
