@@ -11,7 +11,7 @@ import json
 import pytest
 
 from fgff_core import reproduce as rp
-from fgff_core.reproduce import execution
+from fgff_core.reproduce import execution, study_report
 
 
 @pytest.fixture(scope="module")
@@ -79,3 +79,14 @@ def test_a_validation_run_on_part_of_the_training_set_never_stands_in_for_a_run_
     assert {r["training"] for r in tests}.isdisjoint(r["training"] for r in sweeps)
     assert all(set(r["scores"]) == {"validation 300", "test"} for r in sweeps)
 
+
+
+def test_the_ablation_counts_each_network_once(smoke_study, tmp_path):
+    rows, _, _ = smoke_study
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    for row in rows:
+        log.add(row)
+    fgff = [r for r in rows if r["algo"] == "fgff"]
+    counted = study_report.ablation_rows(log, "smoke")
+    assert len(counted) == len({r["training"] for r in fgff}) < len(fgff)
+    assert f"| all FGFF runs | {len(counted)} |" in study_report.ablation(counted)

@@ -73,10 +73,11 @@ def ablation(rows: list[dict[str, Any]]) -> str:
 
 
 def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
-    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long)."""
+    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long), each
+    network once: a row that is another row's training scored on another set (``same_run_as``) is left out."""
     log.reload()
     return [r for r in log.rows.values() if algo_uses_significance(r["algo"]) and r.get("test_acc") is not None
-            and r["budget"] == budget and r["part"] != "4"]
+            and r["budget"] == budget and r["part"] != "4" and "same_run_as" not in r]
 
 
 def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
