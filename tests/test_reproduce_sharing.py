@@ -80,7 +80,6 @@ def test_a_validation_run_on_part_of_the_training_set_never_stands_in_for_a_run_
     assert all(set(r["scores"]) == {"validation 300", "test"} for r in sweeps)
 
 
-
 def test_the_ablation_counts_each_network_once(smoke_study, tmp_path):
     rows, _, _ = smoke_study
     log = rp.RunLog(tmp_path / "runs-smoke.jsonl")

@@ -38,15 +38,19 @@ class DataCache:
         self._data: dict[tuple, Dataset] = {}
         self._fingerprints: dict[tuple, str] = {}
 
+    @staticmethod
+    def _key(cfg: RunConfig, val_size: int) -> tuple:
+        return (*dataset_arguments(cfg).items(), val_size)
+
     def get(self, cfg: RunConfig, val_size: int = 0) -> Dataset:
-        key = (*dataset_arguments(cfg).items(), val_size)
+        key = self._key(cfg, val_size)
         if key not in self._data:
             self._data[key] = validation_split(cfg, val_size) if val_size else load_for_config(cfg)
         return self._data[key]
 
     def training_key(self, spec: RunSpec) -> str:
         """``sharing.training_key`` of ``spec`` (its training tensors hashed once per dataset)."""
-        key = (*dataset_arguments(spec.config).items(), spec.val_size)
+        key = self._key(spec.config, spec.val_size)
         if key not in self._fingerprints:
             self._fingerprints[key] = sharing.data_fingerprint(self.get(spec.config, spec.val_size))
         return sharing.training_key(spec, self._fingerprints[key])
@@ -75,7 +79,7 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
     return {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": spec.seed,
             "budget": budget, "dataset": cfg.dataset, "layers": list(cfg.layers),
             "train_subset": cfg.train_subset, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test),
-            "test_on": "validation" if spec.val_size else "test", "epochs": cfg.epochs, "lr": cfg.lr,
+            "test_on": spec.test_on, "epochs": cfg.epochs, "lr": cfg.lr,
             "sig_lr": cfg.sig_lr if cfg.uses_significance else None, "batch_size": cfg.batch_size,
             **{k: v for k, v in result.to_dict().items() if k not in ("event", "status")},
             "device": device, "finished_at": now(), "config": cfg.to_dict()}
@@ -139,8 +143,7 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             continue
         try:
             trainer, result = train(cfg, dataset)
-            other = sharing.other_set(spec)
-            scores = sharing.scores(spec, dataset, result, trainer, None if other is None else data.get(cfg, other))
+            scores = sharing.scores(spec, dataset, result, trainer, data.get)
         finally:
             for claimed in claims:
                 claimed.unlink(missing_ok=True)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
+from ..config import RunConfig
 from ..data import Dataset
 from ..events import RunFinished
-from ..training import Trainer
+from ..training import Accuracy, Trainer
 from .runlog import RunLog
 from .specs import RunSpec, run_identity
 
@@ -51,15 +53,21 @@ def other_set(spec: RunSpec) -> int | None:
     return spec.also_val_size or None
 
 
+def _score(accuracy: Accuracy, held_out: Dataset) -> dict[str, Any]:
+    return {"test_acc": accuracy.with_significance, "test_acc_no_significance": accuracy.no_significance,
+            "n_test": len(held_out.y_test)}
+
+
 def scores(spec: RunSpec, own: Dataset, result: RunFinished, trainer: Trainer,
-           other: Dataset | None) -> dict[str, dict[str, Any]]:
-    """A trained run's ``scores``: on its own held-out set (``result``'s) and on ``other``'s, if given."""
-    out = {scored_on(spec.val_size): {"test_acc": result.test_acc, "n_test": len(own.y_test),
-                                      "test_acc_no_significance": result.test_acc_no_significance}}
+           held_out: Callable[[RunConfig, int], Dataset]) -> dict[str, dict[str, Any]]:
+    """A trained run's ``scores``: on its own held-out set (``result``'s) and on ``other_set``'s, which
+    ``held_out(config, val_size)`` loads (a validation split, or the test set for 0)."""
+    out = {scored_on(spec.val_size): _score(Accuracy(result.test_acc, result.test_acc_no_significance), own)}
+    other = other_set(spec)
     if other is not None:
-        accuracy = trainer.accuracy(other.x_test.to(trainer.device), other.y_test.to(trainer.device))
-        out[scored_on(other_set(spec) or 0)] = {"test_acc": accuracy.with_significance, "n_test": len(other.y_test),
-                                                "test_acc_no_significance": accuracy.no_significance}
+        data = held_out(spec.config, other)
+        out[scored_on(other)] = _score(trainer.accuracy(data.x_test.to(trainer.device),
+                                                        data.y_test.to(trainer.device)), data)
     return out
 
 
@@ -76,5 +84,5 @@ def shared_row(spec: RunSpec, budget: str, trained: dict[str, Any], finished_at:
     """``spec``'s row from the row of the run that trained the same network, on the set ``spec`` is tested on."""
     scores = trained["scores"][scored_on(spec.val_size)]
     return {**trained, "key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": spec.seed,
-            "budget": budget, "test_on": "validation" if spec.val_size else "test", **scores,
+            "budget": budget, "test_on": spec.test_on, **scores,
             "same_run_as": trained["key"], "finished_at": finished_at}

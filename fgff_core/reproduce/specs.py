@@ -60,6 +60,11 @@ class RunSpec:
         return f"{self.part}|{self.row}|{self.algo}|seed{self.seed}|{digest}"
 
     @property
+    def test_on(self) -> str:
+        """What the run's row's ``test_acc`` is measured on: ``"validation"`` or ``"test"``."""
+        return "validation" if self.val_size else "test"
+
+    @property
     def label(self) -> str:
         return f"{self.part} {self.row} {self.algo} seed {self.seed}"
 
