@@ -259,6 +259,12 @@ def _claimed_elsewhere(tmp_path):
     return spec, log, other
 
 
+def _their_row(spec) -> dict:
+    """The row another process writes for ``spec`` (only what the log and its CSV read)."""
+    return {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": spec.seed,
+            "layers": list(spec.config.layers), "test_acc": 0.5}
+
+
 def _later(seconds: float, action) -> threading.Thread:
     thread = threading.Thread(target=lambda: (time.sleep(seconds), action()))
     thread.start()
@@ -268,7 +274,7 @@ def _later(seconds: float, action) -> threading.Thread:
 def test_a_run_held_by_another_process_is_waited_for_not_repeated(tmp_path, monkeypatch):
     spec, log, other = _claimed_elsewhere(tmp_path)
     monkeypatch.setattr(execution, "train", _no_training)
-    theirs = {"key": spec.key, "part": spec.part, "row": spec.row, "algo": spec.algo, "seed": 0, "test_acc": 0.5}
+    theirs = _their_row(spec)
 
     def other_finishes():
         rp.RunLog(log.path).add(theirs)
@@ -284,6 +290,43 @@ def test_a_run_held_by_another_process_is_waited_for_not_repeated(tmp_path, monk
         other.wait()
     assert skipped == {} and log.get(spec.key) == theirs  # the stage ends only once that run has landed
     assert sum("waiting for it" in m for m in messages) == 1
+
+
+def test_a_process_whose_runs_all_run_elsewhere_trains_the_next_stage_meanwhile(tmp_path):
+    spec, log, other = _claimed_elsewhere(tmp_path)
+    later = next(s for s in rp.table_specs("1", rp.BUDGETS["smoke"], 2, "cpu", None)
+                 if (s.row, s.algo, s.seed) == (spec.row, spec.algo, 1))
+    theirs = _their_row(spec)
+    messages: list[str] = []
+    thread = _later(0.3, lambda: (rp.RunLog(log.path).add(theirs), other.kill()))
+    try:
+        skipped = rp.execute([spec], log, "smoke", execution.DataCache(), messages.append, poll_seconds=0.05,
+                             then=[later])
+    finally:
+        thread.join()
+        other.kill()
+        other.wait()
+    assert skipped == {} and log.get(spec.key) == theirs
+    assert log.get(later.key)["device"] == "cpu"  # trained here, while the other process held the first run
+    waited = next(i for i, m in enumerate(messages) if "waiting for it" in m)
+    trained = next(i for i, m in enumerate(messages) if m.startswith(f"[1/2] {later.label}:"))
+    assert waited < trained
+
+
+def test_later_stage_runs_start_after_every_run_of_this_stage(tmp_path, monkeypatch):
+    specs = rp.table_specs("1", rp.BUDGETS["smoke"], 2, "cpu", None)
+    first, then = [s for s in specs if s.seed == 1], [s for s in specs if s.seed == 0]
+    trained_seeds: list[int] = []
+
+    def record(cfg, dataset):
+        trained_seeds.append(cfg.seed)
+        raise RuntimeError("stop at the first run")
+
+    monkeypatch.setattr(execution, "train", record)
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    with pytest.raises(RuntimeError):
+        rp.execute(first, log, "smoke", execution.DataCache(), lambda _m: None, then=then)
+    assert trained_seeds == [1]  # this stage's seed 1, although seed-major order alone would start on seed 0
 
 
 def test_a_run_whose_other_process_died_is_taken_over(tmp_path):

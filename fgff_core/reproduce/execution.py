@@ -86,20 +86,25 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
 
 
 def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
-            train_missing: bool = True, executor: str = "local", poll_seconds: float = WAIT_POLL_SECONDS
-            ) -> dict[str, str]:
+            train_missing: bool = True, executor: str = "local", poll_seconds: float = WAIT_POLL_SECONDS,
+            then: Iterable[RunSpec] = ()) -> dict[str, str]:
     """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
 
     A run that another live ``reproduce`` process (same ``--out``) is training is waited for, polling
     the log every ``poll_seconds``, so that the next stage (the best lr of a sweep) sees every run of
     this one; if that process dies first, this one takes the run over.
+    ``then``: runs of a later stage that need nothing from these (the long sweep's first grid after the
+    budget curve), started after every one of ``specs``, so that a process whose remaining runs are all
+    running elsewhere trains these instead of waiting; they are run (or waited for) like ``specs``.
     ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
     """
     skipped: dict[str, str] = {}
     missing: dict[str, str] = {}  # dataset -> reason, so a missing dataset is tried once
-    specs = list(specs)
-    # seed-major: every cell gets its first seed before any gets its second, so partial results cover the table
-    todo = sorted((s for s in specs if s.key not in log), key=lambda s: s.seed)
+    specs, then = list(specs), list(then)
+    # seed-major within each stage: every cell gets its first seed before any gets its second, so partial
+    # results cover the table
+    todo = [s for stage in (specs, then) for s in sorted(stage, key=lambda s: s.seed) if s.key not in log]
+    specs += then
     say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
     if not train_missing:
         return skipped
@@ -245,8 +250,8 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
-    def run(specs: list[RunSpec]) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor))
+    def run(specs: list[RunSpec], then: list[RunSpec] | None = None) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, then=then or ()))
 
     def sweep(long: bool) -> Sweep[str]:
         prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
@@ -261,7 +266,9 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     if len(runs.sweep.best) < 2:
         return runs
     runs.curve = study_specs(budget, seeds, device, data_dir, runs.sweep.best)
-    run(runs.curve)
+    # the long sweep's first grid needs nothing from the curve: queued behind it, a process with no curve run
+    # left to start trains those instead of waiting for another process's last curve run
+    run(runs.curve, then=study_specs(budget, seeds, device, data_dir, long=True))
     # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
     runs.long_sweep = sweep(long=True)
     if len(runs.long_sweep.best) == 2:
