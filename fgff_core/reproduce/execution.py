@@ -100,12 +100,12 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
     """
     skipped: dict[str, str] = {}
     missing: dict[str, str] = {}  # dataset -> reason, so a missing dataset is tried once
-    specs, then = list(specs), list(then)
+    stages = (list(specs), list(then))
     # seed-major within each stage: every cell gets its first seed before any gets its second, so partial
     # results cover the table
-    todo = [s for stage in (specs, then) for s in sorted(stage, key=lambda s: s.seed) if s.key not in log]
-    specs += then
-    say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
+    todo = [s for stage in stages for s in sorted(stage, key=lambda s: s.seed) if s.key not in log]
+    total = sum(map(len, stages))
+    say(f"{total - len(todo)} of {total} runs already done; {len(todo)} to run")
     if not train_missing:
         return skipped
     if executor != "local":
@@ -250,8 +250,8 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
-    def run(specs: list[RunSpec], then: list[RunSpec] | None = None) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, then=then or ()))
+    def run(specs: list[RunSpec], then: Iterable[RunSpec] = ()) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, then=then))
 
     def sweep(long: bool) -> Sweep[str]:
         prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
