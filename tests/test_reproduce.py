@@ -431,6 +431,21 @@ def test_the_ablation_never_pools_runs_trained_on_different_samples():
     assert "| Table 2 2x500 | 2 | +10.00 ± 0.00 |" in md
 
 
+def test_the_ablation_pools_a_network_trained_twice_once_by_its_test_score():
+    from fgff_core.reproduce.study_report import POOLED_ROW, ablation
+
+    def row(part, name, test_on, gap, seed=0):  # as logged before trainings were shared: no "training" key
+        return {"part": part, "row": name, "algo": "fgff", "n_train": 50000, "epochs": 200, "lr": 0.06,
+                "test_on": test_on, "test_acc": 0.9, "test_acc_no_significance": 0.9 - gap,
+                "config": {"algo": "fgff", "layers": [500, 500], "epochs": 200, "seed": seed, "train_subset": 50000}}
+
+    md = ablation([row("study", "sweep lr=0.06", "validation", 0.3), row("1", "2x500", "test", 0.2),
+                   row("study", "curve epochs=200", "test", 0.2), row("1", "2x500", "test", 0.1, seed=1)])
+    assert "| Table 1 2x500, random 50000 | 2 | +15.00 ± 7.07 |" in md  # each cell keeps all its seeds
+    assert "| study sweep lr=0.06 (validation) | 1 | +30.00 ± n/a |" in md
+    assert f"| {POOLED_ROW} | 2 | +15.00 ± 7.07 |" in md  # the validation score of a tested network is not
+
+
 def test_the_ablation_splits_a_cell_whose_budget_changed():
     from fgff_core.reproduce.study_report import ablation
 

@@ -86,6 +86,10 @@ def test_the_ablation_counts_each_network_once(smoke_study, tmp_path):
     for row in rows:
         log.add(row)
     fgff = [r for r in rows if r["algo"] == "fgff"]
-    counted = study_report.ablation_rows(log, "smoke")
-    assert len(counted) == len({r["training"] for r in fgff}) < len(fgff)
-    assert f"| all FGFF runs | {len(counted)} |" in study_report.ablation(counted)
+    given = study_report.ablation_rows(log, "smoke")
+    assert len(given) == len(fgff)  # every cell with all its seeds, a shared row too
+    md = study_report.ablation(given)
+    networks = {r["training"] for r in fgff}
+    assert f"| {study_report.POOLED_ROW} | {len(networks)} |" in md and len(networks) < len(fgff)
+    cells = [line.split(" | ") for line in md.splitlines()[2:-1]]
+    assert sum(int(cell[1]) for cell in cells) == len(fgff)  # the cells hold every row, shared ones too

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..config import RunConfig
@@ -69,6 +69,18 @@ def scores(spec: RunSpec, own: Dataset, result: RunFinished, trainer: Trainer,
         out[scored_on(other)] = _score(trainer.accuracy(data.x_test.to(trainer.device),
                                                         data.y_test.to(trainer.device)), data)
     return out
+
+
+def network(row: Mapping[str, Any]) -> str:
+    """Which trained network a logged row scored: its config's ``run_identity`` and its number of training samples.
+
+    The same for rows of one training (``same_run_as``) and for the same network trained twice by runs logged
+    before sharing existed (one config on the same samples: ``execution.validation_split`` trains on exactly
+    ``load_dataset``'s subset). For counting networks only; sharing a row needs ``training``, which hashes the
+    samples themselves.
+    """
+    identity = run_identity(RunConfig.from_dict(row["config"]))
+    return json.dumps({"cfg": identity, "n_train": row["n_train"]}, sort_keys=True, default=str)
 
 
 def find_shared(log: RunLog, key: str, spec: RunSpec) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..presets import PRESETS
+from . import sharing
 from .cells import Cell, Cells, collect, grid_edge
 from .execution import StudyRuns, Sweep
 from .paper import STUDY_PRESET, Budget, StudyBudget
@@ -46,8 +47,13 @@ def _training_set(row: dict[str, Any]) -> str:
     return f", {'first' if cfg.get('train_subset_order') == 'first' else 'random'} {row['n_train']}"
 
 
+POOLED_ROW = "every FGFF network once (its test-set gap where it has one)"  # the ablation's last row
+
+
 def ablation(rows: list[dict[str, Any]]) -> str:
-    """Every FGFF run given: accuracy with significance minus without, in points, grouped by table row."""
+    """Every FGFF run given: accuracy with significance minus without, in points, grouped by table row, then
+    pooled over every network once (a network can be in several rows: one training scored for a sweep and a
+    test run, or trained again by a table and the study)."""
     if not rows:
         return "No FGFF runs yet."
     gaps = [(r["test_acc"] - r["test_acc_no_significance"]) * 100 for r in rows]
@@ -66,18 +72,22 @@ def ablation(rows: list[dict[str, Any]]) -> str:
     def natural(item: tuple[str, list[float]]) -> list:
         return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0])]
 
-    for name, g in [*sorted(groups.items(), key=natural), ("all FGFF runs", gaps)]:
+    once: dict[str, float] = {}  # network -> its gap, on the test set where it was scored there
+    for r, g in sorted(zip(rows, gaps), key=lambda row_gap: row_gap[0].get("test_on") == "validation"):
+        once.setdefault(sharing.network(r), g)
+    pooled = (POOLED_ROW, list(once.values()))
+    for name, g in [*sorted(groups.items(), key=natural), pooled]:
         std = f"{statistics.stdev(g):.2f}" if len(g) > 1 else "n/a"
         lines.append(f"| {name} | {len(g)} | {statistics.fmean(g):+.2f} ± {std} | {min(g):+.2f} | {max(g):+.2f} |")
     return "\n".join(lines)
 
 
 def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
-    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long), each
-    network once: a row that is another row's training scored on another set (``same_run_as``) is left out."""
+    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long): every
+    cell's seeds, a row that is another row's training (``same_run_as``) too; ``ablation`` pools each network once."""
     log.reload()
     return [r for r in log.rows.values() if algo_uses_significance(r["algo"]) and r.get("test_acc") is not None
-            and r["budget"] == budget and r["part"] != "4" and "same_run_as" not in r]
+            and r["budget"] == budget and r["part"] != "4"]
 
 
 def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
