@@ -155,21 +155,56 @@ def test_widen_adds_the_next_lr_past_the_end_the_choice_sits_on():
     assert rp.widen((0.01, 0.03, 0.1), 0.03) == (0.01, 0.03, 0.1)
 
 
+def _grid_runs(lrs):
+    """Stand-ins for a sweep's specs (``bracketed_sweep`` reads only their keys): one per (grid, lr)."""
+    return [Namespace(key=f"{k}|{lr}") for k, grid in lrs.items() for lr in grid]
+
+
+def _choose_from(done: set[str], score):
+    """``choose`` as a sweep has it: a best lr (by ``score(k, lr)``) for each grid whose every run is done."""
+    return lambda _specs, lrs: {k: max(g, key=lambda lr: score(k, lr)) for k, g in lrs.items()
+                                if all(f"{k}|{lr}" in done for lr in g)}
+
+
 @pytest.mark.parametrize("best_at, widenings, grid", [
     (lambda lr: lr, 2, (1.0, 2.0, 4.0, 8.0)),  # better and better: widened twice (the cap), still open at the top
     (lambda lr: -lr, 1, (0.5, 1.0, 2.0)),  # smaller is better: one lr below, and the cap stops it there
     (lambda lr: -abs(lr - 2.0), 3, (1.0, 2.0, 4.0)),  # best at 2: one lr above brackets it, and no more are tried
 ])
 def test_bracketed_sweep_widens_each_grid_until_its_best_lr_is_inside_or_the_cap(best_at, widenings, grid):
-    swept: list[tuple[float, ...]] = []
+    done: set[str] = set()
+    swept: list[list[str]] = []
 
-    def choose(_specs, lrs):
-        return {k: max(g, key=best_at) for k, g in lrs.items()}
+    def run(specs, more):
+        swept.append([s.key for s in specs if s.key not in done])
+        done.update(s.key for s in specs)
 
-    sweep = rp.bracketed_sweep({"ff": (1.0, 2.0)}, lambda lrs: [], choose, lambda specs: swept.append(specs),
-                               widenings)
-    assert sweep.lrs == {"ff": grid} and sweep.best == {"ff": max(grid, key=best_at)}
-    assert len(swept) == len(grid) - 1  # one sweep, then one per widening
+    sweep = rp.bracketed_sweep({"ff": (1.0, 2.0)}, _grid_runs, _choose_from(done, lambda _k, lr: best_at(lr)),
+                               run, widenings)
+    assert sweep.lrs == {"ff": grid} and sweep.best == sweep.settled == {"ff": max(grid, key=best_at)}
+    assert [len(new) for new in swept] == [2] + [1] * (len(grid) - 2)  # the grid, then one lr per widening
+
+
+def test_a_settled_grid_widens_and_tests_while_another_grid_still_runs():
+    """Grid "a" lands first: its next lr, and then its test run, are handed to a process that asks for more
+    (as ``execute`` asks whenever its own runs are all started) while grid "b" is still running elsewhere."""
+    done: set[str] = set()
+    asked: list[list[str]] = []
+
+    def run(specs, more):
+        done.update(s.key for s in specs if s.key.startswith("a|"))
+        for _ in range(3):  # "b" still running: each time, the "a" runs handed over are trained here
+            asked.append([s.key for s in more() if s.key not in done])
+            done.update(k for k in asked[-1] if not k.startswith("b|"))
+        done.update(s.key for s in specs)  # "b" lands
+
+    sweep = rp.bracketed_sweep({"a": (1.0, 2.0), "b": (1.0, 2.0, 4.0)}, _grid_runs,
+                               _choose_from(done, lambda k, lr: lr if k == "a" else -abs(lr - 2.0)), run, 1,
+                               then=lambda settled: [Namespace(key=f"test {k} {lr}") for k, lr in settled.items()])
+    b = ["b|1.0", "b|2.0", "b|4.0"]
+    assert asked[:3] == [["a|4.0", *b], [*b, "test a 4.0"], b]  # widened once (the cap), then tested
+    assert sweep.lrs == {"a": (1.0, 2.0, 4.0), "b": (1.0, 2.0, 4.0)} and sweep.settled == {"a": 4.0, "b": 2.0}
+    assert "test b 2.0" in done  # settled once "b" landed, tested in the next stage
 
 
 def test_a_study_sweep_whose_best_lr_sits_at_an_end_trains_the_next_lr_and_chooses_over_all(tmp_path):
@@ -301,7 +336,7 @@ def test_a_process_whose_runs_all_run_elsewhere_trains_the_next_stage_meanwhile(
     thread = _later(0.3, lambda: (rp.RunLog(log.path).add(theirs), other.kill()))
     try:
         skipped = rp.execute([spec], log, "smoke", execution.DataCache(), messages.append, poll_seconds=0.05,
-                             then=[later])
+                             more=lambda: [later])
     finally:
         thread.join()
         other.kill()
@@ -315,7 +350,7 @@ def test_a_process_whose_runs_all_run_elsewhere_trains_the_next_stage_meanwhile(
 
 def test_later_stage_runs_start_after_every_run_of_this_stage(tmp_path, monkeypatch):
     specs = rp.table_specs("1", rp.BUDGETS["smoke"], 2, "cpu", None)
-    first, then = [s for s in specs if s.seed == 1], [s for s in specs if s.seed == 0]
+    first, later = [s for s in specs if s.seed == 1], [s for s in specs if s.seed == 0]
     trained_seeds: list[int] = []
 
     def record(cfg, dataset):
@@ -325,7 +360,7 @@ def test_later_stage_runs_start_after_every_run_of_this_stage(tmp_path, monkeypa
     monkeypatch.setattr(execution, "train", record)
     log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
     with pytest.raises(RuntimeError):
-        rp.execute(first, log, "smoke", execution.DataCache(), lambda _m: None, then=then)
+        rp.execute(first, log, "smoke", execution.DataCache(), lambda _m: None, more=lambda: later)
     assert trained_seeds == [1]  # this stage's seed 1, although seed-major order alone would start on seed 0
 
 

@@ -87,31 +87,41 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
 
 def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
             train_missing: bool = True, executor: str = "local", poll_seconds: float = WAIT_POLL_SECONDS,
-            then: Iterable[RunSpec] = ()) -> dict[str, str]:
+            more: Callable[[], Iterable[RunSpec]] | None = None) -> dict[str, str]:
     """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
 
     A run that another live ``reproduce`` process (same ``--out``) is training is waited for, polling
     the log every ``poll_seconds``, so that the next stage (the best lr of a sweep) sees every run of
     this one; if that process dies first, this one takes the run over.
-    ``then``: runs of a later stage that need nothing from these (the long sweep's first grid after the
-    budget curve), started after every one of ``specs``, so that a process whose remaining runs are all
-    running elsewhere trains these instead of waiting; they are run (or waited for) like ``specs``.
+    ``more``: asked, whenever every run left has been started (here or elsewhere), for runs of a later stage
+    that the log now allows (the next lr of a grid whose runs have all landed, the test runs at a settled
+    lr), so that a process whose remaining runs are all running elsewhere trains those instead of waiting;
+    they are run (or waited for) like ``specs``. Only the local executor asks.
     ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
     """
     skipped: dict[str, str] = {}
     missing: dict[str, str] = {}  # dataset -> reason, so a missing dataset is tried once
-    stages = (list(specs), list(then))
-    # seed-major within each stage: every cell gets its first seed before any gets its second, so partial
-    # results cover the table
-    todo = [s for stage in stages for s in sorted(stage, key=lambda s: s.seed) if s.key not in log]
-    total = sum(map(len, stages))
-    say(f"{total - len(todo)} of {total} runs already done; {len(todo)} to run")
+    specs = list(specs)
+    known = {s.key for s in specs}  # every run this call has been given, so ``more`` adds each once
+
+    def unrun(new: Iterable[RunSpec]) -> list[RunSpec]:
+        # seed-major: every cell gets its first seed before any gets its second, so partial results cover the table
+        return sorted((s for s in new if s.key not in log), key=lambda s: s.seed)
+
+    todo = unrun(specs)
+    say(f"{len(specs) - len(todo)} of {len(specs)} runs already done; {len(todo)} to run")
     if not train_missing:
         return skipped
     if executor != "local":
         return _execute_on(executor, todo, log, budget, data, say)
     queue, elsewhere, n, told = deque(todo), [], 0, set()
     while queue or elsewhere:
+        if not queue and more is not None:  # every run is started: take on what the log allows now
+            log.reload()
+            added = unrun(s for s in more() if s.key not in known)
+            known.update(s.key for s in added)
+            todo += added
+            queue.extend(added)
         if not queue:  # only runs of other processes are left: wait for them to land or their process to die
             time.sleep(poll_seconds)
             queue.extend(elsewhere)
@@ -213,25 +223,47 @@ class Sweep(Generic[K]):
     lrs: dict[K, tuple[float, ...]]
     specs: list[RunSpec]
     best: dict[K, float]  # only for grids whose every run finished
+    settled: dict[K, float] = field(default_factory=dict)  # the best lrs that no widening will change
+
+
+Run = Callable[..., object]  # run(specs, more=...): ``execute`` with this stage's arguments bound
 
 
 def bracketed_sweep(lrs: dict[K, tuple[float, ...]], specs_for: Callable[[dict[K, tuple[float, ...]]], list[RunSpec]],
                     choose: Callable[[list[RunSpec], dict[K, tuple[float, ...]]], dict[K, float]],
-                    run: Callable[[list[RunSpec]], object], widenings: int) -> Sweep[K]:
+                    run: Run, widenings: int,
+                    then: Callable[[dict[K, float]], list[RunSpec]] = lambda settled: []) -> Sweep[K]:
     """Sweep every grid; while a grid's best lr sits at one of its ends, add the next lr past that end
     (``specs.widen``) and sweep again, at most ``widenings`` times, so that the chosen lr is bracketed by lrs
-    that did worse. Each grid widens on its own results only; a grid still open at the end stays as it is."""
-    specs = specs_for(lrs)
-    run(specs)
-    best = choose(specs, lrs)
-    for _ in range(widenings):
-        wider = {k: widen(grid, best[k]) if k in best else grid for k, grid in lrs.items()}
-        if wider == lrs:
-            break
-        lrs, specs = wider, specs_for(wider)
-        run(specs)
-        best = choose(specs, lrs)
-    return Sweep(lrs, specs, best)
+    that did worse. Each grid widens on its own results only, as soon as they are all in, while other grids
+    still run; a grid still open at the end stays as it is. ``then(settled)``: the runs that a settled best
+    lr allows (its test runs), started as soon as it is settled."""
+
+    def so_far() -> Sweep[K]:  # each grid widened as far as its finished runs decide
+        grids = lrs
+        for _ in range(widenings):
+            best = choose(specs_for(grids), grids)
+            wider = {k: widen(grid, best[k]) if k in best else grid for k, grid in grids.items()}
+            if wider == grids:
+                break
+            grids = wider
+        specs = specs_for(grids)
+        best = choose(specs, grids)
+        settled = {k: lr for k, lr in best.items()
+                   if widen(grids[k], lr) == grids[k] or len(grids[k]) - len(lrs[k]) == widenings}
+        return Sweep(grids, specs, best, settled)
+
+    def ready() -> list[RunSpec]:
+        sweep = so_far()
+        return sweep.specs + then(sweep.settled)
+
+    given: set[str] = set()
+    specs = ready()
+    while not given.issuperset(s.key for s in specs):  # until a stage adds nothing new
+        given.update(s.key for s in specs)
+        run(specs, more=ready)
+        specs = ready()
+    return so_far()
 
 
 @dataclass
@@ -250,8 +282,8 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
-    def run(specs: list[RunSpec], then: Iterable[RunSpec] = ()) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, then=then))
+    def run(specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, more=more))
 
     def sweep(long: bool) -> Sweep[str]:
         prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
@@ -266,9 +298,9 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     if len(runs.sweep.best) < 2:
         return runs
     runs.curve = study_specs(budget, seeds, device, data_dir, runs.sweep.best)
-    # the long sweep's first grid needs nothing from the curve: queued behind it, a process with no curve run
-    # left to start trains those instead of waiting for another process's last curve run
-    run(runs.curve, then=study_specs(budget, seeds, device, data_dir, long=True))
+    # the long sweep's first grid needs nothing from the curve: a process with no curve run left to start
+    # trains those instead of waiting for another process's last curve run
+    run(runs.curve, more=lambda: study_specs(budget, seeds, device, data_dir, long=True))
     # Equal budget, longer: sweep again at long_epochs, then test each algorithm at its best lr there.
     runs.long_sweep = sweep(long=True)
     if len(runs.long_sweep.best) == 2:
@@ -290,11 +322,11 @@ class BestRuns:
 def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
              say: Say = print, train_missing: bool = True, executor: str = "local") -> BestRuns:
     """Same starting lr grid for FF and FGFF on each strong recipe, widened where a best lr sits at an end
-    (validation) -> the test runs at each one's best lr."""
+    (validation) -> the test runs at each one's best lr, started as soon as that grid is settled."""
     skipped: dict[str, str] = {}
 
-    def run(specs: list[RunSpec]) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor))
+    def run(specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, more=more))
 
     def choose(specs: list[RunSpec], lrs: dict[tuple[str, str], tuple[float, ...]]) -> dict[tuple[str, str], float]:
         cells = collect(specs, log, skipped, "test_acc")  # the sweep's test_acc is on the validation split
@@ -305,7 +337,8 @@ def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log:
     sweep = bracketed_sweep({(recipe, algo): best_sweep_lrs(recipe, budget)
                              for recipe in budget.best.recipes for algo in SWEPT_ALGOS},
                             lambda lrs: best_specs(budget, seeds, device, data_dir, lrs=lrs), choose, run,
-                            budget.best.widenings)
+                            budget.best.widenings, then=lambda settled: best_specs(budget, seeds, device, data_dir,
+                                                                                   settled))
     runs = BestRuns(sweep, collect(sweep.specs, log, skipped, "test_acc"), skipped=skipped)
     runs.test = best_specs(budget, seeds, device, data_dir, sweep.best)
     run(runs.test)
