@@ -10,7 +10,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
 from ..config import RunConfig
 from ..data import Dataset, DatasetNotFoundError, dataset_arguments, load_dataset, load_for_config, training_order
@@ -226,7 +226,10 @@ class Sweep(Generic[K]):
     settled: dict[K, float] = field(default_factory=dict)  # the best lrs that no widening will change
 
 
-Run = Callable[..., object]  # run(specs, more=...): ``execute`` with this stage's arguments bound
+class Run(Protocol):
+    """``execute`` with a stage's arguments bound: run ``specs``, and what ``more`` allows meanwhile."""
+
+    def __call__(self, specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> object: ...
 
 
 def bracketed_sweep(lrs: dict[K, tuple[float, ...]], specs_for: Callable[[dict[K, tuple[float, ...]]], list[RunSpec]],
