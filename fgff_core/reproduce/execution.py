@@ -232,6 +232,16 @@ class Run(Protocol):
     def __call__(self, specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> object: ...
 
 
+def stage_runner(skipped: dict[str, str], log: RunLog, budget: Budget, data: DataCache, say: Say,
+                 train_missing: bool, executor: str) -> Run:
+    """``execute`` bound to a part's arguments; each stage's skipped runs are added to ``skipped``."""
+
+    def run(specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> None:
+        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, more=more))
+
+    return run
+
+
 def bracketed_sweep(lrs: dict[K, tuple[float, ...]], specs_for: Callable[[dict[K, tuple[float, ...]]], list[RunSpec]],
                     choose: Callable[[list[RunSpec], dict[K, tuple[float, ...]]], dict[K, float]],
                     run: Run, widenings: int,
@@ -285,9 +295,6 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
 
-    def run(specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, more=more))
-
     def sweep(long: bool) -> Sweep[str]:
         prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
         return bracketed_sweep(
@@ -297,6 +304,7 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
             run, s.widenings)
 
     skipped: dict[str, str] = {}
+    run = stage_runner(skipped, log, budget, data, say, train_missing, executor)
     runs = StudyRuns(sweep(long=False), skipped=skipped)
     if len(runs.sweep.best) < 2:
         return runs
@@ -327,9 +335,7 @@ def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log:
     """Same starting lr grid for FF and FGFF on each strong recipe, widened where a best lr sits at an end
     (validation) -> the test runs at each one's best lr, started as soon as that grid is settled."""
     skipped: dict[str, str] = {}
-
-    def run(specs: list[RunSpec], more: Callable[[], Iterable[RunSpec]] | None = None) -> None:
-        skipped.update(execute(specs, log, budget.name, data, say, train_missing, executor, more=more))
+    run = stage_runner(skipped, log, budget, data, say, train_missing, executor)
 
     def choose(specs: list[RunSpec], lrs: dict[tuple[str, str], tuple[float, ...]]) -> dict[tuple[str, str], float]:
         cells = collect(specs, log, skipped, "test_acc")  # the sweep's test_acc is on the validation split
@@ -343,6 +349,5 @@ def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log:
                             budget.best.widenings, then=lambda settled: best_specs(budget, seeds, device, data_dir,
                                                                                    settled))
     runs = BestRuns(sweep, collect(sweep.specs, log, skipped, "test_acc"), skipped=skipped)
-    runs.test = best_specs(budget, seeds, device, data_dir, sweep.best)
-    run(runs.test)
+    runs.test = best_specs(budget, seeds, device, data_dir, sweep.settled)  # run by the sweep, as each settled
     return runs
