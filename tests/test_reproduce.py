@@ -495,6 +495,22 @@ def test_the_ablation_splits_a_cell_whose_budget_changed():
     assert "epochs per layer" not in ablation([row(200, 0.07), row(200, 0.05)])  # one budget: no split
 
 
+def test_the_ablation_orders_its_rows_by_number():
+    from fgff_core.reproduce.study_report import ablation
+
+    def row(name, part="study"):
+        return {"part": part, "row": name, "algo": "fgff", "n_train": 50000, "epochs": 200, "lr": 0.06,
+                "test_acc": 0.9, "test_acc_no_significance": 0.8, "config": {"train_subset": 0}}
+
+    names = ["sweep lr=0.2", "sweep lr=0.03", "sweep lr=0.005", "sweep lr=0.06", "curve epochs=400",
+             "curve epochs=50"]
+    md = ablation([row(n) for n in names] + [row("2x1000", "1"), row("2x500", "1")])
+    order = [line.split(" | ")[0][2:] for line in md.splitlines()[2:-1]]
+    assert order == ["Table 1 2x500", "Table 1 2x1000", "study curve epochs=50 lr=0.06",
+                     "study curve epochs=400 lr=0.06", "study sweep lr=0.005", "study sweep lr=0.03",
+                     "study sweep lr=0.06", "study sweep lr=0.2"]
+
+
 @pytest.mark.parametrize("name", [n for n in PRESETS if n.startswith("paper-")])
 def test_paper_presets_hold_the_authors_settings(name):
     cfg = PRESETS[name].config("fgff")

@@ -69,8 +69,8 @@ def ablation(rows: list[dict[str, Any]]) -> str:
               for name, per in by_name.items() for epochs, g in per.items()}
     lines = ["| Runs | n | with − without significance (pp), mean ± std | min | max |", "|---|---|---|---|---|"]
 
-    def natural(item: tuple[str, list[float]]) -> list:
-        return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", item[0])]
+    def natural(item: tuple[str, list[float]]) -> list:  # numbers by value: lr=0.005 < 0.01, 2x500 < 2x1000
+        return [float(t) if i % 2 else t for i, t in enumerate(re.split(r"(\d+(?:\.\d+)?)", item[0]))]
 
     once: dict[str, float] = {}  # network -> its gap, on the test set where it was scored there
     for r, g in sorted(zip(rows, gaps), key=lambda row_gap: row_gap[0].get("test_on") == "validation"):
