@@ -266,17 +266,17 @@ def bracketed_sweep(lrs: dict[K, tuple[float, ...]], specs_for: Callable[[dict[K
                    if widen(grids[k], lr) == grids[k] or len(grids[k]) - len(lrs[k]) == widenings}
         return Sweep(grids, specs, best, settled)
 
-    def ready() -> list[RunSpec]:
-        sweep = so_far()
+    def ready(sweep: Sweep[K]) -> list[RunSpec]:
         return sweep.specs + then(sweep.settled)
 
     given: set[str] = set()
-    specs = ready()
-    while not given.issuperset(s.key for s in specs):  # until a stage adds nothing new
+    while True:
+        sweep = so_far()
+        specs = ready(sweep)
+        if given.issuperset(s.key for s in specs):  # until a stage adds nothing new
+            return sweep
         given.update(s.key for s in specs)
-        run(specs, more=ready)
-        specs = ready()
-    return so_far()
+        run(specs, more=lambda: ready(so_far()))
 
 
 @dataclass
@@ -294,6 +294,8 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
               say: Say = print, train_missing: bool = True, executor: str = "local") -> StudyRuns:
     """lr sweep -> best lr per algorithm (validation) -> budget curve (test) -> the same at the long budget."""
     s = budget.study
+    skipped: dict[str, str] = {}
+    run = stage_runner(skipped, log, budget, data, say, train_missing, executor)
 
     def sweep(long: bool) -> Sweep[str]:
         prefix = study_sweep_row(long_epochs=s.long_epochs if long else None)
@@ -303,8 +305,6 @@ def run_study(budget: Budget, seeds: int, device: str, data_dir: str | None, log
             lambda specs, lrs: best_lr(collect(specs, log, skipped, "test_acc"), prefix, lrs, seeds),
             run, s.widenings)
 
-    skipped: dict[str, str] = {}
-    run = stage_runner(skipped, log, budget, data, say, train_missing, executor)
     runs = StudyRuns(sweep(long=False), skipped=skipped)
     if len(runs.sweep.best) < 2:
         return runs
@@ -343,11 +343,13 @@ def run_best(budget: Budget, seeds: int, device: str, data_dir: str | None, log:
                 for algo, lr in best_lr(cells, best_sweep_row(recipe),
                                         {a: lrs[(recipe, a)] for a in SWEPT_ALGOS}).items()}
 
+    def tests(settled: dict[tuple[str, str], float]) -> list[RunSpec]:  # every seed at each settled lr
+        return best_specs(budget, seeds, device, data_dir, settled)
+
     sweep = bracketed_sweep({(recipe, algo): best_sweep_lrs(recipe, budget)
                              for recipe in budget.best.recipes for algo in SWEPT_ALGOS},
                             lambda lrs: best_specs(budget, seeds, device, data_dir, lrs=lrs), choose, run,
-                            budget.best.widenings, then=lambda settled: best_specs(budget, seeds, device, data_dir,
-                                                                                   settled))
+                            budget.best.widenings, then=tests)
     runs = BestRuns(sweep, collect(sweep.specs, log, skipped, "test_acc"), skipped=skipped)
-    runs.test = best_specs(budget, seeds, device, data_dir, sweep.settled)  # run by the sweep, as each settled
+    runs.test = tests(sweep.settled)  # already run by the sweep, as each lr settled
     return runs
