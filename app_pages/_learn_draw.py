@@ -15,7 +15,7 @@ from torch import Tensor
 
 from fgff_core import lesson
 from fgff_core.data import Dataset
-from fgff_core.model import FFNet
+from fgff_core.engine.model import FFNet
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
 

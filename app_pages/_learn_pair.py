@@ -6,15 +6,28 @@ reads its results.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import streamlit as st
 
-from app_pages._shared import job_manager, runs_or_stop
+from app_pages._shared import job_manager, live_view, runs_or_stop
 from fgff_core import lesson
 from fgff_core.config import RunConfig
-from fgff_core.progress import run_progress
+from fgff_core.format import points
+from fgff_core.jobs.polling import run_statuses
+from fgff_core.jobs.progress import run_progress
+from fgff_core.store import RunStore
 from fgff_core.viz import lesson as vlesson
+from fgff_core.vocabulary import algo_label
+
+POLL_SECONDS = 1.0  # the pair's progress is redrawn this often while it trains
+
+
+def pair_progress(store: RunStore, run_ids: Mapping[str, str]) -> None:
+    """The progress of each run of the pair (``run_ids``: algorithm -> run id), a live view while it trains."""
+    for algo, run_id in run_ids.items():
+        p = run_progress(store.run(run_id), None)
+        st.progress(p.fraction, text=f"{algo_label(algo)}: {p.text()}")
 
 
 def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
@@ -25,9 +38,12 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
     pair = lesson.LessonPair.find(runs_or_stop(), cfg)
     found = pair.runs
     if pair.missing:
+        ended = lesson.ended_without_result(pair.ended)
+        if ended:
+            st.error(f"Training ended without a result: {', '.join(ended)}. Change a setting or try again.")
         st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
                 "link afterwards sees the stored result at once.")
-        if st.button(f"Train {' and '.join(a.upper() for a in pair.missing)}", type="primary",
+        if st.button(f"Train {' and '.join(algo_label(a) for a in pair.missing)}", type="primary",
                      icon=":material/play_arrow:", key="step4_train"):
             try:
                 for algo in pair.missing:
@@ -37,20 +53,10 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
             else:
                 st.rerun()
         return
-    if not pair.all_done:
-        @st.fragment(run_every=1.0)
-        def _wait() -> None:
-            statuses = {algo: jm.store.status(row["run_id"]) for algo, row in found.items()}
-            for algo, row in found.items():
-                p = run_progress(jm.store.run(row["run_id"]), None)
-                st.progress(p.fraction, text=f"{algo.upper()}: {p.text()}")
-            if lesson.all_statuses_done(statuses):
-                st.rerun(scope="app")
-            bad = lesson.ended_without_result(statuses)
-            if bad:
-                st.error(f"Training ended without a result: {', '.join(bad)}. Change a setting or try again.")
-
-        _wait()
+    if not pair.all_done:  # the page reruns when a run ends: with the comparison, or with why one must train again
+        run_ids = {algo: row["run_id"] for algo, row in found.items()}
+        live_view(pair_progress, jm.store, run_ids, statuses=lambda: run_statuses(jm.store.runs(), run_ids.values()),
+                  every=POLL_SECONDS, shown=[row["status"] for row in found.values()])
         return
     cols = st.columns(2)
     for col, algo in zip(cols, lesson.LESSON_ALGOS):
@@ -61,7 +67,7 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
     st.plotly_chart(vlesson.accuracy_figure(pair.accuracy_bars()), key="step4_acc")
     fg = found["fgff"]
     st.caption(f"Dropping the factors at prediction (eq. 2 instead of eq. 3) changes FGFF's test accuracy by "
-               f"{pair.factor_drop_points():+.1f} points. The paper (section III.C) finds the network still predicts "
+               f"{points(pair.factor_drop(), 1)}. The paper (section III.C) finds the network still predicts "
                "well without them: the factors mostly shape *training*. Runs: "
                f"FF `{found['ff']['run_id']}`, FGFF `{fg['run_id']}` (see the Runs page).")
     _, fg_roles = stored_model(fg["run_id"])

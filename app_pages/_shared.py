@@ -1,5 +1,5 @@
 """The few helpers every page shares: the one job manager of this server, the run table, the selected
-runs and the run pickers.
+runs, the run pickers and the live view that redraws itself while what it shows is active.
 
 Pages import it as ``from app_pages._shared import job_manager, runs_or_stop, run_picker``. Keep it
 tiny: logic belongs in ``fgff_core``.
@@ -14,15 +14,24 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fgff_core.config import ALGORITHM_LABELS
 from fgff_core.jobs import JobManager
+from fgff_core.jobs.polling import Polling
+from fgff_core.public import server_problem
+from fgff_core.vocabulary import algo_label
 
 RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separated
 
 
 def job_manager() -> JobManager:
-    """One JobManager per server process (runs dir: $FGFF_RUNS_DIR or ./runs); shared by all sessions."""
-    return _job_manager(os.environ.get("FGFF_RUNS_DIR"))
+    """One JobManager per server process (runs dir: $FGFF_RUNS_DIR or ./runs); shared by all sessions.
+
+    One that cannot start (a damaged store, an invalid $FGFF_EXECUTOR, ...) is a sentence and stops the page.
+    """
+    try:
+        return _job_manager(os.environ.get("FGFF_RUNS_DIR"))
+    except Exception as exc:  # noqa: BLE001 - a broken server is said in a sentence, never a traceback
+        st.error(server_problem(exc))
+        st.stop()
 
 
 @st.cache_resource(show_spinner=False, validate=lambda jm: not jm.closed)
@@ -42,7 +51,7 @@ def runs_or_stop(empty_message: str | None = None,
     try:
         runs = job_manager().store.runs()
     except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
-        st.error(f"Could not read the run store: {exc}")
+        st.error(server_problem(exc))
         st.stop()
     if keep is not None and not runs.empty:
         runs = keep(runs)
@@ -62,7 +71,7 @@ def warn_missing_runs(known: set[str]) -> None:
 
 def run_label(run: Any) -> str:
     """How a run (a row of the run table) is named in a picker: name, algorithm, status and id."""
-    return f"{run.name} · {ALGORITHM_LABELS.get(run.algo, run.algo)} · {run.status} · {run.run_id}"
+    return f"{run.name} · {algo_label(run.algo)} · {run.status} · {run.run_id}"
 
 
 def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] = (),
@@ -114,3 +123,21 @@ def set_selected_run_ids(run_ids: list[str]) -> None:
         st.query_params[RUN_PARAM] = ",".join(run_ids)
     elif RUN_PARAM in st.query_params:
         del st.query_params[RUN_PARAM]
+
+
+def live_view(view: Callable[..., None], *args: Any, statuses: Callable[[], Sequence[object]], every: float,
+              shown: Sequence[object] | None = None) -> None:
+    """Draw ``view(*args)`` as a fragment that reruns every ``every`` seconds while what it shows is active, and
+    that reruns the whole page once when that changes while it polls (the rule: ``fgff_core.jobs.polling``).
+
+    ``statuses()``: the run statuses of what the view shows, read now. ``shown``: the statuses the page drew
+    outside the view (its run pickers), by default ``statuses()`` now. ``view`` reads only its arguments: a
+    fragment rerun calls it again with those of the page's last full run."""
+    polling = Polling.start(statuses() if shown is None else shown, every)
+
+    def poll() -> None:
+        view(*args)
+        if polling.rerun_page(statuses()):
+            st.rerun()  # pickers and controls outside the view catch up; the fresh page stops an idle timer
+
+    st.fragment(run_every=polling.every)(poll)()

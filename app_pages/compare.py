@@ -2,22 +2,38 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
-from fgff_core import compare
+from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
+from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
-from fgff_core.config_form import int_param, preset_param
-from fgff_core.presets import PRESETS, picker_order
-from fgff_core.progress import run_progress
-from fgff_core.status import ACTIVE_STATUSES, RunStatus
+from fgff_core.config.form import int_param, preset_param
+from fgff_core.config.presets import PRESETS, picker_order
+from fgff_core.jobs.polling import run_statuses
+from fgff_core.jobs.progress import run_progress
+from fgff_core.public import run_failure
+from fgff_core.store import RunStore
 from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
+from fgff_core.vocabulary import ACTIVE_STATUSES, RunStatus
 
 MAX_LAUNCH_SEEDS = 5
 DEFAULT_PRESET = "quick-digits"
 SELECT_KEY = "compare_runs"
 NOTES_KEY = "compare_launch_notes"  # (run ids, [(st.success or st.info, text)]) of this session's last launch
+POLL_SECONDS = 2.0  # the comparison redraws itself this often while a selected run is queued or training
+
+
+class Display(NamedTuple):
+    """How the comparison is drawn: the chart and table controls."""
+
+    metrics: list[str]
+    smoothing: float
+    spread: str
+    diff_only: bool
+
 
 jm = job_manager()
 st.title("Compare FF vs FGFF")
@@ -84,28 +100,26 @@ if len(chosen) < 2:
     st.stop()
 
 c1, c2, c3 = st.columns([3, 2, 2])
-metrics = c1.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label)
-smoothing = c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
-                      "before averaging over seeds.")
-spread = c3.radio("Spread over seeds", SPREADS, horizontal=True,
-                  format_func={"std": "±1 std", "min-max": "min-max", "none": "none"}.get)
-diff_only = st.toggle("Config diff only", value=True, help="Show only the config fields that differ between runs.")
+display = Display(
+    metrics=c1.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label),
+    smoothing=c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
+                        "before averaging over seeds."),
+    spread=c3.radio("Spread over seeds", SPREADS, horizontal=True,
+                    format_func={"std": "±1 std", "min-max": "min-max", "none": "none"}.get),
+    diff_only=st.toggle("Config diff only", value=True, help="Show only the config fields that differ between runs."),
+)
 
 
-def show_comparison(run_ids: list[str]) -> None:
-    """Progress, curves, final table and config diff; a fragment that polls while runs are live."""
+def show_comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
+    """Progress, curves, final table and config diff (a live view: it redraws itself while runs are live)."""
     try:
-        _comparison(run_ids)
+        _comparison(store, run_ids, display)
     except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
         st.error(f"Could not show the comparison: {exc}")
-        return
-    statuses_now = jm.store.runs().set_index("run_id").reindex(run_ids)["status"]
-    if run_every is not None and statuses_now.tolist() != statuses.tolist():
-        st.rerun()  # a run changed status: redraw the run chips, and stop polling once none is active
 
 
-def _comparison(run_ids: list[str]) -> None:
-    runs_now = jm.store.runs().set_index("run_id").loc[run_ids].reset_index()
+def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
+    runs_now = store.runs().set_index("run_id").loc[run_ids].reset_index()
     distinct = compare.distinct_runs(runs_now)
     if distinct.repeats:
         st.caption(f"{len(distinct.repeats)} selected run(s) repeat another run's config and seed, so they are counted "
@@ -122,19 +136,21 @@ def _comparison(run_ids: list[str]) -> None:
         st.progress(prog.fraction, text=f"{row['name']} ({row['status']}): {prog.text()}")
     failed = runs_now[runs_now["status"] == RunStatus.FAILED]
     for row in failed.to_dict("records"):
-        st.error(f"{row['name']} failed: {row['error']}")
+        st.error(f"{row['name']} failed: {run_failure(row['error'])}")
 
-    long = jm.store.metrics_long(run_ids)
+    long = store.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
     cols = st.columns(2)
-    for i, metric in enumerate(metrics):
-        agg = compare.aggregate_curves(long, groups, metric, smoothing)
+    for i, metric in enumerate(display.metrics):
+        shown = compare.groups_with_own_value(groups, configs, metric)  # without s: only runs that train s
+        agg = compare.aggregate_curves(long, shown, metric, display.smoothing)
         with cols[i % 2]:
             if agg.empty:
-                st.caption(f"{metric_label(metric)}: no values yet.")
+                st.caption(f"{metric_label(metric)}: " + ("no values yet." if shown else "only runs that train s "
+                                                          "(FGFF) have it."))
                 continue
-            st.plotly_chart(curves_figure(agg, metric, spread, colors), key=f"curve_{metric}")
+            st.plotly_chart(curves_figure(agg, metric, display.spread, colors), key=f"curve_{metric}")
 
     st.subheader("Final metrics")
     finished = runs_now[pd.to_numeric(runs_now["test_acc"], errors="coerce").notna()]
@@ -155,7 +171,7 @@ def _comparison(run_ids: list[str]) -> None:
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}
-    if diff_only:
+    if display.diff_only:
         diff = compare.config_diff(keyed)
         if diff.empty:
             st.caption("All configs are identical.")
@@ -165,6 +181,5 @@ def _comparison(run_ids: list[str]) -> None:
         st.dataframe(pd.DataFrame({k: {f: str(v) for f, v in c.to_dict().items()} for k, c in keyed.items()}))
 
 
-statuses = runs.set_index("run_id").loc[chosen, "status"]
-run_every = 2.0 if statuses.isin(ACTIVE_STATUSES).any() else None
-st.fragment(run_every=run_every)(show_comparison)(chosen)
+live_view(show_comparison, jm.store, chosen, display, statuses=lambda: run_statuses(jm.store.runs(), chosen),
+          every=POLL_SECONDS, shown=run_statuses(runs, chosen))

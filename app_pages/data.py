@@ -7,10 +7,12 @@ import torch
 
 from app_pages._shared import job_manager, pick_one_run, runs_or_stop
 from fgff_core.config import RunConfig, config_fields, field_choices
-from fgff_core.data import DATASETS, DatasetNotFoundError, check_data_dir, load_dataset
-from fgff_core.form_labels import field_help, field_label
-from fgff_core.status import RunStatus
+from fgff_core.config.labels import field_help, field_label
+from fgff_core.data import DATASETS
+from fgff_core.data.access import load_served
+from fgff_core.public import model_problem
 from fgff_core.viz import samples
+from fgff_core.vocabulary import RunStatus, has_goodness
 
 DATA_DIR_HELP = next(f.metadata["help"] for f in config_fields() if f.name == "data_dir")
 
@@ -23,17 +25,14 @@ st.caption("Forward-Forward writes a label into the first 10 inputs of every ima
 
 @st.cache_resource(max_entries=4, show_spinner="Loading the dataset...")
 def _cached_dataset(name: str, data_dir: str | None):
-    return load_dataset(name, data_dir=data_dir)  # a failure raises and is not cached
+    return load_served(name, data_dir)  # only this server's data folders; a failure raises and is not cached
 
 
 def _load(name: str, data_dir: str | None = None):
     try:
-        check_data_dir(data_dir)
         return _cached_dataset(name, data_dir or None)
-    except DatasetNotFoundError as exc:
+    except ValueError as exc:  # a sentence that names no server path
         st.error(str(exc))
-    except (OSError, ValueError) as exc:
-        st.error(f"Could not load {name}: {exc}")
     return None
 
 
@@ -63,7 +62,7 @@ st.caption("At test time each of the 10 labels is written into the image in turn
            "highest goodness, summed over the layers, is the prediction. FGFF weighs each neuron's squared activity "
            "by its significance factor; without them the rule is plain FF's.")
 usable = runs_or_stop("No finished FF or FGFF run yet: train one on the **Train** page, then come back.",
-                      keep=lambda r: r[(r["status"] == RunStatus.DONE) & (r["algo"] != "bp")])
+                      keep=lambda r: r[(r["status"] == RunStatus.DONE) & r["algo"].map(has_goodness)])
 run_id = pick_one_run(usable, "Trained run", key="rule_run")
 
 
@@ -76,8 +75,8 @@ def _model(run_id: str, checkpoint: str | None):
 try:
     ckpt = jm.store.checkpoint_path(run_id)
     model, cfg = _model(run_id, str(ckpt) if ckpt else None)
-except (OSError, ValueError, KeyError) as exc:
-    st.error(f"Could not load run {run_id}'s model: {exc}")
+except Exception as exc:  # noqa: BLE001 - a missing or damaged checkpoint is a sentence, never a traceback
+    st.error(model_problem(run_id, exc))
     st.stop()
 
 run_ds = _load(cfg.dataset, cfg.data_dir)

@@ -4,18 +4,20 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._shared import job_manager, run_picker, runs_or_stop
-from fgff_core import findings
-from fgff_core.config import ALGORITHM_LABELS
-from fgff_core.config_form import int_param
-from fgff_core.embeddings import DEFAULT_SAMPLES, EmbeddingJobs
-from fgff_core.format import percent
-from fgff_core.launch import TEST_SIZES
+from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop
+from fgff_core.analysis import findings
+from fgff_core.analysis.embeddings import DEFAULT_SAMPLES, Embedding, EmbeddingJobs
+from fgff_core.config.form import choice_param, int_param
+from fgff_core.data import DATASETS
+from fgff_core.data.access import load_served_for_config
+from fgff_core.format import percent, points
+from fgff_core.store import RunStore
 from fgff_core.viz.embedding import embedding_figure
+from fgff_core.vocabulary import algo_label
 
 SELECT_KEY = "features_runs"
 SAMPLE_CHOICES = (250, 500, 1000, 2000)
-POLL_SECONDS = 1.0
+POLL_SECONDS = 1.0  # the maps are looked for this often while one is being computed
 
 jm = job_manager()
 st.title("Features (t-SNE)")
@@ -27,8 +29,9 @@ st.caption("t-SNE of a layer's output on positive data (the true label embedded)
 
 @st.cache_resource(show_spinner=False)
 def embedding_jobs() -> EmbeddingJobs:
-    """One background t-SNE worker per server; maps are cached per (run, layer) in the run's folder."""
-    return EmbeddingJobs()
+    """One background t-SNE worker per server; maps are cached per (run, layer) in the run's folder. Datasets are
+    read from this server's data folders only (``load_served_for_config``)."""
+    return EmbeddingJobs(data_loader=load_served_for_config)
 
 
 runs = runs_or_stop("No finished runs with a checkpoint yet. t-SNE maps need a trained model: train one on the "
@@ -43,18 +46,14 @@ if not chosen:
 
 configs = [jm.store.config(r) for r in chosen]
 n_layers = min(len(c.layers) for c in configs)
-n_test = min(TEST_SIZES.get(c.dataset, max(SAMPLE_CHOICES)) for c in configs)
+n_test = min(DATASETS[c.dataset].n_test for c in configs)
 # Never offer more samples than the test set has (digits: 450); its whole size is the last choice.
 choices = tuple(sorted({min(c, n_test) for c in SAMPLE_CHOICES}))
 if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
     link_errors: list[str] = []
     layer_param = int_param(st.query_params, "layer", n_layers, 1, n_layers, link_errors)
-    samples_param = int_param(st.query_params, "samples", DEFAULT_SAMPLES, min(SAMPLE_CHOICES), max(SAMPLE_CHOICES),
-                              link_errors)
-    if samples_param not in SAMPLE_CHOICES:
-        link_errors.append(f"samples={samples_param}: expected one of {', '.join(map(str, SAMPLE_CHOICES))}; "
-                           f"using {DEFAULT_SAMPLES}")
-        samples_param = DEFAULT_SAMPLES
+    samples_param = int(choice_param(st.query_params, "samples", str(DEFAULT_SAMPLES), tuple(map(str, SAMPLE_CHOICES)),
+                                     link_errors))
     samples_param = min(samples_param, n_test)
     for message in link_errors:
         st.warning(f"The link's {message}.")
@@ -78,50 +77,48 @@ def _metrics(emb, ref) -> None:
               help="Silhouette score of the classes in the t-SNE map: -1 .. 1, higher = more distinct.")
     m2.metric("5-NN, 2-D", percent(emb.knn_accuracy_2d, 1),
               delta=None if ref is None else
-              percent(emb.knn_accuracy_2d - ref.knn_accuracy_2d, 1, sign=True, unit=" pp"),
+              points(emb.knn_accuracy_2d - ref.knn_accuracy_2d, 1),
               help="Accuracy of a 5-nearest-neighbour classifier in the map, 5-fold cross-validated.")
     m3.metric("5-NN, layer", percent(emb.knn_accuracy_layer, 1),
               delta=None if ref is None else
-              percent(emb.knn_accuracy_layer - ref.knn_accuracy_layer, 1, sign=True, unit=" pp"),
+              points(emb.knn_accuracy_layer - ref.knn_accuracy_layer, 1),
               help="The same in the layer's own feature space: not distorted by t-SNE.")
 
 
-def _ready_map(rid: str, layer: int, n_samples: int):
-    """The map of a run, or None (shown why: still computing, or failed with a Retry). Second value: pending."""
+def _ready_map(store: RunStore, jobs: EmbeddingJobs, rid: str, layer: int, n_samples: int) -> Embedding | None:
+    """The map of a run, or None (shown why: still computing, or failed with a Retry)."""
     try:
-        emb = jobs.request(jm.store, rid, layer, n_samples)
+        emb = jobs.request(store, rid, layer, n_samples)
     except Exception as exc:  # noqa: BLE001 - e.g. a checkpoint that cannot be read
         st.error(f"Could not start the t-SNE of run {rid}: {exc}")
-        return None, False
-    error = jobs.error(jm.store, rid, layer, n_samples)
+        return None
+    error = jobs.error(store, rid, layer, n_samples)
     if error is not None:
         st.error(f"The t-SNE of layer {layer + 1} failed: {error}")
         if st.button("Retry", key=f"retry_{rid}_{layer}_{n_samples}"):
-            jobs.retry(jm.store, rid, layer, n_samples)
+            jobs.retry(store, rid, layer, n_samples)
             st.rerun()
-        return None, False
+        return None
     if emb is None:
         st.info(f"Computing the t-SNE of layer {layer + 1} on {n_samples} test samples in the background; "
                 "this view updates when it is ready.", icon=":material/hourglass_top:")
-        return None, True
-    return emb, False
+    return emb
 
 
-def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
-    """Draw the ready maps; start and poll the missing ones (the fragment reruns while any is pending).
+def show_maps(store: RunStore, jobs: EmbeddingJobs, run_ids: list[str], layer: int, n_samples: int) -> None:
+    """Draw the ready maps and start the missing ones (a live view: it redraws itself while one is computed).
 
     Row by row (titles, scores, maps), so the two maps stay level when one title wraps.
     """
     algos = {}
     for col, rid in zip(st.columns(len(run_ids)), run_ids):
-        run = jm.store.run(rid)
-        algos[rid] = ALGORITHM_LABELS.get(run["algo"], run["algo"])
+        run = store.run(rid)
+        algos[rid] = algo_label(run["algo"])
         col.subheader(f"{run['name']} ({algos[rid]})")
-    embeddings, pending = {}, False
+    embeddings = {}
     for col, rid in zip(st.columns(len(run_ids)), run_ids):
         with col:
-            emb, waiting = _ready_map(rid, layer, n_samples)
-            pending = pending or waiting
+            emb = _ready_map(store, jobs, rid, layer, n_samples)
             if emb is not None:
                 embeddings[rid] = emb
                 _metrics(emb, embeddings.get(run_ids[0]) if rid != run_ids[0] else None)
@@ -133,19 +130,7 @@ def show_maps(run_ids: list[str], layer: int, n_samples: int) -> None:
         st.caption("Deltas in the second column are relative to the first run.")
     if embeddings:
         st.caption(findings.KNN_VS_GOODNESS)
-    if not pending and run_every is not None:
-        st.rerun()  # all maps are ready: a full rerun stops the polling
 
 
-def is_pending(rid: str) -> bool:
-    """Asks for the map (starting its computation if needed): True while it is being computed."""
-    try:
-        store = jm.store
-        return jobs.request(store, rid, layer, n_samples) is None and jobs.error(store, rid, layer, n_samples) is None
-    except Exception:  # noqa: BLE001 - reported inside show_maps
-        return False
-
-
-pending_now = any([is_pending(r) for r in chosen])  # a list: start every missing map, not just the first
-run_every = POLL_SECONDS if pending_now else None
-st.fragment(run_every=run_every)(show_maps)(chosen, layer, n_samples)
+live_view(show_maps, jm.store, jobs, chosen, layer, n_samples, every=POLL_SECONDS,
+          statuses=lambda: [jobs.status(jm.store, r, layer, n_samples) for r in chosen])  # starts every missing map

@@ -15,19 +15,20 @@ import streamlit as st
 
 from app_pages._learn_draw import own_digit_panel
 from app_pages._learn_pair import pair_panel
-from app_pages._shared import job_manager, runs_or_stop
+from app_pages._shared import job_manager, live_view, runs_or_stop
 from fgff_core import lesson
-from fgff_core.config import config_fields, field_choices
-from fgff_core.data import load_dataset
+from fgff_core.config import RunConfig, config_fields, field_choices
+from fgff_core.data import Dataset, load_dataset
+from fgff_core.engine.model import embed_labels
 from fgff_core.format import percent
-from fgff_core.model import embed_labels
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
+from fgff_core.vocabulary import RunStatus
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
 PLAY_EPOCHS = {False: 10, True: 1}  # layer-epochs per tick: normal, slow motion
-PLAY_SECONDS = {False: 0.5, True: 1.2}
+PLAY_SECONDS = {False: 0.5, True: 1.2}  # seconds per tick while Play is on: normal, slow motion
 META = {f.name: f.metadata for f in config_fields()}
 
 
@@ -144,6 +145,11 @@ def _set_play(playing: bool) -> None:
 def _reset_training() -> None:
     st.session_state.pop(TRAINING_KEY, None)
     st.session_state[PLAY_KEY] = False
+
+
+def _playing() -> list[RunStatus]:
+    """Step 3's training as its live view sees it: a running run while Play is on, else nothing live."""
+    return [RunStatus.RUNNING] if st.session_state.get(PLAY_KEY) else []
 
 
 training = _training()
@@ -277,14 +283,15 @@ elif step == 3:
     if ten:
         training.advance(10)
 
-    @st.fragment(run_every=PLAY_SECONDS[slow] if playing else None)
-    def _live() -> None:
+    def _live(training: lesson.SteppedTraining, data: Dataset, cfg: RunConfig, epochs_per_tick: int) -> None:
+        """Step 3's training (a live view: while Play is on, each redraw trains ``epochs_per_tick`` more
+        layer-epochs; at the end Play goes off and the page reruns with the Play button back)."""
         with training.lock:  # another script thread of this session may be advancing it
-            if st.session_state.get(PLAY_KEY) and not training.is_finished:
-                training.advance(PLAY_EPOCHS[bool(st.session_state.get("w_slow"))])
+            if st.session_state.get(PLAY_KEY):
+                if not training.is_finished:
+                    training.advance(epochs_per_tick)
                 if training.is_finished:
                     st.session_state[PLAY_KEY] = False
-                    st.rerun(scope="app")
             st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
             titles = training.layer_titles()
             dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
@@ -301,7 +308,7 @@ elif step == 3:
             st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
                                                            len(cfg.layers)), key="step3_curves")
 
-    _live()
+    live_view(_live, training, data, cfg, PLAY_EPOCHS[slow], statuses=_playing, every=PLAY_SECONDS[slow])
 
 # -- step 4 -------------------------------------------------------------------------------------------------
 elif step == 4:
@@ -334,7 +341,7 @@ else:
                                              f"label {true_label}", height=240), key="step5_image")
     g_sig, g_raw = lesson.label_scores(model, xi)
     right.plotly_chart(samples.label_goodness_figure(g_sig, g_raw, true_label, cfg.algo), key="step5_scores")
-    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.uses_significance)
+    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.trains_factors)
     c1, c2 = st.columns([1.2, 1])
     c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
     if not settings.hidden("draw"):

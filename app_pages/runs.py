@@ -8,11 +8,15 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from fgff_core.analysis.compare import without_s_only_where_trained
+from fgff_core.format import PERCENT_DIGITS
+from fgff_core.jobs.progress import run_progress
 from fgff_core.jobs.ray_cluster import cluster_info
-from fgff_core.progress import run_progress
-from fgff_core.status import RunStatus
-from fgff_core.uploads import MAX_RUN_NAME, run_name_from_file, upload_problem, without_paths
+from fgff_core.public import run_failure
+from fgff_core.store import import_checkpoint
+from fgff_core.store.uploads import MAX_RUN_NAME, run_name_from_file, upload_problem, without_paths
 from fgff_core.viz import curves
+from fgff_core.vocabulary import RunStatus
 
 # The run id beside the name, so that two runs of the same name can be told apart.
 TABLE_COLUMNS = ["name", "run_id", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
@@ -40,7 +44,7 @@ with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):
                 path = Path(tmp) / "upload.safetensors"
                 path.write_bytes(data)
                 try:
-                    new_id = jm.store.import_checkpoint(path, name=run_name_from_file(upload.name))
+                    new_id = import_checkpoint(jm.store, path, name=run_name_from_file(upload.name))
                 except ValueError as exc:  # CheckpointError is a ValueError: not ours, damaged, mismatched
                     st.error(f"Could not import {upload.name}: "
                              f"{without_paths(str(exc), tmp).replace(path.name, upload.name)}")
@@ -62,7 +66,8 @@ if runs.empty:
 
 # -- table with selection ----------------------------------------------------------------------
 selected = [r for r in selected_run_ids() if r in set(runs["run_id"])]
-table = runs[[c for c in TABLE_COLUMNS if c in runs]].copy()
+# FF keeps s at 1: its accuracy without s would repeat its accuracy, so the table leaves it blank.
+table = without_s_only_where_trained(runs)[[c for c in TABLE_COLUMNS if c in runs]].copy()
 for col in ("test_acc", "test_acc_no_significance"):
     if col in table:
         table[col] = 100.0 * table[col].astype(float)
@@ -73,8 +78,9 @@ event = st.dataframe(
     selection_mode="multi-row",
     selection_default={"selection": {"rows": rows, "columns": []}} if rows else None,
     column_config={
-        "test_acc": st.column_config.NumberColumn("test acc (%)", format="%.2f"),
-        "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)", format="%.2f"),
+        "test_acc": st.column_config.NumberColumn("test acc (%)", format=f"%.{PERCENT_DIGITS}f"),
+        "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)",
+                                                                format=f"%.{PERCENT_DIGITS}f"),
         "epochs_done": st.column_config.NumberColumn("epochs done"),
         "epoch_events": st.column_config.NumberColumn("epochs total"),
         "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.2f"),
@@ -112,7 +118,7 @@ for run_id in selected:
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
                    f"device {run.get('device') or '–'}")
         if run.get("status") == RunStatus.FAILED:
-            st.error(f"Failed: {run.get('error') or 'no reason recorded'}")
+            st.error(f"Failed: {run_failure(run.get('error'))}")
         imported = run.get("origin") == "imported"
         c1, c2 = st.columns([2, 3])
         metrics = jm.store.metrics(run_id)

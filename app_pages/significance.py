@@ -2,18 +2,31 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import streamlit as st
 
-from app_pages._shared import job_manager, run_picker, runs_or_stop
-from fgff_core import findings
-from fgff_core.config import ALGORITHM_LABELS, algo_uses_significance
-from fgff_core.data import load_for_config
-from fgff_core.inspect import activity_correlation, neuron_activity
-from fgff_core.status import is_active
+from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop
+from fgff_core.analysis import findings
+from fgff_core.analysis.inspect import activity_correlation, neuron_activity
+from fgff_core.data.access import load_served_for_config
+from fgff_core.jobs.polling import run_statuses
+from fgff_core.store import RunStore
 from fgff_core.viz import significance as sv
+from fgff_core.vocabulary import algo_label, has_factors, is_active, trains_factors
 
 SELECT_KEY = "significance_runs"
 ACTIVITY_SAMPLES = 1000
+POLL_SECONDS = 3.0  # a training run's matrix is redrawn this often
+
+
+class Display(NamedTuple):
+    """How the matrices are drawn: the page's controls."""
+
+    animate: bool  # play the matrix over training (finished runs only)
+    scale: str  # one of sv.SCALES
+    sort: bool  # each layer's neurons by decreasing factor
+    epoch: int | None  # each layer after its e-th epoch; None: the latest
 
 jm = job_manager()
 st.title("Significance")
@@ -21,8 +34,8 @@ st.caption("FGFF gives every neuron a trainable factor s that weighs its share o
            "start at 1 and may go below 0: red is above 1, blue below, white at 1. FF keeps every factor at 1.")
 
 runs = runs_or_stop("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.",
-                    keep=lambda r: r[r["algo"] != "bp"])
-newest_fgff = runs.loc[runs["algo"].map(algo_uses_significance), "run_id"].head(1).tolist()
+                    keep=lambda r: r[r["algo"].map(has_factors)])
+newest_fgff = runs.loc[runs["algo"].map(trains_factors), "run_id"].head(1).tolist()
 chosen = run_picker(runs, "Runs (one, or two side by side)", SELECT_KEY,
                     default=newest_fgff or runs["run_id"].head(1).tolist(), max_selections=2)
 if not chosen:
@@ -40,9 +53,9 @@ sort = c3.toggle("Sort neurons by factor", help="Each layer's neurons in decreas
 
 
 @st.cache_data(show_spinner="Measuring each neuron's activity on positive and negative test data...", max_entries=16)
-def activity(runs_dir: str, run_id: str, checkpoint_mtime: float):
-    model, config = jm.store.load_model(run_id)
-    act = neuron_activity(model, load_for_config(config), n_samples=ACTIVITY_SAMPLES)
+def activity(_store: RunStore, runs_dir: str, run_id: str, checkpoint_mtime: float):
+    model, config = _store.load_model(run_id)
+    act = neuron_activity(model, load_served_for_config(config), n_samples=ACTIVITY_SAMPLES)
     return act, activity_correlation(act)
 
 
@@ -52,8 +65,8 @@ for rid in chosen:
         histories[rid] = jm.store.significance(rid)
     except Exception as exc:  # noqa: BLE001
         st.error(f"Could not read the significance of run {rid}: {exc}")
-status = runs.set_index("run_id")["status"]
-live = any(is_active(status.get(r)) for r in chosen)
+shown = run_statuses(runs, chosen)
+live = any(is_active(s) for s in shown)
 max_epoch = max((sv.n_epochs(h) for h in histories.values()), default=0)
 epoch = None
 if view == "Epoch slider" and max_epoch > 1 and not live:
@@ -62,47 +75,52 @@ elif live:
     st.caption("A selected run is still training: showing the latest epoch, updated every few seconds.")
 
 
-def show_run(rid: str, epoch: int | None) -> None:
-    run = jm.store.run(rid)
-    algo = ALGORITHM_LABELS.get(run["algo"], run["algo"])
+def show_run(store: RunStore, rid: str, history: list, display: Display) -> None:
+    """One run's matrix, its factors and (once it has a checkpoint) factor vs. activity; ``history``: its
+    significance as the page read it (re-read here while the run trains)."""
+    epoch = display.epoch
+    run = store.run(rid)
+    algo = algo_label(run["algo"])
     st.subheader(f"{run['name']} ({algo})")
-    history = jm.store.significance(rid) if is_active(run["status"]) else histories.get(rid, [])
+    history = store.significance(rid) if is_active(run["status"]) else history
     if sv.n_epochs(history) == 0:
         st.info(f"Run {rid} has no significance snapshots yet (status: {run['status']}).")
         return
-    uses_factors = algo_uses_significance(run["algo"])
+    uses_factors = trains_factors(run["algo"])
     if not uses_factors:
         st.caption("FF: the factors are frozen at 1, so the matrix is uniformly white; compare with an FGFF run.")
-    if view == "Animation" and not is_active(run["status"]):
-        fig = sv.significance_animation(history, scale, sort, title=f"{algo}: significance matrix over training")
+    if display.animate and not is_active(run["status"]):
+        fig = sv.significance_animation(history, display.scale, display.sort,
+                                        title=f"{algo}: significance matrix over training")
     else:
-        fig = sv.significance_heatmap(history, epoch, scale, sort)
+        fig = sv.significance_heatmap(history, epoch, display.scale, display.sort)
     st.plotly_chart(fig, key=f"heatmap_{rid}")
     st.markdown(findings.negative_factor_sentence(sv.significance_at(history, epoch), run["algo"]))
     if uses_factors:  # FF's factors are all 1: a histogram would be one block filling the plot
         st.plotly_chart(sv.significance_histogram(history, epoch, title=f"{algo}: factors per layer"),
                         key=f"hist_{rid}")
-    ckpt = jm.store.checkpoint_path(rid)
+    ckpt = store.checkpoint_path(rid)
     if ckpt is None:
         st.caption("The factor-vs-activity view needs the run's checkpoint, written when it ends.")
         return
-    act, corr = activity(str(jm.store.root), rid, ckpt.stat().st_mtime)
+    act, corr = activity(store, str(store.root), rid, ckpt.stat().st_mtime)
     st.plotly_chart(sv.activity_scatter(act, corr, title=f"{algo}: factor vs. positive - negative activity"),
                     key=f"activity_{rid}")
     st.caption(f"Each dot is a neuron: mean h² on {ACTIVITY_SAMPLES} test samples with the true label (positive) "
                "minus with a wrong label (negative). Spearman ρ: rank correlation of factor and that difference.")
 
 
-def show_runs(run_ids: list[str], epoch: int | None) -> None:
-    cols = st.columns(len(run_ids))
-    for col, rid in zip(cols, run_ids):
+def show_runs(store: RunStore, histories: dict[str, list], display: Display) -> None:
+    """The runs side by side (a live view: it redraws itself while one trains; the page reruns when it ends,
+    which brings back the epoch slider)."""
+    for col, (rid, history) in zip(st.columns(len(histories)), histories.items()):
         with col:
             try:
-                show_run(rid, epoch)
+                show_run(store, rid, history, display)
             except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
                 st.error(f"Could not show run {rid}: {exc}")
-    if live and not any(is_active(jm.store.status(r)) for r in run_ids):
-        st.rerun()  # training ended: one full rerun stops the polling and enables the slider
 
 
-st.fragment(run_every=3.0 if live else None)(show_runs)(chosen, epoch)
+display = Display(animate=view == "Animation", scale=scale, sort=sort, epoch=epoch)
+live_view(show_runs, jm.store, {r: histories.get(r, []) for r in chosen}, display,
+          statuses=lambda: run_statuses(jm.store.runs(), chosen), every=POLL_SECONDS, shown=shown)

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import streamlit as st
 
-from app_pages._shared import RUN_PARAM, job_manager, runs_or_stop, selected_run_ids, set_selected_run_ids
-from fgff_core import findings, launch
-from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig, algo_uses_significance
-from fgff_core.config_form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
+from app_pages._shared import RUN_PARAM, job_manager, live_view, runs_or_stop, selected_run_ids, set_selected_run_ids
+from fgff_core.analysis import findings
+from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
+from fgff_core.config.form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
+from fgff_core.config.labels import field_help, field_label
+from fgff_core.config.presets import PRESETS, picker_order
 from fgff_core.data import DATASETS
-from fgff_core.device import resolve_device
-from fgff_core.form_labels import field_help, field_label
-from fgff_core.format import percent
-from fgff_core.presets import PRESETS, picker_order
-from fgff_core.progress import format_seconds, run_progress
-from fgff_core.status import ACTIVE_STATUSES, RunStatus
+from fgff_core.data.access import served_config
+from fgff_core.engine.device import resolve_device
+from fgff_core.format import duration, percent
+from fgff_core.jobs import JobManager, launch
+from fgff_core.jobs.polling import run_statuses
+from fgff_core.jobs.progress import run_progress
+from fgff_core.public import run_failure
 from fgff_core.viz import curves
+from fgff_core.vocabulary import ACTIVE_STATUSES, RunStatus, algo_label, trains_factors
 
 FIELDS = form_fields()
 KEY = "cfg_{}".format  # widget key of a config field
@@ -140,7 +147,7 @@ with st.expander("Configuration: every engine option (hover the ? for what each 
 
 config: RunConfig | None = None
 try:
-    config = RunConfig.from_dict(values)
+    config = served_config(RunConfig.from_dict(values))  # a data folder only inside this server's data roots
 except ValueError as exc:
     st.error(f"Invalid configuration: {exc}")
 if config is not None:
@@ -176,7 +183,7 @@ confirmed = True
 if estimate is not None:
     limit = launch.eta_limit_seconds()
     if estimate.seconds > limit:
-        st.warning(f"This run would take {estimate.text()}, more than the {format_seconds(limit)} this server "
+        st.warning(f"This run would take {estimate.text()}, more than the {duration(limit)} this server "
                    "starts without asking. Check the layers and epochs, or confirm.")
         confirmed = st.checkbox("Start it anyway", key="confirm_long_run")
     else:
@@ -208,22 +215,28 @@ if RUN_PARAM not in st.query_params:
     set_selected_run_ids([run_id])
 
 shown = jm.store.run(run_id)
-was_active = run_progress(shown, None).active
 shown_cfg = shown.get("config") or {}
 shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
 refresh_s = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.REFRESH_MIN_S
 
 
-@st.fragment(run_every=refresh_s if was_active else None)
-def live_run() -> None:
-    """The run's state and curves about once per epoch while it trains (``launch.live_refresh``); the whole
-    page once more when it ends. One fragment, so one timer: with two (status and curves), a finished run
-    once showed no curves in CI, most likely their timers racing the page's last rerun."""
+def _ms(value) -> str:
+    return "–" if value is None or value != value else f"{1000 * float(value):.1f} ms"
+
+
+def _s(value) -> str:
+    return "–" if value is None or value != value else f"{float(value):.2f} s"
+
+
+def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str) -> None:
+    """The run's state and curves (a live view: redrawn about once per epoch while it trains, at
+    ``launch.live_refresh``; the whole page once more when it ends). One view, so one timer: with two (status
+    and curves), a finished run once showed no curves in CI, most likely their timers racing the page's last
+    rerun."""
     run = jm.store.run(run_id)
     metrics = jm.store.metrics(run_id)
     progress = run_progress(run, metrics)
-    algo = shown_algo
-    st.subheader(f"{run.get('name') or run_id} · {algo.upper()} on {run.get('dataset', '')}")
+    st.subheader(f"{run.get('name') or run_id} · {algo_label(algo)} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
     text = progress.text()
     if launch.is_loading_data(run):
@@ -236,40 +249,31 @@ def live_run() -> None:
         button.button("Cancel", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,),
                       icon=":material/stop:", width="stretch")
     if run.get("status") == RunStatus.FAILED:
-        st.error(f"The run failed: {run.get('error') or 'no reason recorded'}")
+        st.error(f"The run failed: {run_failure(run.get('error'))}")
     elif run.get("status") in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         st.warning(f"The run was {run['status']} after {progress.done} of {progress.total} epochs.")
     if run.get("status") == RunStatus.DONE:
         a, b, c, d = st.columns(4)
         a.metric("Test accuracy", percent(run.get("test_acc")))
-        if algo_uses_significance(algo):
+        if trains_factors(algo):
             b.metric("Test accuracy without significance", percent(run.get("test_acc_no_significance")))
-        c.metric("Time per epoch (median)", _ms(run.get("epoch_seconds_median")))
-        d.metric("Training time", _s(run.get("train_seconds")),
+        c.metric("Time per epoch (median)", duration(run.get("epoch_seconds_median")))
+        d.metric("Training time", duration(run.get("train_seconds")),
                  help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
                       "started its worker and loaded the data.")
         st.dataframe(curves.final_accuracy_table(run), width="content")
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)
-    figures = curves.live_figures(metrics, float(shown_cfg.get("threshold", 2.0)), shown_algo,
-                                  str(shown_cfg.get("schedule", "greedy")))
+    figures = curves.live_figures(metrics, float(config.get("threshold", 2.0)), algo,
+                                  str(config.get("schedule", "greedy")))
     st.plotly_chart(figures.goodness, key=f"goodness_{run_id}")
     left, right = st.columns(2)
     left.plotly_chart(figures.loss, key=f"loss_{run_id}")
     right.plotly_chart(figures.accuracy, key=f"accuracy_{run_id}")
     if figures.layer_accuracy is not None:
         st.plotly_chart(figures.layer_accuracy, key=f"layer_accuracy_{run_id}")
-    if was_active and not progress.active:
-        st.rerun()  # the whole page again: stops the timer and shows the final numbers once
 
 
-def _ms(value) -> str:
-    return "–" if value is None or value != value else f"{1000 * float(value):.1f} ms"
-
-
-def _s(value) -> str:
-    return "–" if value is None or value != value else f"{float(value):.2f} s"
-
-
-live_run()
+live_view(live_run, jm, run_id, shown_cfg, shown_algo, statuses=lambda: run_statuses(jm.store.runs(), [run_id]),
+          every=refresh_s)

@@ -48,8 +48,8 @@ from benchmarks.timing import (
     time_prediction,
 )
 from fgff_core.data import DATA_DIR_ENV, Dataset
-from fgff_core.label_input import first_layer_input
-from fgff_core.runtime import retain_freed_memory
+from fgff_core.engine.label_input import first_layer_input
+from fgff_core.engine.runtime import retain_freed_memory
 
 HERE = Path(__file__).resolve().parent
 

@@ -20,8 +20,8 @@ import torch
 
 from fgff_core.config import RunConfig
 from fgff_core.data import Dataset, DatasetNotFoundError, load_dataset
-from fgff_core.events import EpochMetrics
-from fgff_core.training import Trainer
+from fgff_core.engine.events import EpochMetrics
+from fgff_core.engine.training import Trainer
 
 HERE = Path(__file__).resolve().parent
 N_CLASSES = 10

@@ -19,9 +19,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from fgff_core.config.presets import preset_config  # noqa: E402
 from fgff_core.jobs import JobManager  # noqa: E402
-from fgff_core.presets import preset_config  # noqa: E402
-from fgff_core.status import RunStatus, is_active  # noqa: E402
+from fgff_core.vocabulary import RunStatus, is_active  # noqa: E402
 
 
 def train_and_watch(runs_dir: Path) -> list[str]:

@@ -1,20 +1,28 @@
 """fgff_core: Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF) and backprop training.
 
-A library with no UI in it: the Streamlit app and the CLI both go through this public API.
+A library with no UI in it: the Streamlit app and the CLI both go through this public API. Its packages, from
+the paper's math outwards:
+
+- ``engine``: the formulas (goodness, loss, eq. 1-3), the networks, optimizers, the trainer and its driver;
+- ``data``: the dataset registry (no torch) and the loaders; ``config``: the run configuration and presets;
+- ``store``: the SQLite run store; ``jobs``: training jobs (local processes or Ray);
+- ``analysis``: comparing runs, t-SNE, what a page says; ``viz``: Plotly figures; ``lesson``, ``reproduce``.
+
+Names are imported on first use (PEP 562), so reading runs never loads torch.
 """
 
-from .config import RunConfig, config_fields, field_choices
-from .data import DATASETS, Dataset, DatasetNotFoundError, load_dataset, load_for_config
-from .device import resolve_device
-from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
-from .model import BPNet, FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
-from .runtime import retain_freed_memory
-from .training import Trainer, draw_negative_labels, train
+from ._lazy import exports_of, lazy_exports
 
-__all__ = [
-    "RunConfig", "config_fields", "field_choices",
-    "DATASETS", "Dataset", "DatasetNotFoundError", "load_dataset", "load_for_config",
-    "Event", "RunStarted", "EpochMetrics", "EvalMetrics", "RunFinished",
-    "FFNet", "FFLayer", "BPNet", "embed_labels", "goodness", "softplus_loss", "hinge_loss",
-    "Trainer", "train", "resolve_device", "draw_negative_labels", "retain_freed_memory",
-]
+_EXPORTS = {
+    **exports_of(".config.schema", "RunConfig", "config_fields", "field_choices"),
+    **exports_of(".data.registry", "DATASETS"),
+    **exports_of(".data.loading", "Dataset", "DatasetNotFoundError", "load_dataset", "load_for_config"),
+    **exports_of(".engine.device", "resolve_device"),
+    **exports_of(".engine.events", "Event", "RunStarted", "EpochMetrics", "EvalMetrics", "RunFinished"),
+    **exports_of(".engine.model", "FFNet", "FFLayer", "BPNet", "embed_labels", "goodness", "softplus_loss",
+                 "hinge_loss"),
+    **exports_of(".engine.training", "Trainer", "train", "draw_negative_labels"),
+    **exports_of(".engine.runtime", "retain_freed_memory"),
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

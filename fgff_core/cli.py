@@ -8,24 +8,59 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
-from .config import RunConfig, config_fields, field_choices, parse_field
-from .data import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
-from .events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
-from .presets import PRESETS
+from .config.presets import PRESETS
+from .config.schema import RunConfig, config_fields, field_choices, parse_field
+from .config.values import MAX_PATH_CHARS, short_repr
+from .data.loading import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
+from .engine.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
+from .engine.runtime import retain_freed_memory
+from .format import duration, percent, size
+from .jobs.executors import EXECUTOR_ENV, EXECUTORS, check_executor
+from .jobs.manager import JobError
+from .jobs.ray_cluster import RayUnavailableError
 from .reproduce.paper import PARTS
-from .runtime import retain_freed_memory
+from .store import StoreError
+from .vocabulary import RunStatus, algo_label, trains_factors
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse that reports a bad command line in one line (not the whole usage block), exit code 2."""
+    """argparse that reports a bad command line in one line (not the whole usage block), exit code 2.
+
+    What the user typed is echoed through ``short_repr`` (a 100 kB value is cut, not printed whole):
+    argparse's own messages for a bad choice, unrecognized arguments and an ambiguous abbreviation
+    are rebuilt here with it."""
 
     def error(self, message: str) -> NoReturn:
+        ambiguous = re.fullmatch(r"ambiguous option: (.*) could match (.*)", message, re.S)
+        if ambiguous:
+            message = f"ambiguous option: {short_repr(ambiguous[1])} could match {ambiguous[2]}"
         self.exit(2, f"error: {message} (see {self.prog} --help)\n")
+
+    def parse_args(self, args: Sequence[str] | None = None,  # type: ignore[override]
+                   namespace: argparse.Namespace | None = None) -> argparse.Namespace:
+        parsed, extra = self.parse_known_args(args, namespace)
+        if extra:
+            self.error(f"unrecognized arguments: {short_repr(' '.join(extra))}")
+        return parsed
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        if action.choices is not None and value not in action.choices:
+            raise argparse.ArgumentError(action, f"invalid choice: {short_repr(value)} "
+                                                 f"(choose from {', '.join(map(repr, action.choices))})")
+
+
+def _path(text: str) -> Path:
+    """An argparse ``type`` for a file or folder path: at most ``MAX_PATH_CHARS`` characters, no NUL."""
+    if len(text) > MAX_PATH_CHARS or "\x00" in text:
+        raise argparse.ArgumentTypeError(f"expected a path of at most {MAX_PATH_CHARS} characters (no NUL byte), "
+                                         f"got {short_repr(text)}")
+    return Path(text)
 
 
 _METAVARS = {"int": "N", "float": "X", "int_list": "N,N,...", "path": "DIR"}
@@ -85,7 +120,7 @@ def _field_type(name: str) -> Callable[[str], Any]:
 
 def _seed_count(text: str) -> int:
     if not (text.strip().isascii() and text.strip().isdigit() and 1 <= int(text) <= 100):
-        raise argparse.ArgumentTypeError(f"expected an integer in [1, 100], got {text[:40]!r}")
+        raise argparse.ArgumentTypeError(f"expected an integer in [1, 100], got {short_repr(text)}")
     return int(text)
 
 
@@ -104,9 +139,9 @@ def build_parser() -> argparse.ArgumentParser:
                                        "set a starting point that the other flags override.")
     train.add_argument("--preset", choices=list(PRESETS), metavar="NAME",
                        help="start from a named preset: " + ", ".join(PRESETS))
-    train.add_argument("--config", type=Path, metavar="FILE", help="start from a JSON config file")
+    train.add_argument("--config", type=_path, metavar="FILE", help="start from a JSON config file")
     train.add_argument("--json", action="store_true", help="print one final JSON line with the results")
-    train.add_argument("--save", type=Path, metavar="PATH", help="save the trained model (safetensors)")
+    train.add_argument("--save", type=_path, metavar="PATH", help="save the trained model (safetensors)")
     train.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_executor_flag(train)
     _add_config_flags(train)
@@ -121,16 +156,17 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
     reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")
     reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")
-    reproduce.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
+    reproduce.add_argument("--out", type=_path, default=Path("docs/reproduction"), metavar="DIR")
     reproduce.add_argument("--device", type=_field_type("device"), default="auto")
     _add_executor_flag(reproduce)
     return parser
 
 
 def _add_executor_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--executor", choices=["local", "ray"], default="local",
-                        help="local: train in this process [default]; ray: submit to a Ray cluster ($RAY_ADDRESS, "
-                             "else a local Ray instance) through the job manager, stored in $FGFF_RUNS_DIR or ./runs")
+    parser.add_argument("--executor", choices=EXECUTORS, default=None,
+                        help="local: train in this process; ray: submit to a Ray cluster ($RAY_ADDRESS, else a local "
+                             "Ray instance) through the job manager, stored in $FGFF_RUNS_DIR or ./runs "
+                             f"[default: ${EXECUTOR_ENV}, else local]")
 
 
 MAX_CONFIG_BYTES = 1 << 20
@@ -147,7 +183,7 @@ def read_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         raise ValueError(f"config: cannot read {path}: {exc.strerror or exc}") from None
     if len(raw) > MAX_CONFIG_BYTES:
-        raise ValueError(f"config: {path} is larger than {MAX_CONFIG_BYTES} bytes; a config is a small JSON object")
+        raise ValueError(f"config: {path} is larger than {size(MAX_CONFIG_BYTES)}; a config is a small JSON object")
     try:
         values = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
@@ -171,11 +207,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from .training import Trainer
+    from .engine.driver import Driver
+    from .engine.training import Trainer
 
     config = config_from_args(args)
     if args.save:
-        from .checkpoint import check_save_target
+        from .engine.checkpoint import check_save_target
 
         check_save_target(args.save)  # before training: a bad target must not cost a training run
     if args.executor != "local":
@@ -185,20 +222,21 @@ def _train(args: argparse.Namespace) -> int:
     if note:
         print(f"warning: {note}", file=sys.stderr)
     trainer = Trainer(config, data)
+    driver = Driver(trainer)
     bar = None
     show_bar = not args.quiet and sys.stderr.isatty()
     last_eval: EvalMetrics | None = None
-    for event in trainer.run():
+    for event in driver:
         if isinstance(event, RunStarted) and show_bar:
             from tqdm import tqdm
 
             bar = tqdm(total=event.epoch_events, unit="epoch", file=sys.stderr,
-                       desc=f"{config.algo.upper()} {config.dataset} {'x'.join(map(str, config.layers))}")
+                       desc=f"{algo_label(config.algo)} {config.dataset} {'x'.join(map(str, config.layers))}")
         elif isinstance(event, EpochMetrics) and bar is not None:
             bar.update(1)
             postfix = {"layer": event.layer + 1, "loss": f"{event.loss:.4f}"}
             if last_eval is not None:
-                postfix["test_acc"] = f"{last_eval.test_acc:.3f}"
+                postfix["test_acc"] = percent(last_eval.test_acc)
             bar.set_postfix(postfix, refresh=False)
         elif isinstance(event, EvalMetrics):
             last_eval = event
@@ -206,17 +244,17 @@ def _train(args: argparse.Namespace) -> int:
         bar.close()
     result: RunFinished = trainer.result
     if args.save:
-        from .checkpoint import save_checkpoint
+        from .engine.checkpoint import save_checkpoint
+
+    result: RunFinished = driver.result
+    if args.save and result.status == RunStatus.DONE:
+        from .engine.checkpoint import save_checkpoint
 
         save_checkpoint(args.save, trainer.model, config)
     summary = {"algo": config.algo, "dataset": config.dataset, "layers": list(config.layers),
                "device": str(trainer.device), **result.to_dict(), "config": config.to_dict()}
     summary.pop("event")
-    if args.json:
-        print(json.dumps(summary))
-    else:
-        print(_human_summary(summary))
-    return 0
+    return _report(args, summary)
 
 
 def _train_on_executor(args: argparse.Namespace, config: RunConfig) -> int:
@@ -225,33 +263,49 @@ def _train_on_executor(args: argparse.Namespace, config: RunConfig) -> int:
 
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     result = run_configs([config], args.executor, say=say)[0]
+    if args.save and result.checkpoint and result.status == RunStatus.DONE:
+        pass
+
     if result.status != "done":
         print(f"error: the run {result.status}: {result.error or 'no reason recorded'} (run {result.run_id})",
               file=sys.stderr)
         return 1
     if args.save and result.checkpoint:
-        import shutil
+        from ._files import atomic_copy
 
-        shutil.copyfile(result.checkpoint, args.save)
+        atomic_copy(result.checkpoint, args.save)
     summary = {"algo": config.algo, "dataset": config.dataset, "layers": list(config.layers),
-               "device": result.device, "status": result.status, **result.final, "node": result.node,
-               "run_id": result.run_id, "config": config.to_dict()}
-    print(json.dumps(summary) if args.json else _human_summary(summary))
-    return 0
+               "device": result.device, "status": result.status, **result.final, "reason": result.error,
+               "node": result.node, "run_id": result.run_id, "config": config.to_dict()}
+    return _report(args, summary)
 
 
-def _fmt(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
+def _report(args: argparse.Namespace, summary: dict[str, Any]) -> int:
+    """Print a run's summary (one JSON line with ``--json``); a run that did not finish (a NaN loss: failed)
+    also gets one line on stderr with its reason and exit code 1."""
+    done = summary["status"] == RunStatus.DONE
+    if args.json:
+        print(json.dumps(summary))
+    elif done:
+        print(_human_summary(summary))
+    if done:
+        return 0
+    run = f" (run {summary['run_id']})" if summary.get("run_id") else ""
+    print(f"error: the run {summary['status']}: {summary.get('reason') or 'no reason recorded'}{run}",
+          file=sys.stderr)
+    return 1
 
 
 def _human_summary(s: dict[str, Any]) -> str:
-    lines = [f"{s['algo'].upper()} on {s['dataset']} ({'x'.join(map(str, s['layers']))}), device {s['device']}",
-             f"  test accuracy:  {_fmt(s['test_acc'])}"]
-    if s["algo"] != "bp":
-        lines.append(f"  test accuracy without significance: {_fmt(s['test_acc_no_significance'])}")
-    lines += [f"  train accuracy: {_fmt(s['train_acc'])}",
-              f"  training time:  {s['train_seconds']:.2f} s ({s['epoch_seconds_median'] * 1000:.2f} ms per "
+    lines = [f"{algo_label(s['algo'])} on {s['dataset']} ({'x'.join(map(str, s['layers']))}), device {s['device']}",
+             f"  test accuracy:  {percent(s['test_acc'])}"]
+    if trains_factors(s["algo"]):  # FF keeps s at 1: its accuracy without s would only repeat it
+        lines.append(f"  test accuracy without significance: {percent(s['test_acc_no_significance'])}")
+    lines += [f"  train accuracy: {percent(s['train_acc'])}",
+              f"  training time:  {duration(s['train_seconds'])} ({duration(s['epoch_seconds_median'])} per "
               f"layer-epoch, median)"]
+    if s.get("reason"):  # a run at chance: why (findings.chance_note)
+        lines.append(f"  {s['reason']}")
     return "\n".join(lines)
 
 
@@ -277,6 +331,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(_glue_dash_values(list(sys.argv[1:] if argv is None else argv), parser))
     try:
         if args.command in ("train", "reproduce"):
+            args.executor = check_executor(args.executor)  # the flag, else $FGFF_EXECUTOR: a bad value is refused
             retain_freed_memory()  # this process trains and exits: keep freed memory for reuse
         if args.command == "train":
             return _train(args)
@@ -294,7 +349,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except OSError as exc:  # CheckpointSaveError after training (disk filled up meanwhile), ...
+    except (OSError, RayUnavailableError, StoreError, JobError) as exc:  # a disk that filled up while training, a
+        # Ray cluster that does not answer, a damaged runs.sqlite (--executor ray), ...
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except (MemoryError, RuntimeError) as exc:  # torch reports a failed allocation as a RuntimeError

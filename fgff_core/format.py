@@ -1,4 +1,13 @@
-"""Formatting numbers for people: one percentage formatter for tables, pages and Markdown."""
+"""Numbers for people, one style each: every page, sentence, CLI line and report goes through these.
+
+- ``percent``: an accuracy (a fraction, 0.9123) as "91.23 %";
+- ``points``: a difference of two accuracies (fractions) in percentage points, signed: "+0.40 points";
+- ``duration``: seconds as "107 ms", "3.2 s", "13 s", "1 min 05 s" or "2 h 03 min";
+- ``size``: bytes as "512 B", "256 KiB", "1.5 MiB", "1 GiB".
+
+Each returns ``MISSING`` for None, NaN, infinity or something that is not a number, so a page never
+shows "nan %". No torch, no pandas: any layer may import this module.
+"""
 
 from __future__ import annotations
 
@@ -6,17 +15,77 @@ import math
 from typing import Any
 
 MISSING = "–"
+PERCENT_DIGITS = 2  # the digits of an accuracy in tables and metrics ("91.23 %")
+POINTS_UNIT = " points"
+_SIZE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
 
 
-def percent(value: Any, digits: int = 2, sign: bool = False, unit: str = " %") -> str:
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (None, NaN, infinity, text that is not a number)."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
+
+
+def percent(value: Any, digits: int = PERCENT_DIGITS, sign: bool = False, unit: str = " %") -> str:
     """A fraction (0.9123) as a percentage ("91.23 %"); ``MISSING`` for None, NaN or non-numbers.
 
     ``sign=True`` writes a leading + for differences; ``unit=""`` leaves the unit to a column title.
     """
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return MISSING
-    if not math.isfinite(number):
+    number = _finite(value)
+    if number is None:
         return MISSING
     return f"{100.0 * number:{'+' if sign else ''}.{digits}f}{unit}"
+
+
+def points(difference: Any, digits: int = PERCENT_DIGITS, sign: bool = True, unit: str = POINTS_UNIT) -> str:
+    """A difference of two fractions in percentage points, signed ("+0.40 points", "-1.25 points").
+
+    ``sign=False`` for a size without direction ("by 6.5 points"); ``unit=""`` for a number alone.
+    """
+    return percent(difference, digits, sign=sign, unit=unit)
+
+
+def duration(seconds: Any) -> str:
+    """Seconds for people: "0 s", "8.5 ms", "107 ms", "3.2 s", "13 s", "1 min 05 s", "2 h 03 min".
+
+    Below a second in milliseconds, below ten seconds with one decimal, then whole seconds, minutes and
+    seconds, hours and minutes. ``MISSING`` for None, NaN, a negative or a non-number.
+    """
+    number = _finite(seconds)
+    if number is None or number < 0:
+        return MISSING
+    if number == 0:
+        return "0 s"
+    ms = 1000.0 * number
+    if ms < 9.95:
+        return f"{ms:.1f} ms"
+    if ms < 999.5:
+        return f"{ms:.0f} ms"
+    if number < 9.95:
+        return f"{number:.1f} s"
+    if number < 59.5:
+        return f"{number:.0f} s"
+    whole = round(number)
+    if whole < 3600:
+        minutes, rest = divmod(whole, 60)
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(round(number / 60), 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def size(n_bytes: Any) -> str:
+    """Bytes in binary units with up to three digits: "512 B", "256 KiB", "1.5 MiB", "1 GiB".
+
+    ``MISSING`` for a negative or a non-number. 1048575 bytes are "1 MiB", not "1024 KiB".
+    """
+    value = _finite(n_bytes)
+    if value is None or value < 0:
+        return MISSING
+    unit = 0
+    while round(value) >= 1024 and unit < len(_SIZE_UNITS) - 1:
+        value, unit = value / 1024, unit + 1
+    text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}".removesuffix(".0")
+    return f"{text} {_SIZE_UNITS[unit]}"

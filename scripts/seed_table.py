@@ -16,8 +16,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fgff_core.config import RunConfig  # noqa: E402
-from fgff_core.presets import preset_of  # noqa: E402
+from fgff_core.config.presets import preset_of  # noqa: E402
 from fgff_core.reproduce.cells import Cell  # noqa: E402
+from fgff_core.vocabulary import algo_label  # noqa: E402
 
 
 def _process_seconds(time_file: Path) -> float | None:
@@ -45,7 +46,7 @@ def table(paths: list[Path]) -> str:
         out["seed"], out["file"] = config.seed, path.stem
         name = preset_of(config)
         label = f"`{name}`" if name else f"{config.algo} on {config.dataset} (no preset)"
-        groups.setdefault((label, config.algorithm_label), []).append(out)
+        groups.setdefault((label, algo_label(config.algo)), []).append(out)
     lines = ["| preset | algorithm | seeds (runs) | test % (goodness rule) | without the factors s % | "
              "linear readout % | minutes per run (whole command) |", "|---|---|---|---|---|---|---|"]
     for (preset, algo), runs in sorted(groups.items()):

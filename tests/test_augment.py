@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fgff_core.augment import background_value, random_shift
 from fgff_core.config import RunConfig
-from fgff_core.training import train
+from fgff_core.engine.augment import background_value, random_shift
+from fgff_core.engine.training import train
 
 
 def _one_pixel_images(n: int, h: int = 9, w: int = 9) -> torch.Tensor:

@@ -1,8 +1,10 @@
 import json
+import re
 import subprocess
 import sys
 
 import pytest
+from diverging import NAN_ARGV, NAN_REASON
 
 from fgff_core.cli import build_parser, config_from_args, main
 
@@ -28,6 +30,46 @@ def test_train_json_line(capsys):
     assert out["config"]["layers"] == [16] and out["algo"] == "fgff"
 
 
+def test_a_nan_run_fails_with_one_line_on_stderr_and_its_json_says_why(capsys):
+    assert main(["train", *NAN_ARGV, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [f"error: the run failed: {NAN_REASON}"]
+    out = json.loads(captured.out)
+    assert (out["status"], out["reason"], out["test_acc"]) == ("failed", NAN_REASON, None)
+    assert main(["train", *NAN_ARGV]) == 1  # without --json: the one line only
+    captured = capsys.readouterr()
+    assert (captured.out, captured.err.splitlines()) == ("", [f"error: the run failed: {NAN_REASON}"])
+
+
+def test_a_run_that_ends_at_chance_says_it_diverged(capsys):
+    argv = ["train", "--algo", "bp", "--layers", "8", "--epochs", "2", "--eval-every", "0", "--lr", "10", "--device",
+            "cpu"]
+    assert main(argv) == 0
+    assert "at chance: the run diverged; lower lr (now 10.0)" in capsys.readouterr().out.splitlines()[-1]
+    assert main([*argv, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reason"] == "at chance: the run diverged; lower lr (now 10.0)"
+
+
+def test_the_summary_writes_accuracies_and_times_for_people(capsys):
+    """Issue 35 item 6: accuracies as "91.23 %" (was 0.9123), times as "3.2 s" or "107 ms" (fgff_core.format)."""
+    assert main(["train", "--algo", "fgff", "--layers", "8", "--epochs", "2", "--eval-every", "0", "--quiet",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    for label in ("test accuracy:  ", "test accuracy without significance: ", "train accuracy: "):
+        assert re.search(rf"^  {label}\d+\.\d\d %$", out, re.M), out
+    assert re.search(r"^  training time:  [\d.]+ m?s \([\d.]+ m?s per layer-epoch, median\)$", out, re.M), out
+
+
+@pytest.mark.parametrize("algo, label, shows_without_s", [("ff", "FF", False), ("fgff", "FGFF", True)])
+def test_the_summary_gives_an_accuracy_without_s_only_where_s_is_trained(capsys, algo, label, shows_without_s):
+    # FF keeps s at 1: its accuracy without s would only repeat its accuracy.
+    assert main(["train", "--algo", algo, "--layers", "16", "--epochs", "2", "--eval-every", "0", "--quiet",
+                 "--device", "cpu"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"{label} on digits")
+    assert ("without significance" in out) is shows_without_s
+
+
 def test_bad_values_give_a_clear_error_and_exit_code_2(capsys):
     assert main(["train", "--epochs", "0"]) == 2
     assert "epochs: 0 is out of range; allowed [1, 1000000]" in capsys.readouterr().err
@@ -36,7 +78,7 @@ def test_bad_values_give_a_clear_error_and_exit_code_2(capsys):
 
 
 def test_save_writes_a_loadable_checkpoint(tmp_path):
-    from fgff_core.checkpoint import load_checkpoint
+    from fgff_core.engine.checkpoint import load_checkpoint
 
     path = tmp_path / "m.safetensors"
     assert main(["train", "--layers", "8", "--epochs", "2", "--eval-every", "0", "--save", str(path), "--quiet"]) == 0
@@ -78,7 +120,7 @@ def test_lr_from_the_command_line_is_accepted_and_errors_exit_non_zero():
     (["train", "--batch-size", "half"], "batch_size: expected an integer in [0, 10000000] or 'full'"),
     (["train", "--data-dir", "a\x01" * 3000], "data_dir: expected a folder path (at most 4096 characters"),
     (["train", "--epochs"], "argument --epochs: expected one argument"),
-    (["train", "--bogus", "3"], "unrecognized arguments: --bogus 3"),
+    (["train", "--bogus", "3"], "unrecognized arguments: '--bogus 3'"),
     (["train", "--preset", "nope"], "argument --preset: invalid choice"),
     ([], "the following arguments are required: COMMAND"),
 ])
@@ -91,6 +133,42 @@ def test_bad_command_lines_give_one_line_and_exit_2(capsys, argv, sentence):
     assert code == 2
     assert len(err.strip().splitlines()) == 1, err  # one line, not the usage block
     assert sentence in err
+
+
+HUGE_LAYERS = ",".join(["1000"] * 20_000)  # 100 kB
+
+
+@pytest.mark.parametrize("argv, sentence", [
+    (["train", "--layers", HUGE_LAYERS], "layers: expected 1 to 16 hidden layer sizes"),
+    (["train", "--layers", *HUGE_LAYERS.split(",")], "unrecognized arguments: '1000 1000"),
+    (["train", "--layers=" + HUGE_LAYERS.replace(",", "x")], "layers: expected 1 to 16"),
+    (["train", "--l=" + HUGE_LAYERS], "ambiguous option: '--l=1000,1000"),
+    (["train", "--preset", HUGE_LAYERS], "argument --preset: invalid choice: '1000,1000"),
+    (["train", "--executor", HUGE_LAYERS], "argument --executor: invalid choice: '1000,1000"),
+    ([HUGE_LAYERS], "argument COMMAND: invalid choice: '1000,1000"),
+    (["train", "--save", HUGE_LAYERS], "argument --save: expected a path of at most 4096 characters"),
+    (["train", "--config", HUGE_LAYERS], "argument --config: expected a path of at most 4096 characters"),
+    (["reproduce", "--seeds", HUGE_LAYERS], "argument --seeds: expected an integer in [1, 100], got '1000,"),
+])
+def test_a_100_kb_value_is_cut_in_the_one_line_error(capsys, argv, sentence):
+    """Issue 38: a 100 kB --layers value came back whole in the error."""
+    try:
+        code = main(argv)
+    except SystemExit as stop:
+        code = stop.code
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert sentence in err
+    assert len(err) < 600 and "1000," * 20 not in err  # the value is cut to its first few dozen characters
+
+
+def test_unknown_keys_of_a_config_file_are_cut_too(tmp_path, capsys):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({HUGE_LAYERS: 1, **{f"x{i}": 1 for i in range(10)}}))
+    assert main(["train", "--config", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown config field(s) ['1000,1000" in err and "...]" in err
+    assert len(err) < 1000 and "1000," * 20 not in err
 
 
 @pytest.mark.parametrize("content, sentence", [
@@ -117,12 +195,12 @@ def test_config_that_is_a_folder_missing_or_huge(tmp_path, capsys):
     big = tmp_path / "big.json"
     big.write_text('{"seed": 1' + " " * (2 << 20) + "}")
     assert main(["train", "--config", str(big)]) == 2
-    assert "larger than" in capsys.readouterr().err
+    assert "larger than 1 MiB;" in capsys.readouterr().err
 
 
 def _trained_no_epochs(monkeypatch) -> list:
     """Make training observable: record whether the Trainer was built."""
-    import fgff_core.training as training
+    import fgff_core.engine.training as training
 
     built = []
     real = training.Trainer.__init__

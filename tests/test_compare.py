@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fgff_core import compare
+from fgff_core.analysis import compare
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics, EvalMetrics
-from fgff_core.presets import preset_config
-from fgff_core.training import Trainer
-from fgff_core.viz.compare import curves_figure, group_colors
+from fgff_core.config.presets import preset_config
+from fgff_core.engine.events import EpochMetrics, EvalMetrics
+from fgff_core.engine.training import Trainer
+from fgff_core.viz.compare import curves_figure, final_table_for_display, group_colors
 from fgff_core.viz.theme import ALGO_COLORS
 
 
@@ -218,10 +218,46 @@ def test_verdict_sentences():
 
 def test_the_mnist_demo_launches_ff_and_fgff_on_the_same_strong_recipe():
     """What the Compare page's launch submits for ``ff-best-mnist-quick`` (nothing is trained here)."""
-    from fgff_core.presets import MNIST_DEMO
+    from fgff_core.config.presets import MNIST_DEMO
 
     recipe = preset_config(MNIST_DEMO, "fgff")
     ff, fgff = compare.comparison_configs(recipe, seeds=[0])
     assert (ff.algo, fgff.algo) == ("ff", "fgff")
     assert ff.replace(algo="fgff") == fgff == recipe  # only the algorithm differs
     assert ff == preset_config(MNIST_DEMO)  # the same FF as the preset itself (its default algorithm)
+
+
+def _ff_fgff_bp_runs() -> pd.DataFrame:
+    return pd.DataFrame({"run_id": ["f", "g", "b"], "algo": ["ff", "fgff", "bp"], "test_acc": [0.8, 0.9, 0.95],
+                         "test_acc_no_significance": [0.8, 0.7, np.nan]})
+
+
+def test_no_number_without_s_for_runs_that_do_not_train_s():
+    # FF keeps s at 1: its accuracy without s repeats its accuracy and is no result of its own.
+    runs = _ff_fgff_bp_runs()
+    shown = compare.without_s_only_where_trained(runs)
+    assert shown["test_acc_no_significance"].isna().tolist() == [True, False, True]
+    assert shown.loc[1, "test_acc_no_significance"] == pytest.approx(0.7)
+    assert shown["test_acc"].tolist() == runs["test_acc"].tolist()  # every other cell as it was
+    assert runs.loc[0, "test_acc_no_significance"] == pytest.approx(0.8)  # the caller's table is left alone
+
+
+def test_the_final_table_has_no_ff_number_without_s():
+    table = compare.final_metrics_table(_ff_fgff_bp_runs(), {"f": "FF", "g": "FGFF"},
+                                        metrics=["test_acc", "test_acc_no_significance"])
+    assert np.isnan(table.loc["test_acc_no_significance", "FF"])
+    assert np.isnan(table.loc["test_acc_no_significance", "FGFF - FF"])
+    assert table.loc["test_acc_no_significance", "FGFF"] == pytest.approx(0.7)
+    assert table.loc["test_acc", "FGFF - FF"] == pytest.approx(0.1)  # the numbers with s are unchanged
+    shown = final_table_for_display(table)
+    assert np.isnan(shown.loc["Test accuracy without significance (%)", "FF"])
+    assert shown.loc["Test accuracy without significance (%)", "FGFF"] == pytest.approx(70.0)
+
+
+def test_curves_without_s_are_drawn_for_the_runs_that_train_s_only():
+    base = preset_config("tiny-digits", "fgff")
+    configs = {"f": base.replace(algo="ff"), "g": base, "b": base.replace(algo="bp")}
+    groups = compare.group_runs(configs)
+    assert compare.groups_with_own_value(groups, configs, "test_acc_no_significance") == {"g": "FGFF"}
+    assert compare.groups_with_own_value(groups, configs, "g_pos_no_significance") == {"g": "FGFF"}
+    assert compare.groups_with_own_value(groups, configs, "test_acc") == groups

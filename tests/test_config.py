@@ -102,9 +102,9 @@ def test_a_config_from_a_reloaded_module_is_still_accepted():
     """Streamlit re-imports a changed module in a live server; a page may still hold the old class."""
     import importlib.util
 
-    import fgff_core.config as config_module
+    import fgff_core.config.schema as config_module
 
-    spec = importlib.util.spec_from_file_location("fgff_core.config", config_module.__file__)
+    spec = importlib.util.spec_from_file_location("fgff_core.config.schema", config_module.__file__)
     second_copy = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(second_copy)  # a second RunConfig class, sys.modules untouched
     old = second_copy.RunConfig(algo="ff", epochs=3)

@@ -8,9 +8,9 @@ import pandas as pd
 import pytest
 
 from fgff_core.config import RunConfig, config_fields, field_choices
-from fgff_core.config_form import config_from_params, config_to_params, form_fields, parse_param, to_widget_value
-from fgff_core.presets import PRESETS
-from fgff_core.progress import format_seconds, run_progress
+from fgff_core.config.form import config_from_params, config_to_params, form_fields, parse_param, to_widget_value
+from fgff_core.config.presets import PRESETS
+from fgff_core.jobs.progress import run_progress
 
 
 def test_one_widget_per_field_with_schema_metadata():
@@ -70,16 +70,15 @@ def test_progress_eta_and_text():
     assert p.fraction == 0.75 and p.eta_s == pytest.approx(2.0)  # from elapsed time: 6 s / 3 epochs
     timed = run_progress(run, metrics.assign(seconds=[0.5, 0.5, 0.5]), now=start + timedelta(seconds=6))
     assert timed.eta_s == pytest.approx(0.5)  # from the measured epoch times
-    assert "layer 2, epoch 1" in p.text() and "ETA 2.0 s" in p.text()
+    assert "3/4 epochs (75 %)" in p.text() and "layer 2, epoch 1" in p.text() and "ETA 2.0 s" in p.text()
     done = run_progress({**run, "status": "done", "finished_at": (start + timedelta(seconds=8)).isoformat()},
                         metrics)
     assert done.fraction == 1.0 and done.eta_s is None and done.elapsed_s == pytest.approx(8.0)
     assert run_progress({"status": "queued"}, None).text() == "queued"
-    assert format_seconds(75) == "1 min 15 s" and format_seconds(3.21) == "3.2 s"
 
 
 def test_int_param_refuses_other_scripts_digits_huge_and_negative_values():
-    from fgff_core.config_form import int_param
+    from fgff_core.config.form import int_param
 
     errors: list[str] = []
     for raw in ("٣", "1" * 5000, "-1", "", "2.0"):
@@ -89,18 +88,19 @@ def test_int_param_refuses_other_scripts_digits_huge_and_negative_values():
 
 
 def test_preset_param_names_a_known_preset_or_reports_and_falls_back():
-    from fgff_core.config_form import preset_param
+    from fgff_core.config.form import preset_param
 
     errors: list[str] = []
     assert preset_param({}, "quick-digits", errors) == "quick-digits" and errors == []
     assert preset_param({"preset": ["tiny-digits", "ff-best-mnist-quick"]}, "quick-digits", errors) == \
         "ff-best-mnist-quick"
     assert preset_param({"preset": "nope"}, "quick-digits", errors) == "quick-digits"
-    assert errors == ["preset=nope: not a known preset; using quick-digits"]
+    assert errors == [f"preset=nope: preset: 'nope' is not allowed; choose one of {', '.join(PRESETS)}; "
+                      "using quick-digits"]
 
 
 def test_pickers_list_the_digits_demos_then_the_mnist_demo_then_every_other_preset():
-    from fgff_core.presets import MNIST_DEMO, picker_order
+    from fgff_core.config.presets import MNIST_DEMO, picker_order
 
     order = picker_order()
     assert sorted(order) == sorted(PRESETS) and order[0] == next(iter(PRESETS))  # the default stays first

@@ -10,7 +10,7 @@ import pytest
 
 from fgff_core.cli import build_parser, config_from_args
 from fgff_core.config import RunConfig, config_fields, field_choices
-from fgff_core.config_form import config_from_params
+from fgff_core.config.form import config_from_params
 
 DEFAULTS = RunConfig()
 

@@ -22,6 +22,22 @@ def test_digits_is_embedded_normalised_and_split_stratified(digits):
     assert torch.equal(again.y_test, digits.y_test)  # fixed split
 
 
+def test_the_registry_says_what_digits_loads(digits):
+    """Issue 35: the sizes live in the dataset registry, and loading agrees with it."""
+    spec = DATASETS["digits"]
+    assert (spec.n_train, spec.n_test) == (len(digits.y_train), len(digits.y_test))
+    assert (spec.image_shape, spec.n_classes, spec.input_dim) == (digits.image_shape, digits.n_classes,
+                                                                  digits.input_dim)
+    assert spec.train_samples(0) == spec.n_train and spec.train_samples(100) == 100
+    assert spec.train_samples(10 * spec.n_train) == spec.n_train
+
+
+def test_every_registered_dataset_has_a_loader():
+    from fgff_core.data import LOADERS
+
+    assert set(LOADERS) == set(DATASETS)
+
+
 def test_train_subset_is_fixed_and_independent_of_the_seed():
     a = load_dataset("digits", train_subset=100)
     b = load_dataset("digits", train_subset=100)
@@ -35,7 +51,7 @@ def test_unknown_dataset_is_a_value_error():
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
 def test_missing_dataset_offline_says_where_it_looked_and_how_to_provide_it(tmp_path, name, monkeypatch):
-    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
+    monkeypatch.setattr("fgff_core.data.loading.DEFAULT_DATA_DIR", tmp_path / "cache")
     with pytest.raises(DatasetNotFoundError) as err:
         load_dataset(name, data_dir=tmp_path / "empty", download=False)
     text = str(err.value)
@@ -43,6 +59,17 @@ def test_missing_dataset_offline_says_where_it_looked_and_how_to_provide_it(tmp_
     assert str(tmp_path / "empty") in text
     assert "How to provide it:" in text and "--data-dir" in text and "FGFF_DATA_DIR" in text
     assert DATASETS[name].how_to_get in text
+
+
+@pytest.mark.parametrize("name", ["mnist", "fashion_mnist", "cifar10"])
+def test_the_missing_dataset_message_is_a_few_lines(tmp_path, name, monkeypatch):
+    """Issue 38: it listed every folder layout it tried, 15-24 lines; now the data folders once each."""
+    monkeypatch.setattr("fgff_core.data.loading.DEFAULT_DATA_DIR", tmp_path / "cache")
+    with pytest.raises(DatasetNotFoundError) as err:
+        load_dataset(name, data_dir=tmp_path / "empty", download=False)
+    lines = str(err.value).splitlines()
+    assert len(lines) <= 5, lines
+    assert lines[1] == f"Looked in these data folders (DIR below): {tmp_path / 'empty'}, {tmp_path / 'cache'}."
 
 
 def _write_tiny_idx(folder: Path, n_train=30, n_test=10):
@@ -64,8 +91,8 @@ def _write_tiny_idx(folder: Path, n_train=30, n_test=10):
 @pytest.mark.parametrize("layout", ["flat", "parent", "torchvision"])
 def test_idx_files_are_found_in_each_documented_layout(tmp_path, monkeypatch, layout, packed):
     """The four files, as .gz or unpacked, in the folder itself, a named child or torchvision's layout."""
-    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
-    from fgff_core import data as data_mod
+    monkeypatch.setattr("fgff_core.data.loading.DEFAULT_DATA_DIR", tmp_path / "cache")
+    from fgff_core.data import loading as data_mod
 
     data_mod._load_normalised.cache_clear()
     folder = {"flat": tmp_path / "d", "parent": tmp_path / "d" / "mnist",
@@ -84,7 +111,7 @@ def test_idx_files_are_found_in_each_documented_layout(tmp_path, monkeypatch, la
 
 
 def test_idx_pixels_are_read_exactly(tmp_path):
-    from fgff_core import idx
+    from fgff_core.data import idx
 
     _write_tiny_idx(tmp_path, n_train=3, n_test=2)
     with gzip.open(tmp_path / "train-images-idx3-ubyte.gz") as fh:
@@ -100,7 +127,7 @@ def test_idx_pixels_are_read_exactly(tmp_path):
     (lambda raw: b"", "not an IDX file"),
 ])
 def test_a_damaged_idx_file_is_named_with_what_was_expected(tmp_path, damage, message):
-    from fgff_core import idx
+    from fgff_core.data import idx
 
     _write_tiny_idx(tmp_path, n_train=3, n_test=2)
     path = tmp_path / "train-images-idx3-ubyte.gz"
@@ -114,7 +141,7 @@ def test_a_damaged_idx_file_is_named_with_what_was_expected(tmp_path, damage, me
 
 
 def test_a_truncated_gzip_stream_is_a_clear_error(tmp_path):
-    from fgff_core import idx
+    from fgff_core.data import idx
 
     _write_tiny_idx(tmp_path, n_train=3, n_test=2)
     path = tmp_path / "t10k-labels-idx1-ubyte.gz"
@@ -129,6 +156,8 @@ def test_a_truncated_gzip_stream_is_a_clear_error(tmp_path):
 def test_real_datasets_from_the_shared_folder(name, mean):
     ds = load_dataset(name, data_dir=os.fspath(SHARED))
     assert ds.x_train.shape == (60000, 784) and ds.x_test.shape == (10000, 784)
+    spec = DATASETS[name]  # the registry's sizes are the files' sizes
+    assert (len(ds.y_train), len(ds.y_test), ds.image_shape) == (spec.n_train, spec.n_test, spec.image_shape)
     assert ds.mean[0] == pytest.approx(mean, abs=1e-4)
     assert abs(float(ds.x_train.mean())) < 1e-3
 
@@ -146,7 +175,7 @@ def test_a_failed_download_leaves_no_folder_behind(tmp_path, monkeypatch, name):
 
     monkeypatch.setattr(tv_mnist, "download_and_extract_archive", offline)
     monkeypatch.setattr(tv_cifar, "download_and_extract_archive", offline)
-    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
+    monkeypatch.setattr("fgff_core.data.loading.DEFAULT_DATA_DIR", tmp_path / "cache")
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     with pytest.raises(DatasetNotFoundError, match="download failed"):
@@ -203,9 +232,9 @@ def _write_cifar_bin(folder: Path) -> dict[str, bytes]:
 
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
-    from fgff_core import data as data_mod
+    from fgff_core.data import loading as data_mod
 
-    monkeypatch.setattr("fgff_core.data.DEFAULT_DATA_DIR", tmp_path / "cache")
+    monkeypatch.setattr("fgff_core.data.loading.DEFAULT_DATA_DIR", tmp_path / "cache")
     data_mod._load_normalised.cache_clear()
     yield
     data_mod._load_normalised.cache_clear()
@@ -244,7 +273,7 @@ def test_cifar10_binary_version_from_the_folder_or_the_archive(tmp_path, fresh_c
 def test_a_truncated_or_wrong_sized_cifar10_file_names_the_file_and_the_expected_size(tmp_path, fresh_cache):
     import tarfile
 
-    from fgff_core.cifar import CifarFormatError
+    from fgff_core.data.cifar import CifarFormatError
 
     folder = tmp_path / "d" / "cifar-10-batches-bin"
     files = _write_cifar_bin(folder)
@@ -272,7 +301,7 @@ def test_a_truncated_or_wrong_sized_cifar10_file_names_the_file_and_the_expected
 
 
 def test_cifar10_normalisation_data_or_the_authors_constants(tmp_path, fresh_cache):
-    from fgff_core.cifar import AUTHORS_CIFAR10_MEAN, AUTHORS_CIFAR10_STD
+    from fgff_core.data import AUTHORS_CIFAR10_MEAN, AUTHORS_CIFAR10_STD
 
     _write_cifar_bin(tmp_path / "cifar-10-batches-bin")
     data = load_dataset("cifar10", data_dir=tmp_path, download=False, normalize="data")
@@ -329,6 +358,8 @@ def test_reproduce_trains_on_the_data_its_config_names(tmp_path, fresh_cache):
 def test_real_cifar10_binary_archive_from_the_shared_folder():
     ds = load_dataset("cifar10", data_dir=os.fspath(SHARED))
     assert ds.x_train.shape == (50000, 3072) and ds.x_test.shape == (10000, 3072)
+    spec = DATASETS["cifar10"]
+    assert (len(ds.y_train), len(ds.y_test), ds.image_shape) == (spec.n_train, spec.n_test, spec.image_shape)
     assert torch.bincount(ds.y_train).tolist() == [5000] * 10 and torch.bincount(ds.y_test).tolist() == [1000] * 10
     assert ds.mean == pytest.approx((0.4914, 0.4822, 0.4465), abs=1e-4)
     assert ds.std == pytest.approx((0.2470, 0.2435, 0.2616), abs=1e-4)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-from fgff_core.config import RunConfig
-from fgff_core.embeddings import (
+from fgff_core.analysis.embeddings import (
     Embedding,
     EmbeddingJobs,
     cached_embedding,
@@ -18,11 +18,13 @@ from fgff_core.embeddings import (
     sample_test_indices,
     separation_scores,
 )
-from fgff_core.inspect import activity_correlation, neuron_activity
-from fgff_core.model import BPNet
-from fgff_core.training import train
+from fgff_core.analysis.inspect import activity_correlation, neuron_activity
+from fgff_core.config import RunConfig
+from fgff_core.engine.model import BPNet
+from fgff_core.engine.training import train
 from fgff_core.viz.embedding import embedding_figure
 from fgff_core.viz.theme import CLASS_COLORS
+from fgff_core.vocabulary import RunStatus
 
 N = 120  # small maps keep the suite fast; the page uses 1000
 
@@ -57,8 +59,8 @@ def test_layer_embedding_shapes_scores_and_validation(fgff_model, digits):
     emb = layer_embedding(fgff_model, digits, layer=1, n_samples=N, seed=0)
     assert emb.points.shape == (N, 2) and emb.labels.shape == (N,) and emb.layer == 1
     assert np.array_equal(emb.labels, digits.y_test[emb.indices].numpy())
-    assert -1 <= emb.silhouette <= 1
-    assert 0 <= emb.knn_accuracy_2d <= 1 and 0 <= emb.knn_accuracy_layer <= 1
+    # The map's scores are those of its own points (not of some other sample or space).
+    assert (emb.silhouette, emb.knn_accuracy_2d) == pytest.approx(separation_scores(emb.points, emb.labels))
     # A trained layer separates the classes far better than chance (10%) in its own space.
     assert emb.knn_accuracy_layer > 0.5
     with pytest.raises(ValueError, match="layer"):
@@ -129,6 +131,26 @@ def test_background_jobs_compute_once_then_serve_cache(tmp_path, fgff_model):
         jobs.shutdown()
 
 
+class UnreadableSource(DirSource):
+    def artifact_path(self, run_id: str, name: str) -> Path:
+        raise PermissionError("the run folder cannot be read")
+
+
+def test_a_maps_status_is_running_while_computed_then_done_or_failed(tmp_path, fgff_model):
+    """The Features page polls while a map is running (fgff_core.jobs.polling) and stops once it is done or failed."""
+    src = DirSource(tmp_path, fgff_model)
+    jobs = EmbeddingJobs()
+    try:
+        assert jobs.status(src, "r3", 1, 60) == RunStatus.RUNNING  # asking starts it
+        assert jobs.status(src, "r3", 5, 60) == RunStatus.RUNNING  # layer 5 of 2: fails in the background
+        jobs.wait(timeout=120)
+        assert jobs.status(src, "r3", 1, 60) == RunStatus.DONE
+        assert jobs.status(src, "r3", 5, 60) == RunStatus.FAILED
+        assert jobs.status(UnreadableSource(tmp_path, fgff_model), "r3", 1, 60) == RunStatus.FAILED
+    finally:
+        jobs.shutdown()
+
+
 def test_embedding_figure_one_trace_per_class(fgff_model, digits):
     emb = layer_embedding(fgff_model, digits, layer=0, n_samples=N)
     fig = embedding_figure(emb)
@@ -142,11 +164,11 @@ def test_embedding_figure_one_trace_per_class(fgff_model, digits):
 def test_neuron_activity_positive_vs_negative(fgff_model, digits):
     act = neuron_activity(fgff_model, digits, n_samples=N)
     assert len(act) == 40 and list(act["layer"].unique()) == [0, 1]
-    sig = torch.cat(fgff_model.significance()).numpy()
-    assert np.allclose(act["significance"], sig)
+    s = torch.cat(fgff_model.significance()).numpy()
+    assert np.allclose(act["significance"], s)
     assert np.allclose(act["activity_diff"], act["pos_activity"] - act["neg_activity"])
     # The first layer has learnt its objective: significance-weighted goodness (eq. 3) higher on
-    # positive than on negative test data, i.e. mean over neurons of w * (pos - neg) > 0.
+    # positive than on negative test data, i.e. mean over neurons of s * (pos - neg) > 0.
     first = act[act["layer"] == 0]
     assert (first["significance"] * first["activity_diff"]).mean() > 0
     corr = activity_correlation(act)
@@ -159,3 +181,20 @@ def test_activity_correlation_nan_for_ff_constant_factors(digits):
     trainer, _ = train(RunConfig(algo="ff", dataset="digits", layers=(10,), epochs=3, eval_every=0))
     corr = activity_correlation(neuron_activity(trainer.model, digits, n_samples=60))
     assert np.isnan(corr["spearman"]).all()
+
+
+def test_a_cache_write_that_fails_leaves_neither_half_a_file_nor_a_temp(tmp_path, monkeypatch):
+    """Issue 35 item 6: the t-SNE cache goes through the one atomic write (its own copy left its temp file)."""
+    emb = Embedding(layer=0, points=np.zeros((3, 2), np.float32), labels=np.arange(3), indices=np.arange(3),
+                    silhouette=0.5, knn_accuracy_2d=0.5, knn_accuracy_layer=0.5, n_samples=3, seed=0, perplexity=5.0)
+
+    def disk_fills_up(file, **arrays):  # np.savez given a path or a file object: half a zip, then ENOSPC
+        with open(file, "wb") if isinstance(file, (str, Path)) else contextlib.nullcontext(file) as handle:
+            handle.write(b"PK\x03\x04 half")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(np, "savez", disk_fills_up)
+    with pytest.raises(OSError, match="No space"):
+        emb.save(tmp_path / "tsne_layer0.npz")
+    assert list(tmp_path.iterdir()) == []
+

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fgff_core.label_input import FactorisedFirstLayerInput, FirstLayerInput
-from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
-from fgff_core.training import Trainer, draw_negative_labels
+from fgff_core.engine.label_input import FactorisedFirstLayerInput, FirstLayerInput
+from fgff_core.engine.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
+from fgff_core.engine.training import Trainer, draw_negative_labels
 
 C = 10
 
@@ -34,9 +34,9 @@ def _pair(layers=(16, 12), d: int = 40, label_value: float = 1.0, seed: int = 1)
     plain.load_state_dict(fact.state_dict())
     with torch.no_grad():  # significance away from 1 so that eq. (3) differs from eq. (2)
         for a, b in zip(fact.layers, plain.layers):
-            sig = torch.rand(a.significance.shape, dtype=torch.float64) + 0.5
-            a.significance.copy_(sig)
-            b.significance.copy_(sig)
+            s = torch.rand(a.s_raw.shape, dtype=torch.float64) + 0.5
+            a.s_raw.copy_(s)
+            b.s_raw.copy_(s)
     return fact, plain
 
 
@@ -102,7 +102,7 @@ def test_losses_and_gradients_match(loss_name):
     fact, plain = _pair()
     for net in (fact, plain):
         for layer in net.layers:
-            layer.significance.requires_grad_(True)
+            layer.s_raw.requires_grad_(True)
     results = []
     for net in (fact, plain):
         out = net.first_input.prepare(x, y).inputs(y_neg).layer_goodness(net.layers[0])
@@ -112,10 +112,10 @@ def test_losses_and_gradients_match(loss_name):
         results.append((loss.detach(), out.h_pos, out.h_neg))
     torch.testing.assert_close(results[0], results[1], rtol=1e-12, atol=1e-12)
     p_f, p_p = fact.layers[0], plain.layers[0]
-    assert p_f.linear.weight.grad.abs().sum() > 0 and p_f.significance.grad.abs().sum() > 0
+    assert p_f.linear.weight.grad.abs().sum() > 0 and p_f.s_raw.grad.abs().sum() > 0
     torch.testing.assert_close(p_f.linear.weight.grad, p_p.linear.weight.grad, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(p_f.linear.bias.grad, p_p.linear.bias.grad, rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(p_f.significance.grad, p_p.significance.grad, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(p_f.s_raw.grad, p_p.s_raw.grad, rtol=1e-10, atol=1e-12)
 
 
 def test_layer_outputs_match():
@@ -140,7 +140,7 @@ def test_label_goodness_and_predictions_match(chunk):
     for k in range(C):
         outs = plain.layer_outputs(x, torch.full((len(x),), k))
         for h, layer in zip(outs, plain.layers):
-            s_sum[:, k] += (h.square() * layer.significance).mean(dim=1)
+            s_sum[:, k] += (h.square() * layer.s()).mean(dim=1)
             no_significance_sum[:, k] += h.square().mean(dim=1)
     got = fact.label_goodness(x, chunk=chunk)
     torch.testing.assert_close(tuple(got), (s_sum.float(), no_significance_sum.float()), rtol=1e-5, atol=1e-6)

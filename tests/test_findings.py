@@ -1,11 +1,11 @@
-"""Sentences for people (fgff_core.findings): negative factors, runs at chance level."""
+"""Sentences for people (fgff_core.analysis.findings): negative factors, runs at chance level."""
 
 from __future__ import annotations
 
 import numpy as np
 
-from fgff_core import findings
-from fgff_core.presets import preset_config
+from fgff_core.analysis import findings
+from fgff_core.config.presets import preset_config
 
 
 def test_negative_factors_are_counted_and_named_per_layer():
@@ -33,3 +33,13 @@ def test_chance_hint_for_too_few_full_batch_steps():
     minibatch = mnist.replace(batch_size=100)
     assert findings.steps_per_layer(minibatch) == 30 * 600
     assert "only" not in findings.chance_hint({"test_acc": 0.1, "config": minibatch.to_dict()})
+
+
+def test_chance_note_is_the_one_line_verdict_of_a_run_at_chance():
+    mnist = preset_config("quick-digits", "fgff").replace(dataset="mnist", epochs=30, batch_size=0, lr=0.06)
+    assert findings.chance_note(mnist, 0.1135) == (
+        "at chance: each layer had only 30 training steps (full-batch FF needs about 100 or more per layer before "
+        "the label weights learn); train more epochs or use mini-batches (batch size)")
+    minibatch = mnist.replace(batch_size=100)
+    assert findings.chance_note(minibatch, 0.1) == "at chance: the run diverged; lower lr (now 0.06)"
+    assert findings.chance_note(mnist, 0.94) is None and findings.chance_note(mnist, None) is None

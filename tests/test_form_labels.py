@@ -1,9 +1,9 @@
-"""Form labels (fgff_core.form_labels): every config field has a human label; the help keeps the name."""
+"""Form labels (fgff_core.config.labels): every config field has a human label; the help keeps the name."""
 
 from __future__ import annotations
 
 from fgff_core.config import config_fields
-from fgff_core.form_labels import FIELD_LABELS, field_help, field_label
+from fgff_core.config.labels import FIELD_LABELS, field_help, field_label
 
 
 def test_every_config_field_has_a_human_label():

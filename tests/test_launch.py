@@ -1,12 +1,12 @@
-"""Launch logic (fgff_core.launch): twins of active runs, the training-time estimate, queue position."""
+"""Launch logic (fgff_core.jobs.launch): twins of active runs, the training-time estimate, queue position."""
 
 from __future__ import annotations
 
 import pandas as pd
 import pytest
 
-from fgff_core import launch
-from fgff_core.presets import preset_config
+from fgff_core.config.presets import preset_config
+from fgff_core.jobs import launch
 
 
 def table(*rows) -> pd.DataFrame:

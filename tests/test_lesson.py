@@ -9,11 +9,12 @@ import pandas as pd
 import pytest
 import torch
 import torch.nn.functional as F
+from diverging import with_a_nan_pixel
 from PIL import Image
 
 from fgff_core import lesson
-from fgff_core.model import FFNet
-from fgff_core.training import train
+from fgff_core.engine.model import FFNet
+from fgff_core.engine.training import train
 from fgff_core.viz import lesson as vlesson
 
 SMALL = dict(layers=(6, 5), epochs=4, eval_every=2)
@@ -72,7 +73,7 @@ def test_layer_view_matches_the_equations(digits):
     torch.manual_seed(0)
     model = FFNet(64, (10, 7), label_value=1.0)
     with torch.no_grad():
-        model.layers[1].significance.copy_(torch.linspace(-0.5, 2.0, 7))
+        model.layers[1].s_raw.copy_(torch.linspace(-0.5, 2.0, 7))
     x = digits.x_test[5:6]
     true, wrong, thr, delta = int(digits.y_test[5]), (int(digits.y_test[5]) + 3) % 10, 0.3, 0.1
     for layer in (0, 1):
@@ -88,8 +89,8 @@ def test_layer_view_matches_the_equations(digits):
             h[name] = z[0].detach().numpy()
         np.testing.assert_allclose(v.h_pos, h["pos"], atol=1e-5)
         np.testing.assert_allclose(v.h_neg, h["neg"], atol=1e-5)
-        w = model.layers[layer].significance.detach().numpy()
-        gp, gn = np.mean(w * h["pos"] ** 2), np.mean(w * h["neg"] ** 2)
+        s = model.layers[layer].s().detach().numpy()
+        gp, gn = np.mean(s * h["pos"] ** 2), np.mean(s * h["neg"] ** 2)
         assert v.g_pos == pytest.approx(gp, abs=1e-5) and v.g_neg == pytest.approx(gn, abs=1e-5)
         assert v.g_pos_no_significance == pytest.approx(np.mean(h["pos"] ** 2), abs=1e-5)
         softplus = np.mean([np.log1p(np.exp(thr - gp)), np.log1p(np.exp(gn - thr))])
@@ -128,6 +129,16 @@ def test_stepped_training_is_the_engine_run(digits):
     assert stepped.finished.test_acc == pytest.approx(result.test_acc)
     assert len(stepped.evals) == 4  # eval_every=2: epochs 2 and 4 of each layer
 
+
+
+def test_stepped_training_ends_failed_at_a_nan_loss_in_the_same_advance(digits):
+    stepped = lesson.SteppedTraining(lesson.lesson_config("fgff", **SMALL), with_a_nan_pixel(digits))
+    assert stepped.advance(1) == 1 and stepped.is_finished
+    assert stepped.finished.status == "failed"
+    assert stepped.finished.reason.startswith("NaN loss at layer 1 of 2, epoch 1. Hint: lower lr")
+    assert stepped.status_text() == f"failed: {stepped.finished.reason}"
+    assert stepped.layer_titles() == ["layer 1: failed at epoch 1/4", "layer 2: waiting (untrained)"]
+    assert stepped.advance(1) == 0
 
 
 def test_two_threads_advancing_one_training_take_turns(digits):
@@ -273,16 +284,29 @@ def test_lesson_pair_finds_the_newest_reusable_run_of_exactly_the_config():
     bars = done.accuracy_bars()
     assert [b.label for b in bars] == ["FF", "FGFF", "FGFF, factors dropped"]
     assert [b.algo for b in bars] == ["ff", "fgff", "ff"] and bars[1].accuracy == 0.92
-    assert done.factor_drop_points() == pytest.approx(3.0)  # 95 % without the factors vs 92 % with them
+    assert done.factor_drop() == pytest.approx(0.03)  # 95 % without the factors vs 92 % with them
     assert lesson.LessonPair.find(runs.iloc[:1], cfg).missing == ["ff", "fgff"]
+
+
+def test_a_pair_run_that_ended_without_a_result_says_so_until_it_is_trained_again():
+    """Step 4 reruns once a pair run ends; a failed one is offered for training again, with how it ended."""
+    cfg = lesson.lesson_config("fgff", **SMALL)
+    ff, fgff = cfg.replace(algo="ff"), cfg
+    failed = lesson.LessonPair.find(pd.DataFrame([_run_row(ff, "failed", "ff-failed"),
+                                                  _run_row(fgff, "done", "f-done")]), cfg)
+    assert failed.missing == ["ff"] and lesson.ended_without_result(failed.ended) == ["FF failed"]
+    retried = lesson.LessonPair.find(pd.DataFrame([_run_row(ff, "queued", "ff-again"),
+                                                   _run_row(ff, "failed", "ff-failed"),
+                                                   _run_row(fgff, "done", "f-done")]), cfg)
+    assert retried.missing == [] and retried.ended == {}
+    other = lesson.LessonPair.find(pd.DataFrame([_run_row(ff.replace(seed=1), "failed", "ff-other-seed")]), cfg)
+    assert other.ended == {}  # another config's failure says nothing about this one
 
 
 def test_pair_statuses_in_words():
     assert lesson.ended_without_result({"ff": "done", "fgff": "failed"}) == ["FGFF failed"]
     assert lesson.ended_without_result({"ff": "interrupted", "fgff": "running"}) == ["FF interrupted"]
     assert lesson.ended_without_result({"ff": "queued", "fgff": "done"}) == []
-    assert lesson.all_statuses_done({"ff": "done", "fgff": "done"})
-    assert not lesson.all_statuses_done({"ff": "done", "fgff": "running"})
     cfg = lesson.lesson_config("ff", layers=(8, 6), seed=3)
     assert lesson.pair_job_name(cfg, "ff") == "lesson ff 8,6 seed 3"
 
@@ -305,7 +329,7 @@ def test_an_imported_checkpoint_without_accuracies_is_never_the_pair():
 
 def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_uses():
     from fgff_core.config import RunConfig
-    from fgff_core.presets import MNIST_DEMO, PRESETS
+    from fgff_core.config.presets import MNIST_DEMO, PRESETS
 
     note = lesson.strong_ff_note()
     assert note.preset == MNIST_DEMO and note.link_params() == {"preset": MNIST_DEMO}
@@ -317,4 +341,4 @@ def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_us
     strong = RunConfig(batch_size=100, hard_negatives=1.0, loss="symba", lr_schedule="cosine", peer_norm=0.03)
     assert lesson.recipe_ingredients(strong) == ["minibatches of 100", "hard negatives", "the SymBa loss",
                                                  "cosine learning-rate decay", "peer normalisation"]
-    assert lesson.recipe_ingredients(strong.replace(hard_negatives=0.3))[1] == "30% hard negatives"
+    assert lesson.recipe_ingredients(strong.replace(hard_negatives=0.3))[1] == "30 % hard negatives"

@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
-from fgff_core.goodness import layer_goodness, normalise, relu_goodness_
-from fgff_core.label_input import normalised_embedding, relabel_coefficients
-from fgff_core.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
+from fgff_core.engine.goodness import layer_goodness, normalise, relu_goodness_
+from fgff_core.engine.label_input import normalised_embedding, relabel_coefficients
+from fgff_core.engine.model import FFLayer, FFNet, embed_labels, goodness, hinge_loss, softplus_loss
 
 
 def test_label_embedding_overwrites_the_first_ten_values():
@@ -90,14 +90,14 @@ def test_prediction_with_and_without_significance_by_hand():
     torch.manual_seed(2)
     net = FFNet(20, [6, 4], factorize=True)
     with torch.no_grad():
-        net.layers[0].significance.copy_(torch.tensor([3.0, -1.0, 0.5, 2.0, 0.0, 1.0]))
-        net.layers[1].significance.copy_(torch.tensor([0.1, 4.0, 1.0, -2.0]))
+        net.layers[0].s_raw.copy_(torch.tensor([3.0, -1.0, 0.5, 2.0, 0.0, 1.0]))
+        net.layers[1].s_raw.copy_(torch.tensor([0.1, 4.0, 1.0, -2.0]))
     x = torch.randn(9, 20)
     g_s, g_no_significance = net.label_goodness(x)
     for label in range(10):
         h1 = net.layers[0](embed_labels(x, label, 1.0))
         h2 = net.layers[1](h1)
-        want_s = goodness(h1, net.layers[0].significance) + goodness(h2, net.layers[1].significance)
+        want_s = goodness(h1, net.layers[0].s()) + goodness(h2, net.layers[1].s())
         want_no_significance = goodness(h1) + goodness(h2)
         assert torch.allclose(g_s[:, label], want_s, atol=1e-6)
         assert torch.allclose(g_no_significance[:, label], want_no_significance, atol=1e-6)
@@ -106,14 +106,14 @@ def test_prediction_with_and_without_significance_by_hand():
     assert not torch.equal(g_s, g_no_significance)
     # only the first layer: upto=1
     g1, _ = net.label_goodness(x, upto=1)
-    assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].significance))
+    assert torch.allclose(g1[:, 4], goodness(net.layers[0](embed_labels(x, 4, 1.0)), net.layers[0].s()))
 
 
 def _eager_layer_goodness(layer, x_pos, x_neg):
     """The reference: the layer step as plain autograd ops, straight from eq. (3) and eq. (2)."""
     h_pos, h_neg = torch.relu(layer.linear(x_pos)), torch.relu(layer.linear(x_neg))
-    sig = layer.significance
-    return h_pos, h_neg, goodness(h_pos, sig), goodness(h_neg, sig), goodness(h_pos), goodness(h_neg)
+    s = layer.s()
+    return h_pos, h_neg, goodness(h_pos, s), goodness(h_neg, s), goodness(h_pos), goodness(h_neg)
 
 
 @pytest.mark.parametrize("n_rows", [7, 5000])  # one row block; several CPU blocks with a partial last one
@@ -124,7 +124,7 @@ def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, lo
     torch.manual_seed(5)
     layer = FFLayer(30, 9).double()
     with torch.no_grad():
-        layer.significance.copy_(torch.tensor([1.0, 0.0, -0.5, 2.0, 0.3, 1.0, 4.0, -1.0, 0.7]))
+        layer.s_raw.copy_(torch.tensor([1.0, 0.0, -0.5, 2.0, 0.3, 1.0, 4.0, -1.0, 0.7]))
     x = torch.randn(n_rows, 30, dtype=torch.float64)
     y = torch.randint(0, 10, (n_rows,))
     y_neg = (y + torch.randint(1, 10, (n_rows,))) % 10
@@ -144,7 +144,7 @@ def test_layer_goodness_matches_autograd_of_the_equations(n_rows, relabelled, lo
         else:
             out = layer_goodness(layer, x_pos, x_neg)
         loss_of(out[2], out[3]).backward()  # g_pos, g_neg
-        grads = [p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.significance)]
+        grads = [p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.s_raw)]
         results.append(([t.detach() for t in out], grads))
     torch.testing.assert_close(results[0], results[1], rtol=1e-9, atol=1e-12)
     assert all(g.abs().sum() > 0 for g in results[0][1])
@@ -168,7 +168,7 @@ def test_layer_goodness_passes_gradcheck():
 
 
 def test_relu_goodness_in_place_in_row_blocks():
-    from fgff_core.goodness import CPU_ROW_BLOCK
+    from fgff_core.engine.goodness import CPU_ROW_BLOCK
 
     z = torch.randn(3, CPU_ROW_BLOCK, 6, dtype=torch.float64)
     sig = torch.rand(6, dtype=torch.float64)

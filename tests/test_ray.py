@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from diverging import NAN_REASON, NAN_RUN
 
 ray = pytest.importorskip("ray")
 
@@ -62,6 +63,16 @@ def test_runs_finish_with_every_epoch_row_snapshot_checkpoint_and_node(local_ray
 
 
 @pytest.mark.timeout(300)
+def test_a_nan_run_fails_with_the_drivers_reason(local_ray, tmp_path):
+    with JobManager(tmp_path, executor="ray", max_concurrent=1) as jm:
+        run_id = jm.submit(NAN_RUN)
+        assert jm.wait(run_id, timeout=240) == "failed"
+        row = jm.store.run(run_id)
+        assert (row["error"], row["test_acc"]) == (NAN_REASON, None)
+        assert jm.store.checkpoint_path(run_id) is None
+
+
+@pytest.mark.timeout(300)
 def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path):
     # Three runs on two CPUs: two train, the third waits in Ray's queue for a CPU.
     with JobManager(tmp_path, executor="ray", max_concurrent=3) as jm:
@@ -86,7 +97,7 @@ def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path
         assert jm.store.run(first)["epochs_done"] == n == len(jm.store.metrics(first))
         assert jm.store.checkpoint_path(first) is not None  # the partly trained model is kept
 
-        pid = [r["pid"] for r in jm.store.active_runs() if r["run_id"] == second][0]
+        pid = [r["pid"] for r in jm.store.queue.active_runs() if r["run_id"] == second][0]
         assert pid and pid != os.getpid()
         os.kill(pid, signal.SIGKILL)  # the Ray worker process dies mid-run
         assert jm.wait(second, timeout=60) == "failed"
@@ -104,8 +115,8 @@ def test_reproduce_fans_a_table_over_ray_and_writes_the_same_log(local_ray, tmp_
     import json
 
     from fgff_core import reproduce as rp
+    from fgff_core.engine.training import train
     from fgff_core.reproduce.specs import table_specs
-    from fgff_core.training import train
 
     monkeypatch.setenv("FGFF_RUNS_DIR", str(tmp_path / "runs"))
     out = tmp_path / "repro"

@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics, EvalMetrics
-from fgff_core.goodness import (
+from fgff_core.engine.events import EpochMetrics, EvalMetrics
+from fgff_core.engine.goodness import (
     exp_hinge_loss,
     layer_goodness,
     layer_loss,
@@ -21,10 +21,10 @@ from fgff_core.goodness import (
     softplus_loss,
     symba_loss,
 )
-from fgff_core.model import FFLayer, FFNet, embed_labels, goodness
-from fgff_core.negatives import hard_negative_labels, mix_negatives
-from fgff_core.optim import LayerOptimizers, lr_factor, make_adam
-from fgff_core.training import Trainer, train
+from fgff_core.engine.model import FFLayer, FFNet, embed_labels, goodness
+from fgff_core.engine.negatives import hard_negative_labels, mix_negatives
+from fgff_core.engine.optim import LayerOptimizers, lr_factor, make_adam
+from fgff_core.engine.training import Trainer, train
 
 
 def small(**kw) -> RunConfig:
@@ -142,7 +142,7 @@ def test_fused_layer_step_with_peer_normalisation_matches_autograd():
     torch.manual_seed(3)
     layer = FFLayer(20, 7).double()
     with torch.no_grad():
-        layer.significance.copy_(torch.linspace(-1, 2, 7, dtype=torch.float64))
+        layer.s_raw.copy_(torch.linspace(-1, 2, 7, dtype=torch.float64))
     x_pos, x_neg = normalise(torch.randn(30, 20, dtype=torch.float64)), normalise(torch.randn(30, 20,
                                                                                               dtype=torch.float64))
     running = torch.rand(7, dtype=torch.float64)
@@ -154,10 +154,10 @@ def test_fused_layer_step_with_peer_normalisation_matches_autograd():
             h_pos, g_pos, g_neg = out.h_pos, out.g_pos, out.g_neg
         else:
             h_pos, h_neg = torch.relu(layer.linear(x_pos)), torch.relu(layer.linear(x_neg))
-            g_pos, g_neg = goodness(h_pos, layer.significance), goodness(h_neg, layer.significance)
+            g_pos, g_neg = goodness(h_pos, layer.s()), goodness(h_neg, layer.s())
         loss = softplus_loss(g_pos, g_neg, 2.0) + 3.0 * peer_normalisation_loss(h_pos, running)[0]
         loss.backward()
-        grads.append([p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.significance)])
+        grads.append([p.grad.clone() for p in (layer.linear.weight, layer.linear.bias, layer.s_raw)])
     torch.testing.assert_close(grads[0], grads[1], rtol=1e-9, atol=1e-12)
 
 
@@ -259,7 +259,7 @@ def test_non_negative_significance_starts_at_one_and_stays_non_negative(digits, 
 
 def test_unconstrained_significance_is_the_parameter_itself():
     layer = FFLayer(12, 4)
-    assert layer.s() is layer.significance
+    assert layer.s() is layer.s_raw
     with pytest.raises(ValueError, match="significance_param"):
         FFLayer(12, 4, "square")
 
@@ -273,8 +273,8 @@ BEST_PRESETS = ["ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist",
 @pytest.mark.parametrize("name", BEST_PRESETS)
 def test_best_presets_round_trip_through_the_cli_and_the_form(name):
     from fgff_core.cli import build_parser, config_from_args
-    from fgff_core.config_form import config_from_params, config_to_params
-    from fgff_core.presets import PRESETS
+    from fgff_core.config.form import config_from_params, config_to_params
+    from fgff_core.config.presets import PRESETS
 
     cfg = PRESETS[name].config()
     assert cfg.algo == name.split("-")[0]  # the preset's own algorithm when none is asked for
@@ -287,7 +287,7 @@ def test_best_presets_round_trip_through_the_cli_and_the_form(name):
 
 
 def test_a_run_is_named_after_its_preset_up_to_the_seed():
-    from fgff_core.presets import PRESETS, preset_config, preset_of
+    from fgff_core.config.presets import PRESETS, preset_config, preset_of
 
     assert preset_of(preset_config("ff-best-mnist", seed=2, device="cpu")) == "ff-best-mnist"
     # The same config under two names: an FGFF run is named after the FGFF preset.

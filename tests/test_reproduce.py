@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import statistics
 import threading
 import time
 from argparse import Namespace
@@ -15,11 +16,12 @@ from pathlib import Path
 
 import pytest
 import torch
+from diverging import NAN_REASON, NAN_RUN
 
 import fgff_core.data as data_module
 from fgff_core import reproduce as rp
 from fgff_core.config import RunConfig
-from fgff_core.presets import PRESETS
+from fgff_core.config.presets import PRESETS
 from fgff_core.reproduce import execution
 from fgff_core.reproduce.cells import grid_edge
 
@@ -50,7 +52,11 @@ def test_table_markdown_has_paper_ours_and_difference_columns(smoke_table1):
     cells = [c.strip() for c in fgff_500.strip("|").split("|")]
     assert cells[2] == "90.88"  # the paper's value for that cell
     mean, std = (float(v) for v in cells[3].split(" ± "))
-    assert 0.0 <= mean <= 100.0 and std >= 0.0
+    # The cell is the mean and the sample standard deviation of that row's two logged runs, in percent.
+    accs = [100 * r["test_acc"] for r in _rows(out / "runs-smoke.jsonl") if (r["row"], r["algo"]) == ("2x500", "fgff")]
+    assert len(accs) == 2
+    assert mean == pytest.approx(statistics.fmean(accs), abs=0.005)
+    assert std == pytest.approx(statistics.stdev(accs), abs=0.005)
     assert cells[4] == "2"  # seeds
     assert float(cells[5]) == pytest.approx(mean - 90.88, abs=0.011)
     assert (out / "table1-smoke.md").read_text().endswith(md)
@@ -111,6 +117,17 @@ def test_missing_dataset_gives_a_skipped_row_not_a_crash(tmp_path, monkeypatch):
     rows1 = [line for line in md1.splitlines() if line.startswith("| 2x")]
     assert len(rows1) == 9 and all("| skipped: mnist not found" in line for line in rows1)
     assert not (out / "runs-quick.jsonl").exists()  # nothing ran, nothing recorded as done
+
+
+def test_a_nan_run_is_skipped_as_failed_not_written_into_the_tables_as_a_number(tmp_path):
+    spec = rp.RunSpec("1", "2x4", "bp", 0, RunConfig(**NAN_RUN))
+    log = rp.RunLog(tmp_path / "runs-smoke.jsonl")
+    messages: list[str] = []
+    skipped = rp.execute([spec], log, "smoke", execution.DataCache(), messages.append)
+    assert skipped == {spec.key: f"failed: {NAN_REASON}"}
+    assert spec.key not in log and f"{spec.label}: failed: {NAN_REASON}" in messages
+    cell = rp.collect([spec], log, skipped, "test_acc")[("2x4", "bp")]
+    assert cell.values == [] and cell.fmt() == f"skipped: failed: {NAN_REASON}"
 
 
 def test_timing_table_reports_ratios_next_to_the_paper(tmp_path):

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from fgff_core.runtime import retain_freed_memory
+from fgff_core.engine.runtime import retain_freed_memory
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # Frees a 256 MiB tensor and prints by how much the resident set shrank (KiB).
 PROBE = """
 import sys, torch
-from fgff_core.runtime import retain_freed_memory
+from fgff_core.engine.runtime import retain_freed_memory
 if sys.argv[1] == "retain":
     assert retain_freed_memory()
 def rss_kib():

@@ -4,17 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import sqlite3
 import threading
 import zipfile
 
 import numpy as np
 import pytest
+import torch
 
-from fgff_core.checkpoint import CheckpointError, save_checkpoint
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics, EvalMetrics
-from fgff_core.model import FFNet
+from fgff_core.engine.checkpoint import CheckpointError, save_checkpoint
+from fgff_core.engine.events import EpochMetrics, EvalMetrics
+from fgff_core.engine.model import FFNet
 from fgff_core.store import (
     DB_NAME,
     LONG_FRAME_COLUMNS,
@@ -23,6 +25,8 @@ from fgff_core.store import (
     RunStore,
     StoreError,
     UnknownRunError,
+    export_run,
+    import_checkpoint,
 )
 
 CFG = RunConfig(algo="fgff", layers=(6, 4), epochs=5, eval_every=2)
@@ -44,7 +48,7 @@ def fake_epochs(config: RunConfig, rng: np.random.Generator):
 
 def write_run(store: RunStore, config: RunConfig = CFG, finish: bool = True, seed: int = 0):
     run_id = store.create_run(config, name="test run")
-    assert store.claim(run_id)
+    assert store.queue.claim(run_id)
     writer = store.writer(run_id)
     sigs: list[list[np.ndarray]] = [[] for _ in config.layers]
     for event in fake_epochs(config, np.random.default_rng(seed)):
@@ -105,6 +109,19 @@ def test_metrics_significance_and_final_row(tmp_path):
     assert not store.finish_run(run_id, "failed", "late")
     assert store.status(run_id) == "done"
 
+
+
+def test_a_run_deleted_while_it_trains_is_unknown_to_its_writer_and_leaves_no_file(tmp_path):
+    store = RunStore(tmp_path)
+    run_id, _ = write_run(store, finish=False)
+    writer = store.writer(run_id)
+    store.delete(run_id, force=True)
+    try:
+        with pytest.raises(UnknownRunError, match=f"no run '{run_id}'"):
+            writer.finish("done")
+    finally:
+        writer.close()
+    assert not (store.root / run_id).exists()
 
 def test_metrics_long_several_runs(tmp_path):
     store = RunStore(tmp_path)
@@ -171,7 +188,7 @@ def test_run_ids_cannot_traverse_paths(tmp_path, bad):
     store = RunStore(tmp_path)
     for call in (store.run, store.metrics, store.significance, store.delete, store.checkpoint_path,
                  store.run_dir, store.cancel, lambda r: store.artifact_path(r, "x.npz"),
-                 lambda r: store.export(r, tmp_path / "out")):
+                 lambda r: export_run(store, r, tmp_path / "out")):
         with pytest.raises(ValueError, match="run_id"):
             call(bad)
     assert not [p for p in tmp_path.iterdir() if p.is_dir()]  # no folder was made anywhere
@@ -206,7 +223,7 @@ def test_rename_cancel_and_delete(tmp_path):
     queued = store.create_run(CFG)
     assert store.cancel(queued) == "cancelled" and store.status(queued) == "cancelled"
     running = store.create_run(CFG)
-    store.claim(running)
+    store.queue.claim(running)
     with pytest.raises(StoreError, match="cancel it"):
         store.delete(running)
     assert store.cancel(running) == "running" and store.cancel_flag(running) == 1
@@ -227,7 +244,7 @@ def test_export_zip(tmp_path):
     con = sqlite3.connect(store.db_path)
     con.execute("UPDATE runs SET checkpoint = ? WHERE run_id = ?", (f"{run_id}/model.safetensors", run_id))
     con.commit()
-    path = store.export(run_id, tmp_path / "exports")
+    path = export_run(store, run_id, tmp_path / "exports")
     with zipfile.ZipFile(path) as zf:
         assert set(zf.namelist()) == {"config.json", "run.json", "metrics.csv", "significance.npz",
                                       "model.safetensors"}
@@ -240,26 +257,27 @@ def test_export_zip(tmp_path):
         np.testing.assert_array_equal(data["layer1"], sigs[1])
 
 
-def test_import_checkpoint(tmp_path):
+def test_import_checkpoint_stores_the_factors_s_not_their_parameter(tmp_path):
     store = RunStore(tmp_path / "runs")
-    model = FFNet(64, (5, 3), 10, 1.0, True)
-    with np.errstate(all="ignore"):
-        model.layers[0].significance.data[:] = 0.25
-    ckpt = save_checkpoint(tmp_path / "upload.safetensors", model, RunConfig(layers=(5, 3)))
-    run_id = store.import_checkpoint(ckpt, name="uploaded")
+    model = FFNet(64, (5, 3), 10, 1.0, True, significance_param="exp")
+    with torch.no_grad():
+        model.layers[0].s_raw.fill_(math.log(0.25))  # s = 0.25; its parameter is log s
+    config = RunConfig(layers=(5, 3), significance_param="exp")
+    ckpt = save_checkpoint(tmp_path / "upload.safetensors", model, config)
+    run_id = import_checkpoint(store, ckpt, name="uploaded")
     row = store.run(run_id)
     assert row["status"] == "done" and row["origin"] == "imported" and row["name"] == "uploaded"
-    sig = store.significance(run_id)
-    assert [a.shape for a in sig] == [(1, 5), (1, 3)] and np.allclose(sig[0], 0.25)
+    s = store.significance(run_id)
+    assert [a.shape for a in s] == [(1, 5), (1, 3)]
+    np.testing.assert_allclose(s[0], 0.25, rtol=1e-6)
+    np.testing.assert_array_equal(s[1], 1.0)
     assert store.checkpoint_path(run_id).is_file()
 
     pickled = tmp_path / "evil.pt"
-    import torch
-
     torch.save({"x": torch.zeros(2)}, pickled)
     n = len(store.runs())
     with pytest.raises(CheckpointError):
-        store.import_checkpoint(pickled)
+        import_checkpoint(store, pickled)
     assert len(store.runs()) == n
 
 
@@ -268,7 +286,7 @@ def test_committed_per_epoch_and_concurrent_readers_see_consistent_rows(tmp_path
     config = RunConfig(algo="fgff", layers=(16, 16), epochs=150, eval_every=10)
     store = RunStore(tmp_path)
     run_id = store.create_run(config)
-    store.claim(run_id)
+    store.queue.claim(run_id)
     done = threading.Event()
     problems: list[str] = []
     counts: list[int] = []
@@ -368,7 +386,7 @@ def test_export_to_an_unusable_place_says_why(tmp_path, where):
         dest = tmp_path / "existing.zip" if where == "a file" else tmp_path / "existing.zip" / "sub"
     try:
         with pytest.raises(ExportError, match=r"^cannot (export to|create the export folder|write the export into) "):
-            store.export(run_id, dest)
+            export_run(store, run_id, dest)
     finally:
         if cleanup is not None:
             cleanup()

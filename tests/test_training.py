@@ -1,11 +1,12 @@
 import pytest
 import torch
+from diverging import NAN_REASON, NAN_RUN, with_a_nan_pixel
 
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
-from fgff_core.label_input import PairInputs
-from fgff_core.model import embed_labels
-from fgff_core.training import Trainer, draw_negative_labels, train
+from fgff_core.engine.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
+from fgff_core.engine.label_input import PairInputs
+from fgff_core.engine.model import embed_labels
+from fgff_core.engine.training import Trainer, draw_negative_labels, train
 
 
 def small(**kw):
@@ -26,7 +27,7 @@ def test_negative_labels_are_never_the_true_label_and_cover_the_others():
 
 def test_resampled_negatives_change_each_epoch_and_stay_wrong(digits, monkeypatch):
     drawn = []
-    import fgff_core.training as training
+    import fgff_core.engine.training as training
 
     real = training.draw_negative_labels
 
@@ -49,7 +50,7 @@ def test_significance_lr_zero_is_ff_bit_for_bit(digits):
         assert torch.equal(a, b), name
     assert torch.equal(ff.model.label_goodness(digits.x_test)[0], fgff0.model.label_goodness(digits.x_test)[0])
     fgff, _ = train(small(algo="fgff", sig_lr=0.15), digits)
-    assert not torch.equal(fgff.model.layers[0].significance, torch.ones(32))
+    assert not torch.equal(fgff.model.layers[0].s(), torch.ones(32))
 
 
 def test_ff_keeps_significance_at_one(digits):
@@ -150,3 +151,57 @@ def test_compile_speed_mode_gives_the_same_losses(digits):
     eager = [e.loss for e in Trainer(small(epochs=5), digits).run() if isinstance(e, EpochMetrics)]
     compiled = [e.loss for e in Trainer(small(epochs=5, compile=True), digits).run() if isinstance(e, EpochMetrics)]
     assert compiled == pytest.approx(eager, rel=1e-4, abs=1e-5)
+
+
+# -- divergence: the one rule of the training driver (issue 38 case 2, issue 35 case 2) ---------------------
+def test_a_nan_loss_ends_train_failed_with_the_drivers_reason(digits):
+    events: list = []
+    _, result = train(NAN_RUN, digits, callback=events.append)
+    assert (result.status, result.reason) == ("failed", NAN_REASON)
+    assert result.test_acc is None and result.train_acc is None  # no accuracy of a NaN network is reported
+    assert [e.kind for e in events] == ["started", "epoch", "finished"] and events[-1] is result
+
+
+@pytest.mark.parametrize("algo, hint", [
+    ("fgff", "Hint: lower lr (now 0.06) or sig_lr (now 0.15), or raise the threshold (now 2.0)."),
+    ("ff", "Hint: lower lr (now 0.06) or raise the threshold (now 2.0)."),
+])
+def test_the_divergence_hint_names_the_algorithms_own_knobs(digits, algo, hint):
+    _, result = train(small(algo=algo, layers=(8, 8), epochs=3), with_a_nan_pixel(digits))
+    assert result.status == "failed"
+    assert result.reason == f"NaN loss at layer 1 of 2, epoch 1. {hint}"
+
+
+def test_a_run_that_diverges_with_finite_losses_says_so_at_chance(digits):
+    _, result = train(small(algo="bp", layers=(8,), epochs=2, lr=10.0), digits)
+    assert result.status == "done" and abs(result.test_acc - 0.1) <= 0.05  # chance: 10 classes
+    assert result.reason == "at chance: the run diverged; lower lr (now 10.0)"
+    _, learned = train(small(algo="bp", layers=(8,), epochs=2, lr=0.03), digits)
+    assert learned.test_acc > 0.5 and learned.reason is None
+
+
+def test_constructing_a_trainer_loads_nothing_until_first_use(monkeypatch, digits):
+    import fgff_core.engine.training as training
+
+    loads = []
+    monkeypatch.setattr(training, "load_for_config", lambda cfg: loads.append(cfg.dataset) or digits)
+    trainer = Trainer(small(epochs=1))
+    assert loads == []  # construction stores and checks the parameters only
+    events = list(trainer.run())
+    assert loads == ["digits"]  # loaded once, on first use
+    assert isinstance(events[-1], RunFinished) and events[-1].status == "done"
+    assert trainer.model is trainer.model and trainer.data is trainer.data and loads == ["digits"]
+
+
+def test_prepare_builds_the_same_seeded_network_as_a_run_starts_from(digits):
+    prepared = Trainer(small(), digits).prepare()
+    run_first = Trainer(small(epochs=1), digits)
+    first_event = next(run_first.run())
+    assert isinstance(first_event, RunStarted)
+    for a, b in zip(prepared.model.state_dict().values(), run_first.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_a_trainer_refuses_data_that_is_not_a_dataset_when_constructed():
+    with pytest.raises(TypeError, match="data: expected a Dataset"):
+        Trainer(small(), data={"x_train": None})

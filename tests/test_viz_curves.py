@@ -6,8 +6,8 @@ import pandas as pd
 import pytest
 
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics, EvalMetrics
-from fgff_core.training import Trainer
+from fgff_core.engine.events import EpochMetrics, EvalMetrics
+from fgff_core.engine.training import Trainer
 from fgff_core.viz import curves
 from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR
 

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from fgff_core.data import load_dataset
-from fgff_core.model import FFNet
+from fgff_core.engine.model import FFNet
 from fgff_core.viz import samples
 from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR
 

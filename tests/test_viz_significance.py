@@ -8,8 +8,8 @@ import pytest
 from plotly.colors import get_colorscale
 
 from fgff_core.config import RunConfig
-from fgff_core.events import EpochMetrics
-from fgff_core.training import Trainer
+from fgff_core.engine.events import EpochMetrics
+from fgff_core.engine.training import Trainer
 from fgff_core.viz import significance as sv
 from fgff_core.viz.theme import SIGNIFICANCE_COLORSCALE
 

@@ -5,11 +5,14 @@ jobs run: ``Executor`` and the local process executor), ``liveness`` (which mana
 ``manager`` (``JobManager``: queue and scheduler). Read runs through ``jm.store`` (``RunStore``).
 """
 
-from ..store import RunStore, StoreError, UnknownRunError
-from .executors import Executor, LocalProcessExecutor
-from .limits import Limits
-from .manager import JobError, JobManager, shutdown_all
-from .worker import NonFiniteLossError, execute_run, failure_reason, worker_main
+from .._lazy import exports_of, lazy_exports
 
-__all__ = ["JobManager", "shutdown_all", "Limits", "JobError", "Executor", "LocalProcessExecutor", "NonFiniteLossError",
-           "execute_run", "failure_reason", "worker_main", "RunStore", "StoreError", "UnknownRunError"]
+_EXPORTS = {
+    **exports_of("..store", "RunStore", "StoreError", "UnknownRunError"),
+    **exports_of(".executors", "Executor", "LocalProcessExecutor"),
+    **exports_of(".limits", "Limits"),
+    **exports_of(".manager", "JobError", "JobManager", "shutdown_all"),
+    **exports_of(".worker", "execute_run", "failure_reason", "worker_main"),
+}
+__all__ = list(_EXPORTS)
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -10,9 +10,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import RunConfig
-from ..status import is_active
+from ..config.schema import RunConfig
 from ..store import FINAL_COLUMNS
+from ..vocabulary import is_active
 from .manager import JobManager
 
 

@@ -12,9 +12,10 @@ import os
 import signal
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
-from ..config import RunConfig
+from ..config.schema import RunConfig
+from ..config.values import check_choice
 from .worker import EXIT_DISK_FULL, WorkerJob, standby_main, worker_main
 
 MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
@@ -179,9 +180,7 @@ def check_executor(executor: Executor | str | None) -> Executor | str:
                              f"got {type(executor).__name__}")
         return executor
     name = (executor or os.environ.get(EXECUTOR_ENV, "") or "local").strip().lower()
-    if name not in EXECUTORS:
-        raise ValueError(f"executor: expected one of {', '.join(EXECUTORS)} (or ${EXECUTOR_ENV}), got {name!r}")
-    return name
+    return check_choice("executor" if executor else f"${EXECUTOR_ENV}", name, EXECUTORS)
 
 
 def default_max_concurrent(executor: object | None = None) -> int:
@@ -203,19 +202,44 @@ def default_max_concurrent(executor: object | None = None) -> int:
     return max(1, torch.cuda.device_count() if torch.cuda.is_available() else 1)
 
 
-def open_executor(choice: Executor | str, runs_dir: Path, gpus: int, max_concurrent: int | None = None,
+class ExecutorChoice(NamedTuple):
+    """Where jobs will run, checked and reached before the manager creates any file (``choose_executor``)."""
+
+    executor: Executor | str  # "local", "ray" or the caller's Executor
+    owns_ray: bool = False  # this process started Ray for it: the Ray executor shuts it down when it closes
+
+    def release(self) -> None:
+        """Undo the connection for a manager that failed before ``open_executor`` took it over."""
+        if self.owns_ray:
+            from .ray_cluster import disconnect
+
+            disconnect()
+
+
+def choose_executor(executor: Executor | str | None) -> ExecutorChoice:
+    """``check_executor``, then reach what the executor runs on: for ``"ray"`` this process connects to Ray
+    (``RayUnavailableError`` in one sentence when ``$RAY_ADDRESS`` does not answer). Creates no file."""
+    choice = check_executor(executor)
+    if choice != "ray":
+        return ExecutorChoice(choice)
+    from .ray_cluster import connect
+
+    return ExecutorChoice(choice, connect())
+
+
+def open_executor(choice: ExecutorChoice, runs_dir: Path, gpus: int, max_concurrent: int | None = None,
                   warm_worker: bool | None = None) -> Executor:
-    """The executor that ``check_executor`` chose: started for a name, as given for an object.
+    """The executor that ``choose_executor`` chose: started for a name, as given for an object.
 
     Local jobs on a CPU-only machine share its cores (``os.cpu_count() // max_concurrent`` threads each);
     ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker started ahead of time.
     """
-    if choice == "ray":
+    if choice.executor == "ray":
         from .ray_executor import RayExecutor
 
-        return RayExecutor(runs_dir)
-    if choice != "local":
-        return choice  # type: ignore[return-value]  # the caller's Executor
+        return RayExecutor(runs_dir, owns_ray=choice.owns_ray)
+    if choice.executor != "local":
+        return choice.executor  # type: ignore[return-value]  # the caller's Executor
     concurrent = max_concurrent if max_concurrent is not None else default_max_concurrent()
     threads = max(1, (os.cpu_count() or 1) // concurrent) if gpus == 0 and concurrent > 1 else None
     if warm_worker is None:

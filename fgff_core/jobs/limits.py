@@ -6,8 +6,9 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
-from ..config import RunConfig
-from ..data import DATA_ROOTS_ENV, DATASETS, check_data_dir
+from ..config.schema import RunConfig
+from ..data.loading import DATA_ROOTS_ENV, check_data_dir
+from ..data.registry import DATASETS
 
 
 @dataclass(frozen=True)

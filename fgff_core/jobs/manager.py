@@ -6,7 +6,7 @@ notices workers that died without writing a final status (``failed: worker died 
 SIGKILL)``) and keeps a heartbeat (``liveness.py``) so that other processes can tell whether this
 manager is alive. Reading runs is the store's job: ``jm.store.runs()``, ``jm.store.metrics(rid)``.
 
-Statuses (``fgff_core.status.RunStatus``): queued -> running -> done | failed | cancelled |
+Statuses (``fgff_core.vocabulary.RunStatus``): queued -> running -> done | failed | cancelled |
 interrupted. ``interrupted`` means the server stopped while the run was queued or running:
 ``shutdown()`` marks its own runs so, and a new manager marks the runs of managers that died (no
 heartbeat, or a dead process) so when it starts. Interrupted runs are not re-queued: silently
@@ -14,8 +14,10 @@ starting old jobs after a restart would surprise a shared server's users; ``resu
 starts a run again with the same config.
 
 When the runs folder's disk is full, the running run fails with "no space left on device in
-<folder>", queued runs wait (their ``wait_reason`` says why; ``jm.problem`` too) and the
-scheduler logs the problem once, and once more when it is over.
+<folder>" (what it wrote to its folder is removed), queued runs wait while less than
+``MIN_FREE_BYTES`` is free, after the database's free pages were given back (``space.py``; their
+``wait_reason`` says how much is free and needed; ``jm.problem`` too) and the scheduler logs the
+problem once, and once more when it is over.
 """
 
 from __future__ import annotations
@@ -32,22 +34,25 @@ import weakref
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from ..config import RunConfig
-from ..status import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from ..config.schema import RunConfig
 from ..store import (
     CANCEL_SHUTDOWN,
-    DiskFullError,
     RunStore,
     StoreError,
     UnknownRunError,
     check_run_id,
-    disk_full_message,
-    free_bytes,
-    is_disk_full,
 )
-from .executors import Executor, check_executor, default_max_concurrent, exit_description, open_executor
+from ..vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from .executors import (
+    Executor,
+    choose_executor,
+    default_max_concurrent,
+    exit_description,
+    open_executor,
+)
 from .limits import Limits
 from .liveness import ManagerRegistry, manager_dead
+from .space import MIN_FREE_BYTES, Stall, make_room, stall_for
 from .worker import failure_reason
 
 log = logging.getLogger("fgff_core.jobs")
@@ -89,7 +94,7 @@ class JobManager:
     # With no job of its own active, only the heartbeat is due: a submit or cancel here wakes the
     # scheduler at once, so an idle server does not query the store ``1 / poll_interval`` times a second.
     IDLE_POLL_INTERVAL = HEARTBEAT_INTERVAL
-    MIN_FREE_BYTES = 1 << 20  # queued runs wait while the runs folder's disk has less free space
+    MIN_FREE_BYTES = MIN_FREE_BYTES  # queued runs wait while the runs folder's disk has less free space
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
                  limits: Limits | None = None, executor: Executor | str | None = None, *, poll_interval: float = 0.05,
@@ -97,24 +102,29 @@ class JobManager:
         if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                            or max_concurrent < 1):
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
-        self.store = RunStore(runs_dir)
-        self.registry = ManagerRegistry(self.store)
-        choice = check_executor(executor)  # ValueError before anything starts
+        # Refused before the store creates its folder: bad $FGFF_LIMIT_* or $FGFF_EXECUTOR, a Ray that does not answer.
         self.limits = limits if limits is not None else Limits.from_env()
+        choice = choose_executor(executor)
+        self.id = uuid.uuid4().hex
+        try:
+            self.store = RunStore(runs_dir)
+            self.registry = ManagerRegistry(self.store)
+            self.registry.register(self.id)  # the store must take writes before any worker process is started
+        except BaseException:
+            choice.release()
+            raise
         self.poll_interval = poll_interval
         self.heartbeat_timeout = heartbeat_timeout
-        self.id = uuid.uuid4().hex
         self._active: dict[str, int | None] = {}  # run_id -> GPU slot
         self._killed: set[str] = set()  # runs stopped with kill(): cancelled, not failed
         self._unrecorded: dict[str, _RunEnd] = {}  # ends the store could not take yet
         self._problem: str | None = None
+        self._problem_key: str | None = None  # the problem last logged
         self._waiting_noted: tuple[str | None, tuple[str, ...]] | None = None  # wait reason last stored
         self._lock = threading.RLock()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._closed = False
-        # The store must take writes before any worker process is started.
-        self.registry.register(self.id)
         try:
             _LIVE_MANAGERS.add(self)
             self.recover_orphans()
@@ -123,9 +133,11 @@ class JobManager:
             self.max_concurrent = (max_concurrent if max_concurrent is not None
                                    else default_max_concurrent(self.executor))
         except BaseException:
-            if isinstance(choice, str):  # ours to close; a caller's executor stays the caller's
+            if getattr(self, "executor", None) is None:
+                choice.release()
+            elif isinstance(choice.executor, str):  # ours to close; a caller's executor stays the caller's
                 with contextlib.suppress(Exception):
-                    getattr(getattr(self, "executor", None), "close", lambda: None)()
+                    getattr(self.executor, "close", lambda: None)()
             _LIVE_MANAGERS.discard(self)
             with contextlib.suppress(StoreError):
                 self.registry.unregister(self.id)
@@ -167,11 +179,11 @@ class JobManager:
             raise JobError("this JobManager was shut down; create a new one to submit runs")
         config = RunConfig.coerce(config)  # ValueError naming the field
         if getattr(self.executor, "local_devices", True):  # a cluster's devices are checked where the run lands
-            from ..device import resolve_device
+            from ..engine.device import resolve_device
 
             resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
         with self._lock:  # count and insert together, so concurrent submits cannot pass the cap
-            self.limits.check(config, self.store.count_active(owner) if self.limits.max_queued_per_owner else 0)
+            self.limits.check(config, self.store.queue.count_active(owner) if self.limits.max_queued_per_owner else 0)
             run_id = self.store.create_run(config, name=name, owner=owner, manager_id=self.id)
         self._wake.set()
         return run_id
@@ -216,7 +228,7 @@ class JobManager:
         return {r: self.wait(r, None if deadline is None else max(0.0, deadline - time.monotonic())) for r in ids}
 
     def _own_active_runs(self) -> list[str]:
-        return [r["run_id"] for r in self.store.active_runs() if r["manager_id"] == self.id]
+        return [r["run_id"] for r in self.store.queue.active_runs() if r["manager_id"] == self.id]
 
     def delete(self, run_id: str, timeout: float = 30.0) -> None:
         """Delete a run; a queued or running one is cancelled first (JobError if it will not stop)."""
@@ -274,7 +286,7 @@ class JobManager:
         now = time.time()
         live_here = {m.id for m in list(_LIVE_MANAGERS) if not m.closed}
         marked = []
-        for run in self.store.active_runs():
+        for run in self.store.queue.active_runs():
             owner_id = run["manager_id"]
             if owner_id == self.id or (owner_id in live_here):
                 continue
@@ -296,46 +308,45 @@ class JobManager:
     # -- scheduler thread ---------------------------------------------------------------------------
     def _loop(self) -> None:
         while not self._stopping.is_set():
-            problem, exc = None, None
+            stall = None
             try:
                 self._tick()
             except Exception as error:  # noqa: BLE001 - the scheduler must survive a bad tick (e.g. a locked DB)
-                if is_disk_full(error, self.store.root):
-                    problem = disk_full_message(self.store.root)
-                else:
-                    problem, exc = f"the job scheduler cannot use the run store: {error}", error
-            self._note_problem(problem, exc)
+                stall = stall_for(error, self.store, self.MIN_FREE_BYTES)
+            self._note_problem(stall)
             idle = not self._active and not self._unrecorded and self._problem is None
             self._wake.wait(self.IDLE_POLL_INTERVAL if idle else self.poll_interval)
             self._wake.clear()
 
-    def _note_problem(self, problem: str | None, exc: BaseException | None = None) -> None:
-        """Remember why the queue is stalled, log it only when it changes (not on every tick), and
-        store it with the waiting runs (retried until the store takes it)."""
-        if problem != self._problem:
-            if problem is None:
+    def _note_problem(self, stall: Stall | None) -> None:
+        """Remember why the queue is stalled, log it only when the problem changes (not on every tick,
+        nor as the free space it names changes), and store it with the waiting runs (retried until
+        the store takes it)."""
+        problem = None if stall is None else stall.message
+        if (None if stall is None else stall.key) != self._problem_key:
+            if stall is None:
                 log.warning("job scheduler recovered (was: %s); queued runs start again", self._problem)
             else:
+                exc = stall.exc
                 log.error("job scheduler: %s; queued runs wait until this is resolved", problem,
                           exc_info=(type(exc), exc, exc.__traceback__) if exc is not None else None)
-            self._problem = problem
-        if problem is None and not self._waiting_noted:
-            return
-        with contextlib.suppress(StoreError):  # a full disk may refuse it: tried again at the next tick
-            queued = [r["run_id"] for r in self.store.active_runs()
-                      if r["manager_id"] == self.id and r["status"] == RunStatus.QUEUED]
-            noted = (problem, tuple(queued))
-            if noted != self._waiting_noted:
-                self.store.set_wait_reason(queued, problem)
-                self._waiting_noted = noted if problem is not None else None
+            self._problem_key = None if stall is None else stall.key
+        if problem is not None or self._waiting_noted:
+            with contextlib.suppress(StoreError):  # a full disk may refuse it: tried again at the next tick
+                queued = [r["run_id"] for r in self.store.queue.active_runs()
+                          if r["manager_id"] == self.id and r["status"] == RunStatus.QUEUED]
+                noted = (problem, tuple(queued))
+                if noted != self._waiting_noted:
+                    self.store.queue.set_wait_reason(queued, problem)
+                    self._waiting_noted = noted if problem is not None else None
+        self._problem = problem  # after the waiting runs carry it, so that whoever sees it finds it stored
 
     def _tick(self) -> None:
         with self._lock:
             self._record_pending()
             self._reap_dead()
             if not self._closed:
-                if free_bytes(self.store.root) < self.MIN_FREE_BYTES:
-                    raise DiskFullError(disk_full_message(self.store.root))
+                make_room(self.store, self.MIN_FREE_BYTES)
                 self._start_queued()
         now = time.monotonic()
         if now - self._last_heartbeat >= self.HEARTBEAT_INTERVAL:
@@ -357,6 +368,7 @@ class JobManager:
                 continue
             code = self.executor.reap(run_id)
             self._active.pop(run_id)
+            self.store.discard_unrecorded_files(run_id)  # a worker that died mid-write; before the row needs room
             if run_id in self._killed:
                 self._killed.discard(run_id)
                 end = _RunEnd(RunStatus.CANCELLED, "killed on request before the epoch ended")
@@ -367,8 +379,8 @@ class JobManager:
 
     def _start_queued(self) -> None:
         while len(self._active) < self.max_concurrent:
-            run_id = self.store.next_queued(self.id)
-            if run_id is None or not self.store.claim(run_id, self.id):
+            run_id = self.store.queue.next_queued(self.id)
+            if run_id is None or not self.store.queue.claim(run_id, self.id):
                 if run_id is None:
                     return
                 continue
@@ -382,7 +394,7 @@ class JobManager:
                 continue
             self._active[run_id] = slot
             if pid is not None:  # a Ray worker's pid arrives with its node report
-                self.store.set_pid(run_id, pid)
+                self.store.queue.set_pid(run_id, pid)
 
     def _free_slot(self) -> int | None:
         if self._gpus == 0:

@@ -95,6 +95,14 @@ def _loopback_only() -> Iterator[None]:
 KEEPER_STOP = threading.Event()
 
 
+def disconnect() -> None:
+    """Undo a ``connect`` that returned True: shut Ray down and let the thread that started it end."""
+    import ray
+
+    ray.shutdown()
+    KEEPER_STOP.set()
+
+
 def _init_from_lasting_thread(**init_args: Any) -> None:
     """``ray.init`` from a thread that lives as long as this process uses Ray.
 

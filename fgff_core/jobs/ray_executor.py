@@ -31,10 +31,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from ..config import RunConfig
-from ..status import RunStatus
+from .._files import atomic_write
+from ..config.schema import RunConfig
+from ..format import duration
 from ..store import CANCEL_USER, CHECKPOINT_NAME, RunStore, RunWriter
-from .ray_cluster import KEEPER_STOP, ClusterInfo, NodeInfo, RayUnavailableError, cluster_info, connect
+from ..vocabulary import RunStatus
+from .ray_cluster import ClusterInfo, NodeInfo, RayUnavailableError, cluster_info, connect, disconnect
 from .worker import execute_run, failure_reason, final_metrics, stop_message
 
 __all__ = ["ClusterInfo", "NodeInfo", "RayExecutor", "RayUnavailableError", "cluster_info", "connect"]
@@ -145,8 +147,8 @@ def train_on_worker(run_id: str, config_json: str, channel: Any, threads: int) -
             path = Path(tmp) / CHECKPOINT_NAME
             result = execute_run(config, sink, sink.should_stop, path)
             checkpoint = path.read_bytes() if path.exists() else None
-        if result.status == RunStatus.DONE:
-            return RemoteOutcome(RunStatus.DONE.value, final_metrics(result), checkpoint)
+        if result.status in (RunStatus.DONE, RunStatus.FAILED):  # failed: the driver's NaN/inf rule
+            return RemoteOutcome(result.status, final_metrics(result), checkpoint, result.reason)
         status = RunStatus.CANCELLED if sink.flag == CANCEL_USER else RunStatus.INTERRUPTED
         return RemoteOutcome(status.value, final_metrics(result), checkpoint, stop_message(status))
     except Exception as exc:  # noqa: BLE001 - every failure must reach the store
@@ -186,8 +188,9 @@ class RayExecutor:
     local_devices = False  # runs use the cluster's devices: do not check CUDA on the app's host
 
     def __init__(self, runs_dir: str | os.PathLike, address: str | None = None, cpus_per_run: int | None = None,
-                 poll_interval: float = 0.1) -> None:
-        self._owns_ray = connect(address)
+                 poll_interval: float = 0.1, owns_ray: bool = False) -> None:
+        # ``owns_ray``: the caller connected (``choose_executor``) and hands this executor the shutdown.
+        self._owns_ray = connect(address) or owns_ray
         import ray
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -260,8 +263,7 @@ class RayExecutor:
         with contextlib.suppress(Exception):
             ray.kill(self._channel)
         if self._owns_ray:
-            ray.shutdown()
-            KEEPER_STOP.set()
+            disconnect()
 
     # -- draining ----------------------------------------------------------------------------------
     def _drain_loop(self) -> None:
@@ -274,7 +276,7 @@ class RayExecutor:
                 problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
                 failing_since = failing_since or time.monotonic()
                 if time.monotonic() - failing_since > LOST_AFTER_S:
-                    self._fail_all(f"lost contact with the Ray cluster for {LOST_AFTER_S:.0f} s ({problem})")
+                    self._fail_all(f"lost contact with the Ray cluster for {duration(LOST_AFTER_S)} ({problem})")
             if problem != self._problem:
                 if problem:
                     log.error("Ray executor: cannot collect events: %s", problem)
@@ -339,7 +341,7 @@ class RayExecutor:
             writer = run.writer
             if kind == "node":
                 writer.set_node(payload.label())
-                self.store.set_pid(run_id, payload.pid)
+                self.store.queue.set_pid(run_id, payload.pid)
                 run.started = True
             elif kind == "started":
                 writer.started(*payload)
@@ -362,14 +364,7 @@ class RayExecutor:
                                     error_detail=f"{type(exc).__name__}: {exc}")
         checkpoint = None
         if outcome.checkpoint:
-            checkpoint = self.store.run_dir(run_id, create=True) / CHECKPOINT_NAME
-            tmp = checkpoint.with_name(f".{CHECKPOINT_NAME}.tmp")
-            try:
-                tmp.write_bytes(outcome.checkpoint)
-                tmp.replace(checkpoint)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
+            checkpoint = atomic_write(self.store.run_dir(run_id, create=True) / CHECKPOINT_NAME, outcome.checkpoint)
         run.writer.finish(outcome.status, final=outcome.final, checkpoint=checkpoint, error=outcome.error,
                           error_detail=outcome.error_detail)
         with self._lock:

@@ -1,14 +1,13 @@
 """The body of a job: train one run and record how it ended, whatever happens.
 
-``execute_run`` is the training loop every executor runs (writing events through any object with
-``started``/``epoch``/``evaluation``); ``worker_main`` is the local executor's process entry point
-around it, and ``standby_main`` the same started ahead of time.
+``execute_run`` is the job every executor runs: the training driver (``driver.py``, with its one
+divergence rule) writing events through any object with ``started``/``epoch``/``evaluation``;
+``worker_main`` is the local executor's process entry point around it, and ``standby_main`` the same
+started ahead of time.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import socket
 import traceback
@@ -16,11 +15,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-from ..config import RunConfig
-from ..data import DatasetNotFoundError
-from ..events import EpochMetrics, EvalMetrics, RunFinished
-from ..runtime import retain_freed_memory
-from ..status import RunStatus
+from ..config.schema import RunConfig
+from ..data.loading import DatasetNotFoundError
+from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
+from ..engine.runtime import retain_freed_memory
 from ..store import (
     CANCEL_USER,
     CHECKPOINT_NAME,
@@ -29,13 +27,10 @@ from ..store import (
     disk_full_message,
     is_disk_full,
 )
+from ..vocabulary import RunStatus
 
 #: Exit code of a worker that could not even record its failure because the disk is full.
 EXIT_DISK_FULL = 28  # errno ENOSPC
-
-
-class NonFiniteLossError(ArithmeticError):
-    """Training produced a NaN or infinite loss."""
 
 
 class EventSink(Protocol):
@@ -62,7 +57,7 @@ def failure_reason(exc: BaseException) -> str:
     import torch
 
     oom = getattr(torch.cuda, "OutOfMemoryError", ())
-    if isinstance(exc, NonFiniteLossError | DatasetNotFoundError):
+    if isinstance(exc, DatasetNotFoundError):
         return str(exc)
     if (oom and isinstance(exc, oom)) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
@@ -79,35 +74,30 @@ def failure_reason(exc: BaseException) -> str:
 
 def execute_run(config: RunConfig, writer: EventSink, should_stop: Callable[[], bool],
                 checkpoint_path: Path | None) -> RunFinished:
-    """Train ``config``, writing every event through ``writer``; return the final event.
+    """Train ``config`` through the training driver, writing every event through ``writer``; return the final
+    event: ``done``, ``stopped`` (early, by ``should_stop``) or ``failed`` (a NaN or infinite loss, whose epoch
+    row is written first; the reason is in ``RunFinished.reason``).
 
-    The checkpoint is saved at the end, also when the run was stopped early (status "stopped").
-
-    Raises ``NonFiniteLossError`` at the first NaN/inf loss (its epoch row is written first).
+    The checkpoint is saved at the end of a done or stopped run, not of a failed one (its weights are NaN).
     Executors call this: the local one in a worker process, the Ray one in a remote task.
     """
-    from ..checkpoint import save_checkpoint
-    from ..training import Trainer
+    from ..engine.checkpoint import save_checkpoint
+    from ..engine.driver import Driver
+    from ..engine.training import Trainer
+
+    def write(event: Event) -> None:
+        if isinstance(event, RunStarted):
+            writer.started(event.device, event.n_params, event.epoch_events)
+        elif isinstance(event, EpochMetrics):
+            writer.epoch(event)
+        elif isinstance(event, EvalMetrics):
+            writer.evaluation(event)
 
     trainer = Trainer(config)
-    n_layers = len(config.layers)
-    for event in trainer.run(should_stop=should_stop):
-        if event.kind == "started":
-            writer.started(event.device, event.n_params, event.epoch_events)
-        elif event.kind == "epoch":
-            writer.epoch(event)
-            if not math.isfinite(event.loss):
-                where = "" if config.algo == "bp" else f"layer {event.layer + 1} of {n_layers}, "
-                raise NonFiniteLossError(f"{'NaN' if math.isnan(event.loss) else 'infinite'} loss at {where}epoch "
-                                         f"{event.epoch}. Hint: lower lr (now {config.lr}) or sig_lr, or raise "
-                                         f"the threshold.")
-        elif event.kind == "eval":
-            writer.evaluation(event)
-        elif event.kind == "finished":
-            if checkpoint_path is not None:
-                save_checkpoint(checkpoint_path, trainer.model, config)
-            return event
-    raise RuntimeError("training ended without a finished event")  # pragma: no cover
+    result = Driver(trainer, should_stop).run(write)
+    if checkpoint_path is not None and result.status != RunStatus.FAILED:
+        save_checkpoint(checkpoint_path, trainer.model, config)
+    return result
 
 
 def final_metrics(result: RunFinished) -> dict[str, float]:
@@ -120,17 +110,6 @@ def stop_message(status: str) -> str | None:
     if status == RunStatus.INTERRUPTED:
         return "the server stopped while this run was running; resubmit it to train again"
     return None
-
-
-def remove_temp_files(folder: Path) -> None:
-    """Remove half-written ``*.tmp`` files a failed write left in a run's folder."""
-    if folder.is_dir():
-        for leftover in folder.glob("*.tmp"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
-        for leftover in folder.glob(".*.tmp"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
 
 
 def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
@@ -174,18 +153,20 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
         writer.set_node(socket.gethostname())
         checkpoint = store.run_dir(run_id, create=True) / CHECKPOINT_NAME
         result = execute_run(config, writer, should_stop, checkpoint)
-        if result.status == RunStatus.DONE:
-            writer.finish(RunStatus.DONE, final=final_metrics(result), checkpoint=checkpoint)
+        if result.status in (RunStatus.DONE, RunStatus.FAILED):
+            writer.finish(result.status, final=final_metrics(result), error=result.reason,
+                          checkpoint=checkpoint if result.status == RunStatus.DONE else None)
         else:
             status = stop_reason[0] if stop_reason else RunStatus.CANCELLED
             writer.finish(status, final=final_metrics(result), checkpoint=checkpoint if checkpoint.exists() else None,
                           error=stop_message(status))
     except BaseException as exc:  # noqa: BLE001 - every failure must end up in the store
-        remove_temp_files(store.run_dir(run_id))
+        # The failed row records no file: what the run wrote goes, before the row needs room for its reason.
+        store.discard_unrecorded_files(run_id)
         disk_full = is_disk_full(exc, store.root)
         reason = disk_full_message(store.root) if disk_full else failure_reason(exc)
         try:
-            writer.finish(RunStatus.FAILED, error=reason, error_detail=traceback.format_exc())
+            writer.finish(RunStatus.FAILED, error=reason, error_detail=traceback.format_exc(), gather=not disk_full)
         except Exception as second:  # noqa: BLE001 - the store itself may be unwritable now
             if disk_full or is_disk_full(second, store.root):
                 raise SystemExit(EXIT_DISK_FULL) from None
@@ -202,8 +183,8 @@ def standby_main(conn, initializer: Callable[[], None] | None) -> None:
     Start is what makes a new run show its first epoch within a second or two. The process still
     runs exactly one job, so jobs stay isolated from each other.
     """
-    from ..data import load_dataset
-    from ..training import train
+    from ..data.loading import load_dataset
+    from ..engine.training import train
 
     digits = load_dataset("digits")  # the default dataset, cached in this process
     # One tiny epoch runs torch's lazy first-call set-up (kernels, allocator) before a job needs it.

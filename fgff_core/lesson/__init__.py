@@ -20,7 +20,7 @@ a strong recipe). Import from the package: ``from fgff_core import lesson``.
 """
 
 from .drawing import DIGITS_MAX_PIXEL, image_to_pixels, input_to_pixels, pixels_to_input
-from .pair import AccuracyBar, LessonPair, all_statuses_done, ended_without_result, find_stored_run, pair_job_name
+from .pair import AccuracyBar, LessonPair, ended_without_result, find_stored_run, pair_job_name
 from .settings import (
     CONFIG_KNOBS,
     HIDEABLE,
@@ -61,7 +61,7 @@ __all__ = [
     "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS", "LESSON_MAX_EPOCHS",
     "LESSON_MAX_LAYERS", "LESSON_MAX_UNITS", "LESSON_PRESET", "N_STEPS", "ROLES", "ROLE_TOLERANCE",
     "STEP_SHORT_TITLES", "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair",
-    "LessonSettings", "SteppedTraining", "all_statuses_done", "check_lesson_size", "check_wrong_label", "confusion",
+    "LessonSettings", "SteppedTraining", "check_lesson_size", "check_wrong_label", "confusion",
     "default_wrong_label", "StrongFFNote",
     "ended_without_result", "find_stored_run", "goodness_distributions", "image_to_pixels",
     "input_to_pixels", "label_scores", "layer_view", "lesson_config", "model_activity", "neuron_roles",

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ..data import Dataset
+from ..data.loading import Dataset
 
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn digits: each pixel counts the ink in a 4x4 block, 0..16
 

@@ -7,13 +7,13 @@ page only draws what these functions decide.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import pandas as pd
 
-from ..config import RunConfig, algo_uses_significance
-from ..status import RunStatus
+from ..config.schema import RunConfig
+from ..vocabulary import RunStatus, algo_label, trains_factors
 from .settings import LESSON_ALGOS
 
 # A stored run of the lesson's config is reused while it is waiting, training or done.
@@ -54,13 +54,23 @@ def find_stored_run(runs: pd.DataFrame, config: RunConfig, trained_only: bool = 
 
 @dataclass(frozen=True)
 class LessonPair:
-    """The stored run (a store row, or None) of each lesson algorithm for one lesson config."""
+    """The stored run (a store row, or None) of each lesson algorithm for one lesson config; for an algorithm
+    without one, the status its newest run of that config ended in (``ended``: why it needs training again)."""
 
     runs: Mapping[str, dict[str, Any] | None]
+    ended: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def find(cls, runs: pd.DataFrame, config: RunConfig) -> LessonPair:
-        return cls({algo: find_stored_run(runs, config.replace(algo=algo)) for algo in LESSON_ALGOS})
+        found = {algo: find_stored_run(runs, config.replace(algo=algo)) for algo in LESSON_ALGOS}
+        records = [] if runs.empty else runs.to_dict("records")
+        ended = {}
+        for algo in (a for a, row in found.items() if row is None):
+            wanted = config.replace(algo=algo).to_dict()
+            newest = next((row for row in records if row.get("config") == wanted), None)
+            if newest is not None:
+                ended[algo] = str(newest["status"])
+        return cls(found, ended)
 
     @property
     def missing(self) -> list[str]:
@@ -76,15 +86,16 @@ class LessonPair:
         bars = []
         for algo in LESSON_ALGOS:
             row = self.runs[algo]
-            bars.append(AccuracyBar(algo.upper(), algo, float(row["test_acc"])))
-            if algo_uses_significance(algo):
+            bars.append(AccuracyBar(algo_label(algo), algo, float(row["test_acc"])))
+            if trains_factors(algo):
                 bars.append(AccuracyBar("FGFF, factors dropped", "ff", float(row["test_acc_no_significance"])))
         return bars
 
-    def factor_drop_points(self) -> float:
-        """How many accuracy points FGFF gains (+) or loses (-) when its factors are dropped at prediction."""
+    def factor_drop(self) -> float:
+        """How much test accuracy (a fraction) FGFF gains (+) or loses (-) when its factors are dropped at
+        prediction; ``fgff_core.format.points`` writes it in percentage points."""
         fgff = self.runs["fgff"]
-        return 100 * (float(fgff["test_acc_no_significance"]) - float(fgff["test_acc"]))
+        return float(fgff["test_acc_no_significance"]) - float(fgff["test_acc"])
 
 
 def pair_job_name(config: RunConfig, algo: str) -> str:
@@ -95,8 +106,4 @@ def pair_job_name(config: RunConfig, algo: str) -> str:
 def ended_without_result(statuses: Mapping[str, str]) -> list[str]:
     """``"FF failed"``-style notes for each algorithm whose run ended without a result."""
     ended = {s.value for s in ENDED_WITHOUT_RESULT}
-    return [f"{algo.upper()} {status}" for algo, status in statuses.items() if status in ended]
-
-
-def all_statuses_done(statuses: Mapping[str, str]) -> bool:
-    return all(status == RunStatus.DONE for status in statuses.values())
+    return [f"{algo_label(algo)} {status}" for algo, status in statuses.items() if status in ended]

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import RunConfig
-from ..config_form import first_value, int_param, parse_param
-from ..presets import PRESETS
+from ..config.form import choice_param, first_value, int_param, parse_param
+from ..config.presets import PRESETS
+from ..config.schema import RunConfig
+from ..config.values import check_choice
 
 LESSON_PRESET = "tiny-digits"
 LESSON_ALGOS = ("ff", "fgff")
@@ -59,8 +60,7 @@ class LessonSettings:
 
 def lesson_config(algo: str = "fgff", **changes: Any) -> RunConfig:
     """The lesson's net: the ``tiny-digits`` preset with ``changes``, checked against the lesson's size caps."""
-    if algo not in LESSON_ALGOS:
-        raise ValueError(f"algo: {algo!r} is not allowed in the lesson; choose one of {', '.join(LESSON_ALGOS)}")
+    check_choice("algo", algo, LESSON_ALGOS)
     cfg = PRESETS[LESSON_PRESET].config(algo, **changes)
     check_lesson_size(cfg)
     return cfg
@@ -94,11 +94,7 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
     """
     errors: list[str] = []
     step = int_param(params, "step", 1, 1, N_STEPS, errors)
-    algo = first_value(params.get("algo", "fgff")).strip()
-    if algo not in LESSON_ALGOS:
-        errors.append(f"algo={algo}: choose one of {', '.join(LESSON_ALGOS)}; using fgff")
-        algo = "fgff"
-    cfg = lesson_config(algo)
+    cfg = lesson_config(choice_param(params, "algo", "fgff", LESSON_ALGOS, errors))
     for name in CONFIG_KNOBS:
         if name == "algo" or name not in params:
             continue

@@ -11,12 +11,14 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from ..config import RunConfig
-from ..data import Dataset
-from ..events import EpochMetrics, EvalMetrics, Event, RunFinished
-from ..inspect import neuron_activity
-from ..model import FFNet, goodness, hinge_loss, softplus_loss
-from ..training import Trainer, draw_negative_labels
+from ..analysis.inspect import neuron_activity
+from ..config.schema import RunConfig
+from ..data.loading import Dataset
+from ..engine.driver import Driver
+from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished
+from ..engine.model import FFNet, goodness, hinge_loss, softplus_loss
+from ..engine.training import Trainer, draw_negative_labels
+from ..vocabulary import RunStatus
 
 ROLE_TOLERANCE = 0.05  # |s - 1| below this: the factor has not moved ("neutral")
 ROLES = ("feature detector", "damped", "constraint-violation detector", "neutral")
@@ -64,10 +66,10 @@ def layer_view(model: FFNet, x: Tensor, true_label: int, wrong_label: int, layer
     x = x.reshape(1, -1).float()
     h_pos = model.layer_outputs(x, torch.tensor([true_label]), upto=layer + 1)[layer]
     h_neg = model.layer_outputs(x, torch.tensor([wrong_label]), upto=layer + 1)[layer]
-    sig = model.layers[layer].significance.detach()
-    g_pos, g_neg = goodness(h_pos, sig), goodness(h_neg, sig)
+    s = model.layers[layer].s().detach()
+    g_pos, g_neg = goodness(h_pos, s), goodness(h_neg, s)
     return LayerView(
-        layer=layer, h_pos=h_pos[0].numpy(), h_neg=h_neg[0].numpy(), significance=sig.numpy().copy(),
+        layer=layer, h_pos=h_pos[0].numpy(), h_neg=h_neg[0].numpy(), significance=s.numpy().copy(),
         g_pos=float(g_pos), g_neg=float(g_neg),
         g_pos_no_significance=float(goodness(h_pos)), g_neg_no_significance=float(goodness(h_neg)),
         threshold=float(threshold),
@@ -91,7 +93,8 @@ class SteppedTraining:
     def __init__(self, config: RunConfig, data: Dataset) -> None:
         self.config = config
         self.trainer = Trainer(config, data)
-        self._events: Iterator[Event] = self.trainer.run()
+        self._driver = Driver(self.trainer)  # the one training driver: a NaN loss ends the run failed
+        self._events: Iterator[Event] = iter(self._driver)
         self.history: list[EpochMetrics] = []
         self.evals: list[EvalMetrics] = []
         self.finished: RunFinished | None = None
@@ -114,6 +117,11 @@ class SteppedTraining:
     def is_finished(self) -> bool:
         return self.finished is not None
 
+    @property
+    def is_failed(self) -> bool:
+        """Ended by the training driver at a NaN or infinite loss (``finished.reason`` says where)."""
+        return self.finished is not None and self.finished.status == RunStatus.FAILED
+
     def position(self) -> tuple[int, int]:
         """(layer being trained, epochs it has had), 0-based layer; after the run: the last layer."""
         if not self.history:
@@ -127,6 +135,8 @@ class SteppedTraining:
         """Where the training stands, in words: untrained, part-way (layer, epochs) or fully trained."""
         if self.done == 0:
             return "untrained (random weights)"
+        if self.is_failed:
+            return f"failed: {self.finished.reason}"
         if self.is_finished:
             return f"fully trained ({self.total} layer-epochs)"
         layer, epoch = self.position()
@@ -134,14 +144,16 @@ class SteppedTraining:
                 f"({self.done}/{self.total} layer-epochs)")
 
     def layer_titles(self) -> list[str]:
-        """One title per layer: trained and frozen, training (with its epoch), or waiting."""
+        """One title per layer: trained and frozen, training (with its epoch), failed there, or waiting."""
         layer_now, epoch_now = self.position()
+        failed = self.is_failed
         titles = []
         for i in range(len(self.config.layers)):
-            if self.is_finished or i < layer_now:
+            if (self.is_finished and not failed) or i < layer_now:
                 titles.append(f"layer {i + 1}: trained, frozen")
             elif i == layer_now and self.done:
-                titles.append(f"layer {i + 1}: training, epoch {epoch_now}/{self.config.epochs}")
+                doing = "failed at" if failed else "training,"
+                titles.append(f"layer {i + 1}: {doing} epoch {epoch_now}/{self.config.epochs}")
             else:
                 titles.append(f"layer {i + 1}: waiting (untrained)")
         return titles
@@ -158,8 +170,9 @@ class SteppedTraining:
                 except StopIteration:
                     break
                 self._record(event)
-            # The final accuracy comes right after the last epoch: collect it in the same call.
-            if self.done >= self.total and self.finished is None:
+            # The final accuracy comes right after the last epoch, and a failed run's end right after its NaN
+            # epoch (the driver has decided it already): collect it in the same call.
+            if (self.done >= self.total or self._driver.result is not None) and self.finished is None:
                 for event in self._events:
                     self._record(event)
             return self.done - before
@@ -201,9 +214,8 @@ def goodness_distributions(model: FFNet, x: Tensor, y: Tensor, seed: int) -> lis
     y_neg = draw_negative_labels(y.cpu(), model.n_classes, torch.Generator().manual_seed(seed)).to(y.device)
     pos = model.layer_outputs(x, y)
     neg = model.layer_outputs(x, y_neg)
-    return [GoodnessDistribution(i, goodness(hp.float(), layer.significance).cpu().numpy(),
-                                 goodness(hn.float(), layer.significance).cpu().numpy())
-            for i, (hp, hn, layer) in enumerate(zip(pos, neg, model.layers))]
+    return [GoodnessDistribution(i, goodness(hp.float(), s).cpu().numpy(), goodness(hn.float(), s).cpu().numpy())
+            for i, (hp, hn, s) in enumerate(zip(pos, neg, model.significance()))]
 
 
 # -- step 4: what the significance factors do -------------------------------------------------------
@@ -248,8 +260,8 @@ def model_activity(model: FFNet, data: Dataset, seed: int = 0) -> pd.DataFrame:
 @torch.no_grad()
 def label_scores(model: FFNet, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
     """The 10 goodness scores (summed over layers) of one input (1, D): (with factors, without)."""
-    g_sig, g_raw = model.label_goodness(x.reshape(1, -1).float())
-    return g_sig[0].numpy(), g_raw[0].numpy()
+    with_s, without_s = model.label_goodness(x.reshape(1, -1).float())
+    return with_s[0].numpy(), without_s[0].numpy()
 
 
 @torch.no_grad()

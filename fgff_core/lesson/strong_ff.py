@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..config import RunConfig
-from ..data import DATASETS
-from ..presets import MNIST_DEMO, PRESETS
+from ..config.presets import MNIST_DEMO, PRESETS
+from ..config.schema import RunConfig
+from ..data.registry import DATASETS
+from ..format import percent
 from .settings import LESSON_PRESET
 
 
@@ -33,7 +34,8 @@ def recipe_ingredients(config: RunConfig) -> list[str]:
     if config.batch_size > 0:
         out.append(f"minibatches of {config.batch_size}")
     if config.hard_negatives > 0:
-        out.append("hard negatives" if config.hard_negatives >= 1 else f"{config.hard_negatives:.0%} hard negatives")
+        share = "" if config.hard_negatives >= 1 else f"{percent(config.hard_negatives, 0)} "
+        out.append(f"{share}hard negatives")
     if config.loss == "symba":
         out.append("the SymBa loss")
     if config.lr_schedule != "constant":

@@ -1,7 +1,7 @@
 """Reproduce the paper's Tables I-IV, and a fair-comparison study and strong FF recipes beyond them.
 
 ``python -m fgff_core reproduce --table {1,2,3,4,study,best,all} --budget {quick,full} --seeds N`` runs
-the configurations behind each table from the named presets (``fgff_core/presets.py``), several
+the configurations behind each table from the named presets (``fgff_core/config/presets.py``), several
 seeds each, and writes into ``--out``:
 
 - ``runs-<budget>.jsonl`` / ``.csv``: one row per finished run, appended as soon as it finishes, so a
@@ -34,7 +34,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ..device import resolve_device
+from .._files import atomic_write
+from ..engine.device import resolve_device
+from ..format import duration
 from .best_report import best_markdown
 from .cells import Cell, collect
 from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run_best, run_study, validation_split
@@ -84,13 +86,13 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
         say(f"== {TABLE_TITLES.get(part, part)} (budget {budget_name}, {seeds} seeds)")
         md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor)
         name = part if part in ("study", "best") else f"table{part}"
-        (out / f"{name}-{budget_name}.md").write_text(_header(part, budget_name, seeds, train) + md)
+        atomic_write(out / f"{name}-{budget_name}.md", _header(part, budget_name, seeds, train) + md)
         written[part] = md
         say(md)
-        say(f"({part}: {time.perf_counter() - start:.0f} s)")
+        say(f"({part}: {duration(time.perf_counter() - start)})")
     written["ablation"] = ablation_markdown(log, budget)
     table = tables[0] if len(tables) == 1 else "all"
-    (out / f"ablation-{budget_name}.md").write_text(_header(table, budget_name, seeds, train) + written["ablation"])
+    atomic_write(out / f"ablation-{budget_name}.md", _header(table, budget_name, seeds, train) + written["ablation"])
     return written
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import statistics
 
-from ..config import ALGORITHM_LABELS, algo_uses_significance
-from ..data import DATASETS
-from ..findings import difference_sentence
+from ..analysis.findings import difference_sentence
+from ..data.registry import DATASETS
+from ..format import percent
+from ..vocabulary import algo_label, trains_factors
 from .cells import collect, grid_edge
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
@@ -18,7 +19,7 @@ def _sweep_text(runs: BestRuns, recipe: str, algo: str) -> str:
     parts = []
     for lr in runs.sweep.lrs[(recipe, algo)]:
         cell = runs.sweep_cells.get((best_sweep_row(recipe, lr), algo))
-        value = "not run yet" if cell is None or cell.mean is None else f"{100 * cell.mean:.2f}"
+        value = "not run yet" if cell is None or cell.mean is None else percent(cell.mean, unit="")
         mark = "**" if runs.sweep.best.get((recipe, algo)) == lr else ""
         parts.append(f"{mark}{lr:g}: {value}{mark}")
     return ", ".join(parts)
@@ -54,14 +55,14 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
                      and (r := log.get(s.key))]
             cell, without, linear = (c.get((recipe, algo)) for c in (tests, no_sig, readout))
             lines.append(" | ".join([
-                f"| {ALGORITHM_LABELS[algo]}", _sweep_text(runs, recipe, algo),
+                f"| {algo_label(algo)}", _sweep_text(runs, recipe, algo),
                 cell.fmt() if cell else "waits for the sweep", str(cell.n if cell else 0),
-                without.fmt() if algo_uses_significance(algo) and without and without.n else "—",
+                without.fmt() if trains_factors(algo) and without and without.n else "—",
                 linear.fmt() if linear and linear.n else "—",
                 f"{statistics.median(walls):.0f} |" if walls else "— |"]))
         ff, fgff = tests.get((recipe, "ff")), tests.get((recipe, "fgff"))
         lines.append("")
-        lines += [f"{ALGORITHM_LABELS[algo]}: the chosen lr {lr:g} is {edge}." for algo in SWEPT_ALGOS
+        lines += [f"{algo_label(algo)}: the chosen lr {lr:g} is {edge}." for algo in SWEPT_ALGOS
                   if (lr := runs.sweep.best.get((recipe, algo))) is not None
                   and (edge := grid_edge(lr, runs.sweep.lrs[(recipe, algo)]))]
         if ff and fgff and ff.n and fgff.n:

@@ -12,11 +12,19 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-from ..config import RunConfig
-from ..data import Dataset, DatasetNotFoundError, dataset_arguments, load_dataset, load_for_config, training_order
-from ..events import RunFinished
-from ..format import percent
-from ..training import train
+from ..config.schema import RunConfig
+from ..data.loading import (
+    Dataset,
+    DatasetNotFoundError,
+    dataset_arguments,
+    load_dataset,
+    load_for_config,
+    training_order,
+)
+from ..engine.events import RunFinished
+from ..engine.training import train
+from ..format import duration, percent
+from ..vocabulary import RunStatus
 from . import sharing
 from .cells import Cells, best_lr, collect
 from .paper import Budget
@@ -80,8 +88,8 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
             "budget": budget, "dataset": cfg.dataset, "layers": list(cfg.layers),
             "train_subset": cfg.train_subset, "n_train": len(dataset.y_train), "n_test": len(dataset.y_test),
             "test_on": spec.test_on, "epochs": cfg.epochs, "lr": cfg.lr,
-            "sig_lr": cfg.sig_lr if cfg.uses_significance else None, "batch_size": cfg.batch_size,
-            **{k: v for k, v in result.to_dict().items() if k not in ("event", "status")},
+            "sig_lr": cfg.sig_lr if cfg.trains_factors else None, "batch_size": cfg.batch_size,
+            **{k: v for k, v in result.to_dict().items() if k not in ("event", "status", "reason")},
             "device": device, "finished_at": now(), "config": cfg.to_dict()}
 
 
@@ -146,7 +154,7 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         if trained is not None:  # the same network, trained for another spec, was scored on this one's set too
             log.add(sharing.shared_row(spec, budget, trained, now()))
             say(f"{spec.label}: the same training as {trained['part']} {trained['row']} (not trained again): "
-                f"{percent(log.rows[spec.key]['test_acc'], unit='%')}")
+                f"{percent(log.rows[spec.key]['test_acc'])}")
             continue
         # the spec's key (what one process runs) and its training (which another spec may share)
         claims = claim_all(log.path.parent, (spec.key, training))
@@ -158,16 +166,27 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             continue
         try:
             trainer, result = train(cfg, dataset)
-            scores = sharing.scores(spec, dataset, result, trainer, data.get)
+            done = result.status == RunStatus.DONE
+            scores = sharing.scores(spec, dataset, result, trainer, data.get) if done else None
         finally:
             for claimed in claims:
                 claimed.unlink(missing_ok=True)
+        if not done:  # failed (a NaN loss): a skipped cell with its reason, never a number
+            skipped[spec.key] = _not_done(spec, result.status, result.reason, say)
+            continue
         row = {**log_row(spec, budget, dataset, str(trainer.device), result), "training": training, "scores": scores}
         log.add(row)
         n += 1
-        say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'], unit='%')} "
-            f"(no sig {percent(row['test_acc_no_significance'], unit='%')}), {row['wall_seconds']:.1f} s")
+        say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'])} "
+            f"(no sig {percent(row['test_acc_no_significance'])}), {duration(row['wall_seconds'])}")
     return skipped
+
+
+def _not_done(spec: RunSpec, status: str, reason: str | None, say: Say) -> str:
+    """The skip reason of a run that did not finish (failed, cancelled), said once; its cell shows it."""
+    why = f"{status}: {reason or 'no reason recorded'}"
+    say(f"{spec.label}: {why}")
+    return why
 
 
 def _execute_on(executor: str, todo: list[RunSpec], log: RunLog, budget: str, data: DataCache,
@@ -202,9 +221,8 @@ def _execute_on(executor: str, todo: list[RunSpec], log: RunLog, budget: str, da
         for claimed in claims:
             claimed.unlink(missing_ok=True)
     for spec, res in zip(remote, results):
-        if res.status != "done":
-            skipped[spec.key] = f"{res.status}: {res.error}"
-            say(f"{spec.label}: {res.status}: {res.error}")
+        if res.status != RunStatus.DONE:
+            skipped[spec.key] = _not_done(spec, res.status, res.error, say)
             continue
         log.add(log_row(spec, budget, datasets[spec.key], res.device or "unknown",
                         RunFinished(status=res.status, **res.final)))

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..config.values import check_choice
+
 ALGOS = ("bp", "ff", "fgff")
 TABLES = ("1", "2", "3", "4")
 PARTS = (*TABLES, "study", "best")  # what --table names (besides "all", every one of them)
@@ -146,6 +148,4 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
 
 def get_budget(name: str) -> Budget:
     """The budget called ``name``; ValueError naming the known ones otherwise."""
-    if name not in BUDGETS:
-        raise ValueError(f"budget: {name!r} is not known; choose one of {', '.join(BUDGETS)}")
-    return BUDGETS[name]
+    return BUDGETS[check_choice("budget", name, BUDGETS)]

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import torch
 
-from ..config import ALGORITHM_LABELS
+from .._files import atomic_write
+from ..vocabulary import algo_label, has_factors
 from .cells import Cell, collect
 from .paper import AUTHORS_FF_AT_LR_006, PAPER, TABLE_TITLES, VERDICT_MARGIN_PP, Budget
 from .runlog import RunLog
@@ -89,11 +90,11 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
         for (row, algo), cell in cells.items():
             paper = PAPER[table][which or row][algo]
             label = f"{row} ({which})" if which else row
-            ns = "—" if algo == "bp" else no_sig[(row, algo)].fmt()
+            ns = no_sig[(row, algo)].fmt() if has_factors(algo) else "—"
             found = verdict(cell, paper)
             kinds += [found.kind] if found else []
             n_train, epochs, seconds = _run_facts(specs, log, row, algo)
-            lines.append(f"| {label} | {ALGORITHM_LABELS[algo]} | {paper:.2f} | {cell.fmt()} | {cell.n} "
+            lines.append(f"| {label} | {algo_label(algo)} | {paper:.2f} | {cell.fmt()} | {cell.n} "
                          f"| {_diff(cell, paper)} | {found or ''} | {ns} | {n_train} | {epochs} | {seconds} |")
     if kinds:
         lines += ["", f"Verdicts: {kinds.count('within')} within {VERDICT_MARGIN_PP:g} points of the paper, "
@@ -122,7 +123,7 @@ def timing_table(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], bud
         fastest = f"{min(cell.values):.4f}" if cell.values else ""
         rel = "" if cell.mean is None or not ff or ff.mean is None else \
             f"{cell.mean / ff.mean:.3f}x ({min(cell.values) / min(ff.values):.3f}x)"
-        lines.append(f"| {ALGORITHM_LABELS[algo]} | {paper:.4f} | {cell.fmt(scale=1.0, digits=4)} | {fastest} "
+        lines.append(f"| {algo_label(algo)} | {paper:.4f} | {cell.fmt(scale=1.0, digits=4)} | {fastest} "
                      f"| {cell.n} | {ratio} | {rel} | {paper / PAPER['4']['seconds']['ff']:.3f}x |")
     return "\n".join(lines) + "\n"
 
@@ -147,5 +148,5 @@ def refresh_includes(doc: Path) -> int:
         return match[1] + included.rstrip("\n") + "\n" + match[4]
 
     new, count = _INCLUDE.subn(body, text)
-    doc.write_text(new)
+    atomic_write(doc, new)
     return count

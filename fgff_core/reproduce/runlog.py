@@ -10,6 +10,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from .._files import atomic_open
+
 ROW_FIELDS = ("key", "part", "row", "algo", "seed", "budget", "dataset", "layers", "train_subset", "n_train",
               "n_test", "test_on", "epochs", "lr", "sig_lr", "batch_size", "test_acc", "test_acc_no_significance",
               "train_acc", "train_acc_no_significance", "train_seconds", "epoch_seconds_median",
@@ -53,7 +55,7 @@ class RunLog:
         self.write_csv()
 
     def write_csv(self) -> None:
-        with self.path.with_suffix(".csv").open("w", newline="") as f:
+        with atomic_open(self.path.with_suffix(".csv"), "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=ROW_FIELDS, extrasaction="ignore")
             writer.writeheader()
             for row in self.rows.values():

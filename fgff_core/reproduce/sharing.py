@@ -17,10 +17,10 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from ..config import RunConfig
-from ..data import Dataset
-from ..events import RunFinished
-from ..training import Accuracy, Trainer
+from ..config.schema import RunConfig
+from ..data.loading import Dataset
+from ..engine.events import RunFinished
+from ..engine.training import Accuracy, Trainer
 from .runlog import RunLog
 from .specs import RunSpec, run_identity
 

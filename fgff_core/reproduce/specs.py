@@ -8,8 +8,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import LEARNING_INVARIANT_FIELDS, RunConfig
-from ..presets import PRESETS
+from ..config.choices import LEARNING_INVARIANT_FIELDS
+from ..config.presets import PRESETS
+from ..config.schema import RunConfig
+from ..vocabulary import has_goodness
 from .paper import ALGOS, STUDY_PRESET, TABLE_PRESETS, Budget
 
 # The RunConfig fields when the committed logs (docs/reproduction/runs-*.jsonl) were written. A key hashes
@@ -76,11 +78,11 @@ def preset_run_config(preset: str, algo: str, budget: Budget, seed: int, device:
                                "eval_every": 0}
     if preset in budget.train_subset:  # otherwise the preset's own (MNIST: the authors' first 50000)
         changes["train_subset"] = budget.train_subset[preset]
-    if algo == "bp" and budget.bp_epochs is not None:
+    if not has_goodness(algo) and budget.bp_epochs is not None:
         changes["epochs"] = budget.bp_epochs
-    if algo != "bp" and budget.ff_epochs is not None:
+    if has_goodness(algo) and budget.ff_epochs is not None:  # epochs per layer
         changes["epochs"] = budget.ff_epochs
-    if algo != "bp" and preset in budget.epochs:
+    if has_goodness(algo) and preset in budget.epochs:
         changes["epochs"] = budget.epochs[preset]
     changes.update(budget.changes)
     changes.update(extra)
@@ -100,7 +102,7 @@ def table_specs(table: str, budget: Budget, seeds: int, device: str, data_dir: s
         for algo in ALGOS:
             for seed in range(seeds):
                 if table == "4":
-                    epochs = budget.timing_bp_epochs if algo == "bp" else budget.timing_epochs
+                    epochs = budget.timing_epochs if has_goodness(algo) else budget.timing_bp_epochs
                     cfg = preset_run_config(preset, algo, budget, seed, device, data_dir, train_subset=0,
                                             epochs=epochs)
                     specs.append(RunSpec("4", "seconds", algo, seed, cfg))

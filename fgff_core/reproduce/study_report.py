@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..config import ALGORITHM_LABELS, algo_uses_significance
-from ..presets import PRESETS
+from ..config.presets import PRESETS
+from ..format import points
+from ..vocabulary import algo_label, trains_factors
 from . import sharing
 from .cells import Cell, Cells, collect, grid_edge
 from .execution import StudyRuns, Sweep
@@ -19,12 +20,12 @@ from .specs import SWEPT_ALGOS, study_curve_row, study_sweep_row
 
 
 def _gap(ff_mean: float | None, fgff_mean: float | None) -> str:
-    return "" if ff_mean is None or fgff_mean is None else f"{(fgff_mean - ff_mean) * 100:+.2f}"
+    return "" if ff_mean is None or fgff_mean is None else points(fgff_mean - ff_mean, unit="")
 
 
 def _chosen(sweep: Sweep[str]) -> str:
     """ "FF 0.06, FGFF 0.1 (the largest lr tried: ...)": each algorithm's chosen lr, flagged at its grid's end."""
-    return ", ".join(f"{ALGORITHM_LABELS[a]} {sweep.best[a]:g}"
+    return ", ".join(f"{algo_label(a)} {sweep.best[a]:g}"
                      + (f" ({edge})" if (edge := grid_edge(sweep.best[a], sweep.lrs[a])) else "") for a in SWEPT_ALGOS)
 
 
@@ -86,7 +87,7 @@ def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
     """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long): every
     cell's seeds, a row that is another row's training (``same_run_as``) too; ``ablation`` pools each network once."""
     log.reload()
-    return [r for r in log.rows.values() if algo_uses_significance(r["algo"]) and r.get("test_acc") is not None
+    return [r for r in log.rows.values() if trains_factors(r["algo"]) and r.get("test_acc") is not None
             and r["budget"] == budget and r["part"] != "4"]
 
 

@@ -1,13 +1,15 @@
-"""Moving runs in and out of the store: a zip export of one run, and a checkpoint imported as a run."""
+"""Moving runs in and out of the store: a zip export of one run, and a checkpoint imported as a run.
+
+Functions over a ``RunStore`` (``export_run(store, run_id, folder)``, ``import_checkpoint(store, path)``):
+the archive uses the store, and the store knows nothing of it.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import io
 import json
 import math
 import os
-import secrets
 import shutil
 import zipfile
 from pathlib import Path
@@ -15,17 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..status import RunStatus
-from .schema import (
-    CHECKPOINT_NAME,
-    SIGNIFICANCE_NAME,
-    DiskFullError,
-    StoreError,
-    disk_full_message,
-    free_bytes,
-    is_disk_full,
-    now_iso,
-)
+from .._files import atomic_copy, atomic_open
+from ..vocabulary import RunStatus, has_factors
+from . import snapshots
+from .errors import DiskFullError, StoreError, disk_full_message, free_bytes, is_disk_full
+from .schema import CHECKPOINT_NAME, SIGNIFICANCE_NAME, now_iso
 from .writer import save_npz_atomic
 
 if TYPE_CHECKING:
@@ -53,28 +49,21 @@ def export_run(store: RunStore, run_id: str, dest_dir: str | os.PathLike) -> Pat
     target = dest / f"fgff-run-{run_id}.zip"
     if target.is_dir():
         raise ExportError(f"cannot export to {target}: a folder of that name is in the way")
-    tmp = dest / f".{target.name}.{secrets.token_hex(4)}.tmp"
     try:
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        with atomic_open(target) as handle, zipfile.ZipFile(handle, "w", compression=zipfile.ZIP_DEFLATED) as zf:
             zf.writestr("config.json", json.dumps(run["config"], indent=2, sort_keys=True))
             info = {k: _plain(v) for k, v in run.items() if k != "config"}
             zf.writestr("run.json", json.dumps(info, indent=2))
             zf.writestr("metrics.csv", store.metrics(run_id).to_csv(index=False))
-            sig = store.significance(run_id)
-            if sig:
-                buffer = io.BytesIO()
-                np.savez(buffer, **{f"layer{i}": a for i, a in enumerate(sig)})
-                zf.writestr(SIGNIFICANCE_NAME, buffer.getvalue())
+            s = store.significance(run_id)
+            if s:
+                zf.writestr(SIGNIFICANCE_NAME, snapshots.npz_bytes(s))
             checkpoint = store.checkpoint_path(run_id)
             if checkpoint is not None:
                 zf.write(checkpoint, CHECKPOINT_NAME)
-        tmp.replace(target)
     except OSError as exc:
         why = disk_full_message(dest) if is_disk_full(exc) else (exc.strerror or str(exc))
         raise ExportError(f"cannot write the export into {dest}: {why}") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
     return target
 
 
@@ -84,9 +73,11 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, name: str | None
 
     The file is fully loaded first, so a foreign or pickled file is refused (CheckpointError).
     Its significance factors become a one-snapshot ``significance`` per layer; there are no
-    per-epoch metrics.
+    per-epoch metrics. A read-only store refuses before the file is read.
     """
-    from ..checkpoint import load_checkpoint  # imports torch; the read side does not need it
+    store.require_writable()
+    from ..engine.checkpoint import load_checkpoint  # imports torch; the read side does not need it
+
 
     model, config = load_checkpoint(path)
     size = Path(path).stat().st_size
@@ -96,11 +87,11 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, name: str | None
     run_id = store.create_run(config, name=name, owner=owner, status=RunStatus.RUNNING, origin="imported")
     folder = store.run_dir(run_id, create=True)
     try:
-        copy_atomic(Path(path), folder / CHECKPOINT_NAME)
+        atomic_copy(path, folder / CHECKPOINT_NAME)
         sig_file = None
-        if config.algo != "bp":  # FF and FGFF both have significance factors
-            arrays = {f"layer{i}": layer.significance.detach().cpu().numpy()[None, :].astype(np.float32)
-                      for i, layer in enumerate(model.layers)}
+        if has_factors(config.algo):  # FF and FGFF both have factors s (FF keeps them at 1)
+            arrays = snapshots.as_arrays([s.cpu().numpy()[None, :].astype(snapshots.DTYPE)
+                                          for s in model.significance()])  # the factors s, not their parameter
             save_npz_atomic(folder / SIGNIFICANCE_NAME, arrays)
             sig_file = f"{run_id}/{SIGNIFICANCE_NAME}"
         stamp = now_iso()
@@ -122,17 +113,6 @@ def import_checkpoint(store: RunStore, path: str | os.PathLike, name: str | None
 
 
 IMPORT_SPARE_BYTES = 256 << 10
-
-
-def copy_atomic(src: Path, dest: Path) -> None:
-    """Copy under a temporary name and rename; the temporary file is removed if copying fails."""
-    tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        shutil.copyfile(src, tmp)
-        tmp.replace(dest)
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
 
 
 def _plain(value: Any) -> Any:

@@ -1,4 +1,8 @@
-"""Runs and their metrics: creating, claiming, finishing, deleting and reading stored runs.
+"""``RunStore``: a run's lifecycle (create, rename, cancel, finish, delete) and reading stored runs.
+
+Beside it, each with one job: ``queue.py`` (the scheduler's side: claim, next queued, active runs;
+``RunStore.queue``), ``writer.py`` (what a training run writes; ``RunStore.writer``), ``archive.py``
+(export and import, functions over a store), ``snapshots.py`` (how significance is stored).
 
 Layout of the folder (default ``./runs``, or ``$FGFF_RUNS_DIR``, or the ``runs_dir`` argument)::
 
@@ -16,8 +20,9 @@ path is stored in the run's row) and the BLOBs are cleared in the same transacti
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import json
-import os
 import shutil
 import sqlite3
 from collections.abc import Iterable
@@ -27,19 +32,23 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..config import RunConfig
-from ..status import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from ..config.schema import RunConfig
+from ..config.values import check_choice
+from ..vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, has_factors
+from . import snapshots
+from .errors import StoreError, UnknownRunError
+from .queue import RunQueue
 from .schema import (
     ACTIVE_IN,
     CANCEL_USER,
+    CHECKPOINT_NAME,
     FINAL_COLUMNS,
     LONG_FRAME_COLUMNS,
     METRIC_COLUMNS,
     METRICS_FRAME_COLUMNS,
     RUNS_FRAME_COLUMNS,
+    SIGNIFICANCE_NAME,
     Database,
-    StoreError,
-    UnknownRunError,
     check_artifact_name,
     check_run_id,
     default_run_name,
@@ -53,19 +62,16 @@ class RunStore(Database):
     """Read and write runs in a data folder; safe to open from many processes at once.
 
     The read side (``runs``, ``metrics``, ``significance``, ...) needs no job manager: pages and
-    scripts open their own ``RunStore``. ``JobManager`` and its workers use the write side.
+    scripts open their own ``RunStore``. ``JobManager`` and its workers use the write side, the
+    scheduler through ``queue`` and a training run through ``writer(run_id)``.
+    ``RunStore(path, read_only=True)``, chosen by itself for a folder it cannot write (a read-only
+    mount, another user's folder), reads as usual and refuses every write with one ``StoreError``.
     """
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
 
     # -- paths --------------------------------------------------------------------------------
-    def run_dir(self, run_id: str, create: bool = False) -> Path:
-        path = self.root / check_run_id(run_id)
-        if create:
-            path.mkdir(exist_ok=True)
-        return path
-
     def artifact_path(self, run_id: str, name: str) -> Path:
         """A path for file ``name`` inside the run's own folder (created); ``name`` is validated."""
         check_artifact_name(name)
@@ -89,8 +95,7 @@ class RunStore(Database):
     def create_run(self, config: RunConfig | dict, name: str | None = None, owner: str | None = None,
                    manager_id: str | None = None, status: str = RunStatus.QUEUED, origin: str = "trained") -> str:
         config = RunConfig.coerce(config)
-        if status not in {s.value for s in RunStatus}:
-            raise ValueError(f"status: {status!r} is not one of {', '.join(s.value for s in RunStatus)}")
+        check_choice("status", status, [s.value for s in RunStatus])
         status = RunStatus(status).value
         name = default_run_name(config) if name is None or not str(name).strip() else str(name).strip()
         for _ in range(5):
@@ -115,7 +120,7 @@ class RunStore(Database):
         with self.transaction(immediate=True) as con:
             sql = "UPDATE runs SET name = ? WHERE run_id = ?"
             if con.execute(sql, (name[:200], check_run_id(run_id))).rowcount != 1:
-                raise UnknownRunError(f"no run {run_id!r} in {self.root}")
+                raise UnknownRunError.of(run_id, self.root)
 
     def request_cancel(self, run_id: str, flag: int = CANCEL_USER) -> str:
         """Cancel a queued run at once; flag a running one (its worker stops after the epoch).
@@ -138,18 +143,6 @@ class RunStore(Database):
     def cancel(self, run_id: str) -> str:
         return self.request_cancel(run_id, CANCEL_USER)
 
-    def claim(self, run_id: str, manager_id: str | None = None) -> bool:
-        """queued -> running, unless something (a cancel) changed the run first."""
-        with self.transaction(immediate=True) as con:
-            return con.execute("UPDATE runs SET status = ?, started_at = ?, wait_reason = NULL, "
-                               "manager_id = COALESCE(?, manager_id) WHERE run_id = ? AND status = ?",
-                               (RunStatus.RUNNING.value, now_iso(), manager_id, check_run_id(run_id),
-                                RunStatus.QUEUED.value)).rowcount == 1
-
-    def set_pid(self, run_id: str, pid: int | None) -> None:
-        with self.transaction(immediate=True) as con:
-            con.execute("UPDATE runs SET pid = ? WHERE run_id = ?", (pid, check_run_id(run_id)))
-
     def finish_run(self, run_id: str, status: str, error: str | None = None, error_detail: str | None = None,
                    only_if_active: bool = True) -> bool:
         """Set a final status (with a readable reason) unless the run already has one."""
@@ -163,17 +156,10 @@ class RunStore(Database):
             return con.execute(sql, (RunStatus(status).value, now_iso(), error, error_detail,
                                      check_run_id(run_id))).rowcount == 1
 
-    def set_wait_reason(self, run_ids: Iterable[str], reason: str | None) -> None:
-        """Say why queued runs are not starting (None: clear it); shown with the run's status."""
-        ids = [check_run_id(r) for r in run_ids]
-        with self.transaction(immediate=True) as con:
-            con.executemany(f"UPDATE runs SET wait_reason = ? WHERE run_id = ? AND status = '{RunStatus.QUEUED}'",
-                            [(reason, r) for r in ids])
-
-    def set_node(self, run_id: str, node: str | None) -> None:
-        """Record the machine (cluster node) a run trains on."""
-        with self.transaction(immediate=True) as con:
-            con.execute("UPDATE runs SET node = ? WHERE run_id = ?", (node, check_run_id(run_id)))
+    @functools.cached_property
+    def queue(self) -> RunQueue:
+        """The scheduler's side (claim, next queued, active runs), over this store's database."""
+        return RunQueue(self)
 
     def writer(self, run_id: str) -> RunWriter:
         """The per-epoch writer a worker uses for one run, built with the run's stored config."""
@@ -189,30 +175,38 @@ class RunStore(Database):
             con.execute("DELETE FROM runs WHERE run_id = ?", (run_id,))
         shutil.rmtree(self.run_dir(run_id), ignore_errors=True)
 
-    def active_runs(self) -> list[dict[str, Any]]:
-        """Queued and running runs: run_id, status, manager_id, pid, owner."""
-        with self.connection() as con:
-            con.row_factory = sqlite3.Row
-            return [dict(r) for r in con.execute(
-                "SELECT run_id, status, manager_id, pid, owner, created_at, node FROM runs "
-                f"WHERE status IN {ACTIVE_IN} ORDER BY created_at, rowid")]
+    def discard_unrecorded_files(self, run_id: str) -> None:
+        """Remove what a run's worker wrote to the run's folder but the run's row does not record.
 
-    def next_queued(self, manager_id: str) -> str | None:
-        with self.connection() as con:
-            row = con.execute(f"SELECT run_id FROM runs WHERE status = '{RunStatus.QUEUED}' AND manager_id = ? "
-                              "ORDER BY created_at, rowid LIMIT 1", (manager_id,)).fetchone()
-        return row[0] if row else None
-
-    def count_active(self, owner: str | None) -> int:
-        with self.connection() as con:
-            return con.execute(f"SELECT COUNT(*) FROM runs WHERE status IN {ACTIVE_IN} AND owner IS ?",
-                               (owner,)).fetchone()[0]
+        Half-written ``*.tmp`` files always; the checkpoint and the significance file unless the row
+        names them (a run that failed after writing them: its row records neither). Called when a
+        run ends without a clean finish (a failure, a worker that died), so that a run that failed
+        for lack of space does not keep the space it was refused. The folder goes too when empty.
+        """
+        folder = self.run_dir(run_id)
+        try:
+            unrecorded = [p for p in folder.iterdir() if p.name.endswith(".tmp")]
+        except OSError:  # no folder (nothing written yet), or one this process cannot list
+            return
+        try:
+            row = self._require(run_id, "checkpoint", "significance_file")
+        except (StoreError, UnknownRunError):  # cannot tell what the row records: keep the finished files
+            row = None
+        if row is not None:
+            recorded = {self.root / row[c] for c in ("checkpoint", "significance_file") if row[c]}
+            unrecorded += [folder / name for name in (CHECKPOINT_NAME, SIGNIFICANCE_NAME)
+                           if folder / name not in recorded]
+        for path in unrecorded:
+            with contextlib.suppress(OSError):
+                path.unlink()
+        with contextlib.suppress(OSError):  # not empty: a file this method leaves alone
+            folder.rmdir()
 
     # -- reading ------------------------------------------------------------------------------
     def _status(self, con: sqlite3.Connection, run_id: str) -> str:
         row = con.execute("SELECT status FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
         if row is None:
-            raise UnknownRunError(f"no run {run_id!r} in {self.root}")
+            raise UnknownRunError.of(run_id, self.root)
         return row[0]
 
     def _require(self, run_id: str, *columns: str) -> dict[str, Any]:
@@ -221,7 +215,7 @@ class RunStore(Database):
             con.row_factory = sqlite3.Row
             row = con.execute(f"SELECT {cols} FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
         if row is None:
-            raise UnknownRunError(f"no run {run_id!r} in {self.root}")
+            raise UnknownRunError.of(run_id, self.root)
         return dict(row)
 
     def status(self, run_id: str) -> str:
@@ -252,7 +246,7 @@ class RunStore(Database):
             con.row_factory = sqlite3.Row
             row = con.execute("SELECT * FROM runs WHERE run_id = ?", (check_run_id(run_id),)).fetchone()
         if row is None:
-            raise UnknownRunError(f"no run {run_id!r} in {self.root}")
+            raise UnknownRunError.of(run_id, self.root)
         return self._row_dict(row)
 
     def error_detail(self, run_id: str) -> str | None:
@@ -299,51 +293,29 @@ class RunStore(Database):
                               (check_run_id(run_id),)).fetchone()
             if row is None:
                 con.execute("COMMIT")
-                raise UnknownRunError(f"no run {run_id!r} in {self.root}")
-            blobs = [] if row[1] else con.execute(
-                "SELECT layer, significance FROM epochs WHERE run_id = ? AND significance IS NOT NULL "
-                "ORDER BY layer, step", (run_id,)).fetchall()
+                raise UnknownRunError.of(run_id, self.root)
+            blobs = [] if row[1] else snapshots.stored_blobs(con, run_id)
             con.execute("COMMIT")
         config = RunConfig.from_json(row[0])
-        if config.algo == "bp":
+        if not has_factors(config.algo):
             return []
         if row[1]:
             path = self.root / row[1]
             try:
-                with np.load(path) as data:
-                    return [data[f"layer{i}"] for i in range(len(config.layers))]
+                return snapshots.read_npz(path, len(config.layers))
             except (OSError, KeyError, ValueError) as exc:
                 raise StoreError(f"significance file {path} of run {run_id} cannot be read: {exc}") from None
-        per_layer: list[list[np.ndarray]] = [[] for _ in config.layers]
-        for layer, blob in blobs:
-            if 0 <= layer < len(per_layer):
-                per_layer[layer].append(np.frombuffer(blob, dtype=np.float32))
-        return [np.stack(snaps) if snaps else np.zeros((0, n), np.float32)
-                for snaps, n in zip(per_layer, config.layers)]
-
+        return snapshots.stack(blobs, config.layers)
 
     def load_model(self, run_id: str):
         """(model, config) from the run's checkpoint; StoreError when the run has none (yet)."""
-        from ..checkpoint import load_checkpoint  # imports torch; the rest of the read side does not
+        from ..engine.checkpoint import load_checkpoint  # imports torch; the rest of the read side does not
 
         path = self.checkpoint_path(run_id)
         if path is None:
             raise StoreError(f"run {run_id} has no checkpoint (status {self.status(run_id)}); "
                              "checkpoints are written when a run ends")
         return load_checkpoint(path)
-
-    # -- export / import (archive.py) -------------------------------------------------------------
-    def export(self, run_id: str, dest_dir: str | os.PathLike) -> Path:
-        """A zip with config.json, run.json, metrics.csv, significance.npz and the checkpoint."""
-        from .archive import export_run
-
-        return export_run(self, run_id, dest_dir)
-
-    def import_checkpoint(self, path: str | os.PathLike, name: str | None = None, owner: str | None = None) -> str:
-        """Make a run ("done", origin "imported") out of a checkpoint file, to inspect it in the app."""
-        from .archive import import_checkpoint
-
-        return import_checkpoint(self, path, name=name, owner=owner)
 
 
 def _metrics_frame(rows: list) -> pd.DataFrame:

@@ -12,20 +12,20 @@ pattern, so an id can never name a path outside the run's own folder.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
 import secrets
-import shutil
 import sqlite3
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..config import RunConfig
-from ..events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
-from ..status import ACTIVE_STATUSES, RunStatus
+from .._files import temp_path
+from ..config.schema import RunConfig
+from ..engine.events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
+from ..vocabulary import ACTIVE_STATUSES, RunStatus
+from .errors import DiskFullError, StoreError, disk_full_message, free_bytes, is_disk_full
 
 RUNS_DIR_ENV = "FGFF_RUNS_DIR"
 DEFAULT_RUNS_DIR = "runs"
@@ -53,21 +53,6 @@ RUNS_FRAME_COLUMNS = ("run_id", "name", "algo", "dataset", "status", "owner", "c
 _RUN_ID = re.compile(r"[0-9a-f]{12}")
 _ARTIFACT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 _SQLITE_MAGIC = b"SQLite format 3\x00"
-
-
-class StoreError(RuntimeError):
-    """The run store cannot be used as asked (foreign or damaged database, bad folder, busy run)."""
-
-
-class DiskFullError(StoreError):
-    """The file system holding the runs folder is full (the message names the folder)."""
-
-
-class UnknownRunError(KeyError):
-    """No run with this id in the store."""
-
-    def __str__(self) -> str:  # KeyError would show the message in quotes
-        return str(self.args[0]) if self.args else "unknown run"
 
 
 def now_iso() -> str:
@@ -112,37 +97,6 @@ ACTIVE_IN = sql_in(ACTIVE_STATUSES)
 
 
 WAL_CHECKPOINT_PAGES = 64  # 256 KiB with SQLite's 4 KiB pages
-LOW_SPACE_BYTES = 64 << 10  # below this, an SQLite I/O error in the runs folder is put down to a full disk
-
-
-def is_disk_full(exc: BaseException, root: Path | None = None) -> bool:
-    """True for "no space left on device" from the OS or from SQLite ("database or disk is full").
-
-    With ``root``, an SQLite "disk I/O error" counts too when that folder's disk has (almost) no
-    free space: SQLite reports a full disk so when it cannot grow its shared-memory file.
-    """
-    if isinstance(exc, DiskFullError):
-        return True
-    if isinstance(exc, OSError) and (exc.errno in (errno.ENOSPC, errno.EDQUOT)
-                                     or "no space left on device" in str(exc).lower()):
-        return True
-    if not isinstance(exc, sqlite3.Error | StoreError):
-        return False
-    text = str(exc).lower()
-    return "disk is full" in text or ("i/o error" in text and root is not None and free_bytes(root) < LOW_SPACE_BYTES)
-
-
-def free_bytes(root: Path) -> int:
-    """Free space on the disk holding ``root`` (a large number when it cannot be told)."""
-    try:
-        return shutil.disk_usage(root).free
-    except OSError:
-        return 1 << 62
-
-
-def disk_full_message(root: Path) -> str:
-    return f"no space left on device in {root}"
-
 
 # Nullable text columns added after schema 1: created with new files, added to older ones on open.
 # wait_reason: why a queued run is not starting (e.g. a full disk); node: where the run trained.
@@ -177,21 +131,30 @@ def _float_or_none(value: Any) -> float | None:
 
 
 class Database:
-    """Opens (or creates) ``runs.sqlite`` in ``root`` and hands out connections with its settings."""
+    """Opens (or creates) ``runs.sqlite`` in ``root`` and hands out connections with its settings.
 
-    def __init__(self, runs_dir: str | os.PathLike | None = None) -> None:
+    ``read_only`` (also chosen by itself when the folder cannot be written, e.g. a read-only mount):
+    nothing is created, connections are SQLite's read-only ones, and every write raises
+    ``StoreError`` saying why (``read_only_reason``).
+    """
+
+    def __init__(self, runs_dir: str | os.PathLike | None = None, read_only: bool = False) -> None:
         self.root = resolve_runs_dir(runs_dir)
         if self.root.exists() and not self.root.is_dir():
             raise StoreError(f"runs folder {self.root} exists but is not a folder")
-        try:
-            self.root.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the runs folder {self.root}: {exc}") from None
-        if not os.access(self.root, os.W_OK):  # SQLite in WAL mode writes beside the file even to read
-            raise StoreError(f"the runs folder {self.root} is read-only; the run database needs a folder it can "
-                             f"write to (choose another runs_dir or ${RUNS_DIR_ENV})")
+        self.read_only = bool(read_only) or (self.root.is_dir() and not self._folder_writable())
+        if self.read_only and not self.root.is_dir():
+            raise StoreError(f"the runs folder {self.root} does not exist, so there are no runs to read")
+        if not self.read_only:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the runs folder {self.root}: {exc}") from None
         self.db_path = self.root / DB_NAME
         if not self.db_path.exists():
+            if self.read_only:
+                raise StoreError(f"{self.read_only_reason}; it holds no run database ({DB_NAME}) to read, and none "
+                                 f"can be made there (choose another runs_dir or ${RUNS_DIR_ENV})")
             self._create_database()
         self._check_header()
         with self.connection() as con:
@@ -199,10 +162,11 @@ class Database:
 
     def _create_database(self) -> None:
         """Build the schema in a temporary file and link it into place (never over a file)."""
-        tmp = self.root / f".{DB_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp"
+        tmp = temp_path(self.root / DB_NAME)  # the atomic write's temp name; linked, never renamed over a file
         try:
             con = sqlite3.connect(tmp, isolation_level=None)
             try:
+                con.execute("PRAGMA auto_vacuum = INCREMENTAL")  # before the first table; see reclaim_space
                 con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
                 con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
                 con.execute("BEGIN")
@@ -245,6 +209,33 @@ class Database:
         if app_id != APPLICATION_ID:
             raise self._foreign(f"an SQLite database of another program, application_id {app_id:#x}")
 
+    def run_dir(self, run_id: str, create: bool = False) -> Path:
+        """The run's own folder in the data folder (made, on a writable store, with ``create``)."""
+        path = self.root / check_run_id(run_id)
+        if create:
+            self.require_writable()
+            path.mkdir(exist_ok=True)
+        return path
+
+    def _folder_writable(self) -> bool:
+        return os.access(self.root, os.W_OK)  # a read-only mount says no even to root
+
+    @property
+    def read_only_reason(self) -> str:
+        """Why this store takes no writes (for messages); meaningful only when ``read_only``."""
+        if self._folder_writable():
+            return f"the run store in {self.root} was opened read-only"
+        return f"the runs folder {self.root} is read-only"
+
+    def read_only_error(self) -> StoreError:
+        return StoreError(f"{self.read_only_reason}; its runs can be read, but none can be created, changed or "
+                          f"deleted (choose a writable runs_dir or ${RUNS_DIR_ENV})")
+
+    def require_writable(self) -> None:
+        """Raise ``read_only_error()`` unless this store may write."""
+        if self.read_only:
+            raise self.read_only_error()
+
     def _check_schema(self, con: sqlite3.Connection) -> None:
         version = con.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
@@ -255,15 +246,15 @@ class Database:
         if missing:
             raise self._foreign(f"tables {sorted(missing)} are missing")
         # Metric columns follow events.py: add any the engine gained since the file was made.
-        for table, wanted in (("epochs", METRIC_COLUMNS), ("runs", FINAL_COLUMNS)):
-            have = {row[1] for row in con.execute(f"PRAGMA table_info({table})")}
-            for column in wanted:
-                if column not in have:
-                    con.execute(f"ALTER TABLE {table} ADD COLUMN {column} REAL")
-        have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-        for column in _EXTRA_COLUMNS:
-            if column not in have:
-                con.execute(f"ALTER TABLE runs ADD COLUMN {column} TEXT")
+        wanted = [("epochs", c, "REAL") for c in METRIC_COLUMNS] + [("runs", c, "REAL") for c in FINAL_COLUMNS]
+        wanted += [("runs", c, "TEXT") for c in _EXTRA_COLUMNS]
+        have = {t: {row[1] for row in con.execute(f"PRAGMA table_info({t})")} for t in ("epochs", "runs")}
+        for table, column, kind in wanted:
+            if column not in have[table]:
+                if self.read_only:
+                    raise StoreError(f"{self.db_path} was written by an older FGFF Explorer and needs new columns, "
+                                     f"which cannot be added: {self.read_only_error()}")
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
 
     @contextlib.contextmanager
     def connection(self) -> Iterator[sqlite3.Connection]:
@@ -281,6 +272,8 @@ class Database:
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
             if isinstance(exc, sqlite3.DatabaseError):
+                if self.read_only and getattr(exc, "sqlite_errorname", "").startswith("SQLITE_READONLY"):
+                    raise self.read_only_error() from None
                 if is_disk_full(exc, self.root):
                     raise DiskFullError(disk_full_message(self.root)) from None
                 raise StoreError(f"run database {self.db_path}: {exc}") from None
@@ -290,6 +283,8 @@ class Database:
 
     def connect(self) -> sqlite3.Connection:
         """A new connection with the store's settings; the caller closes it."""
+        if self.read_only:
+            return self._connect_read_only()
         con = sqlite3.connect(self.db_path, timeout=30.0, isolation_level=None, check_same_thread=False)
         con.execute("PRAGMA busy_timeout = 30000")
         con.execute("PRAGMA foreign_keys = ON")
@@ -300,8 +295,71 @@ class Database:
         con.execute(f"PRAGMA wal_autocheckpoint = {WAL_CHECKPOINT_PAGES}")
         return con
 
+    def _connect_read_only(self) -> sqlite3.Connection:
+        """SQLite's read-only mode. In WAL mode even a reader needs the ``-shm`` file; where the folder
+        cannot be written and no writer has the database open (no ``-wal`` file), it cannot be made,
+        so the file is opened as immutable: no lock, no file beside it."""
+        uri = f"{self.db_path.as_uri()}?mode=ro"
+        if not self._folder_writable() and not Path(f"{self.db_path}-wal").exists():
+            uri += "&immutable=1"
+        con = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None, check_same_thread=False)
+        con.execute("PRAGMA busy_timeout = 30000")
+        return con
+
+    def reclaim_space(self) -> int:
+        """Give the database's free pages back to the file system; return how many bytes that freed
+        (the database and its WAL together).
+
+        SQLite keeps the pages of deleted rows (deleted runs, significance snapshots moved into their
+        file when a run ends) inside the file for reuse; on a disk that is short of space they are
+        space no one else can use. The job manager calls this when the disk is short.
+
+        Why not a plain VACUUM: it rebuilds the whole file, and the new copy passes through the WAL,
+        so it needs about the database's size free again, which a short disk is the least likely to
+        have. Databases made by this version are created with ``auto_vacuum = INCREMENTAL`` (it can
+        only be chosen before the first table), where ``PRAGMA incremental_vacuum`` moves pages from
+        the end of the file into the holes and cuts the file, a few pages at a time through the WAL:
+        it needs almost no free space. Older files (``auto_vacuum = NONE``) get one VACUUM, which also
+        switches them to incremental, only when the disk has room for it (twice their live data:
+        the WAL copy, and the temporary copy SQLite builds, which may be on this disk too);
+        otherwise their free pages stay until it has.
+        """
+        before = self._files_size()
+        with self.connection() as con:
+            con.execute("PRAGMA busy_timeout = 2000")  # the scheduler thread must not stall on a long write
+            page_size = con.execute("PRAGMA page_size").fetchone()[0]
+            free_pages = con.execute("PRAGMA freelist_count").fetchone()[0]
+            if free_pages == 0:
+                return 0
+            if con.execute("PRAGMA auto_vacuum").fetchone()[0] == 0:  # NONE: a file made before this version
+                live = (con.execute("PRAGMA page_count").fetchone()[0] - free_pages) * page_size
+                if free_bytes(self.root) < 2 * live:
+                    return 0
+                con.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                con.execute("VACUUM")
+            else:
+                while free_pages:  # executescript steps the pragma to its end (execute frees one page)
+                    con.executescript(f"PRAGMA incremental_vacuum({WAL_CHECKPOINT_PAGES})")
+                    left = con.execute("PRAGMA freelist_count").fetchone()[0]
+                    if left >= free_pages:
+                        break
+                    free_pages = left
+            con.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # the file is cut when the WAL is folded back
+        return max(0, before - self._files_size())
+
+    def _files_size(self) -> int:
+        total = 0
+        for path in (self.db_path, Path(f"{self.db_path}-wal")):
+            with contextlib.suppress(OSError):
+                total += path.stat().st_size
+        return total
+
     @contextlib.contextmanager
     def transaction(self, immediate: bool = False) -> Iterator[sqlite3.Connection]:
+        """A transaction; ``immediate`` takes the write lock at once (every write goes this way, so a
+        read-only store refuses it here, even where the write would have changed nothing)."""
+        if immediate:
+            self.require_writable()
         with self.connection() as con:
             con.execute("BEGIN IMMEDIATE" if immediate else "BEGIN")
             yield con

@@ -3,28 +3,28 @@
 from __future__ import annotations
 
 import contextlib
-import secrets
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..config import RunConfig
-from ..events import EpochMetrics, EvalMetrics
-from ..status import RunStatus
+from .._files import atomic_open
+from ..config.schema import RunConfig
+from ..engine.events import EpochMetrics, EvalMetrics
+from ..vocabulary import RunStatus, has_factors
+from . import snapshots
+from .errors import UnknownRunError
 from .schema import (
     CANCEL_USER,
     EPOCH_COLUMNS,
     EVAL_COLUMNS,
     FINAL_COLUMNS,
     SIGNIFICANCE_NAME,
+    Database,
     _float_or_none,
     check_run_id,
     now_iso,
 )
-
-if TYPE_CHECKING:
-    from .runs import RunStore
 
 
 class RunWriter:
@@ -32,10 +32,12 @@ class RunWriter:
 
     Built with the run's config (``RunStore.writer`` reads it once). Used where the run trains
     (a worker process) or where its events arrive (the Ray executor's drain on the app's host);
-    holds one connection for the run's lifetime.
+    holds one connection for the run's lifetime and reads nothing through the store's reader
+    (``RunStore`` builds writers; a writer needs only the database).
     """
 
-    def __init__(self, store: RunStore, run_id: str, config: RunConfig) -> None:
+    def __init__(self, store: Database, run_id: str, config: RunConfig) -> None:
+        store.require_writable()
         self.store, self.run_id, self.config = store, check_run_id(run_id), config
         self.con = store.connect()
         self._epochs_done = 0
@@ -69,7 +71,7 @@ class RunWriter:
 
     def epoch(self, event: EpochMetrics) -> None:
         """Insert the epoch's row and commit (with its significance snapshot as a float32 BLOB)."""
-        sig = None if event.significance is None else np.asarray(event.significance, np.float32).tobytes()
+        sig = None if event.significance is None else snapshots.encode(event.significance)
         values = [_float_or_none(getattr(event, c)) for c in EPOCH_COLUMNS]
         con = self.con
         con.execute("BEGIN IMMEDIATE")
@@ -88,16 +90,18 @@ class RunWriter:
         self.con.execute(self._eval_sql, (self.run_id, event.layer, event.epoch, event.step, *values))
 
     def finish(self, status: str, final: dict[str, Any] | None = None, checkpoint: Path | None = None,
-               error: str | None = None, error_detail: str | None = None) -> bool:
+               error: str | None = None, error_detail: str | None = None, gather: bool = True) -> bool:
         """Gather the significance BLOBs into significance.npz, then write the final row.
 
         If the file cannot be written (a full disk), the BLOBs stay in the database, where
-        ``RunStore.significance`` reads them, and the final row is still written.
+        ``RunStore.significance`` reads them, and the final row is still written. ``gather=False``
+        leaves them there without trying: for a run that failed for lack of space, where the file
+        would take as much room again and leave the BLOBs' pages empty in the database.
         """
         store, run_id = self.store, self.run_id
         sig_file = None
-        if self.config.algo != "bp":  # FF and FGFF both have significance factors (FF keeps them at 1)
-            arrays = {f"layer{i}": a for i, a in enumerate(store.significance(run_id))}
+        if gather and has_factors(self.config.algo):  # FF and FGFF both have significance factors (FF keeps them at 1)
+            arrays = snapshots.as_arrays(self._snapshots())
             with contextlib.suppress(OSError):
                 save_npz_atomic(store.run_dir(run_id, create=True) / SIGNIFICANCE_NAME, arrays)
                 sig_file = f"{run_id}/{SIGNIFICANCE_NAME}"
@@ -122,14 +126,14 @@ class RunWriter:
             raise
         return changed
 
+    def _snapshots(self) -> list[np.ndarray]:
+        """The run's significance snapshots, read from its BLOBs on this writer's own connection."""
+        if self.con.execute("SELECT 1 FROM runs WHERE run_id = ?", (self.run_id,)).fetchone() is None:
+            raise UnknownRunError.of(self.run_id, self.store.root)  # deleted while it trained
+        return snapshots.stack(snapshots.stored_blobs(self.con, self.run_id), self.config.layers)
+
 
 def save_npz_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write under a temporary name and rename; the temporary file is removed if writing fails."""
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **arrays)
-        tmp.replace(path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    """``np.savez`` through the one atomic write: the file appears complete or not at all."""
+    with atomic_open(path) as handle:
+        np.savez(handle, **arrays)

@@ -7,7 +7,8 @@ from collections.abc import Mapping, Sequence
 import pandas as pd
 import plotly.graph_objects as go
 
-from ..config import ALGORITHM_LABELS
+from ..config.values import check_choice
+from ..vocabulary import ALGORITHM_LABELS
 from .theme import ALGO_COLORS, TEMPLATE
 
 # Axis titles with units, keyed by the metric names of events.py.
@@ -82,8 +83,7 @@ def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: M
     ``agg`` is ``compare.aggregate_curves`` output. Dotted vertical lines mark where a new layer
     starts (greedy schedule).
     """
-    if spread not in SPREADS:
-        raise ValueError(f"spread: {spread!r} is not allowed; choose one of {', '.join(SPREADS)}")
+    check_choice("spread", spread, SPREADS)
     groups = list(dict.fromkeys(agg["group"])) if not agg.empty else []
     colors = dict(colors or group_colors(groups))
     fig = go.Figure()

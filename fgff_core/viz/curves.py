@@ -1,7 +1,7 @@
 """Training curves as Plotly figures: loss, goodness against the threshold, accuracy.
 
 Each builder takes the metrics DataFrame of a run (``RunStore.metrics``: one row per layer and
-epoch with the columns named in ``fgff_core.events``) and returns a ``go.Figure``; no Streamlit
+epoch with the columns named in ``fgff_core.engine.events``) and returns a ``go.Figure``; no Streamlit
 here, so the figures are unit-tested and reusable in notebooks. Colours come from ``theme``.
 """
 
@@ -15,8 +15,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import ALGORITHM_LABELS, algo_uses_significance
 from ..format import percent
+from ..vocabulary import algo_label, has_goodness, trains_factors
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
 EPOCH_AXIS = "epoch (within layer)"
@@ -57,7 +57,7 @@ def _layer_opacity(layer: int, n_layers: int) -> float:
 
 def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     """Layer loss per epoch, one line per layer (x: epoch within the layer for greedy training)."""
-    title = f"{ALGORITHM_LABELS.get(algo, algo)} loss per layer"
+    title = f"{algo_label(algo)} loss per layer"
     if metrics is None or metrics.empty or not _has(metrics, "loss"):
         return _empty(title, "No epochs yet")
     fig = go.Figure()
@@ -65,10 +65,10 @@ def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     for layer in layers:
         rows = metrics[metrics["layer"] == layer]
         opacity = _layer_opacity(layer, len(layers))
-        name = "network" if algo == "bp" else f"layer {layer + 1}"
+        name = f"layer {layer + 1}" if has_goodness(algo) else "network"
         fig.add_trace(go.Scatter(x=rows["epoch"], y=rows["loss"], mode="lines", name=name,
                                  line=dict(color=algo_color(algo), width=2), opacity=opacity))
-    fig.update_xaxes(title_text=EPOCH_AXIS if algo != "bp" else "epoch")
+    fig.update_xaxes(title_text=EPOCH_AXIS if has_goodness(algo) else "epoch")
     fig.update_yaxes(title_text=LOSS_AXIS)
     return _layout(fig, title)
 
@@ -79,15 +79,15 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     Solid lines are the goodness the loss sees (eq. 3, with significance); dashed lines are the
     same activations without significance (eq. 2). For FF the two coincide.
     """
-    title = f"{ALGORITHM_LABELS.get(algo, algo)} goodness vs threshold {threshold:g}"
-    if algo == "bp":
+    title = f"{algo_label(algo)} goodness vs threshold {threshold:g}"
+    if not has_goodness(algo):
         return _empty(title, "Backprop has no goodness")
     if metrics is None or metrics.empty or not _has(metrics, "g_pos"):
         return _empty(title, "No epochs yet")
     layers = _layers(metrics)
     fig = make_subplots(rows=1, cols=len(layers), shared_yaxes=True, horizontal_spacing=0.04,
                         subplot_titles=[f"layer {i + 1}" for i in layers])
-    show_raw = algo_uses_significance(algo) and _has(metrics, "g_pos_no_significance")
+    show_raw = trains_factors(algo) and _has(metrics, "g_pos_no_significance")
     series = [("g_pos", "positive", POSITIVE_COLOR, "solid"), ("g_neg", "negative", NEGATIVE_COLOR, "solid")]
     if show_raw:
         series += [("g_pos_no_significance", "positive, no significance", POSITIVE_COLOR, "dot"),
@@ -124,13 +124,13 @@ def accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
 
     x is the running epoch count over all layers (``step``), so greedy layers follow each other.
     """
-    title = f"{ALGORITHM_LABELS.get(algo, algo)} accuracy"
+    title = f"{algo_label(algo)} accuracy"
     if metrics is None or metrics.empty or not _has(metrics, "test_acc"):
         return _empty(title, "No evaluation yet")
     evals = metrics.dropna(subset=["test_acc"]).sort_values("step")
     fig = go.Figure()
     for column, name, dash, faded in ACCURACY_SERIES:
-        if faded and not algo_uses_significance(algo):
+        if faded and not trains_factors(algo):
             continue  # FF's significance is frozen at 1 and BP has none: the curves would repeat
         if not _has(evals, column):
             continue
@@ -180,7 +180,7 @@ def layer_accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff", schedule: s
                                  line=dict(color="#999999", width=1, dash="dash")))
     fig.update_xaxes(title_text=EPOCH_AXIS if schedule == "greedy" else "epoch")
     fig.update_yaxes(title_text=ACCURACY_AXIS, range=[0, 101])
-    return _layout(fig, f"{ALGORITHM_LABELS.get(algo, algo)} accuracy of each layer on its own")
+    return _layout(fig, f"{algo_label(algo)} accuracy of each layer on its own")
 
 
 def _add_layer_boundaries(fig: go.Figure, metrics: pd.DataFrame) -> None:
@@ -200,7 +200,7 @@ def final_accuracy_table(run: dict) -> pd.DataFrame:
     """Final accuracies of a finished run as display strings ("94.00", "–"): for FGFF with and without
     significance; for FF and BP one column (their "without significance" would repeat it)."""
     rows = []
-    with_sig = algo_uses_significance(str(run.get("algo")))
+    with_sig = trains_factors(str(run.get("algo")))
     for split in ("train", "test"):
         row = {"split": split}
         if with_sig:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 import plotly.graph_objects as go
 
-from ..embeddings import Embedding
+from ..analysis.embeddings import Embedding
 from ..format import percent
 from .theme import CLASS_COLORS, TEMPLATE
 

@@ -13,8 +13,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from ..config import ALGORITHM_LABELS
+from ..format import percent
 from ..lesson import ROLES, AccuracyBar, GoodnessDistribution, LayerView
+from ..vocabulary import algo_label
 from .samples import LABEL_SLOT_COLOR, label_slot_pixels
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
@@ -169,7 +170,7 @@ def factors_figure(roles: pd.DataFrame, algo: str) -> go.Figure:
     fig.update_yaxes(title_text="factor s", row=1, col=1)
     fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=60, r=20, t=70, b=50), bargap=0.1,
                       legend=dict(orientation="h", y=-0.25, x=0),
-                      title=dict(text=f"{ALGORITHM_LABELS.get(algo, algo)}: significance factor of each neuron",
+                      title=dict(text=f"{algo_label(algo)}: significance factor of each neuron",
                                  x=0, xanchor="left"))
     return fig
 
@@ -179,7 +180,7 @@ def accuracy_figure(bars: Sequence[AccuracyBar]) -> go.Figure:
     labels = [b.label for b in bars]
     values = [100 * b.accuracy for b in bars]
     colors = [algo_color(b.algo) for b in bars]
-    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=[f"{v:.1f} %" for v in values],
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=[percent(b.accuracy, 1) for b in bars],
                            textposition="outside", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
     fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=60, r=20, t=50, b=40),
                       title=dict(text="Test accuracy (whole digits test set)", x=0, xanchor="left"))
@@ -198,7 +199,7 @@ def confusion_figure(matrix: np.ndarray, title: str = "Confusion matrix on the t
     fig.update_yaxes(title_text="true label", autorange="reversed", type="category", scaleanchor="x")
     acc = np.trace(m) / max(m.sum(), 1)
     fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=60, r=20, t=50, b=50),
-                      title=dict(text=f"{title}: {100 * acc:.1f} % correct", x=0, xanchor="left"))
+                      title=dict(text=f"{title}: {percent(acc, 1)} correct", x=0, xanchor="left"))
     return fig
 
 

@@ -7,7 +7,7 @@ from typing import Protocol
 
 import plotly.graph_objects as go
 
-from ..config import ALGORITHM_LABELS
+from ..vocabulary import algo_label
 from .theme import TEMPLATE, algo_color
 
 
@@ -37,7 +37,7 @@ def seed_curves(series: dict[str, tuple[str, Sequence[SeedCell]]], xs: Sequence[
             continue
         colour = algo_color(algo)
         dashed = name.endswith("_no_significance")
-        label = ALGORITHM_LABELS[algo] + (" without significance" if dashed else "")
+        label = algo_label(algo) + (" without significance" if dashed else "")
         fig.add_scatter(x=[x for x, _ in pts], y=[c.mean * 100 for _, c in pts], name=f"{label}, mean ± std",
                         mode="lines+markers", line=dict(color=colour, dash="dash" if dashed else None),
                         error_y=dict(type="data", array=[(c.std or 0.0) * 100 for _, c in pts], visible=True))

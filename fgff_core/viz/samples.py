@@ -15,9 +15,9 @@ import plotly.graph_objects as go
 import torch
 from plotly.subplots import make_subplots
 
-from ..config import ALGORITHM_LABELS, algo_uses_significance
-from ..model import embed_labels
-from ..training import draw_negative_labels
+from ..engine.model import embed_labels
+from ..engine.training import draw_negative_labels
+from ..vocabulary import algo_label, trains_factors
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, algo_color
 
 LABEL_SLOT_COLOR = "#ffbf00"  # outline of the label slots (the first n_classes inputs)
@@ -128,14 +128,14 @@ def label_goodness_figure(g_with: np.ndarray, g_without: np.ndarray | None, true
     if true_label is not None:
         labels[true_label] = f"{true_label} (true)"
     fig = go.Figure()
-    name = ALGORITHM_LABELS.get(algo, algo)
-    if algo_uses_significance(algo):
+    name = algo_label(algo)
+    if trains_factors(algo):
         name = f"{name}: with significance"
     fig.add_trace(go.Bar(x=labels, y=g_with, name=name,
                          marker_color=algo_color(algo),
                          marker_line=dict(color="black", width=[2 if k == g_with.argmax() else 0
                                                                for k in range(len(g_with))])))
-    if g_without is not None and algo_uses_significance(algo):
+    if g_without is not None and trains_factors(algo):
         g_without = np.asarray(g_without, dtype=float).ravel()
         fig.add_trace(go.Bar(x=labels, y=g_without, name="without significance", marker_color=algo_color("ff"),
                              opacity=0.6,

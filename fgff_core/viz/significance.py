@@ -18,6 +18,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from ..config.values import check_choice
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, TEMPLATE
 
 SCALES = ("global", "per-layer")
@@ -77,8 +78,7 @@ def colour_values(z: np.ndarray, scale: str = "global") -> tuple[np.ndarray, flo
     deviation from 1 divided by that layer's largest deviation, so that a layer with small
     factors still shows its pattern (hover text keeps the real values).
     """
-    if scale not in SCALES:
-        raise ValueError(f"scale: {scale!r} is not allowed; choose one of {', '.join(SCALES)}")
+    check_choice("scale", scale, SCALES)
     dev = z - 1.0
     if scale == "global":
         m = float(np.nanmax(np.abs(dev))) if np.isfinite(dev).any() else 0.0

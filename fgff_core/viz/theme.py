@@ -1,6 +1,6 @@
 """One palette for every chart: FF, FGFF and BP keep their colours on every page.
 
-The algorithms' names are ``fgff_core.config.ALGORITHM_LABELS``."""
+The algorithms' names are ``fgff_core.vocabulary.ALGORITHM_LABELS``."""
 
 from __future__ import annotations
 

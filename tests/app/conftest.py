@@ -73,7 +73,7 @@ def stored_runs(runs_dir: Path, configs, name: str = "test") -> list[str]:
     ids = []
     for cfg in configs:
         rid = store.create_run(cfg, name=f"{name} {cfg.algo} seed {cfg.seed}")
-        assert store.claim(rid)
+        assert store.queue.claim(rid)
         worker_main(str(runs_dir), rid)
         ids.append(rid)
     return ids

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
+import pandas as pd
 import pytest
 from conftest import open_page_with_runs, query_param, stored_runs
 
 from fgff_core.config import RunConfig
-from fgff_core.presets import MNIST_DEMO, PRESETS
+from fgff_core.config.presets import MNIST_DEMO, PRESETS
 from fgff_core.store import RunStore
 
 
@@ -43,10 +46,57 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
     assert "Test accuracy (%)" in table.index and "Training time (s)" in table.index
     assert table.loc["Test accuracy (%)", "FF seeds"] == 2 and 0 <= table.loc["Test accuracy (%)", "FF"] <= 100
-    verdicts = [m.value for m in at.markdown if "FGFF" in m.value and "over 2 seeds" in m.value]
-    assert verdicts and ("beats FF" in verdicts[0] or "trails FF" in verdicts[0] or "within the spread" in verdicts[0])
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
+
+
+def _finished_runs(runs_dir, test_accs: dict[str, list[float]]) -> list[str]:
+    """Finished runs with the given final test accuracies (one per seed, per algorithm), as a worker writes them."""
+    store, ids = RunStore(runs_dir), []
+    for algo, accs in test_accs.items():
+        for seed, acc in enumerate(accs):
+            cfg = RunConfig(algo=algo, dataset="digits", layers=(20, 20), epochs=6, seed=seed)
+            rid = store.create_run(cfg, name=f"{algo} seed {seed}")
+            assert store.queue.claim(rid)
+            writer = store.writer(rid)
+            writer.started("cpu", 100, cfg.epoch_events)
+            writer.finish("done", final={"test_acc": acc, "train_acc": acc, "train_seconds": 1.0})
+            writer.close()
+            ids.append(rid)
+    return ids
+
+
+# Known inputs, the verdict they imply (findings.difference_sentence's rule: a difference larger than the larger
+# of the two seed standard deviations is a win or a loss, else within the spread), worked out by hand.
+@pytest.mark.parametrize("ff, fgff, expected", [
+    # means 81.0 and 90.5: +9.5 points; sds 1.4 (FF) and 0.7 (FGFF)
+    ([0.80, 0.82], [0.90, 0.91], "FGFF beats FF by 9.5 points over 2 seeds, spread ±0.7 to 1.4."),
+    # means 91.0 and 84.5: -6.5 points; the same sds
+    ([0.90, 0.92], [0.84, 0.85], "FGFF trails FF by 6.5 points over 2 seeds, spread ±0.7 to 1.4."),
+    # means 85.0 and 87.0: +2.0 points, less than FF's sd of 7.1: a tie
+    ([0.80, 0.90], [0.86, 0.88], "FGFF and FF are within the spread: FGFF - FF = +2.0 points over 2 seeds, while "
+                                 "the seeds alone vary by ±1.4 to 7.1."),
+], ids=["fgff-wins", "ff-wins", "tie"])
+def test_verdict_names_the_winner_the_accuracies_imply(monkeypatch, tmp_path, ff, fgff, expected):
+    d = tmp_path / "runs"
+    ids = _finished_runs(d, {"ff": ff, "fgff": fgff})
+    at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
+    assert not at.exception, at.exception
+    assert f"**{expected}**" in [m.value for m in at.markdown]
+
+
+def test_ff_shows_no_number_without_s_in_the_table_nor_a_curve(monkeypatch, runs_dir):
+    # FF keeps s at 1: a number without s would only repeat its number with s.
+    d, ids = runs_dir
+    at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
+    table = at.dataframe[0].value
+    row = table.loc["Test accuracy without significance (%)"]
+    assert pd.isna(row["FF"]) and pd.isna(row["FGFF - FF"]) and 0 <= row["FGFF"] <= 100
+    next(m for m in at.multiselect if m.label == "Metrics").set_value(["test_acc_no_significance"]).run()
+    assert not at.exception, at.exception
+    (chart,) = at.get("plotly_chart")
+    names = [t.get("name") for t in json.loads(chart.proto.spec)["data"] if t.get("showlegend", True)]
+    assert names == ["FGFF (mean of 2)"]
 
 
 def test_selection_round_trip_and_config_view(monkeypatch, runs_dir):

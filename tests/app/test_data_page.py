@@ -29,7 +29,7 @@ def test_prediction_rule_for_a_trained_run(runs_dir, finished_run):
 
 
 def test_missing_dataset_is_an_error_in_the_page(runs_dir, monkeypatch, tmp_path):
-    import fgff_core.data as data
+    from fgff_core.data import loading as data
 
     def no_files(*_a, **_k):
         raise data.DatasetNotFoundError("Dataset 'mnist' not found. How to provide it: put the files in DIR.")

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
 from conftest import open_page_with_runs, query_param, stored_runs
 from streamlit.testing.v1 import AppTest
 
+from fgff_core.analysis.embeddings import Embedding
 from fgff_core.config import RunConfig
-from fgff_core.embeddings import Embedding
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +58,7 @@ def test_ff_and_fgff_side_by_side_computed_in_background(monkeypatch, runs_dir):
     names = [m.label for m in at.metric]
     assert names.count("Silhouette") == 2 and names.count("5-NN, layer") == 2
     assert at.metric[3].proto.delta  # the FGFF column shows its difference to FF
+    assert re.fullmatch(r"[+-]\d+\.\d points", at.metric[4].proto.delta)  # accuracies: in points (format.points)
     for rid in ids.values():  # cached per (run, layer) in the run's folder
         emb = Embedding.load(d / rid / "tsne_layer1.npz")
         assert emb.layer == 1 and emb.n_samples == 250

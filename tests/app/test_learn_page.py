@@ -7,6 +7,7 @@ from conftest import open_page
 
 from fgff_core import lesson
 from fgff_core.data import load_dataset
+from fgff_core.store import import_checkpoint
 
 SMALL = dict(layers="8,6", epochs="5")  # 10 layer-epochs: a whole run in a fraction of a second
 
@@ -147,7 +148,7 @@ def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
     acc = at.get("plotly_chart")[2].proto.spec
     assert f"{100 * fgff['test_acc']:.1f} %" in acc
     # Issue 15 case 3: an imported copy of the FGFF checkpoint (done, no accuracies) is not taken as the pair.
-    imported = jm.store.import_checkpoint(jm.store.checkpoint_path(fgff["run_id"]), name="imported copy")
+    imported = import_checkpoint(jm.store, jm.store.checkpoint_path(fgff["run_id"]), name="imported copy")
     at = app(step="4")
     texts = [c.value for c in at.caption] + [m.value for m in at.markdown]
     assert not any("nan" in t for t in texts), texts
@@ -157,6 +158,20 @@ def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
     at = app(step="5", hide="step")
     assert any(fgff["run_id"] in c.value and "stored run" in c.value for c in at.caption)
     assert "step5_train" not in keys(at, "button")
+
+
+def test_step4_says_how_a_pair_run_ended_without_a_result_and_offers_it_again(runs_dir):
+    """Step 4 reruns once a pair run ends (the one polling rule); a failed one is said, and offered again."""
+    from fgff_core.store import RunStore
+
+    cfg = lesson.parse_lesson_params({**SMALL, "step": "4"}, len(load_dataset("digits").y_test))[0].config
+    store = RunStore(runs_dir)
+    for algo, status in (("ff", "failed"), ("fgff", "cancelled")):
+        assert store.finish_run(store.create_run(cfg.replace(algo=algo)), status, error="NaN loss")
+    at = app(step="4")
+    assert not at.exception, at.exception
+    assert any("ended without a result: FF failed, FGFF cancelled" in e.value for e in at.error)
+    assert "step4_train" in keys(at, "button")
 
 
 def test_step4_without_the_pair_keeps_navigation_and_sharing(runs_dir):

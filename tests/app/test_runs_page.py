@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 from conftest import TINY, open_page, stored_runs
 from streamlit.testing.v1 import AppTest
 
-from fgff_core.checkpoint import save_checkpoint
 from fgff_core.config import RunConfig
-from fgff_core.model import FFNet
+from fgff_core.engine.checkpoint import save_checkpoint
+from fgff_core.engine.model import FFNet
+from fgff_core.store import import_checkpoint
 
 
 def app(**params) -> AppTest:
@@ -39,6 +41,14 @@ def test_lists_runs_and_opens_the_one_in_the_url(runs_dir, finished_run):
     assert at.get("plotly_chart")
 
 
+def test_the_table_has_no_ff_accuracy_without_s(runs_dir):
+    # FF keeps s at 1: its accuracy without s would only repeat its accuracy.
+    ids = stored_runs(runs_dir, [RunConfig(**{**TINY, "algo": a}) for a in ("ff", "fgff")])
+    table = app().dataframe[0].value.set_index("run_id")
+    assert pd.isna(table.loc[ids[0], "test_acc_no_significance"]) and 0 < table.loc[ids[0], "test_acc"] <= 100
+    assert 0 < table.loc[ids[1], "test_acc_no_significance"] <= 100
+
+
 def test_a_simultaneous_run_shows_each_layers_accuracy_beside_the_network(runs_dir):
     (run_id,) = stored_runs(runs_dir, [RunConfig(**{**TINY, "schedule": "simultaneous"})], name="simultaneous")
     at = app(run=run_id)
@@ -64,11 +74,11 @@ def test_rename_and_delete_with_confirmation(runs_dir, jm, finished_run):
 
 
 def test_checkpoint_import_path_through_the_manager(runs_dir, jm, tmp_path):
-    # file_uploader cannot be driven by AppTest; the page hands the file to jm.import_checkpoint, checked here.
+    # file_uploader cannot be driven by AppTest; the page hands the file to import_checkpoint, checked here.
     cfg = RunConfig(algo="fgff", dataset="digits", layers=(8,))
     path = tmp_path / "model.safetensors"
     save_checkpoint(path, FFNet(64, (8,), 10), cfg)
-    run_id = jm.store.import_checkpoint(path, name="uploaded")
+    run_id = import_checkpoint(jm.store, path, name="uploaded")
     at = app(run=run_id)
     assert not at.exception
     assert any(h.value == f"uploaded · {run_id}" for h in at.subheader)

@@ -9,8 +9,8 @@ from conftest import TINY, open_page, query_param
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import DEFAULT_LR, RunConfig
-from fgff_core.config_form import config_from_params, config_to_params, form_fields
-from fgff_core.presets import MNIST_DEMO, PRESETS, picker_order
+from fgff_core.config.form import config_from_params, config_to_params, form_fields
+from fgff_core.config.presets import MNIST_DEMO, PRESETS, picker_order
 from fgff_core.store import RunStore
 
 TIMEOUT = 60
@@ -158,7 +158,7 @@ def test_a_preset_link_opens_the_form_on_that_preset(runs_dir):
 def test_an_unknown_preset_in_the_link_is_a_warning_and_the_first_preset(runs_dir):
     at = app(preset="nope")
     assert not at.exception
-    assert any("preset=nope" in w.value and "not a known preset" in w.value for w in at.warning)
+    assert any("preset=nope: preset: 'nope' is not allowed; choose one of" in w.value for w in at.warning)
     assert at.selectbox(key="preset").value == "quick-digits" and "preset" not in at.query_params
 
 
@@ -178,6 +178,16 @@ def test_start_runs_a_job_and_shows_live_then_final_results(runs_dir, jm):
     assert at.get("progress")[0].proto.value == 100
     acc = next(m for m in at.metric if m.label == "Test accuracy").value
     assert acc.endswith("%") and 0 < float(acc.split()[0]) <= 100
+
+
+def test_times_of_a_finished_run_are_written_for_people(runs_dir, jm, finished_run):
+    """Issue 35 item 6: a 13 s epoch was shown as "13116.6 ms"; times go through fgff_core.format."""
+    with jm.store.transaction(immediate=True) as con:
+        con.execute("UPDATE runs SET epoch_seconds_median = ?, train_seconds = ? WHERE run_id = ?",
+                    (13.1166, 75.0, finished_run))
+    at = app(run=finished_run)
+    shown = {m.label: m.value for m in at.metric}
+    assert shown["Time per epoch (median)"] == "13 s" and shown["Training time"] == "1 min 15 s"
 
 
 def chart_titles(at: AppTest) -> list[str]:
@@ -206,7 +216,8 @@ def test_unknown_run_in_url_is_a_warning_not_a_crash(runs_dir):
     assert any("does not exist" in w.value for w in at.warning)
 
 
-def test_failed_job_shows_its_reason(runs_dir, jm, tmp_path):
+def test_failed_job_shows_its_reason(runs_dir, jm, tmp_path, monkeypatch):
+    monkeypatch.setenv("FGFF_DATA_DIR", str(tmp_path))  # the app's own data folder: a browser may name folders in it
     at = app(dataset="mnist", data_dir=str(tmp_path / "empty"), download="false", epochs="1", layers="5")
     assert any("MNIST" in i.value for i in at.info)  # how to get it, before starting
     button(at, "Start training").click().run()
@@ -245,7 +256,7 @@ def test_ff_run_at_chance_gets_a_hint_and_one_accuracy_column(runs_dir):
     cfg = RunConfig(algo="ff", dataset="mnist", layers=(50, 50), epochs=30)
     store = RunStore(runs_dir)
     rid = store.create_run(cfg, name="ff at chance")
-    assert store.claim(rid)
+    assert store.queue.claim(rid)
     writer = store.writer(rid)
     writer.started("cpu", 100, cfg.epoch_events)
     writer.finish("done", final={"test_acc": 0.1135, "test_acc_no_significance": 0.1135, "train_acc": 0.1124,

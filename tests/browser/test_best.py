@@ -13,7 +13,7 @@ from test_classroom import SLOW_MS, goto, wait_done
 from test_e2e import chromium_page, no_exception, server, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
 
 from fgff_core import lesson
-from fgff_core.presets import MNIST_DEMO, PRESETS
+from fgff_core.config.presets import MNIST_DEMO, PRESETS
 from fgff_core.store import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]

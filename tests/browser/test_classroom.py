@@ -15,7 +15,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
 from test_e2e import chromium_page, no_exception, server, wait_chart_titled, wait_idle  # noqa: F401 - fixtures
 
-from fgff_core.store import RunStore
+from fgff_core.store import RunStore, import_checkpoint
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
 
@@ -137,7 +137,7 @@ def test_case12_two_maps_stay_level_when_a_title_wraps(server, chromium_page, st
 def test_case03_an_imported_checkpoint_never_shows_nan(server, chromium_page, store):  # noqa: F811
     base, page = server[0], chromium_page
     fgff = store.runs().set_index("algo").loc["fgff", "run_id"]
-    store.import_checkpoint(store.checkpoint_path(fgff), name="imported copy")
+    import_checkpoint(store, store.checkpoint_path(fgff), name="imported copy")
     goto(page, f"{base}/learn?step=4&epochs=6", "4. The significance factors: FF vs FGFF")
     wait_chart_titled(page, "FGFF: significance factor of each neuron")
     wait_idle(page)

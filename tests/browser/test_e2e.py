@@ -1,8 +1,9 @@
 """End to end in real headless Chromium: the first minute of a new user, with screenshots.
 
 Starts ``streamlit run app.py`` on a free port with a fresh runs folder, trains the quick digits
-FGFF demo from the Train page, watches the live chart update and the final accuracy appear, then
-opens Significance, Features, Compare (launching FF vs FGFF), Data and Runs. With
+FGFF demo from the Train page until the final accuracy appears, then opens Significance, Features,
+Compare (launching FF vs FGFF), Data and Runs. A second test starts a long run from a link and watches
+its progress and curves grow while it trains, then cancels it. With
 ``FGFF_SAVE_SCREENSHOTS=docs/screenshots`` it takes a screenshot of each page (into
 ``test-artifacts/screenshots/`` and that folder); a failing test leaves ``failure-<test>.png`` there
 (``conftest.py``).
@@ -17,10 +18,14 @@ import re
 import shutil
 import time
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 from app_server import ARTIFACTS, running_app
 
+from fgff_core.config.form import config_to_params
+from fgff_core.config.presets import PRESETS
+from fgff_core.engine.device import resolve_device
 from fgff_core.store import RunStore
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(900)]
@@ -95,16 +100,39 @@ def progress_text(page) -> str:
     return page.locator('[data-testid="stProgress"]').first.inner_text()
 
 
-def epochs_done(text: str) -> int:
-    m = re.search(r"(\d+)/(\d+) epochs", text)
-    return int(m.group(1)) if m else 0
+# The epochs on the progress bar and the points of the first chart (the goodness curves), read in one go.
+LIVE_STATE_JS = (
+    "() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
+    " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
+    " const p = document.querySelectorAll('.js-plotly-plot')[0];"
+    " return {epochs: m ? +m[1] : 0,"
+    " points: p && p._fullData ? p._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1}; }")
+
+# A run long enough to be still training whenever the page is looked at: the quick digits demo with 20,000
+# epochs per layer (about 2.5 min on an idle CPU, under the server's 10-minute ask-first estimate); the tests
+# watch it for seconds and cancel it.
+LONG_RUN_QUERY = urlencode(config_to_params(PRESETS["quick-digits"].config(epochs=20_000)))
 
 
-def trace_points(page, index: int) -> int:
-    """Points drawn in the index-th Plotly chart of the page (all traces together)."""
-    return page.evaluate(
-        "(i) => { const p = document.querySelectorAll('.js-plotly-plot')[i];"
-        " return p && p._fullData ? p._fullData.reduce((n, t) => n + (t._length || 0), 0) : -1; }", index)
+def watch_live_curves(page, store: RunStore, timeout_ms: int) -> str:
+    """With nothing clicked after Start: wait for a first epoch on the page, then for both the epoch count and
+    the curve to grow (only the page's own timer can redraw them); the run must still be training then.
+    Returns the run's id."""
+    first = page.wait_for_function(f"() => {{ const s = ({LIVE_STATE_JS})(); return s.epochs > 0 && s.points > 0"
+                                   " && s; }", timeout=timeout_ms).json_value()
+    run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
+    second = page.wait_for_function(f"(a) => {{ const s = ({LIVE_STATE_JS})(); return s.epochs > a.epochs"
+                                    " && s.points > a.points && s; }", arg=first, timeout=timeout_ms).json_value()
+    assert second["epochs"] > first["epochs"] and second["points"] > first["points"], (first, second)
+    assert progress_text(page).startswith("running · ") and store.run(run_id)["status"] == "running"
+    return run_id
+
+
+def cancel_shown_run(page, store: RunStore, run_id: str) -> None:
+    """Press the run's Cancel button; the page and the store both say it was cancelled."""
+    page.get_by_role("button", name="Cancel").click()
+    wait_visible_text(page, "The run was cancelled after", exact=False, timeout=120_000)
+    assert store.run(run_id)["status"] == "cancelled"
 
 
 def wait_chart_titled(page, part: str, timeout: int = 60_000) -> None:
@@ -130,7 +158,8 @@ def test_first_minute(server, chromium_page):
     # -- Train: the quick digits FGFF demo --------------------------------------------------
     page.goto(url)
     page.get_by_text("Train a Forward-Forward network").wait_for()
-    assert "Device: CPU" in page.get_by_text("Device:").first.inner_text() or "Device:" in page.content()
+    device = resolve_device("auto").type.upper()  # what the server, on this machine, resolves too
+    assert f"Device: {device}" in page.get_by_text("Device:").first.inner_text()
     wait_idle(page)  # the form opens on the first preset: quick digits
     shot(page, "train_form")
     started = time.time()
@@ -141,18 +170,6 @@ def test_first_minute(server, chromium_page):
     first_curve_s = time.time() - started
     assert "run=" in page.url
     run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
-    before = epochs_done(progress_text(page))
-    points_before = trace_points(page, 0)
-    # No interaction from here: only the fragment's 1 s timer can redraw the progress and the chart.
-    page.wait_for_function(
-        "(n) => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
-        " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
-        " return (m && +m[1] > n) || /done/.test(e.innerText); }",
-        arg=before, timeout=TRAIN_TIMEOUT_MS)
-    if "done" not in progress_text(page):
-        page.wait_for_timeout(1500)
-        assert trace_points(page, 0) > points_before
-        shot(page, "train_running")
     print(f"first live epoch on screen {first_curve_s:.1f} s after Start")
     wait_visible_text(page, "Test accuracy", timeout=TRAIN_TIMEOUT_MS)
     wait_idle(page)
@@ -218,3 +235,18 @@ def test_first_minute(server, chromium_page):
     page.get_by_role("button", name="Metrics CSV").wait_for()
     no_exception(page)
     shot(page, "runs")
+
+
+def test_train_page_draws_live_curves_while_the_run_trains(server, chromium_page):
+    url, runs = server
+    page = chromium_page
+    store = RunStore(runs)
+    page.goto(f"{url}/?{LONG_RUN_QUERY}")
+    page.get_by_text("Train a Forward-Forward network").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    run_id = watch_live_curves(page, store, TRAIN_TIMEOUT_MS)
+    shot(page, "train_running")
+    assert store.run(run_id)["epoch_events"] == 40_000  # the long run from the link, not the form's preset
+    cancel_shown_run(page, store, run_id)
+    no_exception(page)

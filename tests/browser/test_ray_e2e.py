@@ -1,8 +1,9 @@
 """In real headless Chromium: with ``FGFF_EXECUTOR=ray`` the app's Train page trains through Ray.
 
 Starts ``streamlit run app.py`` with the Ray executor (a local Ray instance, started by the app's
-job manager), presses Start on the Train page, watches the live progress and curve grow, and checks
-that the Runs page names the Ray node the run trained on and shows the cluster panel.
+job manager), presses Start on the Train page and checks that the quick demo trains on a Ray node to the
+end; then starts a long run from a link, watches its progress and curve grow while it trains (nothing
+clicked), cancels it, and checks that the Runs page shows the cluster panel.
 """
 
 from __future__ import annotations
@@ -15,12 +16,12 @@ from app_server import running_app
 from test_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    epochs_done,
+    LONG_RUN_QUERY,
+    cancel_shown_run,
     no_exception,
-    progress_text,
-    trace_points,
     wait_idle,
     wait_visible_text,
+    watch_live_curves,
 )
 
 from fgff_core.store import RunStore
@@ -62,28 +63,27 @@ def test_train_page_start_trains_through_ray_with_live_curves(ray_app):
 
 
 def _train_through_ray(base: str, runs: Path, page) -> None:
+    store = RunStore(runs)
     page.goto(base)
     page.get_by_text("Train a Forward-Forward network").wait_for()
     wait_idle(page)  # the form opens on the first preset, the quick digits one (a picked preset fills it)
     page.get_by_role("button", name="Start training").click()
-    page.wait_for_function(
-        "() => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
-        " return e && /[1-9]\\d*\\/\\d+ epochs/.test(e.innerText); }", timeout=TIMEOUT_MS)
-    run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
-    before, points_before = epochs_done(progress_text(page)), trace_points(page, 0)
-    page.wait_for_function(  # live: the fragment's timer alone redraws progress and chart
-        "(n) => { const e = document.querySelector('[data-testid=\"stProgress\"]');"
-        " const m = e && e.innerText.match(/(\\d+)\\/\\d+ epochs/);"
-        " return (m && +m[1] > n) || /done/.test(e.innerText); }", arg=before, timeout=TIMEOUT_MS)
-    if "done" not in progress_text(page):
-        page.wait_for_timeout(1500)
-        assert trace_points(page, 0) > points_before
     wait_visible_text(page, "Test accuracy", timeout=TIMEOUT_MS)
     no_exception(page)
-
-    row = RunStore(runs).run(run_id)
+    run_id = re.search(r"run=([0-9a-f]+)", page.url).group(1)
+    row = store.run(run_id)
     assert row["status"] == "done" and "node " in (row["node"] or "")  # trained by a Ray worker
-    assert len(RunStore(runs).metrics(run_id)) == row["epoch_events"]
+    assert len(store.metrics(run_id)) == row["epoch_events"]
+
+    # Live: a run long enough to be still training while the page's own timer redraws it; then Cancel.
+    page.goto(f"{base}/?{LONG_RUN_QUERY}")
+    page.get_by_text("Train a Forward-Forward network").wait_for()
+    wait_idle(page)
+    page.get_by_role("button", name="Start training").click()
+    live = watch_live_curves(page, store, TIMEOUT_MS)
+    assert "node " in (store.run(live)["node"] or "")  # its epochs come from a Ray worker
+    cancel_shown_run(page, store, live)
+    assert len(store.metrics(live)) == store.run(live)["epochs_done"] > 0
 
     page.goto(f"{base}/runs")
     page.get_by_text(re.compile(r"^Ray cluster: 1 node, ")).wait_for()

@@ -1,0 +1,176 @@
+"""Before and after a launch: a twin already waiting or training, the expected training time on this
+server, and where a queued run stands.
+
+Everything works on plain data (configs and the store's run table, ``RunStore.runs()``, newest
+first), so the Train and Compare pages only draw the answers:
+
+- ``active_twin`` / ``plan_launch``: a launch identical in config and seed to a run that is queued or
+  running is not submitted again (one click, one launch, even when Enter submitted the form first).
+- ``estimate_training``: seconds of training, from the speed this server measured on its finished
+  runs (or, with none yet, from an idle CPU's speed), and ``eta_limit_seconds`` above which a page
+  asks before starting; ``live_refresh``, how often a running run is redrawn.
+- ``queue_position``: how many runs are ahead of a queued one.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+from ..config.schema import RunConfig
+from ..data.registry import DATASETS
+from ..format import duration
+from ..vocabulary import ACTIVE_STATUSES, RunStatus
+
+# Work units (sample x weight products of a layer-epoch) per second on an idle 2-core CPU: the quick
+# digits demo (200 epochs of 1347 x (64x100 + 100x100)) trains in about 1.4 s there.
+IDLE_CPU_RATE = 3.0e9
+SPEED_SAMPLE_RUNS = 10  # the newest finished runs whose speed is averaged
+ETA_LIMIT_ENV = "FGFF_WARN_ETA_SECONDS"
+DEFAULT_ETA_LIMIT_S = 600.0
+REFRESH_MIN_S, REFRESH_MAX_S = 1.0, 5.0
+
+
+def run_key(config: RunConfig | Mapping[str, Any]) -> str:
+    """One text per (config, seed): equal for runs that would train exactly the same thing."""
+    return json.dumps(RunConfig.coerce(config).to_dict(), sort_keys=True, default=str)
+
+
+# -- one click, one launch ------------------------------------------------------------------------
+def active_twin(runs: pd.DataFrame, config: RunConfig | Mapping[str, Any]) -> str | None:
+    """The id of a queued or running run with exactly this config and seed, else None."""
+    if runs.empty:
+        return None
+    key = run_key(config)
+    active = runs[runs["status"].isin(ACTIVE_STATUSES)]
+    for row in active.to_dict("records"):
+        if row.get("config") and run_key(row["config"]) == key:
+            return str(row["run_id"])
+    return None
+
+
+class LaunchPlan(NamedTuple):
+    """Which configs of a launch to submit, and which are already queued or running (index -> run id)."""
+
+    to_submit: list[int]  # indices into the launch's configs
+    twins: dict[int, str]
+
+
+def plan_launch(runs: pd.DataFrame, configs: Sequence[RunConfig]) -> LaunchPlan:
+    """Split a launch (of distinct configs) into new runs and twins of runs already queued or running."""
+    to_submit: list[int] = []
+    twins: dict[int, str] = {}
+    for i, config in enumerate(configs):
+        twin = active_twin(runs, config)
+        if twin is None:
+            to_submit.append(i)
+        else:
+            twins[i] = twin
+    return LaunchPlan(to_submit, twins)
+
+
+# -- how long -----------------------------------------------------------------------------------
+def training_work(config: RunConfig | Mapping[str, Any]) -> float:
+    """Sample x weight products of the whole run: epochs x training samples x sum of layer sizes (the dataset
+    registry's training-set size: the work of an epoch scales with it)."""
+    cfg = RunConfig.coerce(config)
+    spec = DATASETS[cfg.dataset]
+    n = spec.train_samples(cfg.train_subset)
+    widths = [spec.input_dim, *cfg.layers]
+    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+    return float(cfg.epochs) * n * weights
+
+
+class SpeedEstimate(NamedTuple):
+    rate: float  # work units per second
+    measured_runs: int  # finished runs of this server it comes from; 0: an idle CPU's speed
+
+
+def measured_speed(runs: pd.DataFrame) -> SpeedEstimate:
+    """This server's training speed: the median over its newest finished runs with a training time."""
+    rates: list[float] = []
+    if not runs.empty:
+        done = runs[(runs["status"] == RunStatus.DONE) & (pd.to_numeric(runs["train_seconds"], errors="coerce") > 0)]
+        for row in done.head(SPEED_SAMPLE_RUNS).to_dict("records"):
+            try:
+                rates.append(training_work(row["config"]) / float(row["train_seconds"]))
+            except (TypeError, ValueError, KeyError):
+                continue
+    if not rates:
+        return SpeedEstimate(IDLE_CPU_RATE, 0)
+    return SpeedEstimate(float(np.median(rates)), len(rates))
+
+
+class TrainingEstimate(NamedTuple):
+    seconds: float
+    measured_runs: int  # 0: from an idle CPU's speed
+
+    def text(self) -> str:
+        """``"about 12 s of training (this server's speed on its last 3 runs)"``."""
+        where = (f"this server's speed on its last {self.measured_runs} finished run"
+                 f"{'s' if self.measured_runs != 1 else ''}" if self.measured_runs else "on an idle CPU")
+        return f"about {duration(self.seconds)} of training ({where})"
+
+
+def estimate_training(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> TrainingEstimate:
+    speed = measured_speed(runs)
+    return TrainingEstimate(training_work(config) / speed.rate, speed.measured_runs)
+
+
+def live_refresh(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> float:
+    """Seconds between two redraws of a running run on the Train page (its progress and its curves): about
+    once per expected epoch, within [``REFRESH_MIN_S``, ``REFRESH_MAX_S``].
+
+    Redrawing more often than epochs arrive shows nothing new and costs CPU that, on a small machine, the
+    training needs: measured during the ff-best-mnist-quick demo with the server and headless Chromium on
+    the training's 2 cores, each one-second status redraw cost Chromium ~0.25 s of CPU and the charts' redraws
+    another ~20 s over the run (tuning log, session 5). One timer draws both (see ``app_pages/train.py``).
+    """
+    cfg = RunConfig.coerce(config)
+    per_epoch = estimate_training(cfg, runs).seconds / max(1, cfg.epochs)
+    return min(REFRESH_MAX_S, max(REFRESH_MIN_S, per_epoch))
+
+
+def eta_limit_seconds(environ: Mapping[str, str] | None = None) -> float:
+    """Above this estimate a page asks before starting: ``$FGFF_WARN_ETA_SECONDS``, else 600 s."""
+    raw = (os.environ if environ is None else environ).get(ETA_LIMIT_ENV, "")
+    try:
+        value = float(raw)
+    except ValueError:
+        return DEFAULT_ETA_LIMIT_S
+    return value if math.isfinite(value) and value > 0 else DEFAULT_ETA_LIMIT_S
+
+
+# -- where a run stands --------------------------------------------------------------------------
+def queue_position(runs: pd.DataFrame, run_id: str) -> int | None:
+    """How many runs are ahead of a queued run (running ones and those queued before it); None when
+    the run is not queued."""
+    if runs.empty or run_id not in set(runs["run_id"]):
+        return None
+    row = runs[runs["run_id"] == run_id].iloc[0]
+    if row["status"] != RunStatus.QUEUED:
+        return None
+    running = int((runs["status"] == RunStatus.RUNNING).sum())
+    queued = runs[runs["status"] == RunStatus.QUEUED]
+    return running + int((queued["created_at"] < row["created_at"]).sum())
+
+
+def queue_text(ahead: int) -> str:
+    if ahead == 0:
+        return "next in the queue"
+    return f"{ahead} run{'s' if ahead != 1 else ''} ahead of yours"
+
+
+def is_loading_data(run: Mapping[str, Any]) -> bool:
+    """A run that is running but has finished no epoch yet: its worker is loading the data."""
+    try:
+        done = int(run.get("epochs_done") or 0)
+    except (TypeError, ValueError):  # None or NaN from a fresh row
+        done = 0
+    return run.get("status") == RunStatus.RUNNING and done == 0
