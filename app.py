@@ -20,4 +20,9 @@ PAGES = [
     st.Page("app_pages/learn.py", title="Learn", icon=":material/school:"),
 ]
 
-st.navigation(PAGES).run()
+try:
+    st.navigation(PAGES).run()
+except Exception:  # noqa: BLE001 - what no page caught is a sentence for the user (st.stop/st.rerun pass through)
+    from app_pages._shared import page_failed
+
+    page_failed()

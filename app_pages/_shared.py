@@ -7,6 +7,7 @@ tiny: logic belongs in ``fgff_core``.
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +20,7 @@ from fgff_core.jobs.polling import Polling
 from fgff_core.public import server_problem
 from fgff_core.vocabulary import algo_label
 
+LOG = logging.getLogger("fgff_explorer")
 RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separated
 
 
@@ -70,8 +72,16 @@ def warn_missing_runs(known: set[str]) -> None:
 
 
 def run_label(run: Any) -> str:
-    """How a run (a row of the run table) is named in a picker: name, algorithm, status and id."""
-    return f"{run.name} · {algo_label(run.algo)} · {run.status} · {run.run_id}"
+    """How a run (a row of the run table) is named in a picker: name, algorithm and id.
+
+    Not its status: the browser sends a picker's selection back as its labels, so a label that changes while
+    the run is picked (queued, running, done) matches no option any more (issue 39's Compare traceback)."""
+    return f"{run.name} · {algo_label(run.algo)} · {run.run_id}"
+
+
+def _label_of(labels: dict[str, str]) -> Callable[[object], str]:
+    """A picker's ``format_func``: a run's label, and any other value as itself, never None."""
+    return lambda value: labels.get(value, str(value))  # type: ignore[call-overload]
 
 
 def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] = (),
@@ -85,8 +95,9 @@ def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] 
         st.session_state[key] = from_url or list(default)
     else:  # a run deleted elsewhere drops out of the selection
         st.session_state[key] = [r for r in st.session_state[key] if r in labels]
-    chosen = st.multiselect(label, list(labels), key=key, max_selections=max_selections, format_func=labels.get,
-                            placeholder=placeholder)
+    chosen = st.multiselect(label, list(labels), key=key, max_selections=max_selections,
+                            format_func=_label_of(labels), placeholder=placeholder)
+    chosen = [r for r in chosen if r in labels]  # a stale label the browser still held is not a run
     if chosen != selected_run_ids():
         set_selected_run_ids(chosen)
     return chosen
@@ -99,7 +110,8 @@ def pick_one_run(runs: pd.DataFrame, label: str, key: str) -> str:
     warn_missing_runs(set(labels))
     ids = list(labels)
     wanted = next((r for r in selected_run_ids() if r in labels), ids[0])
-    run_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=labels.get, key=key)
+    run_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=_label_of(labels), key=key)
+    run_id = run_id if run_id in labels else wanted
     if run_id not in selected_run_ids():
         set_selected_run_ids([run_id])
     return run_id
@@ -115,6 +127,14 @@ def selected_run_ids() -> list[str]:
             if part and part not in ids:
                 ids.append(part)
     return ids
+
+
+def page_failed() -> None:
+    """What a browser user sees when a page (or its live view) raises what nothing else caught: a sentence, no
+    traceback and no server path; the traceback goes to the server's log. Call it inside ``except``."""
+    LOG.exception("a page failed")
+    st.error("This view hit an unexpected problem and stopped. Reload the page to try again; the details are in "
+             "the server's log.")
 
 
 def set_selected_run_ids(run_ids: list[str]) -> None:
@@ -136,7 +156,10 @@ def live_view(view: Callable[..., None], *args: Any, statuses: Callable[[], Sequ
     polling = Polling.start(statuses() if shown is None else shown, every)
 
     def poll() -> None:
-        view(*args)
+        try:
+            view(*args)
+        except Exception:  # noqa: BLE001 - a sentence in the page, the traceback in the server log only
+            page_failed()
         if polling.rerun_page(statuses()):
             st.rerun()  # pickers and controls outside the view catch up; the fresh page stops an idle timer
 
