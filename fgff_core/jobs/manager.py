@@ -32,17 +32,16 @@ import traceback
 import uuid
 import weakref
 from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..config.schema import RunConfig
 from ..store import (
-    CANCEL_SHUTDOWN,
     RunStore,
     StoreError,
     UnknownRunError,
     check_run_id,
 )
-from ..vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus
+from ..vocabulary import ACTIVE_STATUSES, CANCEL_SHUTDOWN, FINISHED_STATUSES, KILLED, RunEnd, RunStatus, stopped
 from .executors import (
     Executor,
     choose_executor,
@@ -60,13 +59,6 @@ log = logging.getLogger("fgff_core.jobs")
 
 class JobError(RuntimeError):
     """The job manager cannot do what was asked (shut down, a run that will not stop, ...)."""
-
-
-class _RunEnd(NamedTuple):
-    """A final status the manager must still write (the store refused it, e.g. a full disk)."""
-
-    status: RunStatus
-    reason: str
 
 
 _LIVE_MANAGERS: weakref.WeakSet = weakref.WeakSet()
@@ -117,7 +109,7 @@ class JobManager:
         self.heartbeat_timeout = heartbeat_timeout
         self._active: dict[str, int | None] = {}  # run_id -> GPU slot
         self._killed: set[str] = set()  # runs stopped with kill(): cancelled, not failed
-        self._unrecorded: dict[str, _RunEnd] = {}  # ends the store could not take yet
+        self._unrecorded: dict[str, RunEnd] = {}  # ends the store could not take yet
         self._problem: str | None = None
         self._problem_key: str | None = None  # the problem last logged
         self._waiting_noted: tuple[str | None, tuple[str, ...]] | None = None  # wait reason last stored
@@ -269,10 +261,9 @@ class JobManager:
                 if self.executor.is_alive(run_id):
                     self.executor.kill(run_id)
                 code = self.executor.reap(run_id)
+                end = stopped(CANCEL_SHUTDOWN, how=exit_description(code, self.store.root))
                 with contextlib.suppress(StoreError):  # a full disk: the next manager marks it
-                    self.store.finish_run(run_id, RunStatus.INTERRUPTED, "the server stopped while this run was "
-                                          f"running ({exit_description(code, self.store.root)}); resubmit it "
-                                          "to train again")
+                    self.store.finish_run(run_id, end.status, end.reason)
                 self._active.pop(run_id, None)
         close = getattr(self.executor, "close", None)
         if close is not None:
@@ -293,11 +284,8 @@ class JobManager:
             m = managers.get(owner_id)
             if m is not None and not manager_dead(m, now, live_here, self.heartbeat_timeout):
                 continue
-            if run["status"] == RunStatus.QUEUED:
-                why = "the server stopped before this run started; resubmit it"
-            else:
-                why = "the server stopped while this run was running (found on restart); resubmit it to train again"
-            if self.store.finish_run(run["run_id"], RunStatus.INTERRUPTED, why):
+            end = stopped(CANCEL_SHUTDOWN, started=run["status"] != RunStatus.QUEUED, how="found on restart")
+            if self.store.finish_run(run["run_id"], end.status, end.reason):
                 marked.append(run["run_id"])
         for m in managers.values():  # forget dead managers
             if m.manager_id != self.id and manager_dead(m, now, live_here, self.heartbeat_timeout):
@@ -371,9 +359,9 @@ class JobManager:
             self.store.discard_unrecorded_files(run_id)  # a worker that died mid-write; before the row needs room
             if run_id in self._killed:
                 self._killed.discard(run_id)
-                end = _RunEnd(RunStatus.CANCELLED, "killed on request before the epoch ended")
+                end = KILLED
             else:
-                end = _RunEnd(RunStatus.FAILED, exit_description(code, self.store.root))
+                end = RunEnd(RunStatus.FAILED, exit_description(code, self.store.root))
             self._unrecorded[run_id] = end  # written now, or at a later tick if the store refuses it
         self._record_pending()
 

@@ -34,10 +34,10 @@ from typing import Any, NamedTuple
 from .._files import atomic_write
 from ..config.schema import RunConfig
 from ..format import duration
-from ..store import CANCEL_USER, CHECKPOINT_NAME, RunStore, RunWriter
-from ..vocabulary import RunStatus
+from ..store import CHECKPOINT_NAME, RunStore, RunWriter
+from ..vocabulary import RunStatus, stopped
 from .ray_cluster import ClusterInfo, NodeInfo, RayUnavailableError, cluster_info, connect, disconnect
-from .worker import execute_run, failure_reason, final_metrics, stop_message
+from .worker import execute_run, failure_reason, final_metrics
 
 __all__ = ["ClusterInfo", "NodeInfo", "RayExecutor", "RayUnavailableError", "cluster_info", "connect"]
 
@@ -141,16 +141,16 @@ def train_on_worker(run_id: str, config_json: str, channel: Any, threads: int) -
         sink.send("node", NodeReport(socket.gethostname(), ray.util.get_node_ip_address(),
                                      ray.get_runtime_context().get_node_id(), os.getpid()))
         if sink.should_stop():
-            status = RunStatus.CANCELLED if sink.flag == CANCEL_USER else RunStatus.INTERRUPTED
-            return RemoteOutcome(status.value, error=stop_message(status))
+            end = stopped(sink.flag)
+            return RemoteOutcome(end.status.value, error=end.reason)
         with tempfile.TemporaryDirectory(prefix="fgff-ray-") as tmp:
             path = Path(tmp) / CHECKPOINT_NAME
             result = execute_run(config, sink, sink.should_stop, path)
             checkpoint = path.read_bytes() if path.exists() else None
         if result.status in (RunStatus.DONE, RunStatus.FAILED):  # failed: the driver's NaN/inf rule
             return RemoteOutcome(result.status, final_metrics(result), checkpoint, result.reason)
-        status = RunStatus.CANCELLED if sink.flag == CANCEL_USER else RunStatus.INTERRUPTED
-        return RemoteOutcome(status.value, final_metrics(result), checkpoint, stop_message(status))
+        end = stopped(sink.flag)
+        return RemoteOutcome(end.status.value, final_metrics(result), checkpoint, end.reason)
     except Exception as exc:  # noqa: BLE001 - every failure must reach the store
         return RemoteOutcome(RunStatus.FAILED.value, error=failure_reason(exc), error_detail=traceback.format_exc())
 
@@ -357,8 +357,8 @@ class RayExecutor:
         try:
             outcome = RemoteOutcome(*ray.get(run.ref))
         except rex.TaskCancelledError:  # a kill, a run that never started, or one that did not stop in time
-            status = RunStatus.CANCELLED if run.stop_flag in (0, CANCEL_USER) else RunStatus.INTERRUPTED
-            outcome = RemoteOutcome(status.value, error=stop_message(status))
+            end = stopped(run.stop_flag)
+            outcome = RemoteOutcome(end.status.value, error=end.reason)
         except rex.RayError as exc:
             outcome = RemoteOutcome(RunStatus.FAILED.value, error=ray_failure_reason(exc),
                                     error_detail=f"{type(exc).__name__}: {exc}")
