@@ -1,10 +1,12 @@
 """The project's words, each defined once: run statuses (used by the store, the job manager, the pages and
-the CLI) and the algorithms, with what each one has (goodness, the significance factors s) and how people
+the CLI), how a run stopped early ends (its cancel flag's status and the sentence stored with it) and the
+algorithms, with what each one has (goodness, the significance factors s) and how people
 see its name. Imports nothing from fgff_core, and no torch."""
 
 from __future__ import annotations
 
 from enum import Enum
+from typing import NamedTuple
 
 
 class RunStatus(str, Enum):
@@ -29,6 +31,40 @@ FINISHED_STATUSES: frozenset[RunStatus] = frozenset(set(RunStatus) - ACTIVE_STAT
 
 def is_active(status: str) -> bool:
     return status in {s.value for s in ACTIVE_STATUSES}
+
+
+# -- runs stopped early ---------------------------------------------------------------------------
+# Cancel flag values in runs.cancel_requested: nobody asked the run to stop, a user did, the server is stopping.
+CANCEL_NONE, CANCEL_USER, CANCEL_SHUTDOWN = 0, 1, 2
+
+
+class RunEnd(NamedTuple):
+    """A final status and the reason stored with it (None: nothing to explain, e.g. a user's cancel)."""
+
+    status: RunStatus
+    reason: str | None = None
+
+
+#: A running run stopped at once with ``kill`` (its worker killed, not asked to stop after the epoch).
+KILLED = RunEnd(RunStatus.CANCELLED, "killed on request before the epoch ended")
+
+
+def stopped(flag: int, *, started: bool = True, how: str | None = None) -> RunEnd:
+    """How a run that stopped early ends, from its cancel flag: the one place that turns a flag into a status
+    and says why.
+
+    A user's cancel (or no flag at all: a run cancelled by its executor before it asked) ends ``cancelled``
+    with no reason. The server stopping (``CANCEL_SHUTDOWN``) ends it ``interrupted``, with a sentence saying
+    whether it had ``started`` and, in brackets, ``how`` it was stopped (e.g. how its worker ended, or that
+    it was found on restart), and that it can be resubmitted.
+    """
+    if flag in (CANCEL_NONE, CANCEL_USER):
+        return RunEnd(RunStatus.CANCELLED)
+    if not started:
+        return RunEnd(RunStatus.INTERRUPTED, "the server stopped before this run started; resubmit it")
+    detail = f" ({how})" if how else ""
+    return RunEnd(RunStatus.INTERRUPTED, f"the server stopped while this run was running{detail}; resubmit it to "
+                                         "train again")
 
 
 # -- algorithms ----------------------------------------------------------------------------------

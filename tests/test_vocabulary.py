@@ -11,7 +11,20 @@ import pytest
 import fgff_core.config as config
 from fgff_core import vocabulary
 from fgff_core.config import RunConfig
-from fgff_core.vocabulary import ALGORITHM_LABELS, ALGORITHMS, algo_label, has_factors, has_goodness, trains_factors
+from fgff_core.vocabulary import (
+    ALGORITHM_LABELS,
+    ALGORITHMS,
+    CANCEL_NONE,
+    CANCEL_SHUTDOWN,
+    CANCEL_USER,
+    KILLED,
+    RunStatus,
+    algo_label,
+    has_factors,
+    has_goodness,
+    stopped,
+    trains_factors,
+)
 
 
 @pytest.mark.parametrize("algo, goodness, factors, trained", [
@@ -54,3 +67,15 @@ def test_the_vocabulary_imports_nothing_from_fgff_core():
     imported += [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
     assert not [m for m in imported if m.startswith("fgff_core")] and not any(
         n.level for n in ast.walk(tree) if isinstance(n, ast.ImportFrom))
+
+
+def test_a_users_cancel_ends_cancelled_without_a_reason_and_the_server_stopping_ends_interrupted_with_one():
+    assert stopped(CANCEL_USER) == stopped(CANCEL_NONE) == (RunStatus.CANCELLED, None)
+    assert stopped(CANCEL_USER, started=False, how="ignored") == (RunStatus.CANCELLED, None)
+    assert stopped(CANCEL_SHUTDOWN, started=False) == (
+        RunStatus.INTERRUPTED, "the server stopped before this run started; resubmit it")
+    assert stopped(CANCEL_SHUTDOWN) == (
+        RunStatus.INTERRUPTED, "the server stopped while this run was running; resubmit it to train again")
+    assert stopped(CANCEL_SHUTDOWN, how="found on restart").reason == (
+        "the server stopped while this run was running (found on restart); resubmit it to train again")
+    assert KILLED.status == RunStatus.CANCELLED and "killed" in KILLED.reason

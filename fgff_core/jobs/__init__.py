@@ -1,8 +1,10 @@
 """Run training jobs in the background: submit, watch, cancel, find again after a restart.
 
 ``limits`` (what a shared server accepts), ``worker`` (the body of one job), ``executors`` (where
-jobs run: ``Executor`` and the local process executor), ``liveness`` (which managers are alive),
-``manager`` (``JobManager``: queue and scheduler). Read runs through ``jm.store`` (``RunStore``).
+jobs run: ``Executor`` and the local process executor), ``liveness`` (which managers are alive, and
+what becomes of a dead one's runs), ``scheduler`` (the thread that starts queued runs and reaps their
+workers), ``manager`` (``JobManager``: the public API over the scheduler). Read runs through
+``jm.store`` (``RunStore``).
 """
 
 from .._lazy import exports_of, lazy_exports

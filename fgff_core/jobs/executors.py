@@ -1,7 +1,8 @@
 """Where jobs run: the ``Executor`` protocol the manager uses, the local one-process-per-job executor,
 and the choice between it and Ray (``$FGFF_EXECUTOR``, ``$FGFF_MAX_CONCURRENT``, ``$FGFF_WARM_WORKER``).
 
-The Ray executor (``ray_executor.py``) implements the same protocol for a cluster.
+The Ray executor (``ray_host.py``; its worker side is ``ray_worker.py``) implements the same protocol
+for a cluster.
 """
 
 from __future__ import annotations
@@ -235,7 +236,7 @@ def open_executor(choice: ExecutorChoice, runs_dir: Path, gpus: int, max_concurr
     ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker started ahead of time.
     """
     if choice.executor == "ray":
-        from .ray_executor import RayExecutor
+        from .ray_host import RayExecutor
 
         return RayExecutor(runs_dir, owns_ray=choice.owns_ray)
     if choice.executor != "local":

@@ -20,14 +20,13 @@ from ..data.loading import DatasetNotFoundError
 from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from ..engine.runtime import retain_freed_memory
 from ..store import (
-    CANCEL_USER,
     CHECKPOINT_NAME,
     FINAL_COLUMNS,
     RunStore,
     disk_full_message,
     is_disk_full,
 )
-from ..vocabulary import RunStatus
+from ..vocabulary import CANCEL_SHUTDOWN, CANCEL_USER, RunStatus, stopped
 
 #: Exit code of a worker that could not even record its failure because the disk is full.
 EXIT_DISK_FULL = 28  # errno ENOSPC
@@ -105,13 +104,6 @@ def final_metrics(result: RunFinished) -> dict[str, float]:
     return {c: getattr(result, c) for c in FINAL_COLUMNS}
 
 
-def stop_message(status: str) -> str | None:
-    """The reason stored with a run that stopped early (None for a user's cancel)."""
-    if status == RunStatus.INTERRUPTED:
-        return "the server stopped while this run was running; resubmit it to train again"
-    return None
-
-
 def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
                 initializer: Callable[[], None] | None = None, threads: int | None = None) -> None:
     """Entry point of a worker process: run one job and record how it ended.
@@ -126,21 +118,18 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
     store = RunStore(runs_dir)
     writer = store.writer(run_id)
     config = writer.config
-    stop_reason: list[RunStatus] = []
+    stop_flags: list[int] = []  # the cancel flag the run stopped on
 
-    def should_stop() -> bool:
-        if os.getppid() != parent:
-            stop_reason.append(RunStatus.INTERRUPTED)  # the manager's process died
-            return True
-        flag = writer.cancel_flag()
+    def should_stop() -> bool:  # a manager's process that died counts as the server stopping
+        flag = CANCEL_SHUTDOWN if os.getppid() != parent else writer.cancel_flag()
         if flag:
-            stop_reason.append(RunStatus.CANCELLED if flag == CANCEL_USER else RunStatus.INTERRUPTED)
-            return True
-        return False
+            stop_flags.append(flag)
+        return bool(flag)
 
     try:
         if should_stop():
-            writer.finish(stop_reason[0], error=stop_message(stop_reason[0]))
+            end = stopped(stop_flags[0])
+            writer.finish(end.status, error=end.reason)
             return
         import torch
 
@@ -157,9 +146,9 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
             writer.finish(result.status, final=final_metrics(result), error=result.reason,
                           checkpoint=checkpoint if result.status == RunStatus.DONE else None)
         else:
-            status = stop_reason[0] if stop_reason else RunStatus.CANCELLED
-            writer.finish(status, final=final_metrics(result), checkpoint=checkpoint if checkpoint.exists() else None,
-                          error=stop_message(status))
+            end = stopped(stop_flags[0] if stop_flags else CANCEL_USER)
+            writer.finish(end.status, final=final_metrics(result),
+                          checkpoint=checkpoint if checkpoint.exists() else None, error=end.reason)
     except BaseException as exc:  # noqa: BLE001 - every failure must end up in the store
         # The failed row records no file: what the run wrote goes, before the row needs room for its reason.
         store.discard_unrecorded_files(run_id)

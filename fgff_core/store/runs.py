@@ -34,13 +34,12 @@ import pandas as pd
 
 from ..config.schema import RunConfig
 from ..config.values import check_choice
-from ..vocabulary import ACTIVE_STATUSES, FINISHED_STATUSES, RunStatus, has_factors
+from ..vocabulary import ACTIVE_STATUSES, CANCEL_USER, FINISHED_STATUSES, RunStatus, has_factors, stopped
 from . import snapshots
 from .errors import StoreError, UnknownRunError
 from .queue import RunQueue
 from .schema import (
     ACTIVE_IN,
-    CANCEL_USER,
     CHECKPOINT_NAME,
     FINAL_COLUMNS,
     LONG_FRAME_COLUMNS,
@@ -130,11 +129,10 @@ class RunStore(Database):
         with self.transaction(immediate=True) as con:
             status = self._status(con, run_id)
             if status == RunStatus.QUEUED:
-                final = RunStatus.CANCELLED if flag == CANCEL_USER else RunStatus.INTERRUPTED
-                why = None if flag == CANCEL_USER else "the server stopped before this run started; resubmit it"
+                final = stopped(flag, started=False)
                 con.execute("UPDATE runs SET status = ?, finished_at = ?, error = ?, cancel_requested = ? "
-                            "WHERE run_id = ?", (final.value, now_iso(), why, flag, run_id))
-                return final.value
+                            "WHERE run_id = ?", (final.status.value, now_iso(), final.reason, flag, run_id))
+                return final.status.value
             if status == RunStatus.RUNNING:
                 con.execute("UPDATE runs SET cancel_requested = MAX(cancel_requested, ?) WHERE run_id = ?",
                             (flag, run_id))

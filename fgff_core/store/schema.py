@@ -35,9 +35,6 @@ SCHEMA_VERSION = 1  # new nullable columns are added on open (see _EXTRA_COLUMNS
 CHECKPOINT_NAME = "model.safetensors"
 SIGNIFICANCE_NAME = "significance.npz"
 
-# Cancel flag values in runs.cancel_requested: what the worker reports when it stops early.
-CANCEL_NONE, CANCEL_USER, CANCEL_SHUTDOWN = 0, 1, 2
-
 _KEYS = ("layer", "epoch", "step")
 EPOCH_COLUMNS = tuple(n for n in EPOCH_METRIC_NAMES if n not in _KEYS)  # loss, g_pos, ..., seconds
 EVAL_COLUMNS = tuple(n for n in EVAL_METRIC_NAMES if n not in _KEYS)  # train_acc, test_acc, ...

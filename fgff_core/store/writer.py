@@ -11,11 +11,10 @@ import numpy as np
 from .._files import atomic_open
 from ..config.schema import RunConfig
 from ..engine.events import EpochMetrics, EvalMetrics
-from ..vocabulary import RunStatus, has_factors
+from ..vocabulary import CANCEL_USER, RunStatus, has_factors
 from . import snapshots
 from .errors import UnknownRunError
 from .schema import (
-    CANCEL_USER,
     EPOCH_COLUMNS,
     EVAL_COLUMNS,
     FINAL_COLUMNS,

@@ -1,12 +1,12 @@
-"""Run jobs on a Ray cluster: one Ray task per run, its events streamed back to the app's host.
+"""Run jobs on a Ray cluster, the host side: one Ray task per run, its events streamed back into the store.
 
-``RayExecutor`` implements the ``Executor`` protocol. Each run is a Ray task with resource
-requests from its config (``num_cpus``: ``$FGFF_RAY_CPUS_PER_RUN``, default 1; ``num_gpus=1``
-when the run asks for CUDA), so Ray places runs on free CPUs and GPUs across the nodes. Workers
-cannot write the host's SQLite, so a small channel actor pinned to the host's node collects the
-events (start, node, epochs with their significance snapshots, evaluations); a drain thread here
-writes them into the store with ``RunWriter``, so live curves look the same as with local jobs.
-The final metrics and the checkpoint (as bytes) come back as the task's result and are written
+``RayExecutor`` implements the ``Executor`` protocol. Each run is a Ray task (``ray_worker.py``, the
+worker side) with resource requests from its config (``num_cpus``: ``$FGFF_RAY_CPUS_PER_RUN``, default
+1; ``num_gpus=1`` when the run asks for CUDA), so Ray places runs on free CPUs and GPUs across the
+nodes. Workers cannot write the host's SQLite, so a small channel actor pinned to the host's node
+collects the events (start, node, epochs with their significance snapshots, evaluations); a drain
+thread here writes them into the store with ``RunWriter``, so live curves look the same as with local
+jobs. The final metrics and the checkpoint (as bytes) come back as the task's result and are written
 into the run's folder on the host.
 
 Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it
@@ -22,137 +22,24 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
-import tempfile
 import threading
 import time
-import traceback
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from .._files import atomic_write
 from ..config.schema import RunConfig
 from ..format import duration
-from ..store import CANCEL_USER, CHECKPOINT_NAME, RunStore, RunWriter
-from ..vocabulary import RunStatus
-from .ray_cluster import ClusterInfo, NodeInfo, RayUnavailableError, cluster_info, connect, disconnect
-from .worker import execute_run, failure_reason, final_metrics, stop_message
-
-__all__ = ["ClusterInfo", "NodeInfo", "RayExecutor", "RayUnavailableError", "cluster_info", "connect"]
+from ..store import CHECKPOINT_NAME, RunStore, RunWriter
+from ..vocabulary import RunStatus, stopped
+from .ray_cluster import cluster_info, connect, disconnect
+from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
 LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
-
-
-# -- the worker side -------------------------------------------------------------------------------------
-class NodeReport(NamedTuple):
-    """Where a run trains: sent by the worker before its first epoch."""
-
-    hostname: str
-    ip: str
-    node_id: str
-    pid: int
-
-    def label(self) -> str:
-        return f"{self.hostname} ({self.ip}, node {self.node_id[:8]})"
-
-
-class RemoteOutcome(NamedTuple):
-    """What a run's Ray task returns: its end, final metrics and checkpoint bytes."""
-
-    status: str
-    final: dict[str, float] | None = None
-    checkpoint: bytes | None = None
-    error: str | None = None
-    error_detail: str | None = None
-
-
-class EventChannel:
-    """A Ray actor on the host's node: workers put events, the host takes them; carries stop flags."""
-
-    def __init__(self) -> None:
-        self._events: list[tuple[str, str, Any]] = []
-        self._flags: dict[str, int] = {}
-
-    def put(self, run_id: str, kind: str, payload: Any) -> int:
-        self._events.append((run_id, kind, payload))
-        return self._flags.get(run_id, 0)
-
-    def flag(self, run_id: str) -> int:
-        return self._flags.get(run_id, 0)
-
-    def take(self) -> list[tuple[str, str, Any]]:
-        events, self._events = self._events, []
-        return events
-
-    def stop(self, run_id: str, flag: int) -> None:
-        self._flags[run_id] = flag
-
-
-class _ChannelSink:
-    """``EventSink`` for ``execute_run`` on a worker: every event is sent (and acknowledged) at once."""
-
-    POLL_S = 1.0  # between epochs longer than this, should_stop asks the channel itself
-
-    def __init__(self, channel: Any, run_id: str) -> None:
-        self.channel, self.run_id, self.flag = channel, run_id, 0
-        self._last = time.monotonic()
-
-    def send(self, kind: str, payload: Any) -> None:
-        import ray
-
-        self.flag = ray.get(self.channel.put.remote(self.run_id, kind, payload))
-        self._last = time.monotonic()
-
-    def started(self, device: str, n_params: int, epoch_events: int) -> None:
-        self.send("started", (device, n_params, epoch_events))
-
-    def epoch(self, event: Any) -> None:
-        self.send("epoch", event)
-
-    def evaluation(self, event: Any) -> None:
-        self.send("eval", event)
-
-    def should_stop(self) -> bool:
-        if not self.flag and time.monotonic() - self._last > self.POLL_S:
-            import ray
-
-            self.flag = ray.get(self.channel.flag.remote(self.run_id))
-            self._last = time.monotonic()
-        return bool(self.flag)
-
-
-def train_on_worker(run_id: str, config_json: str, channel: Any, threads: int) -> RemoteOutcome:
-    """The body of a run's Ray task: train, streaming events to ``channel``; never raises for a
-    training failure (the reason travels back in the outcome)."""
-    import ray
-    import torch
-
-    sink = _ChannelSink(channel, run_id)
-    try:
-        config = RunConfig.from_json(config_json)
-        if config.device.startswith("cuda:"):  # Ray shows this task only the GPU it was given
-            config = config.replace(device="cuda")
-        torch.set_num_threads(max(1, threads))
-        sink.send("node", NodeReport(socket.gethostname(), ray.util.get_node_ip_address(),
-                                     ray.get_runtime_context().get_node_id(), os.getpid()))
-        if sink.should_stop():
-            status = RunStatus.CANCELLED if sink.flag == CANCEL_USER else RunStatus.INTERRUPTED
-            return RemoteOutcome(status.value, error=stop_message(status))
-        with tempfile.TemporaryDirectory(prefix="fgff-ray-") as tmp:
-            path = Path(tmp) / CHECKPOINT_NAME
-            result = execute_run(config, sink, sink.should_stop, path)
-            checkpoint = path.read_bytes() if path.exists() else None
-        if result.status in (RunStatus.DONE, RunStatus.FAILED):  # failed: the driver's NaN/inf rule
-            return RemoteOutcome(result.status, final_metrics(result), checkpoint, result.reason)
-        status = RunStatus.CANCELLED if sink.flag == CANCEL_USER else RunStatus.INTERRUPTED
-        return RemoteOutcome(status.value, final_metrics(result), checkpoint, stop_message(status))
-    except Exception as exc:  # noqa: BLE001 - every failure must reach the store
-        return RemoteOutcome(RunStatus.FAILED.value, error=failure_reason(exc), error_detail=traceback.format_exc())
 
 
 def ray_failure_reason(exc: BaseException) -> str:
@@ -170,7 +57,6 @@ def ray_failure_reason(exc: BaseException) -> str:
     return f"Ray: {type(exc).__name__}: {first}"
 
 
-# -- the host side ---------------------------------------------------------------------------------------
 @dataclass
 class _RayRun:
     writer: RunWriter
@@ -357,8 +243,8 @@ class RayExecutor:
         try:
             outcome = RemoteOutcome(*ray.get(run.ref))
         except rex.TaskCancelledError:  # a kill, a run that never started, or one that did not stop in time
-            status = RunStatus.CANCELLED if run.stop_flag in (0, CANCEL_USER) else RunStatus.INTERRUPTED
-            outcome = RemoteOutcome(status.value, error=stop_message(status))
+            end = stopped(run.stop_flag)
+            outcome = RemoteOutcome(end.status.value, error=end.reason)
         except rex.RayError as exc:
             outcome = RemoteOutcome(RunStatus.FAILED.value, error=ray_failure_reason(exc),
                                     error_detail=f"{type(exc).__name__}: {exc}")
