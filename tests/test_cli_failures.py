@@ -40,7 +40,7 @@ def test_an_unreachable_ray_cluster_is_one_line_and_creates_no_runs_folder(tmp_p
 
 def test_an_invalid_fgff_executor_is_refused_by_the_cli(tmp_path):
     proc = _cli(tmp_path, "train", *TINY, FGFF_EXECUTOR="bogus")
-    _one_line_failure(proc, "executor: expected one of local, ray (or $FGFF_EXECUTOR), got 'bogus'")
+    _one_line_failure(proc, "$FGFF_EXECUTOR: 'bogus' is not allowed; choose one of local, ray")
     assert list(tmp_path.iterdir()) == []
 
 
@@ -59,7 +59,7 @@ def test_damaged_cifar10_python_batches_are_one_line(tmp_path):
 
 def test_the_job_manager_refuses_an_invalid_executor_before_creating_its_folder(tmp_path, monkeypatch):
     monkeypatch.setenv("FGFF_EXECUTOR", "bogus")
-    with pytest.raises(ValueError, match="executor: expected one of local, ray"):
+    with pytest.raises(ValueError, match=r"\$FGFF_EXECUTOR: 'bogus' is not allowed; choose one of local, ray"):
         JobManager(tmp_path / "runs")
     assert not (tmp_path / "runs").exists()
 
