@@ -27,8 +27,8 @@ from ..vocabulary import has_goodness
 from .augment import background_value, random_shift
 from .device import autocast, matmul_precision, resolve_device
 from .driver import Driver
-from .epoch_log import EpochClock, EpochStats, PendingEpoch, stats_on_device
-from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
+from .epoch_log import EpochLog, EpochStats, stats_on_device
+from .events import EvalMetrics, Event, RunFinished, RunStarted
 from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
 from .label_input import FirstLayerData, LayerInputs, PairInputs
 from .model import BPNet, FFNet, LabelGoodness, sum_layers
@@ -77,8 +77,7 @@ class Trainer:
         self._optimizers: list[LayerOptimizers] = []
         self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
         self._eval_idx = self._eval_indices()
-        self._clock = EpochClock()
-        self._epoch_seconds: list[float] = []
+        self._log = EpochLog()  # the layer-epochs' metrics, numbered, flushed to the host in batches
         self.result: RunFinished | None = None
 
     # -- public -------------------------------------------------------------------------------
@@ -96,7 +95,7 @@ class Trainer:
                          n_params=sum(p.numel() for p in self.model.parameters()),
                          epoch_events=cfg.epoch_events)
         with matmul_precision(cfg.precision):
-            self._clock.restart()
+            self._log.restart_clock()
             body = self._run_ff() if has_goodness(cfg.algo) else self._run_bp()
             stopped = yield from body
             if stopped:
@@ -108,7 +107,7 @@ class Trainer:
                 final = dict(test_acc=test.with_significance, test_acc_no_significance=test.no_significance,
                              train_acc=train.with_significance, train_acc_no_significance=train.no_significance,
                              **self._readout())
-        seconds = self._epoch_seconds
+        seconds = self._log.epoch_seconds
         self.result = RunFinished(status="stopped" if stopped else "done", **final,
                                   train_seconds=sum(seconds),
                                   epoch_seconds_median=statistics.median(seconds) if seconds else 0.0,
@@ -143,15 +142,13 @@ class Trainer:
         y_neg = y_random
         self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
-        pending: list[PendingEpoch] = []
-        step = 0
         if cfg.schedule == "greedy":
             # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
             inputs = first_data.inputs(y_neg)
             for i in range(n_layers):
                 for epoch in range(1, cfg.epochs + 1):
                     if self._stop_now():
-                        yield from self._flush(pending)
+                        yield from self._log.flush()
                         return True
                     y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
                     y_neg = y_neg if y_new is None else y_new
@@ -161,17 +158,16 @@ class Trainer:
                     elif y_new is not None:
                         inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
                     self._optimizers[i].start_epoch(epoch, cfg.epochs)
-                    step += 1
                     stats = self._ff_epoch([i], inputs)
-                    pending.append(PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
-                    yield from self._maybe_flush_and_eval(pending, [i], epoch, [step], upto=i + 1)
+                    step = self._log.add(i, epoch, stats[0], self._significance_snapshot(i))
+                    yield from self._maybe_flush_and_eval([i], epoch, [step], upto=i + 1)
                 with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
                     inputs = inputs.forward(model.layers[i])
             return False
         # simultaneous: every layer steps each epoch on the detached outputs of the layer below
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
-                yield from self._flush(pending)
+                yield from self._log.flush()
                 return True
             y_new, y_random = self._next_negatives(epoch, y_random, upto=n_layers)
             y_neg = y_neg if y_new is None else y_new
@@ -180,12 +176,8 @@ class Trainer:
             if cfg.augment_shift:  # this epoch's shifted images (the labels stay)
                 first_data = model.first_input.prepare(self._training_images(), y)
             stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
-            steps = []
-            for i in range(n_layers):
-                step += 1
-                steps.append(step)
-                pending.append(PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
-            yield from self._maybe_flush_and_eval(pending, list(range(n_layers)), epoch, steps, upto=n_layers)
+            steps = [self._log.add(i, epoch, stats[i], self._significance_snapshot(i)) for i in range(n_layers)]
+            yield from self._maybe_flush_and_eval(list(range(n_layers)), epoch, steps, upto=n_layers)
         return False
 
     def _next_negatives(self, epoch: int, y_random: Tensor, upto: int) -> tuple[Tensor | None, Tensor]:
@@ -270,11 +262,10 @@ class Trainer:
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = make_optimizer(model.parameters(), cfg)
-        pending: list[PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
-                yield from self._flush(pending)
+                yield from self._log.flush()
                 return True
             set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             x = self._training_images()
@@ -290,8 +281,8 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
-            pending.append(PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
-            yield from self._maybe_flush_and_eval(pending, [0], epoch, [epoch], upto=None)
+            step = self._log.add(0, epoch, (total / len(batches)).reshape(1), None)
+            yield from self._maybe_flush_and_eval([0], epoch, [step], upto=None)
         return False
 
     # -- shared -------------------------------------------------------------------------------
@@ -313,20 +304,20 @@ class Trainer:
         te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
         return tr, te
 
-    def _maybe_flush_and_eval(self, pending: list[PendingEpoch], layers: list[int], epoch: int, steps: list[int],
+    def _maybe_flush_and_eval(self, layers: list[int], epoch: int, steps: list[int],
                               upto: int | None) -> Iterator[Event]:
         """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
         ``layers`` (those that stepped this epoch), at the matching ``steps``."""
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
-        if evaluate or last or len(pending) >= cfg.log_every * (1 if cfg.schedule == "greedy" else len(cfg.layers)):
-            yield from self._flush(pending)
+        if evaluate or last or len(self._log) >= cfg.log_every * (1 if cfg.schedule == "greedy" else len(cfg.layers)):
+            yield from self._log.flush()
         if evaluate:
             tr, te = self._eval_idx
             yield from self._evaluations(self.data.x_train[tr], self.data.y_train[tr], self.data.x_test[te],
                                          self.data.y_test[te], layers, epoch, steps, upto)
-            self._clock.restart()  # evaluation time is not training time
+            self._log.restart_clock()  # evaluation time is not training time
 
     @torch.no_grad()
     def _evaluations(self, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, layers: list[int],
@@ -356,23 +347,6 @@ class Trainer:
         result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
                                first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
         return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
-
-    def _flush(self, pending: list[PendingEpoch]) -> Iterator[EpochMetrics]:
-        """Copy the pending epochs' metrics to the host in one transfer and yield them."""
-        if not pending:
-            self._clock.restart()
-            return
-        rows = torch.stack([p.stats for p in pending]).cpu().tolist()  # the one sync point
-        host_s = [p.s.cpu().numpy() if p.s is not None else None for p in pending]
-        # Seconds per layer-epoch, averaged over the flushed ones: exact on GPU because the
-        # transfer above waits for the queued work.
-        seconds = self._clock.seconds_per(len(pending))
-        for p, row, s in zip(pending, rows, host_s):
-            self._epoch_seconds.append(seconds)
-            yield EpochMetrics(layer=p.layer, epoch=p.epoch, step=p.step, **EpochStats(*row)._asdict(),
-                               seconds=seconds, significance=s)
-        pending.clear()
-        self._clock.restart()
 
 def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
     return Accuracy(_fraction(scores.with_significance.argmax(1) == y),
