@@ -15,7 +15,6 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,23 +23,19 @@ from torch import Tensor
 from ..config.schema import RunConfig
 from ..data.loading import Dataset, load_for_config
 from ..vocabulary import has_goodness
+from . import evaluation
 from .augment import background_value, random_shift
 from .device import autocast, matmul_precision, resolve_device
 from .driver import Driver
 from .epoch_log import EpochLog, EpochStats, stats_on_device
-from .events import EvalMetrics, Event, RunFinished, RunStarted
+from .evaluation import Accuracy, EvalSubsets
+from .events import Event, RunFinished, RunStarted
 from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
 from .label_input import FirstLayerData, LayerInputs, PairInputs
-from .model import BPNet, FFNet, LabelGoodness, sum_layers
+from .model import BPNet, FFNet
 from .negatives import draw_negative_labels, hard_negative_labels, mix_negatives
 from .optim import LayerOptimizers, lr_factor, make_optimizer, set_lr_factor
 from .readout import train_readout
-
-EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
-
-class Accuracy(NamedTuple):
-    with_significance: float  # the prediction rule with the factors s (for FF they are 1); BP's accuracy
-    no_significance: float | None  # without them (eq. 2); None for BP
 
 
 class Trainer:
@@ -76,7 +71,7 @@ class Trainer:
         self._should_stop: Callable[[], bool] = lambda: False
         self._optimizers: list[LayerOptimizers] = []
         self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
-        self._eval_idx = self._eval_indices()
+        self._eval_rows = EvalSubsets.draw(data, cfg.eval_subset, self.device)
         self._log = EpochLog()  # the layer-epochs' metrics, numbered, flushed to the host in batches
         self.result: RunFinished | None = None
 
@@ -114,24 +109,15 @@ class Trainer:
                                   wall_seconds=time.perf_counter() - wall_start)
         yield self.result
 
-    @torch.no_grad()
     def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
         """Accuracy of the prediction rule (``predict_layers`` of the first ``upto`` layers) with and
         without the significance factors (BP: one value)."""
-        chunk = self.config.eval_chunk
-        if isinstance(self.model, BPNet):
-            return Accuracy(_fraction(self.model.predict(x, chunk=chunk) == y), None)
-        return _accuracy_of(self._summed(self.model.layer_label_goodness(x, upto=upto, chunk=chunk)), y)
+        return evaluation.accuracy(self.model, x, y, self.config.predict_layers, self.config.eval_chunk, upto)
 
     def first_predicting_layer(self, upto: int | None = None) -> int:
-        """The first layer whose goodness counts at prediction: 1 for ``predict_layers=skip_first`` (0-based),
-        unless only layer 1 is trained yet (the greedy schedule's first layer), then 0."""
+        """``evaluation.first_predicting_layer`` for this run, of all its layers unless ``upto``."""
         upto = len(self.config.layers) if upto is None else upto
-        return 1 if self.config.predict_layers == "skip_first" and upto > 1 else 0
-
-    def _summed(self, per_layer: LabelGoodness) -> LabelGoodness:
-        first = self.first_predicting_layer(len(per_layer.with_significance))
-        return LabelGoodness(*(sum_layers(g, first) for g in per_layer))
+        return evaluation.first_predicting_layer(self.config.predict_layers, upto)
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
@@ -193,8 +179,8 @@ class Trainer:
             y_random = draw_negative_labels(y, n_classes, self.generator)
         if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
             def hard_of(rows: Tensor) -> Tensor:
-                scores = self._summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
-                                                                      chunk=cfg.eval_chunk))
+                scores = evaluation.summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
+                                                                           chunk=cfg.eval_chunk), cfg.predict_layers)
                 return hard_negative_labels(scores.with_significance, y[rows])
 
             return mix_negatives(y_random, cfg.hard_negatives, self.generator, hard_of), y_random
@@ -297,13 +283,6 @@ class Trainer:
     def _stop_now(self) -> bool:
         return self._stop_requested or self._should_stop()
 
-    def _eval_indices(self) -> tuple[Tensor, Tensor]:
-        gen = torch.Generator().manual_seed(EVAL_SUBSET_SEED)
-        k = self.config.eval_subset
-        tr = torch.randperm(len(self.data.y_train), generator=gen)[:k].to(self.device)
-        te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
-        return tr, te
-
     def _maybe_flush_and_eval(self, layers: list[int], epoch: int, steps: list[int],
                               upto: int | None) -> Iterator[Event]:
         """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
@@ -314,30 +293,9 @@ class Trainer:
         if evaluate or last or len(self._log) >= cfg.log_every * (1 if cfg.schedule == "greedy" else len(cfg.layers)):
             yield from self._log.flush()
         if evaluate:
-            tr, te = self._eval_idx
-            yield from self._evaluations(self.data.x_train[tr], self.data.y_train[tr], self.data.x_test[te],
-                                         self.data.y_test[te], layers, epoch, steps, upto)
+            yield from evaluation.evaluations(self.model, self.data, self._eval_rows, cfg.predict_layers,
+                                              cfg.eval_chunk, layers, epoch, steps, upto)
             self._log.restart_clock()  # evaluation time is not training time
-
-    @torch.no_grad()
-    def _evaluations(self, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, layers: list[int],
-                     epoch: int, steps: list[int], upto: int | None) -> Iterator[EvalMetrics]:
-        if isinstance(self.model, BPNet):
-            train, test = self.accuracy(x_train, y_train), self.accuracy(x_test, y_test)
-            yield EvalMetrics(layer=0, epoch=epoch, step=steps[0], train_acc=train.with_significance,
-                              test_acc=test.with_significance, train_acc_no_significance=None,
-                              test_acc_no_significance=None)
-            return
-        chunk = self.config.eval_chunk
-        per_train = self.model.layer_label_goodness(x_train, upto=upto, chunk=chunk)
-        per_test = self.model.layer_label_goodness(x_test, upto=upto, chunk=chunk)
-        train, test = _accuracy_of(self._summed(per_train), y_train), _accuracy_of(self._summed(per_test), y_test)
-        for layer, step in zip(layers, steps):
-            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train.with_significance,
-                              test_acc=test.with_significance, train_acc_no_significance=train.no_significance,
-                              test_acc_no_significance=test.no_significance,
-                              layer_train_acc=_fraction(per_train.with_significance[layer].argmax(1) == y_train),
-                              layer_test_acc=_fraction(per_test.with_significance[layer].argmax(1) == y_test))
 
     def _readout(self) -> dict[str, float]:
         """The linear readout's accuracies (``readout_epochs`` > 0, FF/FGFF), else nothing."""
@@ -347,14 +305,6 @@ class Trainer:
         result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
                                first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
         return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
-
-def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
-    return Accuracy(_fraction(scores.with_significance.argmax(1) == y),
-                    _fraction(scores.no_significance.argmax(1) == y))
-
-
-def _fraction(correct: Tensor) -> float:
-    return float(correct.float().mean().item()) if len(correct) else float("nan")
 
 
 def train(config: RunConfig | dict, data: Dataset | None = None,
