@@ -13,6 +13,7 @@ significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 
@@ -41,7 +42,8 @@ from .readout import train_readout
 class Trainer:
     """Trains one run described by a ``RunConfig`` (or its dict form) on a ``Dataset``.
 
-    ``data`` defaults to the config's dataset; pass one to reuse loaded data across runs.
+    ``data`` defaults to the config's dataset; pass one to reuse loaded data across runs. Constructing
+    checks the arguments only; the data is loaded and the network built on first use (``prepare``).
     """
 
     def __init__(self, config: RunConfig | dict, data: Dataset | None = None) -> None:
@@ -49,31 +51,66 @@ class Trainer:
         cfg = self.config
         if cfg.predict_layers == "skip_first" and len(cfg.layers) < 2 and has_goodness(cfg.algo):
             raise ValueError("predict_layers: skip_first needs 2 or more layers; use all for a 1-layer net")
-        self.device = resolve_device(cfg.device)
-        data = data if data is not None else load_for_config(cfg)
-        self.data = data.to(self.device)  # resident on the device for the whole run
-        self.label_value = cfg.resolve_label_value(data.x_train.max())
+        if data is not None and not isinstance(data, Dataset):
+            raise TypeError(f"data: expected a Dataset or None, got {type(data).__name__}")
+        self.device = resolve_device(cfg.device)  # checks the device is here (ValueError); moves nothing
+        self._given_data = data
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+        self._stop_requested = False
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._optimizers: list[LayerOptimizers] = []
+        self._log = EpochLog()  # the layer-epochs' metrics, numbered, flushed to the host in batches
+        self.result: RunFinished | None = None
+
+    def prepare(self) -> Trainer:
+        """Build what a run starts from, once: the data on the device (loaded unless given), the label
+        value, the seeded network, the generators and the evaluation subsets. ``run()``, ``accuracy()`` and
+        the ``data``, ``model`` and ``label_value`` attributes call it; returns the trainer."""
+        if self._prepared:
+            return self
+        with self._prepare_lock:  # two threads may share a trainer (the lesson's): build once
+            if not self._prepared:
+                self._build()
+        return self
+
+    def _build(self) -> None:  # see ``prepare``
+        cfg = self.config
+        data = self._given_data if self._given_data is not None else load_for_config(cfg)
+        self._data = data.to(self.device)  # resident on the device for the whole run
+        self._label_value = cfg.resolve_label_value(data.x_train.max())
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
             if not has_goodness(cfg.algo):
                 model = BPNet(data.input_dim, cfg.layers, data.n_classes)
             else:
-                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize,
+                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self._label_value, cfg.factorize,
                               cfg.significance_param)
-        self.model = model.to(self.device)
-        self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
+        self._model = model.to(self.device)
+        self._generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
         self._shift_generator = torch.Generator().manual_seed(cfg.seed)  # augment_shift's own: same batches
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
         # compiled graph per layer and input shape); the optimizer steps stay eager.
         self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
-        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-        self._stop_requested = False
-        self._should_stop: Callable[[], bool] = lambda: False
-        self._optimizers: list[LayerOptimizers] = []
         self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
         self._eval_rows = EvalSubsets.draw(data, cfg.eval_subset, self.device)
-        self._log = EpochLog()  # the layer-epochs' metrics, numbered, flushed to the host in batches
-        self.result: RunFinished | None = None
+        self._prepared = True
+
+    @property
+    def data(self) -> Dataset:
+        """The run's data, on ``device``."""
+        return self.prepare()._data
+
+    @property
+    def model(self) -> FFNet | BPNet:
+        """The network (trained once ``run()`` has finished)."""
+        return self.prepare()._model
+
+    @property
+    def label_value(self) -> float:
+        """The value written at the label's position (``RunConfig.resolve_label_value``)."""
+        return self.prepare()._label_value
 
     # -- public -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -82,7 +119,7 @@ class Trainer:
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
         """Train, yielding events. ``should_stop`` is polled between epochs."""
-        cfg = self.config
+        cfg = self.prepare().config
         wall_start = time.perf_counter()
         self._should_stop = should_stop or (lambda: False)
         yield RunStarted(config=cfg.to_dict(), device=str(self.device), n_train=len(self.data.y_train),
@@ -124,7 +161,7 @@ class Trainer:
         cfg, model, data = self.config, self.model, self.data
         y = data.y_train
         first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
-        y_random = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
+        y_random = draw_negative_labels(y, data.n_classes, self._generator)  # drawn once (Algorithm 1, l. 5)
         y_neg = y_random
         self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
         n_layers = len(model.layers)
@@ -176,14 +213,14 @@ class Trainer:
         cfg, y, n_classes = self.config, self.data.y_train, self.data.n_classes
         resampled = cfg.negatives == "resample"
         if resampled:
-            y_random = draw_negative_labels(y, n_classes, self.generator)
+            y_random = draw_negative_labels(y, n_classes, self._generator)
         if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
             def hard_of(rows: Tensor) -> Tensor:
                 scores = evaluation.summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
                                                                            chunk=cfg.eval_chunk), cfg.predict_layers)
                 return hard_negative_labels(scores.with_significance, y[rows])
 
-            return mix_negatives(y_random, cfg.hard_negatives, self.generator, hard_of), y_random
+            return mix_negatives(y_random, cfg.hard_negatives, self._generator, hard_of), y_random
         if cfg.hard_negatives > 0:
             return None, y_random  # keep the mix until the next recomputation
         return (y_random if resampled else None), y_random
@@ -213,7 +250,7 @@ class Trainer:
         cfg = self.config
         n = len(self.data.y_train)
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-            torch.randperm(n, generator=self.generator).to(self.device).split(cfg.batch_size)
+            torch.randperm(n, generator=self._generator).to(self.device).split(cfg.batch_size)
         sums = [torch.zeros(len(EpochStats._fields), device=self.device) for _ in layer_ids]
         for rows in batches:
             batch = inputs if rows is None else inputs.select(rows)
@@ -256,7 +293,7 @@ class Trainer:
             set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             x = self._training_images()
             batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-                torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
+                torch.randperm(n, generator=self._generator).to(y.device).split(cfg.batch_size)
             total = torch.zeros((), device=y.device)
             for idx in batches:
                 xb, yb = (x, y) if idx is None else (x[idx], y[idx])
