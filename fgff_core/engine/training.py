@@ -8,6 +8,10 @@ returns the final ``RunFinished`` with the trained ``Trainer``.
 FF and FGFF are one code path: every layer multiplies its squared activations by its
 significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at ``sig_lr``
 (``optim.LayerOptimizers``); FF leaves them frozen at 1, where eq. (3) is eq. (2).
+
+Reading order: ``run`` -> ``_run_ff`` -> the schedule (``_train_greedy`` or ``_train_simultaneous``) ->
+``_ff_epoch`` -> ``_layer_step``; ``_run_bp`` for the baseline. The speed modes (``compile``, ``precision``)
+sit behind ``_forward_loss`` and ``device.py``; no schedule branches on them.
 """
 
 from __future__ import annotations
@@ -158,49 +162,83 @@ class Trainer:
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
-        cfg, model, data = self.config, self.model, self.data
-        y = data.y_train
-        first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
-        y_random = draw_negative_labels(y, data.n_classes, self._generator)  # drawn once (Algorithm 1, l. 5)
+        """FF and FGFF: layer 1's positive inputs and the negative labels, made once (Algorithm 1, l. 4-5),
+        then the config's ``schedule``. Returns whether the run was stopped."""
+        y = self.data.y_train
+        first_data = self.model.first_input.prepare(self.data.x_train, y)  # layer 1's positive part, once per run
+        y_random = draw_negative_labels(y, self.data.n_classes, self._generator)  # drawn once (Algorithm 1, l. 5)
+        self._optimizers = [LayerOptimizers(layer, self.config) for layer in self.model.layers]
+        schedule = {"greedy": self._train_greedy, "simultaneous": self._train_simultaneous}[self.config.schedule]
+        return (yield from schedule(first_data, y_random))
+
+    def _train_greedy(self, first_data: FirstLayerData, y_random: Tensor) -> Iterator[Event]:
+        """``schedule=greedy``, Algorithm 1 as written: each layer for all its epochs, then the next one on
+        its frozen outputs::
+
+            for i = 1..m:                                     # l. 6
+                for epoch = 1..epochs:                        # l. 8
+                    o_p, o_n = Forward_i(pos), Forward_i(neg) # l. 9-10
+                    g_pos, g_neg = Mean(Square(o_p, o_n) * s_i)  # l. 11-13, eq. (3); FF: s_i = 1
+                    L = Loss(g_pos, g_neg)                    # l. 15
+                    step s_i at sig_lr, W_i and b_i at lr     # l. 16-19; FF: s_i stays 1
+                pos, neg = Forward_i(pos), Forward_i(neg)     # l. 22-23: frozen, they feed layer i+1
+
+        Forward_i is layer i: L2-normalise, linear, ReLU (l. 26-30). With ``batch_size`` set, l. 9-19 run once
+        per minibatch. New negative labels (``negatives=resample``, ``hard_negatives``) and shifted images
+        (``augment_shift``) reach layer i through the frozen layers below it. Returns whether the run was stopped.
+        """
+        cfg, model, y = self.config, self.model, self.data.y_train
         y_neg = y_random
-        self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
-        n_layers = len(model.layers)
-        if cfg.schedule == "greedy":
-            # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
-            inputs = first_data.inputs(y_neg)
-            for i in range(n_layers):
-                for epoch in range(1, cfg.epochs + 1):
-                    if self._stop_now():
-                        yield from self._log.flush()
-                        return True
-                    y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
-                    y_neg = y_neg if y_new is None else y_new
-                    if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
-                        first_data = model.first_input.prepare(self._training_images(), y)
-                        inputs = self._through_frozen(i, first_data.inputs(y_neg))
-                    elif y_new is not None:
-                        inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
-                    self._optimizers[i].start_epoch(epoch, cfg.epochs)
-                    stats = self._ff_epoch([i], inputs)
-                    step = self._log.add(i, epoch, stats[0], self._significance_snapshot(i))
-                    yield from self._maybe_flush_and_eval([i], epoch, [step], upto=i + 1)
-                with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
-                    inputs = inputs.forward(model.layers[i])
-            return False
-        # simultaneous: every layer steps each epoch on the detached outputs of the layer below
+        inputs = first_data.inputs(y_neg)
+        for i in range(len(model.layers)):
+            for epoch in range(1, cfg.epochs + 1):
+                if self._stop_now():
+                    yield from self._log.flush()
+                    return True
+                y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
+                y_neg = y_neg if y_new is None else y_new
+                if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
+                    first_data = model.first_input.prepare(self._training_images(), y)
+                    inputs = self._through_frozen(i, first_data.inputs(y_neg))
+                elif y_new is not None:
+                    inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
+                self._optimizers[i].start_epoch(epoch, cfg.epochs)
+                stats = self._ff_epoch([i], inputs)
+                step = self._log.add(i, epoch, stats[0], self._significance_snapshot(i))
+                yield from self._maybe_flush_and_eval([i], epoch, [step], upto=i + 1)
+            with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
+                inputs = inputs.forward(model.layers[i])
+        return False
+
+    def _train_simultaneous(self, first_data: FirstLayerData, y_random: Tensor) -> Iterator[Event]:
+        """``schedule=simultaneous``, Algorithm 1 with its layer loop inside the epoch loop (l. 7: "this
+        process can be parallelized"): every layer steps every epoch, on the outputs of the layer below::
+
+            for epoch = 1..epochs:
+                for each minibatch (pos, neg):
+                    for i = 1..m:
+                        l. 9-19 for layer i on (pos, neg)  # as in the greedy schedule
+                        pos, neg = o_p, o_n                # detached: no gradient crosses layers
+
+        Layer i+1 takes layer i's outputs from before layer i's step on the same minibatch. Returns whether
+        the run was stopped.
+        """
+        cfg, model, y = self.config, self.model, self.data.y_train
+        layers = list(range(len(model.layers)))
+        y_neg = y_random
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
                 yield from self._log.flush()
                 return True
-            y_new, y_random = self._next_negatives(epoch, y_random, upto=n_layers)
+            y_new, y_random = self._next_negatives(epoch, y_random, upto=len(layers))
             y_neg = y_neg if y_new is None else y_new
             for opt in self._optimizers:
                 opt.start_epoch(epoch, cfg.epochs)
             if cfg.augment_shift:  # this epoch's shifted images (the labels stay)
                 first_data = model.first_input.prepare(self._training_images(), y)
-            stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
-            steps = [self._log.add(i, epoch, stats[i], self._significance_snapshot(i)) for i in range(n_layers)]
-            yield from self._maybe_flush_and_eval(list(range(n_layers)), epoch, steps, upto=n_layers)
+            stats = self._ff_epoch(layers, first_data.inputs(y_neg))
+            steps = [self._log.add(i, epoch, stats[i], self._significance_snapshot(i)) for i in layers]
+            yield from self._maybe_flush_and_eval(layers, epoch, steps, upto=len(layers))
         return False
 
     def _next_negatives(self, epoch: int, y_random: Tensor, upto: int) -> tuple[Tensor | None, Tensor]:
@@ -282,6 +320,7 @@ class Trainer:
 
     # -- BP -----------------------------------------------------------------------------------
     def _run_bp(self) -> Iterator[Event]:
+        """The backprop baseline: the whole network on cross-entropy, one step per minibatch."""
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = make_optimizer(model.parameters(), cfg)
