@@ -366,7 +366,7 @@ class Trainer:
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
-        if evaluate or last or len(self._log) >= cfg.log_every * (1 if cfg.schedule == "greedy" else len(cfg.layers)):
+        if evaluate or last or len(self._log) >= cfg.log_every * len(layers):  # every log_every epochs
             yield from self._log.flush()
         if evaluate:
             yield from evaluation.evaluations(self.model, self.data, self._eval_rows, cfg.predict_layers,
