@@ -235,7 +235,7 @@ def measure_peak_memory(setup: Setup, data: Dataset, algo: str, factorize: bool)
     if setup.device.startswith("cuda"):
         gc.collect()
         torch.cuda.empty_cache()
-        trainer = Trainer(cfg, data)
+        trainer = Trainer(cfg, data).prepare()  # data and network on the GPU before the baseline
         base = torch.cuda.memory_allocated(setup.device)
         torch.cuda.reset_peak_memory_stats(setup.device)
     else:

@@ -4,12 +4,14 @@ the host in batches (one sync per flush, not per step), and the clock that times
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
 from torch import Tensor
 
+from .events import EpochMetrics
 from .goodness import LayerOutputs
 
 
@@ -52,3 +54,46 @@ class EpochClock:
 
     def seconds_per(self, n_epochs: int) -> float:
         return (time.perf_counter() - self._since) / n_epochs
+
+
+class EpochLog:
+    """A run's layer-epochs: numbered as they are added (``step``), kept on the device until ``flush``
+    copies them to the host in one transfer, and timed between flushes (``epoch_seconds``)."""
+
+    def __init__(self) -> None:
+        self._pending: list[PendingEpoch] = []
+        self._steps = 0
+        self._clock = EpochClock()
+        self.epoch_seconds: list[float] = []  # one per flushed layer-epoch
+
+    def __len__(self) -> int:
+        """Layer-epochs waiting for the next flush."""
+        return len(self._pending)
+
+    def add(self, layer: int, epoch: int, stats: Tensor, s: Tensor | None) -> int:
+        """Keep a layer-epoch's ``EpochStats`` vector and factors ``s`` until the next flush; return its step."""
+        self._steps += 1
+        self._pending.append(PendingEpoch(layer, epoch, self._steps, stats, s))
+        return self._steps
+
+    def restart_clock(self) -> None:
+        """Time from now: what happened since (an evaluation) is not training time."""
+        self._clock.restart()
+
+    def flush(self) -> Iterator[EpochMetrics]:
+        """Copy the pending epochs' metrics to the host in one transfer and yield them."""
+        pending = self._pending
+        if not pending:
+            self._clock.restart()
+            return
+        rows = torch.stack([p.stats for p in pending]).cpu().tolist()  # the one sync point
+        host_s = [p.s.cpu().numpy() if p.s is not None else None for p in pending]
+        # Seconds per layer-epoch, averaged over the flushed ones: exact on GPU because the
+        # transfer above waits for the queued work.
+        seconds = self._clock.seconds_per(len(pending))
+        for p, row, s in zip(pending, rows, host_s):
+            self.epoch_seconds.append(seconds)
+            yield EpochMetrics(layer=p.layer, epoch=p.epoch, step=p.step, **EpochStats(*row)._asdict(),
+                               seconds=seconds, significance=s)
+        pending.clear()
+        self._clock.restart()

@@ -8,14 +8,18 @@ returns the final ``RunFinished`` with the trained ``Trainer``.
 FF and FGFF are one code path: every layer multiplies its squared activations by its
 significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at ``sig_lr``
 (``optim.LayerOptimizers``); FF leaves them frozen at 1, where eq. (3) is eq. (2).
+
+Reading order: ``run`` -> ``_run_ff`` -> the schedule (``_train_greedy`` or ``_train_simultaneous``) ->
+``_ff_epoch`` -> ``_layer_step``; ``_run_bp`` for the baseline. The speed modes (``compile``, ``precision``)
+sit behind ``_forward_loss`` and ``device.py``; no schedule branches on them.
 """
 
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
@@ -24,29 +28,26 @@ from torch import Tensor
 from ..config.schema import RunConfig
 from ..data.loading import Dataset, load_for_config
 from ..vocabulary import has_goodness
+from . import evaluation
 from .augment import background_value, random_shift
 from .device import autocast, matmul_precision, resolve_device
 from .driver import Driver
-from .epoch_log import EpochClock, EpochStats, PendingEpoch, stats_on_device
-from .events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
+from .epoch_log import EpochLog, EpochStats, stats_on_device
+from .evaluation import Accuracy, EvalSubsets
+from .events import Event, RunFinished, RunStarted
 from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
 from .label_input import FirstLayerData, LayerInputs, PairInputs
-from .model import BPNet, FFNet, LabelGoodness, sum_layers
+from .model import BPNet, FFNet
 from .negatives import draw_negative_labels, hard_negative_labels, mix_negatives
 from .optim import LayerOptimizers, lr_factor, make_optimizer, set_lr_factor
 from .readout import train_readout
-
-EVAL_SUBSET_SEED = 0  # the in-training evaluation subsets are the same for every run
-
-class Accuracy(NamedTuple):
-    with_significance: float  # the prediction rule with the factors s (for FF they are 1); BP's accuracy
-    no_significance: float | None  # without them (eq. 2); None for BP
 
 
 class Trainer:
     """Trains one run described by a ``RunConfig`` (or its dict form) on a ``Dataset``.
 
-    ``data`` defaults to the config's dataset; pass one to reuse loaded data across runs.
+    ``data`` defaults to the config's dataset; pass one to reuse loaded data across runs. Constructing
+    checks the arguments only; the data is loaded and the network built on first use (``prepare``).
     """
 
     def __init__(self, config: RunConfig | dict, data: Dataset | None = None) -> None:
@@ -54,32 +55,66 @@ class Trainer:
         cfg = self.config
         if cfg.predict_layers == "skip_first" and len(cfg.layers) < 2 and has_goodness(cfg.algo):
             raise ValueError("predict_layers: skip_first needs 2 or more layers; use all for a 1-layer net")
-        self.device = resolve_device(cfg.device)
-        data = data if data is not None else load_for_config(cfg)
-        self.data = data.to(self.device)  # resident on the device for the whole run
-        self.label_value = cfg.resolve_label_value(data.x_train.max())
+        if data is not None and not isinstance(data, Dataset):
+            raise TypeError(f"data: expected a Dataset or None, got {type(data).__name__}")
+        self.device = resolve_device(cfg.device)  # checks the device is here (ValueError); moves nothing
+        self._given_data = data
+        self._prepared = False
+        self._prepare_lock = threading.Lock()
+        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
+        self._stop_requested = False
+        self._should_stop: Callable[[], bool] = lambda: False
+        self._optimizers: list[LayerOptimizers] = []
+        self._log = EpochLog()  # the layer-epochs' metrics, numbered, flushed to the host in batches
+        self.result: RunFinished | None = None
+
+    def prepare(self) -> Trainer:
+        """Build what a run starts from, once: the data on the device (loaded unless given), the label
+        value, the seeded network, the generators and the evaluation subsets. ``run()``, ``accuracy()`` and
+        the ``data``, ``model`` and ``label_value`` attributes call it; returns the trainer."""
+        if self._prepared:
+            return self
+        with self._prepare_lock:  # two threads may share a trainer (the lesson's): build once
+            if not self._prepared:
+                self._build()
+        return self
+
+    def _build(self) -> None:  # see ``prepare``
+        cfg = self.config
+        data = self._given_data if self._given_data is not None else load_for_config(cfg)
+        self._data = data.to(self.device)  # resident on the device for the whole run
+        self._label_value = cfg.resolve_label_value(data.x_train.max())
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
             if not has_goodness(cfg.algo):
                 model = BPNet(data.input_dim, cfg.layers, data.n_classes)
             else:
-                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self.label_value, cfg.factorize,
+                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self._label_value, cfg.factorize,
                               cfg.significance_param)
-        self.model = model.to(self.device)
-        self.generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
+        self._model = model.to(self.device)
+        self._generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
         self._shift_generator = torch.Generator().manual_seed(cfg.seed)  # augment_shift's own: same batches
         # Speed mode: torch.compile fuses the forward, goodness and loss of a layer step (one
         # compiled graph per layer and input shape); the optimizer steps stay eager.
         self._forward_loss = torch.compile(self._forward_loss_eager) if cfg.compile else self._forward_loss_eager
-        self._mm_dtype = torch.bfloat16 if cfg.precision == "bf16" else None
-        self._stop_requested = False
-        self._should_stop: Callable[[], bool] = lambda: False
-        self._optimizers: list[LayerOptimizers] = []
         self._peer_means = [torch.zeros(n, device=self.device) for n in cfg.layers]  # running mean activities
-        self._eval_idx = self._eval_indices()
-        self._clock = EpochClock()
-        self._epoch_seconds: list[float] = []
-        self.result: RunFinished | None = None
+        self._eval_rows = EvalSubsets.draw(data, cfg.eval_subset, self.device)
+        self._prepared = True
+
+    @property
+    def data(self) -> Dataset:
+        """The run's data, on ``device``."""
+        return self.prepare()._data
+
+    @property
+    def model(self) -> FFNet | BPNet:
+        """The network (trained once ``run()`` has finished)."""
+        return self.prepare()._model
+
+    @property
+    def label_value(self) -> float:
+        """The value written at the label's position (``RunConfig.resolve_label_value``)."""
+        return self.prepare()._label_value
 
     # -- public -------------------------------------------------------------------------------
     def stop(self) -> None:
@@ -88,7 +123,7 @@ class Trainer:
 
     def run(self, should_stop: Callable[[], bool] | None = None) -> Iterator[Event]:
         """Train, yielding events. ``should_stop`` is polled between epochs."""
-        cfg = self.config
+        cfg = self.prepare().config
         wall_start = time.perf_counter()
         self._should_stop = should_stop or (lambda: False)
         yield RunStarted(config=cfg.to_dict(), device=str(self.device), n_train=len(self.data.y_train),
@@ -96,7 +131,7 @@ class Trainer:
                          n_params=sum(p.numel() for p in self.model.parameters()),
                          epoch_events=cfg.epoch_events)
         with matmul_precision(cfg.precision):
-            self._clock.restart()
+            self._log.restart_clock()
             body = self._run_ff() if has_goodness(cfg.algo) else self._run_bp()
             stopped = yield from body
             if stopped:
@@ -108,84 +143,102 @@ class Trainer:
                 final = dict(test_acc=test.with_significance, test_acc_no_significance=test.no_significance,
                              train_acc=train.with_significance, train_acc_no_significance=train.no_significance,
                              **self._readout())
-        seconds = self._epoch_seconds
+        seconds = self._log.epoch_seconds
         self.result = RunFinished(status="stopped" if stopped else "done", **final,
                                   train_seconds=sum(seconds),
                                   epoch_seconds_median=statistics.median(seconds) if seconds else 0.0,
                                   wall_seconds=time.perf_counter() - wall_start)
         yield self.result
 
-    @torch.no_grad()
     def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
         """Accuracy of the prediction rule (``predict_layers`` of the first ``upto`` layers) with and
         without the significance factors (BP: one value)."""
-        chunk = self.config.eval_chunk
-        if isinstance(self.model, BPNet):
-            return Accuracy(_fraction(self.model.predict(x, chunk=chunk) == y), None)
-        return _accuracy_of(self._summed(self.model.layer_label_goodness(x, upto=upto, chunk=chunk)), y)
+        return evaluation.accuracy(self.model, x, y, self.config.predict_layers, self.config.eval_chunk, upto)
 
     def first_predicting_layer(self, upto: int | None = None) -> int:
-        """The first layer whose goodness counts at prediction: 1 for ``predict_layers=skip_first`` (0-based),
-        unless only layer 1 is trained yet (the greedy schedule's first layer), then 0."""
+        """``evaluation.first_predicting_layer`` for this run, of all its layers unless ``upto``."""
         upto = len(self.config.layers) if upto is None else upto
-        return 1 if self.config.predict_layers == "skip_first" and upto > 1 else 0
-
-    def _summed(self, per_layer: LabelGoodness) -> LabelGoodness:
-        first = self.first_predicting_layer(len(per_layer.with_significance))
-        return LabelGoodness(*(sum_layers(g, first) for g in per_layer))
+        return evaluation.first_predicting_layer(self.config.predict_layers, upto)
 
     # -- FF / FGFF ----------------------------------------------------------------------------
     def _run_ff(self) -> Iterator[Event]:
-        cfg, model, data = self.config, self.model, self.data
-        y = data.y_train
-        first_data = model.first_input.prepare(data.x_train, y)  # layer 1's positive part, once per run
-        y_random = draw_negative_labels(y, data.n_classes, self.generator)  # drawn once (Algorithm 1, l. 5)
+        """FF and FGFF: layer 1's positive inputs and the negative labels, made once (Algorithm 1, l. 4-5),
+        then the config's ``schedule``. Returns whether the run was stopped."""
+        y = self.data.y_train
+        first_data = self.model.first_input.prepare(self.data.x_train, y)  # layer 1's positive part, once per run
+        y_random = draw_negative_labels(y, self.data.n_classes, self._generator)  # drawn once (Algorithm 1, l. 5)
+        self._optimizers = [LayerOptimizers(layer, self.config) for layer in self.model.layers]
+        schedule = {"greedy": self._train_greedy, "simultaneous": self._train_simultaneous}[self.config.schedule]
+        return (yield from schedule(first_data, y_random))
+
+    def _train_greedy(self, first_data: FirstLayerData, y_random: Tensor) -> Iterator[Event]:
+        """``schedule=greedy``, Algorithm 1 as written: each layer for all its epochs, then the next one on
+        its frozen outputs::
+
+            for i = 1..m:                                     # l. 6
+                for epoch = 1..epochs:                        # l. 8
+                    o_p, o_n = Forward_i(pos), Forward_i(neg) # l. 9-10
+                    g_pos, g_neg = Mean(Square(o_p, o_n) * s_i)  # l. 11-13, eq. (3); FF: s_i = 1
+                    L = Loss(g_pos, g_neg)                    # l. 15
+                    step s_i at sig_lr, W_i and b_i at lr     # l. 16-19; FF: s_i stays 1
+                pos, neg = Forward_i(pos), Forward_i(neg)     # l. 22-23: frozen, they feed layer i+1
+
+        Forward_i is layer i: L2-normalise, linear, ReLU (l. 26-30). With ``batch_size`` set, l. 9-19 run once
+        per minibatch. New negative labels (``negatives=resample``, ``hard_negatives``) and shifted images
+        (``augment_shift``) reach layer i through the frozen layers below it. Returns whether the run was stopped.
+        """
+        cfg, model, y = self.config, self.model, self.data.y_train
         y_neg = y_random
-        self._optimizers = [LayerOptimizers(layer, cfg) for layer in model.layers]
-        n_layers = len(model.layers)
-        pending: list[PendingEpoch] = []
-        step = 0
-        if cfg.schedule == "greedy":
-            # Algorithm 1: train layer i for all its epochs on the frozen outputs of layers < i.
-            inputs = first_data.inputs(y_neg)
-            for i in range(n_layers):
-                for epoch in range(1, cfg.epochs + 1):
-                    if self._stop_now():
-                        yield from self._flush(pending)
-                        return True
-                    y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
-                    y_neg = y_neg if y_new is None else y_new
-                    if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
-                        first_data = model.first_input.prepare(self._training_images(), y)
-                        inputs = self._through_frozen(i, first_data.inputs(y_neg))
-                    elif y_new is not None:
-                        inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
-                    self._optimizers[i].start_epoch(epoch, cfg.epochs)
-                    step += 1
-                    stats = self._ff_epoch([i], inputs)
-                    pending.append(PendingEpoch(i, epoch, step, stats[0], self._significance_snapshot(i)))
-                    yield from self._maybe_flush_and_eval(pending, [i], epoch, [step], upto=i + 1)
-                with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
-                    inputs = inputs.forward(model.layers[i])
-            return False
-        # simultaneous: every layer steps each epoch on the detached outputs of the layer below
+        inputs = first_data.inputs(y_neg)
+        for i in range(len(model.layers)):
+            for epoch in range(1, cfg.epochs + 1):
+                if self._stop_now():
+                    yield from self._log.flush()
+                    return True
+                y_new, y_random = self._next_negatives(epoch, y_random, upto=i + 1)
+                y_neg = y_neg if y_new is None else y_new
+                if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
+                    first_data = model.first_input.prepare(self._training_images(), y)
+                    inputs = self._through_frozen(i, first_data.inputs(y_neg))
+                elif y_new is not None:
+                    inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
+                self._optimizers[i].start_epoch(epoch, cfg.epochs)
+                stats = self._ff_epoch([i], inputs)
+                step = self._log.add(i, epoch, stats[0], self._significance_snapshot(i))
+                yield from self._maybe_flush_and_eval([i], epoch, [step], upto=i + 1)
+            with torch.no_grad():  # Algorithm 1, l. 22-23: feed the frozen outputs onwards
+                inputs = inputs.forward(model.layers[i])
+        return False
+
+    def _train_simultaneous(self, first_data: FirstLayerData, y_random: Tensor) -> Iterator[Event]:
+        """``schedule=simultaneous``, Algorithm 1 with its layer loop inside the epoch loop (l. 7: "this
+        process can be parallelized"): every layer steps every epoch, on the outputs of the layer below::
+
+            for epoch = 1..epochs:
+                for each minibatch (pos, neg):
+                    for i = 1..m:
+                        l. 9-19 for layer i on (pos, neg)  # as in the greedy schedule
+                        pos, neg = o_p, o_n                # detached: no gradient crosses layers
+
+        Layer i+1 takes layer i's outputs from before layer i's step on the same minibatch. Returns whether
+        the run was stopped.
+        """
+        cfg, model, y = self.config, self.model, self.data.y_train
+        layers = list(range(len(model.layers)))
+        y_neg = y_random
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
-                yield from self._flush(pending)
+                yield from self._log.flush()
                 return True
-            y_new, y_random = self._next_negatives(epoch, y_random, upto=n_layers)
+            y_new, y_random = self._next_negatives(epoch, y_random, upto=len(layers))
             y_neg = y_neg if y_new is None else y_new
             for opt in self._optimizers:
                 opt.start_epoch(epoch, cfg.epochs)
             if cfg.augment_shift:  # this epoch's shifted images (the labels stay)
                 first_data = model.first_input.prepare(self._training_images(), y)
-            stats = self._ff_epoch(list(range(n_layers)), first_data.inputs(y_neg))
-            steps = []
-            for i in range(n_layers):
-                step += 1
-                steps.append(step)
-                pending.append(PendingEpoch(i, epoch, step, stats[i], self._significance_snapshot(i)))
-            yield from self._maybe_flush_and_eval(pending, list(range(n_layers)), epoch, steps, upto=n_layers)
+            stats = self._ff_epoch(layers, first_data.inputs(y_neg))
+            steps = [self._log.add(i, epoch, stats[i], self._significance_snapshot(i)) for i in layers]
+            yield from self._maybe_flush_and_eval(layers, epoch, steps, upto=len(layers))
         return False
 
     def _next_negatives(self, epoch: int, y_random: Tensor, upto: int) -> tuple[Tensor | None, Tensor]:
@@ -198,14 +251,14 @@ class Trainer:
         cfg, y, n_classes = self.config, self.data.y_train, self.data.n_classes
         resampled = cfg.negatives == "resample"
         if resampled:
-            y_random = draw_negative_labels(y, n_classes, self.generator)
+            y_random = draw_negative_labels(y, n_classes, self._generator)
         if cfg.hard_negatives > 0 and (epoch - 1) % cfg.hard_negatives_every == 0:
             def hard_of(rows: Tensor) -> Tensor:
-                scores = self._summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
-                                                                      chunk=cfg.eval_chunk))
+                scores = evaluation.summed(self.model.layer_label_goodness(self.data.x_train[rows], upto=upto,
+                                                                           chunk=cfg.eval_chunk), cfg.predict_layers)
                 return hard_negative_labels(scores.with_significance, y[rows])
 
-            return mix_negatives(y_random, cfg.hard_negatives, self.generator, hard_of), y_random
+            return mix_negatives(y_random, cfg.hard_negatives, self._generator, hard_of), y_random
         if cfg.hard_negatives > 0:
             return None, y_random  # keep the mix until the next recomputation
         return (y_random if resampled else None), y_random
@@ -235,7 +288,7 @@ class Trainer:
         cfg = self.config
         n = len(self.data.y_train)
         batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-            torch.randperm(n, generator=self.generator).to(self.device).split(cfg.batch_size)
+            torch.randperm(n, generator=self._generator).to(self.device).split(cfg.batch_size)
         sums = [torch.zeros(len(EpochStats._fields), device=self.device) for _ in layer_ids]
         for rows in batches:
             batch = inputs if rows is None else inputs.select(rows)
@@ -267,19 +320,19 @@ class Trainer:
 
     # -- BP -----------------------------------------------------------------------------------
     def _run_bp(self) -> Iterator[Event]:
+        """The backprop baseline: the whole network on cross-entropy, one step per minibatch."""
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = make_optimizer(model.parameters(), cfg)
-        pending: list[PendingEpoch] = []
         n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
-                yield from self._flush(pending)
+                yield from self._log.flush()
                 return True
             set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             x = self._training_images()
             batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-                torch.randperm(n, generator=self.generator).to(y.device).split(cfg.batch_size)
+                torch.randperm(n, generator=self._generator).to(y.device).split(cfg.batch_size)
             total = torch.zeros((), device=y.device)
             for idx in batches:
                 xb, yb = (x, y) if idx is None else (x[idx], y[idx])
@@ -290,8 +343,8 @@ class Trainer:
                 loss.backward()
                 optimizer.step()
                 total += loss.detach()
-            pending.append(PendingEpoch(0, epoch, epoch, (total / len(batches)).reshape(1), None))
-            yield from self._maybe_flush_and_eval(pending, [0], epoch, [epoch], upto=None)
+            step = self._log.add(0, epoch, (total / len(batches)).reshape(1), None)
+            yield from self._maybe_flush_and_eval([0], epoch, [step], upto=None)
         return False
 
     # -- shared -------------------------------------------------------------------------------
@@ -306,47 +359,19 @@ class Trainer:
     def _stop_now(self) -> bool:
         return self._stop_requested or self._should_stop()
 
-    def _eval_indices(self) -> tuple[Tensor, Tensor]:
-        gen = torch.Generator().manual_seed(EVAL_SUBSET_SEED)
-        k = self.config.eval_subset
-        tr = torch.randperm(len(self.data.y_train), generator=gen)[:k].to(self.device)
-        te = torch.randperm(len(self.data.y_test), generator=gen)[:k].to(self.device)
-        return tr, te
-
-    def _maybe_flush_and_eval(self, pending: list[PendingEpoch], layers: list[int], epoch: int, steps: list[int],
+    def _maybe_flush_and_eval(self, layers: list[int], epoch: int, steps: list[int],
                               upto: int | None) -> Iterator[Event]:
         """Flush the metrics when due; at evaluation epochs yield one ``EvalMetrics`` per layer in
         ``layers`` (those that stepped this epoch), at the matching ``steps``."""
         cfg = self.config
         last = epoch == cfg.epochs
         evaluate = cfg.eval_every > 0 and (epoch % cfg.eval_every == 0 or last)
-        if evaluate or last or len(pending) >= cfg.log_every * (1 if cfg.schedule == "greedy" else len(cfg.layers)):
-            yield from self._flush(pending)
+        if evaluate or last or len(self._log) >= cfg.log_every * len(layers):  # every log_every epochs
+            yield from self._log.flush()
         if evaluate:
-            tr, te = self._eval_idx
-            yield from self._evaluations(self.data.x_train[tr], self.data.y_train[tr], self.data.x_test[te],
-                                         self.data.y_test[te], layers, epoch, steps, upto)
-            self._clock.restart()  # evaluation time is not training time
-
-    @torch.no_grad()
-    def _evaluations(self, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, layers: list[int],
-                     epoch: int, steps: list[int], upto: int | None) -> Iterator[EvalMetrics]:
-        if isinstance(self.model, BPNet):
-            train, test = self.accuracy(x_train, y_train), self.accuracy(x_test, y_test)
-            yield EvalMetrics(layer=0, epoch=epoch, step=steps[0], train_acc=train.with_significance,
-                              test_acc=test.with_significance, train_acc_no_significance=None,
-                              test_acc_no_significance=None)
-            return
-        chunk = self.config.eval_chunk
-        per_train = self.model.layer_label_goodness(x_train, upto=upto, chunk=chunk)
-        per_test = self.model.layer_label_goodness(x_test, upto=upto, chunk=chunk)
-        train, test = _accuracy_of(self._summed(per_train), y_train), _accuracy_of(self._summed(per_test), y_test)
-        for layer, step in zip(layers, steps):
-            yield EvalMetrics(layer=layer, epoch=epoch, step=step, train_acc=train.with_significance,
-                              test_acc=test.with_significance, train_acc_no_significance=train.no_significance,
-                              test_acc_no_significance=test.no_significance,
-                              layer_train_acc=_fraction(per_train.with_significance[layer].argmax(1) == y_train),
-                              layer_test_acc=_fraction(per_test.with_significance[layer].argmax(1) == y_test))
+            yield from evaluation.evaluations(self.model, self.data, self._eval_rows, cfg.predict_layers,
+                                              cfg.eval_chunk, layers, epoch, steps, upto)
+            self._log.restart_clock()  # evaluation time is not training time
 
     def _readout(self) -> dict[str, float]:
         """The linear readout's accuracies (``readout_epochs`` > 0, FF/FGFF), else nothing."""
@@ -356,31 +381,6 @@ class Trainer:
         result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
                                first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))
         return dict(readout_train_acc=result.train_acc, readout_test_acc=result.test_acc)
-
-    def _flush(self, pending: list[PendingEpoch]) -> Iterator[EpochMetrics]:
-        """Copy the pending epochs' metrics to the host in one transfer and yield them."""
-        if not pending:
-            self._clock.restart()
-            return
-        rows = torch.stack([p.stats for p in pending]).cpu().tolist()  # the one sync point
-        host_s = [p.s.cpu().numpy() if p.s is not None else None for p in pending]
-        # Seconds per layer-epoch, averaged over the flushed ones: exact on GPU because the
-        # transfer above waits for the queued work.
-        seconds = self._clock.seconds_per(len(pending))
-        for p, row, s in zip(pending, rows, host_s):
-            self._epoch_seconds.append(seconds)
-            yield EpochMetrics(layer=p.layer, epoch=p.epoch, step=p.step, **EpochStats(*row)._asdict(),
-                               seconds=seconds, significance=s)
-        pending.clear()
-        self._clock.restart()
-
-def _accuracy_of(scores: LabelGoodness, y: Tensor) -> Accuracy:
-    return Accuracy(_fraction(scores.with_significance.argmax(1) == y),
-                    _fraction(scores.no_significance.argmax(1) == y))
-
-
-def _fraction(correct: Tensor) -> float:
-    return float(correct.float().mean().item()) if len(correct) else float("nan")
 
 
 def train(config: RunConfig | dict, data: Dataset | None = None,

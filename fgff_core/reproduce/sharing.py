@@ -19,8 +19,9 @@ from typing import Any
 
 from ..config.schema import RunConfig
 from ..data.loading import Dataset
+from ..engine.evaluation import Accuracy
 from ..engine.events import RunFinished
-from ..engine.training import Accuracy, Trainer
+from ..engine.training import Trainer
 from .runlog import RunLog
 from .specs import RunSpec, run_identity
 
