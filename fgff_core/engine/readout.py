@@ -38,10 +38,16 @@ def readout_features(model: FFNet, x: Tensor, first: int = 0) -> Tensor:
 
 def train_readout(model: FFNet, x_train: Tensor, y_train: Tensor, x_test: Tensor, y_test: Tensor, epochs: int,
                   first: int = 0, generator: torch.Generator | None = None) -> ReadoutAccuracy:
-    """Train a linear softmax readout for ``epochs`` (Adam, minibatches of 1000) and return its accuracies."""
+    """Train a linear softmax readout for ``epochs`` (Adam, minibatches of 1000) and return its accuracies.
+
+    With a ``generator`` the whole readout is reproducible: its batch order comes from it, and the head's
+    initial weights from a torch seed equal to the generator's seed (the caller's global RNG is left as it was)."""
     feats_train = readout_features(model, x_train, first)
     feats_test = readout_features(model, x_test, first)
-    head = nn.Linear(feats_train.shape[1], model.n_classes).to(feats_train.device)
+    with torch.random.fork_rng(devices=[]):
+        if generator is not None:
+            torch.manual_seed(generator.initial_seed())
+        head = nn.Linear(feats_train.shape[1], model.n_classes).to(feats_train.device)
     optimizer = make_adam(head.parameters(), READOUT_LR)
     n = len(y_train)
     for _ in range(epochs):
