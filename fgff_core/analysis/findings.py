@@ -19,7 +19,7 @@ import numpy as np
 from ..config.schema import RunConfig
 from ..data.registry import DATASETS
 from ..format import percent, points
-from ..vocabulary import trains_factors
+from ..vocabulary import has_goodness, trains_factors
 
 # Full-batch FF needs roughly this many optimizer steps per layer before the label inputs' weights
 # learn (the quick digits preset: 200; MNIST full batch with 30 epochs ends at chance).
@@ -104,7 +104,7 @@ def _chance_reason(cfg: RunConfig, test_acc: float | None) -> str | None:
     if not math.isfinite(acc) or acc > 1.0 / DATASETS[cfg.dataset].n_classes + CHANCE_MARGIN:
         return None
     steps = steps_per_layer(cfg)
-    if cfg.algo != "bp" and steps < MIN_STEPS_PER_LAYER:
+    if has_goodness(cfg.algo) and steps < MIN_STEPS_PER_LAYER:
         return (f"each layer had only {steps} training steps (full-batch FF needs about {MIN_STEPS_PER_LAYER} or "
                 "more per layer before the label weights learn); train more epochs or use mini-batches (batch size)")
     return f"the run diverged; lower lr (now {cfg.lr})"
