@@ -19,6 +19,7 @@ from .config.schema import RunConfig, config_fields, field_choices, parse_field
 from .config.values import MAX_PATH_CHARS, short_repr
 from .data.loading import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
 from .engine.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
+from .engine.memory import check_memory
 from .engine.runtime import retain_freed_memory
 from .format import duration, percent, size
 from .jobs.executors import EXECUTOR_ENV, EXECUTORS, check_executor
@@ -216,7 +217,8 @@ def _train(args: argparse.Namespace) -> int:
 
         check_save_target(args.save)  # before training: a bad target must not cost a training run
     if args.executor != "local":
-        return _train_on_executor(args, config)
+        return _train_on_executor(args, config)  # the job manager checks the memory where the run trains
+    check_memory(config)  # before loading: a run this machine cannot hold is refused with its estimate
     data = load_for_config(config)
     note = train_subset_note(config, data)
     if note:
