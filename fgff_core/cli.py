@@ -19,6 +19,7 @@ from .config.schema import RunConfig, config_fields, field_choices, parse_field
 from .config.values import MAX_PATH_CHARS, short_repr
 from .data.loading import DATASETS, DatasetNotFoundError, data_root, load_for_config, train_subset_note
 from .engine.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
+from .engine.memory import check_memory
 from .engine.runtime import retain_freed_memory
 from .format import duration, percent, size
 from .jobs.executors import EXECUTOR_ENV, EXECUTORS, check_executor
@@ -216,7 +217,8 @@ def _train(args: argparse.Namespace) -> int:
 
         check_save_target(args.save)  # before training: a bad target must not cost a training run
     if args.executor != "local":
-        return _train_on_executor(args, config)
+        return _train_on_executor(args, config)  # the job manager checks the memory where the run trains
+    check_memory(config)  # before loading: a run this machine cannot hold is refused with its estimate
     data = load_for_config(config)
     note = train_subset_note(config, data)
     if note:
@@ -242,10 +244,6 @@ def _train(args: argparse.Namespace) -> int:
             last_eval = event
     if bar is not None:
         bar.close()
-    result: RunFinished = trainer.result
-    if args.save:
-        from .engine.checkpoint import save_checkpoint
-
     result: RunFinished = driver.result
     if args.save and result.status == RunStatus.DONE:
         from .engine.checkpoint import save_checkpoint
@@ -263,9 +261,6 @@ def _train_on_executor(args: argparse.Namespace, config: RunConfig) -> int:
 
     say = None if args.quiet else (lambda line: print(line, file=sys.stderr))
     result = run_configs([config], args.executor, say=say)[0]
-    if args.save and result.checkpoint and result.status == RunStatus.DONE:
-        pass
-
     if result.status != "done":
         print(f"error: the run {result.status}: {result.error or 'no reason recorded'} (run {result.run_id})",
               file=sys.stderr)

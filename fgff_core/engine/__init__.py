@@ -4,5 +4,6 @@
 embedding, Fig. 2), ``model`` (``FFLayer``, ``FFNet``, ``BPNet``; the prediction rule), ``optim`` (the
 significance update, Algorithm 1 l. 15-17), ``negatives``, ``augment``, ``readout``, ``training`` (the
 ``Trainer``: Algorithm 1), ``reference`` (Algorithm 1 as printed, no speed-ups: the tests' oracle),
-``events`` (what training reports), ``epoch_log``, ``device``, ``runtime`` and ``checkpoint`` (safetensors
-save/load)."""
+``events`` (what training reports), ``epoch_log``, ``device``, ``runtime``, ``checkpoint`` (safetensors
+save/load), ``memory`` (a run's memory estimated from its config, and the check) and ``memory_budget`` (what a
+run may use)."""

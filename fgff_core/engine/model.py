@@ -30,6 +30,7 @@ __all__ = ["BPNet", "FFLayer", "FFNet", "LabelGoodness", "embed_labels", "goodne
 
 
 _SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(p) = 1
+BP_PREDICT_CHUNK = 4096  # samples per chunk of BPNet.predict by default
 
 
 class FFLayer(nn.Module):
@@ -194,5 +195,5 @@ class BPNet(nn.Module):
 
     @torch.no_grad()
     def predict(self, x: Tensor, chunk: int = 0, **_: object) -> Tensor:
-        chunk = chunk or 4096
+        chunk = chunk or BP_PREDICT_CHUNK
         return torch.cat([self(x[s:s + chunk]).argmax(dim=1) for s in range(0, len(x), chunk)])

@@ -9,6 +9,8 @@ from dataclasses import dataclass, fields
 from ..config.schema import RunConfig
 from ..data.loading import DATA_ROOTS_ENV, check_data_dir
 from ..data.registry import DATASETS
+from ..engine.memory import check_memory
+from ..engine.memory_budget import MemoryBudget, memory_cap, memory_limit
 
 
 @dataclass(frozen=True)
@@ -18,6 +20,9 @@ class Limits:
     ``max_train_subset`` caps the training samples of datasets that are not embedded (digits is
     small and always allowed): such runs must set ``train_subset`` to at most this many.
     ``max_queued_per_owner`` counts an owner's (user's or session's) queued and running jobs.
+    ``max_memory`` caps a run's estimated memory in bytes (``engine/memory.py``), below what the machine has:
+    ``$FGFF_MEMORY_LIMIT`` (bytes, or with a unit: 8G), the one that is not named ``FGFF_LIMIT_...``, since the
+    CLI honours it too.
     """
 
     max_units: int | None = None
@@ -25,6 +30,7 @@ class Limits:
     max_epochs: int | None = None
     max_queued_per_owner: int | None = None
     max_train_subset: int | None = None
+    max_memory: int | None = None
 
     ENV_PREFIX = "FGFF_LIMIT_"
 
@@ -36,10 +42,13 @@ class Limits:
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Limits:
-        """Read ``FGFF_LIMIT_MAX_UNITS``, ``FGFF_LIMIT_MAX_LAYERS``, ... (unset or empty: no cap)."""
+        """Read ``FGFF_LIMIT_MAX_UNITS``, ``FGFF_LIMIT_MAX_LAYERS``, ... and ``FGFF_MEMORY_LIMIT`` (unset or
+        empty: no cap)."""
         environ = os.environ if environ is None else environ
-        values: dict[str, int] = {}
+        values: dict[str, int | None] = {"max_memory": memory_cap(environ)}
         for f in fields(cls):
+            if f.name == "max_memory":
+                continue
             raw = environ.get(cls.ENV_PREFIX + f.name.upper(), "").strip()
             if raw:
                 try:
@@ -78,3 +87,13 @@ class Limits:
             raise ValueError(f"owner: {active_for_owner} jobs already queued or running, this server allows "
                              f"{self.max_queued_per_owner} per user (max_queued_per_owner); wait or cancel one")
 
+    def check_memory(self, config: RunConfig, local: bool = True) -> None:
+        """Refuse a run whose estimated memory is over ``max_memory`` or, when it trains on this machine
+        (``local``: not on a cluster), over what this machine's memory (its GPU's for CUDA) can give it now
+        (``engine.memory.memory_limit``). ``MemoryLimitError``, a ValueError, gives the estimate and the limit."""
+        budgets = [MemoryBudget(self.max_memory, "this server's limit, max_memory")] if self.max_memory else []
+        if local:
+            machine = memory_limit(config.device, environ={})  # the cap is max_memory's, read once at start
+            budgets += [machine] if machine is not None else []
+        if budgets:
+            check_memory(config, min(budgets))

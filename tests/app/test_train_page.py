@@ -84,6 +84,19 @@ def test_an_absurd_run_asks_before_starting(runs_dir):
     assert any(c.value.startswith("Expected: about") for c in at.caption)
 
 
+def test_a_run_over_the_memory_limit_is_refused_with_its_estimate(runs_dir, monkeypatch):
+    """Issue 38 item 3: a run the server cannot hold is a sentence with the estimate, and nothing is queued."""
+    monkeypatch.setenv("FGFF_MEMORY_LIMIT", "2G")
+    at = app(layers="65536", epochs="1")
+    if any(c.key == "confirm_long_run" for c in at.checkbox):  # a slow machine's estimate asks first
+        at.checkbox(key="confirm_long_run").check().run()
+    button(at, "Start training").click().run()
+    assert not at.exception
+    assert any(e.startswith("Could not start: memory: this run needs about ") and "more than the 2 GiB" in e
+               for e in errors(at)), errors(at)
+    assert RunStore(runs_dir).runs().empty
+
+
 def test_bad_values_show_the_config_error_and_disable_start(runs_dir):
     at = app()
     at.text_input(key="cfg_layers").input("100,abc").run()
