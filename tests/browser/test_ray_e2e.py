@@ -16,9 +16,9 @@ from app_server import running_app
 from test_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
-    LONG_RUN_QUERY,
     cancel_shown_run,
     no_exception,
+    start_long_run,
     wait_idle,
     wait_visible_text,
     watch_live_curves,
@@ -76,10 +76,7 @@ def _train_through_ray(base: str, runs: Path, page) -> None:
     assert len(store.metrics(run_id)) == row["epoch_events"]
 
     # Live: a run long enough to be still training while the page's own timer redraws it; then Cancel.
-    page.goto(f"{base}/?{LONG_RUN_QUERY}")
-    page.get_by_text("Train a Forward-Forward network").wait_for()
-    wait_idle(page)
-    page.get_by_role("button", name="Start training").click()
+    start_long_run(page, base)
     live = watch_live_curves(page, store, TIMEOUT_MS)
     assert "node " in (store.run(live)["node"] or "")  # its epochs come from a Ray worker
     cancel_shown_run(page, store, live)
