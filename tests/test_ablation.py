@@ -160,3 +160,28 @@ def test_settings_read_the_same_from_json_url_and_cli_text():
     assert AblationSettings.from_dict({k: [v] for k, v in params.items()} | {"run": "x"}) == settings
     assert AblationSettings.from_dict({}) == AblationSettings()
     assert np.isclose(AblationSettings().fractions[-1], 0.05) and len(AblationSettings().fractions) == 20
+
+
+def test_the_cli_reads_json_config_then_flags_and_caches_beside_the_run(model, tmp_path, capsys):
+    from fgff_core.analysis.ablation_runs import cache_name
+    from fgff_core.cli import main
+    from fgff_core.engine.checkpoint import save_checkpoint
+    from fgff_core.store import RunStore, import_checkpoint
+
+    store = RunStore(tmp_path / "runs")
+    config = PRESETS["tiny-digits"].config("fgff", layers=WIDTHS)
+    run_id = import_checkpoint(store, save_checkpoint(tmp_path / "m.safetensors", model, config))
+    (tmp_path / "a.json").write_text(json.dumps({"orders": ["weight_norm"], "fractions": [0.5], "draws": 9}))
+    argv = ["ablate", run_id, "--runs-dir", str(tmp_path / "runs"), "--config", str(tmp_path / "a.json"),
+            "--scopes", "network", "--removals", "silenced", "--json"]
+    assert main(argv) == 0
+    out = json.loads(capsys.readouterr().out)
+    want = AblationSettings(orders=("weight_norm",), fractions=(0.5,), draws=9, scopes=("network",),
+                            removals=("silenced",))
+    assert out["settings"] == want.to_dict() and out["run_id"] == run_id
+    assert [(c["order"], c["removal"], c["kept"]) for c in out["curves"]] == [("weight_norm", "silenced", [28, 14])] * 2
+    assert store.artifact_path(run_id, cache_name(want)).is_file()
+    assert main(argv[:-1]) == 0  # from the cache, as sentences
+    assert capsys.readouterr().out.startswith("Network, silenced, with factors (unpruned ")
+    assert main([*argv, "--draws", "3"]) == 2
+    assert capsys.readouterr().err == "error: draws: expected an integer in [5, 100], got '3'\n"
