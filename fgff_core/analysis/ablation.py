@@ -17,14 +17,17 @@ layer, the others whole. Within a layer the layer scope uses the network order r
 layer, so the two scopes share their work (a random draw is one permutation of all neurons, and its
 restriction to a layer is a uniform random order of that layer).
 
-Vectorised: each layer's h^2 for every test image and label is computed once (through
-``FFNet.label_activity``, the prediction rule's own path). For one order, the goodness of a layer with its
-first n - m neurons removed is h^2 @ (mask_m * w), one matrix product for every m the curves need
-(columns), for both rules at once. A layer with nothing removed contributes the goodness the model
-itself computes, summed over layers in the model's order, so the point with no neuron removed is the
-model's test accuracy exactly. Silencing recomputes the layer after the first one with removals, its
-pre-activation for each m updated from the previous m by the neurons that changed (a product with only
-those columns): one full product per order in all, whatever the number of points.
+Vectorised: each layer's terms h_j^2 w_j (both rules) for every test image and label are computed once
+(through ``FFNet.label_activity``, the prediction rule's own path). For one order the kept sets are
+nested, so the goodness of a layer with only its last m neurons kept, for every m the curves need, is
+one running sum over the neurons from the last removed back, read at each m (``_kept_sums``): each
+term is added once per order, whatever the number of points. A layer with nothing removed contributes
+the goodness the model itself computes, summed over layers in the model's order, so the point with no
+neuron removed is the model's test accuracy exactly. Silencing recomputes the layer after the first
+one with removals; its pre-activation for each m is updated in place from the previous m by the
+neurons that changed (a product with only those columns), so each order costs one full product in all,
+and ||x|| comes from the running sums of h^2. The silenced curves cost that product per order: about
+ten times the goodness-only ones (benchmarks/ABLATION.md).
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ from .inspect import neuron_activity
 
 __all__ = ["AblationResult", "Curve", "ablation_curves", "kept_count", "neuron_costs", "removal_orders"]
 
-SAMPLES_PER_CHUNK = 1024  # test images per step: every tensor of a step stays a few tens of MB
+SAMPLES_PER_CHUNK = 256  # test images per step: a step's tensors stay near the cache (2560 x 500 floats is 5 MB)
 
 
 class Order(NamedTuple):
@@ -121,16 +124,17 @@ def _plan(order: Order, widths: Sequence[int], fractions: Sequence[float], scope
 
 
 class _Chunk(NamedTuple):
-    """Some test images with every label: per layer h (N, classes, n), h^2 (N * classes, n), and the
-    model's goodness per rule (N, classes, rules); their labels (N,)."""
+    """Some test images with every label, rows sample-major (row i * classes + c): per layer its outputs h
+    (rows, n), its terms h_j^2 w_j per rule and, last, h_j^2 alone (for ||h||), (n, rules + 1, rows), and
+    the model's own goodness per rule (rules, rows); the images' labels (N,)."""
 
     outputs: list[Tensor]
-    squares: list[Tensor]
+    terms: list[Tensor]
     goodness: list[Tensor]
     labels: Tensor
 
 
-def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str]):
+def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str], weights: list[Tensor]):
     """``_Chunk``s of ``SAMPLES_PER_CHUNK`` images (a multiple of the model's own prediction chunk, so
     the unpruned goodness is the model's to the bit)."""
     sub = model.first_input.prediction_chunk(x.device)
@@ -138,23 +142,23 @@ def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str]):
     c = model.n_classes
     for start in range(0, len(x), step):
         parts = list(model.label_activity(x[start:start + step], chunk=sub))
-        outputs, goodness = [], []
+        outputs, terms, goodness = [], [], []
         for i in range(len(model.layers)):
-            outputs.append(torch.cat([p.outputs[i].view(c, -1, p.outputs[i].shape[-1]).transpose(0, 1)
-                                      for p in parts]))
+            h = torch.cat([p.outputs[i].view(c, -1, p.outputs[i].shape[-1]).transpose(0, 1) for p in parts])
+            outputs.append(h.reshape(-1, h.shape[-1]))
+            terms.append(outputs[-1].T.square()[:, None, :] * weights[i][:, :, None])
             goodness.append(torch.stack([torch.cat([getattr(p.goodness[i], _FIELD[r]).float().view(c, -1).T
-                                                    for p in parts]) for r in rules], dim=-1))
-        squares = [h.square().reshape(-1, h.shape[-1]) for h in outputs]
-        yield _Chunk(outputs, squares, goodness, y[start:start + step])
+                                                    for p in parts]).reshape(-1) for r in rules]))
+        yield _Chunk(outputs, terms, goodness, y[start:start + step])
 
 
 _FIELD = {"with_factors": "with_significance", "without_factors": "no_significance"}
 
 
 def _weights(model: FFNet, rules: Sequence[str]) -> list[Tensor]:
-    """Per layer (n, rules): each neuron's weight in its layer's goodness (eq. 3 / eq. 2)."""
-    return [torch.stack([getattr(neuron_weights(layer.s().detach()), _FIELD[r]) for r in rules], dim=-1)
-            for layer in model.layers]
+    """Per layer (n, rules + 1): each neuron's weight in its layer's goodness (eq. 3 / eq. 2), then 1."""
+    return [torch.stack([*(getattr(neuron_weights(layer.s().detach()), _FIELD[r]) for r in rules),
+                         torch.ones_like(layer.s())], dim=-1).detach() for layer in model.layers]
 
 
 def _masks(rank: Tensor, kept: Sequence[int]) -> Tensor:
@@ -163,44 +167,49 @@ def _masks(rank: Tensor, kept: Sequence[int]) -> Tensor:
     return (rank[:, None] >= torch.tensor([n - m for m in kept], device=rank.device)[None, :]).float()
 
 
-def _layer_terms(square: Tensor, weights: Tensor, rank: Tensor, kept: Sequence[int]) -> Tensor:
-    """sum_j h_j^2 w_j over the kept neurons, (rows, len(kept), rules), one product for all."""
-    masks = _masks(rank, kept)
-    both = (masks[:, :, None] * weights[:, None, :]).reshape(len(rank), -1)
-    return (square @ both).view(len(square), len(kept), weights.shape[1])
+def _kept_sums(terms: Tensor, order: Tensor, kept: Sequence[int]) -> Tensor:
+    """Sums of ``terms`` (n, ...) over the neurons kept when only the last m of ``order`` stay, for each
+    m in ``kept``: (len(kept), ...). The kept sets are nested: going back from the last neuron removed,
+    each segment between two consecutive m is summed once and added to a running sum (m = 0: zeros)."""
+    ordered = terms[order.flip(0)]  # the first m rows: the m neurons kept
+    running, done, sums = terms.new_zeros(terms.shape[1:]), 0, {}
+    for m in sorted(set(kept)):
+        if m > done:
+            running = running + ordered[done:m].sum(0)
+        done, sums[m] = m, running
+    return torch.stack([sums[m] for m in kept])
 
 
 def _correct(scores: Tensor, labels: Tensor, n_classes: int) -> Tensor:
-    """Correct predictions per column of ``scores`` (N * classes, columns, rules), as (columns, rules)."""
-    per = scores.view(len(labels), n_classes, *scores.shape[1:])
-    return (per.argmax(dim=1) == labels[:, None, None]).sum(dim=0)
+    """Correct predictions per point of ``scores`` (points, rules, rows), as (points, rules)."""
+    per = scores.view(*scores.shape[:2], len(labels), n_classes)
+    return (per.argmax(dim=-1) == labels).sum(dim=-1)
 
 
-def _goodness_only(chunk: _Chunk, plan: _Plan, weights: list[Tensor]) -> Tensor:
+def _goodness_only(chunk: _Chunk, plan: _Plan, n_rules: int) -> Tensor:
     """Correct predictions (points, rules) with the removed neurons' terms left out of the sum (eq. 3)."""
     total = None
-    for i, (square, g) in enumerate(zip(chunk.squares, chunk.goodness)):
-        width = square.shape[1]
+    for i, (terms, g) in enumerate(zip(chunk.terms, chunk.goodness)):
+        width = len(terms)
         needed = sorted({p[i] for p in plan.points if p[i] < width})
-        bank = torch.cat([g.reshape(len(square), 1, -1), _layer_terms(square, weights[i], plan.ranks[i], needed)],
-                         dim=1)
-        index = torch.tensor([0 if p[i] == width else 1 + needed.index(p[i]) for p in plan.points])
-        part = bank[:, index]
+        bank = torch.cat([g[None], _kept_sums(terms[:, :n_rules], plan.layer_orders[i], needed)]) if needed else g[None]
+        part = bank[[0 if p[i] == width else 1 + needed.index(p[i]) for p in plan.points]]
         total = torch.zeros_like(part) + part if total is None else total + part  # sum_layers' order
-    return _correct(total, chunk.labels, chunk.goodness[0].shape[1])
+    return _correct(total, chunk.labels, len(chunk.outputs[0]) // len(chunk.labels))
 
 
-def _next_pre_activations(model: FFNet, chunk: _Chunk, plan: _Plan, layer: int, kept: Sequence[int]):
+def _next_pre_activations(model: FFNet, chunk: _Chunk, plan: _Plan, layer: int, kept: Sequence[int],
+                          norms: Tensor):
     """Layer ``layer + 1``'s pre-activation with only the last m neurons of layer ``layer``'s order
     kept, for each m in ``kept``: yields (position of m in ``kept``, z). The product x W^T is updated
-    from one m to the next by the neurons that changed: removed ones subtracted from the full product
-    while m >= n/2, kept ones added from zero below, so each neuron's column is multiplied once; the
-    norm ||x|| of the kept outputs comes from the squares already at hand."""
-    h = chunk.outputs[layer].reshape(-1, chunk.outputs[layer].shape[-1])
+    in place from one m to the next by the neurons that changed: removed ones subtracted from the full
+    product while m >= n/2, kept ones added from zero below, so each neuron's column is multiplied once;
+    ``norms`` (len(kept), rows) are ||x|| of the kept outputs (from their squares, ``_kept_sums``)."""
+    h = chunk.outputs[layer]
     nxt = model.layers[layer + 1].linear
     order = plan.layer_orders[layer]
     n = len(order)
-    inv_norms = 1.0 / ((chunk.squares[layer] @ _masks(plan.ranks[layer], kept)).sqrt_() + NORM_EPS)
+    inv_norms = 1.0 / (norms.sqrt() + NORM_EPS)
     position = {m: j for j, m in enumerate(kept)}
     for start, steps in ((n, sorted((m for m in kept if 2 * m >= n), reverse=True)),
                          (0, sorted(m for m in kept if 2 * m < n))):
@@ -209,23 +218,22 @@ def _next_pre_activations(model: FFNet, chunk: _Chunk, plan: _Plan, layer: int, 
         for m in steps:
             cols = order[n - max(done, m):n - min(done, m)]  # the neurons between the last m and this one
             if len(cols):
-                change = h[:, cols] @ nxt.weight[:, cols].T
-                product = product - change if start == n else product + change
+                product.addmm_(h[:, cols], nxt.weight[:, cols].T, alpha=-1.0 if start == n else 1.0)
             done = m
             j = position[m]
-            yield j, torch.addcmul(nxt.bias, product, inv_norms[:, j:j + 1])
+            yield j, torch.addcmul(nxt.bias, product, inv_norms[j][:, None])
 
 
 def _later_terms(model: FFNet, h: Tensor, plan: _Plan, weights: list[Tensor], point: tuple[int, ...],
-                 layer: int) -> Tensor:
-    """The goodness terms (rows, rules) of layers ``layer``.. for one point, from layer ``layer``'s
+                 layer: int, n_rules: int) -> Tensor:
+    """The goodness terms (rules, rows) of layers ``layer``.. for one point, from layer ``layer``'s
     unmasked output ``h``: each layer's kept outputs feed the next (deeper nets, one forward per point)."""
     terms, mask = None, None
     for later in range(layer, len(model.layers)):
         if mask is not None:
             h = model.layers[later](h * mask[:, 0])
         mask = _masks(plan.ranks[later], [point[later]])
-        part = h.square() @ (mask * weights[later])
+        part = (mask * weights[later][:, :n_rules]).T @ h.square().T
         terms = part if terms is None else terms + part
     return terms
 
@@ -235,13 +243,14 @@ def _silenced(model: FFNet, chunk: _Chunk, plan: _Plan, weights: list[Tensor], g
     recomputed from the first layer with removals (``_next_pre_activations``); a point whose first
     removal is in the last layer is the goodness-only one."""
     correct = goodness_only.clone()
-    widths = [sq.shape[1] for sq in chunk.squares]
+    widths = [len(t) for t in chunk.terms]
+    n_rules = len(chunk.goodness[0])
     groups: dict[tuple[int, int], list[int]] = {}
     for index, point in enumerate(plan.points):
         first = next((i for i, (m, w) in enumerate(zip(point, widths)) if m < w), len(widths) - 1)
         if first < len(widths) - 1:  # a removal with a later layer to see it
             groups.setdefault((first, point[first]), []).append(index)
-    n_classes = chunk.goodness[0].shape[1]
+    n_classes = len(chunk.outputs[0]) // len(chunk.labels)
     for layer in range(len(widths) - 1):
         kept = sorted({m for (f, m) in groups if f == layer}, reverse=True)
         if not kept:
@@ -249,18 +258,21 @@ def _silenced(model: FFNet, chunk: _Chunk, plan: _Plan, weights: list[Tensor], g
         earlier = None  # the unchanged layers' goodness, summed in the model's order
         for g in chunk.goodness[:layer]:
             earlier = torch.zeros_like(g) + g if earlier is None else earlier + g
-        own = _layer_terms(chunk.squares[layer], weights[layer], plan.ranks[layer], kept)
-        for j, z in _next_pre_activations(model, chunk, plan, layer, kept):
+        own = _kept_sums(chunk.terms[layer], plan.layer_orders[layer], kept)  # (kept, rules + 1, rows)
+        last = layer + 2 == len(widths)
+        for j, z in _next_pre_activations(model, chunk, plan, layer, kept, own[:, n_rules]):
             members = groups[(layer, kept[j])]
-            h = torch.relu_(z)
-            if layer + 2 == len(widths):  # the next layer is the last: every point at once
-                later = _layer_terms(h.square(), weights[-1], plan.ranks[-1], [plan.points[i][-1] for i in members])
+            if last:  # the next layer is the last: every point at once
+                square = z.clamp_(min=0).square_()
+                masks = _masks(plan.ranks[-1], [plan.points[i][-1] for i in members])
+                both = (masks[:, :, None] * weights[-1][:, None, :n_rules]).reshape(len(masks), -1)
+                later = (both.T @ square.T).view(len(members), n_rules, -1)
             else:
-                later = torch.stack([_later_terms(model, h, plan, weights, plan.points[i], layer + 1)
-                                     for i in members], dim=1)
-            terms = own[:, j:j + 1] + later
+                later = torch.stack([_later_terms(model, z.clamp_(min=0), plan, weights, plan.points[i], layer + 1,
+                                                  n_rules) for i in members])
+            terms = own[j:j + 1, :n_rules] + later
             if earlier is not None:
-                terms = earlier.reshape(len(z), 1, -1) + terms
+                terms = earlier[None] + terms
             correct[members] = _correct(terms, chunk.labels, n_classes)
     return correct
 
@@ -284,9 +296,9 @@ def ablation_curves(model: FFNet, data: Dataset, settings: AblationSettings | No
     plans = [_plan(o, widths, settings.fractions, settings.scopes) for o in orders]
     counts = {r: [torch.zeros(len(p.points), len(rules), dtype=torch.long) for p, _ in plans]
               for r in settings.removals}
-    for chunk in _chunks(model, x, y, rules):
+    for chunk in _chunks(model, x, y, rules, weights):
         for o, (plan, _) in enumerate(plans):
-            gonly = _goodness_only(chunk, plan, weights).cpu()
+            gonly = _goodness_only(chunk, plan, len(rules)).cpu()
             if "goodness_only" in counts:
                 counts["goodness_only"][o] += gonly
             if "silenced" in counts:
@@ -319,14 +331,14 @@ def neuron_costs(model: FFNet, data: Dataset, rule: str = "with_factors") -> lis
     weights = _weights(model, (rule,))
     correct = [torch.zeros(w.shape[0], dtype=torch.long) for w in weights]
     base = 0
-    for chunk in _chunks(model, data.x_test.to(device), data.y_test.to(device), (rule,)):
+    for chunk in _chunks(model, data.x_test.to(device), data.y_test.to(device), (rule,), weights):
         total = None
         for g in chunk.goodness:
             total = torch.zeros_like(g) + g if total is None else total + g
-        total = total[..., 0]  # (N, classes)
-        base += int((total.argmax(dim=1) == chunk.labels).sum())
-        for i, h in enumerate(chunk.outputs):
-            without = total[:, :, None] - h.square() * weights[i][:, 0]  # (N, classes, n)
-            correct[i] += (without.argmax(dim=1) == chunk.labels[:, None]).sum(dim=0).cpu()
+        n_images = len(chunk.labels)
+        base += int((total[0].view(n_images, -1).argmax(dim=-1) == chunk.labels).sum())
+        for i, terms in enumerate(chunk.terms):
+            without = (total[0] - terms[:, 0]).view(len(terms), n_images, -1)  # (n, N, classes)
+            correct[i] += (without.argmax(dim=-1) == chunk.labels).sum(dim=-1).cpu()
     n = len(data.y_test)
     return [(base - c.numpy()) / n for c in correct]
