@@ -185,3 +185,15 @@ def test_the_cli_reads_json_config_then_flags_and_caches_beside_the_run(model, t
     assert capsys.readouterr().out.startswith("Network, silenced, with factors (unpruned ")
     assert main([*argv, "--draws", "3"]) == 2
     assert capsys.readouterr().err == "error: draws: expected an integer in [5, 100], got '3'\n"
+
+
+def test_the_curve_figure_has_one_line_per_order_and_a_band_for_random(model, digits):
+    from fgff_core.viz.ablation import ablation_figure
+
+    result = ablation_curves(model, digits, AblationSettings(orders=("s", "random"), fractions=(0.5, 0.1),
+                                                             scopes=("network",), removals=("goodness_only",)))
+    fig = ablation_figure(result, None, "goodness_only", "with_factors")
+    names = [t.name for t in fig.data if t.showlegend is not False]
+    assert names == ["by s", "at random"]
+    assert list(fig.data[0].x) == [100.0 * k / 28 for k in (28, 14, 3)]
+    assert sum(1 for t in fig.data if t.fill == "toself") == 1

@@ -78,3 +78,14 @@ def test_class_preference_is_sorted_by_factor_with_the_mean_square_per_class(net
 def test_selectivity_index_reads_zero_for_uniform_one_for_a_single_class():
     index = selectivity_index(np.array([[1.0, 1.0, 1.0], [0.0, 4.0, 0.0], [0.0, 0.0, 0.0], [3.0, 1.0, 1.0]]))
     np.testing.assert_allclose(index, [0.0, 1.0, 0.0, 0.5])
+
+
+def test_figures_draw_the_preference_and_the_weight_images(net, digits):
+    from fgff_core.viz.ablation import class_preference_figure, weight_images_figure
+
+    fig = class_preference_figure(class_preference(net, digits, 1))
+    assert fig.data[0].z.shape == (5, 10) and fig.data[0].y[0].startswith("1 (s=0.20)")
+    images = weight_images(net, digits.image_shape, k=2)
+    fig = weight_images_figure(images)
+    assert len(fig.data) == 4 and fig.data[0].z.shape == (8, 8)
+    assert fig.layout.annotations[0].text == "largest s: 4 (s=3.00)"
