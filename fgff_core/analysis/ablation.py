@@ -40,11 +40,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..config.values import check_choice
 from ..data.loading import Dataset
 from ..engine.goodness import NORM_EPS, neuron_weights
 from ..engine.model import FFNet
 from .ablation_result import AblationResult, Curve
-from .ablation_settings import AblationSettings
+from .ablation_settings import RULES, AblationSettings
 from .inspect import neuron_activity
 
 __all__ = ["AblationResult", "Curve", "ablation_curves", "kept_count", "neuron_costs", "removal_orders"]
@@ -126,15 +127,18 @@ def _plan(order: Order, widths: Sequence[int], fractions: Sequence[float], scope
 class _Chunk(NamedTuple):
     """Some test images with every label, rows sample-major (row i * classes + c): per layer its outputs h
     (rows, n), its terms h_j^2 w_j per rule and, last, h_j^2 alone (for ||h||), (n, rules + 1, rows), and
-    the model's own goodness per rule (rules, rows); the images' labels (N,)."""
+    the model's own goodness per rule (rules, rows); the images' labels (N,); for silencing, each layer's
+    outputs times the next layer's weights, x W^T (rows, next n), shared by every order."""
 
     outputs: list[Tensor]
     terms: list[Tensor]
     goodness: list[Tensor]
     labels: Tensor
+    products: list[Tensor]
 
 
-def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str], weights: list[Tensor]):
+def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str], weights: list[Tensor],
+            products: bool = False):
     """``_Chunk``s of ``SAMPLES_PER_CHUNK`` images (a multiple of the model's own prediction chunk, so
     the unpruned goodness is the model's to the bit)."""
     sub = model.first_input.prediction_chunk(x.device)
@@ -149,7 +153,8 @@ def _chunks(model: FFNet, x: Tensor, y: Tensor, rules: Sequence[str], weights: l
             terms.append(outputs[-1].T.square()[:, None, :] * weights[i][:, :, None])
             goodness.append(torch.stack([torch.cat([getattr(p.goodness[i], _FIELD[r]).float().view(c, -1).T
                                                     for p in parts]).reshape(-1) for r in rules]))
-        yield _Chunk(outputs, terms, goodness, y[start:start + step])
+        nexts = [h @ nxt.linear.weight.T for h, nxt in zip(outputs, model.layers[1:])] if products else []
+        yield _Chunk(outputs, terms, goodness, y[start:start + step], nexts)
 
 
 _FIELD = {"with_factors": "with_significance", "without_factors": "no_significance"}
@@ -205,20 +210,20 @@ def _next_pre_activations(model: FFNet, chunk: _Chunk, plan: _Plan, layer: int, 
     in place from one m to the next by the neurons that changed: removed ones subtracted from the full
     product while m >= n/2, kept ones added from zero below, so each neuron's column is multiplied once;
     ``norms`` (len(kept), rows) are ||x|| of the kept outputs (from their squares, ``_kept_sums``)."""
-    h = chunk.outputs[layer]
     nxt = model.layers[layer + 1].linear
-    order = plan.layer_orders[layer]
+    order = plan.layer_orders[layer].flip(0)  # the last removed first: the first m columns are the m kept
+    h, w = chunk.outputs[layer][:, order], nxt.weight[:, order]  # so that each change is a slice
     n = len(order)
     inv_norms = 1.0 / (norms.sqrt() + NORM_EPS)
     position = {m: j for j, m in enumerate(kept)}
     for start, steps in ((n, sorted((m for m in kept if 2 * m >= n), reverse=True)),
                          (0, sorted(m for m in kept if 2 * m < n))):
-        product = h @ nxt.weight.T if start == n else h.new_zeros(len(h), nxt.out_features)
+        product = chunk.products[layer].clone() if start == n else h.new_zeros(len(h), nxt.out_features)
         done = start
         for m in steps:
-            cols = order[n - max(done, m):n - min(done, m)]  # the neurons between the last m and this one
-            if len(cols):
-                product.addmm_(h[:, cols], nxt.weight[:, cols].T, alpha=-1.0 if start == n else 1.0)
+            lo, hi = min(done, m), max(done, m)  # the neurons between the last m and this one
+            if hi > lo:
+                product.addmm_(h[:, lo:hi], w[:, lo:hi].T, alpha=-1.0 if start == n else 1.0)
             done = m
             j = position[m]
             yield j, torch.addcmul(nxt.bias, product, inv_norms[j][:, None])
@@ -281,7 +286,8 @@ def _silenced(model: FFNet, chunk: _Chunk, plan: _Plan, weights: list[Tensor], g
 def ablation_curves(model: FFNet, data: Dataset, settings: AblationSettings | None = None) -> AblationResult:
     """Every curve the settings ask for on ``data``'s test set: for each scope (the network, each layer),
     order, kind of removal and prediction rule, the test accuracy at each fraction kept (module docstring).
-    The random order's points are the mean over its draws, with their standard deviation."""
+    The random order's points are the mean over its draws, with their standard deviation. The rule sums
+    the goodness of every layer (section II), also for a run trained with ``predict_layers=skip_first``."""
     if not isinstance(model, FFNet):
         raise ValueError("model: ablation curves need an FF/FGFF network (goodness per neuron); "
                          f"got {type(model).__name__}")
@@ -296,7 +302,7 @@ def ablation_curves(model: FFNet, data: Dataset, settings: AblationSettings | No
     plans = [_plan(o, widths, settings.fractions, settings.scopes) for o in orders]
     counts = {r: [torch.zeros(len(p.points), len(rules), dtype=torch.long) for p, _ in plans]
               for r in settings.removals}
-    for chunk in _chunks(model, x, y, rules, weights):
+    for chunk in _chunks(model, x, y, rules, weights, products="silenced" in settings.removals):
         for o, (plan, _) in enumerate(plans):
             gonly = _goodness_only(chunk, plan, len(rules)).cpu()
             if "goodness_only" in counts:
@@ -326,6 +332,7 @@ def neuron_costs(model: FFNet, data: Dataset, rule: str = "with_factors") -> lis
     """Per layer, each neuron's ablation cost: the test accuracy lost when its term alone leaves the
     goodness sum (goodness-only removal, eq. 3; ``rule`` with or without the factors). One (N, classes,
     n) subtraction per layer: the scores without neuron j are the model's minus h_j^2 w_j."""
+    check_choice("rule", rule, RULES)
     model.eval()
     device = next(model.parameters()).device
     weights = _weights(model, (rule,))

@@ -57,7 +57,11 @@ def ablate_run(run_id: str, runs_dir: Path | None, values: Mapping[str, Any], da
     def loader(config: Any) -> Dataset:
         return load_for_config(config if data_dir is None else config.replace(data_dir=data_dir))
 
-    result = cached_ablation(store, run_id, settings, loader)
+    if store.read_only:  # a folder we cannot write: compute, keep nothing
+        model, config = store.load_model(run_id)
+        result = ablation_curves(model, loader(config), settings)
+    else:
+        result = cached_ablation(store, run_id, settings, loader)
     if as_json:
         print(json.dumps({"run_id": run_id, **result.to_dict(), "summary": result.summary()}))
     else:
