@@ -66,6 +66,24 @@ def test_a_silenced_neuron_equals_the_network_with_its_weights_zeroed(model, dig
             assert curve.accuracy[t] == _accuracy(net, digits, use_s), (t, rule)
 
 
+def test_silencing_across_the_network_equals_the_hand_pruned_network(model, digits):
+    """The network scope removes from both layers at once: layer 2 reads layer 1's silenced outputs and
+    loses its own neurons too."""
+    total = sum(WIDTHS)
+    fractions = (0.75, 0.4)
+    result = ablation_curves(model, digits, AblationSettings(orders=("weight_norm",), removals=("silenced",),
+                                                             scopes=("network",), fractions=fractions))
+    norms = torch.cat([layer.linear.weight.detach().norm(dim=1) for layer in model.layers])
+    order = torch.argsort(norms, stable=True)
+    for t, fraction in enumerate(fractions, start=1):
+        removed = order[:total - kept_count(fraction, total)]
+        first, second = removed[removed < WIDTHS[0]], removed[removed >= WIDTHS[0]] - WIDTHS[0]
+        assert len(first) and len(second)  # both layers lose neurons
+        net = _zeroed(_zeroed(model, 0, first), 1, second)
+        for rule, use_s in (("with_factors", True), ("without_factors", False)):
+            assert result.curve(None, "weight_norm", "silenced", rule).accuracy[t] == _accuracy(net, digits, use_s)
+
+
 def test_goodness_only_removal_of_every_neuron_but_one_is_that_neurons_own_rule(model, digits):
     """Keep one neuron of the whole network (the largest s): predict argmax over labels of h_j^2 s_j."""
     total = sum(WIDTHS)
@@ -197,3 +215,10 @@ def test_the_curve_figure_has_one_line_per_order_and_a_band_for_random(model, di
     assert names == ["by s", "at random"]
     assert list(fig.data[0].x) == [100.0 * k / 28 for k in (28, 14, 3)]
     assert sum(1 for t in fig.data if t.fill == "toself") == 1
+
+
+def test_a_link_with_a_bad_value_keeps_the_others_and_says_why():
+    settings, errors = AblationSettings.from_params({"orders": "s,bogus", "draws": "6", "seed": ["1", "2"]})
+    assert (settings.orders, settings.draws, settings.seed) == (AblationSettings().orders, 6, 2)
+    assert errors == ["orders: 'bogus' is not allowed; choose one of s, abs_s, activity, weight_norm, random; "
+                      "using s,abs_s,activity,weight_norm,random"]

@@ -100,6 +100,25 @@ class AblationSettings:
         kept = {k: _one_value(k, v) for k, v in values.items() if k in names and v is not None}
         return cls(**kept)
 
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> tuple[AblationSettings, list[str]]:
+        """From a page's query parameters, and one message per value refused: a bad value never fails the
+        whole link; it is reported (naming the parameter and its range) and its default used instead."""
+        values: dict[str, Any] = {}
+        errors: list[str] = []
+        default = cls().to_dict()
+        for f in fields(cls):
+            if f.name not in params:
+                continue
+            try:
+                cls.from_dict({f.name: params[f.name]})
+            except ValueError as exc:
+                shown = ",".join(map(str, default[f.name])) if isinstance(default[f.name], list) else default[f.name]
+                errors.append(f"{exc}; using {shown}")
+                continue
+            values[f.name] = params[f.name]
+        return cls.from_dict(values), errors
+
     def to_dict(self) -> dict[str, Any]:
         """JSON values (lists for the selections), read back by ``from_dict``."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
