@@ -222,3 +222,12 @@ def test_a_link_with_a_bad_value_keeps_the_others_and_says_why():
     assert (settings.orders, settings.draws, settings.seed) == (AblationSettings().orders, 6, 2)
     assert errors == ["orders: 'bogus' is not allowed; choose one of s, abs_s, activity, weight_norm, random; "
                       "using s,abs_s,activity,weight_norm,random"]
+
+
+def test_orders_that_coincide_give_the_same_curves(model, digits):
+    """With every s > 0, s and |s| are one order: computed once, reported under both names."""
+    assert all((layer.s() > 0).all() for layer in model.layers)
+    result = ablation_curves(model, digits, AblationSettings(orders=("s", "abs_s"), fractions=(0.5, 0.2)))
+    for c in result.curves:
+        if c.order == "s":
+            assert result.curve(c.layer, "abs_s", c.removal, c.rule).accuracy == c.accuracy

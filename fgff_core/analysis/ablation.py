@@ -302,13 +302,20 @@ def ablation_curves(model: FFNet, data: Dataset, settings: AblationSettings | No
     plans = [_plan(o, widths, settings.fractions, settings.scopes) for o in orders]
     counts = {r: [torch.zeros(len(p.points), len(rules), dtype=torch.long) for p, _ in plans]
               for r in settings.removals}
+    alike: dict[tuple[int, ...], int] = {}  # an order equal to an earlier one (s and |s| when every s > 0)
+    source = [alike.setdefault(tuple(o.sequence.tolist()), i) for i, o in enumerate(orders)]
     for chunk in _chunks(model, x, y, rules, weights, products="silenced" in settings.removals):
         for o, (plan, _) in enumerate(plans):
+            if source[o] != o:
+                continue
             gonly = _goodness_only(chunk, plan, len(rules)).cpu()
             if "goodness_only" in counts:
                 counts["goodness_only"][o] += gonly
             if "silenced" in counts:
                 counts["silenced"][o] += _silenced(model, chunk, plan, weights, gonly.to(device)).cpu()
+    for per_order in counts.values():
+        for o, s in enumerate(source):
+            per_order[o] = per_order[s]
     scopes = ([None] if "network" in settings.scopes else []) + \
         (list(range(len(widths))) if "layer" in settings.scopes else [])
     curves = []
