@@ -231,3 +231,23 @@ def test_orders_that_coincide_give_the_same_curves(model, digits):
     for c in result.curves:
         if c.order == "s":
             assert result.curve(c.layer, "abs_s", c.removal, c.rule).accuracy == c.accuracy
+
+
+def test_silencing_in_a_three_layer_network_equals_the_hand_pruned_one(digits):
+    """Deeper nets take the one-forward-per-point path after the first recomputed layer."""
+    from fgff_core.engine.model import FFNet
+
+    torch.manual_seed(1)
+    net = FFNet(64, (10, 8, 6))
+    with torch.no_grad():
+        for layer in net.layers:
+            layer.s_raw.uniform_(0.2, 2.0)
+    result = ablation_curves(net, digits, AblationSettings(orders=("s",), removals=("silenced",),
+                                                           scopes=("network",), fractions=(0.5,)))
+    s = torch.cat([layer.s().detach() for layer in net.layers])
+    removed = torch.argsort(s, stable=True)[:24 - kept_count(0.5, 24)]
+    pruned = net
+    for i, (lo, hi) in enumerate(((0, 10), (10, 18), (18, 24))):
+        pruned = _zeroed(pruned, i, removed[(removed >= lo) & (removed < hi)] - lo)
+    for rule, use_s in (("with_factors", True), ("without_factors", False)):
+        assert result.curve(None, "s", "silenced", rule).accuracy[1] == _accuracy(pruned, digits, use_s)
