@@ -1,4 +1,4 @@
-"""Command line: ``python -m fgff_core train|presets|datasets ...``.
+"""Command line: ``python -m fgff_core train|presets|datasets|reproduce|ablate ...``.
 
 The ``train`` flags are generated from ``RunConfig``'s fields, so the CLI and the config schema
 cannot drift apart: ``--train-subset`` is ``train_subset``, and so on.
@@ -14,6 +14,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from .analysis.ablation_settings import FLAG_HELP as ABLATION_FLAGS
+from .analysis.ablation_settings import add_ablation_flags
 from .config.presets import PRESETS
 from .config.schema import RunConfig, config_fields, field_choices, parse_field
 from .config.values import MAX_PATH_CHARS, short_repr
@@ -160,6 +162,19 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=_path, default=Path("docs/reproduction"), metavar="DIR")
     reproduce.add_argument("--device", type=_field_type("device"), default="auto")
     _add_executor_flag(reproduce)
+
+    ablate = sub.add_parser("ablate", help="ablation and pruning curves of a stored run",
+                            description="Test accuracy as neurons are removed from a stored FF/FGFF run, under "
+                                        "several orders and kinds of removal (cached beside the run). --config "
+                                        "sets a starting point (a JSON object) that the other flags override.")
+    ablate.add_argument("run_id", metavar="RUN_ID")
+    ablate.add_argument("--runs-dir", type=_path, metavar="DIR", help="the runs folder [default: $FGFF_RUNS_DIR, "
+                                                                      "else ./runs]")
+    ablate.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR",
+                        help="where the run's dataset is [default: the run's own]")
+    ablate.add_argument("--config", type=_path, metavar="FILE", help="the ablation settings as a JSON object")
+    ablate.add_argument("--json", action="store_true", help="print one JSON object with every curve")
+    add_ablation_flags(ablate)
     return parser
 
 
@@ -321,6 +336,14 @@ def _datasets() -> int:
     return 0
 
 
+def _ablate(args: argparse.Namespace) -> int:
+    from .analysis.ablation_runs import ablate_run
+
+    values = read_config_file(args.config) if args.config else {}
+    values.update({k: v for k, v in vars(args).items() if k in ABLATION_FLAGS and v is not None})
+    return ablate_run(args.run_id, args.runs_dir, values, args.data_dir, args.json)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(_glue_dash_values(list(sys.argv[1:] if argv is None else argv), parser))
@@ -334,6 +357,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _presets()
         if args.command == "datasets":
             return _datasets()
+        if args.command == "ablate":
+            return _ablate(args)
         if args.command == "reproduce":
             from .reproduce import main as reproduce_main
 

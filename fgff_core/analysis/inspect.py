@@ -59,10 +59,13 @@ def activity_correlation(activity: pd.DataFrame) -> pd.DataFrame:
     """
     rows = []
     for layer, part in activity.groupby("layer"):
-        s, diff = part["significance"].to_numpy(), part["activity_diff"].to_numpy()
-        if np.ptp(s) == 0 or np.ptp(diff) == 0:
-            rho = float("nan")
-        else:
-            rho = float(spearmanr(s, diff).statistic)
+        rho = rank_correlation(part["significance"].to_numpy(), part["activity_diff"].to_numpy())
         rows.append({"layer": int(layer), "spearman": rho, "n": len(part)})
     return pd.DataFrame(rows, columns=["layer", "spearman", "n"])
+
+
+def rank_correlation(a: np.ndarray, b: np.ndarray) -> float:
+    """Spearman's rank correlation of ``a`` and ``b``; NaN when either is constant (FF's factors, all 1)."""
+    if len(a) < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return float("nan")
+    return float(spearmanr(a, b).statistic)

@@ -53,6 +53,14 @@ def goodness_from_squares(squared: Tensor, s: Tensor | None) -> Goodness:
     return Goodness(with_s, no_significance)
 
 
+def neuron_weights(s: Tensor) -> Goodness:
+    """Eq. (3) and eq. (2) as one weight per neuron: g = sum_j h_j^2 w_j, with w_j = s_j / n (eq. 3)
+    and w_j = 1 / n (eq. 2), n the layer's width. ``goodness_from_squares`` is the same sum written as a
+    mean; this form lets the ablation curves (``analysis.ablation``) leave single neurons' terms out."""
+    n = s.shape[-1]
+    return Goodness(s / n, torch.full_like(s, 1.0 / n))
+
+
 def goodness(h: Tensor, s: Tensor | None = None) -> Tensor:
     """Goodness of each sample of activations ``h``: eq. (3) with factors ``s``, eq. (2) without."""
     g = goodness_from_squares(h.square(), s)

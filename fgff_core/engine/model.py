@@ -14,7 +14,7 @@ The significance update lives in ``optim.py`` (its own optimizer, Algorithm 1 l.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import NamedTuple
 
 import torch
@@ -23,7 +23,7 @@ from torch import Tensor, nn
 
 from ..config.choices import SIGNIFICANCE_PARAMS
 from ..config.values import check_choice
-from .goodness import goodness, hinge_loss, normalise, relu_goodness_, softplus_loss
+from .goodness import Goodness, goodness, hinge_loss, normalise, relu_goodness_, softplus_loss
 from .label_input import FirstLayerInput, embed_labels, embed_neutral_label, first_layer_input
 
 __all__ = ["BPNet", "FFLayer", "FFNet", "LabelGoodness", "embed_labels", "goodness", "hinge_loss", "softplus_loss"]
@@ -77,6 +77,14 @@ class LabelGoodness(NamedTuple):
     no_significance: Tensor  # without them (eq. 2)
 
 
+class LabelActivity(NamedTuple):
+    """One chunk of n samples with every candidate label embedded: per layer, its outputs h,
+    (classes * n, out), label-major (row k * n + i is sample i with label k), and their goodness."""
+
+    outputs: list[Tensor]
+    goodness: list[Goodness]
+
+
 class FFNet(nn.Module):
     """A stack of ``FFLayer``s with the label embedding and the goodness-based prediction rule.
 
@@ -114,31 +122,40 @@ class FFNet(nn.Module):
             outs.append(h)
         return outs
 
-    # -- prediction ---------------------------------------------------------------------------
+    # -- prediction ----------------------------------------------------------------------------
     @torch.no_grad()
-    def layer_label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 0) -> LabelGoodness:
-        """Each layer's goodness for each candidate label: (layers, N, classes) per field.
+    def label_activity(self, x: Tensor, upto: int | None = None, chunk: int = 0) -> Iterator[LabelActivity]:
+        """Chunk by chunk, every layer's output and goodness for each candidate label (section II).
 
-        Embed each of the 10 labels, run the net, take every layer's goodness (eq. 3 with the
-        factors ``s``, eq. 2 without). In chunks of ``chunk`` samples so memory stays bounded (0: the
-        first-layer path's fastest measured chunk for the device).
+        Embed each of the 10 labels, run the net, take every layer's goodness (eq. 3 with the factors
+        ``s``, eq. 2 without). In chunks of ``chunk`` samples so memory stays bounded (0: the first-layer
+        path's fastest measured chunk for the device). The prediction rule and the ablation curves
+        (``analysis.ablation``) both read the network through here, so they see the same numbers.
         """
         chunk = chunk or self.first_input.prediction_chunk(x.device)
         upto = len(self.layers) if upto is None else upto
         c = self.n_classes
-        with_s, without_s = [], []
         for start in range(0, len(x), chunk):
             xc = x[start:start + chunk]
             z = self.first_input.all_labels_pre_activation(self.layers[0], xc).reshape(c * len(xc), -1)
-            chunk_s, chunk_no_s = [], []
+            outputs, goodness_per_layer = [], []
             for i, layer in enumerate(self.layers[:upto]):
                 h, g = relu_goodness_(z, layer.s())  # z is ours: the ReLU runs in place
-                chunk_s.append(g.with_significance.float().view(c, -1).T)
-                chunk_no_s.append(g.no_significance.float().view(c, -1).T)
+                outputs.append(h)
+                goodness_per_layer.append(g)
                 if i + 1 < upto:
                     z = self.layers[i + 1].pre_activation(h)
-            with_s.append(torch.stack(chunk_s))
-            without_s.append(torch.stack(chunk_no_s))
+            yield LabelActivity(outputs, goodness_per_layer)
+
+    @torch.no_grad()
+    def layer_label_goodness(self, x: Tensor, upto: int | None = None, chunk: int = 0) -> LabelGoodness:
+        """Each layer's goodness for each candidate label: (layers, N, classes) per field (``label_activity``)."""
+        upto = len(self.layers) if upto is None else upto
+        c = self.n_classes
+        with_s, without_s = [], []
+        for part in self.label_activity(x, upto=upto, chunk=chunk):
+            with_s.append(torch.stack([g.with_significance.float().view(c, -1).T for g in part.goodness]))
+            without_s.append(torch.stack([g.no_significance.float().view(c, -1).T for g in part.goodness]))
         if not with_s:  # no samples
             return LabelGoodness(x.new_zeros(upto, 0, c), x.new_zeros(upto, 0, c))
         return LabelGoodness(torch.cat(with_s, dim=1), torch.cat(without_s, dim=1))
