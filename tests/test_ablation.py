@@ -154,6 +154,9 @@ def test_the_verdict_says_what_the_same_number_of_removed_neurons_costs_in_each_
         "Removing the 6 of 12 neurons with the smallest factors costs 0.40 points; 6 chosen at random cost "
         "3.10 ± 0.60 points (mean ± standard deviation of 5 draws).")
     assert result.verdict(None, "goodness_only", "with_factors", fraction=0.1).startswith("Removing the 11 of 12")
+    better = AblationResult(settings, (by_s._replace(accuracy=(0.9, 0.91, 0.5)), rand), 100, (8, 4))
+    assert better.verdict(None, "goodness_only", "with_factors").startswith(
+        "Removing the 6 of 12 neurons with the smallest factors gains 1.00 points; 6 chosen at random cost 3.10")
     with pytest.raises(ValueError, match="verdict: no curve for scope 0"):
         result.verdict(0, "goodness_only", "with_factors")
 

@@ -105,9 +105,10 @@ class AblationResult:
 
     def verdict(self, layer: int | None, removal: str, rule: str, fraction: float = 0.5) -> str:
         """One plain sentence for one scope, removal and rule: what removing the same number of neurons in each
-        order costs in points of accuracy, at the settings' fraction kept nearest ``fraction`` (half)
-        that removes any: "Removing the 6 of 12 neurons with the smallest factors costs 0.40 points;
-        6 chosen at random cost 3.10 ± 0.60 points (mean ± standard deviation of 5 draws)." """
+        order costs in points of accuracy, at the settings' fraction kept nearest ``fraction`` (half) that
+        removes any (a pruned network that does better "gains"): "Removing the 6 of 12 neurons with the
+        smallest factors costs 0.40 points; 6 chosen at random cost 3.10 ± 0.60 points (mean ± standard
+        deviation of 5 draws)." """
         curves = [c for c in self.curves if (c.layer, c.removal, c.rule) == (layer, removal, rule)]
         if not curves:
             raise ValueError(f"verdict: no curve for scope {layer!r}, removal {removal!r}, rule {rule!r}")
@@ -119,14 +120,16 @@ class AblationResult:
         removed = first.n_neurons - first.kept[i]
         parts = []
         for n, c in enumerate(curves):
-            lost = points(max(c.accuracy[0] - c.accuracy[i], 0.0), sign=False, unit="")
+            drop = c.accuracy[0] - c.accuracy[i]
+            verb = ("cost" if drop >= 0 else "gain") + ("s" if n == 0 else "")  # a pruned net can do better
+            size = points(abs(drop), sign=False, unit="")
             if c.order == "random":
-                cost = f"{lost} ± {points(c.spread[i], sign=False, unit='')} points (mean ± standard deviation " \
+                cost = f"{size} ± {points(c.spread[i], sign=False, unit='')} points (mean ± standard deviation " \
                        f"of {self.settings.draws} draws)"
             else:
-                cost = f"{lost} points"
+                cost = f"{size} points"
             head = f"removing the {removed} of {c.n_neurons} neurons" if n == 0 else f"{removed}"
-            parts.append(f"{head} {VERDICT_TEXT[c.order]} cost{'s' if n == 0 else ''} {cost}")
+            parts.append(f"{head} {VERDICT_TEXT[c.order]} {verb} {cost}")
         where = "" if layer is None else f"In layer {layer + 1}, "
         text = "; ".join(parts) + "."
         return where + (text[0].upper() + text[1:] if not where else text)
