@@ -28,7 +28,8 @@ PAGE_DEFAULT = AblationSettings(removals=("goodness_only",), rules=("with_factor
 CHOSEN = ("orders", "removals", "rules", "scopes")  # the settings with a widget; the rest come from the link
 KEYS = {name: f"ablation_{name}" for name in CHOSEN}
 SCOPE_TEXT = {"network": "whole network", "layer": "each layer on its own"}
-SHOWN_PER_KIND = 4  # receptive fields per kind (largest s, smallest s, largest cost, smallest cost)
+SHOWN_PER_KIND = 4  # receptive fields per kind (largest s, smallest s, largest cost, smallest cost), one run
+PANELS_PER_ROW = {1: 4, 2: 2}  # receptive fields per row: one run full width, two side by side (titles fit)
 
 
 def link_settings() -> AblationSettings:
@@ -72,12 +73,13 @@ def _curves(_store: RunStore, runs_dir: str, run_id: str, checkpoint_mtime: floa
 
 
 @st.cache_data(show_spinner="Reading the network's weights and its activity on the test images...", max_entries=16)
-def _neurons(_store: RunStore, runs_dir: str, run_id: str, checkpoint_mtime: float):
-    """Layer 1's receptive fields (largest and smallest s and ablation cost) and each layer's class preference."""
+def _neurons(_store: RunStore, runs_dir: str, run_id: str, checkpoint_mtime: float, per_kind: int):
+    """Layer 1's receptive fields (the ``per_kind`` largest and smallest s and ablation cost) and each layer's
+    class preference."""
     model, config = _store.load_model(run_id)
     data = load_served_for_config(config)
     costs = neuron_costs(model, data)[0]
-    images = weight_images(model, data.image_shape, k=min(SHOWN_PER_KIND, len(costs)), costs=costs)
+    images = weight_images(model, data.image_shape, k=min(per_kind, len(costs)), costs=costs)
     return images, [class_preference(model, data, layer) for layer in range(len(model.layers))]
 
 
@@ -100,11 +102,12 @@ def _draw_curves(result: AblationResult, run_id: str) -> None:
             st.markdown(f"- {line}")
 
 
-def _draw_neurons(store: RunStore, run_id: str, checkpoint_mtime: float) -> None:
-    images, prefs = _neurons(store, str(store.root), run_id, checkpoint_mtime)
-    st.plotly_chart(weight_images_figure(images), key=f"weights_{run_id}")
+def _draw_neurons(store: RunStore, run_id: str, checkpoint_mtime: float, n_runs: int) -> None:
+    columns = PANELS_PER_ROW[n_runs]
+    images, prefs = _neurons(store, str(store.root), run_id, checkpoint_mtime, SHOWN_PER_KIND * columns // 4)
+    st.plotly_chart(weight_images_figure(images, columns=columns), key=f"weights_{run_id}")
     st.caption("Each square is one first-layer neuron's input weights laid over the image: red pixels make it more "
-               "active, blue ones less (grey: where the label is written). Shown: the neurons with the largest and "
+               "active, blue ones less (blank: where the label is written). Shown: the neurons with the largest and "
                "smallest factor, and those whose removal costs the most and the least accuracy.")
     layer = 0
     if len(prefs) > 1:
@@ -116,7 +119,7 @@ def _draw_neurons(store: RunStore, run_id: str, checkpoint_mtime: float) -> None
                "prefers one class; the title says whether such neurons tend to have larger factors.")
 
 
-def _show_run(store: RunStore, run_id: str, settings: AblationSettings, compute: bool) -> None:
+def _show_run(store: RunStore, run_id: str, settings: AblationSettings, compute: bool, n_runs: int) -> None:
     run = store.run(run_id)
     st.subheader(f"{run['name']} ({algo_label(run['algo'])})")
     if not has_goodness(run["algo"]):
@@ -134,7 +137,7 @@ def _show_run(store: RunStore, run_id: str, settings: AblationSettings, compute:
         _draw_curves(result, run_id)
     else:
         st.info("Not computed yet for these settings: press **Compute the pruning curves**.")
-    _draw_neurons(store, run_id, mtime)
+    _draw_neurons(store, run_id, mtime, n_runs)
 
 
 def ablation_section(store: RunStore, run_ids: Sequence[str]) -> None:
@@ -150,6 +153,6 @@ def ablation_section(store: RunStore, run_ids: Sequence[str]) -> None:
     for col, run_id in zip(st.columns(len(run_ids)), run_ids):
         with col:
             try:
-                _show_run(store, run_id, settings, compute)
+                _show_run(store, run_id, settings, compute, len(run_ids))
             except Exception as exc:  # noqa: BLE001 - shown in the page, never a crashed server
                 st.error(f"Could not show the pruning of run {run_id}: {exc}")
