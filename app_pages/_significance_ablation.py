@@ -20,7 +20,7 @@ from fgff_core.analysis.neurons import class_preference, weight_images
 from fgff_core.data.access import load_served_for_config
 from fgff_core.store import RunStore
 from fgff_core.viz.ablation import ablation_figure, class_preference_figure, weight_images_figure
-from fgff_core.vocabulary import algo_label, has_goodness
+from fgff_core.vocabulary import algo_label, has_goodness, trains_factors
 
 #: The page's fast default: goodness-only removal over the whole network, the rule with factors. Silenced
 #: removal (one forward pass per point) and the other scopes and rules are a choice away.
@@ -135,6 +135,9 @@ def _show_run(store: RunStore, run_id: str, settings: AblationSettings, compute:
             result = AblationResult.from_dict(_curves(store, str(store.root), run_id, mtime,
                                                       json.dumps(settings.to_dict(), sort_keys=True)))
         _draw_curves(result, run_id)
+        if not trains_factors(run["algo"]):
+            st.caption(f"{algo_label(run['algo'])} keeps every factor at 1, so 'by s' removes neurons in index "
+                       "order: a fixed, arbitrary order to compare with FGFF's.")
     else:
         st.info("Not computed yet for these settings: press **Compute the pruning curves**.")
     _draw_neurons(store, run_id, mtime, n_runs)

@@ -136,6 +136,11 @@ def test_the_compute_button_draws_the_curves_and_a_verdict_and_a_revisit_needs_n
     assert any(f.startswith("ablation_") and f.endswith(".json") for f in os.listdir(d / ids["fgff"]))
     again = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], orders="s,random", draws="6")
     assert len(ablation_charts(again)) == 1  # the stored result, drawn without a press
+    ff = open_page_with_runs(monkeypatch, d, "significance", run=ids["ff"], orders="s,random", draws="6")
+    ff.button(key="ablation_compute").click().run()
+    assert len(ablation_charts(ff)) == 1
+    assert any(c.value.startswith("FF keeps every factor at 1, so 'by s' removes neurons in index order")
+               for c in ff.caption)
     again.multiselect(key="ablation_removals").set_value(["goodness_only", "silenced"]).run()
     assert query_param(again, "removals") == "goodness_only,silenced"
     assert len(ablation_charts(again)) == 0  # new settings: computed on the next press only
