@@ -75,3 +75,8 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
     if len(means):
         st.caption("Mean squared activity on positive minus negative test data, per FGFF role: " +
                    ", ".join(f"{r} {means[r]:+.3f}" for r in lesson.ROLES if r in means) + ".")
+    st.markdown("**Does the factor matter?** Remove the neurons with the smallest factors and see what the "
+                "network loses, compared with removing random ones: the Significance page draws it for this pair, "
+                "with what each neuron looks at and which classes it prefers.")
+    st.page_link("app_pages/significance.py", label="Does the factor matter? (Significance page, this pair)",
+                 icon=":material/content_cut:", query_params={"run": f"{found['ff']['run_id']},{fg['run_id']}"})

@@ -7,6 +7,7 @@ from typing import NamedTuple
 import streamlit as st
 
 from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop
+from app_pages._significance_ablation import ablation_section
 from fgff_core.analysis import findings
 from fgff_core.analysis.inspect import activity_correlation, neuron_activity
 from fgff_core.data.access import load_served_for_config
@@ -124,3 +125,5 @@ def show_runs(store: RunStore, histories: dict[str, list], display: Display) -> 
 display = Display(animate=view == "Animation", scale=scale, sort=sort, epoch=epoch)
 live_view(show_runs, jm.store, {r: histories.get(r, []) for r in chosen}, display,
           statuses=lambda: run_statuses(jm.store.runs(), chosen), every=POLL_SECONDS, shown=shown)
+st.divider()
+ablation_section(jm.store, chosen)

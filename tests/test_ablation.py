@@ -143,6 +143,24 @@ def test_area_and_removable_count():
     assert dip.removable() == 0  # the first point beyond the tolerance ends the count
 
 
+def test_the_verdict_says_what_the_same_number_of_removed_neurons_costs_in_each_order():
+    settings = AblationSettings(orders=("s", "random"), removals=("goodness_only",), rules=("with_factors",),
+                                scopes=("network",), fractions=(1.0, 0.5, 0.1))
+    by_s = Curve(None, "s", "goodness_only", "with_factors", 12, (1.0, 0.5, 0.1), (12, 6, 1), (0.9, 0.896, 0.5),
+                 (0, 0, 0))
+    rand = by_s._replace(order="random", accuracy=(0.9, 0.869, 0.2), spread=(0.0, 0.006, 0.05))
+    result = AblationResult(settings, (by_s, rand), 100, (8, 4))
+    assert result.verdict(None, "goodness_only", "with_factors") == (
+        "Removing the 6 of 12 neurons with the smallest factors costs 0.40 points; 6 chosen at random cost "
+        "3.10 ± 0.60 points (mean ± standard deviation of 5 draws).")
+    assert result.verdict(None, "goodness_only", "with_factors", fraction=0.1).startswith("Removing the 11 of 12")
+    better = AblationResult(settings, (by_s._replace(accuracy=(0.9, 0.91, 0.5)), rand), 100, (8, 4))
+    assert better.verdict(None, "goodness_only", "with_factors").startswith(
+        "Removing the 6 of 12 neurons with the smallest factors gains 1.00 points; 6 chosen at random cost 3.10")
+    with pytest.raises(ValueError, match="verdict: no curve for scope 0"):
+        result.verdict(0, "goodness_only", "with_factors")
+
+
 def test_neuron_costs_are_accuracy_lost_by_removing_one_term(model, digits):
     costs = neuron_costs(model, digits)
     assert [len(c) for c in costs] == list(WIDTHS)

@@ -89,3 +89,4 @@ def test_figures_draw_the_preference_and_the_weight_images(net, digits):
     fig = weight_images_figure(images)
     assert len(fig.data) == 4 and fig.data[0].z.shape == (8, 8)
     assert fig.layout.annotations[0].text == "largest s: 4 (s=3.00)"
+    assert [fig.layout[f"yaxis{'' if i == 1 else i}"].scaleanchor for i in range(1, 5)] == ["x", "x2", "x3", "x4"]

@@ -77,6 +77,8 @@ def weight_images_figure(images: Sequence[WeightImage], columns: int = 4) -> go.
                                  hovertemplate="weight %{z:.3f}<br>label columns: %{customdata}<extra></extra>"),
                       row=i // columns + 1, col=i % columns + 1)
     fig.update_xaxes(showticklabels=False)
-    fig.update_yaxes(showticklabels=False, scaleanchor="x")
+    fig.update_yaxes(showticklabels=False, constrain="domain")
+    for i in range(len(images)):  # every panel square on its own axes (all anchored to the first squeezed it)
+        fig.update_yaxes(scaleanchor="x" if i == 0 else f"x{i + 1}", row=i // columns + 1, col=i % columns + 1)
     fig.update_layout(template=TEMPLATE, height=220 * rows, title="Layer 1: input weights as images")
     return fig

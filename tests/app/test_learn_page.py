@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs
+
 import pytest
 from conftest import open_page
 
@@ -144,6 +146,12 @@ def test_step4_trains_ff_and_fgff_through_the_job_manager(runs_dir, jm):
     assert "step4_train" not in keys(at, "button")
     assert len(at.get("plotly_chart")) == 3  # FF factors, FGFF factors, accuracy
     assert len(jm.store.runs()) == 2  # nothing resubmitted
+    # Issue 34: one paragraph that links to "Does the factor matter?" on Significance, for this very pair
+    ids = jm.store.runs().set_index("algo")["run_id"]
+    assert any(m.value.startswith("**Does the factor matter?**") for m in at.markdown)
+    link = next(e.proto for e in at.get("page_link") if e.proto.label.startswith("Does the factor matter?"))
+    assert "significance" in link.page
+    assert parse_qs(link.query_string) == {"run": [f"{ids['ff']},{ids['fgff']}"]}
     fgff = jm.store.runs().set_index("algo").loc["fgff"]
     acc = at.get("plotly_chart")[2].proto.spec
     assert f"{100 * fgff['test_acc']:.1f} %" in acc

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
-from conftest import open_page_with_runs, stored_runs
+from conftest import open_page_with_runs, query_param, stored_runs
 from streamlit.testing.v1 import AppTest
 
 from fgff_core.config import RunConfig
@@ -54,7 +56,7 @@ def test_defaults_to_newest_fgff_run(monkeypatch, runs_dir):
     assert at.multiselect(key="significance_runs").value == [ids["fgff"]]
     assert ids["bp"] not in at.multiselect(key="significance_runs").options  # BP has no factors
     figs = charts(at)
-    assert len(figs) == 3  # heatmap, histogram, factor vs activity
+    assert len(figs) == 3 + 2  # heatmap, histogram, factor vs activity; the factor section's weights, preference
     heat = figs[0]["data"][0]
     assert heat["type"] == "heatmap" and heat["zmid"] == 1.0
     assert array(heat["z"]).shape == (2, 16)
@@ -66,7 +68,7 @@ def test_two_runs_side_by_side_from_url_and_controls(monkeypatch, runs_dir):
     at = open_page_with_runs(monkeypatch, d, "significance", run=f"{ids['ff']},{ids['fgff']}")
     assert not at.exception, at.exception
     assert at.multiselect(key="significance_runs").value == [ids["ff"], ids["fgff"]]
-    assert len(charts(at)) == 5  # FF: heatmap and activity (no histogram of 1s); FGFF: all three
+    assert len(charts(at)) == 5 + 4  # FF: heatmap, activity (no histogram of 1s); FGFF: all three; 2 x 2 neurons
     assert any("frozen at 1" in c.value for c in at.caption)
     # Issue 15 case 11: the factors said out loud: FF's are all 1, FGFF's negative ones counted per layer
     sentences = [m.value for m in at.markdown]
@@ -93,3 +95,84 @@ def test_selection_written_to_url(monkeypatch, runs_dir):
     at.multiselect(key="significance_runs").select(ids["ff"]).run()
     value = at.query_params["run"]
     assert (value[0] if isinstance(value, list) else value) == f"{ids['fgff']},{ids['ff']}"
+
+
+# -- "Does the factor matter?" (issue 34 item 3) ------------------------------------------------------------
+
+def ablation_charts(at: AppTest) -> list[dict]:
+    """The pruning-curve figures (their titles name a removal and a rule)."""
+    return [f for f in charts(at) if "goodness only" in f["layout"].get("title", {}).get("text", "")
+            or "silenced" in f["layout"].get("title", {}).get("text", "")]
+
+
+def test_a_finished_fgff_run_shows_the_factor_section_with_its_neurons(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], orders="s,abs_s")
+    assert not at.exception, at.exception
+    assert any(h.value == "Does the factor matter?" for h in at.header)
+    assert at.button(key="ablation_compute").label == "Compute the pruning curves"
+    assert any("press **Compute the pruning curves**" in i.value for i in at.info)  # nothing computed on load
+    assert ablation_charts(at) == []
+    titles = [f["layout"]["title"]["text"] for f in charts(at)]
+    assert "Layer 1: input weights as images" in titles
+    assert any(t.startswith("Layer 1: class preference") for t in titles)
+    assert at.multiselect(key="ablation_removals").value == ["goodness_only"]  # the fast default
+    assert query_param(at, "removals") == "goodness_only" and query_param(at, "orders") == "s,abs_s"
+    captions = " ".join(c.value for c in at.caption)
+    assert "input weights" in captions and "one neuron" in captions  # a caption per picture
+
+
+def test_the_compute_button_draws_the_curves_and_a_verdict_and_a_revisit_needs_no_press(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], orders="s,random", draws="6")
+    assert not at.exception, at.exception
+    at.button(key="ablation_compute").click().run()
+    assert not at.exception, at.exception
+    (curves,) = ablation_charts(at)
+    assert curves["layout"]["title"]["text"] == "Network: goodness only, with factors"
+    assert [t["name"] for t in curves["data"] if t.get("name")] == ["by s", "at random"]
+    verdicts = [m.value for m in at.markdown if m.value.startswith("Removing the 14 of 28 neurons with the smallest")]
+    assert len(verdicts) == 1 and "chosen at random cost" in verdicts[0] and "of 6 draws" in verdicts[0]
+    assert any(f.startswith("ablation_") and f.endswith(".json") for f in os.listdir(d / ids["fgff"]))
+    again = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], orders="s,random", draws="6")
+    assert len(ablation_charts(again)) == 1  # the stored result, drawn without a press
+    ff = open_page_with_runs(monkeypatch, d, "significance", run=ids["ff"], orders="s,random", draws="6")
+    ff.button(key="ablation_compute").click().run()
+    assert len(ablation_charts(ff)) == 1
+    assert any(c.value.startswith("FF keeps every factor at 1, so 'by s' removes neurons in index order")
+               for c in ff.caption)
+    again.multiselect(key="ablation_removals").set_value(["goodness_only", "silenced"]).run()
+    assert query_param(again, "removals") == "goodness_only,silenced"
+    assert len(ablation_charts(again)) == 0  # new settings: computed on the next press only
+
+
+def test_a_bad_ablation_value_in_the_link_is_a_warning_not_an_error(monkeypatch, runs_dir):
+    d, ids = runs_dir
+    at = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], draws="3", orders="s,bogus")
+    assert not at.exception, at.exception
+    warnings = [w.value for w in at.warning]
+    assert any(w.startswith("The link's draws: expected an integer in [5, 100]") for w in warnings), warnings
+    assert any(w.startswith("The link's orders:") and "bogus" in w for w in warnings), warnings
+    assert at.multiselect(key="ablation_orders").value == ["s", "abs_s", "activity", "weight_norm", "random"]
+    assert not error_texts(at)
+
+
+def test_a_bp_run_gets_a_note_instead_of_curves(runs_dir):
+    """The page lists only runs with goodness; the section itself still says why a BP run has no curves."""
+    d, ids = runs_dir
+
+    def section(runs_dir: str, run_id: str) -> None:
+        from app_pages._significance_ablation import ablation_section
+        from fgff_core.store import RunStore
+
+        ablation_section(RunStore(runs_dir), [run_id])
+
+    at = AppTest.from_function(section, args=(str(d), ids["bp"]), default_timeout=60).run()
+    assert not at.exception, at.exception
+    assert any(c.value == "BP has no goodness and no factors: nothing to remove by s." for c in at.caption), \
+        [c.value for c in at.caption]
+    assert at.get("plotly_chart") == []
+
+
+def error_texts(at: AppTest) -> list[str]:
+    return [e.value for e in at.error]
