@@ -220,14 +220,6 @@ shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
 refresh_s = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.REFRESH_MIN_S
 
 
-def _ms(value) -> str:
-    return "–" if value is None or value != value else f"{1000 * float(value):.1f} ms"
-
-
-def _s(value) -> str:
-    return "–" if value is None or value != value else f"{float(value):.2f} s"
-
-
 def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str) -> None:
     """The run's state and curves (a live view: redrawn about once per epoch while it trains, at
     ``launch.live_refresh``; the whole page once more when it ends). One view, so one timer: with two (status
