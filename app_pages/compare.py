@@ -12,6 +12,8 @@ from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
 from fgff_core.config.presets import PRESETS, picker_order
+from fgff_core.format import duration
+from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
 from fgff_core.public import run_failure
@@ -52,39 +54,59 @@ epochs_param = int_param(st.query_params, "epochs", PRESETS[link_preset].config(
 for message in link_errors:
     st.warning(f"The link's {message}.")
 
+def _preset_changed() -> None:
+    """A new preset brings its own epochs: the link's epochs were the old preset's."""
+    st.query_params["preset"] = st.session_state["compare_preset"]
+    if "epochs" in st.query_params:
+        del st.query_params["epochs"]
+
+
 with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
+    # Outside the form: picking a preset redraws its description and epochs at once.
+    preset = st.selectbox("Preset", preset_names, index=preset_names.index(link_preset), key="compare_preset",
+                          format_func=lambda n: PRESETS[n].title, on_change=_preset_changed,
+                          help="Data, layers and hyper-parameters; FF and FGFF get the same ones (FF ignores the "
+                          "significance learning rate).")
+    st.caption(PRESETS[preset].description)
     with st.form("launch"):
-        c1, c2, c3 = st.columns([3, 1, 1])
-        preset = c1.selectbox("Preset", preset_names, index=preset_names.index(link_preset),
-                              format_func=lambda n: PRESETS[n].title, help="Data, layers and hyper-parameters; "
-                              "FF and FGFF get the same ones (FF ignores the significance learning rate).")
+        c2, c3 = st.columns(2)
         n_seeds = c2.number_input("Seeds", min_value=1, max_value=MAX_LAUNCH_SEEDS, value=seeds_param,
                                   help="Seeds 0 .. n-1, one FF and one FGFF run each.")
         epochs = c3.number_input("Epochs per layer", min_value=epochs_meta["min"], max_value=epochs_meta["max"],
                                  value=epochs_param, help=epochs_meta["help"])
-        st.caption(PRESETS[preset].description)
+        anyway = st.checkbox("Start it even if it takes long", help="Without it, a comparison whose runs would take "
+                             "longer than this server starts without asking is not started.")
         start = st.form_submit_button("Start FF and FGFF", type="primary", icon=":material/play_arrow:")
     if start:
         st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
         try:
             base = PRESETS[preset].config("fgff", epochs=int(epochs))
-            launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_or_stop())
+            runs_now = runs_or_stop()
+            estimate = compare.comparison_estimate(base, int(n_seeds), runs_now)
+            if estimate.seconds > launch.eta_limit_seconds() and not anyway:
+                st.warning(f"These {2 * int(n_seeds)} runs would take {estimate.text()}, more than the "
+                           f"{duration(launch.eta_limit_seconds())} this server starts without asking. Lower the "
+                           "epochs, or tick *Start it even if it takes long* and press Start again.")
+                launched = None
+            else:
+                launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_now)
         except ValueError as exc:  # a bad config or a server limit: the message names the field
             st.error(f"Could not start the comparison: {exc}")
         else:
-            ids = launched.run_ids
-            new = [r for r in ids if r not in launched.reused]
-            notes = []
-            if new:
-                notes.append((st.success, f"Started {len(new)} runs: {', '.join(new)}. They train one after another; "
-                                          "the charts below update live."))
-            if launched.reused:
-                notes.append((st.info, f"{len(launched.reused)} of these runs (same config and seed) were already "
-                                       f"queued or running, so they were not launched again: "
-                                       f"{', '.join(launched.reused)}."))
-            st.session_state[NOTES_KEY] = (ids, notes)
-            set_selected_run_ids(ids)
-            st.session_state[SELECT_KEY] = ids
+            if launched is not None:
+                ids = launched.run_ids
+                new = [r for r in ids if r not in launched.reused]
+                notes = []
+                if new:
+                    notes.append((st.success, f"Started {len(new)} runs: {', '.join(new)}. They train one after "
+                                              "another; the charts below update live."))
+                if launched.reused:
+                    notes.append((st.info, f"{len(launched.reused)} of these runs (same config and seed) were "
+                                           f"already queued or running, so they were not launched again: "
+                                           f"{', '.join(launched.reused)}."))
+                st.session_state[NOTES_KEY] = (ids, notes)
+                set_selected_run_ids(ids)
+                st.session_state[SELECT_KEY] = ids
 launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
 if launched_ids == selected_run_ids():  # the last launch's outcome, outside the (then folded) form, until
     for show, text in notes:  # the selection changes

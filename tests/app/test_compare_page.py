@@ -191,3 +191,29 @@ def test_launch_submitted_twice_launches_once(monkeypatch, tmp_path):
     finally:
         for rid in store.runs()["run_id"]:
             store.cancel(rid)
+
+
+def test_picking_a_preset_brings_its_description_and_epochs(monkeypatch, tmp_path):
+    """Issue 39: the preset picker sat inside the form, so picking CIFAR-10 kept digits' description and epochs."""
+    at = open_page_with_runs(monkeypatch, tmp_path / "p", "compare", preset="tiny-digits", epochs="7")
+    at.selectbox(key="compare_preset").set_value(MNIST_DEMO).run()
+    assert not at.exception, at.exception
+    assert at.number_input[1].value == PRESETS[MNIST_DEMO].config().epochs  # not the link's 7 any more
+    assert any(c.value == PRESETS[MNIST_DEMO].description for c in at.caption)
+    assert query_param(at, "preset") == MNIST_DEMO and "epochs" not in at.query_params
+
+
+def test_a_comparison_over_the_time_limit_asks_before_it_starts(monkeypatch, tmp_path):
+    """Issue 39: 1,000,000 epochs per layer launched with no estimate or confirmation."""
+    monkeypatch.setenv("FGFF_WARN_ETA_SECONDS", "60")
+    d = tmp_path / "long"
+    at = open_page_with_runs(monkeypatch, d, "compare", preset="tiny-digits", epochs="100000")
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    assert not at.exception, at.exception
+    assert any("would take about" in w.value and "more than the 1 min 00 s" in w.value for w in at.warning)
+    assert RunStore(d).runs().empty  # nothing started
+    at.checkbox[0].check()
+    at.button(key="FormSubmitter:launch-Start FF and FGFF").click().run()
+    assert len(RunStore(d).runs()) == 2
+    for run_id in RunStore(d).runs()["run_id"]:
+        RunStore(d).cancel(run_id)
