@@ -216,6 +216,14 @@ def test_verdict_sentences():
     assert compare.verdict(pd.DataFrame({"run_id": ["a"], "test_acc": [0.9]}), {"a": "FF"}) is None
 
 
+def test_runs_of_different_datasets_get_no_verdict():
+    """Issue 39: an MNIST FF run 'beat' a digits FGFF run."""
+    runs = pd.DataFrame({"run_id": ["a", "b"], "test_acc": [0.97, 0.90], "dataset": ["mnist", "digits"]})
+    sentence = compare.verdict(runs, {"a": "FF", "b": "FGFF"})
+    assert sentence.startswith("No verdict: these runs were tested on different datasets (digits, mnist)")
+    assert "beats" not in sentence and "trails" not in sentence
+
+
 def test_the_mnist_demo_launches_ff_and_fgff_on_the_same_strong_recipe():
     """What the Compare page's launch submits for ``ff-best-mnist-quick`` (nothing is trained here)."""
     from fgff_core.config.presets import MNIST_DEMO

@@ -311,13 +311,18 @@ def final_metrics_table(runs: pd.DataFrame, groups: Mapping[str, str],
 def verdict(runs: pd.DataFrame, groups: Mapping[str, str], metric: str = "test_acc") -> str | None:
     """The difference of two groups' mean ``metric`` (an accuracy) in one sentence, second group minus
     first (``group_runs`` puts FF first), against the spread over seeds (``findings.difference_sentence``);
-    None unless there are exactly two groups and both have a final value.
+    None unless there are exactly two groups and both have a final value. Runs tested on different datasets
+    (the table's ``dataset`` column) get no verdict but a sentence saying why: their accuracies do not compare.
     """
     order = group_order(groups)
     if len(order) != 2 or metric not in runs:
         return None
     first, second = order
     table = runs[runs["run_id"].isin(list(groups))]
+    if "dataset" in table and table["dataset"].nunique() > 1:
+        names = ", ".join(sorted(table["dataset"].astype(str).unique()))
+        return (f"No verdict: these runs were tested on different datasets ({names}), so their accuracies do not "
+                "compare; pick runs of one dataset.")
     values = {g: pd.to_numeric(table.loc[table["run_id"].map(groups) == g, metric], errors="coerce").dropna()
               for g in order}
     if any(v.empty for v in values.values()):
