@@ -12,7 +12,6 @@ from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
 from fgff_core.config.presets import PRESETS, picker_order
-from fgff_core.format import duration
 from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
@@ -79,34 +78,33 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
         start = st.form_submit_button("Start FF and FGFF", type="primary", icon=":material/play_arrow:")
     if start:
         st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
+        launched = None
         try:
             base = PRESETS[preset].config("fgff", epochs=int(epochs))
             runs_now = runs_or_stop()
-            estimate = compare.comparison_estimate(base, int(n_seeds), runs_now)
-            if estimate.seconds > launch.eta_limit_seconds() and not anyway:
-                st.warning(f"These {2 * int(n_seeds)} runs would take {estimate.text()}, more than the "
-                           f"{duration(launch.eta_limit_seconds())} this server starts without asking. Lower the "
-                           "epochs, or tick *Start it even if it takes long* and press Start again.")
-                launched = None
+            too_long = launch.over_time_limit(compare.comparison_estimate(base, int(n_seeds), runs_now),
+                                              f"These {2 * int(n_seeds)} runs")
+            if too_long and not anyway:
+                st.warning(f"{too_long}. Lower the epochs, or tick *Start it even if it takes long* and press Start "
+                           "again.")
             else:
                 launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_now)
         except ValueError as exc:  # a bad config or a server limit: the message names the field
             st.error(f"Could not start the comparison: {exc}")
-        else:
-            if launched is not None:
-                ids = launched.run_ids
-                new = [r for r in ids if r not in launched.reused]
-                notes = []
-                if new:
-                    notes.append((st.success, f"Started {len(new)} runs: {', '.join(new)}. They train one after "
-                                              "another; the charts below update live."))
-                if launched.reused:
-                    notes.append((st.info, f"{len(launched.reused)} of these runs (same config and seed) were "
-                                           f"already queued or running, so they were not launched again: "
-                                           f"{', '.join(launched.reused)}."))
-                st.session_state[NOTES_KEY] = (ids, notes)
-                set_selected_run_ids(ids)
-                st.session_state[SELECT_KEY] = ids
+        if launched is not None:
+            ids = launched.run_ids
+            new = [r for r in ids if r not in launched.reused]
+            notes = []
+            if new:
+                notes.append((st.success, f"Started {len(new)} runs: {', '.join(new)}. They train one after "
+                                          "another; the charts below update live."))
+            if launched.reused:
+                notes.append((st.info, f"{len(launched.reused)} of these runs (same config and seed) were "
+                                       f"already queued or running, so they were not launched again: "
+                                       f"{', '.join(launched.reused)}."))
+            st.session_state[NOTES_KEY] = (ids, notes)
+            set_selected_run_ids(ids)
+            st.session_state[SELECT_KEY] = ids
 launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
 if launched_ids == selected_run_ids():  # the last launch's outcome, outside the (then folded) form, until
     for show, text in notes:  # the selection changes

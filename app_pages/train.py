@@ -181,10 +181,9 @@ runs_now = runs_or_stop()
 estimate = launch.estimate_training(config, runs_now) if config is not None else None
 confirmed = True
 if estimate is not None:
-    limit = launch.eta_limit_seconds()
-    if estimate.seconds > limit:
-        st.warning(f"This run would take {estimate.text()}, more than the {duration(limit)} this server "
-                   "starts without asking. Check the layers and epochs, or confirm.")
+    too_long = launch.over_time_limit(estimate)
+    if too_long:
+        st.warning(f"{too_long}. Check the layers and epochs, or confirm.")
         confirmed = st.checkbox("Start it anyway", key="confirm_long_run")
     else:
         st.caption(f"Expected: {estimate.text()}.")

@@ -79,3 +79,11 @@ def test_loading_data_is_running_without_an_epoch():
     assert launch.is_loading_data({"status": "running", "epochs_done": float("nan")})
     assert not launch.is_loading_data({"status": "running", "epochs_done": 3})
     assert not launch.is_loading_data({"status": "queued", "epochs_done": 0})
+
+
+def test_over_time_limit_says_why_only_above_the_servers_limit(monkeypatch):
+    monkeypatch.setenv("FGFF_WARN_ETA_SECONDS", "60")
+    assert launch.over_time_limit(launch.TrainingEstimate(60.0, 0)) is None
+    assert launch.over_time_limit(launch.TrainingEstimate(61.0, 2), "These 4 runs") == (
+        "These 4 runs would take about 1 min 01 s of training (this server's speed on its last 2 finished runs), "
+        "more than the 1 min 00 s this server starts without asking")

@@ -147,6 +147,15 @@ def eta_limit_seconds(environ: Mapping[str, str] | None = None) -> float:
     return value if math.isfinite(value) and value > 0 else DEFAULT_ETA_LIMIT_S
 
 
+def over_time_limit(estimate: TrainingEstimate, what: str = "This run") -> str | None:
+    """Why a page asks before starting ``what``: the sentence when ``estimate`` is over ``eta_limit_seconds``,
+    else None. The one ask-first rule of the Train and Compare pages (each adds what to do)."""
+    limit = eta_limit_seconds()
+    if estimate.seconds <= limit:
+        return None
+    return f"{what} would take {estimate.text()}, more than the {duration(limit)} this server starts without asking"
+
+
 # -- where a run stands --------------------------------------------------------------------------
 def queue_position(runs: pd.DataFrame, run_id: str) -> int | None:
     """How many runs are ahead of a queued run (running ones and those queued before it); None when
