@@ -17,7 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ..config.schema import RunConfig
 from ..config.values import check_choice
-from .worker import EXIT_DISK_FULL, WorkerJob, standby_main, worker_main
+from .worker import EXIT_DISK_FULL, WorkerJob, end_process_after, standby_main, worker_main
 
 MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
 EXECUTOR_ENV = "FGFF_EXECUTOR"  # local (default) or ray
@@ -87,8 +87,8 @@ class LocalProcessExecutor:
 
     def _start_standby(self) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
-        proc = self._ctx.Process(target=standby_main, name="fgff-job-standby", daemon=True,
-                                 args=(receive, self.initializer))
+        proc = self._ctx.Process(target=end_process_after, name="fgff-job-standby", daemon=True,
+                                 args=(standby_main, receive, self.initializer))
         with _main_script_hidden():
             proc.start()
         receive.close()  # the child's end; closing ours lets the child see EOF if we go away
@@ -109,8 +109,8 @@ class LocalProcessExecutor:
             send.send(WorkerJob(str(self.runs_dir), run_id, slot, self.threads_per_job))
             send.close()
         else:
-            proc = self._ctx.Process(target=worker_main, name=f"fgff-job-{run_id}", daemon=True,
-                                     args=(str(self.runs_dir), run_id, slot, self.initializer,
+            proc = self._ctx.Process(target=end_process_after, name=f"fgff-job-{run_id}", daemon=True,
+                                     args=(worker_main, str(self.runs_dir), run_id, slot, self.initializer,
                                            self.threads_per_job))
             with _main_script_hidden():
                 proc.start()
@@ -127,7 +127,7 @@ class LocalProcessExecutor:
             with contextlib.suppress(OSError):
                 send.send(None)
             send.close()
-            proc.join(timeout=2)
+            proc.join(timeout=0.5)  # a ready standby reads the None and exits at once
             if proc.is_alive():  # still importing torch: it has nothing to finish
                 proc.kill()
                 proc.join(timeout=5)
