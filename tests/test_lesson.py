@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import threading
 
 import numpy as np
@@ -257,6 +259,50 @@ def test_image_to_pixels_centres_ink_on_8x8(mode):
 
 def test_empty_image_is_all_zero():
     assert lesson.image_to_pixels(Image.new("L", (50, 50), 255)).sum() == 0
+
+
+def _data_url(img: Image.Image, fmt: str = "PNG") -> str:
+    buf = io.BytesIO()
+    img.save(buf, format=fmt)
+    mime = "png" if fmt == "PNG" else fmt.lower()
+    return f"data:image/{mime};base64,{base64.b64encode(buf.getvalue()).decode()}"
+
+
+def test_a_canvas_drawing_is_down_sampled_like_a_picture():
+    bar = _bar_image("canvas")
+    px = lesson.drawing_to_pixels(_data_url(bar))
+    np.testing.assert_array_equal(px, lesson.image_to_pixels(bar))  # one rule for drawings and pictures
+    assert px[:, 3:5].sum() > 0.8 * px.sum()
+    assert lesson.drawing_to_image(_data_url(bar)).mode == "RGBA"
+    blank = Image.new("RGBA", (lesson.CANVAS_SIZE, lesson.CANVAS_SIZE))
+    assert lesson.drawing_to_pixels(_data_url(blank)).sum() == 0
+
+
+@pytest.mark.parametrize("payload, words", [
+    (None, "got NoneType"),
+    (["data:image/png;base64,"], "got list"),
+    ("hello", "PNG data URL starting with"),
+    ("data:image/png;base64,@@@@", "not valid base64"),
+    ("data:image/png;base64," + base64.b64encode(b"not a png at all").decode(), "not a readable PNG"),
+    ("data:image/png;base64," + "A" * lesson.drawing.MAX_DRAWING_CHARS, "more than the"),
+])
+def test_a_bad_drawing_payload_is_a_value_error_naming_the_drawing(payload, words):
+    with pytest.raises(ValueError, match=f"drawing: .*{words}"):
+        lesson.drawing_to_pixels(payload)
+
+
+def test_a_drawing_must_be_a_png_of_sane_size():
+    jpeg = _data_url(Image.new("RGB", (20, 20)), "JPEG").replace("image/jpeg", "image/png")
+    with pytest.raises(ValueError, match="drawing: expected a PNG image, got JPEG"):
+        lesson.drawing_to_image(jpeg)
+    side = lesson.drawing.MAX_DRAWING_SIDE + 1
+    with pytest.raises(ValueError, match=rf"drawing: {side}x1 pixels"):
+        lesson.drawing_to_image(_data_url(Image.new("L", (side, 1))))
+    buf = io.BytesIO()
+    _bar_image("canvas").save(buf, format="PNG")
+    cut_off = "data:image/png;base64," + base64.b64encode(buf.getvalue()[:-40]).decode()
+    with pytest.raises(ValueError, match="drawing: not a readable PNG"):
+        lesson.drawing_to_image(cut_off)
 
 
 # -- step 4's stored pair ---------------------------------------------------------------------------

@@ -12,6 +12,7 @@ The lesson is a tiny Forward-Forward net on the embedded 8x8 digits (preset ``ti
                                           stored pair of runs (``LessonPair``)
 5. prediction ........................... ``FFNet.label_goodness``, ``confusion``; a drawn or
                                           uploaded image becomes an input with ``pixels_to_input``
+                                          (a canvas drawing via ``drawing_to_pixels``)
 
 Modules: ``settings`` (the lesson's state in the URL: step, knobs validated through ``RunConfig``,
 hidden controls), ``steps`` (steps 1-5), ``pair`` (step 4's stored runs), ``drawing`` (step 5's
@@ -19,7 +20,16 @@ own digit), ``strong_ff`` (step 4's note: the paper's settings under-train FF, w
 a strong recipe). Import from the package: ``from fgff_core import lesson``.
 """
 
-from .drawing import DIGITS_MAX_PIXEL, image_to_pixels, input_to_pixels, pixels_to_input
+from .drawing import (
+    CANVAS_SIZE,
+    CANVAS_STROKE,
+    DIGITS_MAX_PIXEL,
+    drawing_to_image,
+    drawing_to_pixels,
+    image_to_pixels,
+    input_to_pixels,
+    pixels_to_input,
+)
 from .pair import AccuracyBar, LessonPair, ended_without_result, find_stored_run, pair_job_name
 from .settings import (
     CONFIG_KNOBS,
@@ -58,11 +68,12 @@ from .steps import (
 from .strong_ff import StrongFFNote, recipe_ingredients, strong_ff_note
 
 __all__ = [
-    "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS", "LESSON_MAX_EPOCHS",
+    "CANVAS_SIZE", "CANVAS_STROKE", "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS",
+    "LESSON_MAX_EPOCHS",
     "LESSON_MAX_LAYERS", "LESSON_MAX_UNITS", "LESSON_PRESET", "N_STEPS", "ROLES", "ROLE_TOLERANCE",
     "STEP_SHORT_TITLES", "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair",
     "LessonSettings", "SteppedTraining", "check_lesson_size", "check_wrong_label", "confusion",
-    "default_wrong_label", "StrongFFNote",
+    "default_wrong_label", "drawing_to_image", "drawing_to_pixels", "StrongFFNote",
     "ended_without_result", "find_stored_run", "goodness_distributions", "image_to_pixels",
     "input_to_pixels", "label_scores", "layer_view", "lesson_config", "model_activity", "neuron_roles",
     "pair_job_name", "parse_lesson_params", "pixels_to_input", "recipe_ingredients", "role_counts", "role_table",

@@ -1,7 +1,16 @@
-"""Step 5's own digit: an 8x8 grid of pixel values, a drawing or an uploaded picture as a network input."""
+"""Step 5's own digit: an 8x8 grid of pixel values, a drawing or an uploaded picture as a network input.
+
+A drawing comes from the browser's canvas as a PNG data URL (``data:image/png;base64,...``): strokes on a
+transparent background. ``drawing_to_image`` checks it (type, prefix, size, a readable PNG of sane
+dimensions) before decoding, so what a browser sends can only ever give a ``ValueError``;
+``drawing_to_pixels`` then down-samples it with ``image_to_pixels``, the same rule as an uploaded picture.
+"""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
 import math
 from typing import Any
 
@@ -12,6 +21,16 @@ from torch import Tensor
 from ..data.loading import Dataset
 
 DIGITS_MAX_PIXEL = 16.0  # scikit-learn digits: each pixel counts the ink in a 4x4 block, 0..16
+
+# The canvas: a square bitmap and a pen width in its pixels. The digits' strokes are bold: about 1.3 of the
+# ~6.5 rows a digit spans, a fifth of its height. A digit drawn across most of the 280-pixel canvas (about
+# 200 pixels tall) with a 32-pixel pen comes out of ``image_to_pixels`` with strokes of 13-16 like theirs;
+# a 20-pixel pen leaves a horizontal stroke at 5-9, a faint ghost of the dataset's.
+CANVAS_SIZE = 280
+CANVAS_STROKE = 32
+DRAWING_PREFIX = "data:image/png;base64,"
+MAX_DRAWING_CHARS = 2_000_000  # a 280x280 drawing is 5-20 kB; far more is not a drawing
+MAX_DRAWING_SIDE = 2048
 
 
 def pixels_to_input(pixels: np.ndarray, data: Dataset) -> Tensor:
@@ -66,3 +85,40 @@ def image_to_pixels(image: Any, size: int = 8) -> np.ndarray:
 def _ink_from_grey(grey: np.ndarray) -> np.ndarray:
     """Ink = the minority brightness: a mostly light picture has dark ink, so it is inverted."""
     return 1.0 - grey if np.median(grey) > 0.5 else grey
+
+
+def drawing_to_image(payload: Any) -> Any:
+    """The canvas's payload, a PNG data URL, as a decoded PIL image (RGBA).
+
+    Raises ``ValueError`` naming ``drawing`` for anything else: not a string, another prefix, more than
+    ``MAX_DRAWING_CHARS`` characters, bad base64, not a PNG, a side outside 1..``MAX_DRAWING_SIDE``
+    (checked from the header, before the pixels are decoded).
+    """
+    from PIL import Image
+
+    if not isinstance(payload, str):
+        raise ValueError(f"drawing: expected a PNG data URL (a string), got {type(payload).__name__}")
+    if not payload.startswith(DRAWING_PREFIX):
+        raise ValueError(f"drawing: expected a PNG data URL starting with {DRAWING_PREFIX!r}")
+    if len(payload) > MAX_DRAWING_CHARS:
+        raise ValueError(f"drawing: {len(payload):,} characters, more than the {MAX_DRAWING_CHARS:,} a drawing "
+                         "can have")
+    try:
+        raw = base64.b64decode(payload[len(DRAWING_PREFIX):], validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("drawing: the data URL is not valid base64") from exc
+    try:
+        img = Image.open(io.BytesIO(raw))
+        if img.format != "PNG":
+            raise ValueError(f"drawing: expected a PNG image, got {img.format}")
+        w, h = img.size
+        if not (1 <= w <= MAX_DRAWING_SIDE and 1 <= h <= MAX_DRAWING_SIDE):
+            raise ValueError(f"drawing: {w}x{h} pixels; each side must lie in [1, {MAX_DRAWING_SIDE}]")
+        return img.convert("RGBA")
+    except (OSError, SyntaxError, Image.DecompressionBombError) as exc:  # PIL: unreadable or truncated
+        raise ValueError("drawing: not a readable PNG image") from exc
+
+
+def drawing_to_pixels(payload: Any, size: int = 8) -> np.ndarray:
+    """The canvas's payload as an 8x8 digits-style array (``image_to_pixels`` of ``drawing_to_image``)."""
+    return image_to_pixels(drawing_to_image(payload), size)

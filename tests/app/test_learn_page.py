@@ -216,6 +216,8 @@ def test_step5_scores_confusion_and_own_digit(runs_dir):
     at = app(step="5", sample="2")
     assert not at.exception
     assert "Your own digit" in [s.value for s in at.subheader]
+    # Before any stroke (the canvas is drawn on in tests/browser/test_draw_e2e.py), the sample is scored.
+    assert any(c.value.startswith("Scored: test sample 2's pixels") for c in at.caption)
     at = app(step="5", hide="draw")
     assert "Your own digit" not in [s.value for s in at.subheader]
     assert len(at.get("plotly_chart")) == 3
