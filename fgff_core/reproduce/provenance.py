@@ -175,9 +175,9 @@ def ff_lr_sentence(rows: list[Row], log_rows: Iterable[Row]) -> str:
     choice = study_ff_choice(log_rows)
     if choice is None:
         return text + "; no FF lr sweep at the paper's settings is in this log."
-    return (text + f"; FF's lr was tuned only in the study, on {_dataset(choice.dataset)} "
-                   f"{choice.size} ({choice.n_train} training samples), where its sweep chose {choice.lr:g} at "
-                   f"{choice.epochs} epochs per layer.")
+    return (text + f"; this log's only FF lr sweep at the paper's settings is the study's, on "
+                   f"{_dataset(choice.dataset)} {choice.size} ({choice.n_train} training samples), which chose "
+                   f"{choice.lr:g} at {choice.epochs} epochs per layer.")
 
 
 def seconds_sentence(rows: list[Row]) -> str:
