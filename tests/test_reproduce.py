@@ -72,6 +72,14 @@ def test_every_run_is_a_row_in_jsonl_and_csv(smoke_table1):
     assert len(csv_lines) == 1 + 18 and csv_lines[0].startswith("key,part,row,algo,seed")
 
 
+def test_a_new_row_records_where_it_ran_and_the_table_shows_its_cpu(smoke_table1):
+    out, md = smoke_table1
+    rows = _rows(out / "runs-smoke.jsonl")
+    assert all(r["cpu"] and r["threads"] >= 1 and r["load_avg"] >= 0 for r in rows)
+    assert rows[0]["cpu"] in next(line for line in md.splitlines() if line.startswith("| 2x500 | FGFF"))
+    assert "the paper's hinge loss, eq. (1), was never trained" in md and "load average" in md
+
+
 def test_resume_skips_runs_already_in_the_log(smoke_table1, monkeypatch):
     out, md = smoke_table1
     monkeypatch.setattr(execution, "train", _no_training)
