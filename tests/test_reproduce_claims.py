@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from fgff_core.reproduce import PARTS, reproduce
-from fgff_core.reproduce.provenance import NOT_RECORDED, row_cpu
+from fgff_core.reproduce.provenance import NOT_RECORDED, row_cpu, study_ff_choice
 from fgff_core.reproduce.report import refresh_includes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -251,6 +251,12 @@ def cifar_1200_hours_rounded(L: Logs) -> str:
     return f"{6 * statistics.median(walls) / 3600:.0f}"
 
 
+def ff_lr_swept_where(L: Logs) -> str:
+    full, quick = study_ff_choice(L.full), study_ff_choice(L.quick)
+    assert full and quick and full.dataset == quick.dataset == "mnist"
+    return f"{full.size} at `full` and {quick.size}"
+
+
 def cpu_models(L: Logs) -> str:
     cpus = sorted({row_cpu(r) for r in L.quick + L.full} - {NOT_RECORDED})
     return {2: "**two**"}.get(len(cpus), str(len(cpus)))
@@ -303,6 +309,7 @@ CLAIMS = [
     Claim("so 1200 would take about {} hours per run there", cifar_1200_hours_rounded),  # the budget's words
     Claim("runs then took {}, so 1200 would take", cifar_minutes),
     Claim("| Machine | {} 2-core x86_64 CPUs", cpu_models),
+    Claim("FF's lr was swept only in the study, on MNIST {} at `quick`", ff_lr_swept_where),
     Claim("**the paper's hinge loss, eq. (1), {}** |", no_hinge),
     Claim("significance lr fixed at the authors' {}", sig_lr_fixed),
 ]
