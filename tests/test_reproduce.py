@@ -72,6 +72,14 @@ def test_every_run_is_a_row_in_jsonl_and_csv(smoke_table1):
     assert len(csv_lines) == 1 + 18 and csv_lines[0].startswith("key,part,row,algo,seed")
 
 
+def test_a_new_row_records_where_it_ran_and_the_table_shows_its_cpu(smoke_table1):
+    out, md = smoke_table1
+    rows = _rows(out / "runs-smoke.jsonl")
+    assert all(r["cpu"] and r["threads"] >= 1 and r["load_avg"] >= 0 for r in rows)
+    assert rows[0]["cpu"] in next(line for line in md.splitlines() if line.startswith("| 2x500 | FGFF"))
+    assert "the paper's hinge loss, eq. (1), was never trained" in md and "load average" in md
+
+
 def test_resume_skips_runs_already_in_the_log(smoke_table1, monkeypatch):
     out, md = smoke_table1
     monkeypatch.setattr(execution, "train", _no_training)
@@ -555,7 +563,7 @@ def test_full_budget_trains_on_the_authors_training_sets_and_quick_keeps_its_ran
     assert all((c.train_subset, c.train_subset_order) == (50000, "first") for (t, _, _), c in full.items() if t == "1")
     assert all(c.train_subset == 0 for (t, _, _), c in full.items() if t in ("2", "3"))
     assert full[("1", "2x500", "fgff")].epochs == 200 and full[("3", "3x800", "bp")].epochs == 50
-    assert full[("3", "3x800", "fgff")].epochs == rp.paper.CIFAR_FULL_EPOCHS < 1200  # the longest that fits
+    assert full[("3", "3x800", "fgff")].epochs == rp.paper.CIFAR_FULL_EPOCHS < 1200  # set to fit 90 min
     assert f"{rp.paper.CIFAR_FULL_EPOCHS} epochs per layer" in rp.BUDGETS["full"].description
     quick = rp.table_specs("1", rp.BUDGETS["quick"], 1, "cpu", None)
     assert {(s.config.train_subset, s.config.train_subset_order) for s in quick} == \

@@ -17,7 +17,8 @@ seeds each, and writes into ``--out``:
 The package: ``paper`` (published numbers, budgets), ``specs`` (the runs and their resume keys),
 ``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``sharing`` (one
 training behind a sweep row and a test row of the same network), ``cells``
-(aggregation over seeds), ``report`` and ``study_report`` (Markdown); the figures are
+(aggregation over seeds), ``report`` and ``study_report`` (Markdown), ``provenance`` (each table's CPU,
+loss, lr provenance and load, read from its rows, for the captions); the figures are
 ``fgff_core.viz.reproduction``.
 
 Budgets: ``full`` is the paper's (all training data, 200 epochs per layer). ``quick``

@@ -11,6 +11,7 @@ from ..vocabulary import algo_label, trains_factors
 from .cells import collect, grid_edge
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
+from .provenance import cpu_counts, loss_sentence, seconds_sentence, seed_pairs, sig_lr_sentence
 from .runlog import RunLog
 from .specs import SWEPT_ALGOS, best_sweep_row, row_name
 
@@ -37,8 +38,9 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
              "held out (validation accuracy, %; the chosen lr in bold)"
              + (f", and where an algorithm's best lr sits at an end of its sweep, the next lr past that end (twice "
                 f"or half), up to {b.widenings} more" if b.widenings else "")
-             + "; then every seed at the chosen lr. FGFF's significance factors use the authors' lr 0.15 "
-             "throughout.", ""]
+             + "; then every seed at the chosen lr. The recipes were tuned for FF "
+             "([tuning-best.md](tuning-best.md)); FGFF gets them unchanged apart from its own lr sweep.", ""]
+    ahead, pairs = 0, 0
     tests = collect(runs.test, log, runs.skipped, "test_acc")
     no_sig = collect(runs.test, log, runs.skipped, "test_acc_no_significance")
     readout = collect(runs.test, log, runs.skipped, "readout_test_acc")
@@ -67,6 +69,9 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
                   and (edge := grid_edge(lr, runs.sweep.lrs[(recipe, algo)]))]
         if ff and fgff and ff.n and fgff.n:
             lines.append(f"**Verdict:** {difference_sentence('FF', ff.values, 'FGFF', fgff.values)}")
+            n_ahead, n_pairs = seed_pairs(*(_by_seed(runs, log, recipe, algo) for algo in ("ff", "fgff")))
+            ahead, pairs = ahead + n_ahead, pairs + n_pairs
+            lines.append(f"Seed by seed (the same seed of each): FGFF ahead of FF in {n_ahead} of {n_pairs}.")
             nosig = no_sig.get((recipe, "fgff"))
             if nosig and nosig.n:
                 lines.append(f"Without its factors at prediction: "
@@ -78,4 +83,16 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
             lines += ["", "Published anchors on this dataset (not rerun here):", ""]
             lines += [f"- {name}: {value:.2f}% ({source})" for name, value, source in anchors]
         lines.append("")
+    rows = [r for s in runs.test if (r := log.get(s.key))]
+    if pairs:
+        lines += [f"Over the {len(b.recipes)} recipes: FGFF ahead of FF in {ahead} of {pairs} seed pairs (same "
+                  "recipe, same seed), each at its own chosen lr.", ""]
+    if rows:
+        lines += [" ".join(filter(None, [loss_sentence(rows), sig_lr_sentence(rows), f"CPUs of the test runs: "
+                                         f"{cpu_counts(rows)}.", seconds_sentence(rows)])), ""]
     return "\n".join(lines)
+
+
+def _by_seed(runs: BestRuns, log: RunLog, recipe: str, algo: str) -> dict[int, float]:
+    """seed -> test accuracy of ``algo``'s test runs of ``recipe`` (at its chosen lr)."""
+    return {s.seed: r["test_acc"] for s in runs.test if s.row == recipe and s.algo == algo and (r := log.get(s.key))}

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
+import torch
+
 from ..config.schema import RunConfig
 from ..data.loading import (
     Dataset,
@@ -28,6 +30,7 @@ from ..vocabulary import RunStatus
 from . import sharing
 from .cells import Cells, best_lr, collect
 from .paper import Budget
+from .provenance import machine_fields
 from .runlog import RunLog, claim, claim_all
 from .specs import SWEPT_ALGOS, RunSpec, best_specs, best_sweep_lrs, best_sweep_row, study_specs, study_sweep_row, widen
 
@@ -174,7 +177,8 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         if not done:  # failed (a NaN loss): a skipped cell with its reason, never a number
             skipped[spec.key] = _not_done(spec, result.status, result.reason, say)
             continue
-        row = {**log_row(spec, budget, dataset, str(trainer.device), result), "training": training, "scores": scores}
+        row = {**log_row(spec, budget, dataset, str(trainer.device), result), "training": training, "scores": scores,
+               **machine_fields(torch.get_num_threads())}  # where it ran: a remote run's row (below) does not know
         log.add(row)
         n += 1
         say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'])} "

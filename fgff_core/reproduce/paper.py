@@ -107,8 +107,9 @@ class Budget:
 
 # Measured on the Zen 3 2-core CPU (docs/REPRODUCTION.md, "Compute"), one thread, two runs side by side: 100
 # epochs x 3 layers on the 50000 CIFAR-10 training images took 36 min (FGFF, 7.0 s per layer-epoch with the
-# evaluation) and 40 min (FF, with test suites beside), so 200 fit in 90 minutes and 300 do not. (The first
-# estimate, 14.6-16.9 s per layer-epoch on a busier AVX-512 machine, had set 100.)
+# evaluation) and 40 min (FF, with test suites beside), so 200 would fit in 90 minutes and 300 looked as if it
+# would not. The 200-epoch runs then took 45-55 min (2673-3328 s), so 300 might have fitted; 1200 is about 5 h.
+# (The first estimate, 14.6-16.9 s per layer-epoch on a busier AVX-512 machine, had set 100.)
 CIFAR_FULL_EPOCHS = 200
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
@@ -126,8 +127,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("full", "the paper's budget on the full training sets (Fashion-MNIST all 60000 images; MNIST the "
                    "first 50000 in file order, as the authors' code; CIFAR-10 all 50000), the presets' epochs "
                    f"(200 per layer), full test sets; except CIFAR-10 at {CIFAR_FULL_EPOCHS} epochs per layer, "
-                   "not the paper's 1200: the longest that fits 90 minutes per run on our 2-core CPU (1200 would "
-                   "take about 7 hours per run there)",
+                   "not the paper's 1200: set from 100-epoch runs of 36-40 minutes to stay inside 90 minutes per "
+                   "run on our 2-core CPU; the 200-epoch runs then took 45-55 minutes, so 1200 would take about "
+                   "5 hours per run there",
            {}, None, None, timing_epochs=10, timing_bp_epochs=3,
            # lr 0.2 as well: on the full data FF's validation accuracy still rose from 0.06 to 0.1 (seed 0:
            # 69.5 -> 72.5 %), so a grid ending at 0.1 would not bracket its best lr (at 0.2 FF fell to chance).

@@ -15,6 +15,7 @@ from .._files import atomic_write
 from ..vocabulary import algo_label, has_factors
 from .cells import Cell, collect
 from .paper import AUTHORS_FF_AT_LR_006, PAPER, TABLE_TITLES, VERDICT_MARGIN_PP, Budget
+from .provenance import cpu_cell, cpu_counts, ff_lr_sentence, loss_sentence, seconds_sentence, sig_lr_sentence
 from .runlog import RunLog
 from .specs import RunSpec
 
@@ -54,15 +55,23 @@ def _diff(cell: Cell, paper: float, scale: float = 100.0) -> str:
     return "" if cell.mean is None else f"{cell.mean * scale - paper:+.2f}"
 
 
-def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[str, str, str]:
-    """Training samples, epochs and the median wall seconds per run of one cell, as table text."""
+def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[str, str, str, str]:
+    """Training samples, epochs, the median wall seconds per run and the CPU of one cell, as table text."""
     rows = [r for s in specs if s.row == row and s.algo == algo and (r := log.get(s.key))]
     if not rows:
-        return "—", "—", "—"
+        return "—", "—", "—", "—"
     first = " (the first, in file order)" if any(r["config"].get("train_subset_order") == "first" for r in rows) else ""
     return (", ".join(map(str, sorted({r["n_train"] for r in rows}))) + first,
             ", ".join(map(str, sorted({r["epochs"] for r in rows}))),
-            f"{statistics.median(r['wall_seconds'] for r in rows):.0f}")
+            f"{statistics.median(r['wall_seconds'] for r in rows):.0f}", cpu_cell(rows))
+
+
+def provenance_lines(rows: list[dict], log: RunLog) -> list[str]:
+    """The caption lines every table of runs carries, each computed from its rows: loss, the lrs' provenance,
+    the CPUs and how the seconds were measured."""
+    sentences = [loss_sentence(rows), ff_lr_sentence(rows, log.rows.values()), sig_lr_sentence(rows),
+                 f"CPUs: {cpu_counts(rows)}." if rows else "", seconds_sentence(rows) if rows else ""]
+    return [text for text in sentences if text]
 
 
 def _ff_note(table: str) -> list[str]:
@@ -81,8 +90,8 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
     metrics = [("train_acc", "train"), ("test_acc", "test")] if table == "3" else [("test_acc", None)]
     header = "| Model | Algorithm | Paper (%) | Ours, mean ± std over seeds (%) | Seeds | Ours − paper (pp) " \
              f"| Verdict (±{VERDICT_MARGIN_PP:g} pp) | Ours without significance at prediction (%) " \
-             "| Training samples | Epochs (per layer for FF/FGFF) | Seconds per run (median) |"
-    lines += [header, "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| Training samples | Epochs (per layer for FF/FGFF) | Seconds per run (median) | CPU |"
+    lines += [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     kinds: list[str] = []
     for metric, which in metrics:
         cells = collect(specs, log, skipped, metric)
@@ -93,22 +102,26 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
             ns = no_sig[(row, algo)].fmt() if has_factors(algo) else "—"
             found = verdict(cell, paper)
             kinds += [found.kind] if found else []
-            n_train, epochs, seconds = _run_facts(specs, log, row, algo)
+            n_train, epochs, seconds, cpu = _run_facts(specs, log, row, algo)
             lines.append(f"| {label} | {algo_label(algo)} | {paper:.2f} | {cell.fmt()} | {cell.n} "
-                         f"| {_diff(cell, paper)} | {found or ''} | {ns} | {n_train} | {epochs} | {seconds} |")
+                         f"| {_diff(cell, paper)} | {found or ''} | {ns} | {n_train} | {epochs} | {seconds} | {cpu} |")
     if kinds:
         lines += ["", f"Verdicts: {kinds.count('within')} within {VERDICT_MARGIN_PP:g} points of the paper, "
                       f"{kinds.count('above')} above, {kinds.count('below')} below, of {len(kinds)} cells with runs."]
     lines += _ff_note(table)
+    rows = [r for s in specs if (r := log.get(s.key))]
+    lines += ["", " ".join(provenance_lines(rows, log))] if rows else []
     return "\n".join(lines) + "\n"
 
 
 def timing_table(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], budget: Budget) -> str:
     """Markdown for Table IV: our seconds per epoch next to the paper's (different machines)."""
-    device = next((r["device"] for s in specs if (r := log.get(s.key))), "?")
+    rows = [r for s in specs if (r := log.get(s.key))]
+    device = rows[0]["device"] if rows else "?"
     cells = collect(specs, log, skipped, "epoch_seconds_median")
     lines = [f"### {TABLE_TITLES['4']}", "",
-             f"Ours: {machine()}, device `{device}`, full 60000-sample training set, full batch for FF/FGFF "
+             f"Ours: 2-core x86_64 CPU ({cpu_counts(rows) if rows else 'no runs yet'}), no GPU, device `{device}`, "
+             "full 60000-sample training set, full batch for FF/FGFF "
              f"({budget.timing_epochs} epochs per layer), BP with batch 64 ({budget.timing_bp_epochs} epoch(s)); "
              "median seconds per layer-epoch (FF/FGFF) or per epoch (BP). The paper's numbers are from an "
              "RTX 4060 GPU: a different machine, so compare the ratios, not the seconds. A shared machine makes "

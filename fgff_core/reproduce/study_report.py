@@ -15,6 +15,7 @@ from . import sharing
 from .cells import Cell, Cells, collect, grid_edge
 from .execution import StudyRuns, Sweep
 from .paper import STUDY_PRESET, Budget, StudyBudget
+from .provenance import cpu_counts, loss_sentence, seconds_sentence, sig_lr_sentence
 from .runlog import RunLog
 from .specs import SWEPT_ALGOS, study_curve_row, study_sweep_row
 
@@ -136,7 +137,7 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
              f"{s.dataset}, {len(s.layers)}x{s.layers[0]} ReLU ({net}), paper settings (full batch, Adam, "
              f"sig_lr {PRESETS[STUDY_PRESET].config('fgff').sig_lr}, threshold 2, softplus, label value 1) "
              f"except the learning rate; {s.train_subset} training samples; {seeds} seeds; budget `{budget.name}`."
-             f"{_shared(runs, log)}",
+             f"{_shared(runs, log)}", "", _provenance(runs, log),
              "", f"#### 1. Learning-rate sweep at {s.sweep_epochs} epochs per layer "
                  f"(validation accuracy, {s.val_size} held-out training samples, %)", "",
              "| lr | FF | FGFF | FGFF without significance |", "|---|---|---|---|"]
@@ -159,6 +160,14 @@ def study_markdown(budget: Budget, seeds: int, runs: StudyRuns, log: RunLog, plo
               ablation(ablation_rows(log, budget.name)), ""]
     lines += [f"![{p.stem}]({p.name})" for p in plots]
     return "\n".join(lines) + "\n"
+
+
+def _provenance(runs: StudyRuns, log: RunLog) -> str:
+    """Loss, significance lr, CPUs and how the seconds were measured, from the study's rows."""
+    specs = [*runs.sweep.specs, *runs.curve, *(runs.long_sweep.specs if runs.long_sweep else []), *runs.long_runs]
+    rows = list({r["key"]: r for s in specs if (r := log.get(s.key))}.values())
+    return " ".join(filter(None, [loss_sentence(rows), sig_lr_sentence(rows), f"CPUs: {cpu_counts(rows)}.",
+                                  seconds_sentence(rows)]))
 
 
 def study_plots(budget: Budget, runs: StudyRuns, log: RunLog, out: Path) -> list[Path]:
