@@ -80,10 +80,10 @@ def test_who_may_manage_a_run():
     # A run with no owner (CLI, older runs): anyone's on a server without a teacher, the teacher's on one with.
     assert own_machine.may_manage(None, bob)
     assert not classroom.may_manage(None, bob) and classroom.may_manage(None, teacher)
-    with pytest.raises(RunPermissionError, match="run r1 was started in another browser session: only that "
+    with pytest.raises(RunPermissionError, match="Run r1 was started in another browser session: only that "
                                                  "session or the teacher may cancel it"):
         classroom.check({"run_id": "r1", "owner": "alice"}, bob, "cancel")
-    with pytest.raises(PermissionError, match="run r2 was started on the server itself .*only the teacher may delete"):
+    with pytest.raises(PermissionError, match="Run r2 was started on the server itself .*only the teacher may delete"):
         classroom.check({"run_id": "r2", "owner": float("nan")}, bob, "delete")  # NaN: a data frame's missing owner
 
 

@@ -124,9 +124,9 @@ class RunAccess:
         """The sentence saying why someone other than the owner may not ``action`` (cancel, delete, ...) ``run``."""
         run_id = run.get("run_id", "?")
         if _owner_of(run) is None:
-            return (f"run {run_id} was started on the server itself (from the command line, or before runs had "
+            return (f"Run {run_id} was started on the server itself (from the command line, or before runs had "
                     f"owners): only the teacher may {action} it")
-        return (f"run {run_id} was started in another browser session: only that session or the teacher may "
+        return (f"Run {run_id} was started in another browser session: only that session or the teacher may "
                 f"{action} it")
 
     def check(self, run: Mapping[str, Any], by: Requester | None, action: str) -> None:
