@@ -82,11 +82,12 @@ def requester() -> Requester:
     return job_manager().access.requester(session_owner(), st.session_state.get(TEACHER_KEY))
 
 
-def run_action(action: Callable[..., None], *args: Any, by: Requester) -> None:
-    """A button's ``on_click``: ``action(*args, by=by)`` (``jm.cancel``, ``jm.delete``, ``jm.rename``); a refusal
-    (not this session's run) is kept for ``show_refusal`` to say as a sentence."""
+def run_action(action: Callable[..., None], *args: Any) -> None:
+    """A button's ``on_click``: ``action(*args, by=requester())`` (``jm.cancel``, ``jm.delete``, ...), asked as this
+    session is at the click (a teacher key cleared since the button was drawn no longer counts); a refusal (not
+    this session's run) is kept for ``show_refusal`` to say as a sentence."""
     try:
-        action(*args, by=by)
+        action(*args, by=requester())
     except PermissionError as exc:
         st.session_state[REFUSED_KEY] = str(exc)
 

@@ -151,8 +151,8 @@ for run_id in selected:
                     query_params={"run": run_id})
         a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
                     query_params={"run": run_id})
-        b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=_rename,
-                     args=(run_id, who), disabled=not allowed, max_chars=MAX_RUN_NAME,
+        b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=run_action,
+                     args=(_rename, run_id), disabled=not allowed, max_chars=MAX_RUN_NAME,
                      help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
                      "characters; the counter shows how many are left).")
         with c:
@@ -173,9 +173,8 @@ for run_id in selected:
             if not allowed:
                 st.caption(f"{jm.access.why_not(run, 'cancel, delete or rename')}.")
             elif progress.active:
-                st.button("Cancel run", key=f"cancel_{run_id}", on_click=run_action, args=(jm.cancel, run_id),
-                          kwargs={"by": who})
+                st.button("Cancel run", key=f"cancel_{run_id}", on_click=run_action, args=(jm.cancel, run_id))
             else:
                 confirm = st.checkbox("Yes, delete this run", key=f"confirm_{run_id}")
                 st.button("Delete", key=f"delete_{run_id}", type="primary", disabled=not confirm,
-                          on_click=run_action, args=(_delete, run_id), kwargs={"by": who}, icon=":material/delete:")
+                          on_click=run_action, args=(_delete, run_id), icon=":material/delete:")

@@ -247,7 +247,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     show_refusal()
     if progress.active and jm.access.may_manage(run.get("owner"), who):
         button.button("Cancel", key=f"cancel_{run_id}", on_click=run_action, args=(jm.cancel, run_id),
-                      kwargs={"by": who}, icon=":material/stop:", width="stretch")
+                      icon=":material/stop:", width="stretch")
     elif progress.active:
         st.caption(f"{jm.access.why_not(run, 'cancel')}.")
     if run.get("status") == RunStatus.FAILED:
