@@ -144,5 +144,6 @@ def test_the_per_owner_limit_counts_each_session_alone(waiting, monkeypatch):
 def test_the_teachers_share_link_carries_no_owner_token(runs_dir):
     token = new_owner_token()
     at = open_page("learn", me=token, layers="8,6", epochs="5")
+    assert query_param(at, OWNER_PARAM) == token  # the page's own URL keeps it (a reload stays this owner)
     link = next(c.value for c in at.code if "?" in c.value)
     assert "step=" in link and OWNER_PARAM + "=" not in link and token not in link
