@@ -21,6 +21,10 @@ PAGES = [
 ]
 
 try:
+    from app_pages._shared import session_owner, teacher_box
+
+    session_owner()  # every page keeps this browser's ?me= in the URL (a page link drops it)
+    teacher_box()
     st.navigation(PAGES).run()
 except Exception:  # noqa: BLE001 - what no page caught is a sentence for the user (st.stop/st.rerun pass through)
     from app_pages._shared import page_failed

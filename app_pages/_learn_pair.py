@@ -10,7 +10,7 @@ from collections.abc import Callable, Mapping
 
 import streamlit as st
 
-from app_pages._shared import job_manager, live_view, runs_or_stop
+from app_pages._shared import job_manager, live_view, runs_or_stop, session_owner
 from fgff_core import lesson
 from fgff_core.config import RunConfig
 from fgff_core.format import points
@@ -47,7 +47,7 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
                      icon=":material/play_arrow:", key="step4_train"):
             try:
                 for algo in pair.missing:
-                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo))
+                    jm.submit(cfg.replace(algo=algo), name=lesson.pair_job_name(cfg, algo), owner=session_owner())
             except ValueError as exc:
                 st.error(f"Could not start: {exc}")
             else:

@@ -15,13 +15,17 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
-from fgff_core.jobs import JobManager
+from fgff_core.jobs import JobManager, Requester, RunAccess
+from fgff_core.jobs.owners import OWNER_PARAM, new_owner_token, owner_token_or_none
 from fgff_core.jobs.polling import Polling
 from fgff_core.public import server_problem
 from fgff_core.vocabulary import algo_label
 
 LOG = logging.getLogger("fgff_explorer")
 RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separated
+OWNER_KEY = "owner_token"  # session state: this browser session's owner token
+TEACHER_KEY = "teacher_key"  # session state of the sidebar's teacher-key box
+REFUSED_KEY = "run_action_refused"  # session state: why the last cancel/delete/rename was refused
 
 
 def job_manager() -> JobManager:
@@ -41,6 +45,57 @@ def _job_manager(runs_dir: str | None) -> JobManager:
     # Keyed on the runs dir so tests that point FGFF_RUNS_DIR at a fresh tmp dir get a fresh manager;
     # one that was shut down (fgff_core.jobs.shutdown_all) is replaced by a new one.
     return JobManager(runs_dir=runs_dir)
+
+
+def session_owner() -> str:
+    """This browser session's owner token (``fgff_core.jobs.owners``), made on a first visit.
+
+    Kept in the URL (``?me=``) so that a reload keeps it, and in the session so that a page link, which drops the
+    URL's parameters, keeps it too (written back to the URL on every page). Not in any share link."""
+    token = st.session_state.get(OWNER_KEY)
+    if token is None:
+        token = owner_token_or_none(st.query_params.get(OWNER_PARAM)) or new_owner_token()
+        st.session_state[OWNER_KEY] = token
+    if st.query_params.get(OWNER_PARAM) != token:
+        st.query_params[OWNER_PARAM] = token
+    return token
+
+
+def teacher_box() -> None:
+    """The sidebar's teacher-key box, only on a server with ``$FGFF_TEACHER_KEY``; the key is never shown."""
+    access = RunAccess.from_env()
+    if not access.has_teacher:
+        return
+    with st.sidebar.expander("Teacher", icon=":material/key:"):
+        entered = st.text_input("Teacher key", type="password", key=TEACHER_KEY,
+                                help="The key set on this server: with it, this browser may cancel, delete and "
+                                     "rename every run, not only its own.")
+        if entered and access.is_teacher_key(entered):
+            st.caption("Teacher: you may cancel, delete and rename every run.")
+        elif entered:
+            st.error("That is not this server's teacher key.")
+
+
+def requester() -> Requester:
+    """Who this browser session is, for cancel/delete/rename: its owner token, and whether it entered the
+    server's teacher key."""
+    return job_manager().access.requester(session_owner(), st.session_state.get(TEACHER_KEY))
+
+
+def run_action(action: Callable[..., None], *args: Any) -> None:
+    """A button's ``on_click``: ``action(*args, by=requester())`` (``jm.cancel``, ``jm.delete``, ...), asked as this
+    session is at the click (a teacher key cleared since the button was drawn no longer counts); a refusal (not
+    this session's run) is kept for ``show_refusal`` to say as a sentence."""
+    try:
+        action(*args, by=requester())
+    except PermissionError as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
+
+
+def show_refusal() -> None:
+    """The sentence of the last refused ``run_action``, once."""
+    if REFUSED_KEY in st.session_state:
+        st.error(f"{st.session_state.pop(REFUSED_KEY)}.")
 
 
 def runs_or_stop(empty_message: str | None = None,

@@ -7,7 +7,15 @@ from typing import NamedTuple
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop, selected_run_ids, set_selected_run_ids
+from app_pages._shared import (
+    job_manager,
+    live_view,
+    run_picker,
+    runs_or_stop,
+    selected_run_ids,
+    session_owner,
+    set_selected_run_ids,
+)
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
@@ -88,7 +96,8 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
                 st.warning(f"{too_long}. Lower the epochs, or tick *Start it even if it takes long* and press Start "
                            "again.")
             else:
-                launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_now)
+                launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_now,
+                                                     owner=session_owner())
         except ValueError as exc:  # a bad config or a server limit: the message names the field
             st.error(f"Could not start the comparison: {exc}")
         if launched is not None:

@@ -15,12 +15,13 @@ import streamlit as st
 
 from app_pages._learn_draw import own_digit_panel
 from app_pages._learn_pair import pair_panel
-from app_pages._shared import job_manager, live_view, runs_or_stop
+from app_pages._shared import job_manager, live_view, runs_or_stop, session_owner
 from fgff_core import lesson
 from fgff_core.config import RunConfig, config_fields, field_choices
 from fgff_core.data import Dataset, load_dataset
 from fgff_core.engine.model import embed_labels
 from fgff_core.format import percent
+from fgff_core.jobs.owners import OWNER_PARAM
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
 from fgff_core.vocabulary import RunStatus
@@ -121,7 +122,7 @@ settings, widget_errors = lesson.parse_lesson_params(params, n_test)
 for message in widget_errors:
     st.error(message)
 cfg = settings.config
-new_params = settings.to_params()
+new_params = {**settings.to_params(), OWNER_PARAM: session_owner()}  # this browser's owner token stays in the URL
 if st.query_params.to_dict() != new_params:
     st.query_params.from_dict(new_params)
 

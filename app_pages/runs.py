@@ -7,9 +7,10 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages._shared import job_manager, selected_run_ids, set_selected_run_ids
+from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
 from fgff_core.analysis.compare import without_s_only_where_trained
 from fgff_core.format import PERCENT_DIGITS
+from fgff_core.jobs import Requester
 from fgff_core.jobs.progress import run_progress
 from fgff_core.jobs.ray_cluster import cluster_info
 from fgff_core.public import run_failure
@@ -57,6 +58,8 @@ if "deleted" in st.session_state:
     st.success(f"Deleted run {st.session_state.pop('deleted')}.")
 if "rename_error" in st.session_state:
     st.error(f"Could not rename: {st.session_state.pop('rename_error')}")
+show_refusal()
+who = requester()
 
 runs = jm.store.runs()
 if runs.empty:
@@ -68,6 +71,7 @@ if runs.empty:
 selected = [r for r in selected_run_ids() if r in set(runs["run_id"])]
 # FF keeps s at 1: its accuracy without s would repeat its accuracy, so the table leaves it blank.
 table = without_s_only_where_trained(runs)[[c for c in TABLE_COLUMNS if c in runs]].copy()
+table.insert(table.columns.get_loc("status") + 1, "yours", runs["owner"] == who.owner)
 for col in ("test_acc", "test_acc_no_significance"):
     if col in table:
         table[col] = 100.0 * table[col].astype(float)
@@ -81,6 +85,8 @@ event = st.dataframe(
         "test_acc": st.column_config.NumberColumn("test acc (%)", format=f"%.{PERCENT_DIGITS}f"),
         "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)",
                                                                 format=f"%.{PERCENT_DIGITS}f"),
+        "yours": st.column_config.CheckboxColumn("yours", help="Started in this browser session: only it (or the "
+                                                 "teacher) may cancel, delete or rename the run."),
         "epochs_done": st.column_config.NumberColumn("epochs done"),
         "epoch_events": st.column_config.NumberColumn("epochs total"),
         "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.2f"),
@@ -96,23 +102,24 @@ if not selected:
 
 
 # -- details of each selected run --------------------------------------------------------------
-def _delete(run_id: str) -> None:
-    jm.delete(run_id)
+def _delete(run_id: str, by: Requester) -> None:
+    jm.delete(run_id, by=by)  # RunPermissionError: said by run_action's sentence
     set_selected_run_ids([r for r in selected_run_ids() if r != run_id])
     st.session_state["deleted"] = run_id
 
 
-def _rename(run_id: str) -> None:
+def _rename(run_id: str, by: Requester) -> None:
     new_name = st.session_state.get(f"name_{run_id}", "").strip()
     try:
-        jm.store.rename(run_id, new_name)
-    except ValueError as exc:
+        jm.rename(run_id, new_name, by=by)
+    except (ValueError, PermissionError) as exc:
         st.session_state["rename_error"] = str(exc)
 
 
 for run_id in selected:
     run = jm.store.run(run_id)
     progress = run_progress(run, None)
+    allowed = jm.access.may_manage(run.get("owner"), who)  # this session's run, or the teacher's key
     with st.container(border=True):
         st.subheader(f"{run.get('name') or run_id} · {run_id}")
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
@@ -144,8 +151,9 @@ for run_id in selected:
                     query_params={"run": run_id})
         a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
                     query_params={"run": run_id})
-        b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=_rename,
-                     args=(run_id,), max_chars=MAX_RUN_NAME, help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
+        b.text_input("Name", value=run.get("name") or "", key=f"name_{run_id}", on_change=run_action,
+                     args=(_rename, run_id), disabled=not allowed, max_chars=MAX_RUN_NAME,
+                     help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
                      "characters; the counter shows how many are left).")
         with c:
             st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
@@ -162,9 +170,11 @@ for run_id in selected:
             else:
                 st.caption("No checkpoint (written when a run finishes).")
         with d:
-            if progress.active:
-                st.button("Cancel run", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,))
+            if not allowed:
+                st.caption(f"{jm.access.why_not(run, 'cancel, delete or rename')}.")
+            elif progress.active:
+                st.button("Cancel run", key=f"cancel_{run_id}", on_click=run_action, args=(jm.cancel, run_id))
             else:
                 confirm = st.checkbox("Yes, delete this run", key=f"confirm_{run_id}")
                 st.button("Delete", key=f"delete_{run_id}", type="primary", disabled=not confirm,
-                          on_click=_delete, args=(run_id,), icon=":material/delete:")
+                          on_click=run_action, args=(_delete, run_id), icon=":material/delete:")

@@ -7,7 +7,18 @@ from typing import Any
 
 import streamlit as st
 
-from app_pages._shared import RUN_PARAM, job_manager, live_view, runs_or_stop, selected_run_ids, set_selected_run_ids
+from app_pages._shared import (
+    RUN_PARAM,
+    job_manager,
+    live_view,
+    requester,
+    run_action,
+    runs_or_stop,
+    selected_run_ids,
+    session_owner,
+    set_selected_run_ids,
+    show_refusal,
+)
 from fgff_core.analysis import findings
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
 from fgff_core.config.form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
@@ -17,12 +28,13 @@ from fgff_core.data import DATASETS
 from fgff_core.data.access import served_config
 from fgff_core.engine.device import resolve_device
 from fgff_core.format import duration, percent
-from fgff_core.jobs import JobManager, launch
+from fgff_core.jobs import JobManager, Requester, launch
+from fgff_core.jobs.owners import newest_active_run
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
 from fgff_core.public import run_failure
 from fgff_core.viz import curves
-from fgff_core.vocabulary import ACTIVE_STATUSES, RunStatus, algo_label, trains_factors
+from fgff_core.vocabulary import RunStatus, algo_label, trains_factors
 
 FIELDS = form_fields()
 KEY = "cfg_{}".format  # widget key of a config field
@@ -79,19 +91,15 @@ def _algo_changed() -> None:
 
 # -- the form ----------------------------------------------------------------------------------
 def _current_run_id() -> str | None:
-    """The run in the URL; else this server's newest active run, so a refresh reattaches."""
+    """The run in the URL; else this browser session's own newest active run, so a refresh reattaches (never
+    another session's run: a newcomer sees none)."""
     for run_id in selected_run_ids():
         try:
             jm.store.run(run_id)
             return run_id
         except (KeyError, ValueError):
             st.warning(f"Run {run_id!r} from the link does not exist (deleted?).")
-    runs = jm.store.runs()
-    if not runs.empty:
-        active = runs[runs["status"].isin(ACTIVE_STATUSES)]
-        if not active.empty:
-            return str(active.iloc[0]["run_id"])
-    return None
+    return newest_active_run(jm.store.runs(), session_owner())
 
 
 shown_run = _current_run_id()
@@ -199,7 +207,7 @@ if clicked and config is not None and confirmed:
         set_selected_run_ids([twin])
     else:
         try:
-            shown_run = jm.submit(config)
+            shown_run = jm.submit(config, owner=session_owner())
         except ValueError as exc:
             st.error(f"Could not start: {exc}")
         else:
@@ -219,11 +227,11 @@ shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
 refresh_s = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.REFRESH_MIN_S
 
 
-def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str) -> None:
+def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, who: Requester) -> None:
     """The run's state and curves (a live view: redrawn about once per epoch while it trains, at
     ``launch.live_refresh``; the whole page once more when it ends). One view, so one timer: with two (status
     and curves), a finished run once showed no curves in CI, most likely their timers racing the page's last
-    rerun."""
+    rerun. ``who``: this browser session, for the Cancel button."""
     run = jm.store.run(run_id)
     metrics = jm.store.metrics(run_id)
     progress = run_progress(run, metrics)
@@ -236,9 +244,12 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str) 
     if ahead is not None:
         text += f" · {launch.queue_text(ahead)}"
     bar.progress(progress.fraction, text=text)
-    if progress.active:
-        button.button("Cancel", key=f"cancel_{run_id}", on_click=jm.cancel, args=(run_id,),
+    show_refusal()
+    if progress.active and jm.access.may_manage(run.get("owner"), who):
+        button.button("Cancel", key=f"cancel_{run_id}", on_click=run_action, args=(jm.cancel, run_id),
                       icon=":material/stop:", width="stretch")
+    elif progress.active:
+        st.caption(f"{jm.access.why_not(run, 'cancel')}.")
     if run.get("status") == RunStatus.FAILED:
         st.error(f"The run failed: {run_failure(run.get('error'))}")
     elif run.get("status") in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
@@ -266,5 +277,5 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str) 
         st.plotly_chart(figures.layer_accuracy, key=f"layer_accuracy_{run_id}")
 
 
-live_view(live_run, jm, run_id, shown_cfg, shown_algo, statuses=lambda: run_statuses(jm.store.runs(), [run_id]),
-          every=refresh_s)
+live_view(live_run, jm, run_id, shown_cfg, shown_algo, requester(),
+          statuses=lambda: run_statuses(jm.store.runs(), [run_id]), every=refresh_s)

@@ -38,6 +38,7 @@ from ..vocabulary import ACTIVE_STATUSES, CANCEL_SHUTDOWN, FINISHED_STATUSES
 from .executors import Executor, ExecutorChoice, choose_executor, default_max_concurrent, open_executor
 from .limits import Limits
 from .liveness import ManagerRegistry, OrphanRecovery
+from .owners import Requester, RunAccess
 from .scheduler import Scheduler, gpu_count
 from .space import MIN_FREE_BYTES
 
@@ -68,6 +69,8 @@ class JobManager:
         max_concurrent: jobs running at once (default ``$FGFF_MAX_CONCURRENT``, else one per GPU,
             one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold).
         limits: caps checked at submit (default: ``Limits.from_env()``, no caps when unset).
+        access: who may cancel or delete a run when a requester is given (``owners.py``; default
+            ``RunAccess.from_env()``, the teacher key in ``$FGFF_TEACHER_KEY``).
         executor: where jobs run: an ``Executor``, or ``"local"`` (one process per job on this
             machine) or ``"ray"`` (a Ray cluster at ``$RAY_ADDRESS``, else a local Ray instance);
             default ``$FGFF_EXECUTOR``, else local.
@@ -82,12 +85,14 @@ class JobManager:
 
     def __init__(self, runs_dir: str | os.PathLike | None = None, max_concurrent: int | None = None,
                  limits: Limits | None = None, executor: Executor | str | None = None, *, poll_interval: float = 0.05,
-                 heartbeat_timeout: float = 15.0, warm_worker: bool | None = None) -> None:
+                 heartbeat_timeout: float = 15.0, warm_worker: bool | None = None,
+                 access: RunAccess | None = None) -> None:
         if max_concurrent is not None and (isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int)
                                            or max_concurrent < 1):
             raise ValueError(f"max_concurrent: expected a positive integer, got {max_concurrent!r}")
         # Refused before the store creates its folder: bad $FGFF_LIMIT_* or $FGFF_EXECUTOR, a Ray that does not answer.
         self.limits = limits if limits is not None else Limits.from_env()
+        self.access = access if access is not None else RunAccess.from_env()
         choice = choose_executor(executor)
         self.id = uuid.uuid4().hex
         try:
@@ -171,8 +176,13 @@ class JobManager:
         return self.submit(self.store.config(run_id), name=name or old["name"],
                            owner=owner if owner is not None else old["owner"])
 
-    def cancel(self, run_id: str) -> None:
-        """Cancel a queued run at once or a running one after its current epoch; no-op when finished."""
+    def cancel(self, run_id: str, by: Requester | None = None) -> None:
+        """Cancel a queued run at once or a running one after its current epoch; no-op when finished.
+
+        ``by``: who asks (a page's browser session); RunPermissionError, a PermissionError saying why, when
+        ``self.access`` does not let them (not the owner, not the teacher). None: the caller may cancel any run."""
+        if by is not None:
+            self.access.check(self.store.run(run_id), by, "cancel")
         self.store.request_cancel(run_id)
         self._scheduler.wake()
 
@@ -202,13 +212,22 @@ class JobManager:
     def _own_active_runs(self) -> list[str]:
         return [r["run_id"] for r in self.store.queue.active_runs() if r["manager_id"] == self.id]
 
-    def delete(self, run_id: str, timeout: float = 30.0) -> None:
-        """Delete a run; a queued or running one is cancelled first (JobError if it will not stop)."""
+    def delete(self, run_id: str, timeout: float = 30.0, by: Requester | None = None) -> None:
+        """Delete a run; a queued or running one is cancelled first (JobError if it will not stop).
+        ``by``: who asks, as for ``cancel`` (RunPermissionError when not allowed; nothing is changed then)."""
+        if by is not None:
+            self.access.check(self.store.run(run_id), by, "delete")
         if self.store.status(run_id) in ACTIVE_STATUSES:
             self.cancel(run_id)
             if self.wait(run_id, timeout) in ACTIVE_STATUSES:
                 raise JobError(f"run {run_id} did not stop within {timeout} s; not deleted")
         self.store.delete(run_id)
+
+    def rename(self, run_id: str, name: str, by: Requester | None = None) -> None:
+        """Rename a run (``RunStore.rename``: ValueError for a bad name); ``by`` as for ``cancel``."""
+        if by is not None:
+            self.access.check(self.store.run(run_id), by, "rename")
+        self.store.rename(run_id, name)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def recover_orphans(self) -> list[str]:

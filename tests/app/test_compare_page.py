@@ -152,6 +152,7 @@ def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
     assert len(runs) == 4 and sorted(runs["algo"]) == ["ff", "ff", "fgff", "fgff"]
     configs = [store.config(r) for r in runs["run_id"]]
     assert len({c.replace(algo="ff", seed=0).to_json() for c in configs}) == 1  # only algo and seed differ
+    assert set(runs["owner"]) == {query_param(at, "me")}  # this browser's runs (issue 39 item 4)
     ids = query_param(at, "run").split(",")
     assert sorted(ids) == sorted(runs["run_id"]) and at.multiselect(key="compare_runs").value == ids
     for rid in ids:  # don't leave workers training after the test
