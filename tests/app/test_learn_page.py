@@ -37,7 +37,7 @@ def test_url_round_trip_restores_every_knob_and_hides_controls(runs_dir):
     at = open_page("learn", **params)
     assert not at.exception and not at.error
     shown = {k: v[0] if isinstance(v, list) else v for k, v in at.query_params.items() if k != "me"}
-    assert shown == params  # and this browser's owner token, "me" (tests/app/test_owners.py)
+    assert shown == params  # and this browser's owner token, "me" (tests/app/test_owners_page.py)
     assert at.number_input(key="w_threshold").value == 1.5
     assert at.number_input(key="w_sig_lr").value == 0.2
     assert at.text_input(key="w_layers").value == "8,6"

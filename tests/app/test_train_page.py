@@ -39,7 +39,7 @@ def test_renders_on_empty_store_with_device_and_every_config_field(runs_dir):
     # The form opens on the first preset, as the preset box says, and the URL holds its values.
     first = next(iter(PRESETS.values()))
     params = {k: v[-1] if isinstance(v, list) else v for k, v in dict(at.query_params).items() if k != "me"}
-    assert params == config_to_params(first.config())  # and this browser's owner token (tests/app/test_owners.py)
+    assert params == config_to_params(first.config())  # and this browser's owner token (tests/app/test_owners_page.py)
     assert any(first.description in c.value for c in at.caption)
 
 

@@ -2,7 +2,7 @@
 allows one queued or running run per user. Student B is not refused because of student A's run, does not land on
 it when opening ``/``, and cannot cancel it; A can.
 
-Run: ``python -m pytest -m browser tests/browser/test_owners.py -q``.
+Run: ``python -m pytest -m browser tests/browser/test_owners_e2e.py -q``.
 """
 
 from __future__ import annotations
