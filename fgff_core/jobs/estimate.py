@@ -24,6 +24,8 @@ rule compares with the server's limit.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
@@ -56,6 +58,7 @@ REFERENCE_SPEED = {("cpu", True): Speed(6.7e10, 1.0e-3), ("cpu", False): Speed(4
 # multiply-add than the model's one minibatch rate): the range is the estimate times these.
 MODEL_LOW, MODEL_HIGH = 0.6, 2.0
 SPEED_SAMPLE_RUNS = 10  # the newest finished runs whose speed calibrates the estimate
+SCAN_RUNS = 50  # the newest finished runs searched for them (a page's cost stays flat as the store grows)
 # Runs shorter than this at the reference speed are not timed as calibration: their seconds are the noise of a
 # process (a page's tiny test runs), not a speed.
 MIN_CALIBRATION_S = 0.5
@@ -106,10 +109,10 @@ def reference_speed(kind: str, full_batch: bool) -> Speed:
     return REFERENCE_SPEED.get((kind, full_batch), REFERENCE_SPEED[("cpu", full_batch)])
 
 
-def server_speed(runs: pd.DataFrame, kind: str, full_batch: bool) -> ServerSpeed:
+def server_speed(runs: pd.DataFrame | list[dict[str, Any]], kind: str, full_batch: bool) -> ServerSpeed:
     """This server's factor on ``kind`` devices, from its newest finished runs there (``SPEED_SAMPLE_RUNS``),
-    those of the same batch mode when it has any."""
-    rows = [r for r in _finished(runs)
+    those of the same batch mode when it has any. ``runs``: the store's run table, or ``finished_runs`` of it."""
+    rows = [r for r in (runs if isinstance(runs, list) else finished_runs(runs))
             if reference_speed(kind, r["work"].full_batch).seconds(r["work"]) >= MIN_CALIBRATION_S]
     same_device = [r for r in rows if device_kind(r.get("device")) == kind]
     same_mode = [r for r in same_device if r["work"].full_batch == full_batch]
@@ -120,21 +123,28 @@ def server_speed(runs: pd.DataFrame, kind: str, full_batch: bool) -> ServerSpeed
     return ServerSpeed(statistics.median(ratios), min(ratios), max(ratios), len(ratios))
 
 
-def _finished(runs: pd.DataFrame) -> list[dict[str, Any]]:
-    """Done runs (newest first) with their measured training wall time and counted work."""
+def finished_runs(runs: pd.DataFrame) -> list[dict[str, Any]]:
+    """The newest ``SCAN_RUNS`` done runs (newest first) with their measured training wall time (``seconds``)
+    and counted work (``work``)."""
     if runs is None or runs.empty or "status" not in runs:
         return []
     out = []
-    for row in runs[runs["status"] == RunStatus.DONE].to_dict("records"):
+    for row in runs[runs["status"] == RunStatus.DONE].head(SCAN_RUNS).to_dict("records"):
         seconds = _positive(row.get("wall_seconds")) or _positive(row.get("train_seconds"))
         if seconds is None or not row.get("config"):
             continue
         try:
-            work = run_work(row["config"])
+            work = _stored_work(json.dumps(row["config"], sort_keys=True, default=str))
         except (TypeError, ValueError, KeyError):  # a config from an older version of the schema
             continue
         out.append({**row, "seconds": seconds, "work": work})
     return out
+
+
+@functools.lru_cache(maxsize=512)
+def _stored_work(config_json: str) -> RunWork:
+    """``run_work`` of a stored run's config, kept: pages estimate on every rerun from the same runs."""
+    return run_work(json.loads(config_json))
 
 
 def _positive(value: Any) -> float | None:
@@ -162,12 +172,14 @@ def estimate_training(configs: RunConfig | Mapping[str, Any] | Sequence[RunConfi
     cfgs = [RunConfig.coerce(c) for c in ([configs] if isinstance(configs, (RunConfig, Mapping)) else configs)]
     if not cfgs:
         raise ValueError("configs: give at least one config to estimate")
+    finished = finished_runs(runs)
+    server_device = device_kind(finished[0].get("device")) if finished else "cpu"  # where ``auto`` configs run
     low = point = high = 0.0
     measured = 0
     for cfg in cfgs:
         work = run_work(cfg)
-        kind = device_kind(cfg.device) if cfg.device != "auto" else _server_device(runs)
-        speed = server_speed(runs, kind, work.full_batch)
+        kind = device_kind(cfg.device) if cfg.device != "auto" else server_device
+        speed = server_speed(finished, kind, work.full_batch)
         lo, mid, hi = estimate_range(work, reference_speed(kind, work.full_batch), speed.factor, speed.lowest,
                                      speed.highest)
         low, point, high = low + lo, point + mid, high + hi
@@ -175,12 +187,6 @@ def estimate_training(configs: RunConfig | Mapping[str, Any] | Sequence[RunConfi
     budgets = [preset_budget(cfg) for cfg in cfgs]
     preset_seconds = sum(budgets) if all(b is not None for b in budgets) else None
     return TrainingEstimate(point, low, high, measured, preset_seconds)
-
-
-def _server_device(runs: pd.DataFrame) -> str:
-    """The kind of device this server's newest finished run trained on (``auto`` configs run there), else cpu."""
-    rows = _finished(runs)
-    return device_kind(rows[0].get("device")) if rows else "cpu"
 
 
 def preset_budget(config: RunConfig) -> float | None:
