@@ -14,6 +14,7 @@ from app_pages._shared import job_manager, live_view, runs_or_stop, session_owne
 from fgff_core import lesson
 from fgff_core.config import RunConfig
 from fgff_core.format import points
+from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
 from fgff_core.store import RunStore
@@ -35,14 +36,16 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
 
     ``stored_model(run_id)``: the page's cached (model, neuron roles) of a stored run."""
     jm = job_manager()
-    pair = lesson.LessonPair.find(runs_or_stop(), cfg)
+    runs = runs_or_stop()
+    pair = lesson.LessonPair.find(runs, cfg)
     found = pair.runs
     if pair.missing:
         ended = lesson.ended_without_result(pair.ended)
         if ended:
             st.error(f"Training ended without a result: {', '.join(ended)}. Change a setting or try again.")
-        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each); whoever opens this "
-                "link afterwards sees the stored result at once.")
+        expected = launch.estimate_training([cfg.replace(algo=a) for a in pair.missing], runs)
+        st.info(f"Train the pair once (a background job, {cfg.epochs} epochs per layer each, {expected.text()}); "
+                "whoever opens this link afterwards sees the stored result at once.")
         if st.button(f"Train {' and '.join(algo_label(a) for a in pair.missing)}", type="primary",
                      icon=":material/play_arrow:", key="step4_train"):
             try:

@@ -90,8 +90,8 @@ with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":m
         try:
             base = PRESETS[preset].config("fgff", epochs=int(epochs))
             runs_now = runs_or_stop()
-            too_long = launch.over_time_limit(compare.comparison_estimate(base, int(n_seeds), runs_now),
-                                              f"These {2 * int(n_seeds)} runs")
+            configs = compare.comparison_configs(base, range(int(n_seeds)))
+            too_long = launch.over_time_limit(launch.estimate_training(configs, runs_now), f"These {len(configs)} runs")
             if too_long and not anyway:
                 st.warning(f"{too_long}. Lower the epochs, or tick *Start it even if it takes long* and press Start "
                            "again.")

@@ -238,8 +238,9 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     st.subheader(f"{run.get('name') or run_id} · {algo_label(algo)} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
     text = progress.text()
-    if launch.is_loading_data(run):
-        text += " · loading the data"
+    phase = launch.startup_phase(run)
+    if phase:
+        text += f" · {phase}"
     ahead = launch.queue_position(jm.store.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
     if ahead is not None:
         text += f" · {launch.queue_text(ahead)}"

@@ -34,3 +34,14 @@ def test_quick_benchmark_writes_markdown_and_csv(tmp_path):
     assert len(same) == 2 and all("max |loss diff|" in c[1] for c in same)
     modes = [c[0] for c in res.checks if "speed mode" in c[0]]
     assert any("bf16" in m for m in modes) and any("compile" in m for m in modes)
+
+
+def test_the_estimate_benchmark_prints_its_tables(capsys):
+    """benchmarks/estimate.py without --train times nothing: the logged runs against the estimate."""
+    from benchmarks import estimate as bench
+
+    bench.main([])
+    out = capsys.readouterr().out
+    assert "| quick-digits (the default preset) |" in out
+    assert "Replay of" in out and "inside the shown range" in out
+    assert "| ff-best-mnist-quick |" in out  # the class-server case, old and new estimate side by side

@@ -29,7 +29,7 @@ from ..config.choices import LEARNING_INVARIANT_FIELDS
 from ..config.schema import RunConfig
 from ..config.values import check_choice
 from ..engine.events import EPOCH_METRIC_NAMES, EVAL_METRIC_NAMES, FINAL_METRIC_NAMES
-from ..jobs.launch import TrainingEstimate, estimate_training, plan_launch, run_key
+from ..jobs.launch import plan_launch, run_key
 from ..vocabulary import ALGORITHMS, algo_label, trains_factors
 from .findings import difference_sentence
 
@@ -94,14 +94,6 @@ def launch_comparison(jm: Submitter, base_config: RunConfig | Mapping[str, Any],
         ids[i] = jm.submit(cfg, name=f"{prefix} {algo_label(cfg.algo)} seed {cfg.seed}",
                            owner=owner)
     return ComparisonLaunch([ids[i] for i in range(len(configs))], list(dict.fromkeys(plan.twins.values())))
-
-
-def comparison_estimate(base_config: RunConfig | Mapping[str, Any], n_seeds: int, runs: pd.DataFrame,
-                        algos: Sequence[str] = ("ff", "fgff")) -> TrainingEstimate:
-    """The training time of the whole comparison ``launch_comparison`` would start with seeds 0 .. n_seeds-1
-    (its runs one after another), from this server's measured speed (``jobs.launch.estimate_training``)."""
-    parts = [estimate_training(cfg, runs) for cfg in comparison_configs(base_config, range(n_seeds), algos)]
-    return TrainingEstimate(sum(p.seconds for p in parts), parts[0].measured_runs)
 
 
 def _validate_seeds(seeds: Sequence[int]) -> tuple[int, ...]:

@@ -26,6 +26,9 @@ class Preset:
     overrides: dict[str, Any]
     bp_overrides: dict[str, Any] = field(default_factory=dict)  # on top, for BP (no goodness: trained end to end)
     default_algo: str = "fgff"  # the algorithm when none is asked for (ff-best-* presets: ff)
+    # (shortest, longest) seconds of training measured for this preset (FF/FGFF, as the description says);
+    # the ask-first rule never stops a preset whose longest measured time is within the server's limit.
+    measured_seconds: tuple[float, float] | None = None
 
     def config(self, algo: str | None = None, **changes: Any) -> RunConfig:
         algo = algo or self.default_algo
@@ -92,10 +95,19 @@ _MEASURED = {  # only numbers from runs we made (docs/reproduction/tuning-best.m
                           "at 0.04)."),
 }
 
+# (shortest, longest) seconds of training measured, the figures of the texts above (and, for the digits demo, its
+# 1.4 s on the idle CPU and 2.6 s at load 5.6, benchmarks/RESULTS.md "Training-time estimate"; the whole command
+# or the app's Start-to-result time where that is all the text gives, so an upper bound of the training).
+_MEASURED_SECONDS = {"quick-digits": (1.4, 2.6), "ff-best-mnist-quick": (69.0, 102.0),
+                     "ff-best-fashion-quick": (100.0, 170.0), "ff-best-mnist": (522.0, 1680.0),
+                     "fgff-best-mnist": (1440.0, 1800.0), "ff-best-fashion": (360.0, 1200.0),
+                     "fgff-best-fashion": (840.0, 1080.0)}
+
 PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("quick-digits", "Quick demo: digits 2x100",
            "Embedded 8x8 digits, 2 layers of 100, the authors' settings; about 1.5 s of training on an idle CPU.",
-           {**_PAPER, "dataset": "digits", "layers": (100, 100), "eval_every": 10}, {"epochs": 50}),
+           {**_PAPER, "dataset": "digits", "layers": (100, 100), "eval_every": 10}, {"epochs": 50},
+           measured_seconds=_MEASURED_SECONDS["quick-digits"]),
     Preset("tiny-digits", "Classroom: digits 2x20",
            "A tiny 64 -> 2x20 net on the embedded digits, for step-by-step lessons.",
            {**_PAPER, "dataset": "digits", "layers": (20, 20), "eval_every": 5}, {"epochs": 50}),
@@ -115,14 +127,16 @@ PRESETS: dict[str, Preset] = {p.name: p for p in [
     Preset("ff-best-mnist-quick", "MNIST demo: strong FF, quick, 2x500",
            "FF with minibatches of 200 (all layers each step), the SymBa loss, label value 10, 30% hard "
            "negatives (recomputed every epoch), linear learning-rate decay. " + _MEASURED["ff-best-mnist-quick"],
-           _BEST_MNIST_QUICK, default_algo="ff"),
+           _BEST_MNIST_QUICK, default_algo="ff", measured_seconds=_MEASURED_SECONDS["ff-best-mnist-quick"]),
     Preset("ff-best-fashion-quick", "Fashion demo: strong FF, quick, 2x500",
            "The MNIST demo's recipe on Fashion-MNIST, with the hard negatives recomputed every 3 epochs (as it was "
            "measured). " + _MEASURED["ff-best-fashion-quick"],
-           {**_BEST_QUICK, "dataset": "fashion_mnist"}, default_algo="ff"),
+           {**_BEST_QUICK, "dataset": "fashion_mnist"}, default_algo="ff",
+           measured_seconds=_MEASURED_SECONDS["ff-best-fashion-quick"]),
     *[Preset(f"{algo}-best-{name}", f"Strong {algo_label(algo)}: {title} 3x1000",
              f"The strong recipe on {title}, 3x1000, {recipe}, peer normalisation, a linear readout beside. "
-             + _MEASURED[f"{algo}-best-{name}"], {**values, "dataset": dataset}, default_algo=algo)
+             + _MEASURED[f"{algo}-best-{name}"], {**values, "dataset": dataset}, default_algo=algo,
+             measured_seconds=_MEASURED_SECONDS[f"{algo}-best-{name}"])
       for algo in ("ff", "fgff") for name, dataset, title, values, recipe in (
           ("mnist", "mnist", "MNIST", _BEST_MNIST, "30 epochs with random shifts of up to 2 pixels (so not "
            "permutation-invariant, unlike Hinton's 98.64%), every layer's goodness at prediction"),

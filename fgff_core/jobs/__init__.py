@@ -4,8 +4,9 @@
 ``worker`` (the body of one job), ``executors`` (where jobs run: ``Executor`` and the local process
 executor), ``liveness`` (which managers are alive, and
 what becomes of a dead one's runs), ``scheduler`` (the thread that starts queued runs and reaps their
-workers), ``manager`` (``JobManager``: the public API over the scheduler). Read runs through
-``jm.store`` (``RunStore``).
+workers), ``manager`` (``JobManager``: the public API over the scheduler), ``launch`` (before a launch: twins, whether
+to ask first) with ``work`` and ``estimate`` (how long a run trains: its counted work times this server's
+speed). Read runs through ``jm.store`` (``RunStore``).
 """
 
 from .._lazy import exports_of, lazy_exports

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple, Protocol
 
 from ..config.schema import RunConfig
 from ..config.values import check_choice
+from ..data.loading import dataset_arguments
 from .worker import EXIT_DISK_FULL, WorkerJob, end_process_after, standby_main, worker_main
 
 MAX_CONCURRENT_ENV = "FGFF_MAX_CONCURRENT"
@@ -70,7 +71,8 @@ class LocalProcessExecutor:
     """One spawned process per job on this machine.
 
     With ``warm_worker`` (the default) one process is kept started and waiting, with the engine
-    imported, and the next job goes to it; a new standby is started at once for the job after.
+    imported, and the next job goes to it; a new standby is started at once for the job after, with the
+    dataset of the job just handed out loaded ahead (``preload``: ``worker.standby_main``).
     """
 
     def __init__(self, runs_dir: Path, initializer: Callable[[], None] | None = None,
@@ -82,13 +84,14 @@ class LocalProcessExecutor:
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: dict[str, multiprocessing.process.BaseProcess] = {}
         self._standby: tuple[multiprocessing.process.BaseProcess, Any] | None = None
+        self.preload: dict[str, Any] | None = None  # load_dataset arguments the next standby loads ahead
         if warm_worker:
             self._start_standby()
 
     def _start_standby(self) -> None:
         receive, send = self._ctx.Pipe(duplex=False)
         proc = self._ctx.Process(target=end_process_after, name="fgff-job-standby", daemon=True,
-                                 args=(standby_main, receive, self.initializer))
+                                 args=(standby_main, receive, self.initializer, self.preload))
         with _main_script_hidden():
             proc.start()
         receive.close()  # the child's end; closing ours lets the child see EOF if we go away
@@ -116,6 +119,7 @@ class LocalProcessExecutor:
                 proc.start()
         self._procs[run_id] = proc
         if self.warm_worker:
+            self.preload = preload_arguments(config)
             self._start_standby()  # for the next job
         return proc.pid
 
@@ -150,6 +154,15 @@ class LocalProcessExecutor:
         with contextlib.suppress(ValueError):
             proc.close()
         return code
+
+
+def preload_arguments(config: RunConfig) -> dict[str, Any] | None:
+    """The ``load_dataset`` arguments of ``config``'s whole dataset (what the per-process cache keeps; a
+    train subset is cut from it), or None for the embedded digits, which every standby loads anyway."""
+    if config.dataset == "digits":
+        return None
+    args = dataset_arguments(config)
+    return {k: args[k] for k in ("name", "data_dir", "download", "normalize")}
 
 
 def exit_description(code: int | None, runs_dir: Path | None = None) -> str:

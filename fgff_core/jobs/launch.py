@@ -6,9 +6,9 @@ first), so the Train and Compare pages only draw the answers:
 
 - ``active_twin`` / ``plan_launch``: a launch identical in config and seed to a run that is queued or
   running is not submitted again (one click, one launch, even when Enter submitted the form first).
-- ``estimate_training``: seconds of training, from the speed this server measured on its finished
-  runs (or, with none yet, from an idle CPU's speed), and ``eta_limit_seconds`` above which a page
-  asks before starting; ``live_refresh``, how often a running run is redrawn.
+- ``over_time_limit``: whether a page asks before starting, from ``estimate.estimate_training`` (seconds of
+  training: the config's counted work times this server's measured speed) and ``eta_limit_seconds``;
+  ``live_refresh``, how often a running run is redrawn.
 - ``queue_position``: how many runs are ahead of a queued one.
 """
 
@@ -20,18 +20,13 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-import numpy as np
 import pandas as pd
 
 from ..config.schema import RunConfig
-from ..data.registry import DATASETS
 from ..format import duration
 from ..vocabulary import ACTIVE_STATUSES, RunStatus
+from .estimate import TrainingEstimate, estimate_training
 
-# Work units (sample x weight products of a layer-epoch) per second on an idle 2-core CPU: the quick
-# digits demo (200 epochs of 1347 x (64x100 + 100x100)) trains in about 1.4 s there.
-IDLE_CPU_RATE = 3.0e9
-SPEED_SAMPLE_RUNS = 10  # the newest finished runs whose speed is averaged
 ETA_LIMIT_ENV = "FGFF_WARN_ETA_SECONDS"
 DEFAULT_ETA_LIMIT_S = 600.0
 REFRESH_MIN_S, REFRESH_MAX_S = 1.0, 5.0
@@ -76,53 +71,7 @@ def plan_launch(runs: pd.DataFrame, configs: Sequence[RunConfig]) -> LaunchPlan:
 
 
 # -- how long -----------------------------------------------------------------------------------
-def training_work(config: RunConfig | Mapping[str, Any]) -> float:
-    """Sample x weight products of the whole run: epochs x training samples x sum of layer sizes (the dataset
-    registry's training-set size: the work of an epoch scales with it)."""
-    cfg = RunConfig.coerce(config)
-    spec = DATASETS[cfg.dataset]
-    n = spec.train_samples(cfg.train_subset)
-    widths = [spec.input_dim, *cfg.layers]
-    weights = sum(a * b for a, b in zip(widths[:-1], widths[1:]))
-    return float(cfg.epochs) * n * weights
-
-
-class SpeedEstimate(NamedTuple):
-    rate: float  # work units per second
-    measured_runs: int  # finished runs of this server it comes from; 0: an idle CPU's speed
-
-
-def measured_speed(runs: pd.DataFrame) -> SpeedEstimate:
-    """This server's training speed: the median over its newest finished runs with a training time."""
-    rates: list[float] = []
-    if not runs.empty:
-        done = runs[(runs["status"] == RunStatus.DONE) & (pd.to_numeric(runs["train_seconds"], errors="coerce") > 0)]
-        for row in done.head(SPEED_SAMPLE_RUNS).to_dict("records"):
-            try:
-                rates.append(training_work(row["config"]) / float(row["train_seconds"]))
-            except (TypeError, ValueError, KeyError):
-                continue
-    if not rates:
-        return SpeedEstimate(IDLE_CPU_RATE, 0)
-    return SpeedEstimate(float(np.median(rates)), len(rates))
-
-
-class TrainingEstimate(NamedTuple):
-    seconds: float
-    measured_runs: int  # 0: from an idle CPU's speed
-
-    def text(self) -> str:
-        """``"about 12 s of training (this server's speed on its last 3 runs)"``."""
-        where = (f"this server's speed on its last {self.measured_runs} finished run"
-                 f"{'s' if self.measured_runs != 1 else ''}" if self.measured_runs else "on an idle CPU")
-        return f"about {duration(self.seconds)} of training ({where})"
-
-
-def estimate_training(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> TrainingEstimate:
-    speed = measured_speed(runs)
-    return TrainingEstimate(training_work(config) / speed.rate, speed.measured_runs)
-
-
+# The estimate itself: ``estimate.estimate_training`` (counted work times this server's measured speed).
 def live_refresh(config: RunConfig | Mapping[str, Any], runs: pd.DataFrame) -> float:
     """Seconds between two redraws of a running run on the Train page (its progress and its curves): about
     once per expected epoch, within [``REFRESH_MIN_S``, ``REFRESH_MAX_S``].
@@ -148,10 +97,12 @@ def eta_limit_seconds(environ: Mapping[str, str] | None = None) -> float:
 
 
 def over_time_limit(estimate: TrainingEstimate, what: str = "This run") -> str | None:
-    """Why a page asks before starting ``what``: the sentence when ``estimate`` is over ``eta_limit_seconds``,
-    else None. The one ask-first rule of the Train and Compare pages (each adds what to do)."""
+    """Why a page asks before starting ``what``: the sentence when ``estimate``'s expected time is over
+    ``eta_limit_seconds``, else None. A preset's own measured budget is never stopped: when every config is a
+    preset whose longest measured training time is within the limit, it starts without asking. The one
+    ask-first rule of the Train and Compare pages (each adds what to do)."""
     limit = eta_limit_seconds()
-    if estimate.seconds <= limit:
+    if estimate.seconds <= limit or (estimate.preset_seconds is not None and estimate.preset_seconds <= limit):
         return None
     return f"{what} would take {estimate.text()}, more than the {duration(limit)} this server starts without asking"
 
@@ -176,10 +127,19 @@ def queue_text(ahead: int) -> str:
     return f"{ahead} run{'s' if ahead != 1 else ''} ahead of yours"
 
 
-def is_loading_data(run: Mapping[str, Any]) -> bool:
-    """A run that is running but has finished no epoch yet: its worker is loading the data."""
+def startup_phase(run: Mapping[str, Any]) -> str | None:
+    """What a running run that has finished no epoch yet is doing: ``"loading the data"`` until its worker
+    has stored the run's start (device and parameter count, once the data is loaded and the net built), then
+    ``"training its first epoch"``; None otherwise. (The MNIST demo's first epoch, hard negatives and first
+    evaluation included, took about 30 s on a loaded class server, and was all shown as loading the data.)"""
     try:
         done = int(run.get("epochs_done") or 0)
     except (TypeError, ValueError):  # None or NaN from a fresh row
         done = 0
-    return run.get("status") == RunStatus.RUNNING and done == 0
+    if run.get("status") != RunStatus.RUNNING or done:
+        return None
+    try:
+        started = int(run.get("n_params") or 0) > 0
+    except (TypeError, ValueError):
+        started = False
+    return "training its first epoch" if started else "loading the data"

@@ -188,6 +188,8 @@ def test_step4_without_the_pair_keeps_navigation_and_sharing(runs_dir):
     assert not at.exception
     assert {"step4_train", "nav_next", "nav_prev"} <= keys(at, "button")
     assert any("Teacher: share this lesson" in e.label for e in at.expander)
+    # How long the pair will train, from the one estimate of the Train and Compare pages (issue 39 item 5).
+    assert any("Train the pair once" in i.value and "of training (on an idle CPU" in i.value for i in at.info)
 
 
 def test_step4_notes_that_the_paper_under_trains_ff_with_a_link_to_the_strong_preset(runs_dir):

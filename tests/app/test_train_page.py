@@ -84,6 +84,36 @@ def test_an_absurd_run_asks_before_starting(runs_dir):
     assert any(c.value.startswith("Expected: about") for c in at.caption)
 
 
+def _slow_finished_runs(runs_dir, seconds: float, n: int = 3) -> None:
+    """Finished quick-digits runs that each took ``seconds`` (a server far slower than the reference CPU)."""
+    store = RunStore(runs_dir)
+    for seed in range(1, n + 1):
+        rid = store.create_run(PRESETS["quick-digits"].config(seed=seed))
+        assert store.queue.claim(rid)
+        writer = store.writer(rid)
+        writer.started("cpu", 11_510, 400)
+        writer.finish("done", final={"wall_seconds": seconds, "train_seconds": seconds}, gather=False)
+        writer.close()
+
+
+def test_the_mnist_demo_opens_ready_to_start_even_on_a_slow_server(runs_dir):
+    """Issue 39 item 5: opening ?preset=ff-best-mnist-quick read 'would take about 52 min 06 s' and disabled Start;
+    it trains in 1-2 minutes. A preset within its measured budget never asks first; the range is shown."""
+    at = app(preset=MNIST_DEMO)
+    assert not at.exception
+    assert not any(c.key == "confirm_long_run" for c in at.checkbox)
+    assert not button(at, "Start training").disabled
+    assert any(c.value.startswith("Expected: about") and " to " in c.value for c in at.caption)
+    _slow_finished_runs(runs_dir, 300.0)  # 200x the reference: the MNIST demo's estimate is hours now
+    at = app(preset=MNIST_DEMO)
+    assert not any(c.key == "confirm_long_run" for c in at.checkbox)
+    assert not button(at, "Start training").disabled
+    assert any("measured for this preset" in c.value for c in at.caption)
+    longer = config_to_params(PRESETS[MNIST_DEMO].config(epochs=16))
+    at = app(preset=MNIST_DEMO, **longer)  # no longer the preset: the estimate alone decides, and asks
+    assert any(c.key == "confirm_long_run" for c in at.checkbox)
+
+
 def test_a_run_over_the_memory_limit_is_refused_with_its_estimate(runs_dir, monkeypatch):
     """Issue 38 item 3: a run the server cannot hold is a sentence with the estimate, and nothing is queued."""
     monkeypatch.setenv("FGFF_MEMORY_LIMIT", "2G")
