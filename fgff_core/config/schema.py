@@ -243,14 +243,15 @@ class RunConfig:
     predict_layers: str = field(
         default="all",
         metadata=_meta("choice", "Layers whose goodness is summed at prediction (and for hard negatives): all, or "
-                       "skip_first (all but layer 1, as Hinton; needs 2 or more layers).",
+                       "skip_first (all but layer 1, as Hinton; needs 2 or more layers). FF/FGFF only: MF predicts "
+                       "from its last layer's class scores.",
                        choices=PREDICT_LAYERS),
     )
     readout_epochs: int = field(
         default=0,
         metadata=_meta("int", "Epochs of a linear softmax readout trained after FF on the frozen, normalised hidden "
                        "activities (the predict_layers, neutral label); reported as readout_test_acc, never "
-                       "in the goodness accuracy. 0: off.", min=0, max=1000),
+                       "in the goodness accuracy; FF/FGFF only. 0: off.", min=0, max=1000),
     )
     augment_shift: int = field(
         default=0,
