@@ -26,6 +26,7 @@ RUN_PARAM = "run"  # query parameter holding the selected run id(s), comma separ
 OWNER_KEY = "owner_token"  # session state: this browser session's owner token
 TEACHER_KEY = "teacher_key"  # session state of the sidebar's teacher-key box
 REFUSED_KEY = "run_action_refused"  # session state: why the last cancel/delete/rename was refused
+_EXPLAINED_KEY = "_runs_left_out_with_a_reason"  # runs of the link this page said it leaves out, and why
 
 
 def job_manager() -> JobManager:
@@ -98,20 +99,30 @@ def show_refusal() -> None:
         st.error(f"{st.session_state.pop(REFUSED_KEY)}.")
 
 
-def runs_or_stop(empty_message: str | None = None,
-                 keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None) -> pd.DataFrame:
+def runs_or_stop(empty_message: str | None = None, keep: Callable[[pd.DataFrame], pd.DataFrame] | None = None,
+                 not_here: Callable[[str], str | None] | None = None) -> pd.DataFrame:
     """The store's run table (newest first), narrowed by ``keep``.
 
     A store that cannot be read is shown as an error and stops the page; so does an empty table
-    when ``empty_message`` is given (shown as an info).
+    when ``empty_message`` is given (shown as an info). A run of the link that ``keep`` leaves out is said in
+    ``not_here(algo)``'s sentence (e.g. an MF run on a page about goodness) instead of as a missing run.
     """
     try:
         runs = job_manager().store.runs()
     except Exception as exc:  # noqa: BLE001 - a broken store is shown, never crashes the server
         st.error(server_problem(exc))
         st.stop()
+    explained = []
     if keep is not None and not runs.empty:
-        runs = keep(runs)
+        kept = keep(runs)
+        left_out = runs[runs["run_id"].isin(selected_run_ids()) & ~runs["run_id"].isin(kept["run_id"])]
+        for row in left_out.itertuples():
+            sentence = not_here(row.algo) if not_here is not None else None
+            if sentence:
+                st.info(f"Run {row.run_id!r} ({row.name}): {sentence}")
+                explained.append(row.run_id)
+        runs = kept
+    st.session_state[_EXPLAINED_KEY] = explained  # the pickers do not call them missing
     if runs.empty and empty_message is not None:
         warn_missing_runs(set())
         st.info(empty_message)
@@ -120,9 +131,11 @@ def runs_or_stop(empty_message: str | None = None,
 
 
 def warn_missing_runs(known: set[str]) -> None:
-    """A warning for each run id of the link that is not in ``known`` (deleted, or not shown here)."""
+    """A warning for each run id of the link that is not in ``known`` (deleted, or not shown here), unless
+    ``runs_or_stop`` already said why this page leaves it out."""
+    explained = set(st.session_state.get(_EXPLAINED_KEY, ()))
     for run_id in selected_run_ids():
-        if run_id not in known:
+        if run_id not in known and run_id not in explained:
             st.warning(f"Run {run_id!r} from the link does not exist (deleted?) or cannot be shown on this page.")
 
 

@@ -1,4 +1,4 @@
-"""Compare FF vs FGFF: launch both on equal terms in one click, or compare any finished runs."""
+"""Compare FF vs FGFF (and MF, BP): launch them on equal terms in one click, or compare any finished runs."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from app_pages._shared import (
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
+from fgff_core.config.labels import algorithm_note
 from fgff_core.config.presets import PRESETS, picker_order
 from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
@@ -26,9 +27,10 @@ from fgff_core.jobs.progress import run_progress
 from fgff_core.public import run_failure
 from fgff_core.store import RunStore
 from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
-from fgff_core.vocabulary import ACTIVE_STATUSES, RunStatus
+from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label
 
 MAX_LAUNCH_SEEDS = 5
+DEFAULT_ALGOS = ["ff", "fgff"]
 DEFAULT_PRESET = "quick-digits"
 SELECT_KEY = "compare_runs"
 NOTES_KEY = "compare_launch_notes"  # (run ids, [(st.success or st.info, text)]) of this session's last launch
@@ -46,8 +48,9 @@ class Display(NamedTuple):
 
 jm = job_manager()
 st.title("Compare FF vs FGFF")
-st.caption("FF and FGFF trained with the same data, seeds and budget (only the algorithm differs), or any two or "
-           "more stored runs. Runs that differ only in their seed are averaged; the band shows the spread.")
+st.caption("FF and FGFF (add MF or BP if you like) trained with the same data, seeds and epochs (only the algorithm "
+           "differs; MF and BP take the preset's optimizer settings for cross-entropy training), or any two or more "
+           "stored runs. Runs that differ only in their seed are averaged; the band shows the spread.")
 
 
 # -- the launch form, its values in the URL ------------------------------------------------------
@@ -58,6 +61,23 @@ link_preset = preset_param(st.query_params, DEFAULT_PRESET, link_errors)
 seeds_param = int_param(st.query_params, "seeds", 1, 1, MAX_LAUNCH_SEEDS, link_errors)
 epochs_param = int_param(st.query_params, "epochs", PRESETS[link_preset].config().epochs, epochs_meta["min"],
                          epochs_meta["max"], link_errors)
+
+
+def _algos_param() -> list[str]:
+    """``?algos=ff,mf``: the algorithms to launch, each a known one, in ``ALGORITHMS`` order; else FF and FGFF."""
+    text = st.query_params.get("algos")
+    if not text:
+        return DEFAULT_ALGOS
+    asked = text.split(",")
+    unknown = [a for a in asked if a not in ALGORITHMS]
+    if unknown:
+        link_errors.append(f"algos {', '.join(repr(a[:20]) for a in unknown[:3])} are not algorithms "
+                           f"({', '.join(ALGORITHMS)}); FF and FGFF are shown instead")
+        return DEFAULT_ALGOS
+    return [a for a in ALGORITHMS if a in asked]
+
+
+algos_param = _algos_param()
 for message in link_errors:
     st.warning(f"The link's {message}.")
 
@@ -68,35 +88,53 @@ def _preset_changed() -> None:
         del st.query_params["epochs"]
 
 
-with st.expander("Launch FF and FGFF", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
+with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
     # Outside the form: picking a preset redraws its description and epochs at once.
     preset = st.selectbox("Preset", preset_names, index=preset_names.index(link_preset), key="compare_preset",
                           format_func=lambda n: PRESETS[n].title, on_change=_preset_changed,
                           help="Data, layers and hyper-parameters; FF and FGFF get the same ones (FF ignores the "
                           "significance learning rate).")
     st.caption(PRESETS[preset].description)
+    if "compare_algos" not in st.session_state:
+        st.session_state["compare_algos"] = algos_param
+    algos = st.multiselect("Algorithms", ALGORITHMS, key="compare_algos", format_func=algo_label,
+                           help="Each is trained on the same data, layers, seeds and epochs per layer (BP: epochs in "
+                           "all); MF and BP with the preset's optimizer settings for cross-entropy.")
+    algos = [a for a in ALGORITHMS if a in algos]  # FF, FGFF, MF, BP: the order differences are read in
+    if "mf" in algos:
+        st.caption(algorithm_note("mf"))
+    labels = [algo_label(a) for a in algos]
+    launch_label = "Start " + (" and ".join(labels) if len(labels) < 3 else ", ".join(labels[:-1]) + " and "
+                               + labels[-1])
     with st.form("launch"):
         c2, c3 = st.columns(2)
         n_seeds = c2.number_input("Seeds", min_value=1, max_value=MAX_LAUNCH_SEEDS, value=seeds_param,
-                                  help="Seeds 0 .. n-1, one FF and one FGFF run each.")
+                                  help="Seeds 0 .. n-1, one run of each algorithm each.")
         epochs = c3.number_input("Epochs per layer", min_value=epochs_meta["min"], max_value=epochs_meta["max"],
                                  value=epochs_param, help=epochs_meta["help"])
         anyway = st.checkbox("Start it even if it takes long", help="Without it, a comparison whose runs would take "
                              "longer than this server starts without asking is not started.")
-        start = st.form_submit_button("Start FF and FGFF", type="primary", icon=":material/play_arrow:")
+        start = st.form_submit_button(launch_label, type="primary", icon=":material/play_arrow:")
     if start:
         st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
+        if algos == DEFAULT_ALGOS:
+            st.query_params.pop("algos", None)
+        else:
+            st.query_params["algos"] = ",".join(algos)
         launched = None
         try:
-            base = PRESETS[preset].config("fgff", epochs=int(epochs))
+            def base(algo: str) -> RunConfig:
+                """The preset's config for ``algo`` at the chosen epochs (MF, BP: with its ``bp_overrides``)."""
+                return PRESETS[preset].config(algo, epochs=int(epochs))
+
             runs_now = runs_or_stop()
-            configs = compare.comparison_configs(base, range(int(n_seeds)))
+            configs = compare.comparison_configs(base, range(int(n_seeds)), algos)
             too_long = launch.over_time_limit(launch.estimate_training(configs, runs_now), f"These {len(configs)} runs")
             if too_long and not anyway:
                 st.warning(f"{too_long}. Lower the epochs, or tick *Start it even if it takes long* and press Start "
                            "again.")
             else:
-                launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), runs=runs_now,
+                launched = compare.launch_comparison(jm, base, seeds=range(int(n_seeds)), algos=algos, runs=runs_now,
                                                      owner=session_owner())
         except ValueError as exc:  # a bad config or a server limit: the message names the field
             st.error(f"Could not start the comparison: {exc}")

@@ -7,7 +7,7 @@ import torch
 
 from app_pages._shared import job_manager, pick_one_run, runs_or_stop
 from fgff_core.config import RunConfig, config_fields, field_choices
-from fgff_core.config.labels import field_help, field_label
+from fgff_core.config.labels import field_help, field_label, not_applicable
 from fgff_core.data import DATASETS
 from fgff_core.data.access import load_served
 from fgff_core.public import model_problem
@@ -62,7 +62,8 @@ st.caption("At test time each of the 10 labels is written into the image in turn
            "highest goodness, summed over the layers, is the prediction. FGFF weighs each neuron's squared activity "
            "by its significance factor; without them the rule is plain FF's.")
 usable = runs_or_stop("No finished FF or FGFF run yet: train one on the **Train** page, then come back.",
-                      keep=lambda r: r[(r["status"] == RunStatus.DONE) & r["algo"].map(has_goodness)])
+                      keep=lambda r: r[(r["status"] == RunStatus.DONE) & r["algo"].map(has_goodness)],
+                      not_here=lambda algo: None if has_goodness(algo) else not_applicable(algo, "this rule"))
 run_id = pick_one_run(usable, "Trained run", key="rule_run")
 
 

@@ -10,6 +10,7 @@ from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop
 from app_pages._significance_ablation import ablation_section
 from fgff_core.analysis import findings
 from fgff_core.analysis.inspect import activity_correlation, neuron_activity
+from fgff_core.config.labels import not_applicable
 from fgff_core.data.access import load_served_for_config
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.store import RunStore
@@ -35,7 +36,8 @@ st.caption("FGFF gives every neuron a trainable factor s that weighs its share o
            "start at 1 and may go below 0: red is above 1, blue below, white at 1. FF keeps every factor at 1.")
 
 runs = runs_or_stop("No FF or FGFF runs yet. Train one on the **Train** page or launch FF vs FGFF on **Compare**.",
-                    keep=lambda r: r[r["algo"].map(has_factors)])
+                    keep=lambda r: r[r["algo"].map(has_factors)],
+                    not_here=lambda a: None if has_factors(a) else not_applicable(a, "the significance matrix"))
 newest_fgff = runs.loc[runs["algo"].map(trains_factors), "run_id"].head(1).tolist()
 chosen = run_picker(runs, "Runs (one, or two side by side)", SELECT_KEY,
                     default=newest_fgff or runs["run_id"].head(1).tolist(), max_selections=2)

@@ -22,7 +22,7 @@ from app_pages._shared import (
 from fgff_core.analysis import findings
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
 from fgff_core.config.form import config_from_params, config_to_params, form_fields, preset_param, to_widget_value
-from fgff_core.config.labels import field_help, field_label
+from fgff_core.config.labels import algorithm_note, field_help, field_label
 from fgff_core.config.presets import PRESETS, picker_order
 from fgff_core.data import DATASETS
 from fgff_core.data.access import served_config
@@ -177,6 +177,7 @@ if config is not None:
     if not spec.embedded:
         st.info(f"{spec.title} is read from the data folder (the **Data folder** field beside the dataset; or "
                 f"downloaded when 'download' is on). {spec.how_to_get}")
+    st.caption(algorithm_note(config.algo))  # what the chosen algorithm does (MF: why it matters for FF vs BP)
 
 preset = PRESETS[st.session_state["preset"]]
 if config is not None and preset.config(config.algo).to_dict() == config.to_dict():

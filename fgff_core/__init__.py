@@ -1,4 +1,4 @@
-"""fgff_core: Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF) and backprop training.
+"""fgff_core: Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF), Mono-Forward (MF) and backprop training.
 
 A library with no UI in it: the Streamlit app and the CLI both go through this public API. Its packages, from
 the paper's math outwards:

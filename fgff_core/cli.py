@@ -130,8 +130,8 @@ def _seed_count(text: str) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="python -m fgff_core",
-        description="Train and inspect Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF) and backprop "
-                    "(BP) networks.",
+        description="Train and inspect Forward-Forward (FF), Fine-Grained Forward-Forward (FGFF), Mono-Forward "
+                    "(MF) and backprop (BP) networks.",
         epilog="Example: python -m fgff_core train --algo fgff --dataset digits --layers 100,100 --epochs 200 "
                "--seed 0 --json",
     )

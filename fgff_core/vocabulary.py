@@ -68,20 +68,30 @@ def stopped(flag: int, *, started: bool = True, how: str | None = None) -> RunEn
 
 
 # -- algorithms ----------------------------------------------------------------------------------
-ALGORITHMS = ("ff", "fgff", "bp")
+ALGORITHMS = ("ff", "fgff", "mf", "bp")
 # How each algorithm is named to people (tables, legends, run names, progress bars): the one place.
-ALGORITHM_LABELS = {"ff": "FF", "fgff": "FGFF", "bp": "BP"}
+ALGORITHM_LABELS = {"ff": "FF", "fgff": "FGFF", "mf": "MF", "bp": "BP"}
 
-# FF and FGFF train each layer on its own goodness (the label written into the input, a loss per layer,
-# epochs per layer); BP trains the whole network end to end on a classifier head and has no goodness.
+# FF, FGFF and MF (Mono-Forward) train each layer on its own local loss (no gradient crosses layers, epochs per
+# layer, one event per layer and epoch); BP trains the whole network end to end on a classifier head.
+_LAYER_LOCAL_ALGORITHMS = frozenset({"ff", "fgff", "mf"})
+# Of those, FF and FGFF train on goodness (the label written into the input, positive and negative data);
+# MF trains each layer's projection to class scores by cross-entropy and has no goodness in that sense.
 _GOODNESS_ALGORITHMS = frozenset({"ff", "fgff"})
 # Of those, FGFF alone trains s; FF keeps every factor at 1 (eq. 3 then is eq. 2).
 _FACTOR_TRAINING_ALGORITHMS = frozenset({"fgff"})
 
 
+def trains_locally(algo: str) -> bool:
+    """Whether ``algo`` trains each layer on its own local loss (FF, FGFF, MF), its ``epochs`` counted per
+    layer, not the whole network end to end (BP). An unknown name does not."""
+    return algo in _LAYER_LOCAL_ALGORITHMS
+
+
 def has_goodness(algo: str) -> bool:
-    """Whether a net of ``algo`` is trained layer by layer on goodness (FF, FGFF), not end to end (BP).
-    An unknown name has none."""
+    """Whether a net of ``algo`` is trained layer by layer on goodness (FF, FGFF): the label written into the
+    input, positive and negative data, the prediction rule trying every label. MF (class scores by
+    cross-entropy, one pass) and BP (end to end) have none. An unknown name has none."""
     return algo in _GOODNESS_ALGORITHMS
 
 
@@ -98,5 +108,5 @@ def trains_factors(algo: str) -> bool:
 
 
 def algo_label(algo: str) -> str:
-    """The name people see for ``algo`` ("FF", "FGFF", "BP"); an unknown name is shown as given."""
+    """The name people see for ``algo`` ("FF", "FGFF", "MF", "BP"); an unknown name is shown as given."""
     return ALGORITHM_LABELS.get(algo, algo)

@@ -115,7 +115,7 @@ def test_lr_from_the_command_line_is_accepted_and_errors_exit_non_zero():
     (["train", "--epochs", "1" * 5000], "epochs: expected an integer in [1, 1000000], got '111"),
     (["train", "--epochs", "٥"], "epochs: expected an integer"),  # other scripts' digits are not numbers here
     (["train", "--layers", ""], "layers: expected comma-separated integers like 500,500, got ''"),
-    (["train", "--algo", ""], "algo: '' is not allowed; choose one of ff, fgff, bp"),
+    (["train", "--algo", ""], "algo: '' is not allowed; choose one of ff, fgff, mf, bp"),
     (["train", "--download", "--label-value", "-1"], "label_value: -1 is out of range"),
     (["train", "--batch-size", "half"], "batch_size: expected an integer in [0, 10000000] or 'full'"),
     (["train", "--data-dir", "a\x01" * 3000], "data_dir: expected a folder path (at most 4096 characters"),

@@ -269,3 +269,13 @@ def test_curves_without_s_are_drawn_for_the_runs_that_train_s_only():
     assert compare.groups_with_own_value(groups, configs, "test_acc_no_significance") == {"g": "FGFF"}
     assert compare.groups_with_own_value(groups, configs, "g_pos_no_significance") == {"g": "FGFF"}
     assert compare.groups_with_own_value(groups, configs, "test_acc") == groups
+
+
+def test_a_function_of_the_algorithm_gives_each_its_own_config_at_the_same_epochs():
+    configs = compare.comparison_configs(lambda algo: preset_config("paper-mnist-2x50", algo, epochs=3),
+                                         seeds=(0, 1), algos=("ff", "mf", "bp"))
+    assert [(c.algo, c.seed) for c in configs] == [("ff", 0), ("mf", 0), ("bp", 0), ("ff", 1), ("mf", 1), ("bp", 1)]
+    assert {c.epochs for c in configs} == {3}
+    by_algo = {c.algo: c for c in configs}
+    assert (by_algo["mf"].lr, by_algo["mf"].batch_size) == (by_algo["bp"].lr, by_algo["bp"].batch_size) == (1e-3, 64)
+    assert (by_algo["ff"].lr, by_algo["ff"].batch_size) == (0.06, 0)

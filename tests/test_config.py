@@ -20,7 +20,7 @@ def test_json_and_dict_round_trip():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("algo", "sgd", "algo: 'sgd' is not allowed; choose one of ff, fgff, bp"),
+    ("algo", "sgd", "algo: 'sgd' is not allowed; choose one of ff, fgff, mf, bp"),
     ("dataset", "imagenet", "dataset: 'imagenet' is not allowed; choose one of digits, mnist, fashion_mnist, cifar10"),
     ("layers", (), "layers: expected 1 to 16 hidden layer sizes"),
     ("layers", (10, 0), "layers: each size must be an integer in [1, 65536], got 0"),

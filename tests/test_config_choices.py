@@ -46,7 +46,7 @@ def test_check_choice_passes_an_allowed_value_and_names_the_field_and_the_choice
         "device: 'tpu' is not allowed; choose one of auto, cpu or cuda:N"
     assert refusal("samples", 7, (250, 500)) == "samples: 7 is not allowed; choose one of 250, 500"
     long = refusal("algo", "x" * 100_000, ALGORITHMS)  # a hostile value is cut, not echoed
-    assert len(long) < 150 and long.endswith("choose one of ff, fgff, bp")
+    assert len(long) < 150 and long.endswith("choose one of ff, fgff, mf, bp")
 
 
 # place: (the call that must refuse, field, value, the list it must name)

@@ -30,7 +30,7 @@ def test_defaults_give_no_params():
 
 
 @pytest.mark.parametrize("name", list(PRESETS))
-@pytest.mark.parametrize("algo", ["ff", "fgff", "bp"])
+@pytest.mark.parametrize("algo", ["ff", "fgff", "mf", "bp"])
 def test_round_trip_every_preset(name, algo):
     cfg = PRESETS[name].config(algo)
     params = config_to_params(cfg)

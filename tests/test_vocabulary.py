@@ -24,25 +24,29 @@ from fgff_core.vocabulary import (
     has_goodness,
     stopped,
     trains_factors,
+    trains_locally,
 )
 
 
-@pytest.mark.parametrize("algo, goodness, factors, trained", [
-    ("ff", True, True, False),  # FF has s, kept at 1
-    ("fgff", True, True, True),
-    ("bp", False, False, False),  # trained end to end: no goodness, no s
+@pytest.mark.parametrize("algo, local, goodness, factors, trained", [
+    ("ff", True, True, True, False),  # FF has s, kept at 1
+    ("fgff", True, True, True, True),
+    ("mf", True, False, False, False),  # Mono-Forward: a local cross-entropy per layer, no goodness, no s
+    ("bp", False, False, False, False),  # trained end to end: no goodness, no s
 ])
-def test_each_algorithm_has_goodness_and_factors_as_the_paper_defines(algo, goodness, factors, trained):
-    assert (has_goodness(algo), has_factors(algo), trains_factors(algo)) == (goodness, factors, trained)
+def test_each_algorithm_has_goodness_and_factors_as_the_paper_defines(algo, local, goodness, factors, trained):
+    assert (trains_locally(algo), has_goodness(algo), has_factors(algo), trains_factors(algo)) == \
+        (local, goodness, factors, trained)
     assert RunConfig(algo=algo).trains_factors is trained
 
 
 def test_an_unknown_name_has_neither_goodness_nor_factors():
     assert not has_goodness("xx") and not has_factors("xx") and not trains_factors("xx")
+    assert not trains_locally("xx")
 
 
 def test_every_algorithm_has_one_label_and_an_unknown_name_shows_as_given():
-    assert [algo_label(a) for a in ALGORITHMS] == ["FF", "FGFF", "BP"]
+    assert [algo_label(a) for a in ALGORITHMS] == ["FF", "FGFF", "MF", "BP"]
     assert set(ALGORITHM_LABELS) == set(ALGORITHMS)
     assert algo_label("xx") == "xx"
 
@@ -59,6 +63,7 @@ def test_the_config_schema_offers_exactly_the_vocabulary_s_algorithms():
 def test_a_bp_run_counts_one_epoch_event_per_epoch_and_ff_one_per_layer_and_epoch():
     assert RunConfig(algo="bp", layers=(8, 8), epochs=3).epoch_events == 3
     assert RunConfig(algo="ff", layers=(8, 8), epochs=3).epoch_events == 6
+    assert RunConfig(algo="mf", layers=(8, 8), epochs=3).epoch_events == 6  # MF too: a local loss per layer
 
 
 def test_the_vocabulary_imports_nothing_from_fgff_core():

@@ -1,10 +1,11 @@
-"""Comparing runs: launch FF and FGFF on equal terms, aggregate their curves over seeds, tabulate.
+"""Comparing runs: launch FF, FGFF, MF and BP on equal terms, aggregate their curves over seeds, tabulate.
 
 Everything here works on plain data (configs, the store's metric frames, its run table), so the
 Compare page stays a thin script and the same numbers can be computed from a notebook or a script:
 
 - ``comparison_configs`` / ``launch_comparison``: the same data, seeds and budget for every
-  algorithm; only ``algo`` differs (FF simply ignores ``sig_lr``).
+  algorithm; only ``algo`` differs (FF simply ignores ``sig_lr``), or, from a function such as a preset's
+  ``config``, each algorithm's own settings at the same epochs (MF and BP: the preset's ``bp_overrides``).
 - ``distinct_runs``: one run per (config, seed), so a repeated launch is not counted as a seed.
 - ``group_runs``: runs that differ only in their seed form one group (e.g. "FF", "FGFF"), ordered
   by algorithm (FF before FGFF), so differences always read "FGFF - FF".
@@ -19,7 +20,7 @@ Compare page stays a thin script and the same numbers can be computed from a not
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol
 
 import numpy as np
@@ -53,13 +54,18 @@ class Submitter(Protocol):
 
 
 # -- launching ------------------------------------------------------------------------------------
-def comparison_configs(base_config: RunConfig | Mapping[str, Any], seeds: Sequence[int] = (0,),
+# A comparison's starting config: one for every algorithm, or a function giving each algorithm's own.
+BaseConfig = RunConfig | Mapping[str, Any] | Callable[[str], RunConfig]
+
+
+def comparison_configs(base_config: BaseConfig, seeds: Sequence[int] = (0,),
                        algos: Sequence[str] = ("ff", "fgff")) -> list[RunConfig]:
     """One config per (seed, algo): the base config with only ``algo`` and ``seed`` replaced.
 
-    Ordered seed by seed, so that with a small worker pool the algorithms advance together.
+    ``base_config`` may be a function of the algorithm (e.g. ``Preset.config``, with the epochs fixed) giving
+    each algorithm its own starting config; ``algo`` and ``seed`` are still set here. Ordered seed by seed, so
+    that with a small worker pool the algorithms advance together.
     """
-    base = RunConfig.coerce(base_config)
     seeds = _validate_seeds(seeds)
     algos = tuple(algos)
     if not algos:
@@ -68,7 +74,11 @@ def comparison_configs(base_config: RunConfig | Mapping[str, Any], seeds: Sequen
         check_choice("algos", algo, ALGORITHMS)
     if len(set(algos)) != len(algos):
         raise ValueError(f"algos: each algorithm once, got {list(algos)}")
-    return [base.replace(algo=algo, seed=seed) for seed in seeds for algo in algos]
+    if callable(base_config):
+        bases = {algo: RunConfig.coerce(base_config(algo)) for algo in algos}
+    else:
+        bases = dict.fromkeys(algos, RunConfig.coerce(base_config))
+    return [bases[algo].replace(algo=algo, seed=seed) for seed in seeds for algo in algos]
 
 
 class ComparisonLaunch(NamedTuple):
@@ -76,7 +86,7 @@ class ComparisonLaunch(NamedTuple):
     reused: list[str]  # the ones that were already queued or running (not submitted again)
 
 
-def launch_comparison(jm: Submitter, base_config: RunConfig | Mapping[str, Any], seeds: Sequence[int] = (0,),
+def launch_comparison(jm: Submitter, base_config: BaseConfig, seeds: Sequence[int] = (0,),
                       algos: Sequence[str] = ("ff", "fgff"), name: str | None = None,
                       owner: str | None = None, runs: pd.DataFrame | None = None) -> ComparisonLaunch:
     """Submit one run per (seed, algo) with otherwise identical configs.
@@ -127,7 +137,7 @@ def group_runs(configs: Mapping[str, RunConfig | Mapping[str, Any]]) -> dict[str
 
     Labels are the algorithm ("FF", "FGFF") when that tells the groups apart, else the algorithm
     followed by the fields that differ (``"FGFF sig_lr=0.3"``). Groups are ordered by algorithm
-    (``ALGORITHMS``: FF, FGFF, BP), then first seen; the returned mapping follows that order.
+    (``ALGORITHMS``: FF, FGFF, MF, BP), then first seen; the returned mapping follows that order.
     """
     dicts = {rid: _config_dict(cfg) for rid, cfg in configs.items()}
     keys = {rid: _defining(d) for rid, d in dicts.items()}

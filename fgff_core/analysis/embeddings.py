@@ -32,7 +32,7 @@ from sklearn.neighbors import KNeighborsClassifier
 
 from .._files import atomic_open
 from ..data.loading import Dataset, load_for_config
-from ..engine.model import FFNet
+from ..engine.model import BPNet
 from ..vocabulary import RunStatus
 
 KNN_NEIGHBOURS = 5
@@ -93,9 +93,9 @@ def sample_test_indices(n_test: int, n_samples: int, seed: int = 0) -> np.ndarra
 def layer_features(model: torch.nn.Module, x: torch.Tensor, labels: torch.Tensor, layer: int) -> np.ndarray:
     """Layer ``layer``'s output (0-based) for ``x`` with its true labels embedded (positive data).
 
-    For the backprop baseline (no label in the input) it is the hidden layer's output on ``x``.
+    For Mono-Forward and the backprop baseline (no label in the input) it is the hidden layer's output on ``x``.
     """
-    n_layers = len(model.layers) if isinstance(model, FFNet) else len(model.hidden)
+    n_layers = len(model.hidden) if isinstance(model, BPNet) else len(model.layers)
     if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= layer < n_layers:
         raise ValueError(f"layer: {layer!r} is out of range; allowed 0 to {n_layers - 1} (0-based)")
     model.eval()

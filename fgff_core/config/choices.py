@@ -27,9 +27,10 @@ SIGNIFICANCE_PARAMS = ("unconstrained", "softplus", "exp")
 # (compare groups them; reproduce keys on the rest). ``seed`` is listed separately by its users.
 LEARNING_INVARIANT_FIELDS = ("device", "eval_chunk", "log_every", "data_dir", "download", "compile")
 
-# Algorithm-dependent defaults: the authors' FF/FGFF settings, and a usual Adam setting for BP.
-DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "bp": 1e-3}
-DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "bp": 128}
+# Algorithm-dependent defaults: the authors' FF/FGFF settings, and a usual Adam setting for the two algorithms
+# trained by cross-entropy, MF (each layer's own) and BP (end to end).
+DEFAULT_LR = {"ff": 0.06, "fgff": 0.06, "mf": 1e-3, "bp": 1e-3}
+DEFAULT_BATCH_SIZE = {"ff": 0, "fgff": 0, "mf": 128, "bp": 128}
 
 MAX_LAYERS = 16
 MAX_UNITS = 65536

@@ -24,7 +24,8 @@ class Preset:
     title: str
     description: str
     overrides: dict[str, Any]
-    bp_overrides: dict[str, Any] = field(default_factory=dict)  # on top, for BP (no goodness: trained end to end)
+    # On top, for the algorithms without goodness, trained by cross-entropy: BP (end to end) and MF (per layer).
+    bp_overrides: dict[str, Any] = field(default_factory=dict)
     default_algo: str = "fgff"  # the algorithm when none is asked for (ff-best-* presets: ff)
     # (shortest, longest) seconds of training measured for this preset (FF/FGFF, as the description says);
     # the ask-first rule never stops a preset whose longest measured time is within the server's limit.

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..data.registry import AUTHORS_CIFAR10_TEXT
-from ..vocabulary import ALGORITHMS, has_goodness, trains_factors
+from ..vocabulary import ALGORITHMS, trains_factors, trains_locally
 from .choices import (
     DATASET_NAMES,
     DEFAULT_BATCH_SIZE,
@@ -56,7 +56,8 @@ class RunConfig:
     algo: str = field(
         default="fgff",
         metadata=_meta("choice", "Training algorithm: ff (Forward-Forward), fgff (Fine-Grained FF, with the "
-                       "trainable significance matrix) or bp (backpropagation baseline).",
+                       "trainable significance matrix), mf (Mono-Forward: each layer's own class scores by "
+                       "cross-entropy, no negative data) or bp (backpropagation baseline).",
                        choices=ALGORITHMS),
     )
     dataset: str = field(
@@ -72,13 +73,13 @@ class RunConfig:
     )
     epochs: int = field(
         default=200,
-        metadata=_meta("int", "Epochs per layer for FF/FGFF (greedy schedule), epochs in total for BP and "
+        metadata=_meta("int", "Epochs per layer for FF/FGFF/MF (greedy schedule), epochs in total for BP and "
                        "for the simultaneous schedule.", min=1, max=1_000_000),
     )
     batch_size: int | None = field(
         default=None,
         metadata=_meta("int", "Minibatch size; 0 or 'full' means full batch, one step per epoch, as in the "
-                       "paper. Default: full for ff/fgff, 128 for bp.", min=0, max=10_000_000,
+                       "paper. Default: full for ff/fgff, 128 for mf and bp.", min=0, max=10_000_000,
                        optional=True, aliases={"full": 0}),
     )
     optimizer: str = field(default="adam", metadata=_meta(
@@ -86,8 +87,8 @@ class RunConfig:
         "always use adam.", choices=OPTIMIZERS))
     lr: float | None = field(
         default=None,
-        metadata=_meta("float", "Learning rate of the weights and biases. Default: 0.06 for ff/fgff (the "
-                       "authors' code), 0.001 for bp.", min=0.0, max=10.0, min_open=True,
+        metadata=_meta("float", "Learning rate of the weights and biases (MF: and its projections). Default: 0.06 "
+                       "for ff/fgff (the authors' code), 0.001 for mf and bp.", min=0.0, max=10.0, min_open=True,
                        optional=True),
     )
     sig_lr: float = field(
@@ -242,14 +243,15 @@ class RunConfig:
     predict_layers: str = field(
         default="all",
         metadata=_meta("choice", "Layers whose goodness is summed at prediction (and for hard negatives): all, or "
-                       "skip_first (all but layer 1, as Hinton; needs 2 or more layers).",
+                       "skip_first (all but layer 1, as Hinton; needs 2 or more layers). FF/FGFF only: MF predicts "
+                       "from its last layer's class scores.",
                        choices=PREDICT_LAYERS),
     )
     readout_epochs: int = field(
         default=0,
         metadata=_meta("int", "Epochs of a linear softmax readout trained after FF on the frozen, normalised hidden "
                        "activities (the predict_layers, neutral label); reported as readout_test_acc, never "
-                       "in the goodness accuracy. 0: off.", min=0, max=1000),
+                       "in the goodness accuracy; FF/FGFF only. 0: off.", min=0, max=1000),
     )
     augment_shift: int = field(
         default=0,
@@ -324,9 +326,9 @@ class RunConfig:
 
     @property
     def epoch_events(self) -> int:
-        """How many epoch events a run reports: one per layer per epoch for FF/FGFF (either schedule),
+        """How many epoch events a run reports: one per layer per epoch for FF/FGFF/MF (either schedule),
         one per epoch for BP, which trains all layers in one step."""
-        return self.epochs * len(self.layers) if has_goodness(self.algo) else self.epochs
+        return self.epochs * len(self.layers) if trains_locally(self.algo) else self.epochs
 
     def resolve_label_value(self, x_max: float) -> float:
         """The value written at the label's position: the number, or ``x_max`` (the training data's

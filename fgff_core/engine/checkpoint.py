@@ -23,8 +23,8 @@ from safetensors.torch import save as serialise
 from .._files import atomic_write
 from ..config.schema import MAX_LAYERS, RunConfig, parse_field
 from ..config.values import short_repr
-from ..vocabulary import has_goodness
-from .model import BPNet, FFNet
+from ..vocabulary import has_goodness, trains_locally
+from .model import BPNet, FFNet, MFNet, build_network
 
 FORMAT = "fgff-checkpoint/1"
 MAX_INPUT_DIM = 1 << 24  # 16M inputs: far above any image dataset here, far below an absurd claim
@@ -73,7 +73,7 @@ def check_save_target(path: str | Path) -> Path:
     return path
 
 
-def save_checkpoint(path: str | Path, model: FFNet | BPNet, config: RunConfig) -> Path:
+def save_checkpoint(path: str | Path, model: FFNet | MFNet | BPNet, config: RunConfig) -> Path:
     """Write ``model``'s weights (and significance factors) with its config to ``path``, atomically.
 
     The file appears under its name only when complete; a failure (full disk, read-only folder)
@@ -151,16 +151,17 @@ def _int_meta(meta: dict[str, str], key: str, lo: int, hi: int) -> int:
 def _expected_shapes(config: RunConfig, input_dim: int, n_classes: int) -> dict[str, tuple[int, ...]]:
     """The state-dict shapes the config implies, computed without building the model."""
     sizes = (input_dim, *config.layers)
-    if not has_goodness(config.algo):
-        out = {}
-        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-            out[f"hidden.{i}.weight"], out[f"hidden.{i}.bias"] = (b, a), (b,)
-        out["head.weight"], out["head.bias"] = (n_classes, sizes[-1]), (n_classes,)
-        return out
     out = {}
-    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
-        out[f"layers.{i}.{_RAW_NAME}"], out[f"layers.{i}.linear.weight"] = (b,), (b, a)
-        out[f"layers.{i}.linear.bias"] = (b,)
+    if has_goodness(config.algo):  # FF, FGFF: W, b and s per layer
+        for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+            out[f"layers.{i}.{_RAW_NAME}"], out[f"layers.{i}.linear.weight"] = (b,), (b, a)
+            out[f"layers.{i}.linear.bias"] = (b,)
+        return out
+    if trains_locally(config.algo):  # MF: W, b and the projection M per layer
+        return MFNet.state_shapes(input_dim, config.layers, n_classes)
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):  # BP: the hidden layers and one head
+        out[f"hidden.{i}.weight"], out[f"hidden.{i}.bias"] = (b, a), (b,)
+    out["head.weight"], out["head.bias"] = (n_classes, sizes[-1]), (n_classes,)
     return out
 
 
@@ -226,7 +227,7 @@ def _read_checked(path: Path) -> _Contents:
     return _Contents(meta, checked, tensors)
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[FFNet | BPNet, RunConfig]:
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tuple[FFNet | MFNet | BPNet, RunConfig]:
     """Read a checkpoint written by ``save_checkpoint``; refuse anything else with ``CheckpointError``.
 
     Every check runs on the header first, so a file claiming a huge model is refused at once. The
@@ -235,11 +236,7 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> tup
     path = Path(path)
     contents = _read_checked(path)
     checked, config = contents.checked, contents.checked.config
-    if not has_goodness(config.algo):
-        model: FFNet | BPNet = BPNet(checked.input_dim, config.layers, checked.n_classes)
-    else:
-        model = FFNet(checked.input_dim, config.layers, checked.n_classes, checked.label_value, config.factorize,
-                      config.significance_param)
+    model = build_network(config, checked.input_dim, checked.n_classes, checked.label_value)
     model.load_state_dict(contents.tensors)  # names and shapes were checked above
     return model.to(device), config
 

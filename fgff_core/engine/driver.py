@@ -24,7 +24,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from ..config.schema import RunConfig
-from ..vocabulary import RunStatus, has_goodness
+from ..vocabulary import RunStatus, has_goodness, trains_locally
 from .events import EpochMetrics, Event, RunFinished
 
 
@@ -49,7 +49,7 @@ def divergence_hint(config: RunConfig) -> str:
 
 def divergence_reason(config: RunConfig, event: EpochMetrics) -> str:
     """The reason a run fails at ``event``, whose loss is NaN or infinite: where, and ``divergence_hint``."""
-    where = "" if not has_goodness(config.algo) else f"layer {event.layer + 1} of {len(config.layers)}, "
+    where = "" if not trains_locally(config.algo) else f"layer {event.layer + 1} of {len(config.layers)}, "
     kind = "NaN" if math.isnan(event.loss) else "infinite"
     return f"{kind} loss at {where}epoch {event.epoch}. {divergence_hint(config)}"
 

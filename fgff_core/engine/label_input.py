@@ -15,6 +15,7 @@ positive and negative training inputs of layer 1 (``FirstLayerData.inputs``).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -212,3 +213,24 @@ def first_layer_input(factorize: bool, label_value: float, n_classes: int) -> Fi
     """The factorised path (``factorize=True``, the default: faster, same numbers) or the plain one."""
     cls = FactorisedFirstLayerInput if factorize else FirstLayerInput
     return cls(label_value, n_classes)
+
+
+@torch.no_grad()
+def through_frozen(below: Sequence[Layer], inputs: LayerInputs) -> LayerInputs:
+    """Layer 1's ``inputs`` passed through the frozen layers ``below`` layer i: layer i's inputs."""
+    for layer in below:
+        inputs = inputs.forward(layer)
+    return inputs
+
+
+@torch.no_grad()
+def with_new_negatives(below: Sequence[Layer], inputs: LayerInputs, first_data: FirstLayerData,
+                       y_neg: Tensor) -> LayerInputs:
+    """Layer i's ``inputs`` with the negatives of labels ``y_neg``, through the frozen layers ``below`` it."""
+    first = first_data.inputs(y_neg)
+    if not below:
+        return first
+    neg = first.forward(below[0]).neg
+    for layer in below[1:]:
+        neg = layer(neg)
+    return PairInputs(inputs.pos, neg)

@@ -46,7 +46,7 @@ from typing import Any
 from ..config.schema import RunConfig
 from ..data.registry import DATASETS
 from ..format import size
-from ..vocabulary import has_goodness, trains_factors
+from ..vocabulary import has_goodness, trains_factors, trains_locally
 from .memory_budget import MEMORY_LIMIT_ENV, MemoryBudget, device_of, memory_limit
 
 __all__ = ["ALLOCATOR_SLACK", "MEMORY_LIMIT_ENV", "RUNTIME_BYTES", "MemoryBudget", "MemoryEstimate", "MemoryLimitError",
@@ -135,8 +135,8 @@ def estimate_memory(config: RunConfig | Mapping[str, Any], input_dim: int, n_tra
                      eval_chunk, bp_chunk, readout_chunk, row_block)
     widths = [input_dim, *cfg.layers]
     n_weights = sum(a * b + b for a, b in zip(widths[:-1], widths[1:]))
-    if not has_goodness(cfg.algo):
-        n_weights += widths[-1] * n_classes + n_classes  # the head
+    if not has_goodness(cfg.algo):  # MF: each layer's projection M_i to class scores; BP: the head
+        n_weights += sum(cfg.layers) * n_classes if trains_locally(cfg.algo) else widths[-1] * n_classes + n_classes
     per_weight = 2 if cfg.optimizer in ("adam", "adamw") else (1 if cfg.momentum > 0 else 0)
     rows = n_train + n_test  # on a GPU only the run's own rows; on the CPU the cached full set too
     if device_type == "cpu" and n_train < shapes.n_loaded:
@@ -144,7 +144,7 @@ def estimate_memory(config: RunConfig | Mapping[str, Any], input_dim: int, n_tra
     data = (FLOAT * input_dim + LABEL) * rows
     if has_goodness(cfg.algo):
         training, evaluation, significance = _ff_training(cfg, shapes), _ff_evaluation(cfg, shapes), _factors(cfg)
-    else:
+    else:  # MF and BP: minibatches through the hidden layers (MF keeps one layer's graph at a time: at most BP's)
         training, evaluation, significance = _bp_training(cfg, shapes, n_weights), _bp_evaluation(cfg, shapes), 0
     loading = data if device_type == "cpu" else 0  # the raw arrays beside the normalised ones, for a moment
     return MemoryEstimate(weights=FLOAT * n_weights, gradients=FLOAT * n_weights,

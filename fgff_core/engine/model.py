@@ -1,4 +1,5 @@
-"""The networks: the Forward-Forward MLP (FF and FGFF share it) and the backprop baseline.
+"""The networks: the Forward-Forward MLP (FF and FGFF share it) and the backprop baseline; Mono-Forward's is
+``mono_forward.MFNet``. ``build_network`` is the one place that picks a run's network from its algorithm.
 
 Where to find the paper in the code:
 - label embedding (Fig. 2) ............ ``label_input.embed_labels``
@@ -22,11 +23,15 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..config.choices import SIGNIFICANCE_PARAMS
+from ..config.schema import RunConfig
 from ..config.values import check_choice
+from ..vocabulary import has_goodness, trains_locally
 from .goodness import Goodness, goodness, hinge_loss, normalise, relu_goodness_, softplus_loss
 from .label_input import FirstLayerInput, embed_labels, embed_neutral_label, first_layer_input
+from .mono_forward import MFNet
 
-__all__ = ["BPNet", "FFLayer", "FFNet", "LabelGoodness", "embed_labels", "goodness", "hinge_loss", "softplus_loss"]
+__all__ = ["BPNet", "FFLayer", "FFNet", "LabelGoodness", "MFNet", "build_network", "embed_labels", "goodness",
+           "hinge_loss", "softplus_loss"]
 
 
 _SOFTPLUS_OF_ONE = math.log(math.e - 1.0)  # softplus(p) = 1
@@ -214,3 +219,14 @@ class BPNet(nn.Module):
     def predict(self, x: Tensor, chunk: int = 0, **_: object) -> Tensor:
         chunk = chunk or BP_PREDICT_CHUNK
         return torch.cat([self(x[s:s + chunk]).argmax(dim=1) for s in range(0, len(x), chunk)])
+
+
+def build_network(config: RunConfig, input_dim: int, n_classes: int, label_value: float = 1.0) -> FFNet | MFNet | BPNet:
+    """The untrained network of ``config``'s algorithm: FF and FGFF an ``FFNet`` (the label written into the input
+    at ``label_value``), MF an ``MFNet`` (a projection to class scores per layer), BP a ``BPNet`` (one head).
+    Its weights come from torch's global generator: seed it first for a reproducible start."""
+    if has_goodness(config.algo):
+        return FFNet(input_dim, config.layers, n_classes, label_value, config.factorize, config.significance_param)
+    if trains_locally(config.algo):
+        return MFNet(input_dim, config.layers, n_classes)
+    return BPNet(input_dim, config.layers, n_classes)

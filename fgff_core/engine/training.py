@@ -1,4 +1,4 @@
-"""Training: FF and FGFF (Algorithm 1, greedy or simultaneous) and the backprop baseline.
+"""Training: FF and FGFF (Algorithm 1, greedy or simultaneous), Mono-Forward and the backprop baseline.
 
 ``Trainer(config).run()`` is a generator of events (see ``events.py``): iterate it to train, stop
 iterating (or call ``stop()``) to end cleanly between epochs. Every caller drives it through
@@ -10,8 +10,9 @@ significance factors ``s`` (eq. 3). FGFF trains them with a second optimizer at 
 (``optim.LayerOptimizers``); FF leaves them frozen at 1, where eq. (3) is eq. (2).
 
 Reading order: ``run`` -> ``_run_ff`` -> the schedule (``_train_greedy`` or ``_train_simultaneous``) ->
-``_ff_epoch`` -> ``_layer_step``; ``_run_bp`` for the baseline. The speed modes (``compile``, ``precision``)
-sit behind ``_forward_loss`` and ``device.py``; no schedule branches on them.
+``_ff_epoch`` -> ``_layer_step``; ``_run_mf`` for Mono-Forward (``mono_forward.py``), ``_run_bp`` for the
+baseline. The speed modes (``compile``, ``precision``) sit behind ``_forward_loss`` and ``device.py``; no
+schedule branches on them.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ from torch import Tensor
 
 from ..config.schema import RunConfig
 from ..data.loading import Dataset, load_for_config
-from ..vocabulary import has_goodness
-from . import evaluation
+from ..vocabulary import has_goodness, trains_locally
+from . import evaluation, mono_forward
 from .augment import background_value, random_shift
 from .device import autocast, matmul_precision, resolve_device
 from .driver import Driver
@@ -36,8 +37,9 @@ from .epoch_log import EpochLog, EpochStats, stats_on_device
 from .evaluation import Accuracy, EvalSubsets
 from .events import Event, RunFinished, RunStarted
 from .goodness import LayerOutputs, layer_loss, peer_normalisation_loss
-from .label_input import FirstLayerData, LayerInputs, PairInputs
-from .model import BPNet, FFNet
+from .label_input import FirstLayerData, LayerInputs, PairInputs, through_frozen, with_new_negatives
+from .model import BPNet, FFNet, build_network
+from .mono_forward import MFNet
 from .negatives import draw_negative_labels, hard_negative_labels, mix_negatives
 from .optim import LayerOptimizers, lr_factor, make_optimizer, set_lr_factor
 from .readout import train_readout
@@ -86,11 +88,7 @@ class Trainer:
         self._label_value = cfg.resolve_label_value(data.x_train.max())
         with torch.random.fork_rng(devices=[]):  # seeded init without touching the caller's RNG
             torch.manual_seed(cfg.seed)
-            if not has_goodness(cfg.algo):
-                model = BPNet(data.input_dim, cfg.layers, data.n_classes)
-            else:
-                model = FFNet(data.input_dim, cfg.layers, data.n_classes, self._label_value, cfg.factorize,
-                              cfg.significance_param)
+            model = build_network(cfg, data.input_dim, data.n_classes, self._label_value)
         self._model = model.to(self.device)
         self._generator = torch.Generator().manual_seed(cfg.seed)  # negatives and batch order
         self._shift_generator = torch.Generator().manual_seed(cfg.seed)  # augment_shift's own: same batches
@@ -107,7 +105,7 @@ class Trainer:
         return self.prepare()._data
 
     @property
-    def model(self) -> FFNet | BPNet:
+    def model(self) -> FFNet | MFNet | BPNet:
         """The network (trained once ``run()`` has finished)."""
         return self.prepare()._model
 
@@ -132,7 +130,8 @@ class Trainer:
                          epoch_events=cfg.epoch_events)
         with matmul_precision(cfg.precision):
             self._log.restart_clock()
-            body = self._run_ff() if has_goodness(cfg.algo) else self._run_bp()
+            body = self._run_ff() if has_goodness(cfg.algo) else self._run_mf() if trains_locally(cfg.algo) \
+                else self._run_bp()
             stopped = yield from body
             if stopped:
                 final = dict(test_acc=None, test_acc_no_significance=None, train_acc=None,
@@ -152,7 +151,7 @@ class Trainer:
 
     def accuracy(self, x: Tensor, y: Tensor, upto: int | None = None) -> Accuracy:
         """Accuracy of the prediction rule (``predict_layers`` of the first ``upto`` layers) with and
-        without the significance factors (BP: one value)."""
+        without the significance factors (MF, BP: one value)."""
         return evaluation.accuracy(self.model, x, y, self.config.predict_layers, self.config.eval_chunk, upto)
 
     def first_predicting_layer(self, upto: int | None = None) -> int:
@@ -199,9 +198,9 @@ class Trainer:
                 y_neg = y_neg if y_new is None else y_new
                 if cfg.augment_shift:  # this epoch's shifted images, through the frozen layers below
                     first_data = model.first_input.prepare(self._training_images(), y)
-                    inputs = self._through_frozen(i, first_data.inputs(y_neg))
+                    inputs = through_frozen(model.layers[:i], first_data.inputs(y_neg))
                 elif y_new is not None:
-                    inputs = self._with_new_negatives(i, inputs, first_data, y_neg)
+                    inputs = with_new_negatives(model.layers[:i], inputs, first_data, y_neg)
                 self._optimizers[i].start_epoch(epoch, cfg.epochs)
                 stats = self._ff_epoch([i], inputs)
                 step = self._log.add(i, epoch, stats[0], self._significance_snapshot(i))
@@ -263,32 +262,10 @@ class Trainer:
             return None, y_random  # keep the mix until the next recomputation
         return (y_random if resampled else None), y_random
 
-    @torch.no_grad()
-    def _with_new_negatives(self, i: int, inputs: LayerInputs, first_data: FirstLayerData,
-                            y_neg: Tensor) -> LayerInputs:
-        """Layer i's inputs with the negatives of labels ``y_neg``, through the frozen layers below it."""
-        first = first_data.inputs(y_neg)
-        if i == 0:
-            return first
-        neg = first.forward(self.model.layers[0]).neg
-        for layer in self.model.layers[1:i]:
-            neg = layer(neg)
-        return PairInputs(inputs.pos, neg)
-
-    @torch.no_grad()
-    def _through_frozen(self, i: int, inputs: LayerInputs) -> LayerInputs:
-        """Layer 1's ``inputs`` passed through the frozen layers below layer i: layer i's inputs."""
-        for layer in self.model.layers[:i]:
-            inputs = inputs.forward(layer)
-        return inputs
-
     def _ff_epoch(self, layer_ids: list[int], inputs: LayerInputs) -> list[Tensor]:
         """One epoch for the listed layers (one for greedy, all for simultaneous), each on the outputs
         of the one before. Returns per-layer ``EpochStats`` vectors, kept on the device (no sync here)."""
-        cfg = self.config
-        n = len(self.data.y_train)
-        batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-            torch.randperm(n, generator=self._generator).to(self.device).split(cfg.batch_size)
+        batches = self._batches()
         sums = [torch.zeros(len(EpochStats._fields), device=self.device) for _ in layer_ids]
         for rows in batches:
             batch = inputs if rows is None else inputs.select(rows)
@@ -318,21 +295,39 @@ class Trainer:
     def _significance_snapshot(self, i: int) -> Tensor:
         return self.model.layers[i].s().detach().clone()
 
+    # -- MF -----------------------------------------------------------------------------------
+    def _run_mf(self) -> Iterator[Event]:
+        """Mono-Forward (``mono_forward.py``): every layer on its own class scores by cross-entropy, with the
+        config's ``schedule``: greedy (a layer for all its epochs, then the next on the frozen ones below) or
+        simultaneous (every layer on every minibatch). Returns whether the run was stopped."""
+        cfg, model, y = self.config, self.model, self.data.y_train
+        optimizers = [make_optimizer(layer.parameters(), cfg) for layer in model.layers]
+        every = list(range(len(model.layers)))
+        for train in ([[i] for i in every] if cfg.schedule == "greedy" else [every]):
+            for epoch in range(1, cfg.epochs + 1):
+                if self._stop_now():
+                    yield from self._log.flush()
+                    return True
+                for i in train:
+                    set_lr_factor(optimizers[i], cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
+                losses = mono_forward.epoch(model, optimizers, self._training_images(), y, train, self._batches())
+                steps = [self._log.add(i, epoch, losses[k:k + 1], None) for k, i in enumerate(train)]
+                yield from self._maybe_flush_and_eval(train, epoch, steps, upto=train[-1] + 1)
+        return False
+
     # -- BP -----------------------------------------------------------------------------------
     def _run_bp(self) -> Iterator[Event]:
         """The backprop baseline: the whole network on cross-entropy, one step per minibatch."""
         cfg, model, data = self.config, self.model, self.data
         x, y = data.x_train, data.y_train
         optimizer = make_optimizer(model.parameters(), cfg)
-        n = len(y)
         for epoch in range(1, cfg.epochs + 1):
             if self._stop_now():
                 yield from self._log.flush()
                 return True
             set_lr_factor(optimizer, cfg.lr, lr_factor(cfg.lr_schedule, epoch, cfg.epochs))
             x = self._training_images()
-            batches = [None] if cfg.full_batch or cfg.batch_size >= n else \
-                torch.randperm(n, generator=self._generator).to(y.device).split(cfg.batch_size)
+            batches = self._batches()
             total = torch.zeros((), device=y.device)
             for idx in batches:
                 xb, yb = (x, y) if idx is None else (x[idx], y[idx])
@@ -348,6 +343,14 @@ class Trainer:
         return False
 
     # -- shared -------------------------------------------------------------------------------
+    def _batches(self) -> list[Tensor | None]:
+        """This epoch's minibatches, row indices on the device in an order drawn from the run's generator,
+        or ``[None]`` for the full batch (no draw)."""
+        cfg, n = self.config, len(self.data.y_train)
+        if cfg.full_batch or cfg.batch_size >= n:
+            return [None]
+        return list(torch.randperm(n, generator=self._generator).to(self.device).split(cfg.batch_size))
+
     def _training_images(self) -> Tensor:
         """This epoch's training images: shifted anew with ``augment_shift`` (augment.py), else as loaded."""
         data, shift = self.data, self.config.augment_shift
@@ -376,7 +379,7 @@ class Trainer:
     def _readout(self) -> dict[str, float]:
         """The linear readout's accuracies (``readout_epochs`` > 0, FF/FGFF), else nothing."""
         cfg, data = self.config, self.data
-        if cfg.readout_epochs == 0 or isinstance(self.model, BPNet):
+        if cfg.readout_epochs == 0 or not isinstance(self.model, FFNet):
             return {}
         result = train_readout(self.model, data.x_train, data.y_train, data.x_test, data.y_test, cfg.readout_epochs,
                                first=self.first_predicting_layer(), generator=torch.Generator().manual_seed(cfg.seed))

@@ -34,7 +34,7 @@ FINAL_METRIC_LABELS = {
 }
 SPREADS = ("std", "min-max", "none")
 STEP_AXIS = "Step (layer-epochs, in training order)"
-_EXTRA_COLORS = ["#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+_EXTRA_COLORS = ["#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]  # none of ALGO_COLORS
 
 
 def metric_label(metric: str) -> str:
@@ -62,7 +62,7 @@ def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:
-    """FF, FGFF and BP keep their theme colours; other group labels get distinct ones."""
+    """FF, FGFF, MF and BP keep their theme colours; other group labels get distinct ones."""
     by_label = {label: ALGO_COLORS[algo] for algo, label in ALGORITHM_LABELS.items()}
     out, extra = {}, iter(_EXTRA_COLORS * 4)
     for g in groups:

@@ -16,7 +16,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..format import percent
-from ..vocabulary import algo_label, has_goodness, trains_factors
+from ..vocabulary import algo_label, has_goodness, trains_factors, trains_locally
 from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
 
 EPOCH_AXIS = "epoch (within layer)"
@@ -65,10 +65,10 @@ def loss_figure(metrics: pd.DataFrame, algo: str = "fgff") -> go.Figure:
     for layer in layers:
         rows = metrics[metrics["layer"] == layer]
         opacity = _layer_opacity(layer, len(layers))
-        name = f"layer {layer + 1}" if has_goodness(algo) else "network"
+        name = f"layer {layer + 1}" if trains_locally(algo) else "network"
         fig.add_trace(go.Scatter(x=rows["epoch"], y=rows["loss"], mode="lines", name=name,
                                  line=dict(color=algo_color(algo), width=2), opacity=opacity))
-    fig.update_xaxes(title_text=EPOCH_AXIS if has_goodness(algo) else "epoch")
+    fig.update_xaxes(title_text=EPOCH_AXIS if trains_locally(algo) else "epoch")
     fig.update_yaxes(title_text=LOSS_AXIS)
     return _layout(fig, title)
 
@@ -81,7 +81,7 @@ def goodness_figure(metrics: pd.DataFrame, threshold: float, algo: str = "fgff")
     """
     title = f"{algo_label(algo)} goodness vs threshold {threshold:g}"
     if not has_goodness(algo):
-        return _empty(title, "Backprop has no goodness")
+        return _empty(title, f"{algo_label(algo)} has no goodness")
     if metrics is None or metrics.empty or not _has(metrics, "g_pos"):
         return _empty(title, "No epochs yet")
     layers = _layers(metrics)
@@ -151,8 +151,8 @@ def has_layer_accuracy(metrics: pd.DataFrame | None) -> bool:
 
 def layer_accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff", schedule: str = "greedy") -> go.Figure | None:
     """Each layer's own test (solid) and train (dotted) accuracy, in %: the prediction rule with that
-    layer's goodness alone. None when the run has no such values (``has_layer_accuracy``), so a page
-    draws no empty chart for BP or an old run.
+    layer's goodness alone (MF: that layer's own class scores). None when the run has no such values
+    (``has_layer_accuracy``), so a page draws no empty chart for BP or an old run.
 
     Greedy: a layer is measured while it trains, so x is the epoch within the layer and the lines
     show how fast each layer learns; simultaneous: every layer at each evaluation, x the epoch of the

@@ -1,10 +1,10 @@
-"""One palette for every chart: FF, FGFF and BP keep their colours on every page.
+"""One palette for every chart: FF, FGFF, MF and BP keep their colours on every page.
 
 The algorithms' names are ``fgff_core.vocabulary.ALGORITHM_LABELS``."""
 
 from __future__ import annotations
 
-ALGO_COLORS = {"ff": "#1f77b4", "fgff": "#d62728", "bp": "#7f7f7f"}
+ALGO_COLORS = {"ff": "#1f77b4", "fgff": "#d62728", "mf": "#ff7f0e", "bp": "#7f7f7f"}
 POSITIVE_COLOR = "#2ca02c"  # positive data / positive goodness
 NEGATIVE_COLOR = "#9467bd"  # negative data / negative goodness
 THRESHOLD_COLOR = "#444444"

@@ -159,6 +159,29 @@ def test_launch_starts_ff_and_fgff_with_same_config(monkeypatch, tmp_path):
         store.cancel(rid)
 
 
+def test_launching_with_mf_and_bp_starts_all_four_at_the_same_epochs_and_explains_mf(monkeypatch, tmp_path):
+    d = tmp_path / "four"
+    at = open_page_with_runs(monkeypatch, d, "compare", preset="tiny-digits", epochs="2", algos="ff,fgff,mf,bp")
+    assert at.multiselect(key="compare_algos").value == ["ff", "fgff", "mf", "bp"]
+    assert any("Mono-Forward" in c.value and "no negative data" in c.value for c in at.caption)
+    at.button(key="FormSubmitter:launch-Start FF, FGFF, MF and BP").click().run()
+    assert not at.exception and at.success
+    store = RunStore(d)
+    runs = store.runs()
+    configs = {c.algo: c for c in (store.config(r) for r in runs["run_id"])}
+    assert sorted(configs) == ["bp", "ff", "fgff", "mf"] and {c.epochs for c in configs.values()} == {2}
+    assert configs["mf"] == PRESETS["tiny-digits"].config("mf", epochs=2)  # MF: the preset's own settings for it
+    assert query_param(at, "algos") == "ff,fgff,mf,bp"
+    for rid in runs["run_id"]:  # don't leave workers training after the test
+        store.cancel(rid)
+
+
+def test_a_link_with_an_unknown_algorithm_warns_and_offers_ff_and_fgff(monkeypatch, tmp_path):
+    at = open_page_with_runs(monkeypatch, tmp_path / "bad", "compare", algos="ff,sgd")
+    assert not at.exception and any("'sgd'" in w.value for w in at.warning)
+    assert at.multiselect(key="compare_algos").value == ["ff", "fgff"]
+
+
 def test_repeated_run_counts_once_and_difference_reads_fgff_minus_ff(monkeypatch, runs_dir):
     """Issue 15 case 2: a repeated (config, seed) is not another seed; the sign never follows the pick order."""
     d, ids = runs_dir

@@ -52,7 +52,7 @@ def test_widgets_have_human_labels_and_the_schemas_help(runs_dir):
     assert at.number_input(key="cfg_lr").label == "Learning rate (weights)"
     assert at.number_input(key="cfg_batch_size").label == "Batch size (0 = full batch)"
     assert at.selectbox(key="cfg_algo").label == "Algorithm"
-    assert list(at.selectbox(key="cfg_algo").options) == ["ff", "fgff", "bp"]
+    assert list(at.selectbox(key="cfg_algo").options) == ["ff", "fgff", "mf", "bp"]
 
 
 def test_data_folder_sits_beside_the_dataset_when_it_needs_files(runs_dir):
