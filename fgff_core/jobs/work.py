@@ -109,7 +109,11 @@ def run_work(config: RunConfig | Mapping[str, Any]) -> RunWork:
 
 
 def _bp_work(cfg: RunConfig, net: _Net, n: int, n_test: int, batches: int, evals: int, scored: int) -> RunWork:
-    """Backprop: through the hidden layers and the output layer; scoring is one plain pass per sample."""
+    """Backprop: through the hidden layers and the output layer; scoring is one plain pass per sample.
+
+    Mono-Forward (``mf``, no goodness either) is counted the same way: its per-layer projections to the classes
+    replace BP's one output layer, and its greedy schedule repeats the epochs per layer, so its work is within
+    about the number of layers of this count (the estimate's range is wider than that only for deep MF nets)."""
     widths = (*net.widths, net.classes)
     layer = [float(a * b) for a, b in zip(widths[:-1], widths[1:])]
     per_sample = sum(layer)
