@@ -15,7 +15,16 @@ import streamlit as st
 from fgff_core.analysis.ablation import ablation_curves, neuron_costs
 from fgff_core.analysis.ablation_result import ORDER_TEXT, REMOVAL_TEXT, RULE_TEXT, AblationResult
 from fgff_core.analysis.ablation_runs import cache_name, cached_ablation
-from fgff_core.analysis.ablation_settings import ORDERS, REMOVALS, RULES, SCOPES, AblationSettings
+from fgff_core.analysis.ablation_settings import (
+    MAX_DRAWS,
+    MAX_SEED,
+    MIN_DRAWS,
+    ORDERS,
+    REMOVALS,
+    RULES,
+    SCOPES,
+    AblationSettings,
+)
 from fgff_core.analysis.neurons import class_preference, weight_images
 from fgff_core.data.access import load_served_for_config
 from fgff_core.store import RunStore
@@ -25,8 +34,9 @@ from fgff_core.vocabulary import algo_label, has_goodness, trains_factors
 #: The page's fast default: goodness-only removal over the whole network, the rule with factors. Silenced
 #: removal (one forward pass per point) and the other scopes and rules are a choice away.
 PAGE_DEFAULT = AblationSettings(removals=("goodness_only",), rules=("with_factors",), scopes=("network",))
-CHOSEN = ("orders", "removals", "rules", "scopes")  # the settings with a widget; the rest come from the link
-KEYS = {name: f"ablation_{name}" for name in CHOSEN}
+CHOSEN = ("orders", "removals", "rules", "scopes")  # the settings with a widget in view
+MORE = ("fractions", "draws", "seed")  # the settings in the "More settings" expander
+KEYS = {name: f"ablation_{name}" for name in (*CHOSEN, *MORE)}
 SCOPE_TEXT = {"network": "whole network", "layer": "each layer on its own"}
 SHOWN_PER_KIND = 4  # receptive fields per kind (largest s, smallest s, largest cost, smallest cost), one run
 PANELS_PER_ROW = {1: 4, 2: 2}  # receptive fields per row: one run full width, two side by side (titles fit)
@@ -43,7 +53,11 @@ def link_settings() -> AblationSettings:
             st.warning(f"The link's {message}.")
         for name in CHOSEN:
             st.session_state[KEYS[name]] = list(getattr(settings, name))
-        st.session_state["ablation_link"] = {k: v for k, v in settings.to_dict().items() if k not in CHOSEN}
+        st.session_state[KEYS["fractions"]] = ",".join(f"{f:g}" for f in settings.fractions)
+        st.session_state[KEYS["draws"]] = settings.draws
+        st.session_state[KEYS["seed"]] = settings.seed
+        st.session_state["ablation_link"] = {k: v for k, v in settings.to_dict().items()
+                                             if k not in (*CHOSEN, *MORE)}
     c1, c2, c3, c4 = st.columns(4)
     c1.multiselect("Remove first", ORDERS, format_func=ORDER_TEXT.get, key=KEYS["orders"],
                    help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
@@ -54,9 +68,24 @@ def link_settings() -> AblationSettings:
     c3.multiselect("Prediction", RULES, format_func=RULE_TEXT.get, key=KEYS["rules"],
                    help="Predict with the goodness weighted by the factors (as FGFF does) or without them.")
     c4.multiselect("Neurons of", SCOPES, format_func=SCOPE_TEXT.get, key=KEYS["scopes"])
+    with st.expander("More settings: fractions kept, random draws, seed"):
+        m1, m2, m3 = st.columns([2, 1, 1])
+        m1.text_input("Fractions of neurons kept", key=KEYS["fractions"],
+                      help="Comma-separated, each in (0, 1]; 1 (nothing removed) is always included.")
+        m2.number_input("Random draws", MIN_DRAWS, MAX_DRAWS, step=1, key=KEYS["draws"],
+                        help="How many random removal orders give the random curve's mean and spread.")
+        m3.number_input("Seed", 0, MAX_SEED, step=1, key=KEYS["seed"], help="Seed of the random removal orders.")
     chosen = {name: st.session_state[KEYS[name]] or list(getattr(PAGE_DEFAULT, name)) for name in CHOSEN}
+    chosen.update(draws=st.session_state[KEYS["draws"]], seed=st.session_state[KEYS["seed"]])
+    try:
+        chosen["fractions"] = AblationSettings(fractions=st.session_state[KEYS["fractions"]]).fractions
+    except ValueError as exc:
+        st.error(f"{exc}; using {','.join(f'{f:g}' for f in PAGE_DEFAULT.fractions)}")
     settings = AblationSettings.from_dict({**st.session_state["ablation_link"], **chosen})
     params = {**{name: ",".join(getattr(settings, name)) for name in CHOSEN}, **settings.to_params()}
+    for name in MORE:  # back to the default: out of the link
+        if name not in params:
+            st.query_params.pop(name, None)
     st.query_params.update(params)
     return settings
 

@@ -157,6 +157,23 @@ def test_a_bad_ablation_value_in_the_link_is_a_warning_not_an_error(monkeypatch,
     assert not error_texts(at)
 
 
+def test_the_more_settings_widgets_start_from_the_link_and_write_it_back(monkeypatch, runs_dir):
+    """Fractions kept, random draws and seed have widgets (they were settable by the link only)."""
+    d, ids = runs_dir
+    at = open_page_with_runs(monkeypatch, d, "significance", run=ids["fgff"], fractions="1,0.5,0.1", draws="7")
+    assert not at.exception, at.exception
+    assert at.text_input(key="ablation_fractions").value == "1,0.5,0.1"
+    assert at.number_input(key="ablation_draws").value == 7 and at.number_input(key="ablation_seed").value == 0
+    at.number_input(key="ablation_seed").set_value(3).run()
+    at.text_input(key="ablation_fractions").set_value("0.25, 1").run()
+    assert query_param(at, "seed") == "3" and query_param(at, "fractions") == "1,0.25"
+    at.number_input(key="ablation_draws").set_value(5).run()  # the default again: out of the link
+    assert "draws" not in at.query_params
+    at.text_input(key="ablation_fractions").set_value("1,2").run()
+    assert any(e.startswith("fractions: each fraction kept must be in (0, 1], got '2'") for e in error_texts(at))
+    assert "fractions" not in at.query_params  # the default's, used instead, is not written into the link
+
+
 def test_a_bp_run_gets_a_note_instead_of_curves(runs_dir):
     """The page lists only runs with goodness; the section itself still says why a BP run has no curves."""
     d, ids = runs_dir
