@@ -1,7 +1,8 @@
 """The Ray executor on a simulated two-node cluster (``ray.cluster_utils.Cluster``, one machine).
 
-The head has no CPUs, so each run lands on one of the two one-CPU worker nodes; removing a node
-mid-run fails that run with a reason while the other goes on.
+The head has no CPUs, so each run lands on one of the two one-CPU worker nodes: two managers that
+hand Ray four runs each never train more than two at once; removing a node mid-run fails that run
+with a reason while the other goes on.
 """
 
 from __future__ import annotations
@@ -16,6 +17,9 @@ from waiting import wait_for  # noqa: E402
 
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_host import TrainingSpan  # noqa: E402
+
+SHORT = dict(dataset="digits", layers=(8,), epochs=100, eval_every=50)
 
 
 @pytest.fixture(scope="module")
@@ -30,6 +34,34 @@ def two_nodes():
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def most_at_once(spans: list[TrainingSpan]) -> int:
+    """The largest number of spans that overlap at one moment (one ending as another starts: not overlapping)."""
+    edges = sorted([(s.start, 1) for s in spans] + [(s.end, -1) for s in spans])  # at a tie the end (-1) first
+    most = now = 0
+    for _, step in edges:
+        now += step
+        most = max(most, now)
+    return most
+
+
+@pytest.mark.timeout(600)
+def test_two_managers_with_four_runs_each_never_train_more_runs_than_the_two_cpus(two_nodes, tmp_path,
+                                                                                   monkeypatch):
+    """Issue 36 item 1: a run owns its CPU for its whole life (no CPU lent out while it reports an epoch)."""
+    monkeypatch.setenv("FGFF_MAX_CONCURRENT", "4")
+    with JobManager(tmp_path / "a", executor="ray") as first, JobManager(tmp_path / "b", executor="ray") as second:
+        assert first.max_concurrent == second.max_concurrent == 4
+        runs = [(jm, jm.submit(SHORT)) for _ in range(4) for jm in (first, second)]
+        for jm, run_id in runs:
+            assert jm.wait(run_id, timeout=500) == "done", jm.store.run(run_id)["error"]
+        spans = [*first.executor.spans, *second.executor.spans]
+    assert sorted(s.run_id for s in spans) == sorted(run_id for _, run_id in runs)
+    assert most_at_once(spans) == 2, sorted(spans, key=lambda s: s.start)
+    for node in {s.node for s in spans}:
+        assert most_at_once([s for s in spans if s.node == node]) == 1, node
+    assert len({s.node for s in spans}) == 2  # both nodes trained
 
 
 @pytest.mark.timeout(420)

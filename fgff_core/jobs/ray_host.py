@@ -3,11 +3,14 @@
 ``RayExecutor`` implements the ``Executor`` protocol. Each run is a Ray task (``ray_worker.py``, the
 worker side) with resource requests from its config (``num_cpus``: ``$FGFF_RAY_CPUS_PER_RUN``, default
 1; ``num_gpus=1`` when the run asks for CUDA), so Ray places runs on free CPUs and GPUs across the
-nodes. Workers cannot write the host's SQLite, so a small channel actor pinned to the host's node
-collects the events (start, node, epochs with their significance snapshots, evaluations); a drain
-thread here writes them into the store with ``RunWriter``, so live curves look the same as with local
-jobs. The final metrics and the checkpoint (as bytes) come back as the task's result and are written
-into the run's folder on the host.
+nodes. A run holds its CPUs until it ends: its task never blocks in ``ray.get`` (which would let Ray
+lend them to the next run; see ``ray_worker``), so a node never trains more runs than it has CPUs for,
+however many runs this app or other apps sharing the cluster hand to Ray. Workers cannot write the
+host's SQLite, so a small channel actor pinned to the host's node collects the events (start, node,
+epochs with their significance snapshots, evaluations), sent in batches; a drain thread here writes
+them into the store with ``RunWriter``, so live curves look the same as with local jobs. The final
+metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
+result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
 
 Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it
 with every epoch it sends (cooperative stop after the epoch); a run that has not started yet, or
@@ -24,8 +27,9 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._files import atomic_write
 from ..config.schema import RunConfig
@@ -57,10 +61,20 @@ def ray_failure_reason(exc: BaseException) -> str:
     return f"Ray: {type(exc).__name__}: {first}"
 
 
+class TrainingSpan(NamedTuple):
+    """When a run's task held its CPUs on its node (the node's ``time.time()``), as the task reported it."""
+
+    run_id: str
+    node: str
+    start: float
+    end: float
+
+
 @dataclass
 class _RayRun:
     writer: RunWriter
     ref: Any = None
+    node: str = ""
     started: bool = False
     stop_flag: int = 0
     stop_sent_at: float | None = None
@@ -72,6 +86,7 @@ class RayExecutor:
     """One Ray task per run; events drained into the store on this host (see the module doc)."""
 
     local_devices = False  # runs use the cluster's devices: do not check CUDA on the app's host
+    SPANS_KEPT = 1000
 
     def __init__(self, runs_dir: str | os.PathLike, address: str | None = None, cpus_per_run: int | None = None,
                  poll_interval: float = 0.1, owns_ray: bool = False) -> None:
@@ -89,6 +104,7 @@ class RayExecutor:
                                                           scheduling_strategy=here).remote()
         self._task = ray.remote(train_on_worker)
         self._runs: dict[str, _RayRun] = {}
+        self.spans: deque[TrainingSpan] = deque(maxlen=self.SPANS_KEPT)  # the last runs' times on their nodes
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._problem: str | None = None
@@ -226,7 +242,8 @@ class RayExecutor:
                 continue
             writer = run.writer
             if kind == "node":
-                writer.set_node(payload.label())
+                run.node = payload.label()
+                writer.set_node(run.node)
                 self.store.queue.set_pid(run_id, payload.pid)
                 run.started = True
             elif kind == "started":
@@ -248,6 +265,8 @@ class RayExecutor:
         except rex.RayError as exc:
             outcome = RemoteOutcome(RunStatus.FAILED.value, error=ray_failure_reason(exc),
                                     error_detail=f"{type(exc).__name__}: {exc}")
+        if outcome.trained is not None:
+            self.spans.append(TrainingSpan(run_id, run.node, *outcome.trained))
         checkpoint = None
         if outcome.checkpoint:
             checkpoint = atomic_write(self.store.run_dir(run_id, create=True) / CHECKPOINT_NAME, outcome.checkpoint)
