@@ -22,6 +22,7 @@ ray = pytest.importorskip("ray")
 
 from waiting import wait_for  # noqa: E402
 
+from fgff_core.config.schema import RunConfig  # noqa: E402
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
@@ -108,6 +109,22 @@ def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path
         after = jm.submit(TINY)  # the executor goes on
         assert jm.wait(after, timeout=120) == "done", jm.store.run(after)["error"]
         assert len(jm.store.metrics(after)) == 12
+
+
+@pytest.mark.timeout(120)
+def test_a_gpu_run_on_a_cpu_only_cluster_is_refused_at_submit_or_fails_at_once(local_ray, tmp_path):
+    """Issue 36 item 4: Ray would keep such a run waiting for a node that is not there, shown as running."""
+    gpu_run = dict(TINY, device="cuda")
+    with JobManager(tmp_path, executor="ray", max_concurrent=2) as jm:
+        with pytest.raises(ValueError, match="device: no node in the cluster has a GPU"):
+            jm.submit(gpu_run)
+        assert jm.store.runs().empty
+        # One that got past the submit check (e.g. queued before the GPU node left) fails when it would start.
+        run_id = jm.store.create_run(RunConfig.coerce(gpu_run), manager_id=jm.id)
+        jm._scheduler.wake()
+        assert jm.wait(run_id, timeout=10) == "failed"
+        assert jm.store.run(run_id)["error"].startswith("no node in the cluster has a GPU")
+        assert jm.submit(dict(TINY, device="auto"))  # auto on a CPU-only cluster asks for no GPU
 
 
 @pytest.mark.timeout(300)

@@ -158,6 +158,8 @@ class JobManager:
             from ..engine.device import resolve_device
 
             resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
+        else:  # a cluster: ValueError if no node of it has e.g. a GPU
+            getattr(self.executor, "check_placeable", lambda _config: None)(config)
         self.limits.check_memory(config, local=getattr(self.executor, "local_devices", True))  # estimate vs limit
         with self._submit_lock:  # count and insert together, so concurrent submits cannot pass the cap
             self.limits.check(config, self.store.queue.count_active(owner) if self.limits.max_queued_per_owner else 0)

@@ -171,10 +171,29 @@ class ClusterInfo:
         nodes = f"{alive} node{'s' if alive != 1 else ''}"
         return f"Ray cluster: {nodes}, {self.cpus_free:g} of {self.cpus_total:g} CPUs free{gpus}"
 
+    def why_no_node_fits(self, cpus: float, gpus: float) -> str | None:
+        """Why no live node could ever take a run asking for ``cpus`` CPUs and ``gpus`` GPUs (None: one could).
+
+        Counts what the nodes have, not what is free now: a run that waits for busy CPUs is not refused.
+        """
+        alive = [n for n in self.nodes if n.alive]
+        if any(n.cpus >= cpus and n.gpus >= gpus for n in alive):
+            return None
+        if gpus and not any(n.gpus >= gpus for n in alive):
+            return (f"no node in the cluster has a GPU (the run asks for one for device cuda; "
+                    f"{_live(alive)} with CPUs only): choose device cpu or add a GPU node")
+        most = max((n.cpus for n in alive if n.gpus >= gpus), default=0)
+        return (f"no node in the cluster has {cpus:g} CPUs{' and a GPU' if gpus else ''} for a run "
+                f"(FGFF_RAY_CPUS_PER_RUN; {_live(alive)}, the largest with {most:g})")
+
     def node_rows(self) -> list[dict[str, Any]]:
         """One row per node (address, alive, CPUs, GPUs), for a table."""
         return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
                 for n in self.nodes]
+
+
+def _live(alive: list[NodeInfo]) -> str:
+    return f"{len(alive)} live node{'s' if len(alive) != 1 else ''}"
 
 
 def cluster_info() -> ClusterInfo | None:

@@ -12,6 +12,11 @@ them into the store with ``RunWriter``, so live curves look the same as with loc
 metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
 result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
 
+A run that no live node could take (``cuda`` on a cluster without GPUs, more CPUs per run than a
+node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at submit, ``start``
+fails it at once, and one still waiting when the node it needed leaves fails within
+``PLACEMENT_CHECK_S`` (all with "no node in the cluster has a GPU ..." or the CPUs it lacks).
+
 Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it
 with every epoch it sends (cooperative stop after the epoch); a run that has not started yet, or
 one still going ``CANCEL_GRACE_S`` after the request, is cancelled by Ray. Automatic retries are
@@ -41,6 +46,7 @@ from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
+PLACEMENT_CHECK_S = 1.0  # how often runs waiting in Ray's queue are checked against the live nodes
 LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
@@ -74,7 +80,9 @@ class TrainingSpan(NamedTuple):
 class _RayRun:
     writer: RunWriter
     ref: Any = None
+    gpus: int = 0
     node: str = ""
+    unplaceable: str | None = None  # why it was taken out of Ray's queue (its node left)
     started: bool = False
     stop_flag: int = 0
     stop_sent_at: float | None = None
@@ -108,6 +116,7 @@ class RayExecutor:
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._problem: str | None = None
+        self._placement_checked = 0.0
         self.poll_interval = poll_interval
         self._thread = threading.Thread(target=self._drain_loop, name="fgff-ray-drain", daemon=True)
         self._thread.start()
@@ -117,6 +126,16 @@ class RayExecutor:
         info = cluster_info()
         return max(1, int((info.cpus_total if info else 1) // self.cpus_per_run))
 
+    def check_placeable(self, config: RunConfig) -> None:
+        """ValueError (naming ``device`` or the CPUs per run) when no live node of the cluster could take the run."""
+        reason = self._why_unplaceable(self._gpus_for(config))
+        if reason:
+            raise ValueError(f"device: {reason}" if "GPU (" in reason else reason)
+
+    def _why_unplaceable(self, gpus: int) -> str | None:
+        info = cluster_info()
+        return None if info is None else info.why_no_node_fits(self.cpus_per_run, gpus)
+
     def _gpus_for(self, config: RunConfig) -> int:
         if config.device.startswith("cuda"):
             return 1
@@ -125,10 +144,15 @@ class RayExecutor:
 
     # -- Executor protocol ---------------------------------------------------------------------
     def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
-        run = _RayRun(writer=self.store.writer(run_id))
+        run = _RayRun(writer=self.store.writer(run_id), gpus=self._gpus_for(config))
         with self._lock:
             self._runs[run_id] = run
-        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=self._gpus_for(config), max_retries=0,
+        reason = self._why_unplaceable(run.gpus)
+        if reason:  # Ray would keep it waiting for a node that is not there
+            run.writer.finish(RunStatus.FAILED, error=reason)
+            run.ended = True
+            return None
+        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
                                      name=f"fgff-run-{run_id}").remote(run_id, config.to_json(), self._channel,
                                                                        self.cpus_per_run)
         return None  # the worker's pid is recorded when it reports its node
@@ -206,6 +230,9 @@ class RayExecutor:
         now = time.monotonic()
         for run_id, run in runs.items():
             self._pass_stop_request(run_id, run, now)
+        if now - self._placement_checked > PLACEMENT_CHECK_S:
+            self._placement_checked = now
+            self._fail_unplaceable([run for run in runs.values() if not run.started and not run.unplaceable])
         if not runs:
             return
         refs = [run.ref for run in runs.values()]
@@ -217,6 +244,19 @@ class RayExecutor:
             for run_id, run in runs.items():
                 if run.ref in done:
                     self._finish(run_id, run)
+
+    def _fail_unplaceable(self, waiting: list[_RayRun]) -> None:
+        """Take the runs waiting in Ray's queue that no live node could take any more out of it (they fail)."""
+        import ray
+
+        reasons: dict[int, str | None] = {}
+        for run in waiting:
+            if run.gpus not in reasons:
+                reasons[run.gpus] = self._why_unplaceable(run.gpus)
+            if reasons[run.gpus]:
+                run.unplaceable = reasons[run.gpus]
+                with contextlib.suppress(Exception):
+                    ray.cancel(run.ref)
 
     def _pass_stop_request(self, run_id: str, run: _RayRun, now: float) -> None:
         import ray
@@ -261,7 +301,8 @@ class RayExecutor:
             outcome = RemoteOutcome(*ray.get(run.ref))
         except rex.TaskCancelledError:  # a kill, a run that never started, or one that did not stop in time
             end = stopped(run.stop_flag)
-            outcome = RemoteOutcome(end.status.value, error=end.reason)
+            outcome = (RemoteOutcome(RunStatus.FAILED.value, error=run.unplaceable) if run.unplaceable
+                       else RemoteOutcome(end.status.value, error=end.reason))
         except rex.RayError as exc:
             outcome = RemoteOutcome(RunStatus.FAILED.value, error=ray_failure_reason(exc),
                                     error_detail=f"{type(exc).__name__}: {exc}")
