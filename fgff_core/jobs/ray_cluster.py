@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RAY_ADDRESS_ENV = "RAY_ADDRESS"
+from .ray_address import (
+    RAY_ADDRESS_ENV,
+    RayUnavailableError,
+    check_address,
+    explain_init_failure,
+    few_connect_retries,
+)
+
 CONNECT_TIMEOUT_S = 10.0
-
-
-class RayUnavailableError(RuntimeError):
-    """Ray cannot be used: not installed, or the cluster at ``RAY_ADDRESS`` cannot be reached."""
 
 
 # -- connecting ---------------------------------------------------------------------------------------
@@ -33,8 +35,9 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
 
     ``address`` (default ``$RAY_ADDRESS``): a running cluster (``host:port``, ``ray://host:port``
     or ``auto``); unset or ``local``: a new local instance without the dashboard (``num_cpus``:
-    its CPUs, default all). An address that does not
-    answer within ``timeout`` seconds raises ``RayUnavailableError`` instead of waiting.
+    its CPUs, default all). An address that does not answer within ``timeout`` seconds, one that is
+    not a Ray head, and a head that refuses this machine's token raise ``RayUnavailableError`` in one
+    line saying what to check (``ray_address``), within seconds.
     """
     try:
         import ray
@@ -51,14 +54,15 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
                                       runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
         return True
     if address != "auto":
-        _check_reachable(address, timeout)
+        check_address(address, timeout)
     import fgff_core
 
     try:  # other machines get this package's code with the job (they need torch, numpy, ... installed)
-        _init_from_lasting_thread(address=address, log_to_driver=False,
-                                  runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RayUnavailableError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+        with few_connect_retries():
+            _init_from_lasting_thread(address=address, log_to_driver=False,
+                                      runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - Ray raises many kinds (and SystemExit); one line each
+        raise explain_init_failure(address, exc) from None
     return True
 
 
@@ -131,19 +135,6 @@ def _init_from_lasting_thread(**init_args: Any) -> None:
     started.wait()
     if failure:
         raise failure[0]
-
-
-def _check_reachable(address: str, timeout: float) -> None:
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailableError(f"{RAY_ADDRESS_ENV}: expected host:port (or ray://host:port, auto), got {address!r}")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise RayUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
-                                  f"with `ray start --head` or fix {RAY_ADDRESS_ENV}") from None
 
 
 # -- cluster information ----------------------------------------------------------------------------
