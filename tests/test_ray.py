@@ -27,6 +27,7 @@ from fgff_core.config.schema import RunConfig  # noqa: E402
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_host import first_line  # noqa: E402
 from fgff_core.store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -62,6 +63,14 @@ def test_runs_finish_with_every_epoch_row_snapshot_checkpoint_and_node(local_ray
         assert list(jm.store.metrics(ids["fgff"]).dropna(subset=["test_acc"])["epoch"]) == [4, 8, 12]
         info = cluster_info()
         assert info is not None and info.cpus_total == 2 and len(info.nodes) == 1 and info.nodes[0].alive
+
+
+def test_a_long_ray_failure_is_cut_at_a_word_end_not_mid_word():
+    """Issue 36 item 6: reasons were cut at 300 characters, mid-word."""
+    text = " ".join(f"word{i:03d}" for i in range(60)) + "\nsecond line"
+    cut = first_line(RuntimeError(text))
+    assert cut.endswith(" …") and len(cut) <= 302
+    assert all(word.startswith("word") and len(word) == 7 for word in cut[:-2].split())
 
 
 @pytest.mark.timeout(300)

@@ -38,7 +38,7 @@ from typing import Any, NamedTuple
 
 from .._files import atomic_write
 from ..config.schema import RunConfig
-from ..format import duration
+from ..format import duration, shorten
 from ..store import CHECKPOINT_NAME, RunStore, RunWriter
 from ..vocabulary import RunStatus, stopped
 from .ray_cluster import cluster_info, connect, disconnect
@@ -52,11 +52,17 @@ LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs f
 log = logging.getLogger("fgff_core.jobs")
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, cut at a sentence or word end when long."""
+    text = str(exc).strip()
+    return shorten(text.splitlines()[0]) if text else ""
+
+
 def ray_failure_reason(exc: BaseException) -> str:
     """A readable reason for a run whose Ray task did not return (worker or node gone, ...)."""
     from ray import exceptions as rex
 
-    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    first = first_line(exc)
     if isinstance(exc, rex.NodeDiedError):
         return f"the Ray node running this run left the cluster ({first})"
     if isinstance(exc, rex.WorkerCrashedError | rex.LocalRayletDiedError):
@@ -199,7 +205,7 @@ class RayExecutor:
                 self._drain_once()
                 problem, failing_since = None, None
             except Exception as exc:  # noqa: BLE001 - keep draining; say it once
-                problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+                problem = f"{type(exc).__name__}: {first_line(exc)}"
                 failing_since = failing_since or time.monotonic()
                 if time.monotonic() - failing_since > LOST_AFTER_S:
                     self._fail_all(f"lost contact with the Ray cluster for {duration(LOST_AFTER_S)} ({problem})")
