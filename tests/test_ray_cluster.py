@@ -7,6 +7,8 @@ with a reason while the other goes on.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 ray = pytest.importorskip("ray")
@@ -15,7 +17,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from test_ray import LONG  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
-from fgff_core.jobs import JobManager  # noqa: E402
+from fgff_core.jobs import JobManager, shutdown_all  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
 from fgff_core.jobs.ray_host import TrainingSpan  # noqa: E402
 
@@ -65,7 +67,7 @@ def test_two_managers_with_four_runs_each_never_train_more_runs_than_the_two_cpu
 
 
 @pytest.mark.timeout(420)
-def test_a_removed_node_fails_its_run_and_the_other_goes_on(two_nodes, tmp_path):
+def test_a_removed_node_fails_its_run_and_the_other_goes_on(two_nodes, tmp_path, monkeypatch):
     cluster, workers = two_nodes
     info = cluster_info()
     assert info is not None and info.cpus_total == 2 and sum(n.alive for n in info.nodes) == 3
@@ -88,3 +90,30 @@ def test_a_removed_node_fails_its_run_and_the_other_goes_on(two_nodes, tmp_path)
         assert jm.store.status(b) == "running"
         jm.cancel(b)
         assert jm.wait(b, timeout=60) == "cancelled"
+
+    # Issue 36 item 6: Ray keeps listing the node that left; the Runs page folds it below the live ones.
+    wait_for(lambda: any(not n.alive for n in cluster_info().nodes), 60, "Ray to mark the removed node dead")
+    info = cluster_info()
+    assert [r["node"] for r in info.node_rows(alive=False)] == [victim.node_id[:8]]
+    assert len(info.node_rows(alive=True)) == 2 and all(r["alive"] for r in info.node_rows(alive=True))
+    at = _runs_page(monkeypatch, tmp_path / "page")
+    assert not at.exception
+    assert [e.label for e in at.expander if "node" in e.label] == [info.summary(), "1 node that left the cluster"]
+    assert [len(df.value) for df in at.dataframe[:2]] == [2, 1]  # live nodes, then the one that left
+
+
+def _runs_page(monkeypatch, runs_dir):
+    """The Runs page in AppTest, in this process (so it sees this process's Ray), on an empty runs folder."""
+    from streamlit.testing.v1 import AppTest
+
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.setenv("FGFF_RUNS_DIR", str(runs_dir))
+    monkeypatch.setenv("FGFF_WARM_WORKER", "0")
+    monkeypatch.chdir(root)
+    monkeypatch.syspath_prepend(str(root))
+    at = AppTest.from_file(str(root / "app.py"), default_timeout=60)
+    at.switch_page("app_pages/runs.py")
+    try:
+        return at.run()
+    finally:
+        shutdown_all()  # the page's own JobManager

@@ -177,10 +177,11 @@ class ClusterInfo:
         return (f"no node in the cluster has {cpus:g} CPUs{' and a GPU' if gpus else ''} for a run "
                 f"(FGFF_RAY_CPUS_PER_RUN; {_live(alive)}, the largest with {most:g})")
 
-    def node_rows(self) -> list[dict[str, Any]]:
-        """One row per node (address, alive, CPUs, GPUs), for a table."""
+    def node_rows(self, alive: bool | None = None) -> list[dict[str, Any]]:
+        """One row per node (address, alive, CPUs, GPUs), for a table; ``alive``: only the live (True) or the
+        dead (False) ones. Ray lists a node that left for as long as the cluster runs."""
         return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
-                for n in self.nodes]
+                for n in self.nodes if alive is None or n.alive == alive]
 
 
 def _live(alive: list[NodeInfo]) -> str:
