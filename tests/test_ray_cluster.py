@@ -7,6 +7,8 @@ with a reason while the other goes on.
 
 from __future__ import annotations
 
+import contextlib
+import time
 from pathlib import Path
 
 import pytest
@@ -117,3 +119,33 @@ def _runs_page(monkeypatch, runs_dir):
         return at.run()
     finally:
         shutdown_all()  # the page's own JobManager
+
+
+@pytest.mark.timeout(420)
+def test_a_gpu_run_waiting_for_a_node_that_leaves_fails_with_the_reason(two_nodes, tmp_path):
+    """Issue 36 item 4: a run waiting in Ray's queue for the only GPU node fails when that node leaves, not
+    hangs as running. Ray sees a GPU resource only: the run never reaches a CUDA call."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    cluster, _ = two_nodes
+    gpu_node = cluster.add_node(num_cpus=1, num_gpus=1)
+    cluster.wait_for_nodes()
+    wait_for(lambda: cluster_info().gpus_total == 1, 60, "Ray to count the GPU node")
+    try:  # the GPU node's CPU is taken (a plain Ray task holds it), so the GPU run waits in Ray's queue
+        holder = ray.remote(num_cpus=1)(lambda seconds: time.sleep(seconds)).options(
+            scheduling_strategy=NodeAffinitySchedulingStrategy(gpu_node.node_id, soft=False)).remote(600)
+        wait_for(lambda: cluster_info().cpus_free < cluster_info().cpus_total, 120, "the GPU node's CPU to be taken")
+        with JobManager(tmp_path, executor="ray", max_concurrent=2) as jm:
+            waiting = jm.submit(dict(LONG, device="cuda"))  # a node with a GPU exists: accepted
+            wait_for(lambda: jm.store.status(waiting) == "running", 30, "the manager to hand the run to Ray")
+            cluster.remove_node(gpu_node)
+            assert jm.wait(waiting, timeout=60) == "failed"
+            row = jm.store.run(waiting)
+            assert row["error"].startswith("no node in the cluster has a GPU"), row["error"]
+            assert row["epochs_done"] == 0 and row["node"] is None
+    finally:
+        if gpu_node in cluster.worker_nodes:  # the next test expects the CPU nodes only
+            cluster.remove_node(gpu_node)
+        with contextlib.suppress(Exception):  # gone with its node
+            ray.cancel(holder, force=True)
+
