@@ -17,12 +17,13 @@ node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at 
 fails it at once, and one still waiting when the node it needed leaves fails within
 ``PLACEMENT_CHECK_S`` (all with "no node in the cluster has a GPU ..." or the CPUs it lacks).
 
-Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it
-with every epoch it sends (cooperative stop after the epoch); a run that has not started yet, or
-one still going ``CANCEL_GRACE_S`` after the request, is cancelled by Ray. Automatic retries are
-off (``max_retries=0``): a rerun would duplicate rows. A worker or node that dies fails its run
-with a readable reason; the other runs go on. Tasks are owned by the app's process (Ray's fate
-sharing), so when the app stops its runs stop too, and the restarted app marks them interrupted.
+Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it with
+every batch acknowledged, at least every second (cooperative stop after the epoch); a run that has
+not started yet, or one still going ``CANCEL_GRACE_S`` after the request, is cancelled by Ray.
+Automatic retries are off (``max_retries=0``): a rerun would duplicate rows. A worker or node that
+dies fails its run with a readable reason; the other runs go on. Tasks are owned by the app's
+process (Ray's fate sharing), so when the app stops its runs stop too, and the restarted app marks
+them interrupted.
 """
 
 from __future__ import annotations
