@@ -149,3 +149,28 @@ def test_a_gpu_run_waiting_for_a_node_that_leaves_fails_with_the_reason(two_node
         with contextlib.suppress(Exception):  # gone with its node
             ray.cancel(holder, force=True)
 
+
+@pytest.mark.timeout(420)
+def test_the_cap_follows_the_cluster_as_nodes_join_and_leave(two_nodes, tmp_path, monkeypatch):
+    """Issue 36 item 2: a node that joins while runs wait is used; one that leaves lowers the cap."""
+    cluster, _ = two_nodes
+    monkeypatch.delenv("FGFF_MAX_CONCURRENT", raising=False)
+    cpus = int(cluster_info().cpus_total)
+    with JobManager(tmp_path, executor="ray") as jm:
+        assert jm.max_concurrent == cpus
+        runs = [jm.submit(LONG) for _ in range(cpus + 1)]
+        wait_for(lambda: sum(jm.store.run(r)["epochs_done"] >= 1 for r in runs) == cpus, 300,
+                 lambda: f"{cpus} runs to train: {jm.store.runs()[['status', 'epochs_done', 'node']]}")
+        queued = [r for r in runs if jm.store.status(r) == "queued"]
+        assert len(queued) == 1  # the manager holds it back: the cluster has no CPU for it
+        joined = cluster.add_node(num_cpus=1)
+        wait_for(lambda: jm.store.run(queued[0])["epochs_done"] >= 1, 120,
+                 lambda: f"the waiting run to train on the new node: {jm.store.run(queued[0])}")
+        assert jm.max_concurrent == cpus + 1 and f"node {joined.node_id[:8]}" in jm.store.run(queued[0])["node"]
+        cluster.remove_node(joined)
+        wait_for(lambda: jm.max_concurrent == cpus, 60, "the cap to come down with the node that left")
+        for run_id in runs:
+            jm.cancel(run_id)
+        assert jm.wait(queued[0], timeout=60) == "failed"  # it trained on the node that left
+        for run_id in runs:
+            assert jm.wait(run_id, timeout=60) in ("cancelled", "failed")

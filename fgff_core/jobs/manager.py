@@ -35,7 +35,14 @@ from typing import Any
 from ..config.schema import RunConfig
 from ..store import RunStore, StoreError, UnknownRunError, check_run_id
 from ..vocabulary import ACTIVE_STATUSES, CANCEL_SHUTDOWN, FINISHED_STATUSES
-from .executors import Executor, ExecutorChoice, choose_executor, default_max_concurrent, open_executor
+from .executors import (
+    MAX_CONCURRENT_ENV,
+    Executor,
+    ExecutorChoice,
+    choose_executor,
+    default_max_concurrent,
+    open_executor,
+)
 from .limits import Limits
 from .liveness import ManagerRegistry, OrphanRecovery
 from .scheduler import Scheduler, gpu_count
@@ -66,7 +73,8 @@ class JobManager:
     Args:
         runs_dir: data folder (default ``$FGFF_RUNS_DIR`` or ``./runs``).
         max_concurrent: jobs running at once (default ``$FGFF_MAX_CONCURRENT``, else one per GPU,
-            one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold).
+            one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold, followed as nodes
+            join and leave).
         limits: caps checked at submit (default: ``Limits.from_env()``, no caps when unset).
         executor: where jobs run: an ``Executor``, or ``"local"`` (one process per job on this
             machine) or ``"ray"`` (a Ray cluster at ``$RAY_ADDRESS``, else a local Ray instance);
@@ -102,8 +110,11 @@ class JobManager:
         self._orphans = OrphanRecovery(self.registry, self.id, heartbeat_timeout, _live_manager_ids)
         _LIVE_MANAGERS.add(self)
         gpus = self._recover_and_open_executor(choice, max_concurrent, warm_worker)
-        self._scheduler = Scheduler(self.store, self.registry, self.id, self.executor, self.max_concurrent, gpus,
-                                    self._orphans, poll_interval=poll_interval)
+        follow = None  # a cluster's capacity, unless the caller or $FGFF_MAX_CONCURRENT fixed the cap
+        if max_concurrent is None and not os.environ.get(MAX_CONCURRENT_ENV, "").strip():
+            follow = getattr(self.executor, "capacity", None)
+        self._scheduler = Scheduler(self.store, self.registry, self.id, self.executor, self._max_concurrent, gpus,
+                                    self._orphans, poll_interval=poll_interval, capacity=follow)
         self._scheduler.start()
         atexit.register(_shutdown_at_exit, weakref.ref(self))
 
@@ -115,8 +126,8 @@ class JobManager:
             self.recover_orphans()
             gpus = gpu_count()
             self.executor: Executor = open_executor(choice, self.store.root, gpus, max_concurrent, warm_worker)
-            self.max_concurrent = (max_concurrent if max_concurrent is not None
-                                   else default_max_concurrent(self.executor))
+            self._max_concurrent = (max_concurrent if max_concurrent is not None
+                                    else default_max_concurrent(self.executor))
             return gpus
         except BaseException:
             if getattr(self, "executor", None) is None:
@@ -137,6 +148,12 @@ class JobManager:
 
     def __repr__(self) -> str:
         return f"JobManager({str(self.store.root)!r}, max_concurrent={self.max_concurrent})"
+
+    @property
+    def max_concurrent(self) -> int:
+        """Jobs this manager runs at once now (on a Ray cluster without a fixed cap: what its live nodes hold)."""
+        scheduler = getattr(self, "_scheduler", None)
+        return self._max_concurrent if scheduler is None else scheduler.max_concurrent
 
     @property
     def closed(self) -> bool:
