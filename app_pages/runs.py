@@ -29,7 +29,11 @@ st.caption("Every run stored on this server. Select rows to open them here; the 
            "so the Compare, Significance and Features pages and a shared link show the same runs.")
 if (cluster := cluster_info()) is not None:  # jobs run on Ray (FGFF_EXECUTOR=ray)
     with st.expander(cluster.summary(), icon=":material/hub:"):
-        st.dataframe(cluster.node_rows(), hide_index=True)
+        st.dataframe(cluster.node_rows(alive=True), hide_index=True)
+    if gone := cluster.node_rows(alive=False):  # Ray keeps listing nodes that left: folded, not piling up above
+        with st.expander(f"{len(gone)} node{'s' if len(gone) != 1 else ''} that left the cluster",
+                         icon=":material/cloud_off:"):
+            st.dataframe(gone, hide_index=True)
 
 # -- upload ------------------------------------------------------------------------------------
 with st.expander("Upload a checkpoint to inspect", icon=":material/upload:"):

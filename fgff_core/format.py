@@ -3,7 +3,8 @@
 - ``percent``: an accuracy (a fraction, 0.9123) as "91.23 %";
 - ``points``: a difference of two accuracies (fractions) in percentage points, signed: "+0.40 points";
 - ``duration``: seconds as "107 ms", "3.2 s", "13 s", "1 min 05 s" or "2 h 03 min";
-- ``size``: bytes as "512 B", "256 KiB", "1.5 MiB", "1 GiB".
+- ``size``: bytes as "512 B", "256 KiB", "1.5 MiB", "1 GiB";
+- ``shorten``: a long message (an error's text in a failure reason) cut at a sentence or word end.
 
 Each returns ``MISSING`` for None, NaN, infinity or something that is not a number, so a page never
 shows "nan %". No torch, no pandas: any layer may import this module.
@@ -89,3 +90,23 @@ def size(n_bytes: Any) -> str:
         value, unit = value / 1024, unit + 1
     text = f"{value:.0f}" if unit == 0 or value >= 100 else f"{value:.1f}".removesuffix(".0")
     return f"{text} {_SIZE_UNITS[unit]}"
+
+
+ELLIPSIS = " …"
+
+
+def shorten(text: str, limit: int = 300) -> str:
+    """``text`` if it has at most ``limit`` characters, else cut at the last sentence end (". ", "; ", "! ",
+    "? ") or, failing that, the last space in its second half, with ``ELLIPSIS``; mid-word only when the
+    second half has no space (a path, a hash). The result never exceeds ``limit`` + ``len(ELLIPSIS)``."""
+    if limit < 1:
+        raise ValueError(f"limit: expected a positive number of characters, got {limit}")
+    if len(text) <= limit:
+        return text
+    window = text[:limit + 1]  # a sentence end or space just after the limit counts
+    half = limit // 2
+    sentence = max(window.rfind(mark, half) for mark in (". ", "; ", "! ", "? "))
+    if sentence >= half:
+        return text[:sentence + 1] + ELLIPSIS
+    space = window.rfind(" ", half)
+    return (text[:space].rstrip() if space >= half else text[:limit]) + ELLIPSIS

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fgff_core.format import MISSING, duration, percent, points, size
+from fgff_core.format import MISSING, duration, percent, points, shorten, size
 
 NOT_NUMBERS = [None, math.nan, math.inf, -math.inf, "abc", object()]
 
@@ -90,3 +90,17 @@ def test_sizes_are_written_in_binary_units_with_at_most_three_digits():
     cases = {0: "0 B", 1023: "1023 B", 1024: "1 KiB", 1536: "1.5 KiB", 256 << 10: "256 KiB",
              (1 << 20) - 1: "1 MiB", 1 << 20: "1 MiB", 10_585_759: "10.1 MiB", 5 << 30: "5 GiB"}
     assert {n: size(n) for n in cases} == cases
+
+
+@pytest.mark.parametrize("text, limit, expected", [
+    ("short enough", 300, "short enough"),
+    ("The node died. It had trained eleven epochs of the run", 40, "The node died. It had trained eleven …"),
+    ("First sentence is long enough here. Second one goes past the limit", 50,
+     "First sentence is long enough here. …"),
+    ("one two three four five six seven", 15, "one two three …"),
+    ("x" * 400, 20, "x" * 20 + " …"),  # no word end in the second half: cut where the limit is
+])
+def test_shorten_cuts_a_long_message_at_a_sentence_or_word_end(text, limit, expected):
+    assert shorten(text, limit) == expected
+    assert len(shorten(text, limit)) <= limit + len(" …")
+

@@ -11,6 +11,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -22,9 +23,11 @@ ray = pytest.importorskip("ray")
 
 from waiting import wait_for  # noqa: E402
 
+from fgff_core.config.schema import RunConfig  # noqa: E402
 from fgff_core.jobs import JobManager  # noqa: E402
 from fgff_core.jobs.liveness import ManagerRegistry  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
+from fgff_core.jobs.ray_host import first_line  # noqa: E402
 from fgff_core.store import RunStore  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,6 +63,14 @@ def test_runs_finish_with_every_epoch_row_snapshot_checkpoint_and_node(local_ray
         assert list(jm.store.metrics(ids["fgff"]).dropna(subset=["test_acc"])["epoch"]) == [4, 8, 12]
         info = cluster_info()
         assert info is not None and info.cpus_total == 2 and len(info.nodes) == 1 and info.nodes[0].alive
+
+
+def test_a_long_ray_failure_is_cut_at_a_word_end_not_mid_word():
+    """Issue 36 item 6: reasons were cut at 300 characters, mid-word."""
+    text = " ".join(f"word{i:03d}" for i in range(60)) + "\nsecond line"
+    cut = first_line(RuntimeError(text))
+    assert cut.endswith(" …") and len(cut) <= 302
+    assert all(word.startswith("word") and len(word) == 7 for word in cut[:-2].split())
 
 
 @pytest.mark.timeout(300)
@@ -110,6 +121,22 @@ def test_cancel_running_and_waiting_runs_and_a_killed_worker(local_ray, tmp_path
         assert len(jm.store.metrics(after)) == 12
 
 
+@pytest.mark.timeout(120)
+def test_a_gpu_run_on_a_cpu_only_cluster_is_refused_at_submit_or_fails_at_once(local_ray, tmp_path):
+    """Issue 36 item 4: Ray would keep such a run waiting for a node that is not there, shown as running."""
+    gpu_run = dict(TINY, device="cuda")
+    with JobManager(tmp_path, executor="ray", max_concurrent=2) as jm:
+        with pytest.raises(ValueError, match="device: no node in the cluster has a GPU"):
+            jm.submit(gpu_run)
+        assert jm.store.runs().empty
+        # One that got past the submit check (e.g. queued before the GPU node left) fails when it would start.
+        run_id = jm.store.create_run(RunConfig.coerce(gpu_run), manager_id=jm.id)
+        jm._scheduler.wake()
+        assert jm.wait(run_id, timeout=10) == "failed"
+        assert jm.store.run(run_id)["error"].startswith("no node in the cluster has a GPU")
+        assert jm.submit(dict(TINY, device="auto"))  # auto on a CPU-only cluster asks for no GPU
+
+
 @pytest.mark.timeout(300)
 def test_reproduce_fans_a_table_over_ray_and_writes_the_same_log(local_ray, tmp_path, monkeypatch):
     import json
@@ -130,18 +157,53 @@ def test_reproduce_fans_a_table_over_ray_and_writes_the_same_log(local_ray, tmp_
     assert rows[spec.key]["test_acc"] == pytest.approx(result.test_acc, abs=1e-6)
 
 
-@pytest.mark.timeout(120)
-def test_an_unreachable_ray_address_is_a_clear_error_at_start(tmp_path):
-    code = ("import sys\nfrom fgff_core.jobs import JobManager\n"
+def _serve(reply: bytes | None) -> int:
+    """A plain TCP server on loopback that is not a Ray head: it sends ``reply`` to each client (None: stays
+    silent, keeping the connection open); returns its port. Runs until the test process ends."""
+    server = socket.create_server(("127.0.0.1", 0))
+    kept = []
+
+    def loop() -> None:
+        while True:
+            conn, _ = server.accept()
+            if reply is not None:
+                conn.recv(100)
+                conn.sendall(reply)
+                conn.close()
+            else:
+                kept.append(conn)
+
+    threading.Thread(target=loop, daemon=True).start()
+    return server.getsockname()[1]
+
+
+def _free_port() -> int:
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        return probe.getsockname()[1]
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.parametrize("server, expected", [
+    ("refused", "cannot reach the Ray cluster at 127.0.0.1:{port} (Connection refused); start it with `ray start"),
+    ("silent", "127.0.0.1:{port} answers, but not as a Ray head (no gRPC reply within 3 s): check the port"),
+    ("http", "127.0.0.1:{port} answers, but not as a Ray head (no gRPC reply within 3 s): check the port"),
+])
+def test_a_ray_address_that_is_no_ray_head_is_one_line_at_start(tmp_path, server, expected):
+    """Issue 36 item 5: a refused port, or an open one that is not a Ray head: one line, never a traceback."""
+    port = {"refused": _free_port, "silent": lambda: _serve(None),
+            "http": lambda: _serve(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")}[server]()
+    code = ("import sys, time\nfrom fgff_core.jobs import JobManager\nt0 = time.monotonic()\n"
             "try:\n    JobManager(sys.argv[1], executor='ray')\n"
-            "except Exception as exc:\n    print(f\"{type(exc).__name__}: {exc}\")\n    sys.exit(3)\n")
-    env = {**os.environ, "RAY_ADDRESS": "127.0.0.1:9", "PYTHONPATH": str(REPO)}
-    t0 = time.monotonic()
+            "except Exception as exc:\n    print(f\"{type(exc).__name__}: {exc}\")\n"
+            "    print(f'seconds {time.monotonic() - t0:.1f}')\n    sys.exit(3)\n")
+    env = {**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}", "PYTHONPATH": str(REPO)}
     done = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True, env=env,
-                          timeout=100)
+                          timeout=150)
     assert done.returncode == 3, done.stderr[-2000:]
-    assert done.stdout.startswith("RayUnavailableError: cannot reach the Ray cluster at 127.0.0.1:9")
-    assert time.monotonic() - t0 < 90  # not a hang (most of it is importing torch)
+    message, seconds = done.stdout.splitlines()
+    assert message.startswith(f"RayUnavailableError: {expected.format(port=port)}"), message
+    assert float(seconds.split()[1]) < 10  # from the manager's start to the error (importing torch is before)
+    assert "Traceback" not in done.stderr, done.stderr[-2000:]
     assert ManagerRegistry(RunStore(tmp_path)).managers() == []  # nothing left registered
 
 

@@ -25,6 +25,7 @@ import torch
 
 from ..config.schema import RunConfig
 from ..config.values import check_choice
+from ..format import shorten
 from . import cifar, idx
 from .registry import (
     DATASETS,
@@ -172,7 +173,7 @@ def _try_download(fetch: Callable[[Path], Any], data_dir: Path | None, download:
     except Exception as exc:  # network down, mirror gone, disk full: all end the same way
         for folder in reversed(new):
             shutil.rmtree(folder, ignore_errors=True)
-        return f"download failed ({type(exc).__name__}: {str(exc)[:300]})"
+        return f"download failed ({type(exc).__name__}: {shorten(str(exc))})"
 
 
 def _arrays_from_torchvision(cls, root: Path, download: bool):

@@ -35,7 +35,14 @@ from typing import Any
 from ..config.schema import RunConfig
 from ..store import RunStore, StoreError, UnknownRunError, check_run_id
 from ..vocabulary import ACTIVE_STATUSES, CANCEL_SHUTDOWN, FINISHED_STATUSES
-from .executors import Executor, ExecutorChoice, choose_executor, default_max_concurrent, open_executor
+from .executors import (
+    MAX_CONCURRENT_ENV,
+    Executor,
+    ExecutorChoice,
+    choose_executor,
+    default_max_concurrent,
+    open_executor,
+)
 from .limits import Limits
 from .liveness import ManagerRegistry, OrphanRecovery
 from .owners import Requester, RunAccess
@@ -67,7 +74,8 @@ class JobManager:
     Args:
         runs_dir: data folder (default ``$FGFF_RUNS_DIR`` or ``./runs``).
         max_concurrent: jobs running at once (default ``$FGFF_MAX_CONCURRENT``, else one per GPU,
-            one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold).
+            one on a CPU-only machine; with Ray, as many as the cluster's CPUs hold, followed as nodes
+            join and leave).
         limits: caps checked at submit (default: ``Limits.from_env()``, no caps when unset).
         access: who may cancel or delete a run when a requester is given (``owners.py``; default
             ``RunAccess.from_env()``, the teacher key in ``$FGFF_TEACHER_KEY``).
@@ -107,8 +115,11 @@ class JobManager:
         self._orphans = OrphanRecovery(self.registry, self.id, heartbeat_timeout, _live_manager_ids)
         _LIVE_MANAGERS.add(self)
         gpus = self._recover_and_open_executor(choice, max_concurrent, warm_worker)
-        self._scheduler = Scheduler(self.store, self.registry, self.id, self.executor, self.max_concurrent, gpus,
-                                    self._orphans, poll_interval=poll_interval)
+        follow = None  # a cluster's capacity, unless the caller or $FGFF_MAX_CONCURRENT fixed the cap
+        if max_concurrent is None and not os.environ.get(MAX_CONCURRENT_ENV, "").strip():
+            follow = getattr(self.executor, "capacity", None)
+        self._scheduler = Scheduler(self.store, self.registry, self.id, self.executor, self._max_concurrent, gpus,
+                                    self._orphans, poll_interval=poll_interval, capacity=follow)
         self._scheduler.start()
         atexit.register(_shutdown_at_exit, weakref.ref(self))
 
@@ -120,8 +131,8 @@ class JobManager:
             self.recover_orphans()
             gpus = gpu_count()
             self.executor: Executor = open_executor(choice, self.store.root, gpus, max_concurrent, warm_worker)
-            self.max_concurrent = (max_concurrent if max_concurrent is not None
-                                   else default_max_concurrent(self.executor))
+            self._max_concurrent = (max_concurrent if max_concurrent is not None
+                                    else default_max_concurrent(self.executor))
             return gpus
         except BaseException:
             if getattr(self, "executor", None) is None:
@@ -144,6 +155,12 @@ class JobManager:
         return f"JobManager({str(self.store.root)!r}, max_concurrent={self.max_concurrent})"
 
     @property
+    def max_concurrent(self) -> int:
+        """Jobs this manager runs at once now (on a Ray cluster without a fixed cap: what its live nodes hold)."""
+        scheduler = getattr(self, "_scheduler", None)
+        return self._max_concurrent if scheduler is None else scheduler.max_concurrent
+
+    @property
     def closed(self) -> bool:
         """True once ``shutdown()`` was called: the manager takes no new runs."""
         return self._closed
@@ -163,6 +180,8 @@ class JobManager:
             from ..engine.device import resolve_device
 
             resolve_device(config.device)  # ValueError if e.g. cuda is asked for on a CPU-only machine
+        else:  # a cluster: ValueError if no node of it has e.g. a GPU
+            getattr(self.executor, "check_placeable", lambda _config: None)(config)
         self.limits.check_memory(config, local=getattr(self.executor, "local_devices", True))  # estimate vs limit
         with self._submit_lock:  # count and insert together, so concurrent submits cannot pass the cap
             self.limits.check(config, self.store.queue.count_active(owner) if self.limits.max_queued_per_owner else 0)

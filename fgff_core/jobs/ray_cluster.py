@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import sys
 import threading
 from collections.abc import Iterator
@@ -15,12 +14,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-RAY_ADDRESS_ENV = "RAY_ADDRESS"
+from .ray_address import (
+    RAY_ADDRESS_ENV,
+    RayUnavailableError,
+    check_address,
+    explain_init_failure,
+    few_connect_retries,
+)
+
 CONNECT_TIMEOUT_S = 10.0
-
-
-class RayUnavailableError(RuntimeError):
-    """Ray cannot be used: not installed, or the cluster at ``RAY_ADDRESS`` cannot be reached."""
 
 
 # -- connecting ---------------------------------------------------------------------------------------
@@ -33,8 +35,9 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
 
     ``address`` (default ``$RAY_ADDRESS``): a running cluster (``host:port``, ``ray://host:port``
     or ``auto``); unset or ``local``: a new local instance without the dashboard (``num_cpus``:
-    its CPUs, default all). An address that does not
-    answer within ``timeout`` seconds raises ``RayUnavailableError`` instead of waiting.
+    its CPUs, default all). An address that does not answer within ``timeout`` seconds, one that is
+    not a Ray head, and a head that refuses this machine's token raise ``RayUnavailableError`` in one
+    line saying what to check (``ray_address``), within seconds.
     """
     try:
         import ray
@@ -51,14 +54,15 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
                                       runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
         return True
     if address != "auto":
-        _check_reachable(address, timeout)
+        check_address(address, timeout)
     import fgff_core
 
     try:  # other machines get this package's code with the job (they need torch, numpy, ... installed)
-        _init_from_lasting_thread(address=address, log_to_driver=False,
-                                  runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
-    except (ConnectionError, RuntimeError, ValueError) as exc:
-        raise RayUnavailableError(f"cannot connect to the Ray cluster at {address}: {exc}") from None
+        with few_connect_retries():
+            _init_from_lasting_thread(address=address, log_to_driver=False,
+                                      runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - Ray raises many kinds (and SystemExit); one line each
+        raise explain_init_failure(address, exc) from None
     return True
 
 
@@ -133,19 +137,6 @@ def _init_from_lasting_thread(**init_args: Any) -> None:
         raise failure[0]
 
 
-def _check_reachable(address: str, timeout: float) -> None:
-    hostport = address.split("://", 1)[-1].rstrip("/")
-    host, _, port = hostport.rpartition(":")
-    if not host or not port.isdigit():
-        raise RayUnavailableError(f"{RAY_ADDRESS_ENV}: expected host:port (or ray://host:port, auto), got {address!r}")
-    try:
-        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
-            pass
-    except OSError as exc:
-        raise RayUnavailableError(f"cannot reach the Ray cluster at {address} ({exc.strerror or exc}); start it "
-                                  f"with `ray start --head` or fix {RAY_ADDRESS_ENV}") from None
-
-
 # -- cluster information ----------------------------------------------------------------------------
 @dataclass(frozen=True)
 class NodeInfo:
@@ -171,10 +162,30 @@ class ClusterInfo:
         nodes = f"{alive} node{'s' if alive != 1 else ''}"
         return f"Ray cluster: {nodes}, {self.cpus_free:g} of {self.cpus_total:g} CPUs free{gpus}"
 
-    def node_rows(self) -> list[dict[str, Any]]:
-        """One row per node (address, alive, CPUs, GPUs), for a table."""
+    def why_no_node_fits(self, cpus: float, gpus: float) -> str | None:
+        """Why no live node could ever take a run asking for ``cpus`` CPUs and ``gpus`` GPUs (None: one could).
+
+        Counts what the nodes have, not what is free now: a run that waits for busy CPUs is not refused.
+        """
+        alive = [n for n in self.nodes if n.alive]
+        if any(n.cpus >= cpus and n.gpus >= gpus for n in alive):
+            return None
+        if gpus and not any(n.gpus >= gpus for n in alive):
+            return (f"no node in the cluster has a GPU (the run asks for one for device cuda; "
+                    f"{_live(alive)} with CPUs only): choose device cpu or add a GPU node")
+        most = max((n.cpus for n in alive if n.gpus >= gpus), default=0)
+        return (f"no node in the cluster has {cpus:g} CPUs{' and a GPU' if gpus else ''} for a run "
+                f"(FGFF_RAY_CPUS_PER_RUN; {_live(alive)}, the largest with {most:g})")
+
+    def node_rows(self, alive: bool | None = None) -> list[dict[str, Any]]:
+        """One row per node (address, alive, CPUs, GPUs), for a table; ``alive``: only the live (True) or the
+        dead (False) ones. Ray lists a node that left for as long as the cluster runs."""
         return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
-                for n in self.nodes]
+                for n in self.nodes if alive is None or n.alive == alive]
+
+
+def _live(alive: list[NodeInfo]) -> str:
+    return f"{len(alive)} live node{'s' if len(alive) != 1 else ''}"
 
 
 def cluster_info() -> ClusterInfo | None:

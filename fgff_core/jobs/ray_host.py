@@ -3,18 +3,27 @@
 ``RayExecutor`` implements the ``Executor`` protocol. Each run is a Ray task (``ray_worker.py``, the
 worker side) with resource requests from its config (``num_cpus``: ``$FGFF_RAY_CPUS_PER_RUN``, default
 1; ``num_gpus=1`` when the run asks for CUDA), so Ray places runs on free CPUs and GPUs across the
-nodes. Workers cannot write the host's SQLite, so a small channel actor pinned to the host's node
-collects the events (start, node, epochs with their significance snapshots, evaluations); a drain
-thread here writes them into the store with ``RunWriter``, so live curves look the same as with local
-jobs. The final metrics and the checkpoint (as bytes) come back as the task's result and are written
-into the run's folder on the host.
+nodes. A run holds its CPUs until it ends: its task never blocks in ``ray.get`` (which would let Ray
+lend them to the next run; see ``ray_worker``), so a node never trains more runs than it has CPUs for,
+however many runs this app or other apps sharing the cluster hand to Ray. Workers cannot write the
+host's SQLite, so a small channel actor pinned to the host's node collects the events (start, node,
+epochs with their significance snapshots, evaluations), sent in batches; a drain thread here writes
+them into the store with ``RunWriter``, so live curves look the same as with local jobs. The final
+metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
+result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
 
-Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it
-with every epoch it sends (cooperative stop after the epoch); a run that has not started yet, or
-one still going ``CANCEL_GRACE_S`` after the request, is cancelled by Ray. Automatic retries are
-off (``max_retries=0``): a rerun would duplicate rows. A worker or node that dies fails its run
-with a readable reason; the other runs go on. Tasks are owned by the app's process (Ray's fate
-sharing), so when the app stops its runs stop too, and the restarted app marks them interrupted.
+A run that no live node could take (``cuda`` on a cluster without GPUs, more CPUs per run than a
+node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at submit, ``start``
+fails it at once, and one still waiting when the node it needed leaves fails within
+``PLACEMENT_CHECK_S`` (all with "no node in the cluster has a GPU ..." or the CPUs it lacks).
+
+Cancel: the drain thread passes the store's cancel flag to the channel, and the worker reads it with
+every batch acknowledged, at least every second (cooperative stop after the epoch); a run that has
+not started yet, or one still going ``CANCEL_GRACE_S`` after the request, is cancelled by Ray.
+Automatic retries are off (``max_retries=0``): a rerun would duplicate rows. A worker or node that
+dies fails its run with a readable reason; the other runs go on. Tasks are owned by the app's
+process (Ray's fate sharing), so when the app stops its runs stop too, and the restarted app marks
+them interrupted.
 """
 
 from __future__ import annotations
@@ -24,12 +33,13 @@ import logging
 import os
 import threading
 import time
+from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .._files import atomic_write
 from ..config.schema import RunConfig
-from ..format import duration
+from ..format import duration, shorten
 from ..store import CHECKPOINT_NAME, RunStore, RunWriter
 from ..vocabulary import RunStatus, stopped
 from .ray_cluster import cluster_info, connect, disconnect
@@ -37,16 +47,23 @@ from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
+PLACEMENT_CHECK_S = 1.0  # how often runs waiting in Ray's queue are checked against the live nodes
 LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
+
+
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's text, cut at a sentence or word end when long."""
+    text = str(exc).strip()
+    return shorten(text.splitlines()[0]) if text else ""
 
 
 def ray_failure_reason(exc: BaseException) -> str:
     """A readable reason for a run whose Ray task did not return (worker or node gone, ...)."""
     from ray import exceptions as rex
 
-    first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ""
+    first = first_line(exc)
     if isinstance(exc, rex.NodeDiedError):
         return f"the Ray node running this run left the cluster ({first})"
     if isinstance(exc, rex.WorkerCrashedError | rex.LocalRayletDiedError):
@@ -57,10 +74,22 @@ def ray_failure_reason(exc: BaseException) -> str:
     return f"Ray: {type(exc).__name__}: {first}"
 
 
+class TrainingSpan(NamedTuple):
+    """When a run's task held its CPUs on its node (the node's ``time.time()``), as the task reported it."""
+
+    run_id: str
+    node: str
+    start: float
+    end: float
+
+
 @dataclass
 class _RayRun:
     writer: RunWriter
     ref: Any = None
+    gpus: int = 0
+    node: str = ""
+    unplaceable: str | None = None  # why it was taken out of Ray's queue (its node left)
     started: bool = False
     stop_flag: int = 0
     stop_sent_at: float | None = None
@@ -72,6 +101,7 @@ class RayExecutor:
     """One Ray task per run; events drained into the store on this host (see the module doc)."""
 
     local_devices = False  # runs use the cluster's devices: do not check CUDA on the app's host
+    SPANS_KEPT = 1000
 
     def __init__(self, runs_dir: str | os.PathLike, address: str | None = None, cpus_per_run: int | None = None,
                  poll_interval: float = 0.1, owns_ray: bool = False) -> None:
@@ -89,9 +119,11 @@ class RayExecutor:
                                                           scheduling_strategy=here).remote()
         self._task = ray.remote(train_on_worker)
         self._runs: dict[str, _RayRun] = {}
+        self.spans: deque[TrainingSpan] = deque(maxlen=self.SPANS_KEPT)  # the last runs' times on their nodes
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._problem: str | None = None
+        self._placement_checked = 0.0
         self.poll_interval = poll_interval
         self._thread = threading.Thread(target=self._drain_loop, name="fgff-ray-drain", daemon=True)
         self._thread.start()
@@ -101,6 +133,16 @@ class RayExecutor:
         info = cluster_info()
         return max(1, int((info.cpus_total if info else 1) // self.cpus_per_run))
 
+    def check_placeable(self, config: RunConfig) -> None:
+        """ValueError (naming ``device`` or the CPUs per run) when no live node of the cluster could take the run."""
+        reason = self._why_unplaceable(self._gpus_for(config))
+        if reason:
+            raise ValueError(f"device: {reason}" if "GPU (" in reason else reason)
+
+    def _why_unplaceable(self, gpus: int) -> str | None:
+        info = cluster_info()
+        return None if info is None else info.why_no_node_fits(self.cpus_per_run, gpus)
+
     def _gpus_for(self, config: RunConfig) -> int:
         if config.device.startswith("cuda"):
             return 1
@@ -109,10 +151,15 @@ class RayExecutor:
 
     # -- Executor protocol ---------------------------------------------------------------------
     def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
-        run = _RayRun(writer=self.store.writer(run_id))
+        run = _RayRun(writer=self.store.writer(run_id), gpus=self._gpus_for(config))
         with self._lock:
             self._runs[run_id] = run
-        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=self._gpus_for(config), max_retries=0,
+        reason = self._why_unplaceable(run.gpus)
+        if reason:  # Ray would keep it waiting for a node that is not there
+            run.writer.finish(RunStatus.FAILED, error=reason)
+            run.ended = True
+            return None
+        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
                                      name=f"fgff-run-{run_id}").remote(run_id, config.to_json(), self._channel,
                                                                        self.cpus_per_run)
         return None  # the worker's pid is recorded when it reports its node
@@ -159,7 +206,7 @@ class RayExecutor:
                 self._drain_once()
                 problem, failing_since = None, None
             except Exception as exc:  # noqa: BLE001 - keep draining; say it once
-                problem = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+                problem = f"{type(exc).__name__}: {first_line(exc)}"
                 failing_since = failing_since or time.monotonic()
                 if time.monotonic() - failing_since > LOST_AFTER_S:
                     self._fail_all(f"lost contact with the Ray cluster for {duration(LOST_AFTER_S)} ({problem})")
@@ -190,6 +237,9 @@ class RayExecutor:
         now = time.monotonic()
         for run_id, run in runs.items():
             self._pass_stop_request(run_id, run, now)
+        if now - self._placement_checked > PLACEMENT_CHECK_S:
+            self._placement_checked = now
+            self._fail_unplaceable([run for run in runs.values() if not run.started and not run.unplaceable])
         if not runs:
             return
         refs = [run.ref for run in runs.values()]
@@ -201,6 +251,19 @@ class RayExecutor:
             for run_id, run in runs.items():
                 if run.ref in done:
                     self._finish(run_id, run)
+
+    def _fail_unplaceable(self, waiting: list[_RayRun]) -> None:
+        """Take the runs waiting in Ray's queue that no live node could take any more out of it (they fail)."""
+        import ray
+
+        reasons: dict[int, str | None] = {}
+        for run in waiting:
+            if run.gpus not in reasons:
+                reasons[run.gpus] = self._why_unplaceable(run.gpus)
+            if reasons[run.gpus]:
+                run.unplaceable = reasons[run.gpus]
+                with contextlib.suppress(Exception):
+                    ray.cancel(run.ref)
 
     def _pass_stop_request(self, run_id: str, run: _RayRun, now: float) -> None:
         import ray
@@ -226,7 +289,8 @@ class RayExecutor:
                 continue
             writer = run.writer
             if kind == "node":
-                writer.set_node(payload.label())
+                run.node = payload.label()
+                writer.set_node(run.node)
                 self.store.queue.set_pid(run_id, payload.pid)
                 run.started = True
             elif kind == "started":
@@ -244,10 +308,13 @@ class RayExecutor:
             outcome = RemoteOutcome(*ray.get(run.ref))
         except rex.TaskCancelledError:  # a kill, a run that never started, or one that did not stop in time
             end = stopped(run.stop_flag)
-            outcome = RemoteOutcome(end.status.value, error=end.reason)
+            outcome = (RemoteOutcome(RunStatus.FAILED.value, error=run.unplaceable) if run.unplaceable
+                       else RemoteOutcome(end.status.value, error=end.reason))
         except rex.RayError as exc:
             outcome = RemoteOutcome(RunStatus.FAILED.value, error=ray_failure_reason(exc),
                                     error_detail=f"{type(exc).__name__}: {exc}")
+        if outcome.trained is not None:
+            self.spans.append(TrainingSpan(run_id, run.node, *outcome.trained))
         checkpoint = None
         if outcome.checkpoint:
             checkpoint = atomic_write(self.store.run_dir(run_id, create=True) / CHECKPOINT_NAME, outcome.checkpoint)

@@ -48,10 +48,14 @@ class Scheduler:
         gpus: GPUs to spread local runs over (0: none; more than one: each run is given the least used).
         recover_orphans: marks the runs of dead managers interrupted; called every ``ORPHAN_SWEEP_INTERVAL``.
         poll_interval: seconds between ticks while a run of this manager is active.
+        capacity: when given (a Ray cluster's ``capacity``), ``max_concurrent`` follows it, asked at most every
+            ``CAPACITY_INTERVAL`` seconds: a node that joins is used at once, one that leaves lowers the cap
+            (runs already started go on).
     """
 
     HEARTBEAT_INTERVAL = 1.0
     ORPHAN_SWEEP_INTERVAL = 5.0
+    CAPACITY_INTERVAL = 1.0
     # With no job of its own active, only the heartbeat is due: a submit or cancel wakes the scheduler at
     # once, so an idle server does not query the store ``1 / poll_interval`` times a second.
     IDLE_POLL_INTERVAL = HEARTBEAT_INTERVAL
@@ -59,10 +63,11 @@ class Scheduler:
 
     def __init__(self, store: RunStore, registry: ManagerRegistry, manager_id: str, executor: Executor,
                  max_concurrent: int, gpus: int, recover_orphans: Callable[[], object], *,
-                 poll_interval: float = 0.05) -> None:
+                 poll_interval: float = 0.05, capacity: Callable[[], int] | None = None) -> None:
         self.store, self.registry, self.manager_id = store, registry, manager_id
         self.executor, self.max_concurrent, self.gpus = executor, max_concurrent, gpus
         self._recover_orphans = recover_orphans
+        self._capacity, self._capacity_asked = capacity, time.monotonic()
         self.poll_interval = poll_interval
         self._active: dict[str, int | None] = {}  # run_id -> GPU slot
         self._killed: set[str] = set()  # runs stopped with kill(): cancelled, not failed
@@ -196,7 +201,22 @@ class Scheduler:
             self._unrecorded[run_id] = end  # written now, or at a later tick if the store refuses it
         self._record_pending()
 
+    def _follow_capacity(self) -> None:
+        now = time.monotonic()
+        if self._capacity is None or now - self._capacity_asked < self.CAPACITY_INTERVAL:
+            return
+        self._capacity_asked = now
+        try:
+            cap = self._capacity()
+        except Exception as exc:  # noqa: BLE001 - keep the last cap; the executor says when the cluster is gone
+            log.debug("job scheduler: cannot read the cluster's capacity: %s", exc)
+            return
+        if cap != self.max_concurrent:
+            log.info("job scheduler: %d jobs at once (was %d): the cluster's nodes changed", cap, self.max_concurrent)
+            self.max_concurrent = cap
+
     def _start_queued(self) -> None:
+        self._follow_capacity()
         while len(self._active) < self.max_concurrent:
             run_id = self.store.queue.next_queued(self.manager_id)
             if run_id is None or not self.store.queue.claim(run_id, self.manager_id):

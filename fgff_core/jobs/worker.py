@@ -21,6 +21,7 @@ from ..config.schema import RunConfig
 from ..data.loading import DatasetNotFoundError
 from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from ..engine.runtime import retain_freed_memory
+from ..format import shorten
 from ..store import (
     CHECKPOINT_NAME,
     FINAL_COLUMNS,
@@ -62,7 +63,7 @@ def failure_reason(exc: BaseException) -> str:
         return str(exc)
     if (oom and isinstance(exc, oom)) or (isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()):
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else "out of memory"
-        return (f"GPU out of memory: {first[:300]}. Hint: use fewer or smaller layers, a minibatch "
+        return (f"GPU out of memory: {shorten(first)}. Hint: use fewer or smaller layers, a minibatch "
                 f"(batch_size), a smaller eval_chunk or train_subset, or run fewer jobs at once (max_concurrent).")
     if isinstance(exc, MemoryError):
         return ("out of host memory (RAM). Hint: use a smaller train_subset, smaller layers or run fewer jobs "
