@@ -258,8 +258,8 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     ``launch.live_refresh``; the whole page once more when it ends). One view, so one timer: with two (status
     and curves), a finished run once showed no curves in CI, most likely their timers racing the page's last
     rerun. ``who``: this browser session, for the Cancel button."""
-    run = jm.store.run(run_id)
-    metrics = jm.store.metrics(run_id)
+    run = jm.store.live.run(run_id)  # live reads: shared with other sessions' ticks (fgff_core.store.live)
+    metrics = jm.store.live.metrics(run_id)
     progress = run_progress(run, metrics)
     st.subheader(f"{run.get('name') or run_id} · {algo_label(algo)} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
@@ -267,7 +267,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     phase = launch.startup_phase(run)
     if phase:
         text += f" · {phase}"
-    ahead = launch.queue_position(jm.store.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
+    ahead = launch.queue_position(jm.store.live.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
     if ahead is not None:
         text += f" · {launch.queue_text(ahead)}"
     bar.progress(progress.fraction, text=text)
@@ -305,4 +305,4 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
 
 
 live_view(live_run, jm, run_id, shown_cfg, shown_algo, requester(),
-          statuses=lambda: run_statuses(jm.store.runs(), [run_id]), every=refresh_s)
+          statuses=lambda: run_statuses(jm.store.live.runs(), [run_id]), every=refresh_s)
