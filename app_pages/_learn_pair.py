@@ -27,7 +27,7 @@ POLL_SECONDS = 1.0  # the pair's progress is redrawn this often while it trains
 def pair_progress(store: RunStore, run_ids: Mapping[str, str]) -> None:
     """The progress of each run of the pair (``run_ids``: algorithm -> run id), a live view while it trains."""
     for algo, run_id in run_ids.items():
-        p = run_progress(store.run(run_id), None)
+        p = run_progress(store.live.run(run_id), None)
         st.progress(p.fraction, text=f"{algo_label(algo)}: {p.text()}")
 
 
@@ -58,7 +58,8 @@ def pair_panel(cfg: RunConfig, stored_model: Callable[[str], tuple]) -> None:
         return
     if not pair.all_done:  # the page reruns when a run ends: with the comparison, or with why one must train again
         run_ids = {algo: row["run_id"] for algo, row in found.items()}
-        live_view(pair_progress, jm.store, run_ids, statuses=lambda: run_statuses(jm.store.runs(), run_ids.values()),
+        live_view(pair_progress, jm.store, run_ids,
+                  statuses=lambda: run_statuses(jm.store.live.runs(), run_ids.values()),
                   every=POLL_SECONDS, shown=[row["status"] for row in found.values()])
         return
     cols = st.columns(2)

@@ -19,6 +19,7 @@ from fgff_core.jobs import JobManager, Requester, RunAccess
 from fgff_core.jobs.owners import OWNER_PARAM, new_owner_token, owner_token_or_none
 from fgff_core.jobs.polling import Polling
 from fgff_core.public import server_problem
+from fgff_core.store import ticking
 from fgff_core.vocabulary import algo_label
 
 LOG = logging.getLogger("fgff_explorer")
@@ -27,6 +28,8 @@ OWNER_KEY = "owner_token"  # session state: this browser session's owner token
 TEACHER_KEY = "teacher_key"  # session state of the sidebar's teacher-key box
 REFUSED_KEY = "run_action_refused"  # session state: why the last cancel/delete/rename was refused
 _EXPLAINED_KEY = "_runs_left_out_with_a_reason"  # runs of the link this page said it leaves out, and why
+TICK_MAX_AGE_S = 0.9  # a live view's own rerun reads what any session read this recently (fgff_core.store.live);
+# under the shortest redraw interval of a run (1 s), so that a lone session's ticks still read the store each time
 
 
 def job_manager() -> JobManager:
@@ -220,15 +223,23 @@ def live_view(view: Callable[..., None], *args: Any, statuses: Callable[[], Sequ
 
     ``statuses()``: the run statuses of what the view shows, read now. ``shown``: the statuses the page drew
     outside the view (its run pickers), by default ``statuses()`` now. ``view`` reads only its arguments: a
-    fragment rerun calls it again with those of the page's last full run."""
+    fragment rerun calls it again with those of the page's last full run.
+
+    The view's own reruns (not its first draw with the page) run inside ``fgff_core.store.ticking``: what they read
+    through ``store.live`` (the run table, a run's row, its metrics) is shared by every browser session for
+    ``TICK_MAX_AGE_S``, so twenty pages ticking at once cost the store one table query, not twenty."""
     polling = Polling.start(statuses() if shown is None else shown, every)
+    first = [True]  # the draw with the page reads fresh: what it shows after a click is never older than the click
 
     def poll() -> None:
-        try:
-            view(*args)
-        except Exception:  # noqa: BLE001 - a sentence in the page, the traceback in the server log only
-            page_failed()
-        if polling.rerun_page(statuses()):
+        with ticking(0.0 if first[0] else TICK_MAX_AGE_S):
+            first[0] = False
+            try:
+                view(*args)
+            except Exception:  # noqa: BLE001 - a sentence in the page, the traceback in the server log only
+                page_failed()
+            rerun = polling.rerun_page(statuses())
+        if rerun:
             st.rerun()  # pickers and controls outside the view catch up; the fresh page stops an idle timer
 
     st.fragment(run_every=polling.every)(poll)()

@@ -186,7 +186,7 @@ def show_comparison(store: RunStore, run_ids: list[str], display: Display) -> No
 
 
 def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
-    runs_now = store.runs().set_index("run_id").loc[run_ids].reset_index()
+    runs_now = store.live.runs().set_index("run_id").loc[run_ids].reset_index()
     distinct = compare.distinct_runs(runs_now)
     if distinct.repeats:
         st.caption(f"{len(distinct.repeats)} selected run(s) repeat another run's config and seed, so they are counted "
@@ -205,7 +205,7 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
     for row in failed.to_dict("records"):
         st.error(f"{row['name']} failed: {run_failure(row['error'])}")
 
-    long = store.metrics_long(run_ids)
+    long = store.live.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
     cols = st.columns(2)
@@ -248,5 +248,5 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
         st.dataframe(pd.DataFrame({k: {f: str(v) for f, v in c.to_dict().items()} for k, c in keyed.items()}))
 
 
-live_view(show_comparison, jm.store, chosen, display, statuses=lambda: run_statuses(jm.store.runs(), chosen),
+live_view(show_comparison, jm.store, chosen, display, statuses=lambda: run_statuses(jm.store.live.runs(), chosen),
           every=POLL_SECONDS, shown=run_statuses(runs, chosen))

@@ -112,7 +112,7 @@ def show_maps(store: RunStore, jobs: EmbeddingJobs, run_ids: list[str], layer: i
     """
     algos = {}
     for col, rid in zip(st.columns(len(run_ids)), run_ids):
-        run = store.run(rid)
+        run = store.live.run(rid)
         algos[rid] = algo_label(run["algo"])
         col.subheader(f"{run['name']} ({algos[rid]})")
     embeddings = {}

@@ -82,7 +82,7 @@ def show_run(store: RunStore, rid: str, history: list, display: Display) -> None
     """One run's matrix, its factors and (once it has a checkpoint) factor vs. activity; ``history``: its
     significance as the page read it (re-read here while the run trains)."""
     epoch = display.epoch
-    run = store.run(rid)
+    run = store.live.run(rid)
     algo = algo_label(run["algo"])
     st.subheader(f"{run['name']} ({algo})")
     history = store.significance(rid) if is_active(run["status"]) else history
@@ -126,6 +126,6 @@ def show_runs(store: RunStore, histories: dict[str, list], display: Display) -> 
 
 display = Display(animate=view == "Animation", scale=scale, sort=sort, epoch=epoch)
 live_view(show_runs, jm.store, {r: histories.get(r, []) for r in chosen}, display,
-          statuses=lambda: run_statuses(jm.store.runs(), chosen), every=POLL_SECONDS, shown=shown)
+          statuses=lambda: run_statuses(jm.store.live.runs(), chosen), every=POLL_SECONDS, shown=shown)
 st.divider()
 ablation_section(jm.store, chosen)

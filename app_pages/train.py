@@ -39,6 +39,8 @@ from fgff_core.vocabulary import RunStatus, algo_label, trains_factors
 FIELDS = form_fields()
 KEY = "cfg_{}".format  # widget key of a config field
 STATE = "train_config"  # the last valid config of this session, as a dict
+JOINED_KEY = "joined_run"  # the run this session's Start joined (another browser's, same config and seed)
+OWN_ERROR_KEY = "own_run_error"  # why "Train my own" could not start
 
 jm = job_manager()
 st.title("Train a Forward-Forward network")
@@ -200,19 +202,31 @@ if estimate is not None:
 clicked = start_slot.button("Start training", type="primary", disabled=config is None or not confirmed,
                             icon=":material/play_arrow:", width="stretch")
 if clicked and config is not None and confirmed:
-    twin = launch.active_twin(runs_now, config)
-    if twin is not None:  # a second click (or a second tab) while the same run is waiting or training
-        st.info(f"The same run (config and seed) is already queued or running as {twin}: showing it instead of "
-                "starting another.")
-        shown_run = twin
-        set_selected_run_ids([twin])
+    try:  # a run with the same config and seed that is queued or running is joined, not queued again
+        started = jm.submit_or_join(config, owner=session_owner())
+    except ValueError as exc:
+        st.error(f"Could not start: {exc}")
     else:
-        try:
-            shown_run = jm.submit(config, owner=session_owner())
-        except ValueError as exc:
-            st.error(f"Could not start: {exc}")
-        else:
-            set_selected_run_ids([shown_run])
+        shown_run = started.run_id
+        set_selected_run_ids([shown_run])
+        if started.joined and jm.store.run(shown_run).get("owner") == session_owner():  # a second click
+            st.info(f"The same run (config and seed) is already queued or running as {shown_run}: showing it "
+                    "instead of starting another.")
+        elif started.joined:
+            st.session_state[JOINED_KEY] = shown_run
+
+
+def _own_run(config: Mapping[str, Any]) -> None:
+    """The shared run's button: the same config with a seed nobody used, as this session's own run."""
+    try:
+        own = jm.submit_with_free_seed(config, owner=session_owner())
+    except ValueError as exc:
+        st.session_state[OWN_ERROR_KEY] = str(exc)
+        return
+    st.session_state.pop(JOINED_KEY, None)
+    set_selected_run_ids([own])
+    st.session_state[KEY("seed")] = jm.store.run(own)["config"]["seed"]  # the form shows what trains
+
 
 # -- the selected run, live --------------------------------------------------------------------
 run_id = shown_run
@@ -224,6 +238,17 @@ if RUN_PARAM not in st.query_params:
 
 shown = jm.store.run(run_id)
 shown_cfg = shown.get("config") or {}
+if shown.get("owner") != session_owner():  # e.g. twenty students pressed Start on the same preset: one run
+    watching = "you are watching the run your class started; train your own with another seed."
+    if st.session_state.get(JOINED_KEY) == run_id:
+        watching = f"Your Start joined a run with the same configuration and seed: {watching}"
+    note, own = st.columns([5, 1], vertical_alignment="center")
+    note.info(watching[0].upper() + watching[1:], icon=":material/group:")
+    if shown_cfg:
+        own.button("Train my own", key="own_run", on_click=_own_run, args=(shown_cfg,), icon=":material/person:",
+                   width="stretch", help="The same configuration with a seed no run used yet, as your own run.")
+if OWN_ERROR_KEY in st.session_state:
+    st.error(f"Could not start your own run: {st.session_state.pop(OWN_ERROR_KEY)}")
 shown_algo = str(shown.get("algo") or shown_cfg.get("algo", "fgff"))
 refresh_s = launch.live_refresh(shown_cfg, runs_now) if shown_cfg else launch.REFRESH_MIN_S
 
@@ -233,8 +258,8 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     ``launch.live_refresh``; the whole page once more when it ends). One view, so one timer: with two (status
     and curves), a finished run once showed no curves in CI, most likely their timers racing the page's last
     rerun. ``who``: this browser session, for the Cancel button."""
-    run = jm.store.run(run_id)
-    metrics = jm.store.metrics(run_id)
+    run = jm.store.live.run(run_id)  # live reads: shared with other sessions' ticks (fgff_core.store.live)
+    metrics = jm.store.live.metrics(run_id)
     progress = run_progress(run, metrics)
     st.subheader(f"{run.get('name') or run_id} · {algo_label(algo)} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
@@ -242,7 +267,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     phase = launch.startup_phase(run)
     if phase:
         text += f" · {phase}"
-    ahead = launch.queue_position(jm.store.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
+    ahead = launch.queue_position(jm.store.live.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None
     if ahead is not None:
         text += f" · {launch.queue_text(ahead)}"
     bar.progress(progress.fraction, text=text)
@@ -280,4 +305,4 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
 
 
 live_view(live_run, jm, run_id, shown_cfg, shown_algo, requester(),
-          statuses=lambda: run_statuses(jm.store.runs(), [run_id]), every=refresh_s)
+          statuses=lambda: run_statuses(jm.store.live.runs(), [run_id]), every=refresh_s)

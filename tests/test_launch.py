@@ -27,6 +27,18 @@ def test_twin_is_a_queued_or_running_run_with_the_same_config_and_seed():
     assert plan.to_submit == [1] and plan.twins == {0: "c", 2: "b"}
 
 
+def test_a_free_seed_is_the_smallest_above_the_configs_that_no_stored_run_of_that_config_used():
+    cfg = preset_config("quick-digits", "fgff")
+    runs = table(("a", "done", cfg), ("b", "queued", cfg.replace(seed=1)), ("c", "failed", cfg.replace(seed=3)),
+                 ("d", "running", cfg.replace(seed=2, algo="ff")))  # another config's seed 2 does not count
+    assert launch.free_seed(runs, cfg) == 2
+    assert launch.free_seed(runs, cfg.replace(seed=3)) == 4
+    assert launch.free_seed(runs, cfg.replace(algo="ff")) == 1
+    assert launch.free_seed(pd.DataFrame(), cfg) == 1
+    with pytest.raises(ValueError, match="seed: every seed"):
+        launch.free_seed(table(("a", "done", cfg.replace(seed=launch.SEED_MAX))), cfg.replace(seed=launch.SEED_MAX - 1))
+
+
 def test_a_running_run_is_redrawn_about_once_per_expected_epoch():
     quick = preset_config("quick-digits", "fgff")  # 200 epochs in a few seconds: the one-second floor
     assert launch.live_refresh(quick, pd.DataFrame()) == launch.REFRESH_MIN_S

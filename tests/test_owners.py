@@ -128,3 +128,22 @@ def test_the_per_owner_limit_counts_each_session_alone(tmp_path):
         runs = jm.store.runs()
         assert (newest_active_run(runs, a), newest_active_run(runs, b)) == (first, second)
         jm.shutdown(timeout=0.2)
+
+
+def test_a_class_pressing_start_at_once_shares_one_run_and_own_runs_get_distinct_free_seeds(tmp_path):
+    """Issue 39 item 3: twenty sessions submitting the same config and seed at once get one run (looked up and
+    queued under one lock), and twenty asking for their own run get twenty seeds nobody used."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with JobManager(tmp_path, max_concurrent=1, executor=IdleExecutor()) as jm:
+        owners_ = [new_owner_token() for _ in range(20)]
+        with ThreadPoolExecutor(20) as pool:
+            joined = list(pool.map(lambda o: jm.submit_or_join(SMALL, owner=o), owners_))
+        shared = {j.run_id for j in joined}
+        assert len(shared) == 1 and sum(not j.joined for j in joined) == 1 and len(jm.store.runs()) == 1
+        with ThreadPoolExecutor(20) as pool:
+            own = list(pool.map(lambda o: jm.submit_with_free_seed(SMALL, owner=o), owners_))
+        seeds = sorted(jm.store.run(r)["config"]["seed"] for r in own)
+        assert seeds == list(range(1, 21))  # seed 0 is the shared run's
+        assert [jm.store.run(r)["owner"] for r in own] == owners_
+        jm.shutdown(timeout=0.2)

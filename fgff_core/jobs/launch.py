@@ -6,6 +6,8 @@ first), so the Train and Compare pages only draw the answers:
 
 - ``active_twin`` / ``plan_launch``: a launch identical in config and seed to a run that is queued or
   running is not submitted again (one click, one launch, even when Enter submitted the form first).
+  ``free_seed``: the seed of one's own run of that config instead (a class pressing Start on the same
+  preset shares one run; each student may then train their own).
 - ``over_time_limit``: whether a page asks before starting, from ``estimate.estimate_training`` (seconds of
   training: the config's counted work times this server's measured speed) and ``eta_limit_seconds``;
   ``live_refresh``, how often a running run is redrawn.
@@ -14,6 +16,7 @@ first), so the Train and Compare pages only draw the answers:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -30,6 +33,7 @@ from .estimate import TrainingEstimate, estimate_training
 ETA_LIMIT_ENV = "FGFF_WARN_ETA_SECONDS"
 DEFAULT_ETA_LIMIT_S = 600.0
 REFRESH_MIN_S, REFRESH_MAX_S = 1.0, 5.0
+SEED_MAX: int = next(f for f in dataclasses.fields(RunConfig) if f.name == "seed").metadata["max"]
 
 
 def run_key(config: RunConfig | Mapping[str, Any]) -> str:
@@ -48,6 +52,29 @@ def active_twin(runs: pd.DataFrame, config: RunConfig | Mapping[str, Any]) -> st
         if row.get("config") and run_key(row["config"]) == key:
             return str(row["run_id"])
     return None
+
+
+def free_seed(runs: pd.DataFrame, config: RunConfig | Mapping[str, Any]) -> int:
+    """The smallest seed above ``config``'s that no stored run (of any status) of otherwise the same config
+    used, so that a run with it is new and nobody else's twin. ValueError when no seed is left below the
+    schema's maximum (``SEED_MAX``)."""
+    cfg = RunConfig.coerce(config)
+    used: set[int] = set()
+    if not runs.empty:
+        key = run_key(cfg.to_dict() | {"seed": 0})
+        for stored in runs["config"]:
+            if isinstance(stored, Mapping) and "seed" in stored:
+                try:
+                    if run_key({**stored, "seed": 0}) == key:
+                        used.add(int(stored["seed"]))
+                except (TypeError, ValueError):  # a config an older version stored: not this one
+                    continue
+    seed = cfg.seed + 1
+    while seed in used:
+        seed += 1
+    if seed > SEED_MAX:
+        raise ValueError(f"seed: every seed from {cfg.seed + 1} to {SEED_MAX} is taken by a run of this config")
+    return seed
 
 
 class LaunchPlan(NamedTuple):

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import os
 import threading
 import time
 import uuid
 import weakref
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 from ..config.schema import RunConfig
 from ..store import RunStore, StoreError, UnknownRunError, check_run_id
 from ..vocabulary import ACTIVE_STATUSES, CANCEL_SHUTDOWN, FINISHED_STATUSES
+from . import launch
 from .executors import (
     MAX_CONCURRENT_ENV,
     Executor,
@@ -48,6 +50,13 @@ from .liveness import ManagerRegistry, OrphanRecovery
 from .owners import Requester, RunAccess
 from .scheduler import Scheduler, gpu_count
 from .space import MIN_FREE_BYTES
+
+
+class Submitted(NamedTuple):
+    """What ``JobManager.submit_or_join`` did: the run to follow, and whether it was already queued or running."""
+
+    run_id: str
+    joined: bool  # True: an identical run (config and seed) was queued or running, nothing new was queued
 
 
 class JobError(RuntimeError):
@@ -111,7 +120,7 @@ class JobManager:
             choice.release()
             raise
         self._closed = False
-        self._submit_lock = threading.Lock()
+        self._submit_lock = threading.RLock()  # submit_or_join holds it around submit
         self._orphans = OrphanRecovery(self.registry, self.id, heartbeat_timeout, _live_manager_ids)
         _LIVE_MANAGERS.add(self)
         gpus = self._recover_and_open_executor(choice, max_concurrent, warm_worker)
@@ -188,6 +197,28 @@ class JobManager:
             run_id = self.store.create_run(config, name=name, owner=owner, manager_id=self.id)
         self._scheduler.wake()
         return run_id
+
+    def submit_or_join(self, config: RunConfig | Mapping[str, Any], name: str | None = None,
+                       owner: str | None = None) -> Submitted:
+        """Queue a run, unless one with the same config and seed is queued or running (``launch.active_twin``):
+        then that run is returned with ``joined=True`` and nothing is queued. Looked up and queued under the
+        submit lock, so that a class pressing Start on the same preset at once shares one run, not a few."""
+        config = RunConfig.coerce(config)
+        with self._submit_lock:
+            twin = launch.active_twin(self.store.runs(), config)
+            if twin is not None:
+                return Submitted(twin, True)
+            return Submitted(self.submit(config, name=name, owner=owner), False)
+
+    def submit_with_free_seed(self, config: RunConfig | Mapping[str, Any], name: str | None = None,
+                              owner: str | None = None) -> str:
+        """Queue ``config`` with the smallest seed above its own that no stored run of that config used
+        (``launch.free_seed``): one's own run instead of a shared one. Chosen and queued under the submit lock,
+        so that students pressing at once get distinct seeds."""
+        config = RunConfig.coerce(config)
+        with self._submit_lock:
+            seed = launch.free_seed(self.store.runs(), config)
+            return self.submit(dataclasses.replace(config, seed=seed), name=name, owner=owner)
 
     def resubmit(self, run_id: str, name: str | None = None, owner: str | None = None) -> str:
         """Queue a new run with the config of ``run_id`` (e.g. an interrupted one)."""

@@ -2,8 +2,9 @@
 
 From the bottom up: ``errors`` (what can go wrong, a full disk told apart), ``schema`` (the database
 file, names and checks), ``snapshots`` (how significance is stored), ``queue`` (``RunQueue``: the
-scheduler's side), ``writer`` (``RunWriter``: what a training run writes), ``runs`` (``RunStore``:
-lifecycle and reading), ``archive`` (``export_run``, ``import_checkpoint``), ``uploads`` (an uploaded
+scheduler's side), ``writer`` (``RunWriter``: what a training run writes), ``live`` (``LiveReads``: the
+reads of live views, shared across sessions for a second), ``runs`` (``RunStore``: lifecycle and reading),
+``archive`` (``export_run``, ``import_checkpoint``), ``uploads`` (an uploaded
 file checked before the store opens it). Each imports only those before it.
 """
 
@@ -13,6 +14,7 @@ _EXPORTS = {
     **exports_of("..vocabulary", "ACTIVE_STATUSES", "CANCEL_NONE", "CANCEL_SHUTDOWN", "CANCEL_USER",
                  "FINISHED_STATUSES", "RunStatus"),
     **exports_of(".archive", "ExportError", "export_run", "import_checkpoint"),
+    **exports_of(".live", "LiveReads", "ticking"),
     **exports_of(".runs", "RunStore"),
     **exports_of(".schema", "CHECKPOINT_NAME", "DB_NAME", "DEFAULT_RUNS_DIR", "EPOCH_COLUMNS", "EVAL_COLUMNS",
                  "FINAL_COLUMNS", "LONG_FRAME_COLUMNS", "METRIC_COLUMNS", "METRICS_FRAME_COLUMNS", "RUNS_DIR_ENV",

@@ -37,6 +37,7 @@ from ..config.values import check_choice
 from ..vocabulary import ACTIVE_STATUSES, CANCEL_USER, FINISHED_STATUSES, RunStatus, has_factors, stopped
 from . import snapshots
 from .errors import StoreError, UnknownRunError
+from .live import LiveReads
 from .queue import RunQueue
 from .schema import (
     ACTIVE_IN,
@@ -69,6 +70,11 @@ class RunStore(Database):
 
     def __repr__(self) -> str:
         return f"RunStore({str(self.root)!r})"
+
+    @functools.cached_property
+    def live(self) -> LiveReads:
+        """This store's reads for live views, shared across the sessions that use this store object (``live.py``)."""
+        return LiveReads(self)
 
     # -- paths --------------------------------------------------------------------------------
     def artifact_path(self, run_id: str, name: str) -> Path:
@@ -256,9 +262,9 @@ class RunStore(Database):
 
     def metrics(self, run_id: str) -> pd.DataFrame:
         """One row per (layer, epoch) in training order; accuracies are NaN where not evaluated."""
-        self._require(run_id)
         cols = ", ".join(METRICS_FRAME_COLUMNS)
-        with self.connection() as con:
+        with self.connection() as con:  # one connection: live views call this every second (live.py)
+            self._status(con, run_id)  # UnknownRunError for a run the store does not hold
             rows = con.execute(f"SELECT {cols} FROM epochs WHERE run_id = ? ORDER BY step, layer",
                                (run_id,)).fetchall()
         return _metrics_frame(rows)

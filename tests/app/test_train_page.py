@@ -310,3 +310,31 @@ def test_ff_run_at_chance_gets_a_hint_and_one_accuracy_column(runs_dir):
     assert any("chance level (11.35 %" in w.value and "only 30 training steps" in w.value for w in at.warning)
     assert list(at.dataframe[0].value.columns) == ["accuracy (%)"]
     assert "Test accuracy without significance" not in [m.label for m in at.metric]
+
+
+def test_a_start_joined_to_another_sessions_run_says_so_and_trains_its_own_in_one_click(runs_dir, jm, monkeypatch):
+    """Issue 39 item 3: a class pressing Start on the same preset shares one run (same config and seed); each
+    page says so and offers the same config with a seed nobody used as the student's own run."""
+    from fgff_core.jobs.owners import OWNER_PARAM, new_owner_token
+    from fgff_core.jobs.scheduler import Scheduler
+
+    monkeypatch.setattr(Scheduler, "ORPHAN_SWEEP_INTERVAL", float("inf"))  # the other session's run stays queued
+    preset = PRESETS["quick-digits"].config()
+    shared = jm.store.create_run(preset, name="the class's run", owner=new_owner_token())
+    at = app()
+    button(at, "Start training").click().run()
+    assert not at.exception and query_param(at, "run") == shared and len(jm.store.runs()) == 1
+    assert any("Your Start joined a run with the same configuration and seed: you are watching the run your class "
+               "started; train your own with another seed." in i.value for i in at.info), [i.value for i in at.info]
+    button(at, "Train my own").click().run()
+    own = query_param(at, "run")
+    try:
+        assert not at.exception and errors(at) == [] and own != shared
+        row = jm.store.run(own)
+        assert row["owner"] == query_param(at, OWNER_PARAM)
+        assert RunConfig.from_dict(row["config"]) == preset.replace(seed=1)  # the smallest seed nobody used
+        assert at.number_input(key="cfg_seed").value == 1 and query_param(at, "seed") == "1"  # the form says so
+        assert not any("your class started" in i.value for i in at.info) and "Train my own" not in [
+            b.label for b in at.button]
+    finally:
+        jm.cancel(own)
