@@ -282,12 +282,25 @@ class RayExecutor:
                 ray.cancel(run.ref, force=True)
 
     def _apply_all(self, events: list[tuple[str, str, Any]]) -> None:
+        """Write drained events into the store: each run's in their order, its consecutive epochs in one
+        transaction (``RunWriter.epochs``), so a drain costs a commit per run, not one per epoch."""
+        by_run: dict[str, list[tuple[str, Any]]] = {}
         for run_id, kind, payload in events:
+            by_run.setdefault(run_id, []).append((kind, payload))
+        for run_id, run_events in by_run.items():
             with self._lock:
                 run = self._runs.get(run_id)
-            if run is None:
+            if run is not None:
+                self._apply_run(run_id, run, run_events)
+
+    def _apply_run(self, run_id: str, run: _RayRun, events: list[tuple[str, Any]]) -> None:
+        writer, epochs = run.writer, []
+        for kind, payload in events:
+            if kind == "epoch":
+                epochs.append(payload)
                 continue
-            writer = run.writer
+            writer.epochs(epochs)
+            epochs = []
             if kind == "node":
                 run.node = payload.label()
                 writer.set_node(run.node)
@@ -295,10 +308,9 @@ class RayExecutor:
                 run.started = True
             elif kind == "started":
                 writer.started(*payload)
-            elif kind == "epoch":
-                writer.epoch(payload)
             elif kind == "eval":
                 writer.evaluation(payload)
+        writer.epochs(epochs)
 
     def _finish(self, run_id: str, run: _RayRun) -> None:
         import ray

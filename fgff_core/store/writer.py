@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,7 @@ from .schema import (
 
 
 class RunWriter:
-    """Writes one run's events as they come: one short transaction per epoch.
+    """Writes one run's events as they come: one short transaction per epoch, or per batch of epochs.
 
     Built with the run's config (``RunStore.writer`` reads it once). Used where the run trains
     (a worker process) or where its events arrive (the Ray executor's drain on the app's host);
@@ -70,19 +71,35 @@ class RunWriter:
 
     def epoch(self, event: EpochMetrics) -> None:
         """Insert the epoch's row and commit (with its significance snapshot as a float32 BLOB)."""
-        sig = None if event.significance is None else snapshots.encode(event.significance)
-        values = [_float_or_none(getattr(event, c)) for c in EPOCH_COLUMNS]
+        self.epochs([event])
+
+    def epochs(self, events: Sequence[EpochMetrics]) -> None:
+        """Insert several epochs' rows, oldest first, in one transaction (one commit for the batch).
+
+        Stores exactly what ``epoch`` stores for each event in turn (the same rows and values, and
+        ``epochs_done`` ends at the same count); only the commits between them are saved, which is
+        what lets the Ray drain keep up with many runs (``benchmarks/relay.py``).
+        """
+        if not events:
+            return
+        rows = [self._epoch_row(event) for event in events]
         con = self.con
         con.execute("BEGIN IMMEDIATE")
         try:
-            con.execute(self._epoch_sql, (self.run_id, event.layer, event.epoch, event.step, *values, sig))
-            con.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?", (self._epochs_done + 1, self.run_id))
+            con.executemany(self._epoch_sql, rows)
+            con.execute("UPDATE runs SET epochs_done = ? WHERE run_id = ?",
+                        (self._epochs_done + len(rows), self.run_id))
             con.execute("COMMIT")
         except BaseException:
             with contextlib.suppress(Exception):
                 con.execute("ROLLBACK")
             raise
-        self._epochs_done += 1
+        self._epochs_done += len(rows)
+
+    def _epoch_row(self, event: EpochMetrics) -> tuple[Any, ...]:
+        sig = None if event.significance is None else snapshots.encode(event.significance)
+        values = [_float_or_none(getattr(event, c)) for c in EPOCH_COLUMNS]
+        return (self.run_id, event.layer, event.epoch, event.step, *values, sig)
 
     def evaluation(self, event: EvalMetrics) -> None:
         values = [_float_or_none(getattr(event, c)) for c in EVAL_COLUMNS]
