@@ -26,7 +26,14 @@ from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
 from fgff_core.public import run_failure
 from fgff_core.store import RunStore
-from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
+from fgff_core.viz.compare import (
+    SPREADS,
+    curves_figure,
+    final_table_for_display,
+    final_table_styled,
+    group_colors,
+    metric_label,
+)
 from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label
 
 MAX_LAUNCH_SEEDS = 5
@@ -224,17 +231,20 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
     if finished.empty:
         st.info("No final metrics yet: they appear here when the first runs finish.")
     else:
-        sentence = compare.verdict(finished, {r: g for r, g in groups.items() if r in set(finished["run_id"])})
+        # Only groups with a finished run get columns: a queued group's would be all blanks.
+        done_groups = {r: g for r, g in groups.items() if r in set(finished["run_id"])}
+        sentence = compare.verdict(finished, done_groups)
         if sentence:
             st.markdown(f"**{sentence}**")
-        order = compare.group_order(groups)
-        table = final_table_for_display(compare.final_metrics_table(finished, groups))
-        st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                           for c in table.columns if not c.endswith(" seeds")})
+        waiting = [g for g in compare.group_order(groups) if g not in set(done_groups.values())]
+        if waiting:
+            st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
+        order = compare.group_order(done_groups)
+        st.dataframe(final_table_styled(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
+                       else f"; the last columns are differences to {order[0]}")
         st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "
-                   "test/train sets at the end of training" + (f"; the last column is {order[1]} - {order[0]}"
-                                                              if len(order) == 2 else "; the last columns are "
-                                                              f"differences to {order[0]}") + ".")
+                   f"test/train sets at the end of training{differences}; – where a group has no value.")
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}

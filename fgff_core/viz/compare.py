@@ -6,8 +6,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 import plotly.graph_objects as go
+from pandas.io.formats.style import Styler
 
 from ..config.values import check_choice
+from ..format import MISSING
 from ..vocabulary import ALGORITHM_LABELS
 from .theme import ALGO_COLORS, TEMPLATE
 
@@ -59,6 +61,15 @@ def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
     shown = shown.rename(columns={c: c[:-2] + " seeds" for c in counts})
     shown.index = [FINAL_METRIC_LABELS.get(m, m) for m in shown.index]
     return shown
+
+
+def final_table_styled(shown: pd.DataFrame) -> Styler:
+    """``final_table_for_display`` as a page shows it: values with 3 decimals, run counts whole, and a missing
+    value (FF's number without s, a group's sd of one finished run) as ``format.MISSING``, never "None"."""
+    counts = [c for c in shown.columns if c.endswith(" seeds")]
+    values = [c for c in shown.columns if c not in counts]
+    return (shown.style.format("{:.3f}", subset=values, na_rep=MISSING)
+            .format("{:.0f}", subset=counts, na_rep=MISSING))
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:

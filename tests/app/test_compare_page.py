@@ -85,6 +85,19 @@ def test_verdict_names_the_winner_the_accuracies_imply(monkeypatch, tmp_path, ff
     assert f"**{expected}**" in [m.value for m in at.markdown]
 
 
+def test_a_queued_group_has_no_column_of_blanks_in_the_final_table(monkeypatch, tmp_path):
+    """Issue 39 item 6: a queued FGFF run filled the final table's FGFF and FGFF - FF columns with None."""
+    d = tmp_path / "queued"
+    ids = _finished_runs(d, {"ff": [0.8]})
+    queued = RunStore(d).create_run(RunConfig(algo="fgff", dataset="digits", layers=(20, 20), epochs=6), name="q")
+    at = open_page_with_runs(monkeypatch, d, "compare", run=f"{ids[0]},{queued}")
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["FF"] and not table.isna().any().any()
+    assert any("Not in the table yet (no finished run): FGFF." in c.value for c in at.caption)
+    RunStore(d).cancel(queued)
+
+
 def test_ff_shows_no_number_without_s_in_the_table_nor_a_curve(monkeypatch, runs_dir):
     # FF keeps s at 1: a number without s would only repeat its number with s.
     d, ids = runs_dir
