@@ -19,7 +19,7 @@ from app_pages._shared import (
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
-from fgff_core.config.labels import algorithm_note
+from fgff_core.config.labels import algorithm_note, algorithms_key
 from fgff_core.config.presets import PRESETS, picker_order
 from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
@@ -34,7 +34,7 @@ from fgff_core.viz.compare import (
     group_colors,
     metric_label,
 )
-from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label
+from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label, has_goodness
 
 MAX_LAUNCH_SEEDS = 5
 DEFAULT_ALGOS = ["ff", "fgff"]
@@ -106,10 +106,12 @@ with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids
         st.session_state["compare_algos"] = algos_param
     algos = st.multiselect("Algorithms", ALGORITHMS, key="compare_algos", format_func=algo_label,
                            help="Each is trained on the same data, layers, seeds and epochs per layer (BP: epochs in "
-                           "all); MF and BP with the preset's optimizer settings for cross-entropy.")
+                           "all); MF and BP with the preset's optimizer settings for cross-entropy. "
+                           + algorithms_key(ALGORITHMS))
     algos = [a for a in ALGORITHMS if a in algos]  # FF, FGFF, MF, BP: the order differences are read in
-    if "mf" in algos:
-        st.caption(algorithm_note("mf"))
+    for algo in algos:  # the page's title and caption explain FF and FGFF; MF and BP get their paragraph
+        if not has_goodness(algo):
+            st.caption(algorithm_note(algo))
     labels = [algo_label(a) for a in algos]
     launch_label = "Start " + (" and ".join(labels) if len(labels) < 3 else ", ".join(labels[:-1]) + " and "
                                + labels[-1])
@@ -215,6 +217,7 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
     long = store.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
+    st.caption(algorithms_key(sorted({c.algo for c in configs.values()}, key=ALGORITHMS.index)))  # the legends' names
     cols = st.columns(2)
     for i, metric in enumerate(display.metrics):
         shown = compare.groups_with_own_value(groups, configs, metric)  # without s: only runs that train s

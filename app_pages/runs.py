@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
 from fgff_core.analysis.compare import without_s_only_where_trained
+from fgff_core.config.labels import algorithms_key
 from fgff_core.format import PERCENT_DIGITS
 from fgff_core.jobs import Requester
 from fgff_core.jobs.progress import run_progress
@@ -17,7 +18,7 @@ from fgff_core.public import run_failure
 from fgff_core.store import import_checkpoint
 from fgff_core.store.uploads import MAX_RUN_NAME, run_name_from_file, upload_problem, without_paths
 from fgff_core.viz import curves
-from fgff_core.vocabulary import RunStatus
+from fgff_core.vocabulary import ALGORITHMS, RunStatus
 
 # The run id beside the name, so that two runs of the same name can be told apart.
 TABLE_COLUMNS = ["name", "run_id", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
@@ -85,6 +86,7 @@ event = st.dataframe(
         "test_acc": st.column_config.NumberColumn("test acc (%)", format=f"%.{PERCENT_DIGITS}f"),
         "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)",
                                                                 format=f"%.{PERCENT_DIGITS}f"),
+        "algo": st.column_config.TextColumn("algo", help=algorithms_key(ALGORITHMS)),
         "yours": st.column_config.CheckboxColumn("yours", help="Started in this browser session: only it (or the "
                                                  "teacher) may cancel, delete or rename the run."),
         "epochs_done": st.column_config.NumberColumn("epochs done"),

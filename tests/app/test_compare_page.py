@@ -48,6 +48,8 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     assert table.loc["Test accuracy (%)", "FF seeds"] == 2 and 0 <= table.loc["Test accuracy (%)", "FF"] <= 100
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
+    assert "FF: Forward-Forward; FGFF: Fine-Grained Forward-Forward (FF with significance factors)." in [
+        c.value for c in at.caption]  # the legends' names in full
 
 
 def _finished_runs(runs_dir, test_accs: dict[str, list[float]]) -> list[str]:
@@ -177,6 +179,8 @@ def test_launching_with_mf_and_bp_starts_all_four_at_the_same_epochs_and_explain
     at = open_page_with_runs(monkeypatch, d, "compare", preset="tiny-digits", epochs="2", algos="ff,fgff,mf,bp")
     assert at.multiselect(key="compare_algos").value == ["ff", "fgff", "mf", "bp"]
     assert any("Mono-Forward" in c.value and "no negative data" in c.value for c in at.caption)
+    assert any(c.value.startswith("**BP (backpropagation)**") for c in at.caption)  # issue 39: "bp" explained
+    assert "BP: backpropagation" in at.multiselect(key="compare_algos").help
     at.button(key="FormSubmitter:launch-Start FF, FGFF, MF and BP").click().run()
     assert not at.exception and at.success
     store = RunStore(d)
