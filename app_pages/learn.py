@@ -28,6 +28,7 @@ from fgff_core.vocabulary import RunStatus
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
+SAMPLE_CHOSEN = "lesson_sample_chosen"  # True once this session picked a test sample itself
 PLAY_EPOCHS = {False: 10, True: 1}  # layer-epochs per tick: normal, slow motion
 PLAY_SECONDS = {False: 0.5, True: 1.2}  # seconds per tick while Play is on: normal, slow motion
 META = {f.name: f.metadata for f in config_fields()}
@@ -116,7 +117,7 @@ with st.sidebar:
 params = settings.to_params()
 params.update({k: str(v) for k, v in values.items() if v is not None})
 params["step"] = str(step)
-if not settings.hidden("sample") and "w_sample" in st.session_state:
+if not settings.hidden("sample") and st.session_state.get(SAMPLE_CHOSEN) and "w_sample" in st.session_state:
     params["sample"] = str(st.session_state["w_sample"])
 settings, widget_errors = lesson.parse_lesson_params(params, n_test)
 for message in widget_errors:
@@ -156,11 +157,20 @@ def _playing() -> list[RunStatus]:
 training = _training()
 
 
-def _sample_picker(label: str = "Test sample") -> int:
+def _sample_chosen() -> None:
+    st.session_state[SAMPLE_CHOSEN] = True
+
+
+def _sample_picker(default: int = 0, label: str = "Test sample") -> int:
+    """The link's or the picked test sample; until someone picks one, ``default`` (step 5: one the network
+    classifies correctly), and the URL holds none."""
+    value = settings.sample if settings.sample is not None else default
     if settings.hidden("sample"):
-        return settings.sample
-    _init("w_sample", settings.sample)
-    return int(st.number_input(label, 0, n_test - 1, key="w_sample",
+        return value
+    if settings.sample is None:
+        st.session_state["w_sample"] = value  # nobody chose: follow this step's default
+    _init("w_sample", value)
+    return int(st.number_input(label, 0, n_test - 1, key="w_sample", on_change=_sample_chosen,
                                help="Index into the digits test set (450 images)."))
 
 
@@ -335,7 +345,7 @@ else:
     model = _step5_model()
     left, right = st.columns([1, 2.5])
     with left:
-        index = _sample_picker()
+        index = _sample_picker(lesson.first_correct_sample(model, data.x_test, data.y_test, cfg.trains_factors))
         xi = data.x_test[index:index + 1]
         true_label = int(data.y_test[index])
         st.plotly_chart(samples.image_figure(xi[0].numpy(), data.image_shape, f"test sample {index}: "

@@ -36,7 +36,8 @@ def test_settings_round_trip_through_params():
 
 def test_defaults_are_the_tiny_digits_preset():
     s, errors = lesson.parse_lesson_params({}, n_samples=450)
-    assert errors == [] and s.step == 1 and s.sample == 0 and not s.hide
+    assert errors == [] and s.step == 1 and s.sample is None and not s.hide  # no sample chosen: each step picks
+    assert "sample" not in s.to_params()
     assert s.config.layers == (20, 20) and s.config.dataset == "digits" and s.config.algo == "fgff"
 
 
@@ -388,3 +389,14 @@ def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_us
     assert lesson.recipe_ingredients(strong) == ["minibatches of 100", "hard negatives", "the SymBa loss",
                                                  "cosine learning-rate decay", "peer normalisation"]
     assert lesson.recipe_ingredients(strong.replace(hard_negatives=0.3))[1] == "30 % hard negatives"
+
+
+def test_step5_opens_on_the_first_sample_the_network_gets_right(digits):
+    """Issue 39 item 6: step 5 opened on test sample 0, which the network got wrong."""
+    model = FFNet(64, (6, 5), label_value=1.0)
+    x = digits.x_test[:20]
+    pred = model.predict(x.float())
+    y = pred.clone()
+    y[:7] = (pred[:7] + 1) % 10  # the first 7 wrong, the 8th right
+    assert lesson.first_correct_sample(model, x, y) == 7
+    assert lesson.first_correct_sample(model, x, (pred + 1) % 10) == 0  # none right: the first

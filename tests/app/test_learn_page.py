@@ -212,6 +212,9 @@ def test_a_link_that_hides_the_steps_can_train_what_step5_needs(runs_dir):
     confusion = next(c for c in at.get("plotly_chart") if "Test set (450 images)" in c.proto.spec)
     correct = float(confusion.proto.spec.split("Test set (450 images): ")[1].split(" %")[0])
     assert correct > 50.0
+    # Issue 39 item 6: with no sample in the link, step 5 opens on one the network gets right.
+    scores = next(c for c in at.get("plotly_chart") if "Goodness for each candidate label" in c.proto.spec)
+    assert "(correct)" in scores.proto.spec and "sample" not in at.query_params
 
 
 def test_step5_scores_confusion_and_own_digit(runs_dir):
