@@ -8,8 +8,6 @@ The step, every knob and the hidden controls live in the URL, so a teacher can s
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pandas as pd
 import streamlit as st
 
@@ -22,6 +20,7 @@ from fgff_core.data import Dataset, load_dataset
 from fgff_core.engine.model import embed_labels
 from fgff_core.format import percent
 from fgff_core.jobs.owners import OWNER_PARAM
+from fgff_core.lesson.share import network_address, share_link
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
 from fgff_core.vocabulary import RunStatus
@@ -280,15 +279,15 @@ elif step == 3:
         "Now train. Forward-Forward is **greedy**: layer 1 is trained for all its epochs, then frozen, and its "
         "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
         "right of the threshold, every negative one (purple) left of it, one layer after the other.")
-    b = st.columns([1, 1, 1, 1.2, 1])
+    # One row that wraps: each control as wide as its label (fixed columns cut "+1 epoch" to "+1 ep…" at 1024 px).
+    b = st.container(horizontal=True, vertical_alignment="center")
     playing = bool(st.session_state.get(PLAY_KEY, False))  # set by the Play/Pause callback before this run
-    one = b[0].button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
-    ten = b[1].button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
-    b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                disabled=training.is_finished and not playing, key="step_play", on_click=_set_play,
-                args=(not playing,))
-    slow = b[3].toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
-    b[4].button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
+    one = b.button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
+    ten = b.button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
+    b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+             disabled=training.is_finished and not playing, key="step_play", on_click=_set_play, args=(not playing,))
+    slow = b.toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
+    b.button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
     if one:
         training.advance(1)
     if ten:
@@ -379,7 +378,9 @@ with st.expander("Teacher: share this lesson", icon=":material/share:"):
         share["hide"] = ",".join(chosen)
     else:
         share.pop("hide", None)
-    base = str(getattr(st.context, "url", "") or "").split("?")[0]
-    st.code(f"{base}?{urlencode(share)}", language=None)
+    link = share_link(st.context.url, st.context.headers.get("Host"), share, network_address())
+    st.code(link.url, language=None)
+    if link.note:
+        st.caption(link.note)
     st.caption(f"Current training: {training.status_text()}. The link holds settings, not training progress: "
                "students train for themselves in step 3.")
