@@ -30,7 +30,7 @@ from fgff_core.viz.compare import (
     SPREADS,
     curves_figure,
     final_table_for_display,
-    final_table_styled,
+    final_table_text,
     group_colors,
     metric_label,
 )
@@ -243,7 +243,7 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
         if waiting:
             st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
         order = compare.group_order(done_groups)
-        st.dataframe(final_table_styled(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        st.dataframe(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
         differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
                        else f"; the last columns are differences to {order[0]}")
         st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "

@@ -105,7 +105,7 @@ def _current_run_id() -> str | None:
 shown_run = _current_run_id()
 if "preset" not in st.session_state:
     st.session_state["preset"] = link_preset
-left, right = st.columns([5, 1], vertical_alignment="bottom")
+left, right = st.columns([2, 1], vertical_alignment="bottom")  # [5, 1] cut "Start training" to "Sta…" at 1024 px
 left.selectbox("Preset", picker_order(), key="preset", format_func=lambda n: PRESETS[n].title, on_change=_load_preset,
                help="Fills the form with a named configuration as soon as you pick it; edit any field afterwards.")
 start_slot = right.empty()  # the Start button, drawn once the form is validated

@@ -8,7 +8,7 @@ from typing import Protocol
 import plotly.graph_objects as go
 
 from ..vocabulary import algo_label
-from .theme import TEMPLATE, algo_color
+from .theme import algo_color, styled
 
 
 class SeedCell(Protocol):
@@ -46,7 +46,7 @@ def seed_curves(series: dict[str, tuple[str, Sequence[SeedCell]]], xs: Sequence[
                         hoverinfo="skip")
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
                       xaxis=dict(title=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
-                      yaxis=dict(title="accuracy (%)"), width=760, height=500, template=TEMPLATE,
+                      yaxis=dict(title="accuracy (%)"), width=760, height=500,
                       # below the axis title: inside the plot it hid the points of a collapsed lr
                       legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
-    return fig
+    return styled(fig)

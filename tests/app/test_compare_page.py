@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 from conftest import open_page_with_runs, query_param, stored_runs
 
 from fgff_core.config import RunConfig
 from fgff_core.config.presets import MNIST_DEMO, PRESETS
+from fgff_core.format import MISSING
 from fgff_core.store import RunStore
 
 
@@ -45,7 +45,7 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     table = at.dataframe[0].value
     assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
     assert "Test accuracy (%)" in table.index and "Training time (s)" in table.index
-    assert table.loc["Test accuracy (%)", "FF seeds"] == 2 and 0 <= table.loc["Test accuracy (%)", "FF"] <= 100
+    assert table.loc["Test accuracy (%)", "FF seeds"] == "2" and 0 <= float(table.loc["Test accuracy (%)", "FF"]) <= 100
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
     assert "FF: Forward-Forward; FGFF: Fine-Grained Forward-Forward (FF with significance factors)." in [
@@ -95,7 +95,7 @@ def test_a_queued_group_has_no_column_of_blanks_in_the_final_table(monkeypatch, 
     at = open_page_with_runs(monkeypatch, d, "compare", run=f"{ids[0]},{queued}")
     assert not at.exception, at.exception
     table = at.dataframe[0].value
-    assert list(table.columns) == ["FF"] and not table.isna().any().any()
+    assert list(table.columns) == ["FF"] and MISSING not in set(table["FF"])
     assert any("Not in the table yet (no finished run): FGFF." in c.value for c in at.caption)
     RunStore(d).cancel(queued)
 
@@ -106,7 +106,7 @@ def test_ff_shows_no_number_without_s_in_the_table_nor_a_curve(monkeypatch, runs
     at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
     table = at.dataframe[0].value
     row = table.loc["Test accuracy without significance (%)"]
-    assert pd.isna(row["FF"]) and pd.isna(row["FGFF - FF"]) and 0 <= row["FGFF"] <= 100
+    assert row["FF"] == row["FGFF - FF"] == MISSING and 0 <= float(row["FGFF"]) <= 100  # "–", never "None"
     next(m for m in at.multiselect if m.label == "Metrics").set_value(["test_acc_no_significance"]).run()
     assert not at.exception, at.exception
     (chart,) = at.get("plotly_chart")
