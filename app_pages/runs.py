@@ -148,7 +148,7 @@ for run_id in selected:
                                                          str((run.get("config") or {}).get("schedule", "greedy")))
                 if per_layer is not None:
                     st.plotly_chart(per_layer, key=f"layer_acc_{run_id}")
-        a, b, c, d = st.columns(4)
+        a, b, d = st.columns(3)
         a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
                     query_params={"run": run_id})
         a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
@@ -157,7 +157,7 @@ for run_id in selected:
                      args=(_rename, run_id), disabled=not allowed, max_chars=MAX_RUN_NAME,
                      help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
                      "characters; the counter shows how many are left).")
-        with c:
+        with st.container(horizontal=True, vertical_alignment="center"):  # a fourth column cut "Config JSON"
             st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
                                mime="text/csv", key=f"csv_{run_id}", on_click="ignore",
                                icon=":material/download:")

@@ -93,6 +93,8 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
     """
     n = len(dists)
     titles = list(layer_titles) if layer_titles else [f"layer {d.layer + 1}" for d in dists]
+    # Two lines ("layer 1" over "waiting (untrained)"): on a phone, side-by-side titles on one line ran together.
+    titles = [t.replace(": ", "<br>", 1) for t in titles]
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.06)
     for col, d in enumerate(dists, start=1):
         hi = float(max(np.quantile(d.g_pos, 0.99), np.quantile(d.g_neg, 0.99), threshold * 1.5))
@@ -107,7 +109,7 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
         fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=2), row=1, col=col)
         fig.update_xaxes(title_text="goodness", row=1, col=col)
     fig.update_yaxes(title_text="samples", row=1, col=1)
-    styled(fig).update_layout(barmode="overlay", height=360, margin=dict(l=60, r=20, t=60, b=100),
+    styled(fig).update_layout(barmode="overlay", height=380, margin=dict(l=60, r=20, t=80, b=100),
                       legend=dict(orientation="h", y=-0.25, x=0, yanchor="top"))  # below: clear of the titles
     return fig
 
@@ -120,7 +122,9 @@ def training_curves_figure(history: pd.DataFrame, evals: pd.DataFrame, threshold
     and the next starts.
     """
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
-                        subplot_titles=("mean goodness of the layer being trained", "test accuracy (eval subset)"))
+                        # two lines each: on one line they ran together on a phone
+                        subplot_titles=("mean goodness of<br>the layer being trained",
+                                        "test accuracy<br>(eval subset)"))
     total = epochs_per_layer * n_layers
     if not history.empty:
         for col, name, color in [("g_pos", "positive", POSITIVE_COLOR), ("g_neg", "negative", NEGATIVE_COLOR)]:
@@ -137,7 +141,7 @@ def training_curves_figure(history: pd.DataFrame, evals: pd.DataFrame, threshold
     fig.update_xaxes(title_text="layer-epoch", range=[0, total + 1], row=1, col=2)
     fig.update_yaxes(title_text="goodness", row=1, col=1)
     fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=2)
-    styled(fig).update_layout(height=320, margin=dict(l=60, r=20, t=60, b=50),
+    styled(fig).update_layout(height=340, margin=dict(l=60, r=20, t=80, b=50),
                       legend=dict(orientation="h", y=-0.3, x=0))
     return fig
 
