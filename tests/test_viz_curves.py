@@ -9,6 +9,7 @@ from fgff_core.config import RunConfig
 from fgff_core.engine.events import EpochMetrics, EvalMetrics
 from fgff_core.engine.training import Trainer
 from fgff_core.viz import curves
+from fgff_core.viz.compare import curves_figure
 from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR, TICK_FONT
 
 
@@ -93,6 +94,11 @@ def test_every_axis_has_readable_ticks(fgff_metrics):
     assert len(axes) == 4
     for axis in axes:
         assert axis.tickfont.size >= 13 and axis.tickfont.color == TICK_FONT["color"]
+    # An axis title given as a string after styling must not drop its font (``xaxis_title=`` replaced it).
+    agg = pd.DataFrame({"group": ["FF"] * 2, "step": [1, 2], "layer": [0, 0], "epoch": [1, 2], "mean": [0.5, 0.6],
+                        "std": [0.0] * 2, "min": [0.5, 0.6], "max": [0.5, 0.6], "n": [1, 1]})
+    fig = curves_figure(agg, "test_acc")
+    assert fig.layout.xaxis.title.font.size >= 14 and fig.layout.yaxis.title.font.size >= 14
 
 
 def test_layer_accuracy_simultaneous_adds_the_network_for_reference():

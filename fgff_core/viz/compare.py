@@ -133,7 +133,7 @@ def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: M
     band = {"std": "band: ±1 std over seeds", "min-max": "band: min-max over seeds", "none": "no band"}[spread]
     styled(fig).update_layout(hovermode="x unified",
                       title=dict(text=title or metric_label(metric), subtitle=dict(text=band)),
-                      xaxis_title=STEP_AXIS, yaxis_title=metric_label(metric), legend_title_text="",
+                      xaxis_title_text=STEP_AXIS, yaxis_title_text=metric_label(metric), legend_title_text="",
                       # Below the plot: above it, a legend wrapping on a narrow screen ran over the title.
                       legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
                       margin=dict(t=80, b=110, l=60, r=20), height=440)

@@ -35,6 +35,6 @@ def embedding_figure(emb: Embedding, title: str | None = None, class_names: Sequ
     styled(fig).update_layout(title=head, legend_title_text="class", height=500,
                       legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
                       margin=dict(t=80, b=40, l=50, r=20),
-                      xaxis_title="t-SNE 1 (no unit)", yaxis_title="t-SNE 2 (no unit)")
+                      xaxis_title_text="t-SNE 1 (no unit)", yaxis_title_text="t-SNE 2 (no unit)")
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

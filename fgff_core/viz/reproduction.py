@@ -45,8 +45,8 @@ def seed_curves(series: dict[str, tuple[str, Sequence[SeedCell]]], xs: Sequence[
                         mode="markers", marker=dict(color=colour, size=5, opacity=0.35), showlegend=False,
                         hoverinfo="skip")
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
-                      xaxis=dict(title=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
-                      yaxis=dict(title="accuracy (%)"), width=760, height=500,
+                      xaxis=dict(title_text=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
+                      yaxis=dict(title_text="accuracy (%)"), width=760, height=500,
                       # below the axis title: inside the plot it hid the points of a collapsed lr
                       legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
     return styled(fig)

@@ -107,8 +107,8 @@ def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) ->
 def _heatmap_layout(fig: go.Figure, title: str, sort: bool, n_layers: int) -> None:
     styled(fig).update_layout(title=title, margin=dict(t=60, b=40, l=70, r=20),
                       height=max(220, 110 + 60 * n_layers),
-                      xaxis_title="neurons sorted by factor (rank)" if sort else "neuron index",
-                      yaxis_title="layer")
+                      xaxis_title_text="neurons sorted by factor (rank)" if sort else "neuron index",
+                      yaxis_title_text="layer")
     fig.update_yaxes(autorange="reversed")
 
 
@@ -178,7 +178,7 @@ def significance_histogram(history: Sequence[np.ndarray], epoch: int | None = No
                                    marker_color=_LAYER_COLORS[i % len(_LAYER_COLORS)]))
     fig.add_vline(x=1.0, line=dict(color="#444444", dash="dash", width=1), annotation_text="initial value 1")
     styled(fig).update_layout(barmode="overlay", title=title or "Factors per layer",
-                      xaxis_title="significance factor s", yaxis_title="neurons (count)",
+                      xaxis_title_text="significance factor s", yaxis_title_text="neurons (count)",
                       margin=dict(t=60, b=40, l=60, r=20), height=320, legend_title_text="")
     return fig
 
