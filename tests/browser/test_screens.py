@@ -1,5 +1,5 @@
 """Every page at a phone's (390x844) and a projector's (1024x768) size in real headless Chromium: a screenshot
-of each (``test-artifacts/screenshots/<page>-<size>.png``), no button or metric label cut off ("Sta…"), no
+of each (``test-artifacts/screenshots/<page>-<size>.png``), no button, metric or widget label cut off ("Sta…"), no
 exception box, and readable chart ticks (at least 13 px, dark), issue 39 item 7.
 
 The server gets a runs folder with one finished FF and one finished FGFF run (trained in this process through the
@@ -29,8 +29,10 @@ TRUNCATED_BUTTONS_JS = """() => [...document.querySelectorAll('button')]
   .filter(b => b.offsetParent !== null && b.innerText.trim())
   .filter(b => [b, ...b.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
   .map(b => b.innerText.trim())"""
-# Each metric's label cut off (an ellipsis: its text wider than its box).
-TRUNCATED_METRICS_JS = """() => [...document.querySelectorAll('[data-testid="stMetricLabel"]')]
+# Each metric's or widget's label in the page (not the sidebar, folded away on a phone) cut off: its text wider
+# than its box.
+TRUNCATED_LABELS_JS = """() => [...document.querySelectorAll(
+    '[data-testid="stMain"] [data-testid="stMetricLabel"], [data-testid="stMain"] [data-testid="stWidgetLabel"]')]
   .filter(m => m.offsetParent !== null)
   .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
   .map(m => m.innerText.trim())"""
@@ -116,9 +118,9 @@ def test_every_page_fits_the_screen(server, stored, size):
             cut = page.evaluate(TRUNCATED_BUTTONS_JS)
             if cut:
                 problems.append(f"{name}: button labels cut off: {cut}")
-            cut = page.evaluate(TRUNCATED_METRICS_JS)
+            cut = page.evaluate(TRUNCATED_LABELS_JS)
             if cut:
-                problems.append(f"{name}: metric labels cut off: {cut}")
+                problems.append(f"{name}: metric or widget labels cut off: {cut}")
             ticks = page.evaluate(TICKS_JS)
             small = sorted({t["size"] for t in ticks if t["size"] < MIN_TICK_PX})
             pale = sorted({t["fill"] for t in ticks if not _dark(t["fill"])})
