@@ -107,7 +107,12 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
             errors.append(f"{name}={raw}: {exc}; using {_param_text(getattr(cfg, name))}")
             continue
         cfg = candidate
-    sample = int_param(params, "sample", 0, 0, n_samples - 1, errors) if "sample" in params else None
+    sample, n_errors = None, len(errors)
+    if "sample" in params:
+        sample = int_param(params, "sample", 0, 0, n_samples - 1, errors)
+    if len(errors) > n_errors:  # a bad sample is none chosen: each step picks its own
+        errors[-1] = errors[-1].rsplit("; using", 1)[0] + "; using each step's own sample"
+        sample = None
     hide: set[str] = set()
     for part in first_value(params.get("hide", "")).split(","):
         part = part.strip()
