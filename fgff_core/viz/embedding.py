@@ -32,7 +32,7 @@ def embedding_figure(emb: Embedding, title: str | None = None, class_names: Sequ
     head = title or f"Layer {emb.layer + 1}: t-SNE of positive-data features"
     if show_scores:
         head = f"{head}<br><sup>{score_text(emb)} · {len(emb.points)} test samples</sup>"
-    styled(fig).update_layout(title=head, legend_title_text="class", height=500,
+    styled(fig).update_layout(title_text=head, legend_title_text="class", height=500,
                       legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
                       margin=dict(t=80, b=40, l=50, r=20),
                       xaxis_title_text="t-SNE 1 (no unit)", yaxis_title_text="t-SNE 2 (no unit)")

@@ -25,18 +25,24 @@ TEXT_COLOR = "#1f2430"  # the app's text colour (.streamlit/config.toml)
 TICK_FONT = dict(size=13, color="#2b2f3a")
 AXIS_TITLE_FONT = dict(size=14, color=TEXT_COLOR)
 LEGEND_FONT = dict(size=13, color=TEXT_COLOR)
+CHART_BACKGROUND = "#ffffff"
+GRID_COLOR, ZERO_LINE_COLOR = "#e6e8ec", "#c4c8d0"  # light on the white card (the dark theme's grid is near black)
 
 
 def styled(fig: go.Figure) -> go.Figure:
     """``fig`` with the app's chart look, in place (returned for chaining): the template, ticks of 13 px in a dark
-    grey and axis titles of 14 px on every axis (subplots too), legends of 13 px, the toolbar upright. Call it
-    after the figure's axes exist (``make_subplots`` creates them up front)."""
+    grey and axis titles of 14 px on every axis (subplots too), legends of 13 px, a white background (in the dark
+    theme too), the toolbar upright. Call it after the figure's axes exist (``make_subplots`` creates them up
+    front); set a title's text afterwards with ``title_text=`` (``title="..."`` replaces its font)."""
     # The toolbar (zoom, pan, download) stands upright at the right edge: across the top, on a phone, it covered
     # the titles.
+    # A white card in Streamlit's dark theme too: the dark text above stays readable on it.
     fig.update_layout(template=TEMPLATE, font=dict(color=TEXT_COLOR), legend=dict(font=LEGEND_FONT),
-                      modebar=dict(orientation="v"))
-    fig.update_xaxes(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT)
-    fig.update_yaxes(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT)
+                      title=dict(font=dict(color=TEXT_COLOR)), paper_bgcolor=CHART_BACKGROUND,
+                      plot_bgcolor=CHART_BACKGROUND, modebar=dict(orientation="v"))
+    axes = dict(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT, gridcolor=GRID_COLOR, zerolinecolor=ZERO_LINE_COLOR)
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
     return fig
 
 
