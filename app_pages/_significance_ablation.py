@@ -58,7 +58,7 @@ def link_settings() -> AblationSettings:
         st.session_state[KEYS["seed"]] = settings.seed
         st.session_state["ablation_link"] = {k: v for k, v in settings.to_dict().items()
                                              if k not in (*CHOSEN, *MORE)}
-    c1, c2, c3, c4 = st.columns(4)
+    (c1, c2), (c3, c4) = st.columns(2), st.columns(2)  # four in a row left "b…", "g…" chips at 1024 px
     c1.multiselect("Remove first", ORDERS, format_func=ORDER_TEXT.get, key=KEYS["orders"],
                    help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
                         "activity on positive minus negative data, the smallest input weights, or random ones.")

@@ -19,15 +19,22 @@ from app_pages._shared import (
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
 from fgff_core.config.form import int_param, preset_param
-from fgff_core.config.labels import algorithm_note
+from fgff_core.config.labels import algorithm_note, algorithms_key
 from fgff_core.config.presets import PRESETS, picker_order
 from fgff_core.jobs import launch
 from fgff_core.jobs.polling import run_statuses
 from fgff_core.jobs.progress import run_progress
 from fgff_core.public import run_failure
 from fgff_core.store import RunStore
-from fgff_core.viz.compare import SPREADS, curves_figure, final_table_for_display, group_colors, metric_label
-from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label
+from fgff_core.viz.compare import (
+    SPREADS,
+    curves_figure,
+    final_table_for_display,
+    final_table_text,
+    group_colors,
+    metric_label,
+)
+from fgff_core.vocabulary import ACTIVE_STATUSES, ALGORITHMS, RunStatus, algo_label, has_goodness
 
 MAX_LAUNCH_SEEDS = 5
 DEFAULT_ALGOS = ["ff", "fgff"]
@@ -99,10 +106,12 @@ with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids
         st.session_state["compare_algos"] = algos_param
     algos = st.multiselect("Algorithms", ALGORITHMS, key="compare_algos", format_func=algo_label,
                            help="Each is trained on the same data, layers, seeds and epochs per layer (BP: epochs in "
-                           "all); MF and BP with the preset's optimizer settings for cross-entropy.")
+                           "all); MF and BP with the preset's optimizer settings for cross-entropy. "
+                           + algorithms_key(ALGORITHMS))
     algos = [a for a in ALGORITHMS if a in algos]  # FF, FGFF, MF, BP: the order differences are read in
-    if "mf" in algos:
-        st.caption(algorithm_note("mf"))
+    for algo in algos:  # the page's title and caption explain FF and FGFF; MF and BP get their paragraph
+        if not has_goodness(algo):
+            st.caption(algorithm_note(algo))
     labels = [algo_label(a) for a in algos]
     launch_label = "Start " + (" and ".join(labels) if len(labels) < 3 else ", ".join(labels[:-1]) + " and "
                                + labels[-1])
@@ -208,6 +217,7 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
     long = store.live.metrics_long(run_ids)
     if long.empty:
         st.info("No metrics yet: the runs are queued or just starting.")
+    st.caption(algorithms_key(sorted({c.algo for c in configs.values()}, key=ALGORITHMS.index)))  # the legends' names
     cols = st.columns(2)
     for i, metric in enumerate(display.metrics):
         shown = compare.groups_with_own_value(groups, configs, metric)  # without s: only runs that train s
@@ -224,17 +234,20 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
     if finished.empty:
         st.info("No final metrics yet: they appear here when the first runs finish.")
     else:
-        sentence = compare.verdict(finished, {r: g for r, g in groups.items() if r in set(finished["run_id"])})
+        # Only groups with a finished run get columns: a queued group's would be all blanks.
+        done_groups = {r: g for r, g in groups.items() if r in set(finished["run_id"])}
+        sentence = compare.verdict(finished, done_groups)
         if sentence:
             st.markdown(f"**{sentence}**")
-        order = compare.group_order(groups)
-        table = final_table_for_display(compare.final_metrics_table(finished, groups))
-        st.dataframe(table, column_config={c: st.column_config.NumberColumn(c, format="%.3f")
-                                           for c in table.columns if not c.endswith(" seeds")})
+        waiting = [g for g in compare.group_order(groups) if g not in set(done_groups.values())]
+        if waiting:
+            st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
+        order = compare.group_order(done_groups)
+        st.dataframe(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
+                       else f"; the last columns are differences to {order[0]}")
         st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "
-                   "test/train sets at the end of training" + (f"; the last column is {order[1]} - {order[0]}"
-                                                              if len(order) == 2 else "; the last columns are "
-                                                              f"differences to {order[0]}") + ".")
+                   f"test/train sets at the end of training{differences}; – where a group has no value.")
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}

@@ -8,8 +8,6 @@ The step, every knob and the hidden controls live in the URL, so a teacher can s
 
 from __future__ import annotations
 
-from urllib.parse import urlencode
-
 import pandas as pd
 import streamlit as st
 
@@ -22,12 +20,15 @@ from fgff_core.data import Dataset, load_dataset
 from fgff_core.engine.model import embed_labels
 from fgff_core.format import percent
 from fgff_core.jobs.owners import OWNER_PARAM
+from fgff_core.lesson.share import network_address, share_link
 from fgff_core.viz import lesson as vlesson
 from fgff_core.viz import samples
 from fgff_core.vocabulary import RunStatus
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
+SAMPLE_CHOSEN = "lesson_sample_chosen"
+LAST_URL_KEY = "lesson_url"  # the query this page last wrote  # True once this session picked a test sample itself
 PLAY_EPOCHS = {False: 10, True: 1}  # layer-epochs per tick: normal, slow motion
 PLAY_SECONDS = {False: 0.5, True: 1.2}  # seconds per tick while Play is on: normal, slow motion
 META = {f.name: f.metadata for f in config_fields()}
@@ -51,6 +52,15 @@ def _init(key: str, value) -> None:
     """A widget starts from the URL's value (and keeps its own state afterwards)."""
     if key not in st.session_state:
         st.session_state[key] = value
+
+
+# Browser Back and Forward: Streamlit pushes a history entry for each new query string this page writes, and
+# going back reruns the page with that entry's URL, but the widgets keep their own state and the page would write
+# them over it again. A URL other than the one this page last wrote (Back, Forward, an edited link) comes from
+# outside: the widgets start from it again.
+if st.session_state.get(LAST_URL_KEY, st.query_params.to_dict()) != st.query_params.to_dict():
+    for key in [k for k in st.session_state if str(k).startswith("w_")] + [SAMPLE_CHOSEN]:
+        st.session_state.pop(key, None)
 
 
 st.title("Learn: Forward-Forward in five steps")
@@ -116,7 +126,7 @@ with st.sidebar:
 params = settings.to_params()
 params.update({k: str(v) for k, v in values.items() if v is not None})
 params["step"] = str(step)
-if not settings.hidden("sample") and "w_sample" in st.session_state:
+if not settings.hidden("sample") and st.session_state.get(SAMPLE_CHOSEN) and "w_sample" in st.session_state:
     params["sample"] = str(st.session_state["w_sample"])
 settings, widget_errors = lesson.parse_lesson_params(params, n_test)
 for message in widget_errors:
@@ -125,6 +135,7 @@ cfg = settings.config
 new_params = {**settings.to_params(), OWNER_PARAM: session_owner()}  # this browser's owner token stays in the URL
 if st.query_params.to_dict() != new_params:
     st.query_params.from_dict(new_params)
+st.session_state[LAST_URL_KEY] = new_params
 
 
 # -- shared state: the step-by-step training (steps 2, 3 and 5 use its model) ---------------------------
@@ -156,11 +167,20 @@ def _playing() -> list[RunStatus]:
 training = _training()
 
 
-def _sample_picker(label: str = "Test sample") -> int:
+def _sample_chosen() -> None:
+    st.session_state[SAMPLE_CHOSEN] = True
+
+
+def _sample_picker(default: int = 0, label: str = "Test sample") -> int:
+    """The link's or the picked test sample; until someone picks one, ``default`` (step 5: one the network
+    classifies correctly), and the URL holds none."""
+    value = settings.sample if settings.sample is not None else default
     if settings.hidden("sample"):
-        return settings.sample
-    _init("w_sample", settings.sample)
-    return int(st.number_input(label, 0, n_test - 1, key="w_sample",
+        return value
+    if settings.sample is None:
+        st.session_state["w_sample"] = value  # nobody chose: follow this step's default
+    _init("w_sample", value)
+    return int(st.number_input(label, 0, n_test - 1, key="w_sample", on_change=_sample_chosen,
                                help="Index into the digits test set (450 images)."))
 
 
@@ -270,15 +290,15 @@ elif step == 3:
         "Now train. Forward-Forward is **greedy**: layer 1 is trained for all its epochs, then frozen, and its "
         "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
         "right of the threshold, every negative one (purple) left of it, one layer after the other.")
-    b = st.columns([1, 1, 1, 1.2, 1])
+    # One row that wraps: each control as wide as its label (fixed columns cut "+1 epoch" to "+1 ep…" at 1024 px).
+    b = st.container(horizontal=True, vertical_alignment="center")
     playing = bool(st.session_state.get(PLAY_KEY, False))  # set by the Play/Pause callback before this run
-    one = b[0].button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
-    ten = b[1].button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
-    b[2].button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-                disabled=training.is_finished and not playing, key="step_play", on_click=_set_play,
-                args=(not playing,))
-    slow = b[3].toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
-    b[4].button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
+    one = b.button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
+    ten = b.button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
+    b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+             disabled=training.is_finished and not playing, key="step_play", on_click=_set_play, args=(not playing,))
+    slow = b.toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
+    b.button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
     if one:
         training.advance(1)
     if ten:
@@ -335,7 +355,7 @@ else:
     model = _step5_model()
     left, right = st.columns([1, 2.5])
     with left:
-        index = _sample_picker()
+        index = _sample_picker(lesson.first_correct_sample(model, data.x_test, data.y_test, cfg.trains_factors))
         xi = data.x_test[index:index + 1]
         true_label = int(data.y_test[index])
         st.plotly_chart(samples.image_figure(xi[0].numpy(), data.image_shape, f"test sample {index}: "
@@ -369,7 +389,9 @@ with st.expander("Teacher: share this lesson", icon=":material/share:"):
         share["hide"] = ",".join(chosen)
     else:
         share.pop("hide", None)
-    base = str(getattr(st.context, "url", "") or "").split("?")[0]
-    st.code(f"{base}?{urlencode(share)}", language=None)
+    link = share_link(st.context.url, st.context.headers.get("Host"), share, network_address())
+    st.code(link.url, language=None)
+    if link.note:
+        st.caption(link.note)
     st.caption(f"Current training: {training.status_text()}. The link holds settings, not training progress: "
                "students train for themselves in step 3.")

@@ -9,6 +9,7 @@ import streamlit as st
 
 from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
 from fgff_core.analysis.compare import without_s_only_where_trained
+from fgff_core.config.labels import algorithms_key
 from fgff_core.format import PERCENT_DIGITS
 from fgff_core.jobs import Requester
 from fgff_core.jobs.progress import run_progress
@@ -17,7 +18,7 @@ from fgff_core.public import run_failure
 from fgff_core.store import import_checkpoint
 from fgff_core.store.uploads import MAX_RUN_NAME, run_name_from_file, upload_problem, without_paths
 from fgff_core.viz import curves
-from fgff_core.vocabulary import RunStatus
+from fgff_core.vocabulary import ALGORITHMS, RunStatus
 
 # The run id beside the name, so that two runs of the same name can be told apart.
 TABLE_COLUMNS = ["name", "run_id", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
@@ -89,6 +90,7 @@ event = st.dataframe(
         "test_acc": st.column_config.NumberColumn("test acc (%)", format=f"%.{PERCENT_DIGITS}f"),
         "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)",
                                                                 format=f"%.{PERCENT_DIGITS}f"),
+        "algo": st.column_config.TextColumn("algo", help=algorithms_key(ALGORITHMS)),
         "yours": st.column_config.CheckboxColumn("yours", help="Started in this browser session: only it (or the "
                                                  "teacher) may cancel, delete or rename the run."),
         "epochs_done": st.column_config.NumberColumn("epochs done"),
@@ -150,7 +152,7 @@ for run_id in selected:
                                                          str((run.get("config") or {}).get("schedule", "greedy")))
                 if per_layer is not None:
                     st.plotly_chart(per_layer, key=f"layer_acc_{run_id}")
-        a, b, c, d = st.columns(4)
+        a, b, d = st.columns(3)
         a.page_link("app_pages/train.py", label="Open in Train", icon=":material/monitoring:",
                     query_params={"run": run_id})
         a.page_link("app_pages/data.py", label="Prediction rule (Data)", icon=":material/image:",
@@ -159,7 +161,7 @@ for run_id in selected:
                      args=(_rename, run_id), disabled=not allowed, max_chars=MAX_RUN_NAME,
                      help=f"Press Enter to rename (at most {MAX_RUN_NAME} "
                      "characters; the counter shows how many are left).")
-        with c:
+        with st.container(horizontal=True, vertical_alignment="center"):  # a fourth column cut "Config JSON"
             st.download_button("Metrics CSV", metrics.to_csv(index=False), file_name=f"{run_id}_metrics.csv",
                                mime="text/csv", key=f"csv_{run_id}", on_click="ignore",
                                icon=":material/download:")

@@ -51,7 +51,7 @@ view = c1.radio("View", ["Epoch slider", "Animation"], horizontal=True,
 scale = c2.radio("Colour scale", sv.SCALES, horizontal=True, format_func={"global": "global",
                  "per-layer": "per layer"}.get, help="global: one range for all layers; per layer: each layer's "
                  "deviations from 1 scaled to its own largest one (hover shows the real factors).")
-sort = c3.toggle("Sort neurons by factor", help="Each layer's neurons in decreasing order of factor; the hover "
+sort = c3.toggle("Sort by factor", help="Each layer's neurons in decreasing order of factor; the hover "
                  "text keeps the neuron's index.")
 
 

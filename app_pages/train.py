@@ -107,7 +107,7 @@ def _current_run_id() -> str | None:
 shown_run = _current_run_id()
 if "preset" not in st.session_state:
     st.session_state["preset"] = link_preset
-left, right = st.columns([5, 1], vertical_alignment="bottom")
+left, right = st.columns([2, 1], vertical_alignment="bottom")  # [5, 1] cut "Start training" to "Sta…" at 1024 px
 left.selectbox("Preset", picker_order(), key="preset", format_func=lambda n: PRESETS[n].title, on_change=_load_preset,
                help="Fills the form with a named configuration as soon as you pick it; edit any field afterwards.")
 start_slot = right.empty()  # the Start button, drawn once the form is validated
@@ -282,14 +282,15 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     elif run.get("status") in (RunStatus.CANCELLED, RunStatus.INTERRUPTED):
         st.warning(f"The run was {run['status']} after {progress.done} of {progress.total} epochs.")
     if run.get("status") == RunStatus.DONE:
-        a, b, c, d = st.columns(4)
-        a.metric("Test accuracy", percent(run.get("test_acc")))
+        row = st.container(horizontal=True, gap="large")  # wraps: four columns cut the labels at 1024 px
+        row.metric("Test accuracy", percent(run.get("test_acc")), width="content")
         if trains_factors(algo):
-            b.metric("Test accuracy without significance", percent(run.get("test_acc_no_significance")))
-        c.metric("Time per epoch (median)", duration(run.get("epoch_seconds_median")))
-        d.metric("Training time", duration(run.get("train_seconds")),
-                 help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
-                      "started its worker and loaded the data.")
+            row.metric("Test accuracy without significance", percent(run.get("test_acc_no_significance")),
+                       width="content")
+        row.metric("Time per epoch (median)", duration(run.get("epoch_seconds_median")), width="content")
+        row.metric("Training time", duration(run.get("train_seconds")), width="content",
+                   help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
+                        "started its worker and loaded the data.")
         st.dataframe(curves.final_accuracy_table(run), width="content")
         hint = findings.chance_hint(run)
         if hint:

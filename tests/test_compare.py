@@ -279,3 +279,12 @@ def test_a_function_of_the_algorithm_gives_each_its_own_config_at_the_same_epoch
     by_algo = {c.algo: c for c in configs}
     assert (by_algo["mf"].lr, by_algo["mf"].batch_size) == (by_algo["bp"].lr, by_algo["bp"].batch_size) == (1e-3, 64)
     assert (by_algo["ff"].lr, by_algo["ff"].batch_size) == (0.06, 0)
+
+
+def test_the_final_table_shows_means_and_difference_before_sd_and_seeds():
+    """Issue 39 item 6: on a projector the "FGFF - FF" column, last, was off the screen."""
+    table = pd.DataFrame({"FF": [0.8], "FF sd": [0.01], "FF n": [2], "FGFF": [0.9], "FGFF sd": [0.02], "FGFF n": [2],
+                          "FGFF - FF": [0.1]}, index=pd.Index(["test_acc"], name="metric"))
+    shown = final_table_for_display(table)
+    assert list(shown.columns) == ["FF", "FGFF", "FGFF - FF", "FF sd", "FF seeds", "FGFF sd", "FGFF seeds"]
+    assert shown.loc["Test accuracy (%)", "FGFF - FF"] == pytest.approx(10.0)

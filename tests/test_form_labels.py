@@ -16,3 +16,13 @@ def test_every_config_field_has_a_human_label():
 def test_help_keeps_the_technical_name():
     text = field_help("sig_lr", "Learning rate of the significance factors.")
     assert text.startswith("Learning rate of the significance factors.") and "`sig_lr`" in text and "--sig-lr" in text
+
+
+def test_every_algorithm_is_named_in_full_for_a_legend():
+    """Issue 39 item 6: "bp" was never explained; the key under a legend or picker names each algorithm."""
+    from fgff_core.config.labels import algorithms_key
+    from fgff_core.vocabulary import ALGORITHMS
+
+    assert algorithms_key(["bp", "ff"]) == "BP: backpropagation, the end-to-end baseline; FF: Forward-Forward."
+    assert all(f"{a.upper()}: " in algorithms_key(ALGORITHMS) for a in ALGORITHMS)
+    assert algorithms_key([]) == "" and algorithms_key(["sgd"]) == ""

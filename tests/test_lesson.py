@@ -36,7 +36,8 @@ def test_settings_round_trip_through_params():
 
 def test_defaults_are_the_tiny_digits_preset():
     s, errors = lesson.parse_lesson_params({}, n_samples=450)
-    assert errors == [] and s.step == 1 and s.sample == 0 and not s.hide
+    assert errors == [] and s.step == 1 and s.sample is None and not s.hide  # no sample chosen: each step picks
+    assert "sample" not in s.to_params()
     assert s.config.layers == (20, 20) and s.config.dataset == "digits" and s.config.algo == "fgff"
 
 
@@ -388,3 +389,36 @@ def test_the_strong_ff_note_names_the_paper_settings_and_only_what_the_recipe_us
     assert lesson.recipe_ingredients(strong) == ["minibatches of 100", "hard negatives", "the SymBa loss",
                                                  "cosine learning-rate decay", "peer normalisation"]
     assert lesson.recipe_ingredients(strong.replace(hard_negatives=0.3))[1] == "30 % hard negatives"
+
+
+def test_step5_opens_on_the_first_sample_the_network_gets_right(digits):
+    """Issue 39 item 6: step 5 opened on test sample 0, which the network got wrong."""
+    model = FFNet(64, (6, 5), label_value=1.0)
+    x = digits.x_test[:20]
+    pred = model.predict(x.float())
+    y = pred.clone()
+    y[:7] = (pred[:7] + 1) % 10  # the first 7 wrong, the 8th right
+    assert lesson.first_correct_sample(model, x, y) == 7
+    assert lesson.first_correct_sample(model, x, (pred + 1) % 10) == 0  # none right: the first
+
+
+# -- the teacher's share link ----------------------------------------------------------------------------
+def test_the_share_link_keeps_the_address_the_teachers_browser_used():
+    from fgff_core.lesson.share import share_link
+
+    link = share_link("https://class.example.org/fgff/learn", "ignored:1", {"step": "3", "hide": "lr,step"}, "10.0.0.5")
+    assert link == ("https://class.example.org/fgff/learn?step=3&hide=lr%2Cstep", None)
+    # No URL from the browser: the request's Host header, with the Learn page's path.
+    assert share_link(None, "192.168.1.20:8501", {"step": "2"}).url == "http://192.168.1.20:8501/learn?step=2"
+    assert share_link(None, None, {"step": "2"}).url == "/learn?step=2"  # nothing known: a relative link
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]"])
+def test_the_share_link_never_names_localhost(host):
+    """Issue 39 item 6: the teacher, on the serving machine, handed out http://localhost:8501/... links."""
+    from fgff_core.lesson.share import share_link
+
+    link = share_link(f"http://{host}:8501/learn", None, {"step": "1"}, lan_address="192.168.1.20")
+    assert link.url == "http://192.168.1.20:8501/learn?step=1" and "192.168.1.20" in link.note
+    unknown = share_link(None, f"{host}:8501", {"step": "1"}, lan_address=None)
+    assert "only this computer can open" in unknown.note

@@ -9,7 +9,8 @@ from fgff_core.config import RunConfig
 from fgff_core.engine.events import EpochMetrics, EvalMetrics
 from fgff_core.engine.training import Trainer
 from fgff_core.viz import curves
-from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR
+from fgff_core.viz.compare import curves_figure
+from fgff_core.viz.theme import ALGO_COLORS, NEGATIVE_COLOR, POSITIVE_COLOR, TICK_FONT
 
 
 def metrics_frame(algo: str, epochs: int = 6, layers=(20, 20), **extra) -> pd.DataFrame:
@@ -80,7 +81,24 @@ def test_layer_accuracy_greedy_one_test_and_train_line_per_layer_over_its_own_ep
     assert list(fig.data[2].x) == [2, 4, 6]  # each layer measured while it trains, x within the layer
     assert list(fig.data[2].y) == pytest.approx(list(100.0 * layer2["layer_test_acc"]))
     assert fig.layout.xaxis.title.text == curves.EPOCH_AXIS
-    assert {t.line.color for t in fig.data} == {ALGO_COLORS["fgff"]}
+    # Issue 39 item 6: five same-blue lines in 90-100 %; each layer its own colour and marker, test and train alike.
+    colors = [(t.line.color, t.marker.symbol) for t in fig.data]
+    assert colors[0] == colors[1] and colors[2] == colors[3] and colors[0][0] != colors[2][0] != ALGO_COLORS["fgff"]
+    assert colors[0][1] != colors[2][1]
+
+
+def test_every_axis_has_readable_ticks(fgff_metrics):
+    """Issue 39 item 6: ticks were 12 px in a light grey; ``theme.styled`` sets 13 px, dark, on every axis."""
+    fig = curves.goodness_figure(fgff_metrics, 2.0, "fgff")  # one subplot per layer: xaxis, xaxis2
+    axes = [fig.layout[a] for a in fig.layout if a.startswith(("xaxis", "yaxis"))]
+    assert len(axes) == 4
+    for axis in axes:
+        assert axis.tickfont.size >= 13 and axis.tickfont.color == TICK_FONT["color"]
+    # An axis title given as a string after styling must not drop its font (``xaxis_title=`` replaced it).
+    agg = pd.DataFrame({"group": ["FF"] * 2, "step": [1, 2], "layer": [0, 0], "epoch": [1, 2], "mean": [0.5, 0.6],
+                        "std": [0.0] * 2, "min": [0.5, 0.6], "max": [0.5, 0.6], "n": [1, 1]})
+    fig = curves_figure(agg, "test_acc")
+    assert fig.layout.xaxis.title.font.size >= 14 and fig.layout.yaxis.title.font.size >= 14
 
 
 def test_layer_accuracy_simultaneous_adds_the_network_for_reference():

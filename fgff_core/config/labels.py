@@ -4,6 +4,8 @@ name (the JSON key and CLI flag) kept in the help text; and what each algorithm 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from ..vocabulary import algo_label
 
 FIELD_LABELS = {
@@ -77,6 +79,20 @@ ALGORITHM_NOTES = {
     "bp": "**BP (backpropagation)** is the baseline: the same hidden layers with a softmax head, trained end to end "
           "on cross-entropy, the error of the output flowing back through every layer.",
 }
+
+
+# Each algorithm's name written out, for a legend's or picker's key ("BP: backpropagation"); the paragraphs above
+# say what each one does.
+ALGORITHM_NAMES = {"ff": "Forward-Forward", "fgff": "Fine-Grained Forward-Forward (FF with significance factors)",
+                   "mf": "Mono-Forward (local cross-entropy per layer)",
+                   "bp": "backpropagation, the end-to-end baseline"}
+
+
+def algorithms_key(algos: Iterable[str]) -> str:
+    """One sentence naming each of ``algos`` in full, for under a legend or picker: "FF: Forward-Forward; BP:
+    backpropagation, the end-to-end baseline." ("" for none; an unknown name is left out)."""
+    parts = [f"{algo_label(a)}: {ALGORITHM_NAMES[a]}" for a in dict.fromkeys(algos) if a in ALGORITHM_NAMES]
+    return "; ".join(parts) + "." if parts else ""
 
 
 def algorithm_note(algo: str) -> str:

@@ -57,6 +57,7 @@ from .steps import (
     check_wrong_label,
     confusion,
     default_wrong_label,
+    first_correct_sample,
     goodness_distributions,
     label_scores,
     layer_view,
@@ -69,7 +70,7 @@ from .strong_ff import StrongFFNote, recipe_ingredients, strong_ff_note
 
 __all__ = [
     "CANVAS_SIZE", "CANVAS_STROKE", "CONFIG_KNOBS", "DIGITS_MAX_PIXEL", "HIDEABLE", "KNOBS", "LESSON_ALGOS",
-    "LESSON_MAX_EPOCHS",
+    "LESSON_MAX_EPOCHS", "first_correct_sample",
     "LESSON_MAX_LAYERS", "LESSON_MAX_UNITS", "LESSON_PRESET", "N_STEPS", "ROLES", "ROLE_TOLERANCE",
     "STEP_SHORT_TITLES", "STEP_TITLES", "AccuracyBar", "GoodnessDistribution", "LayerView", "LessonPair",
     "LessonSettings", "SteppedTraining", "check_lesson_size", "check_wrong_label", "confusion",

@@ -41,7 +41,7 @@ class LessonSettings:
 
     step: int = 1
     config: RunConfig = field(default_factory=lambda: lesson_config())
-    sample: int = 0  # index into the digits test set
+    sample: int | None = None  # index into the digits test set; None: nobody chose one (each step picks its own)
     hide: frozenset[str] = frozenset()
 
     def to_params(self) -> dict[str, str]:
@@ -49,7 +49,8 @@ class LessonSettings:
         out = {"step": str(self.step)}
         for name in CONFIG_KNOBS:
             out[name] = _param_text(getattr(self.config, name))
-        out["sample"] = str(self.sample)
+        if self.sample is not None:
+            out["sample"] = str(self.sample)
         if self.hide:
             out["hide"] = ",".join(h for h in HIDEABLE if h in self.hide)
         return out
@@ -106,7 +107,12 @@ def parse_lesson_params(params: Mapping[str, Any], n_samples: int) -> tuple[Less
             errors.append(f"{name}={raw}: {exc}; using {_param_text(getattr(cfg, name))}")
             continue
         cfg = candidate
-    sample = int_param(params, "sample", 0, 0, n_samples - 1, errors)
+    sample, n_errors = None, len(errors)
+    if "sample" in params:
+        sample = int_param(params, "sample", 0, 0, n_samples - 1, errors)
+    if len(errors) > n_errors:  # a bad sample is none chosen: each step picks its own
+        errors[-1] = errors[-1].rsplit("; using", 1)[0] + "; using each step's own sample"
+        sample = None
     hide: set[str] = set()
     for part in first_value(params.get("hide", "")).split(","):
         part = part.strip()

@@ -265,6 +265,15 @@ def label_scores(model: FFNet, x: Tensor) -> tuple[np.ndarray, np.ndarray]:
 
 
 @torch.no_grad()
+def first_correct_sample(model: FFNet, x: Tensor, y: Tensor, use_significance: bool = True) -> int:
+    """The index of the first input of ``x`` the prediction rule labels correctly (``y``), so that step 5 opens on
+    an answer the network gets right; 0 when it gets none right (an untrained net)."""
+    pred = model.predict(x.float(), use_significance=use_significance).cpu()
+    hits = torch.nonzero(pred == y.cpu()).flatten()
+    return int(hits[0]) if len(hits) else 0
+
+
+@torch.no_grad()
 def confusion(model: FFNet, x: Tensor, y: Tensor, use_significance: bool = True) -> np.ndarray:
     """Confusion matrix (true label x predicted label) of the prediction rule on ``x``."""
     from sklearn.metrics import confusion_matrix

@@ -12,7 +12,7 @@ from plotly.subplots import make_subplots
 
 from ..analysis.ablation_result import ORDER_TEXT, REMOVAL_TEXT, RULE_TEXT, AblationResult
 from ..analysis.neurons import ClassPreference, WeightImage
-from .theme import TEMPLATE
+from .theme import styled
 
 ORDER_COLORS = {"s": "#d62728", "abs_s": "#ff7f0e", "activity": "#2ca02c", "weight_norm": "#1f77b4",
                 "random": "#7f7f7f"}
@@ -35,7 +35,7 @@ def ablation_figure(result: AblationResult, layer: int | None, removal: str, rul
                                      showlegend=False))
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ORDER_TEXT[curve.order],
                                  line={"color": color}, hovertemplate="%{x:.0f} % kept: %{y:.2f} %<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, title=f"{scope.capitalize()}: {REMOVAL_TEXT[removal]}, {RULE_TEXT[rule]}",
+    styled(fig).update_layout(title_text=f"{scope.capitalize()}: {REMOVAL_TEXT[removal]}, {RULE_TEXT[rule]}",
                       xaxis={"title": "neurons kept (%)", "autorange": "reversed"},
                       yaxis={"title": "test accuracy (%)"}, legend={"title": "removed first"})
     return fig
@@ -55,7 +55,7 @@ def class_preference_figure(pref: ClassPreference, class_names: Sequence[str] | 
                                hovertemplate="neuron %{y}, class %{x}: %{z:.2f} of its max; "
                                              "selectivity %{customdata:.2f}<extra></extra>"))
     rho = "n/a" if np.isnan(pref.spearman) else f"{pref.spearman:+.2f}"
-    fig.update_layout(template=TEMPLATE, title=f"Layer {pref.layer + 1}: class preference "
+    styled(fig).update_layout(title_text=f"Layer {pref.layer + 1}: class preference "
                                                f"(Spearman of selectivity with s: {rho})",
                       xaxis={"title": "true class"}, yaxis={"title": "neuron (sorted by s)"})
     return fig
@@ -80,5 +80,5 @@ def weight_images_figure(images: Sequence[WeightImage], columns: int = 4) -> go.
     fig.update_yaxes(showticklabels=False, constrain="domain")
     for i in range(len(images)):  # every panel square on its own axes (all anchored to the first squeezed it)
         fig.update_yaxes(scaleanchor="x" if i == 0 else f"x{i + 1}", row=i // columns + 1, col=i % columns + 1)
-    fig.update_layout(template=TEMPLATE, height=220 * rows, title="Layer 1: input weights as images")
+    styled(fig).update_layout(height=220 * rows, title_text="Layer 1: input weights as images")
     return fig

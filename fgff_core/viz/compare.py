@@ -8,8 +8,9 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..config.values import check_choice
+from ..format import MISSING
 from ..vocabulary import ALGORITHM_LABELS
-from .theme import ALGO_COLORS, TEMPLATE
+from .theme import ALGO_COLORS, styled
 
 # Axis titles with units, keyed by the metric names of events.py.
 METRIC_LABELS = {
@@ -47,9 +48,11 @@ def is_accuracy(metric: str) -> bool:
 
 def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
     """``compare.final_metrics_table`` for people: accuracies in %, readable row titles, the run counts
-    as "<group> seeds" (integers), and no row without any value."""
+    as "<group> seeds" (integers), no row without any value, and the groups' means and differences ("FGFF - FF")
+    before their sd and seeds."""
     shown = table.astype(float).copy()
     counts = [c for c in shown.columns if c.endswith(" n")]
+    groups = [c for c in shown.columns if not c.endswith((" n", " sd")) and " - " not in c]
     values = [c for c in shown.columns if c not in counts]
     shown = shown.dropna(how="all", subset=values)
     acc_rows = [m for m in shown.index if is_accuracy(m)]
@@ -57,8 +60,23 @@ def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
     for c in counts:
         shown[c] = shown[c].astype("Int64")
     shown = shown.rename(columns={c: c[:-2] + " seeds" for c in counts})
+    # The groups' means and their differences first: on a projector the columns after them run off the screen.
+    first = [c for c in shown.columns if c in groups or " - " in c]
+    shown = shown[first + [c for c in shown.columns if c not in first]]
     shown.index = [FINAL_METRIC_LABELS.get(m, m) for m in shown.index]
     return shown
+
+
+def final_table_text(shown: pd.DataFrame) -> pd.DataFrame:
+    """``final_table_for_display`` as a page shows it, as text: values with 3 decimals, run counts whole, and a
+    missing value (FF's number without s, a group's sd of one finished run) as ``format.MISSING``; a table of
+    numbers with a missing value shows "None" there."""
+    counts = {c for c in shown.columns if c.endswith(" seeds")}
+
+    def cell(value: object, whole: bool) -> str:
+        return MISSING if pd.isna(value) else f"{float(value):.0f}" if whole else f"{float(value):.3f}"
+
+    return pd.DataFrame({c: [cell(v, c in counts) for v in shown[c]] for c in shown.columns}, index=shown.index)
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:
@@ -113,11 +131,12 @@ def curves_figure(agg: pd.DataFrame, metric: str, spread: str = "std", colors: M
                 fig.add_vline(x=step - 0.5, line=dict(color="#999999", dash="dot", width=1),
                               annotation_text=f"layer {int(layer) + 1}", annotation_position="top left")
     band = {"std": "band: ±1 std over seeds", "min-max": "band: min-max over seeds", "none": "no band"}[spread]
-    fig.update_layout(template=TEMPLATE, hovermode="x unified",
+    styled(fig).update_layout(hovermode="x unified",
                       title=dict(text=title or metric_label(metric), subtitle=dict(text=band)),
-                      xaxis_title=STEP_AXIS, yaxis_title=metric_label(metric), legend_title_text="",
-                      legend=dict(orientation="h", yanchor="bottom", y=1.0, xanchor="right", x=1.0),
-                      margin=dict(t=90, b=40, l=60, r=20), height=400)
+                      xaxis_title_text=STEP_AXIS, yaxis_title_text=metric_label(metric), legend_title_text="",
+                      # Below the plot: above it, a legend wrapping on a narrow screen ran over the title.
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, xanchor="left", x=0.0),
+                      margin=dict(t=80, b=110, l=60, r=20), height=440)
     if is_accuracy(metric):
         fig.update_yaxes(tickformat=".0%", range=[0, 1.02])  # always the whole 0-100 % scale
     return fig

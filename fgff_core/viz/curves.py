@@ -17,7 +17,7 @@ from plotly.subplots import make_subplots
 
 from ..format import percent
 from ..vocabulary import algo_label, has_goodness, trains_factors, trains_locally
-from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
+from .theme import LAYER_COLORS, LAYER_SYMBOLS, NEGATIVE_COLOR, POSITIVE_COLOR, THRESHOLD_COLOR, algo_color, styled
 
 EPOCH_AXIS = "epoch (within layer)"
 GOODNESS_AXIS = "goodness (mean of s·h², batch mean)"
@@ -27,7 +27,7 @@ CHART_HEIGHT = 360
 
 
 def _layout(fig: go.Figure, title: str, height: int = CHART_HEIGHT) -> go.Figure:
-    fig.update_layout(title=dict(text=title, x=0.0, xanchor="left"), template=TEMPLATE, height=height,
+    styled(fig).update_layout(title=dict(text=title, x=0.0, xanchor="left"), height=height,
                       margin=dict(l=60, r=20, t=60, b=90), legend=dict(orientation="h", y=-0.3, yanchor="top"),
                       hovermode="x unified")
     return fig
@@ -161,18 +161,18 @@ def layer_accuracy_figure(metrics: pd.DataFrame, algo: str = "fgff", schedule: s
     if not has_layer_accuracy(metrics):
         return None
     evals = metrics.dropna(subset=["layer_test_acc"]).sort_values(["layer", "epoch"])
-    layers = _layers(evals)
     fig = go.Figure()
-    for layer in layers:
+    for layer in _layers(evals):
         rows = evals[evals["layer"] == layer]
         name = f"layer {layer + 1}"
+        # Five layers of one run all land in 90-100 %: each its own colour and marker, so the lines tell apart.
+        color, symbol = LAYER_COLORS[layer % len(LAYER_COLORS)], LAYER_SYMBOLS[layer % len(LAYER_SYMBOLS)]
         for column, split, dash in (("layer_test_acc", "test", "solid"), ("layer_train_acc", "train", "dot")):
             if not _has(rows, column):
                 continue
             fig.add_trace(go.Scatter(x=rows["epoch"], y=100.0 * rows[column], mode="lines+markers",
                                      name=f"{name}, {split}", legendgroup=name,
-                                     line=dict(color=algo_color(algo), dash=dash, width=2), marker=dict(size=4),
-                                     opacity=_layer_opacity(layer, len(layers))))
+                                     line=dict(color=color, dash=dash, width=2), marker=dict(size=6, symbol=symbol)))
     if schedule == "simultaneous" and _has(evals, "test_acc"):
         network = evals.groupby("epoch", as_index=False)["test_acc"].last()  # one value per evaluation
         fig.add_trace(go.Scatter(x=network["epoch"], y=100.0 * network["test_acc"], mode="lines",

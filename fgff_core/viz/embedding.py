@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 
 from ..analysis.embeddings import Embedding
 from ..format import percent
-from .theme import CLASS_COLORS, TEMPLATE
+from .theme import CLASS_COLORS, styled
 
 
 def score_text(emb: Embedding) -> str:
@@ -32,9 +32,9 @@ def embedding_figure(emb: Embedding, title: str | None = None, class_names: Sequ
     head = title or f"Layer {emb.layer + 1}: t-SNE of positive-data features"
     if show_scores:
         head = f"{head}<br><sup>{score_text(emb)} · {len(emb.points)} test samples</sup>"
-    fig.update_layout(template=TEMPLATE, title=head, legend_title_text="class", height=500,
+    styled(fig).update_layout(title_text=head, legend_title_text="class", height=500,
                       legend=dict(orientation="h", yanchor="top", y=-0.15, xanchor="left", x=0),
                       margin=dict(t=80, b=40, l=50, r=20),
-                      xaxis_title="t-SNE 1 (no unit)", yaxis_title="t-SNE 2 (no unit)")
+                      xaxis_title_text="t-SNE 1 (no unit)", yaxis_title_text="t-SNE 2 (no unit)")
     fig.update_yaxes(scaleanchor="x", scaleratio=1)
     return fig

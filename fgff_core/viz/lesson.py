@@ -17,7 +17,7 @@ from ..format import percent
 from ..lesson import ROLES, AccuracyBar, GoodnessDistribution, LayerView
 from ..vocabulary import algo_label
 from .samples import LABEL_SLOT_COLOR, label_slot_pixels
-from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, THRESHOLD_COLOR, algo_color
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, THRESHOLD_COLOR, algo_color, styled
 
 ROLE_COLORS = {ROLES[0]: "#d62728", ROLES[1]: "#6baed6", ROLES[2]: "#08306b", ROLES[3]: "#bbbbbb"}
 
@@ -49,7 +49,7 @@ def positive_negative_figure(x_pos: np.ndarray, x_neg: np.ndarray, true_label: i
                           line=dict(color=color if hot else LABEL_SLOT_COLOR, width=4 if hot else 1))
     _square_axes(fig)
     fig.update_yaxes(scaleanchor="x2", row=1, col=2)
-    fig.update_layout(template=TEMPLATE, height=340, margin=dict(l=10, r=10, t=40, b=10))
+    styled(fig).update_layout(height=340, margin=dict(l=10, r=10, t=40, b=10))
     return fig
 
 
@@ -75,7 +75,7 @@ def activations_figure(view: LayerView) -> go.Figure:
         fig.add_hline(y=value, line=dict(color=color, dash=dash, width=2))
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", name=text, hoverinfo="skip",
                                  line=dict(color=color, dash=dash, width=2)))
-    fig.update_layout(template=TEMPLATE, barmode="group", height=380, margin=dict(l=60, r=20, t=50, b=110),
+    styled(fig).update_layout(barmode="group", height=380, margin=dict(l=60, r=20, t=50, b=110),
                       legend=dict(orientation="h", y=-0.22, x=0, yanchor="top"),
                       title=dict(text=f"Layer {view.layer + 1}: each neuron's share of the goodness", x=0,
                                  xanchor="left", y=0.99))
@@ -93,6 +93,8 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
     """
     n = len(dists)
     titles = list(layer_titles) if layer_titles else [f"layer {d.layer + 1}" for d in dists]
+    # Two lines ("layer 1" over "waiting (untrained)"): on a phone, side-by-side titles on one line ran together.
+    titles = [t.replace(": ", "<br>", 1) for t in titles]
     fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.06)
     for col, d in enumerate(dists, start=1):
         hi = float(max(np.quantile(d.g_pos, 0.99), np.quantile(d.g_neg, 0.99), threshold * 1.5))
@@ -107,7 +109,7 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
         fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=2), row=1, col=col)
         fig.update_xaxes(title_text="goodness", row=1, col=col)
     fig.update_yaxes(title_text="samples", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, barmode="overlay", height=360, margin=dict(l=60, r=20, t=60, b=100),
+    styled(fig).update_layout(barmode="overlay", height=380, margin=dict(l=60, r=20, t=80, b=100),
                       legend=dict(orientation="h", y=-0.25, x=0, yanchor="top"))  # below: clear of the titles
     return fig
 
@@ -120,7 +122,9 @@ def training_curves_figure(history: pd.DataFrame, evals: pd.DataFrame, threshold
     and the next starts.
     """
     fig = make_subplots(rows=1, cols=2, column_widths=[0.62, 0.38], horizontal_spacing=0.1,
-                        subplot_titles=("mean goodness of the layer being trained", "test accuracy (eval subset)"))
+                        # two lines each: on one line they ran together on a phone
+                        subplot_titles=("mean goodness of<br>the layer being trained",
+                                        "test accuracy<br>(eval subset)"))
     total = epochs_per_layer * n_layers
     if not history.empty:
         for col, name, color in [("g_pos", "positive", POSITIVE_COLOR), ("g_neg", "negative", NEGATIVE_COLOR)]:
@@ -137,7 +141,7 @@ def training_curves_figure(history: pd.DataFrame, evals: pd.DataFrame, threshold
     fig.update_xaxes(title_text="layer-epoch", range=[0, total + 1], row=1, col=2)
     fig.update_yaxes(title_text="goodness", row=1, col=1)
     fig.update_yaxes(title_text="%", range=[0, 100], row=1, col=2)
-    fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=60, r=20, t=60, b=50),
+    styled(fig).update_layout(height=340, margin=dict(l=60, r=20, t=80, b=50),
                       legend=dict(orientation="h", y=-0.3, x=0))
     return fig
 
@@ -168,7 +172,7 @@ def factors_figure(roles: pd.DataFrame, algo: str) -> go.Figure:
         fig.add_hline(y=0.0, line=dict(color="#000000", width=1), row=1, col=col)
         fig.update_xaxes(title_text="neurons, sorted by factor", showticklabels=False, row=1, col=col)
     fig.update_yaxes(title_text="factor s", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, height=320, margin=dict(l=60, r=20, t=70, b=50), bargap=0.1,
+    styled(fig).update_layout(height=320, margin=dict(l=60, r=20, t=70, b=50), bargap=0.1,
                       legend=dict(orientation="h", y=-0.25, x=0),
                       title=dict(text=f"{algo_label(algo)}: significance factor of each neuron",
                                  x=0, xanchor="left"))
@@ -182,7 +186,7 @@ def accuracy_figure(bars: Sequence[AccuracyBar]) -> go.Figure:
     colors = [algo_color(b.algo) for b in bars]
     fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colors, text=[percent(b.accuracy, 1) for b in bars],
                            textposition="outside", hovertemplate="%{x}: %{y:.2f} %<extra></extra>"))
-    fig.update_layout(template=TEMPLATE, height=300, margin=dict(l=60, r=20, t=50, b=40),
+    styled(fig).update_layout(height=300, margin=dict(l=60, r=20, t=50, b=40),
                       title=dict(text="Test accuracy (whole digits test set)", x=0, xanchor="left"))
     fig.update_yaxes(title_text="%", range=[0, 105])
     return fig
@@ -198,7 +202,7 @@ def confusion_figure(matrix: np.ndarray, title: str = "Confusion matrix on the t
     fig.update_xaxes(title_text="predicted label", side="bottom", type="category")
     fig.update_yaxes(title_text="true label", autorange="reversed", type="category", scaleanchor="x")
     acc = np.trace(m) / max(m.sum(), 1)
-    fig.update_layout(template=TEMPLATE, height=420, margin=dict(l=60, r=20, t=50, b=50),
+    styled(fig).update_layout(height=420, margin=dict(l=60, r=20, t=50, b=50),
                       title=dict(text=f"{title}: {percent(acc, 1)} correct", x=0, xanchor="left"))
     return fig
 
@@ -208,6 +212,6 @@ def pixels_figure(pixels: np.ndarray, title: str) -> go.Figure:
     fig = go.Figure(go.Heatmap(z=np.asarray(pixels), colorscale="gray", zmin=0, zmax=16, showscale=False,
                                hovertemplate="row %{y}, col %{x}: %{z:.1f}<extra></extra>"))
     _square_axes(fig)
-    fig.update_layout(template=TEMPLATE, height=260, margin=dict(l=10, r=10, t=40, b=10),
+    styled(fig).update_layout(height=260, margin=dict(l=10, r=10, t=40, b=10),
                       title=dict(text=title, x=0, xanchor="left"))
     return fig

@@ -8,7 +8,7 @@ from typing import Protocol
 import plotly.graph_objects as go
 
 from ..vocabulary import algo_label
-from .theme import TEMPLATE, algo_color
+from .theme import algo_color, styled
 
 
 class SeedCell(Protocol):
@@ -45,8 +45,8 @@ def seed_curves(series: dict[str, tuple[str, Sequence[SeedCell]]], xs: Sequence[
                         mode="markers", marker=dict(color=colour, size=5, opacity=0.35), showlegend=False,
                         hoverinfo="skip")
     fig.update_layout(title=dict(text=title, font=dict(size=13)),
-                      xaxis=dict(title=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
-                      yaxis=dict(title="accuracy (%)"), width=760, height=500, template=TEMPLATE,
+                      xaxis=dict(title_text=xlabel, type="log", tickvals=list(xs), ticktext=[f"{x:g}" for x in xs]),
+                      yaxis=dict(title_text="accuracy (%)"), width=760, height=500,
                       # below the axis title: inside the plot it hid the points of a collapsed lr
                       legend=dict(orientation="h", x=0, y=-0.22, yanchor="top"))
-    return fig
+    return styled(fig)

@@ -18,7 +18,7 @@ from plotly.subplots import make_subplots
 from ..engine.model import embed_labels
 from ..engine.training import draw_negative_labels
 from ..vocabulary import algo_label, trains_factors
-from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, TEMPLATE, algo_color
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, algo_color, styled
 
 LABEL_SLOT_COLOR = "#ffbf00"  # outline of the label slots (the first n_classes inputs)
 
@@ -79,7 +79,7 @@ def image_figure(flat: np.ndarray, image_shape: tuple[int, ...], title: str, hei
     fig.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed", scaleanchor="x",
                      constrain="domain")
-    fig.update_layout(template=TEMPLATE, height=height, margin=dict(l=10, r=10, t=50, b=10),
+    styled(fig).update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10),
                       title=dict(text=title, x=0.0, xanchor="left"))
     return fig
 
@@ -109,7 +109,7 @@ def samples_figure(pairs: SamplePairs, max_columns: int = 8) -> go.Figure:
                      scaleanchor="x", constrain="domain")
     for i in range(2, 2 * n + 1):  # every panel square, not only the first
         fig.update_yaxes(scaleanchor=f"x{i}", row=(i - 1) // n + 1, col=(i - 1) % n + 1)
-    fig.update_layout(template=TEMPLATE, height=360, margin=dict(l=10, r=10, t=60, b=10),
+    styled(fig).update_layout(height=360, margin=dict(l=10, r=10, t=60, b=10),
                       title=dict(text="Positive (true label) and negative (wrong label) samples; "
                                       "label slots outlined", x=0.0, xanchor="left"))
     fig.update_annotations(font_size=11)
@@ -143,7 +143,7 @@ def label_goodness_figure(g_with: np.ndarray, g_without: np.ndarray | None, true
                                                                    for k in range(len(g_without))])))
     pred = int(g_with.argmax())
     verdict = "" if true_label is None else (" (correct)" if pred == true_label else f" (true: {true_label})")
-    fig.update_layout(template=TEMPLATE, barmode="group", height=340, margin=dict(l=60, r=20, t=60, b=50),
+    styled(fig).update_layout(barmode="group", height=340, margin=dict(l=60, r=20, t=60, b=50),
                       legend=dict(orientation="h", y=-0.25),
                       title=dict(text=f"Goodness for each candidate label: predicted {pred}{verdict}",
                                  x=0.0, xanchor="left"))

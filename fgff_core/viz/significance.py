@@ -19,7 +19,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from ..config.values import check_choice
-from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, TEMPLATE
+from .theme import NEGATIVE_COLOR, POSITIVE_COLOR, SIGNIFICANCE_COLORSCALE, styled
 
 SCALES = ("global", "per-layer")
 # Colour-bar titles in words (the formula of the per-layer scale is in colour_values' docstring).
@@ -105,10 +105,10 @@ def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) ->
 
 
 def _heatmap_layout(fig: go.Figure, title: str, sort: bool, n_layers: int) -> None:
-    fig.update_layout(template=TEMPLATE, title=title, margin=dict(t=60, b=40, l=70, r=20),
+    styled(fig).update_layout(title_text=title, margin=dict(t=60, b=40, l=70, r=20),
                       height=max(220, 110 + 60 * n_layers),
-                      xaxis_title="neurons sorted by factor (rank)" if sort else "neuron index",
-                      yaxis_title="layer")
+                      xaxis_title_text="neurons sorted by factor (rank)" if sort else "neuron index",
+                      yaxis_title_text="layer")
     fig.update_yaxes(autorange="reversed")
 
 
@@ -177,8 +177,8 @@ def significance_histogram(history: Sequence[np.ndarray], epoch: int | None = No
         fig.add_trace(go.Histogram(x=r, name=f"layer {i + 1}", opacity=0.6, nbinsx=40,
                                    marker_color=_LAYER_COLORS[i % len(_LAYER_COLORS)]))
     fig.add_vline(x=1.0, line=dict(color="#444444", dash="dash", width=1), annotation_text="initial value 1")
-    fig.update_layout(template=TEMPLATE, barmode="overlay", title=title or "Factors per layer",
-                      xaxis_title="significance factor s", yaxis_title="neurons (count)",
+    styled(fig).update_layout(barmode="overlay", title_text=title or "Factors per layer",
+                      xaxis_title_text="significance factor s", yaxis_title_text="neurons (count)",
                       margin=dict(t=60, b=40, l=60, r=20), height=320, legend_title_text="")
     return fig
 
@@ -205,5 +205,5 @@ def activity_scatter(activity: pd.DataFrame, correlation: pd.DataFrame | None = 
         fig.add_hline(y=0, line=dict(color="#999999", width=1), row=1, col=col)
         fig.update_xaxes(title_text="significance factor s", row=1, col=col)
     fig.update_yaxes(title_text="mean h², positive - negative", row=1, col=1)
-    fig.update_layout(template=TEMPLATE, title=title, margin=dict(t=80, b=40, l=60, r=20), height=360)
+    styled(fig).update_layout(title_text=title, margin=dict(t=80, b=40, l=60, r=20), height=360)
     return fig

@@ -1,8 +1,11 @@
-"""One palette for every chart: FF, FGFF, MF and BP keep their colours on every page.
+"""One palette and one look for every chart: FF, FGFF, MF and BP keep their colours on every page, and
+``styled`` gives each figure readable fonts (every builder calls it).
 
 The algorithms' names are ``fgff_core.vocabulary.ALGORITHM_LABELS``."""
 
 from __future__ import annotations
+
+import plotly.graph_objects as go
 
 ALGO_COLORS = {"ff": "#1f77b4", "fgff": "#d62728", "mf": "#ff7f0e", "bp": "#7f7f7f"}
 POSITIVE_COLOR = "#2ca02c"  # positive data / positive goodness
@@ -12,7 +15,35 @@ THRESHOLD_COLOR = "#444444"
 SIGNIFICANCE_COLORSCALE = "RdBu_r"
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
                 "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+# One colour per layer (the layers of one run, where its algorithm's colour cannot tell them apart).
+LAYER_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22"]
+LAYER_SYMBOLS = ["circle", "square", "diamond", "triangle-up", "x", "cross", "star", "pentagon"]
 TEMPLATE = "plotly_white"
+# Streamlit's chart theme draws ticks at 12 px in a light grey (rgb(128, 132, 149)), hard to read on a projector;
+# a figure's own layout values win over it.
+TEXT_COLOR = "#1f2430"  # the app's text colour (.streamlit/config.toml)
+TICK_FONT = dict(size=13, color="#2b2f3a")
+AXIS_TITLE_FONT = dict(size=14, color=TEXT_COLOR)
+LEGEND_FONT = dict(size=13, color=TEXT_COLOR)
+CHART_BACKGROUND = "#ffffff"
+GRID_COLOR, ZERO_LINE_COLOR = "#e6e8ec", "#c4c8d0"  # light on the white card (the dark theme's grid is near black)
+
+
+def styled(fig: go.Figure) -> go.Figure:
+    """``fig`` with the app's chart look, in place (returned for chaining): the template, ticks of 13 px in a dark
+    grey and axis titles of 14 px on every axis (subplots too), legends of 13 px, a white background (in the dark
+    theme too), the toolbar upright. Call it after the figure's axes exist (``make_subplots`` creates them up
+    front); set a title's text afterwards with ``title_text=`` (``title="..."`` replaces its font)."""
+    # The toolbar (zoom, pan, download) stands upright at the right edge: across the top, on a phone, it covered
+    # the titles.
+    # A white card in Streamlit's dark theme too: the dark text above stays readable on it.
+    fig.update_layout(template=TEMPLATE, font=dict(color=TEXT_COLOR), legend=dict(font=LEGEND_FONT),
+                      title=dict(font=dict(color=TEXT_COLOR)), paper_bgcolor=CHART_BACKGROUND,
+                      plot_bgcolor=CHART_BACKGROUND, modebar=dict(orientation="v"))
+    axes = dict(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT, gridcolor=GRID_COLOR, zerolinecolor=ZERO_LINE_COLOR)
+    fig.update_xaxes(**axes)
+    fig.update_yaxes(**axes)
+    return fig
 
 
 def algo_color(algo: str) -> str:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 
-import pandas as pd
 import pytest
 from conftest import open_page_with_runs, query_param, stored_runs
 
 from fgff_core.config import RunConfig
 from fgff_core.config.presets import MNIST_DEMO, PRESETS
+from fgff_core.format import MISSING
 from fgff_core.store import RunStore
 
 
@@ -45,9 +45,11 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     table = at.dataframe[0].value
     assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
     assert "Test accuracy (%)" in table.index and "Training time (s)" in table.index
-    assert table.loc["Test accuracy (%)", "FF seeds"] == 2 and 0 <= table.loc["Test accuracy (%)", "FF"] <= 100
+    assert table.loc["Test accuracy (%)", "FF seeds"] == "2" and 0 <= float(table.loc["Test accuracy (%)", "FF"]) <= 100
     diff = at.dataframe[1].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
+    assert "FF: Forward-Forward; FGFF: Fine-Grained Forward-Forward (FF with significance factors)." in [
+        c.value for c in at.caption]  # the legends' names in full
 
 
 def _finished_runs(runs_dir, test_accs: dict[str, list[float]]) -> list[str]:
@@ -85,13 +87,26 @@ def test_verdict_names_the_winner_the_accuracies_imply(monkeypatch, tmp_path, ff
     assert f"**{expected}**" in [m.value for m in at.markdown]
 
 
+def test_a_queued_group_has_no_column_of_blanks_in_the_final_table(monkeypatch, tmp_path):
+    """Issue 39 item 6: a queued FGFF run filled the final table's FGFF and FGFF - FF columns with None."""
+    d = tmp_path / "queued"
+    ids = _finished_runs(d, {"ff": [0.8]})
+    queued = RunStore(d).create_run(RunConfig(algo="fgff", dataset="digits", layers=(20, 20), epochs=6), name="q")
+    at = open_page_with_runs(monkeypatch, d, "compare", run=f"{ids[0]},{queued}")
+    assert not at.exception, at.exception
+    table = at.dataframe[0].value
+    assert list(table.columns) == ["FF"] and MISSING not in set(table["FF"])
+    assert any("Not in the table yet (no finished run): FGFF." in c.value for c in at.caption)
+    RunStore(d).cancel(queued)
+
+
 def test_ff_shows_no_number_without_s_in_the_table_nor_a_curve(monkeypatch, runs_dir):
     # FF keeps s at 1: a number without s would only repeat its number with s.
     d, ids = runs_dir
     at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
     table = at.dataframe[0].value
     row = table.loc["Test accuracy without significance (%)"]
-    assert pd.isna(row["FF"]) and pd.isna(row["FGFF - FF"]) and 0 <= row["FGFF"] <= 100
+    assert row["FF"] == row["FGFF - FF"] == MISSING and 0 <= float(row["FGFF"]) <= 100  # "–", never "None"
     next(m for m in at.multiselect if m.label == "Metrics").set_value(["test_acc_no_significance"]).run()
     assert not at.exception, at.exception
     (chart,) = at.get("plotly_chart")
@@ -164,6 +179,8 @@ def test_launching_with_mf_and_bp_starts_all_four_at_the_same_epochs_and_explain
     at = open_page_with_runs(monkeypatch, d, "compare", preset="tiny-digits", epochs="2", algos="ff,fgff,mf,bp")
     assert at.multiselect(key="compare_algos").value == ["ff", "fgff", "mf", "bp"]
     assert any("Mono-Forward" in c.value and "no negative data" in c.value for c in at.caption)
+    assert any(c.value.startswith("**BP (backpropagation)**") for c in at.caption)  # issue 39: "bp" explained
+    assert "BP: backpropagation" in at.multiselect(key="compare_algos").help
     at.button(key="FormSubmitter:launch-Start FF, FGFF, MF and BP").click().run()
     assert not at.exception and at.success
     store = RunStore(d)

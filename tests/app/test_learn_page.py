@@ -188,6 +188,9 @@ def test_step4_without_the_pair_keeps_navigation_and_sharing(runs_dir):
     assert not at.exception
     assert {"step4_train", "nav_next", "nav_prev"} <= keys(at, "button")
     assert any("Teacher: share this lesson" in e.label for e in at.expander)
+    # Issue 39 item 6: the link is the Learn page's, never localhost (AppTest has no browser URL: relative).
+    (link,) = [c.value for c in at.code]
+    assert link.startswith("/learn?step=4&") and "localhost" not in link and "me=" not in link
     # How long the pair will train, from the one estimate of the Train and Compare pages (issue 39 item 5).
     assert any("Train the pair once" in i.value and "of training (on an idle CPU" in i.value for i in at.info)
 
@@ -212,6 +215,9 @@ def test_a_link_that_hides_the_steps_can_train_what_step5_needs(runs_dir):
     confusion = next(c for c in at.get("plotly_chart") if "Test set (450 images)" in c.proto.spec)
     correct = float(confusion.proto.spec.split("Test set (450 images): ")[1].split(" %")[0])
     assert correct > 50.0
+    # Issue 39 item 6: with no sample in the link, step 5 opens on one the network gets right.
+    scores = next(c for c in at.get("plotly_chart") if "Goodness for each candidate label" in c.proto.spec)
+    assert "(correct)" in scores.proto.spec and "sample" not in at.query_params
 
 
 def test_step5_scores_confusion_and_own_digit(runs_dir):
