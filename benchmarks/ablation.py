@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import statistics
 import time
 from pathlib import Path
@@ -24,6 +23,7 @@ from fgff_core.analysis.ablation import ablation_curves
 from fgff_core.analysis.ablation_settings import AblationSettings
 from fgff_core.data import Dataset, DatasetNotFoundError, load_dataset
 from fgff_core.engine.model import FFNet
+from fgff_core.reproduce.provenance import cpu_model
 
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "datasets"
 N_TEST = 10_000
@@ -57,15 +57,6 @@ def _time(model: FFNet, data: Dataset, settings: AblationSettings, repeats: int)
     return statistics.median(times)
 
 
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -87,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"2x500 FGFF network (random weights, s ~ N(1, 0.5)), {len(data.y_test):,} test images: {source}. "
           f"Default settings: 5 orders (random: 5 draws), 20 fractions kept (100 % to 5 %), both rules, the "
           f"network and each layer.\n")
-    print(f"Machine: {_cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__} with {args.threads} "
+    print(f"Machine: {cpu_model()}, torch {torch.__version__} with {args.threads} "
           f"threads; load average {load_start[0]:.2f} at the start, {load_end[0]:.2f} at the end; median of "
           f"{args.repeats} run(s).\n")
     print("| what | seconds |\n|---|---|")

@@ -163,9 +163,11 @@ def measure(mode: str, n_runs: int, rate: float, seconds: float, tasks: int, uni
 def table(results: list[Result], args: argparse.Namespace) -> str:
     import ray
 
+    from fgff_core.reproduce.provenance import cpu_model
+
     lines = [
         SECTION, "",
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {_cpu()}, {os.cpu_count()} CPUs, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, {platform.node()}, {cpu_model()}, "
         f"shared with other sessions' work (load average at each start below); Ray {ray.__version__} local "
         f"instance, `ray.init(num_cpus=2)`; each simulated run emits {args.rate:g} epoch events/s (a digits "
         f"2x100 run alone) with a {args.units}-float significance snapshot for {args.seconds:g} s, the runs "
@@ -181,15 +183,6 @@ def table(results: list[Result], args: argparse.Namespace) -> str:
                      f"{r.rows_per_s:,.0f} | {r.backlog:,} |")
     return "\n".join(lines) + "\n"
 
-
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def write(text: str) -> None:
