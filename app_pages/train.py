@@ -242,7 +242,7 @@ if shown.get("owner") != session_owner():  # e.g. twenty students pressed Start 
     watching = "you are watching the run your class started; train your own with another seed."
     if st.session_state.get(JOINED_KEY) == run_id:
         watching = f"Your Start joined a run with the same configuration and seed: {watching}"
-    note, own = st.columns([5, 1], vertical_alignment="center")
+    note, own = st.columns([3, 1], vertical_alignment="center")  # [5, 1] cut "Train my own" at 1024 px
     note.info(watching[0].upper() + watching[1:], icon=":material/group:")
     if shown_cfg:
         own.button("Train my own", key="own_run", on_click=_own_run, args=(shown_cfg,), icon=":material/person:",
