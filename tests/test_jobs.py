@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from diverging import NAN_REASON, NAN_RUN, with_a_nan_pixel
+from fake_executor import FakeExecutor
 from waiting import wait_for
 
 from fgff_core.config import RunConfig
@@ -222,27 +223,7 @@ def test_restart_marks_orphaned_runs_interrupted(tmp_path):
         assert len(jm.store.metrics(info["running"])) >= 3  # the epochs trained before the crash are kept
 
 
-# -- a stand-in executor: the manager's bookkeeping without spawning anything ---------------------
-class FakeExecutor:
-    """Jobs that 'run' until killed; records what the manager asked for."""
-
-    def __init__(self):
-        self.started: list[str] = []
-        self.alive: set[str] = set()
-
-    def start(self, run_id, config, slot):
-        self.started.append(run_id)
-        self.alive.add(run_id)
-        return None
-
-    def is_alive(self, run_id):
-        return run_id in self.alive
-
-    def kill(self, run_id):
-        self.alive.discard(run_id)
-
-    def reap(self, run_id):
-        return -signal.SIGKILL
+# -- a stand-in executor: the manager's bookkeeping without spawning anything (fake_executor.py) --------
 
 
 def test_invalid_configs_are_rejected_at_submit(tmp_path):

@@ -2,34 +2,15 @@
 
 from __future__ import annotations
 
-import signal
-
 import pandas as pd
 import pytest
+from fake_executor import FakeExecutor
 
 from fgff_core.jobs import JobManager, Limits, Requester, RunAccess, RunPermissionError, owners
 from fgff_core.jobs.owners import check_owner_token, new_owner_token, newest_active_run, owner_token_or_none
 
 SMALL = dict(layers=(8,), epochs=10)
 
-
-class IdleExecutor:
-    """Jobs that 'run' until killed, so that runs stay queued or running without spawning anything."""
-
-    def __init__(self):
-        self.alive: set[str] = set()
-
-    def start(self, run_id, config, slot):
-        self.alive.add(run_id)
-
-    def is_alive(self, run_id):
-        return run_id in self.alive
-
-    def kill(self, run_id):
-        self.alive.discard(run_id)
-
-    def reap(self, run_id):
-        return -signal.SIGKILL
 
 
 def test_new_tokens_are_url_safe_distinct_and_valid():
@@ -89,7 +70,7 @@ def test_who_may_manage_a_run():
 
 def test_the_manager_lets_only_the_owner_or_the_teacher_cancel_delete_or_rename(tmp_path):
     alice, bob, teacher = Requester("alice"), Requester("bob"), Requester("bob", teacher=True)
-    with JobManager(tmp_path, max_concurrent=1, executor=IdleExecutor(), access=RunAccess("key")) as jm:
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor(), access=RunAccess("key")) as jm:
         running = jm.submit(SMALL, owner="alice")
         queued = jm.submit({**SMALL, "seed": 1}, owner="alice")
         other = jm.submit({**SMALL, "seed": 2}, owner="alice")
@@ -118,7 +99,7 @@ def test_the_manager_lets_only_the_owner_or_the_teacher_cancel_delete_or_rename(
 
 
 def test_the_per_owner_limit_counts_each_session_alone(tmp_path):
-    with JobManager(tmp_path, max_concurrent=1, executor=IdleExecutor(),
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor(),
                     limits=Limits(max_queued_per_owner=1)) as jm:
         a, b = new_owner_token(), new_owner_token()
         first = jm.submit(SMALL, owner=a)
@@ -135,7 +116,7 @@ def test_a_class_pressing_start_at_once_shares_one_run_and_own_runs_get_distinct
     queued under one lock), and twenty asking for their own run get twenty seeds nobody used."""
     from concurrent.futures import ThreadPoolExecutor
 
-    with JobManager(tmp_path, max_concurrent=1, executor=IdleExecutor()) as jm:
+    with JobManager(tmp_path, max_concurrent=1, executor=FakeExecutor()) as jm:
         owners_ = [new_owner_token() for _ in range(20)]
         with ThreadPoolExecutor(20) as pool:
             joined = list(pool.map(lambda o: jm.submit_or_join(SMALL, owner=o), owners_))
