@@ -6,11 +6,9 @@ Run: ``python -m pytest -m browser tests/browser/test_broken_server.py -q``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from app_server import ROOT, running_app
-from test_e2e import CHROMIUM, chromium_page, no_exception  # noqa: F401 - chromium_page: on this server
+from app_server import ROOT
+from test_e2e import chromium_page, no_exception, served_app  # noqa: F401 - chromium_page: on this server
 
 from fgff_core.store import RunStore
 
@@ -22,16 +20,13 @@ SENTENCE = "The run store of this server cannot be opened"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """The app on a run store whose database is damaged (test_e2e's ``chromium_page`` opens it)."""
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
     runs = tmp_path_factory.mktemp("runs")
     db = RunStore(runs).db_path
     raw = bytearray(db.read_bytes())
     raw[100:] = b"\xa5" * (len(raw) - 100)  # every page after the header overwritten: "malformed"
     db.write_bytes(bytes(raw))
-    with running_app({"FGFF_RUNS_DIR": str(runs), "FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0"},
-                     tmp_path_factory.mktemp("log") / "streamlit.log") as base:
-        yield base, runs
+    with served_app(tmp_path_factory, {"FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0"}, runs) as app:
+        yield app
 
 
 @pytest.mark.parametrize("path", ["/", "/data", "/runs"])

@@ -13,10 +13,12 @@ Run: ``python -m pytest -m browser tests/browser -q`` (deselect locally with ``-
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -39,15 +41,22 @@ TRAIN_TIMEOUT_MS = 240_000  # the quick demo takes seconds alone; a shared, busy
 COMPARE_EPOCHS = int(os.environ.get("FGFF_E2E_COMPARE_EPOCHS", "60"))
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
+@contextlib.contextmanager
+def served_app(tmp_path_factory, env: dict[str, str], runs: Path | None = None) -> Iterator[tuple[str, Path]]:
+    """``streamlit run app.py`` with ``env`` on ``runs`` (a fresh runs folder unless given): its URL and the
+    folder. The browser tests' one way to start the app; skipped where Chromium is not installed."""
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} not installed")
-    runs = tmp_path_factory.mktemp("runs")
+    runs = runs if runs is not None else tmp_path_factory.mktemp("runs")
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with running_app({"FGFF_RUNS_DIR": str(runs), "FGFF_MAX_CONCURRENT": "1"},
-                     tmp_path_factory.mktemp("log") / "streamlit.log") as base:
+    with running_app({"FGFF_RUNS_DIR": str(runs), **env}, tmp_path_factory.mktemp("log") / "streamlit.log") as base:
         yield base, runs
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with served_app(tmp_path_factory, {"FGFF_MAX_CONCURRENT": "1"}) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

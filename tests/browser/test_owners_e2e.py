@@ -7,15 +7,13 @@ Run: ``python -m pytest -m browser tests/browser/test_owners_e2e.py -q``.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
-from app_server import ARTIFACTS, running_app
 from test_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
     cancel_shown_run,
     no_exception,
+    served_app,
     start_long_run,
     wait_idle,
     wait_visible_text,
@@ -31,14 +29,9 @@ RUN_JS = "() => new URLSearchParams(location.search).get('run')"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
-    runs = tmp_path_factory.mktemp("runs")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    env = {"FGFF_RUNS_DIR": str(runs), "FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0",
-           "FGFF_LIMIT_MAX_QUEUED_PER_OWNER": "1"}
-    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as base:
-        yield base, runs
+    env = {"FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0", "FGFF_LIMIT_MAX_QUEUED_PER_OWNER": "1"}
+    with served_app(tmp_path_factory, env) as app:
+        yield app
 
 
 @pytest.fixture(scope="module")

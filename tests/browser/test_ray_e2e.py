@@ -12,12 +12,12 @@ import re
 from pathlib import Path
 
 import pytest
-from app_server import running_app
 from test_e2e import (
     CHROMIUM,
     CHROMIUM_ARGS,
     cancel_shown_run,
     no_exception,
+    served_app,
     start_long_run,
     wait_idle,
     wait_visible_text,
@@ -35,12 +35,8 @@ TIMEOUT_MS = 300_000  # starting Ray and its first worker takes seconds alone, m
 
 @pytest.fixture(scope="module")
 def ray_app(tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
-    runs = tmp_path_factory.mktemp("runs")
-    env = {"FGFF_RUNS_DIR": str(runs), "FGFF_EXECUTOR": "ray", "FGFF_MAX_CONCURRENT": "1"}
-    with running_app(env, tmp_path_factory.mktemp("log") / "streamlit.log") as base:
-        yield base, runs
+    with served_app(tmp_path_factory, {"FGFF_EXECUTOR": "ray", "FGFF_MAX_CONCURRENT": "1"}) as app:
+        yield app
 
 
 def test_train_page_start_trains_through_ray_with_live_curves(ray_app):
