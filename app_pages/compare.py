@@ -161,6 +161,8 @@ with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids
             st.session_state[NOTES_KEY] = (ids, notes)
             set_selected_run_ids(ids)
             st.session_state[SELECT_KEY] = ids
+            st.rerun()  # fold the launch form now: drawn open in this run, it folded at the next status change,
+            # under a student's second click (issue 39 item 1)
 launched_ids, notes = st.session_state.get(NOTES_KEY, ([], []))
 if launched_ids == selected_run_ids():  # the last launch's outcome, outside the (then folded) form, until
     for show, text in notes:  # the selection changes

@@ -9,7 +9,7 @@ Run: ``python -m pytest -m browser tests/browser/test_compare_flow.py -q``.
 from __future__ import annotations
 
 import pytest
-from test_classroom import goto, wait_done
+from test_classroom import goto, launch_again, wait_done
 from test_e2e import chromium_page, no_exception, server, wait_idle  # noqa: F401 - fixtures
 
 from fgff_core.store import RunStore
@@ -26,8 +26,7 @@ def test_compare_launch_watch_to_the_end_without_a_traceback(server, chromium_pa
     spin.fill(str(epochs))
     spin.press("Enter")  # submits the form: the launch; then Start, the double launch of the issue
     page.wait_for_function("() => /run=/.test(location.search)", timeout=60_000)
-    wait_idle(page)
-    page.get_by_role("button", name="Start FF and FGFF").click()
+    launch_again(page)
     wait_idle(page)
     no_exception(page)
     ids = [r for r in page.evaluate("() => new URLSearchParams(location.search).get('run')").split(",") if r]
