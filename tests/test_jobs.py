@@ -370,23 +370,22 @@ def test_runs_of_a_silent_manager_on_another_host_are_interrupted(tmp_path):
 
 
 @pytest.mark.timeout(180)
-def test_warm_worker_hands_each_job_a_fresh_process_that_already_imported_the_engine(tmp_path):
-    with JobManager(tmp_path, warm_worker=True) as jm:
-        standby = jm.executor._standby[0]
-        wait_for(lambda: standby.is_alive(), what="the standby worker")
-        standby_pid = standby.pid
-        time.sleep(1.0)
-        first = jm.submit(TINY)
-        assert jm.wait(first, timeout=150) == "done", jm.store.run(first)["error"]
-        second = jm.submit(TINY)
-        assert jm.wait(second, timeout=150) == "done", jm.store.run(second)["error"]
+def test_warm_workers_hand_each_job_a_fresh_process_started_ahead_one_per_slot(tmp_path):
+    import multiprocessing
+
+    with JobManager(tmp_path, max_concurrent=2, warm_worker=True) as jm:
+        ready = jm.executor.standby_pids()
+        assert len(ready) == 2  # one per job slot: two runs started together both skip the import
+        first, second = jm.submit(TINY), jm.submit({**TINY, "seed": 1})
+        for run in (first, second):
+            assert jm.wait(run, timeout=150) == "done", jm.store.run(run)["error"]
         with sqlite3.connect(tmp_path / "runs.sqlite") as con:  # the worker pid is internal, not in run()
             pids = [con.execute("SELECT pid FROM runs WHERE run_id = ?", (r,)).fetchone()[0] for r in (first, second)]
-        assert pids[0] == standby_pid  # the first job went to the process started ahead of time
-        assert pids[0] != pids[1]  # one process per job: the next standby ran the second
-        next_standby = jm.executor._standby[0]
-        assert next_standby.pid not in pids and next_standby.is_alive()
-    assert not next_standby.is_alive()  # shutdown stops the standby too
+        assert sorted(pids) == sorted(ready)  # each job went to a process started ahead of time, one each
+        refilled = jm.executor.standby_pids()
+        assert len(refilled) == 2 and not set(refilled) & set(pids)  # used once: new standbys took their place
+        assert set(refilled) <= {p.pid for p in multiprocessing.active_children()}
+    assert not set(refilled) & {p.pid for p in multiprocessing.active_children()}  # shutdown stops them too
 
 
 # -- an unusable store (a full disk: test_jobs_disk.py) -----------------------------------------------

@@ -7,6 +7,7 @@ for a cluster.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import multiprocessing
 import os
@@ -70,22 +71,30 @@ def _main_script_hidden():
 class LocalProcessExecutor:
     """One spawned process per job on this machine.
 
-    With ``warm_worker`` (the default) one process is kept started and waiting, with the engine
-    imported, and the next job goes to it; a new standby is started at once for the job after, with the
-    dataset of the job just handed out loaded ahead (``preload``: ``worker.standby_main``).
+    With ``warm_worker`` (the default) ``pool_size`` processes (one per job slot) are kept started and
+    waiting, with the engine imported, and each new job goes to one of them, used once; a new standby is
+    started at once in its place, with the dataset of the job just handed out loaded ahead (``preload``:
+    ``worker.standby_main``). So runs that start together (a class pressing Start) all skip the import.
     """
 
     def __init__(self, runs_dir: Path, initializer: Callable[[], None] | None = None,
-                 threads_per_job: int | None = None, warm_worker: bool = True) -> None:
+                 threads_per_job: int | None = None, warm_worker: bool = True, pool_size: int = 1) -> None:
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            raise ValueError(f"pool_size: expected a positive integer, got {pool_size!r}")
         self.runs_dir = Path(runs_dir)
         self.initializer = initializer  # runs in the worker before training; must be picklable (importable)
         self.threads_per_job = threads_per_job
         self.warm_worker = warm_worker
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: dict[str, multiprocessing.process.BaseProcess] = {}
-        self._standby: tuple[multiprocessing.process.BaseProcess, Any] | None = None
+        self.pool_size = pool_size
+        self._standbys: collections.deque[tuple[multiprocessing.process.BaseProcess, Any]] = collections.deque()
         self.preload: dict[str, Any] | None = None  # load_dataset arguments the next standby loads ahead
         if warm_worker:
+            self._fill_pool()
+
+    def _fill_pool(self) -> None:
+        for _ in range(self.pool_size - len(self._standbys)):
             self._start_standby()
 
     def _start_standby(self) -> None:
@@ -95,14 +104,15 @@ class LocalProcessExecutor:
         with _main_script_hidden():
             proc.start()
         receive.close()  # the child's end; closing ours lets the child see EOF if we go away
-        self._standby = (proc, send)
+        self._standbys.append((proc, send))
 
     def _take_standby(self):
-        standby, self._standby = self._standby, None
-        if standby is not None and standby[0].is_alive():
-            return standby
-        if standby is not None:
-            standby[1].close()
+        """The oldest live standby (the likeliest to be ready), or None; dead ones are dropped."""
+        while self._standbys:
+            proc, send = self._standbys.popleft()
+            if proc.is_alive():
+                return proc, send
+            send.close()
         return None
 
     def start(self, run_id: str, config: RunConfig, slot: int | None) -> int | None:
@@ -120,21 +130,25 @@ class LocalProcessExecutor:
         self._procs[run_id] = proc
         if self.warm_worker:
             self.preload = preload_arguments(config)
-            self._start_standby()  # for the next job
+            self._fill_pool()  # for the next job
         return proc.pid
 
     def close(self) -> None:
-        """Stop the standby process, if any (running jobs are the manager's business)."""
-        standby, self._standby = self._standby, None
-        if standby is not None:
-            proc, send = standby
+        """Stop the standby processes, if any (running jobs are the manager's business)."""
+        standbys, self._standbys = list(self._standbys), collections.deque()
+        for _, send in standbys:
             with contextlib.suppress(OSError):
                 send.send(None)
             send.close()
+        for proc, _ in standbys:
             proc.join(timeout=0.5)  # a ready standby reads the None and exits at once
             if proc.is_alive():  # still importing torch: it has nothing to finish
                 proc.kill()
                 proc.join(timeout=5)
+
+    def standby_pids(self) -> list[int | None]:
+        """The pids of the processes waiting for a job, oldest first (the next job goes to the first)."""
+        return [proc.pid for proc, _ in self._standbys]
 
     def is_alive(self, run_id: str) -> bool:
         proc = self._procs.get(run_id)
@@ -246,7 +260,8 @@ def open_executor(choice: ExecutorChoice, runs_dir: Path, gpus: int, max_concurr
     """The executor that ``choose_executor`` chose: started for a name, as given for an object.
 
     Local jobs on a CPU-only machine share its cores (``os.cpu_count() // max_concurrent`` threads each);
-    ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker started ahead of time.
+    ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker per job slot started ahead
+    of time.
     """
     if choice.executor == "ray":
         from .ray_host import RayExecutor
@@ -258,4 +273,4 @@ def open_executor(choice: ExecutorChoice, runs_dir: Path, gpus: int, max_concurr
     threads = max(1, (os.cpu_count() or 1) // concurrent) if gpus == 0 and concurrent > 1 else None
     if warm_worker is None:
         warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
-    return LocalProcessExecutor(runs_dir, threads_per_job=threads, warm_worker=warm_worker)
+    return LocalProcessExecutor(runs_dir, threads_per_job=threads, warm_worker=warm_worker, pool_size=concurrent)
