@@ -2,14 +2,12 @@
 
 Table III at the paper's 1200 epochs per layer takes about 5 hours per run on this project's 2-core CPU, so the
 reports have it at 200 (``full``). A session that is lent a GPU runs it, and Table IV's timings, with one command
-(``$OUT``: the folder that comes back from the device machine; the first line carries over the rows of earlier
-calls, so a call continues where the last one stopped)::
+(docs/REPRODUCTION.md, "Tables III and IV on a GPU", has the device machine's exact line)::
 
     python -m fgff_core.reproduce.gpu --dry-run          # the plan, its estimates and the data check; trains nothing
-    cp docs/reproduction/runs-paper.jsonl "$OUT"/ 2>/dev/null; \\
-    python -m fgff_core.reproduce.gpu --device cuda --time-limit 540 --data-dir ../shared/datasets --out "$OUT"
+    python -m fgff_core.reproduce.gpu --device cuda --time-limit 540 --data-dir ../shared/datasets --out DIR
 
-and copies ``$OUT``'s files into ``docs/reproduction/`` afterwards.
+A log already in DIR (``runs-paper.jsonl``) is continued: a call picks up where the last one stopped.
 
 **What runs**: ``table_specs`` of Tables III and IV under the budget ``paper`` (``paper.py``: ``full``, and
 CIFAR-10 at the paper's 1200 epochs per layer), 3 seeds, each trained by ``execution.execute`` (the one training
@@ -19,7 +17,7 @@ path of every part) into ``runs-paper.jsonl``; its rows record the device and th
 **Order** (``priority``): the most valuable runs first (its docstring says why).
 
 **Time limit**: a run starts only when ``SAFETY`` times its estimate fits in the time left; a run that does not is
-left for the next call and the next cheaper one is tried. A run still training at the limit is stopped between
+left for the next call and the next one in the plan is tried. A run still training at the limit is stopped between
 epochs and not logged. Every finished run is in the log at once, keyed by its config, so the next call with the
 same log skips it.
 
