@@ -153,3 +153,13 @@ def test_a_run_still_training_at_the_time_limit_is_stopped_and_left_for_the_next
     assert "stopped at the time limit" in said[1] and "not logged" in said[1]
     assert all("not started" in line for line in said[2:7])
     assert not (tmp_path / "runs-smoke.jsonl").exists()
+
+
+@pytest.mark.parametrize("argv, field", [(["--seeds", "0"], "seeds"), (["--time-limit", "0"], "time_limit"),
+                                         (["--time-limit", "nan"], "time_limit")])
+@pytest.mark.parametrize("dry", [True, False])
+def test_a_bad_seed_count_or_time_limit_is_one_line_naming_the_field(argv, field, dry, tmp_path, capsys):
+    rc = gpu.main([*argv, "--device", "cpu", "--out", str(tmp_path / "out"), *(["--dry-run"] if dry else [])])
+    err = capsys.readouterr().err
+    assert rc == 2 and err.startswith(f"error: {field}: ") and err.count("\n") == 1
+    assert not (tmp_path / "out").exists()

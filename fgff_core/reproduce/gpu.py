@@ -77,6 +77,8 @@ def priority(spec: RunSpec) -> tuple[int, int, int]:
 
 def plan(budget: Budget, seeds: int, device: str, data_dir: str | None) -> list[RunSpec]:
     """Every run of Tables III and IV under ``budget``, in ``priority`` order."""
+    if not 1 <= seeds <= MAX_SEEDS:
+        raise ValueError(f"seeds: {seeds} is out of range; choose 1 to {MAX_SEEDS}")
     specs = [s for part in GPU_PARTS for s in table_specs(part, budget, seeds, device, data_dir)]
     return sorted(specs, key=priority)
 
@@ -134,6 +136,7 @@ def dry_run(budget: Budget, seeds: int, device: str, data_dir: str | None, out: 
             time_limit: float) -> tuple[list[str], dict[str, str]]:
     """The plan as lines (each run with its estimate, where the time limit falls, what the log already holds) and
     the missing datasets. Reads only the log in ``out``; touches no data and trains nothing."""
+    time_limit = _checked_limit(time_limit)
     specs = plan(budget, seeds, device, data_dir)
     log = RunLog(out / f"runs-{budget.name}.jsonl")
     kind = device_kind(device)
@@ -179,6 +182,12 @@ class Outcome:
     failed: dict[str, str] = field(default_factory=dict)
 
 
+def _checked_limit(seconds: float) -> float:
+    if not seconds > 0:  # NaN too
+        raise ValueError(f"time_limit: {seconds} s is out of range; give a number of seconds above 0")
+    return seconds
+
+
 def _check_data(specs: list[RunSpec], data_dir: str | None) -> None:
     if data_dir is not None and not Path(data_dir).is_dir():
         raise ValueError(f"data_dir: {data_dir!r} is not a folder; pass --data-dir DIR, the folder that holds "
@@ -192,14 +201,10 @@ def run_tables(budget: Budget, seeds: int, device: str, data_dir: str | None, ou
                say: Say = print, clock: Callable[[], float] = time.monotonic) -> Outcome:
     """Train the plan's runs not yet in ``out``'s log, most valuable first, while they fit in ``time_limit``
     seconds (module docstring); then write the tables from the log. One line per run through ``say``."""
-    deadline = clock() + time_limit
-    if not 1 <= seeds <= MAX_SEEDS:
-        raise ValueError(f"seeds: {seeds} is out of range; choose 1 to {MAX_SEEDS}")
-    if not time_limit > 0:
-        raise ValueError(f"time_limit: {time_limit} s is out of range; give a number of seconds above 0")
+    deadline = clock() + _checked_limit(time_limit)
+    specs = plan(budget, seeds, device, data_dir)
     resolve_device(device)  # ValueError naming the device, e.g. cuda on a machine without one
     _check_out(out)
-    specs = plan(budget, seeds, device, data_dir)
     _check_data(specs, data_dir)
     out.mkdir(parents=True, exist_ok=True)
     log, data, kind = RunLog(out / f"runs-{budget.name}.jsonl"), DataCache(), device_kind(device)
@@ -268,7 +273,8 @@ def main(argv: list[str] | None = None) -> int:
             lines, missing = dry_run(budget, args.seeds, args.device, args.data_dir, args.out, args.time_limit)
             print("\n".join(lines))
             return 1 if missing else 0
-        outcome = run_tables(budget, args.seeds, args.device, args.data_dir, args.out, args.time_limit)
+        outcome = run_tables(budget, args.seeds, args.device, args.data_dir, args.out, args.time_limit,
+                             say=lambda msg: print(msg, flush=True))  # each line now: a killed call keeps them
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
