@@ -148,16 +148,16 @@ def dry_run(budget: Budget, seeds: int, device: str, data_dir: str | None, out: 
              f"{'estimate':>10}  basis"]
     used = 0.0
     for i, spec in enumerate(specs, 1):
+        cfg = spec.config
+        head = f"{i:>3}  {spec.part:4}  {spec.row:8}  {spec.algo:4}  {spec.seed:4}  {cfg.epochs:>6}  {cfg.dataset:13}  "
         if spec.key in log:
-            lines.append(f"{i:>3}  {spec.part:4}  {spec.row:8}  {spec.algo:4}  {spec.seed:4}  "
-                         f"{spec.config.epochs:>6}  {spec.config.dataset:13}  {'done':>10}  in the log")
+            lines.append(f"{head}{'done':>10}  in the log")
             continue
         est = estimate(spec, rows, kind)
         fits = used + est.seconds * SAFETY <= time_limit
         used += est.seconds * SAFETY if fits else 0.0
-        lines.append(f"{i:>3}  {spec.part:4}  {spec.row:8}  {spec.algo:4}  {spec.seed:4}  {spec.config.epochs:>6}  "
-                     f"{spec.config.dataset:13}  {duration(est.seconds):>10}  {est.basis}"
-                     f"{'' if fits else f'; after the {duration(time_limit)} limit: a later call'}")
+        later = "" if fits else f"; after the {duration(time_limit)} limit: a later call"
+        lines.append(f"{head}{duration(est.seconds):>10}  {est.basis}{later}")
     try:
         resolve_device(device)
         lines.append(f"device {device}: available here")
