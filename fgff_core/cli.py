@@ -152,7 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("presets", help="list the named presets")
     sub.add_parser("datasets", help="list the datasets and where their files are looked for")
 
-    reproduce = sub.add_parser("reproduce", help="reproduce the paper's tables (see docs/REPRODUCTION.md)")
+    reproduce = sub.add_parser("reproduce", help="reproduce the paper's tables (see docs/REPRODUCTION.md)",
+                               epilog="Tables III and IV at the paper's budget (CIFAR-10 at 1200 epochs per layer) on "
+                                      "a GPU, inside a time limit: python -m fgff_core.reproduce.gpu (--dry-run first)")
     reproduce.add_argument("--table", default="all", choices=[*PARTS, "all"],
                            help="a paper table (1-4), the fair-comparison study, the strong FF recipes (best), "
                                 "or all of them [default: all]")

@@ -101,7 +101,7 @@ def test_resume_runs_only_the_missing_seed(smoke_table1, tmp_path, monkeypatch):
     log.write_text("\n".join(kept) + "\n{\"key\": \"cut short by a cra")  # and a torn last line
     calls = []
     real_train = execution.train
-    monkeypatch.setattr(execution, "train", lambda cfg, data: calls.append(cfg) or real_train(cfg, data))
+    monkeypatch.setattr(execution, "train", lambda cfg, data, **kw: calls.append(cfg) or real_train(cfg, data, **kw))
     rp.reproduce(["1"], "smoke", 2, None, tmp_path, "cpu", say=lambda _msg: None)
     assert [(c.algo, c.seed, c.layers) for c in calls] == [(dropped["algo"], dropped["seed"],
                                                              tuple(dropped["layers"]))]
@@ -378,7 +378,7 @@ def test_later_stage_runs_start_after_every_run_of_this_stage(tmp_path, monkeypa
     first, later = [s for s in specs if s.seed == 1], [s for s in specs if s.seed == 0]
     trained_seeds: list[int] = []
 
-    def record(cfg, dataset):
+    def record(cfg, dataset, **_kwargs):
         trained_seeds.append(cfg.seed)
         raise RuntimeError("stop at the first run")
 

@@ -62,3 +62,31 @@ def test_cpu_model_reads_the_model_and_whether_it_has_avx512(tmp_path):
     info.write_text("model name\t: AMD EPYC\nflags\t\t: avx2 avx512f\n")
     assert "AVX-512" in pv.cpu_model(info) and "no AVX-512" not in pv.cpu_model(info)
     assert pv.cpu_model(Path(tmp_path / "missing")) == pv.NOT_RECORDED
+
+
+def test_a_run_on_a_gpu_records_its_name_and_the_tables_name_the_gpu_not_the_cpu(tmp_path, monkeypatch):
+    import torch
+
+    from fgff_core.reproduce import BUDGETS, RunLog, table_specs
+    from fgff_core.reproduce.report import accuracy_table, timing_table
+
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device: f"Some GPU {device}")
+    assert pv.machine_fields(2, "cuda")["gpu"] == "Some GPU cuda"
+    assert pv.machine_fields(2, "cpu")["gpu"] is None
+    gpu_rows = [{**_row(seed=s), "cpu": "Some CPU", "gpu": "Some GPU"} for s in range(2)]
+    assert pv.row_machine(gpu_rows[0]) == pv.cpu_cell(gpu_rows) == "Some GPU"
+    assert (pv.machine_word(gpu_rows), pv.machine_word(gpu_rows, plural=True)) == ("GPU", "GPUs")
+    assert (pv.machine_word([_row()]), pv.machine_word([*gpu_rows, _row()], plural=True)) == ("CPU", "CPUs and GPUs")
+    budget = BUDGETS["smoke"]
+    log = RunLog(tmp_path / "runs-smoke.jsonl")
+    specs = {part: table_specs(part, budget, 1, "cuda", None) for part in ("3", "4")}
+    for spec in specs["3"] + specs["4"]:
+        log.add({**_row(spec.algo, spec.seed), "key": spec.key, "part": spec.part, "row": spec.row, "layers": [16],
+                 "n_train": 1000, "epochs": 5, "wall_seconds": 9.0, "train_acc": 0.5, "test_acc": 0.4,
+                 "test_acc_no_significance": 0.3, "epoch_seconds_median": 0.01, "device": "cuda",
+                 "cpu": "Some CPU", "gpu": "Some GPU", "load_avg": 1.0})
+    table3 = accuracy_table("3", specs["3"], log, {}, budget)
+    assert "| Seconds per run (median) | GPU |" in table3 and "| 9 | Some GPU |" in table3
+    assert "GPUs: Some GPU 3 runs." in table3 and "Some CPU" not in table3
+    table4 = timing_table(specs["4"], log, {}, budget)
+    assert "Ours: GPU (Some GPU 3 runs), device `cuda`," in table4 and "no GPU" not in table4

@@ -20,9 +20,9 @@ def smoke_study(tmp_path_factory) -> tuple[list[dict], list, str]:
     trained = []
     real_train = execution.train
 
-    def counting_train(cfg, data):
+    def counting_train(cfg, data, **kwargs):
         trained.append(cfg)
-        return real_train(cfg, data)
+        return real_train(cfg, data, **kwargs)
 
     execution.train = counting_train
     try:

@@ -9,7 +9,7 @@ _EXPORTS = {
                  "NORMALIZATIONS", "AUTHORS_CIFAR10_MEAN", "AUTHORS_CIFAR10_STD", "DIGITS_SAMPLES",
                  "DIGITS_TEST_FRACTION", "DIGITS_SPLIT_SEED"),
     **exports_of(".loading", "DATA_DIR_ENV", "DEFAULT_DATA_DIR", "DatasetNotFoundError", "Dataset", "LOADERS",
-                 "DATA_ROOTS_ENV", "allowed_data_roots", "check_data_dir", "data_root", "SUBSET_SEED",
+                 "DATA_ROOTS_ENV", "allowed_data_roots", "check_data_dir", "data_root", "find_dataset", "SUBSET_SEED",
                  "training_order", "load_dataset", "train_subset_note", "dataset_arguments", "load_for_config"),
 }
 __all__ = list(_EXPORTS)

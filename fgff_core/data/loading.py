@@ -128,24 +128,56 @@ def data_root(data_dir: str | Path | None) -> Path | None:
     return Path(env).expanduser() if env else None
 
 
-def _idx_candidates(root: Path, tv_class: str, folder_names: tuple[str, ...]) -> list[Path]:
-    """Folders that may hold the four IDX files: the folder itself, a named child, torchvision's layout."""
+# Where each dataset's files may sit inside a data folder DIR: MNIST-family IDX files in DIR, DIR/<name> or
+# torchvision's DIR[/<name>]/<Class>/raw; CIFAR-10 (python or binary version) in DIR or DIR/<name>.
+IDX_LAYOUTS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "mnist": ("MNIST", ("mnist", "MNIST")),
+    "fashion_mnist": ("FashionMNIST", ("fashion-mnist", "fashion_mnist", "FashionMNIST")),
+}
+CIFAR_FOLDERS = ("cifar10", "cifar-10", "CIFAR10")
+
+
+def _candidates(name: str, root: Path) -> list[Path]:
+    """Folders under ``root`` that may hold ``name``'s files, in the order they are tried."""
+    if name == "cifar10":
+        return [root, *(root / folder for folder in CIFAR_FOLDERS)]
+    tv_class, folder_names = IDX_LAYOUTS[name]
     out = [root, root / tv_class / "raw"]
-    out += [root / name for name in folder_names]
-    out += [root / name / tv_class / "raw" for name in folder_names]
+    out += [root / folder for folder in folder_names]
+    out += [root / folder / tv_class / "raw" for folder in folder_names]
     return out
 
 
-def _load_idx_dataset(name: str, tv_class: str, folder_names: tuple[str, ...], data_dir: Path | None, download: bool):
+def _holds(name: str, folder: Path) -> bool:
+    if name == "cifar10":
+        return cifar.has_python_version(folder) or cifar.find_binary(folder) is not None
+    return idx.has_files(folder)
+
+
+def search_roots(data_dir: Path | None) -> list[Path]:
+    """The data folders a dataset is looked for in: ``data_dir`` (when given), then the default cache."""
+    return [*([data_dir] if data_dir else []), DEFAULT_DATA_DIR]
+
+
+def find_dataset(name: str, data_dir: str | Path | None = None) -> Path | None:
+    """The folder ``name``'s files would be read from (``data_dir``, else $FGFF_DATA_DIR, then the default cache),
+    found by their names without reading them; None where no folder holds them (and for the embedded digits)."""
+    if DATASETS[check_choice("dataset", name, DATASETS)].embedded:
+        return None
+    for root in search_roots(data_root(data_dir)):
+        for folder in _candidates(name, root):
+            if _holds(name, folder):
+                return folder
+    return None
+
+
+def _load_idx_dataset(name: str, tv_class: str, data_dir: Path | None, download: bool):
     """The four IDX files from the first folder that has them (read by ``idx.py``), else a download through
     torchvision when ``download`` is on."""
-    roots = [data_dir] if data_dir else []
-    roots.append(DEFAULT_DATA_DIR)
-    for root in roots:
-        for folder in _idx_candidates(root, tv_class, folder_names):
-            if idx.has_files(folder):
-                splits = idx.read_folder(folder)
-                return (*_flat_xy(splits.x_train, splits.y_train), *_flat_xy(splits.x_test, splits.y_test))
+    folder = find_dataset(name, data_dir)
+    if folder is not None:
+        splits = idx.read_folder(folder)
+        return (*_flat_xy(splits.x_train, splits.y_train), *_flat_xy(splits.x_test, splits.y_test))
 
     def fetch(target: Path):
         import torchvision.datasets as tvd
@@ -155,7 +187,7 @@ def _load_idx_dataset(name: str, tv_class: str, folder_names: tuple[str, ...], d
     reason = _try_download(fetch, data_dir, download, (tv_class, "raw"))
     if not isinstance(reason, str):
         return reason
-    raise DatasetNotFoundError(_missing_message(name, roots, reason))
+    raise DatasetNotFoundError(_missing_message(name, search_roots(data_dir), reason))
 
 
 def _try_download(fetch: Callable[[Path], Any], data_dir: Path | None, download: bool, subfolders: tuple[str, ...]):
@@ -196,35 +228,31 @@ def _flat_xy(images: np.ndarray, labels: Any) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _load_mnist(data_dir: Path | None, download: bool):
-    return _load_idx_dataset("mnist", "MNIST", ("mnist", "MNIST"), data_dir, download)
+    return _load_idx_dataset("mnist", IDX_LAYOUTS["mnist"][0], data_dir, download)
 
 
 def _load_fashion_mnist(data_dir: Path | None, download: bool):
-    return _load_idx_dataset("fashion_mnist", "FashionMNIST", ("fashion-mnist", "fashion_mnist", "FashionMNIST"),
-                             data_dir, download)
+    return _load_idx_dataset("fashion_mnist", IDX_LAYOUTS["fashion_mnist"][0], data_dir, download)
 
 
 def _load_cifar10(data_dir: Path | None, download: bool):
     import torchvision.datasets as tvd
 
-    roots = [data_dir] if data_dir else []
-    roots.append(DEFAULT_DATA_DIR)
-    for root in roots:
-        for cand in (root, root / "cifar10", root / "cifar-10", root / "CIFAR10"):
-            if cifar.has_python_version(cand):
-                try:
-                    return _arrays_from_torchvision(tvd.CIFAR10, cand, download=False)
-                except RuntimeError:  # torchvision's "Dataset not found or corrupted": an MD5 did not match
-                    raise cifar.damaged_python_version(cand) from None
-            reader = cifar.find_binary(cand)
-            if reader is not None:
-                return tuple(reader())
+    folder = find_dataset("cifar10", data_dir)
+    if folder is not None and cifar.has_python_version(folder):
+        try:
+            return _arrays_from_torchvision(tvd.CIFAR10, folder, download=False)
+        except RuntimeError:  # torchvision's "Dataset not found or corrupted": an MD5 did not match
+            raise cifar.damaged_python_version(folder) from None
+    reader = cifar.find_binary(folder) if folder is not None else None
+    if reader is not None:
+        return tuple(reader())
 
     reason = _try_download(lambda target: _arrays_from_torchvision(tvd.CIFAR10, target, download=True),
                            data_dir, download, ())
     if not isinstance(reason, str):
         return reason
-    raise DatasetNotFoundError(_missing_message("cifar10", roots, reason))
+    raise DatasetNotFoundError(_missing_message("cifar10", search_roots(data_dir), reason))
 
 
 def _missing_message(name: str, roots: list[Path], reason: str) -> str:

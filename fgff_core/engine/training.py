@@ -387,8 +387,10 @@ class Trainer:
 
 
 def train(config: RunConfig | dict, data: Dataset | None = None,
-          callback: Callable[[Event], None] | None = None) -> tuple[Trainer, RunFinished]:
+          callback: Callable[[Event], None] | None = None,
+          should_stop: Callable[[], bool] | None = None) -> tuple[Trainer, RunFinished]:
     """Run a whole training through the training driver (``driver.py``: a NaN or infinite loss ends it
-    ``failed``), passing each event to ``callback``; return the trainer and the final ``RunFinished``."""
+    ``failed``), passing each event to ``callback``; return the trainer and the final ``RunFinished``.
+    ``should_stop`` is polled between epochs: when it is true the run ends ``stopped``."""
     trainer = Trainer(config, data)
-    return trainer, Driver(trainer).run(callback)
+    return trainer, Driver(trainer, should_stop).run(callback)

@@ -29,15 +29,16 @@ import json
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from ..config.presets import PRESETS, preset_of
 from ..config.schema import RunConfig
 from ..format import duration
 from ..vocabulary import RunStatus, has_goodness
 from .work import RunWork, run_work
+
+if TYPE_CHECKING:  # only a type here: the GPU tables script (reproduce.gpu) estimates without pandas
+    import pandas as pd
 
 
 class Speed(NamedTuple):

@@ -98,7 +98,8 @@ def log_row(spec: RunSpec, budget: str, dataset: Dataset, device: str, result: R
 
 def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache, say: Say = print,
             train_missing: bool = True, executor: str = "local", poll_seconds: float = WAIT_POLL_SECONDS,
-            more: Callable[[], Iterable[RunSpec]] | None = None) -> dict[str, str]:
+            more: Callable[[], Iterable[RunSpec]] | None = None,
+            should_stop: Callable[[], bool] | None = None) -> dict[str, str]:
     """Run every spec whose row is not in ``log`` yet. Returns {key: skip reason} for runs that could not run.
 
     A run that another live ``reproduce`` process (same ``--out``) is training is waited for, polling
@@ -108,6 +109,8 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
     that the log now allows (the next lr of a grid whose runs have all landed, the test runs at a settled
     lr), so that a process whose remaining runs are all running elsewhere trains those instead of waiting;
     they are run (or waited for) like ``specs``. Only the local executor asks.
+    ``should_stop``: polled between epochs (local executor); when it says so the run ends ``stopped``, unlogged,
+    and is skipped with that reason (a time limit: ``gpu_tables``).
     ``train_missing=False`` only counts them (for writing the tables of a log that another process fills).
     """
     skipped: dict[str, str] = {}
@@ -168,7 +171,7 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
             elsewhere.append(spec)
             continue
         try:
-            trainer, result = train(cfg, dataset)
+            trainer, result = train(cfg, dataset, should_stop=should_stop)
             done = result.status == RunStatus.DONE
             scores = sharing.scores(spec, dataset, result, trainer, data.get) if done else None
         finally:
@@ -177,8 +180,9 @@ def execute(specs: Iterable[RunSpec], log: RunLog, budget: str, data: DataCache,
         if not done:  # failed (a NaN loss): a skipped cell with its reason, never a number
             skipped[spec.key] = _not_done(spec, result.status, result.reason, say)
             continue
+        # where it ran (CPU, GPU, threads, load): a remote run's row (below) does not know
         row = {**log_row(spec, budget, dataset, str(trainer.device), result), "training": training, "scores": scores,
-               **machine_fields(torch.get_num_threads())}  # where it ran: a remote run's row (below) does not know
+               **machine_fields(torch.get_num_threads(), str(trainer.device))}
         log.add(row)
         n += 1
         say(f"[{n}/{len(todo)}] {spec.label}: test {percent(row['test_acc'])} "

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config.values import check_choice
@@ -146,6 +146,16 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                     "normalize": "data"},
            best=BestBudget(("ff-best-mnist-quick",), (0.5, 1.0), 300)),
 ]}
+
+
+# The paper's budget throughout, CIFAR-10 included, for a GPU (``gpu_tables``: Tables III and IV within a time
+# limit): `full` with the presets' epochs everywhere, so CIFAR-10 at the paper's 1200 per layer. Its own log,
+# runs-paper.jsonl: its Table III runs differ from `full`'s, and its Table IV runs have the same configs as `full`'s
+# (the key leaves the device out) but time another machine.
+BUDGETS["paper"] = replace(
+    BUDGETS["full"], name="paper", epochs={},
+    description="the paper's budget throughout, for a GPU: as `full` (all training data, the presets' epochs, full "
+                "test sets), and CIFAR-10 too at the paper's 1200 epochs per layer")
 
 
 def get_budget(name: str) -> Budget:

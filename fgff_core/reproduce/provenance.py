@@ -3,7 +3,8 @@
 Each fact here is computed from run-log rows (``runs-<budget>.jsonl``), never typed into prose:
 
 - the CPU of a row: its own ``cpu`` field (written since rows record it, ``cpu_model``), else the CPU that the
-  sessions' notes name for the time the row finished (``CPU_WINDOWS``), else "CPU not recorded";
+  sessions' notes name for the time the row finished (``CPU_WINDOWS``), else "CPU not recorded"; the machine of a
+  row (``row_machine``): its GPU where it trained on one (its ``gpu`` field, ``gpu_model``), else its CPU;
 - the losses trained (the paper's hinge loss, eq. (1), against the authors' softplus and SymBa);
 - where FF's lr came from: the paper presets' lr, and the only FF lr sweep at the paper's settings, the study's
   (its dataset, size and chosen lr at the sweep's budget, as in ``cells.best_lr``: ties go to the larger lr);
@@ -69,10 +70,21 @@ def cpu_model(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
            f"{fields.get('model', '?')}, {avx}, {os.cpu_count()} logical CPUs)"
 
 
-def machine_fields(threads: int) -> Row:
-    """What a new log row records about where it ran: the CPU, torch's thread count, and the 1-minute load
-    average when the run finished (the load of the whole machine, this run included)."""
-    return {"cpu": cpu_model(), "threads": threads, "load_avg": round(os.getloadavg()[0], 2)}
+def gpu_model(device: str) -> str | None:
+    """The GPU that ``device`` ("cuda", "cuda:1") is, by its name ("NVIDIA H100 80GB HBM3"); None for a CPU."""
+    if not str(device).startswith("cuda"):
+        return None
+    import torch  # here only: the captions read this module without torch
+
+    return str(torch.cuda.get_device_name(torch.device(device)))
+
+
+def machine_fields(threads: int, device: str = "cpu") -> Row:
+    """What a new log row records about where it ran: the CPU, the GPU of a run on ``device`` "cuda" (None on a
+    CPU), torch's thread count, and the 1-minute load average when the run finished (the load of the whole
+    machine, this run included)."""
+    return {"cpu": cpu_model(), "gpu": gpu_model(device), "threads": threads,
+            "load_avg": round(os.getloadavg()[0], 2)}
 
 
 def row_cpu(row: Row) -> str:
@@ -83,16 +95,29 @@ def row_cpu(row: Row) -> str:
     return next((w.cpu for w in CPU_WINDOWS if w.start <= finished < w.end), NOT_RECORDED)
 
 
+def row_machine(row: Row) -> str:
+    """What a logged run computed on: its GPU where it trained on one, else its CPU (``row_cpu``)."""
+    return str(row["gpu"]) if row.get("gpu") else row_cpu(row)
+
+
+def machine_word(rows: list[Row], plural: bool = False) -> str:
+    """What the machines of ``rows`` are, for a column or a caption: "CPU", "GPU" or "CPU or GPU" ("CPUs", ...)."""
+    gpus = {bool(row.get("gpu")) for row in rows}
+    word = "GPU" if gpus == {True} else "CPU or GPU" if len(gpus) > 1 else "CPU"
+    return word.replace("CPU", "CPUs").replace("GPU", "GPUs").replace(" or ", " and ") if plural else word
+
+
 def _seeds(seeds: Iterable[int]) -> str:
     seeds = sorted(set(seeds))
     return f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 def cpu_cell(rows: list[Row]) -> str:
-    """Table text for the CPUs of one cell's runs: "Zen 3 EPYC", or each CPU with its seeds where they differ."""
+    """Table text for the machines of one cell's runs (``row_machine``): "Zen 3 EPYC", or each with its seeds
+    where they differ."""
     by_cpu: dict[str, list[int]] = {}
     for row in rows:
-        by_cpu.setdefault(row_cpu(row), []).append(int(row["seed"]))
+        by_cpu.setdefault(row_machine(row), []).append(int(row["seed"]))
     if not by_cpu:
         return "—"
     if len(by_cpu) == 1:
@@ -101,10 +126,11 @@ def cpu_cell(rows: list[Row]) -> str:
 
 
 def cpu_counts(rows: list[Row]) -> str:
-    """"Zen 3 EPYC 12 runs, CPU not recorded 3 runs": every CPU of ``rows`` with how many ran on it."""
+    """"Zen 3 EPYC 12 runs, CPU not recorded 3 runs": every machine of ``rows`` (``row_machine``) with how many
+    ran on it."""
     counts: dict[str, int] = {}
     for row in rows:
-        counts[row_cpu(row)] = counts.get(row_cpu(row), 0) + 1
+        counts[row_machine(row)] = counts.get(row_machine(row), 0) + 1
     return ", ".join(f"{cpu} {n} run{'s' if n > 1 else ''}" for cpu, n in sorted(counts.items()))
 
 

@@ -15,7 +15,15 @@ from .._files import atomic_write
 from ..vocabulary import algo_label, has_factors
 from .cells import Cell, collect
 from .paper import AUTHORS_FF_AT_LR_006, PAPER, TABLE_TITLES, VERDICT_MARGIN_PP, Budget
-from .provenance import cpu_cell, cpu_counts, ff_lr_sentence, loss_sentence, seconds_sentence, sig_lr_sentence
+from .provenance import (
+    cpu_cell,
+    cpu_counts,
+    ff_lr_sentence,
+    loss_sentence,
+    machine_word,
+    seconds_sentence,
+    sig_lr_sentence,
+)
 from .runlog import RunLog
 from .specs import RunSpec
 
@@ -56,7 +64,7 @@ def _diff(cell: Cell, paper: float, scale: float = 100.0) -> str:
 
 
 def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[str, str, str, str]:
-    """Training samples, epochs, the median wall seconds per run and the CPU of one cell, as table text."""
+    """Training samples, epochs, the median wall seconds per run and the machine of one cell, as table text."""
     rows = [r for s in specs if s.row == row and s.algo == algo and (r := log.get(s.key))]
     if not rows:
         return "—", "—", "—", "—"
@@ -68,9 +76,10 @@ def _run_facts(specs: list[RunSpec], log: RunLog, row: str, algo: str) -> tuple[
 
 def provenance_lines(rows: list[dict], log: RunLog) -> list[str]:
     """The caption lines every table of runs carries, each computed from its rows: loss, the lrs' provenance,
-    the CPUs and how the seconds were measured."""
+    the CPUs (or GPUs) and how the seconds were measured."""
     sentences = [loss_sentence(rows), ff_lr_sentence(rows, log.rows.values()), sig_lr_sentence(rows),
-                 f"CPUs: {cpu_counts(rows)}." if rows else "", seconds_sentence(rows) if rows else ""]
+                 f"{machine_word(rows, plural=True)}: {cpu_counts(rows)}." if rows else "",
+                 seconds_sentence(rows) if rows else ""]
     return [text for text in sentences if text]
 
 
@@ -88,9 +97,10 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
     """Markdown for Table I or II (test accuracy) or III (train and test accuracy), with a verdict per cell."""
     lines = [f"### {TABLE_TITLES[table]}", "", f"Budget `{budget.name}`: {budget.description}.", ""]
     metrics = [("train_acc", "train"), ("test_acc", "test")] if table == "3" else [("test_acc", None)]
+    rows = [r for s in specs if (r := log.get(s.key))]
     header = "| Model | Algorithm | Paper (%) | Ours, mean ± std over seeds (%) | Seeds | Ours − paper (pp) " \
              f"| Verdict (±{VERDICT_MARGIN_PP:g} pp) | Ours without significance at prediction (%) " \
-             "| Training samples | Epochs (per layer for FF/FGFF) | Seconds per run (median) | CPU |"
+             f"| Training samples | Epochs (per layer for FF/FGFF) | Seconds per run (median) | {machine_word(rows)} |"
     lines += [header, "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     kinds: list[str] = []
     for metric, which in metrics:
@@ -109,7 +119,6 @@ def accuracy_table(table: str, specs: list[RunSpec], log: RunLog, skipped: dict[
         lines += ["", f"Verdicts: {kinds.count('within')} within {VERDICT_MARGIN_PP:g} points of the paper, "
                       f"{kinds.count('above')} above, {kinds.count('below')} below, of {len(kinds)} cells with runs."]
     lines += _ff_note(table)
-    rows = [r for s in specs if (r := log.get(s.key))]
     lines += ["", " ".join(provenance_lines(rows, log))] if rows else []
     return "\n".join(lines) + "\n"
 
@@ -118,9 +127,11 @@ def timing_table(specs: list[RunSpec], log: RunLog, skipped: dict[str, str], bud
     """Markdown for Table IV: our seconds per epoch next to the paper's (different machines)."""
     rows = [r for s in specs if (r := log.get(s.key))]
     device = rows[0]["device"] if rows else "?"
+    where = f"{machine_word(rows)} ({cpu_counts(rows)})" if any(r.get("gpu") for r in rows) else \
+        f"2-core x86_64 CPU ({cpu_counts(rows) if rows else 'no runs yet'}), no GPU"
     cells = collect(specs, log, skipped, "epoch_seconds_median")
     lines = [f"### {TABLE_TITLES['4']}", "",
-             f"Ours: 2-core x86_64 CPU ({cpu_counts(rows) if rows else 'no runs yet'}), no GPU, device `{device}`, "
+             f"Ours: {where}, device `{device}`, "
              "full 60000-sample training set, full batch for FF/FGFF "
              f"({budget.timing_epochs} epochs per layer), BP with batch 64 ({budget.timing_bp_epochs} epoch(s)); "
              "median seconds per layer-epoch (FF/FGFF) or per epoch (BP). The paper's numbers are from an "
