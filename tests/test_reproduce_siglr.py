@@ -15,10 +15,10 @@ import torch
 from fgff_core import reproduce as rp
 from fgff_core.config.presets import PRESETS
 from fgff_core.engine.training import train
-from fgff_core.reproduce.paper import get_budget
+from fgff_core.reproduce.paper import SIG_LRS, get_budget
 from fgff_core.reproduce.siglr import best_for_siglr, run_siglr
 from fgff_core.reproduce.siglr_report import siglr_markdown
-from fgff_core.reproduce.specs import RunSpec, best_specs, best_sweep_lrs, siglr_specs
+from fgff_core.reproduce.specs import RunSpec, best_specs, best_sweep_lrs, siglr_specs, widen
 
 MNIST, FASHION = "ff-best-mnist-quick", "ff-best-fashion-quick"
 
@@ -101,6 +101,13 @@ def test_the_report_answers_with_the_logs_numbers_and_shows_missing_runs_as_miss
     assert "2 of the 13 runs of this part are not run yet." in answer  # Fashion's 0.03, MNIST's seed 2
     assert "- Not swept: `ff-best-mnist`" in md and "`ff-best-fashion`" in md
     assert "FGFF's significance factors train at lr 0, 0.003, 0.01, 0.03, 0.15." in md
+    assert f"twice that, up to {budget.siglr.widenings} more" in md
+
+
+def test_a_sig_lr_sweep_widens_past_its_largest_lr_and_never_below_zero():
+    assert widen(SIG_LRS, 0.15) == (*SIG_LRS, 0.3)
+    assert widen(SIG_LRS, 0.0) == SIG_LRS  # 0 cannot be halved: the grid is bracketed there
+    assert widen(SIG_LRS, 0.01) == SIG_LRS
 
 
 def test_a_report_without_test_runs_says_not_yet_and_invents_nothing(tmp_path, monkeypatch):

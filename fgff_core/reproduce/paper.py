@@ -101,6 +101,7 @@ class SigLrBudget:
 
     recipes: tuple[str, ...]
     sig_lrs: tuple[float, ...] = SIG_LRS
+    widenings: int = 0  # how often a sweep may add twice its largest sig lr where its best sits there
 
 
 @dataclass(frozen=True)
@@ -155,7 +156,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                              (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06, 0.1), widenings=2),
            epochs={"paper-cifar10-3x800": CIFAR_FULL_EPOCHS},
            best=BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist", "ff-best-fashion"),
-                           (0.5, 1.0, 2.0), 10000, widenings=2)),
+                           (0.5, 1.0, 2.0), 10000, widenings=2),
+           # widened as part best's sweeps are: the first full run chose 0.15, the grid's largest, on both recipes
+           siglr=SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), widenings=2)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
            study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),

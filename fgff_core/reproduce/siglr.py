@@ -54,8 +54,8 @@ def run_siglr(budget: Budget, seeds: int, device: str, data_dir: str | None, log
     def tests(settled: dict[str, float]) -> list[RunSpec]:
         return siglr_specs(budget, seeds, device, data_dir, weight_lr, best_sig_lr=settled)
 
-    # a fixed grid (no widening): 0 cannot be halved, and the authors' 0.15 is the largest the question needs
-    sweep = bracketed_sweep({recipe: budget.siglr.sig_lrs for recipe in weight_lr}, specs_for, choose, run, 0,
-                            then=tests)
+    # widened past its largest sig lr where the best sits there (0, at the other end, cannot be halved)
+    sweep = bracketed_sweep({recipe: budget.siglr.sig_lrs for recipe in weight_lr}, specs_for, choose, run,
+                            budget.siglr.widenings, then=tests)
     return SigLrRuns(best, weight_lr, sweep, collect(sweep.specs, log, skipped, "test_acc"), tests(sweep.settled),
                      {**best.skipped, **skipped})

@@ -11,7 +11,7 @@ from ..analysis.findings import difference_sentence
 from ..config.presets import PRESETS
 from ..data.registry import DATASETS
 from ..format import percent
-from .cells import Cell, collect
+from .cells import Cell, collect, grid_edge
 from .paper import Budget
 from .provenance import cpu_counts, loss_sentence, row_cpu, seconds_sentence, seed_pairs, sig_lr_sentence
 from .runlog import RunLog
@@ -105,7 +105,8 @@ def _recipe(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog, recipe: st
     tuned = {s.seed: r["test_acc"] for s in runs.test if s.row.startswith(f"{recipe} ") and (r := log.get(s.key))}
     tuned_no_sig = [r["test_acc_no_significance"] for s in runs.test
                     if s.row.startswith(f"{recipe} ") and (r := log.get(s.key))]
-    lines += [f"Chosen on validation: significance lr **{chosen:g}**.", "",
+    edge = grid_edge(chosen, runs.sweep.lrs[recipe]).replace(" lr ", " significance lr ")
+    lines += [f"Chosen on validation: significance lr **{chosen:g}**" + (f", {edge}." if edge else "."), "",
               f"| test runs | weight lr | significance lr | test % (mean ± std) | seeds | per seed "
               f"({', '.join(map(str, range(seeds)))}) | without its factors at prediction % |",
               "|---|---|---|---|---|---|---|"]
@@ -151,7 +152,10 @@ def siglr_markdown(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog) -> 
              f"FGFF's significance lr fixed at the authors' {authors}. Here FGFF keeps the weight lr chosen for it "
              f"there and trains at significance lr {', '.join(f'{s:g}' for s in g.sig_lrs)}, on seed 0, scored on "
              f"the same {b.val_size} held-out training samples as part \"best\"'s sweep (validation accuracy, %; the "
-             "chosen significance lr in bold, ties to the larger); then every seed at the chosen significance lr, "
+             "chosen significance lr in bold, ties to the larger)"
+             + (f", and where the best sits at the largest, twice that, up to {g.widenings} more"
+                if g.widenings else "")
+             + "; then every seed at the chosen significance lr, "
              "trained on the whole training set and tested on the whole test set. FF is part \"best\"'s: its test "
              "runs at its own chosen lr, not retrained. A run of the same training as one of part \"best\"'s "
              "(the authors' significance lr) takes that run's row. At significance lr 0 the factors stay at 1 and "

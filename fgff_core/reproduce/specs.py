@@ -132,6 +132,8 @@ def widen(lrs: tuple[float, ...], chosen: float) -> tuple[float, ...]:
     """``lrs`` with one more lr past the end that ``chosen`` sits on (twice the largest or half the smallest),
     so that a sweep can bracket its best lr; unchanged when ``chosen`` lies inside."""
     end = grid_end(chosen, lrs)
+    if end == -1 and min(lrs) == 0:  # 0 (a significance lr's) cannot be halved
+        return lrs
     if end == 1:
         return (*lrs, round(max(lrs) * 2, 10))
     return (round(min(lrs) / 2, 10), *lrs) if end == -1 else lrs
