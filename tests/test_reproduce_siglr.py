@@ -61,7 +61,7 @@ def synthetic(tmp_path, monkeypatch):
             log.add(_row(spec, 0.960 if sig_lr == 0.0 else validation[sig_lr], no_sig=0.955))
         elif sig_lr != 0.03:
             log.add(_row(spec, validation[sig_lr]))
-    tuned = {0: 0.983, 1: 0.977}  # seed 2 not run yet
+    tuned = {0: 0.984, 1: 0.978}  # seed 2 not run yet
     for spec in siglr_specs(budget, 3, "cpu", None, weight_lr, best_sig_lr={MNIST: 0.01}):
         if spec.seed in tuned:
             log.add(_row(spec, tuned[spec.seed], no_sig=0.975))
@@ -93,14 +93,19 @@ def test_the_report_answers_with_the_logs_numbers_and_shows_missing_runs_as_miss
     ff_cell = f"{statistics.fmean(ff.values()) * 100:.2f} ± {statistics.stdev(ff.values()) * 100:.2f}"
     tuned_cell = f"{statistics.fmean(tuned.values()) * 100:.2f} ± {statistics.stdev(tuned.values()) * 100:.2f}"
     assert f"| {ff_cell} | 3 | 98.00, 98.20, 97.80 | — |" in mnist
-    assert f"| {lr:g} | 0.01 | {tuned_cell} | 2 | 98.30, 97.70, not run yet | 97.50 ± 0.00 |" in mnist
-    assert "FGFF ahead of FF in 1 of 2." in mnist  # seed 0: 98.3 > 98.0; seed 1: 97.7 < 98.2
+    assert f"| {lr:g} | 0.01 | {tuned_cell} | 2 | 98.40, 97.80, not run yet | 97.50 ± 0.00 |" in mnist
+    assert "FGFF ahead of FF in 1 of 2." in mnist  # seed 0: 98.4 > 98.0; seed 1: 97.8 < 98.2
     assert "| 0.03 | not run yet | — | — |" in fashion and "**Verdict:** not yet" in fashion
     answer = next(line for line in md.splitlines() if line.startswith("**With its own tuned significance lr"))
-    assert "ahead of FF in 1 of 2 seed pairs" in answer
+    assert "FGFF's mean is above FF's on 1 of 1 recipe, and FGFF is ahead of FF in 1 of 2 seed pairs" in answer
+    assert f"`{MNIST}` (significance lr 0.01): FGFF {tuned_cell} % against FF {ff_cell} %, ahead in 1 of 2 seeds" \
+        in answer
+    assert "The sweep chose the authors'" not in answer  # it chose 0.01
     assert "2 of the 13 runs of this part are not run yet." in answer  # Fashion's 0.03, MNIST's seed 2
     assert "- Not swept: `ff-best-mnist`" in md and "`ff-best-fashion`" in md
     assert "FGFF's significance factors train at lr 0, 0.003, 0.01, 0.03, 0.15." in md
+    assert "CPUs of the 11 runs trained here: Test CPU 11 runs." in md  # no row of this log is a shared one
+    assert "the 1-minute load average when each run finished: 3.0-3.0." in md
     assert f"twice that, up to {budget.siglr.widenings} more" in md
 
 
@@ -117,7 +122,7 @@ def test_a_report_without_test_runs_says_not_yet_and_invents_nothing(tmp_path, m
     runs = run_siglr(budget, 3, "cpu", None, log, rp.DataCache(), say=lambda _m: None, train_missing=False)
     md = siglr_markdown(budget, 3, runs, log)
     assert md.count("Waits for part \"best\"'s FGFF lr sweep") == 2
-    assert "Not yet: no seed pair has both runs." in md
+    assert "Not yet: no recipe has test runs of both." in md
     assert "%" not in md.split("What this does not show")[0].replace("validation accuracy, %", "")
 
 

@@ -79,8 +79,11 @@ def _spec(specs: list[RunSpec], row: str, algo: str = "fgff") -> RunSpec:
     return next(s for s in specs if s.row == row and s.algo == algo)
 
 
-def _recipe(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog, recipe: str) -> tuple[list[str], tuple[int, int]]:
-    """The section of one recipe, and its (seeds where tuned FGFF is ahead of FF, seed pairs)."""
+Outcome = tuple[dict[int, float], dict[int, float], float]  # FF's and tuned FGFF's test accuracy by seed, the sig lr
+
+
+def _recipe(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog, recipe: str) -> tuple[list[str], Outcome | None]:
+    """The section of one recipe, and its outcome where FF and FGFF at the tuned sig lr both have test runs."""
     cfg = PRESETS[recipe].config("fgff")
     specs = [s for s in runs.best.sweep.specs if s.row.startswith(best_sweep_row(recipe))]
     if specs:  # as trained (the smoke budget swaps the dataset)
@@ -89,14 +92,14 @@ def _recipe(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog, recipe: st
     lines = [f"#### `{recipe}`: {title} {row_name(cfg.layers)}, {cfg.epochs} epochs, minibatches of "
              f"{cfg.batch_size}", ""]
     if recipe not in runs.weight_lr:
-        return lines + [f"Waits for part \"best\"'s FGFF lr sweep on this recipe ({NOT_RUN}).", ""], (0, 0)
+        return lines + [f"Waits for part \"best\"'s FGFF lr sweep on this recipe ({NOT_RUN}).", ""], None
     lr = runs.weight_lr[recipe]
     lines += [f"FGFF at weight lr {lr:g}, the lr part \"best\" chose for it.", "", *_sweep_table(runs, log, recipe), ""]
     frozen = _frozen_check(runs, log, recipe)
     lines += [frozen, ""] if frozen else []
     chosen = runs.sweep.best.get(recipe)
     if chosen is None:
-        return lines + [f"**Verdict:** not yet: the sweep is not complete ({NOT_RUN} above).", ""], (0, 0)
+        return lines + [f"**Verdict:** not yet: the sweep is not complete ({NOT_RUN} above).", ""], None
     best_rows = [r for s in runs.best.test if s.row == recipe and (r := log.get(s.key))]
     ff_lr = next((r["lr"] for r in best_rows if r["algo"] == "ff"), None)
     ff = _by_seed(runs.best.test, log, recipe, "ff")
@@ -120,15 +123,14 @@ def _recipe(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog, recipe: st
                      f"| {without if cell.n else '—'} |")
     lines.append("")
     if not (ff and tuned):
-        return lines + ["**Verdict:** not yet: FF and FGFF at its tuned significance lr both need test runs.", ""], \
-            (0, 0)
+        return lines + ["**Verdict:** not yet: FF and FGFF at its tuned significance lr both need test runs.", ""], None
     n_ahead, n_pairs = seed_pairs(ff, tuned)
     lines += [f"**Verdict:** {difference_sentence('FF', list(ff.values()), 'FGFF', list(tuned.values()))} "
               f"Seed by seed (the same seed of each): FGFF ahead of FF in {n_ahead} of {n_pairs}."]
     if f"{chosen:g}" != authors and at_authors:
         lines.append(f"Against FGFF at the authors' {authors}: " + difference_sentence(
             f"FGFF at {authors}", list(at_authors.values()), f"FGFF at {chosen:g}", list(tuned.values())))
-    return lines + [""], (n_ahead, n_pairs)
+    return lines + [""], (ff, tuned, chosen)
 
 
 def _wall_minutes(log: RunLog, recipe: str) -> str:
@@ -161,20 +163,16 @@ def siglr_markdown(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog) -> 
              "(the authors' significance lr) takes that run's row. At significance lr 0 the factors stay at 1 and "
              "FGFF trains exactly as FF does (the same weights bit for bit on one thread: "
              "`tests/test_reproduce_siglr.py`), at FGFF's weight lr.", ""]
-    ahead = pairs = 0
+    outcomes: dict[str, Outcome] = {}
     for recipe in g.recipes:
-        section, (n_ahead, n_pairs) = _recipe(budget, seeds, runs, log, recipe)
+        section, outcome = _recipe(budget, seeds, runs, log, recipe)
         lines += section
-        ahead, pairs = ahead + n_ahead, pairs + n_pairs
+        if outcome is not None:
+            outcomes[recipe] = outcome
     wanted = [*runs.sweep.specs, *runs.test]
     missing = sum(log.get(s.key) is None for s in wanted)
-    recipes = f"{len(g.recipes)} recipe{'s' if len(g.recipes) > 1 else ''}"
-    answer = (f"Over the {recipes}, FGFF at its tuned significance lr is ahead of FF in {ahead} of {pairs} seed "
-              "pairs (same recipe, same seed), each at its own chosen lrs; the verdicts above say whether the mean "
-              "difference exceeds the seed spread." if pairs else "Not yet: no seed pair has both runs.")
-    if missing:
-        answer += f" {missing} of the {len(wanted)} runs of this part are {NOT_RUN}."
-    lines += [f"**With its own tuned significance lr, does FGFF beat FF?** {answer}", "",
+    lines += [f"**With its own tuned significance lr, does FGFF beat FF?** {_answer(outcomes, authors)}"
+              + (f" {missing} of the {len(wanted)} runs of this part are {NOT_RUN}." if missing else ""), "",
               "What this does not show:", "",
               f"- Only the recipes {', '.join(f'`{r}` ({_size(r)})' for r in g.recipes)}, and {seeds} seeds: a "
               "difference "
@@ -188,8 +186,34 @@ def siglr_markdown(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog) -> 
         lines.append(f"- Not swept: {', '.join(f'`{r}` ({_size(r)}{_wall_minutes(log, r)})' for r in others)}, "
                      "part \"best\"'s other recipes; their FGFF runs keep the authors' significance lr.")
     rows = [r for s in wanted if (r := log.get(s.key))]
+    trained = [r for r in rows if "same_run_as" not in r]
+    taken = [r for r in rows if "same_run_as" in r]
+    where = [f"CPUs of the {len(trained)} runs trained here: {cpu_counts(trained)}" if trained else "",
+             f"of the {len(taken)} taken from part \"best\"'s trainings: {cpu_counts(taken)}" if taken else ""]
     if rows:
         lines += ["", " ".join(filter(None, [loss_sentence(rows), sig_lr_sentence(rows),
-                                             f"CPUs of this part's runs: {cpu_counts(rows)}.",
-                                             seconds_sentence(rows)]))]
+                                             "; ".join(filter(None, where)) + ".",
+                                             seconds_sentence(trained) if trained else ""]))]
     return "\n".join(lines) + "\n"
+
+
+def _answer(outcomes: dict[str, Outcome], authors: str) -> str:
+    """The answer in words over the recipes with an outcome: means, seed pairs, whether tuning moved the sig lr."""
+    if not outcomes:
+        return "Not yet: no recipe has test runs of both."
+    ahead = pairs = above = 0
+    per = []
+    for recipe, (ff, tuned, chosen) in outcomes.items():
+        n_ahead, n_pairs = seed_pairs(ff, tuned)
+        ahead, pairs = ahead + n_ahead, pairs + n_pairs
+        fgff, base = Cell(list(tuned.values())), Cell(list(ff.values()))
+        above += fgff.mean > base.mean
+        per.append(f"`{recipe}` (significance lr {chosen:g}): FGFF {fgff.fmt()} % against FF {base.fmt()} %, "
+                   f"ahead in {n_ahead} of {n_pairs} seeds")
+    n = len(outcomes)
+    text = (f"FGFF's mean is above FF's on {above} of {n} recipe{'s' if n > 1 else ''}, and FGFF is ahead of FF in "
+            f"{ahead} of {pairs} seed pairs (same recipe, same seed), each at its own chosen lrs: {'; '.join(per)}.")
+    if all(f"{chosen:g}" == authors for _, _, chosen in outcomes.values()):
+        text += (f" The sweep chose the authors' {authors} on every recipe, so FGFF at its tuned significance lr is "
+                 "part \"best\"'s FGFF.")
+    return text + " Whether a mean difference exceeds the seed spread: each recipe's verdict above."
