@@ -157,7 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "a GPU, inside a time limit: python -m fgff_core.reproduce.gpu (--dry-run first)")
     reproduce.add_argument("--table", default="all", choices=[*PARTS, "all"],
                            help="a paper table (1-4), the fair-comparison study, the strong FF recipes (best), "
-                                "or all of them [default: all]")
+                                "FGFF's significance lr swept on the quick strong recipes (siglr), or all of them "
+                                "[default: all]")
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
     reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")
     reproduce.add_argument("--data-dir", type=_field_type("data_dir"), metavar="DIR")

@@ -46,6 +46,15 @@ def test_the_significance_lr_is_called_never_swept_only_when_every_fgff_run_has_
     assert "never swept" not in pv.sig_lr_sentence([_row("fgff"), _row("fgff", sig_lr=0.3)])
 
 
+def test_a_fixed_significance_lr_names_the_recipes_whose_sig_lr_part_siglr_swept():
+    siglr = [{**_row("fgff", sig_lr=lr), "part": "siglr", "row": f"r-quick sweep lr=0.04 sig_lr={lr:g}",
+              "test_on": "validation"} for lr in (0.0, 0.15)]
+    test = {**_row("fgff", sig_lr=0.0), "part": "siglr", "row": "r-quick lr=0.04 sig_lr=0", "test_on": "test"}
+    assert pv.siglr_recipes([_row("fgff"), *siglr, test]) == ["r-quick"]
+    text = pv.sig_lr_sentence([_row("fgff")], ["r-quick"])
+    assert "never swept" not in text and 'part "siglr" sweeps that lr on `r-quick`' in text
+
+
 def test_seconds_name_the_load_only_where_every_row_recorded_it():
     assert "does not record the load" in pv.seconds_sentence([_row()])
     assert "1.5-3.0" in pv.seconds_sentence([{**_row(), "load_avg": 1.5}, {**_row(), "load_avg": 3.0}])

@@ -1,6 +1,6 @@
 """Reproduce the paper's Tables I-IV, and a fair-comparison study and strong FF recipes beyond them.
 
-``python -m fgff_core reproduce --table {1,2,3,4,study,best,all} --budget {quick,full} --seeds N`` runs
+``python -m fgff_core reproduce --table {1,2,3,4,study,best,siglr,all} --budget {quick,full} --seeds N`` runs
 the configurations behind each table from the named presets (``fgff_core/config/presets.py``), several
 seeds each, and writes into ``--out``:
 
@@ -13,6 +13,8 @@ seeds each, and writes into ``--out``:
   ablation (FGFF predicting with and without its significance factors).
 - ``best-<budget>.md``: "Forward-Forward at its best": the strong recipes (``ff-best-*`` presets) for FF
   and FGFF at equal budget after the same lr sweep, several seeds, next to published anchors.
+- ``siglr-<budget>.md``: FGFF's significance lr swept on the quick strong recipes at FGFF's weight lr from
+  part "best", then several seeds at the best one, against FF at its best (``siglr``, ``siglr_report``).
 
 The package: ``paper`` (published numbers, budgets), ``specs`` (the runs and their resume keys),
 ``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``sharing`` (one
@@ -44,6 +46,8 @@ from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run
 from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
 from .report import accuracy_table, machine, timing_table
 from .runlog import RunLog, claim
+from .siglr import run_siglr
+from .siglr_report import siglr_markdown
 from .specs import RunSpec, study_specs, table_specs, widen
 from .study_report import ablation_markdown, study_markdown, study_plots
 
@@ -59,6 +63,9 @@ def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | No
     if part == "best":
         return best_markdown(budget, seeds, run_best(budget, seeds, device, data_dir, log, data, say, train, executor),
                              log)
+    if part == "siglr":
+        runs = run_siglr(budget, seeds, device, data_dir, log, data, say, train, executor)
+        return siglr_markdown(budget, seeds, runs, log)
     specs = table_specs(part, budget, seeds, device, data_dir)
     skipped = execute(specs, log, budget.name, data, say, train, executor)
     if part == "4":
@@ -86,7 +93,7 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
         start = time.perf_counter()
         say(f"== {TABLE_TITLES.get(part, part)} (budget {budget_name}, {seeds} seeds)")
         md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor)
-        name = part if part in ("study", "best") else f"table{part}"
+        name = part if part in ("study", "best", "siglr") else f"table{part}"
         atomic_write(out / f"{name}-{budget_name}.md", _header(part, budget_name, seeds, train) + md)
         written[part] = md
         say(md)

@@ -11,7 +11,7 @@ from ..vocabulary import algo_label, trains_factors
 from .cells import collect, grid_edge
 from .execution import BestRuns
 from .paper import BEST_ANCHORS, Budget
-from .provenance import cpu_counts, loss_sentence, seconds_sentence, seed_pairs, sig_lr_sentence
+from .provenance import cpu_counts, loss_sentence, seconds_sentence, seed_pairs, sig_lr_sentence, siglr_recipes
 from .runlog import RunLog
 from .specs import SWEPT_ALGOS, best_sweep_row, row_name
 
@@ -88,7 +88,8 @@ def best_markdown(budget: Budget, seeds: int, runs: BestRuns, log: RunLog) -> st
         lines += [f"Over the {len(b.recipes)} recipes: FGFF ahead of FF in {ahead} of {pairs} seed pairs (same "
                   "recipe, same seed), each at its own chosen lr.", ""]
     if rows:
-        lines += [" ".join(filter(None, [loss_sentence(rows), sig_lr_sentence(rows), f"CPUs of the test runs: "
+        swept = [r for r in siglr_recipes(log.rows.values()) if r in b.recipes]
+        lines += [" ".join(filter(None, [loss_sentence(rows), sig_lr_sentence(rows, swept), f"CPUs of the test runs: "
                                          f"{cpu_counts(rows)}.", seconds_sentence(rows)])), ""]
     return "\n".join(lines)
 

@@ -9,7 +9,7 @@ from ..config.values import check_choice
 
 ALGOS = ("bp", "ff", "fgff")
 TABLES = ("1", "2", "3", "4")
-PARTS = (*TABLES, "study", "best")  # what --table names (besides "all", every one of them)
+PARTS = (*TABLES, "study", "best", "siglr")  # what --table names (besides "all", every one of them)
 
 # The paper's published numbers, in percent (Tables I-III) and seconds per epoch (Table IV, RTX 4060).
 PAPER: dict[str, dict[str, dict[str, float]]] = {
@@ -88,6 +88,22 @@ class BestBudget:
     widenings: int = 0  # how often a sweep may add an lr past the end of its grid where its best lr sits
 
 
+SIG_LRS = (0.0, 0.003, 0.01, 0.03, 0.15)  # part "siglr"'s grid: 0 (the factors frozen at 1) up to the authors' 0.15
+
+
+@dataclass(frozen=True)
+class SigLrBudget:
+    """Part "siglr": FGFF's significance lr swept at FGFF's own weight lr chosen by part "best".
+
+    Each of ``recipes`` (a recipe of part "best") trains FGFF at each of ``sig_lrs`` on seed 0, scored on part
+    "best"'s validation split; then every seed at the sig lr with the best validation accuracy.
+    """
+
+    recipes: tuple[str, ...]
+    sig_lrs: tuple[float, ...] = SIG_LRS
+    widenings: int = 0  # how often a sweep may add twice its largest sig lr where its best sits there
+
+
 @dataclass(frozen=True)
 class Budget:
     """How much of the paper's compute a run of ``reproduce`` spends."""
@@ -103,6 +119,8 @@ class Budget:
     changes: dict[str, Any] = field(default_factory=dict)  # applied to every config (smoke: digits)
     epochs: dict[str, int] = field(default_factory=dict)  # preset -> FF/FGFF epochs per layer, over ff_epochs
     best: BestBudget = BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), (0.5, 1.0, 2.0), 10000)
+    # the 3x1000 recipes of part "best" at `full` take about 45 min or more per run on our 2-core CPU: not swept
+    siglr: SigLrBudget = SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"))
 
 
 # Measured on the Zen 3 2-core CPU (docs/REPRODUCTION.md, "Compute"), one thread, two runs side by side: 100
@@ -138,13 +156,16 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                              (50, 100, 200, 400, 800), 800, (0.01, 0.03, 0.06, 0.1), widenings=2),
            epochs={"paper-cifar10-3x800": CIFAR_FULL_EPOCHS},
            best=BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist", "ff-best-fashion"),
-                           (0.5, 1.0, 2.0), 10000, widenings=2)),
+                           (0.5, 1.0, 2.0), 10000, widenings=2),
+           # widened as part best's sweeps are: the first full run chose 0.15, the grid's largest, on both recipes
+           siglr=SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), widenings=2)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
            study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),
            changes={"dataset": "digits", "layers": (16, 16), "train_subset": 0, "train_subset_order": "shuffled",
                     "normalize": "data"},
-           best=BestBudget(("ff-best-mnist-quick",), (0.5, 1.0), 300)),
+           best=BestBudget(("ff-best-mnist-quick",), (0.5, 1.0), 300),
+           siglr=SigLrBudget(("ff-best-mnist-quick",), (0.0, 0.15))),
 ]}
 
 

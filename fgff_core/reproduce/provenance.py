@@ -8,7 +8,7 @@ Each fact here is computed from run-log rows (``runs-<budget>.jsonl``), never ty
 - the losses trained (the paper's hinge loss, eq. (1), against the authors' softplus and SymBa);
 - where FF's lr came from: the paper presets' lr, and the only FF lr sweep at the paper's settings, the study's
   (its dataset, size and chosen lr at the sweep's budget, as in ``cells.best_lr``: ties go to the larger lr);
-- the significance factors' lr (fixed, never swept, unless the rows say otherwise);
+- the significance factors' lr (fixed, never swept, unless the rows or part "siglr"'s rows say otherwise);
 - how the seconds were measured (the load of a row is in the log only where the row has ``load_avg``).
 
 Torch-free: the tables' captions and the tests import it without the engine.
@@ -149,15 +149,27 @@ def loss_sentence(rows: list[Row]) -> str:
     return f"Every FF/FGFF run here trained the {names} loss{'es' if len(losses) > 1 else ''}{whose}{hinge}."
 
 
-def sig_lr_sentence(rows: list[Row]) -> str:
-    """The significance factors' lr over ``rows``: fixed (and never swept) when every FGFF row has the same."""
+def sig_lr_sentence(rows: list[Row], swept: Iterable[str] = ()) -> str:
+    """The significance factors' lr over ``rows``: fixed when every FGFF row has the same, and never swept unless
+    ``swept`` names recipes of these rows whose sig lr part "siglr" swept (``siglr_recipes``)."""
     lrs = sorted({float(r["config"]["sig_lr"]) for r in rows if r["algo"] == "fgff"})
+    swept = list(swept)
     if not lrs:
         return ""
     if len(lrs) == 1:
-        return f"FGFF's significance factors train at lr {lrs[0]:g} in every run here (the authors'); that lr " \
-               "was never swept."
+        fixed = f"FGFF's significance factors train at lr {lrs[0]:g} in every run here (the authors'); "
+        if swept:
+            return fixed + "part \"siglr\" sweeps that lr on " + ", ".join(f"`{r}`" for r in swept) + \
+                " at FGFF's lr chosen here (its own section), not on the other recipes."
+        return fixed + "that lr was never swept."
     return "FGFF's significance factors train at lr " + ", ".join(f"{lr:g}" for lr in lrs) + "."
+
+
+def siglr_recipes(log_rows: Iterable[Row]) -> list[str]:
+    """The recipes whose significance lr part "siglr" swept in a log: its sweep rows are named after the recipe
+    (``specs.siglr_sweep_row``)."""
+    return sorted({str(r["row"]).split(" ", 1)[0] for r in log_rows
+                   if r["part"] == "siglr" and r.get("test_on") == "validation"})
 
 
 @dataclass(frozen=True)

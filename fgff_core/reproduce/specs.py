@@ -132,6 +132,8 @@ def widen(lrs: tuple[float, ...], chosen: float) -> tuple[float, ...]:
     """``lrs`` with one more lr past the end that ``chosen`` sits on (twice the largest or half the smallest),
     so that a sweep can bracket its best lr; unchanged when ``chosen`` lies inside."""
     end = grid_end(chosen, lrs)
+    if end == -1 and min(lrs) == 0:  # 0 (a significance lr's) cannot be halved
+        return lrs
     if end == 1:
         return (*lrs, round(max(lrs) * 2, 10))
     return (round(min(lrs) / 2, 10), *lrs) if end == -1 else lrs
@@ -216,4 +218,44 @@ def best_specs(budget: Budget, seeds: int, device: str, data_dir: str | None,
                 specs += [RunSpec("best", recipe, algo, seed,
                                   preset_run_config(recipe, algo, budget, seed, device, data_dir, lr=lr))
                           for seed in range(seeds)]
+    return specs
+
+
+def siglr_sweep_row(recipe: str, lr: float, sig_lr: float | None = None) -> str:
+    """The row name of a sweep run of part "siglr" for ``recipe`` at weight lr ``lr`` and significance lr
+    ``sig_lr`` ("ff-best-mnist-quick sweep lr=0.04 sig_lr=0.03"); without ``sig_lr``: the rows' prefix."""
+    return lr_row(f"{recipe} sweep lr={lr:g} sig_", sig_lr)
+
+
+def siglr_test_row(recipe: str, lr: float, sig_lr: float) -> str:
+    """The row name of a test run of part "siglr" ("ff-best-mnist-quick lr=0.04 sig_lr=0.03")."""
+    return f"{recipe} lr={lr:g} sig_lr={sig_lr:g}"
+
+
+def siglr_specs(budget: Budget, seeds: int, device: str, data_dir: str | None, weight_lr: Mapping[str, float],
+                best_sig_lr: Mapping[str, float] | None = None,
+                sig_lrs: Mapping[str, tuple[float, ...]] | None = None) -> list[RunSpec]:
+    """Part "siglr": FGFF's significance-lr sweep (seed 0, part "best"'s validation split) or, given
+    ``best_sig_lr`` per recipe, the test runs (every seed) at it; always at ``weight_lr[recipe]``, FGFF's weight
+    lr chosen by part "best" (a recipe without one has no runs yet). Only ``sig_lr`` differs from part "best"'s
+    FGFF runs, so its sweep run and test runs at the recipe's own sig lr are part "best"'s trainings (``sharing``).
+    ``sig_lrs``: recipe -> the sweep's grid; the budget's where not given.
+    """
+    specs = []
+    for recipe in budget.siglr.recipes:
+        if recipe not in weight_lr:
+            continue
+        lr = weight_lr[recipe]
+
+        def config(seed: int, sig_lr: float, recipe: str = recipe, lr: float = lr) -> RunConfig:
+            return preset_run_config(recipe, "fgff", budget, seed, device, data_dir, lr=lr, sig_lr=sig_lr)
+
+        if best_sig_lr is None:
+            specs += [RunSpec("siglr", siglr_sweep_row(recipe, lr, sig_lr), "fgff", 0, config(0, sig_lr),
+                              val_size=budget.best.val_size)
+                      for sig_lr in (sig_lrs or {}).get(recipe, budget.siglr.sig_lrs)]
+        elif recipe in best_sig_lr:
+            sig_lr = best_sig_lr[recipe]
+            specs += [RunSpec("siglr", siglr_test_row(recipe, lr, sig_lr), "fgff", seed, config(seed, sig_lr))
+                      for seed in range(seeds)]
     return specs

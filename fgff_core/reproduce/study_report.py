@@ -85,11 +85,16 @@ def ablation(rows: list[dict[str, Any]]) -> str:
 
 
 def ablation_rows(log: RunLog, budget: str) -> list[dict[str, Any]]:
-    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long): every
-    cell's seeds, a row that is another row's training (``same_run_as``) too; ``ablation`` pools each network once."""
+    """The FGFF runs of ``budget`` that the ablation covers (not Table IV's, which are a few epochs long, nor those
+    at significance lr 0, whose factors stay at 1): every cell's seeds, a row that is another row's training
+    (``same_run_as``) too; ``ablation`` pools each network once."""
     log.reload()
     return [r for r in log.rows.values() if trains_factors(r["algo"]) and r.get("test_acc") is not None
-            and r["budget"] == budget and r["part"] != "4"]
+            and r["budget"] == budget and r["part"] != "4" and _learns_factors(r)]
+
+
+def _learns_factors(row: dict[str, Any]) -> bool:
+    return float(row["config"].get("sig_lr", 1.0)) > 0.0
 
 
 def _long_budget(s: StudyBudget, runs: StudyRuns, log: RunLog) -> list[str]:
@@ -212,4 +217,14 @@ def ablation_markdown(log: RunLog, budget: Budget) -> str:
                       f"(budget `{budget.name}`)", "",
                       "Test accuracy (validation for the study's sweeps) with the learned factors minus without "
                       "them (all set to 1) at prediction, for the same trained network; one row per table cell "
-                      "or study point, over seeds.", "", ablation(ablation_rows(log, budget.name))]) + "\n"
+                      "or study point, over seeds" + _frozen_note(log, budget.name) + ".", "",
+                      ablation(ablation_rows(log, budget.name))]) + "\n"
+
+
+def _frozen_note(log: RunLog, budget: str) -> str:
+    """Words for the FGFF runs left out because their factors never left 1 (part "siglr"'s sig lr 0), if any."""
+    n = sum(trains_factors(r["algo"]) and r["budget"] == budget and not _learns_factors(r) for r in log.rows.values())
+    if not n:
+        return ""
+    runs, verb = (f"{n} FGFF runs", "are") if n > 1 else ("one FGFF run", "is")
+    return f"; {runs} at significance lr 0 (factors fixed at 1) {verb} left out"
