@@ -257,3 +257,41 @@ def test_a_local_instance_listens_on_loopback_only(local_ray):
     public = [entry for entry in listening if entry[0] not in loopback]
     assert public == [], public
     assert ray.util.get_node_ip_address() == "127.0.0.1"
+
+
+_STOPPED_BY_SIGTERM = """
+import signal, sys, threading
+from fgff_core.jobs import JobManager
+
+stop = threading.Event()
+signal.signal(signal.SIGTERM, lambda *_: stop.set())  # as Streamlit does: SIGTERM stops the server
+started = []
+page = threading.Thread(target=lambda: started.append(JobManager(sys.argv[1], executor="ray")))
+page.start()  # as the app does: the manager is made in a page script's thread
+page.join()
+print("ready", flush=True)
+stop.wait(120)
+print("stopping", flush=True)
+"""
+
+
+@pytest.mark.timeout(180)
+def test_stopping_the_app_with_sigterm_prints_no_stack_dump_and_its_exit_hook_runs(tmp_path):
+    """Issue 36 item 6: Ray's failure-signal handler in the app's process dumped a stack on SIGTERM, then
+    aborted (exit 134) inside the job manager's exit hook."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    env.pop("RAY_ADDRESS", None)
+    env.pop("RAY_DISABLE_FAILURE_SIGNAL_HANDLER", None)
+    proc = subprocess.Popen([sys.executable, "-c", _STOPPED_BY_SIGTERM, str(tmp_path)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        assert proc.stdout.readline() == "ready\n"  # Ray started; blocks until then (or the process ends)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=90)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert (proc.returncode, out) == (0, "stopping\n"), err[-3000:]
+    for dump in ("SIGTERM received", "Traceback", "logging.cc", "PC: @"):
+        assert dump not in err, err[-3000:]
+    assert ManagerRegistry(RunStore(tmp_path)).managers() == []  # the exit hook shut the manager down
