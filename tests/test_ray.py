@@ -295,3 +295,41 @@ def test_stopping_the_app_with_sigterm_prints_no_stack_dump_and_its_exit_hook_ru
     for dump in ("SIGTERM received", "Traceback", "logging.cc", "PC: @"):
         assert dump not in err, err[-3000:]
     assert ManagerRegistry(RunStore(tmp_path)).managers() == []  # the exit hook shut the manager down
+
+
+@pytest.mark.timeout(300)
+def test_runs_submitted_while_the_worker_warms_up_wait_for_it_and_train_on_it(local_ray, tmp_path, monkeypatch):
+    """Issue 36 item 6: the first run of each process waited 13-35 s for a cold Ray worker. The executor warms one
+    up when it starts; a run submitted before it is ready waits for it rather than start a cold one beside it,
+    and one cancelled meanwhile never trains. The warm-up is held until the test opens a gate."""
+    from fgff_core.jobs import ray_warm
+
+    gate = str(tmp_path / "gate")
+
+    def gated_warm_up():  # a local function: Ray ships it by value
+        import pathlib
+        import time as clock
+
+        from fgff_core.jobs.ray_warm import warm_worker
+
+        while not pathlib.Path(gate).exists():
+            clock.sleep(0.05)
+        return warm_worker()
+
+    monkeypatch.setattr(ray_warm, "warm_worker", gated_warm_up)
+    with JobManager(tmp_path / "runs", executor="ray", max_concurrent=2, warm_worker=True) as jm:
+        first, cancelled = jm.submit(LONG), jm.submit(TINY)
+        wait_for(lambda: {jm.store.status(first), jm.store.status(cancelled)} == {"running"}, 30,
+                 "the manager to hand both runs to the executor")
+        jm.cancel(cancelled)
+        assert jm.wait(cancelled, timeout=30) == "cancelled"
+        assert jm.executor.warm == [] and jm.store.run(first)["node"] is None  # still held: nothing trained
+        Path(gate).touch()
+        wait_for(lambda: jm.store.run(first)["epochs_done"] >= 1, 240, "the held run to train")
+        (warm,) = jm.executor.warm
+        pid = [r["pid"] for r in jm.store.queue.active_runs() if r["run_id"] == first][0]
+        assert pid == warm.pid  # it trains on the warmed-up worker process
+        row = jm.store.run(cancelled)
+        assert (row["epochs_done"], row["node"]) == (0, None)
+        jm.cancel(first)
+        assert jm.wait(first, timeout=30) == "cancelled"

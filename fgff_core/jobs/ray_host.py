@@ -12,6 +12,14 @@ them into the store with ``RunWriter``, so live curves look the same as with loc
 metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
 result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
 
+A cold Ray worker takes seconds to start and import torch (10-35 s on a loaded machine), so the first
+run of each app process waited that long. Unless ``warm_worker`` is off (``$FGFF_WARM_WORKER=0``), the
+executor starts one warm-up task on each live node when it starts (``ray_warm``, asking for no
+CPU): its worker process returns to the node's idle pool ready to train, and Ray hands it the next run. Runs
+submitted before the first warm-up has ended wait for it (at most ``ray_warm.WARM_WAIT_S``) instead of starting a cold
+worker beside it; after that a run's worker stays in the pool, ready for the next. A GPU run still starts a
+worker of its own (Ray keeps CPU and GPU workers apart).
+
 A run that no live node could take (``cuda`` on a cluster without GPUs, more CPUs per run than a
 node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at submit, ``start``
 fails it at once, and one still waiting when the node it needed leaves fails within
@@ -43,6 +51,7 @@ from ..format import duration, shorten
 from ..store import CHECKPOINT_NAME, RunStore, RunWriter
 from ..vocabulary import RunStatus, stopped
 from .ray_cluster import cluster_info, connect, disconnect
+from .ray_warm import WarmReport, WarmWorkers
 from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
@@ -91,6 +100,8 @@ class _RayRun:
     node: str = ""
     unplaceable: str | None = None  # why it was taken out of Ray's queue (its node left)
     started: bool = False
+    config_json: str = ""
+    deferred: bool = False  # waiting for the first warm worker before it is handed to Ray
     stop_flag: int = 0
     stop_sent_at: float | None = None
     forced: bool = False
@@ -104,7 +115,7 @@ class RayExecutor:
     SPANS_KEPT = 1000
 
     def __init__(self, runs_dir: str | os.PathLike, address: str | None = None, cpus_per_run: int | None = None,
-                 poll_interval: float = 0.1, owns_ray: bool = False) -> None:
+                 poll_interval: float = 0.1, owns_ray: bool = False, warm_worker: bool = True) -> None:
         # ``owns_ray``: the caller connected (``choose_executor``) and hands this executor the shutdown.
         self._owns_ray = connect(address) or owns_ray
         import ray
@@ -118,6 +129,7 @@ class RayExecutor:
         self._channel = ray.remote(EventChannel).options(num_cpus=0, max_restarts=0,
                                                           scheduling_strategy=here).remote()
         self._task = ray.remote(train_on_worker)
+        self._warm = WarmWorkers(self.cpus_per_run, warm_worker)
         self._runs: dict[str, _RayRun] = {}
         self.spans: deque[TrainingSpan] = deque(maxlen=self.SPANS_KEPT)  # the last runs' times on their nodes
         self._lock = threading.RLock()
@@ -127,6 +139,11 @@ class RayExecutor:
         self.poll_interval = poll_interval
         self._thread = threading.Thread(target=self._drain_loop, name="fgff-ray-drain", daemon=True)
         self._thread.start()
+
+    @property
+    def warm(self) -> list[WarmReport]:
+        """The workers made ready ahead of the first runs (``ray_warm``), as their warm-ups reported."""
+        return self._warm.reports
 
     def capacity(self) -> int:
         """Runs the cluster can train at once (CPUs / CPUs per run), for the manager's default."""
@@ -159,10 +176,39 @@ class RayExecutor:
             run.writer.finish(RunStatus.FAILED, error=reason)
             run.ended = True
             return None
-        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
-                                     name=f"fgff-run-{run_id}").remote(run_id, config.to_json(), self._channel,
-                                                                       self.cpus_per_run)
+        run.config_json = config.to_json()
+        if self._warm.holding():
+            run.deferred = True  # handed to Ray when a worker is ready (``_start_deferred``)
+        else:
+            self._submit(run_id, run)
         return None  # the worker's pid is recorded when it reports its node
+
+    def _submit(self, run_id: str, run: _RayRun) -> None:
+        with self._lock:
+            if run.ended or run.ref is not None:
+                return
+            run.deferred = False
+            run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
+                                         name=f"fgff-run-{run_id}").remote(run_id, run.config_json, self._channel,
+                                                                           self.cpus_per_run)
+
+    def _start_deferred(self) -> None:
+        """Hand the runs that waited for the first warm worker to Ray once one is ready (or the warm-up failed or
+        took over ``WARM_WAIT_S``); one cancelled meanwhile (or stopped by the app's shutdown) never trains."""
+        with self._lock:
+            waiting = [(r, run) for r, run in self._runs.items() if run.deferred and not run.ended]
+        if not waiting:
+            return
+        go = not self._warm.holding()
+        for run_id, run in waiting:
+            flag = run.writer.cancel_flag()
+            if flag:
+                end = stopped(flag)
+                run.writer.finish(end.status, error=end.reason)
+                with self._lock:
+                    run.ended, run.deferred = True, False
+            elif go:
+                self._submit(run_id, run)
 
     def is_alive(self, run_id: str) -> bool:
         with self._lock:
@@ -174,6 +220,9 @@ class RayExecutor:
 
         with self._lock:
             run = self._runs.get(run_id)
+            if run is not None and run.deferred and not run.ended:  # never handed to Ray: nothing runs
+                run.ended, run.deferred = True, False
+                return
         if run is not None and run.ref is not None and not run.ended:
             with contextlib.suppress(Exception):
                 ray.cancel(run.ref, force=True)
@@ -193,6 +242,8 @@ class RayExecutor:
         self._thread.join(timeout=10)
         with contextlib.suppress(Exception):
             self._drain_once()
+        with contextlib.suppress(Exception):
+            self._warm.close()
         with contextlib.suppress(Exception):
             ray.kill(self._channel)
         if self._owns_ray:
@@ -232,6 +283,8 @@ class RayExecutor:
         import ray
 
         self._apply_all(ray.get(self._channel.take.remote()))
+        self._warm.collect()
+        self._start_deferred()
         with self._lock:
             runs = {r: run for r, run in self._runs.items() if not run.ended and run.ref is not None}
         now = time.monotonic()
