@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..format import node_id
 from .ray_address import (
     RAY_ADDRESS_ENV,
     RayUnavailableError,
@@ -207,7 +208,7 @@ class ClusterInfo:
     def node_rows(self, alive: bool | None = None) -> list[dict[str, Any]]:
         """One row per node (address, alive, CPUs, GPUs), for a table; ``alive``: only the live (True) or the
         dead (False) ones. Ray lists a node that left for as long as the cluster runs."""
-        return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
+        return [{"node": node_id(n.node_id), "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
                 for n in self.nodes if alive is None or n.alive == alive]
 
 

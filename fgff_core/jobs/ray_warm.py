@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any, NamedTuple
 
-from ..format import duration, shorten
+from ..format import duration, node_id, shorten
 from .ray_cluster import cluster_info
 from .worker import warm_up_engine
 
@@ -89,7 +89,8 @@ class WarmWorkers:
                             shorten(text[0]) if text else "")
                 continue
             self.reports.append(report)
-            log.info("Ray executor: a worker on node %s is ready (%s)", report.node_id[:8], duration(report.seconds))
+            log.info("Ray executor: a worker on node %s is ready (%s)", node_id(report.node_id),
+                     duration(report.seconds))
 
     def close(self) -> None:
         """Cancel the warm-ups still going (the executor closes) and fetch them, so that Ray does not report

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..config.schema import RunConfig
+from ..format import node_label
 from ..store import CHECKPOINT_NAME
 from ..vocabulary import RunStatus, stopped
 from .worker import execute_run, failure_reason, final_metrics
@@ -44,7 +45,7 @@ class NodeReport(NamedTuple):
     since: float = 0.0
 
     def label(self) -> str:
-        return f"{self.hostname} ({self.ip}, node {self.node_id[:8]})"
+        return node_label(self.hostname, self.node_id)
 
 
 class RemoteOutcome(NamedTuple):

@@ -21,7 +21,7 @@ from ..config.schema import RunConfig
 from ..data.loading import DatasetNotFoundError
 from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from ..engine.runtime import retain_freed_memory
-from ..format import shorten
+from ..format import node_label, shorten
 from ..store import (
     CHECKPOINT_NAME,
     FINAL_COLUMNS,
@@ -142,7 +142,7 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
             initializer()
         if gpu is not None and config.device in ("auto", "cuda"):
             writer.set_device(f"cuda (GPU {gpu})")
-        writer.set_node(socket.gethostname())
+        writer.set_node(node_label(socket.gethostname()))
         checkpoint = store.run_dir(run_id, create=True) / CHECKPOINT_NAME
         result = execute_run(config, writer, should_stop, checkpoint)
         if result.status in (RunStatus.DONE, RunStatus.FAILED):
