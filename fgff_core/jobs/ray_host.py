@@ -16,7 +16,7 @@ A cold Ray worker takes seconds to start and import torch (10-35 s on a loaded m
 run of each app process waited that long. Unless ``warm_worker`` is off (``$FGFF_WARM_WORKER=0``), the
 executor starts one warm-up task on each live node when it starts (``ray_warm``, asking for no
 CPU): its worker process returns to the node's idle pool ready to train, and Ray hands it the next run. Runs
-submitted before the first warm-up has ended wait for it (at most ``ray_warm.WARM_WAIT_S``) instead of starting a cold
+submitted before the warm-ups have ended wait for them (at most ``ray_warm.WARM_WAIT_S``) instead of starting a cold
 worker beside it; after that a run's worker stays in the pool, ready for the next. A GPU run still starts a
 worker of its own (Ray keeps CPU and GPU workers apart).
 
@@ -101,7 +101,7 @@ class _RayRun:
     unplaceable: str | None = None  # why it was taken out of Ray's queue (its node left)
     started: bool = False
     config_json: str = ""
-    deferred: bool = False  # waiting for the first warm worker before it is handed to Ray
+    deferred: bool = False  # waiting for the warm workers before it is handed to Ray
     stop_flag: int = 0
     stop_sent_at: float | None = None
     forced: bool = False
@@ -193,8 +193,8 @@ class RayExecutor:
                                                                            self.cpus_per_run)
 
     def _start_deferred(self) -> None:
-        """Hand the runs that waited for the first warm worker to Ray once one is ready (or the warm-up failed or
-        took over ``WARM_WAIT_S``); one cancelled meanwhile (or stopped by the app's shutdown) never trains."""
+        """Hand the runs that waited for the warm workers to Ray once they are ready (or failed, or took over
+        ``WARM_WAIT_S``); one cancelled meanwhile (or stopped by the app's shutdown) never trains."""
         with self._lock:
             waiting = [(r, run) for r, run in self._runs.items() if run.deferred and not run.ended]
         if not waiting:

@@ -20,7 +20,7 @@ from ..format import duration, node_id, shorten
 from .ray_cluster import cluster_info
 from .worker import warm_up_engine
 
-WARM_WAIT_S = 60.0  # the first runs wait for the first warm worker at most this long (then start one of their own)
+WARM_WAIT_S = 60.0  # the first runs wait for the warm workers at most this long (then start workers of their own)
 
 log = logging.getLogger("fgff_core.jobs")
 
@@ -66,9 +66,11 @@ class WarmWorkers:
                 for node in nodes]
 
     def holding(self) -> bool:
-        """True while a new run should wait rather than start a cold worker: no worker is ready yet, a warm-up
-        is still going, and it has not taken ``WARM_WAIT_S`` yet."""
-        return bool(self._pending) and not self.reports and time.monotonic() - self.since < WARM_WAIT_S
+        """True while a new run should wait rather than start a cold worker: a warm-up is still going and the
+        warm-ups have not taken ``WARM_WAIT_S`` yet. All of them, not the first: Ray gives a run's queued
+        successors to a worker it has already leased, so runs handed over while one node is ready and another
+        still cold all trained one after another on the ready node (seen on a two-node cluster)."""
+        return bool(self._pending) and time.monotonic() - self.since < WARM_WAIT_S
 
     def collect(self, wait: float = 0) -> None:
         """Note the warm-up tasks that ended (their worker is ready; one that failed only means a cold start)."""
