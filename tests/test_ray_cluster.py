@@ -81,7 +81,7 @@ def test_a_removed_node_fails_its_run_and_the_other_goes_on(two_nodes, tmp_path,
                      lambda: f"both runs to train: {jm.store.runs()[['status', 'epochs_done', 'node', 'error']]}")
         node_of = {r: jm.store.run(r)["node"] for r in (a, b)}
         assert node_of[a] != node_of[b]  # one run per one-CPU node
-        victim = next(w for w in workers if f"node {w.node_id[:8]}" in node_of[a])
+        victim = next(w for w in workers if node_of[a].endswith(f" · {node_id(w.node_id)}"))
         cluster.remove_node(victim)
 
         assert jm.wait(a, timeout=120) == "failed"
