@@ -7,8 +7,11 @@ nodes. A run holds its CPUs until it ends: its task never blocks in ``ray.get`` 
 lend them to the next run; see ``ray_worker``), so a node never trains more runs than it has CPUs for,
 however many runs this app or other apps sharing the cluster hand to Ray. Workers cannot write the
 host's SQLite, so a small channel actor pinned to the host's node collects the events (start, node,
-epochs with their significance snapshots, evaluations), sent in batches; a drain thread here writes
-them into the store with ``RunWriter``, so live curves look the same as with local jobs. The final
+epochs with their significance snapshots, evaluations), sent in batches with consecutive epochs as
+columns (``ray_wire``); the channel holds a bounded number of events (a full one makes the senders wait,
+and so the runs: back-pressure, nothing dropped). A drain thread here writes them into the store, every
+run's epochs of one drain in one transaction, and takes again at once while there is a backlog, so live
+curves look the same as with local jobs. The final
 metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
 result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
 
@@ -52,11 +55,13 @@ from ..store import CHECKPOINT_NAME, RunStore, RunWriter
 from ..vocabulary import RunStatus, stopped
 from .ray_cluster import cluster_info, connect, disconnect
 from .ray_warm import WarmReport, WarmWorkers
+from .ray_wire import EPOCHS, event_count
 from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
 PLACEMENT_CHECK_S = 1.0  # how often runs waiting in Ray's queue are checked against the live nodes
+BUSY_EVENTS = 1000  # a drain that took at least this many events takes again at once (a backlog), else waits
 LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
@@ -253,8 +258,9 @@ class RayExecutor:
     def _drain_loop(self) -> None:
         failing_since: float | None = None
         while not self._stop.is_set():
+            taken = 0
             try:
-                self._drain_once()
+                taken = self._drain_once()
                 problem, failing_since = None, None
             except Exception as exc:  # noqa: BLE001 - keep draining; say it once
                 problem = f"{type(exc).__name__}: {first_line(exc)}"
@@ -267,7 +273,8 @@ class RayExecutor:
                 else:
                     log.warning("Ray executor: collecting events again")
                 self._problem = problem
-            self._stop.wait(self.poll_interval)
+            if taken < BUSY_EVENTS:  # a backlog is drained at once, batch after batch
+                self._stop.wait(self.poll_interval)
 
     def _fail_all(self, reason: str) -> None:
         """End every run still going with ``reason`` (their Ray tasks cannot report any more)."""
@@ -279,10 +286,14 @@ class RayExecutor:
             with self._lock:
                 run.ended = True
 
-    def _drain_once(self) -> None:
+    def _drain_once(self) -> int:
+        """Take what the channel holds into the store, pass stop requests on, end the runs whose tasks ended;
+        return how many events it took."""
         import ray
 
-        self._apply_all(ray.get(self._channel.take.remote()))
+        batches = ray.get(self._channel.take.remote())
+        self._apply_all(batches)
+        taken = sum(event_count(wire) for _, wire in batches)
         self._warm.collect()
         self._start_deferred()
         with self._lock:
@@ -294,7 +305,7 @@ class RayExecutor:
             self._placement_checked = now
             self._fail_unplaceable([run for run in runs.values() if not run.started and not run.unplaceable])
         if not runs:
-            return
+            return taken
         refs = [run.ref for run in runs.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         if ready:
@@ -304,6 +315,7 @@ class RayExecutor:
             for run_id, run in runs.items():
                 if run.ref in done:
                     self._finish(run_id, run)
+        return taken
 
     def _fail_unplaceable(self, waiting: list[_RayRun]) -> None:
         """Take the runs waiting in Ray's queue that no live node could take any more out of it (they fail)."""
@@ -334,27 +346,29 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 ray.cancel(run.ref, force=True)
 
-    def _apply_all(self, events: list[tuple[str, str, Any]]) -> None:
-        """Write drained events into the store: each run's in their order, its consecutive epochs in one
-        transaction (``RunWriter.epochs``), so a drain costs a commit per run, not one per epoch."""
+    def _apply_all(self, batches: list[tuple[str, list[tuple[str, Any]]]]) -> None:
+        """Write drained batches into the store: each run's other events in their order, then every run's
+        epochs (rows from the wire's columns) in one transaction, so a drain costs one commit, not one per run
+        or per epoch. An evaluation written before the epoch it follows makes the same row (both are upserts
+        of their own columns)."""
         by_run: dict[str, list[tuple[str, Any]]] = {}
-        for run_id, kind, payload in events:
-            by_run.setdefault(run_id, []).append((kind, payload))
+        for run_id, wire in batches:
+            by_run.setdefault(run_id, []).extend(wire)
+        epochs: list[tuple[RunWriter, list[tuple[Any, ...]]]] = []
         for run_id, run_events in by_run.items():
             with self._lock:
                 run = self._runs.get(run_id)
             if run is not None:
-                self._apply_run(run_id, run, run_events)
+                epochs.append((run.writer, self._apply_run(run_id, run, run_events)))
+        RunWriter.epoch_rows_of_runs(epochs)
 
-    def _apply_run(self, run_id: str, run: _RayRun, events: list[tuple[str, Any]]) -> None:
+    def _apply_run(self, run_id: str, run: _RayRun, events: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
+        """Write a run's events other than epochs; return its epochs' rows, for the drain's one transaction."""
         writer, epochs = run.writer, []
         for kind, payload in events:
-            if kind == "epoch":
-                epochs.append(payload)
-                continue
-            writer.epochs(epochs)
-            epochs = []
-            if kind == "node":
+            if kind == EPOCHS:
+                epochs.extend(payload.rows(run_id))
+            elif kind == "node":
                 run.node = payload.label()
                 writer.set_node(run.node)
                 self.store.queue.set_pid(run_id, payload.pid)
@@ -363,7 +377,7 @@ class RayExecutor:
                 writer.started(*payload)
             elif kind == "eval":
                 writer.evaluation(payload)
-        writer.epochs(epochs)
+        return epochs
 
     def _finish(self, run_id: str, run: _RayRun) -> None:
         import ray
