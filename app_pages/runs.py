@@ -5,12 +5,13 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+import pandas as pd
 import streamlit as st
 
 from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
 from fgff_core.analysis.compare import without_s_only_where_trained
 from fgff_core.config.labels import algorithms_key
-from fgff_core.format import PERCENT_DIGITS
+from fgff_core.format import MISSING, PERCENT_DIGITS
 from fgff_core.jobs import Requester
 from fgff_core.jobs.progress import run_progress
 from fgff_core.jobs.ray_cluster import cluster_info
@@ -21,8 +22,12 @@ from fgff_core.viz import curves
 from fgff_core.vocabulary import ALGORITHMS, RunStatus
 
 # The run id beside the name, so that two runs of the same name can be told apart.
+# Fits the page at 1440 px without horizontal scrolling (tests/browser/test_runs_table.py): the device is in a run's
+# details, and a long name is cut (in full in its details).
 TABLE_COLUMNS = ["name", "run_id", "algo", "dataset", "status", "test_acc", "test_acc_no_significance", "epochs_done",
-                 "epoch_events", "train_seconds", "created_at", "device", "node"]
+                 "epoch_events", "train_seconds", "created_at", "node"]
+
+PERCENT_FORMAT = f"%.{PERCENT_DIGITS}f %%"  # "94.12 %", as format.percent writes an accuracy (sortable: a number)
 
 jm = job_manager()
 st.title("Runs")
@@ -80,6 +85,11 @@ table.insert(table.columns.get_loc("status") + 1, "yours", runs["owner"] == who.
 for col in ("test_acc", "test_acc_no_significance"):
     if col in table:
         table[col] = 100.0 * table[col].astype(float)
+table["created_at"] = pd.to_datetime(table["created_at"], utc=True, errors="coerce")
+# Done and total in one column: with two, the table needed horizontal scrolling at 1440 px (its node column hidden).
+done = table.pop("epochs_done").fillna(0).astype(int)
+table.insert(table.columns.get_loc("epoch_events"), "epochs", [
+    f"{d}/{int(t)}" if pd.notna(t) else str(d) for d, t in zip(done, table.pop("epoch_events"), strict=True)])
 rows = [int(i) for i in table.index[table["run_id"].isin(selected)]]
 event = st.dataframe(
     # Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
@@ -87,15 +97,22 @@ event = st.dataframe(
     selection_mode="multi-row",
     selection_default={"selection": {"rows": rows, "columns": []}} if rows else None,
     column_config={
-        "test_acc": st.column_config.NumberColumn("test acc (%)", format=f"%.{PERCENT_DIGITS}f"),
-        "test_acc_no_significance": st.column_config.NumberColumn("test acc, no significance (%)",
-                                                                format=f"%.{PERCENT_DIGITS}f"),
+        "test_acc": st.column_config.NumberColumn("test acc", format=PERCENT_FORMAT),
+        "test_acc_no_significance": st.column_config.NumberColumn(
+            "without s", format=PERCENT_FORMAT,
+            help="Test accuracy of the prediction rule without the significance factors s (eq. 2); blank for "
+                 "runs that do not train s (FF keeps them at 1, so it would repeat the test accuracy)."),
         "algo": st.column_config.TextColumn("algo", help=algorithms_key(ALGORITHMS)),
         "yours": st.column_config.CheckboxColumn("yours", help="Started in this browser session: only it (or the "
                                                  "teacher) may cancel, delete or rename the run."),
-        "epochs_done": st.column_config.NumberColumn("epochs done"),
-        "epoch_events": st.column_config.NumberColumn("epochs total"),
-        "train_seconds": st.column_config.NumberColumn("train time (s)", format="%.2f"),
+        "epochs": st.column_config.TextColumn("epochs", help="Epochs done of the run's total (one per layer per "
+                                              "epoch for layer-by-layer training)."),
+        "train_seconds": st.column_config.NumberColumn("train (s)", format="%.1f", help="Training time, in seconds."),
+        "name": st.column_config.TextColumn("name", width=150),
+        "created_at": st.column_config.DatetimeColumn("created", format="D MMM HH:mm", help="When the run was "
+                                                      "queued (UTC)."),
+        "node": st.column_config.TextColumn("node", width=110, help="Where the run trained: the machine, and on a "
+                                            "Ray cluster the node's id (in full in the run's details)."),
     })
 picked = [str(table.iloc[i]["run_id"]) for i in event.selection.rows] if event is not None else selected
 if picked != selected:
@@ -129,7 +146,7 @@ for run_id in selected:
     with st.container(border=True):
         st.subheader(f"{run.get('name') or run_id} · {run_id}")
         st.caption(f"run {run_id} · {progress.text()} · created {run.get('created_at')} · "
-                   f"device {run.get('device') or '–'}")
+                   f"device {run.get('device') or MISSING} · node {run.get('node') or MISSING}")
         if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run_failure(run.get('error'))}")
         imported = run.get("origin") == "imported"

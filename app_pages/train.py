@@ -264,7 +264,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
     st.subheader(f"{run.get('name') or run_id} · {algo_label(algo)} on {run.get('dataset', '')}")
     bar, button = st.columns([5, 1], vertical_alignment="center")
     text = progress.text()
-    phase = launch.startup_phase(run)
+    phase = launch.startup_phase(run, on_cluster=not getattr(jm.executor, "local_devices", True))
     if phase:
         text += f" · {phase}"
     ahead = launch.queue_position(jm.store.live.runs(), run_id) if run.get("status") == RunStatus.QUEUED else None

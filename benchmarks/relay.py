@@ -12,7 +12,9 @@ at most 1,000 unsent events, one batch in flight) that emits epoch events at ``-
 Each event carries its creation time (``time.time()``, in the ``seconds`` field) and a 100-float
 significance snapshot, as a digits run's epoch does. The store's runs are registered with the
 executor as runs whose events it drains (no Ray task of their own), so events travel
-sender -> channel actor -> drain -> ``RunWriter`` exactly as the app's do.
+sender (consecutive epochs packed as columns, ``ray_wire``) -> channel actor (at most
+``EventChannel.CAPACITY`` events held; a full one refuses batches and the senders wait) -> drain ->
+``RunWriter`` exactly as the app's do.
 
 Measured per mode: *events/s* (rows stored / time from the first event to the last row stored),
 *emitted* (events the runs emitted / events they would have emitted at ``--rate``: below 100 % the
@@ -21,8 +23,8 @@ simulation itself, 1,000 threads on 2 loaded cores, could not keep pace), *runs 
 training, so 1 minus it is the speed a run keeps),
 *latency* (p50/p99 from an event's creation to the commit of its row; every event is timed) and the
 store's *rows/s* (rows / seconds the drain spent writing). Modes: ``per-epoch`` is the drain as it was
-before batching (one transaction per epoch, ``RunWriter.epoch``), ``batched`` the drain as it is
-(one transaction per run per drained batch, ``RunWriter.epochs``).
+before batching (one transaction per epoch), ``batched`` the drain as it is (one transaction per drain for
+every run's epochs, ``RunWriter.epoch_rows_of_runs``).
 """
 
 from __future__ import annotations
@@ -98,12 +100,26 @@ def simulate_runs(channel: Any, run_ids: list[str], rate: float, seconds: float,
 
 
 def _per_epoch(executor: Any):
-    """The drain's writes as they were before batching: one transaction per epoch (``RunWriter.epoch``)."""
-    def apply_run(run_id: str, run: Any, events: list[tuple[str, Any]]) -> None:
+    """The drain's writes as they were before batching: one transaction per epoch."""
+    from fgff_core.jobs.ray_wire import EPOCHS
+
+    def apply_run(run_id: str, run: Any, events: list[tuple[str, Any]]) -> list:
         for kind, payload in events:
-            if kind == "epoch":
-                run.writer.epoch(payload)
+            if kind == EPOCHS:
+                for row in payload.rows(run_id):
+                    run.writer.epoch_rows([row])
+        return []  # nothing left for the drain's one transaction
     return apply_run
+
+
+def _created(batches: list[tuple[str, list[tuple[str, Any]]]]) -> np.ndarray:
+    """When each drained epoch was created (its ``seconds`` field, set to ``time.time()`` by the senders)."""
+    from fgff_core.jobs.ray_wire import EPOCHS
+    from fgff_core.store.schema import EPOCH_COLUMNS
+
+    column = EPOCH_COLUMNS.index("seconds")
+    parts = [cols.values[:, column] for _, wire in batches for kind, cols in wire if kind == EPOCHS]
+    return np.concatenate(parts) if parts else np.empty(0)
 
 
 def measure(mode: str, n_runs: int, rate: float, seconds: float, tasks: int, units: int) -> Result:
@@ -122,13 +138,13 @@ def measure(mode: str, n_runs: int, rate: float, seconds: float, tasks: int, uni
         if mode == "per-epoch":
             executor._apply_run = _per_epoch(executor)
 
-        def timed_apply_all(events: list[tuple[str, str, Any]]) -> None:
+        def timed_apply_all(batches: list[tuple[str, list[tuple[str, Any]]]]) -> None:
             t = time.perf_counter()
-            apply_all(events)
+            apply_all(batches)
             write["seconds"] += time.perf_counter() - t
-            if events:
+            created = _created(batches)
+            if len(created):
                 now = time.time()
-                created = np.array([p.seconds for _, kind, p in events if kind == "epoch"])
                 latencies.append(now - created)
                 write["rows"] += len(created)
                 write["last"] = now

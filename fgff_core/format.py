@@ -4,7 +4,8 @@
 - ``points``: a difference of two accuracies (fractions) in percentage points, signed: "+0.40 points";
 - ``duration``: seconds as "107 ms", "3.2 s", "13 s", "1 min 05 s" or "2 h 03 min";
 - ``size``: bytes as "512 B", "256 KiB", "1.5 MiB", "1 GiB";
-- ``shorten``: a long message (an error's text in a failure reason) cut at a sentence or word end.
+- ``shorten``: a long message (an error's text in a failure reason) cut at a sentence or word end;
+- ``node_id``, ``node_label``: a Ray node as "1a2b3c4d", where a run trained as "vm · 1a2b3c4d" (or "vm").
 
 Each returns ``MISSING`` for None, NaN, infinity or something that is not a number, so a page never
 shows "nan %". No torch, no pandas: any layer may import this module.
@@ -110,3 +111,18 @@ def shorten(text: str, limit: int = 300) -> str:
         return text[:sentence + 1] + ELLIPSIS
     space = window.rfind(" ", half)
     return (text[:space].rstrip() if space >= half else text[:limit]) + ELLIPSIS
+
+
+NODE_ID_CHARS = 8  # a Ray node id (56 hex digits) is shown by its first 8, as Ray's own CLI does
+
+
+def node_id(full_id: str) -> str:
+    """A Ray node's id as people see it: its first ``NODE_ID_CHARS`` hex digits ("1a2b3c4d")."""
+    return str(full_id)[:NODE_ID_CHARS]
+
+
+def node_label(hostname: str, full_id: str | None = None) -> str:
+    """Where a run trained, short enough for the Runs table at 1440 px: the machine's name, and on Ray the node's
+    short id (several nodes may share a machine): "vm · 1a2b3c4d"; "vm" for a local job."""
+    return f"{hostname} · {node_id(full_id)}" if full_id else hostname
+

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from fgff_core.format import MISSING, duration, percent, points, shorten, size
+from fgff_core.format import MISSING, duration, node_id, node_label, percent, points, shorten, size
 
 NOT_NUMBERS = [None, math.nan, math.inf, -math.inf, "abc", object()]
 
@@ -104,3 +104,11 @@ def test_shorten_cuts_a_long_message_at_a_sentence_or_word_end(text, limit, expe
     assert shorten(text, limit) == expected
     assert len(shorten(text, limit)) <= limit + len(" …")
 
+
+
+def test_a_node_is_its_machine_and_on_ray_its_short_id():
+    """Issue 36 item 6: "vm (127.0.0.1, node 1a2b3c4d)" made the Runs table scroll sideways at 1440 px."""
+    full = "1a2b3c4d" + "0" * 48  # a Ray node id: 56 hex digits
+    assert node_id(full) == "1a2b3c4d"
+    assert node_label("vm", full) == "vm · 1a2b3c4d"
+    assert node_label("vm") == node_label("vm", None) == "vm"

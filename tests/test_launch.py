@@ -79,6 +79,16 @@ def test_a_run_without_an_epoch_is_loading_its_data_until_its_start_is_stored():
     assert launch.startup_phase({"status": "queued", "epochs_done": 0}) is None
 
 
+def test_a_ray_run_without_a_node_is_starting_a_ray_worker():
+    """Issue 36 item 6: a cold Ray worker took 13-35 s, shown as loading the data."""
+    assert launch.startup_phase({"status": "running", "epochs_done": 0, "node": None}, on_cluster=True) == \
+        "starting a Ray worker or waiting for a free CPU"
+    assert launch.startup_phase({"status": "running", "epochs_done": 0, "node": "vm (127.0.0.1, node 1a2b3c4d)"},
+                                on_cluster=True) == "loading the data"
+    assert launch.startup_phase({"status": "running", "epochs_done": 0, "node": None}) == "loading the data"
+    assert launch.startup_phase({"status": "queued", "epochs_done": 0}, on_cluster=True) is None
+
+
 def test_over_time_limit_says_why_only_above_the_servers_limit(monkeypatch):
     monkeypatch.setenv("FGFF_WARN_ETA_SECONDS", "60")
     assert launch.over_time_limit(launch.TrainingEstimate(60.0, 40.0, 90.0)) is None

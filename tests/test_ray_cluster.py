@@ -19,6 +19,7 @@ from ray.cluster_utils import Cluster  # noqa: E402
 from test_ray import LONG  # noqa: E402
 from waiting import wait_for  # noqa: E402
 
+from fgff_core.format import node_id  # noqa: E402
 from fgff_core.jobs import JobManager, shutdown_all  # noqa: E402
 from fgff_core.jobs.ray_cluster import cluster_info, connect  # noqa: E402
 from fgff_core.jobs.ray_host import TrainingSpan  # noqa: E402
@@ -80,7 +81,7 @@ def test_a_removed_node_fails_its_run_and_the_other_goes_on(two_nodes, tmp_path,
                      lambda: f"both runs to train: {jm.store.runs()[['status', 'epochs_done', 'node', 'error']]}")
         node_of = {r: jm.store.run(r)["node"] for r in (a, b)}
         assert node_of[a] != node_of[b]  # one run per one-CPU node
-        victim = next(w for w in workers if f"node {w.node_id[:8]}" in node_of[a])
+        victim = next(w for w in workers if node_of[a].endswith(f" · {node_id(w.node_id)}"))
         cluster.remove_node(victim)
 
         assert jm.wait(a, timeout=120) == "failed"
@@ -166,7 +167,8 @@ def test_the_cap_follows_the_cluster_as_nodes_join_and_leave(two_nodes, tmp_path
         joined = cluster.add_node(num_cpus=1)
         wait_for(lambda: jm.store.run(queued[0])["epochs_done"] >= 1, 120,
                  lambda: f"the waiting run to train on the new node: {jm.store.run(queued[0])}")
-        assert jm.max_concurrent == cpus + 1 and f"node {joined.node_id[:8]}" in jm.store.run(queued[0])["node"]
+        assert jm.max_concurrent == cpus + 1
+        assert jm.store.run(queued[0])["node"].endswith(f" · {node_id(joined.node_id)}")
         cluster.remove_node(joined)
         wait_for(lambda: jm.max_concurrent == cpus, 60, "the cap to come down with the node that left")
         for run_id in runs:

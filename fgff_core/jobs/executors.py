@@ -260,17 +260,18 @@ def open_executor(choice: ExecutorChoice, runs_dir: Path, gpus: int, max_concurr
     """The executor that ``choose_executor`` chose: started for a name, as given for an object.
 
     Local jobs on a CPU-only machine share its cores (``os.cpu_count() // max_concurrent`` threads each);
-    ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one worker per job slot started ahead
-    of time.
+    ``warm_worker`` (default ``$FGFF_WARM_WORKER``, on unless 0) keeps one local worker per job slot started
+    ahead of time (with Ray, one on each node, made ready once: a run's worker goes back to Ray's pool ready for
+    the next).
     """
+    if warm_worker is None:
+        warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
     if choice.executor == "ray":
         from .ray_host import RayExecutor
 
-        return RayExecutor(runs_dir, owns_ray=choice.owns_ray)
+        return RayExecutor(runs_dir, owns_ray=choice.owns_ray, warm_worker=warm_worker)
     if choice.executor != "local":
         return choice.executor  # type: ignore[return-value]  # the caller's Executor
     concurrent = max_concurrent if max_concurrent is not None else default_max_concurrent()
     threads = max(1, (os.cpu_count() or 1) // concurrent) if gpus == 0 and concurrent > 1 else None
-    if warm_worker is None:
-        warm_worker = os.environ.get(WARM_WORKER_ENV, "1").strip() not in ("0", "false", "no")
     return LocalProcessExecutor(runs_dir, threads_per_job=threads, warm_worker=warm_worker, pool_size=concurrent)

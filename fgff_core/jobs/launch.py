@@ -154,17 +154,25 @@ def queue_text(ahead: int) -> str:
     return f"{ahead} run{'s' if ahead != 1 else ''} ahead of yours"
 
 
-def startup_phase(run: Mapping[str, Any]) -> str | None:
+RAY_WORKER_PHASE = "starting a Ray worker or waiting for a free CPU"
+
+
+def startup_phase(run: Mapping[str, Any], on_cluster: bool = False) -> str | None:
     """What a running run that has finished no epoch yet is doing: ``"loading the data"`` until its worker
     has stored the run's start (device and parameter count, once the data is loaded and the net built), then
     ``"training its first epoch"``; None otherwise. (The MNIST demo's first epoch, hard negatives and first
-    evaluation included, took about 30 s on a loaded class server, and was all shown as loading the data.)"""
+    evaluation included, took about 30 s on a loaded class server, and was all shown as loading the data.)
+
+    ``on_cluster`` (jobs run on Ray): before its worker has reported its node the run is ``RAY_WORKER_PHASE``
+    (a cold Ray worker took 10-35 s to start on a loaded machine; a run beyond the free CPUs waits in Ray's queue)."""
     try:
         done = int(run.get("epochs_done") or 0)
     except (TypeError, ValueError):  # None or NaN from a fresh row
         done = 0
     if run.get("status") != RunStatus.RUNNING or done:
         return None
+    if on_cluster and not run.get("node"):
+        return RAY_WORKER_PHASE
     try:
         started = int(run.get("n_params") or 0) > 0
     except (TypeError, ValueError):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..format import node_id
 from .ray_address import (
     RAY_ADDRESS_ENV,
     RayUnavailableError,
@@ -48,7 +49,7 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
     address = address if address is not None else (os.environ.get(RAY_ADDRESS_ENV, "").strip() or None)
     if address in (None, "local"):
         # Same machine: the workers import this very package from its folder.
-        with _loopback_only():
+        with _loopback_only(), _no_failure_signal_handler():
             _init_from_lasting_thread(address="local", num_cpus=num_cpus, include_dashboard=False,
                                       log_to_driver=False,
                                       runtime_env={"env_vars": {"PYTHONPATH": str(_package_root())}})
@@ -58,7 +59,7 @@ def connect(address: str | None = None, timeout: float = CONNECT_TIMEOUT_S, num_
     import fgff_core
 
     try:  # other machines get this package's code with the job (they need torch, numpy, ... installed)
-        with few_connect_retries():
+        with few_connect_retries(), _no_failure_signal_handler():
             _init_from_lasting_thread(address=address, log_to_driver=False,
                                       runtime_env={"py_modules": [str(Path(fgff_core.__file__).parent)]})
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - Ray raises many kinds (and SystemExit); one line each
@@ -94,6 +95,33 @@ def _loopback_only() -> Iterator[None]:
             os.environ.pop(_SINGLE_NODE_ENV, None)
         else:
             os.environ[_SINGLE_NODE_ENV] = before_env
+
+
+_FAILURE_HANDLER_ENV = "RAY_DISABLE_FAILURE_SIGNAL_HANDLER"
+
+
+@contextlib.contextmanager
+def _no_failure_signal_handler() -> Iterator[None]:
+    """While this process connects: Ray's driver gets no C++ failure-signal handler (unless
+    ``$RAY_DISABLE_FAILURE_SIGNAL_HANDLER`` says otherwise).
+
+    That handler (Abseil's, installed by ``ray.init`` in the driver) catches SIGTERM too: stopping the app
+    the usual way (``kill``, systemd, ``docker stop``; Streamlit stops on it) printed a "*** SIGTERM received"
+    stack dump, and the process then aborted (exit 134) in the middle of the job manager's exit hook, so its
+    runs were never marked interrupted and it stayed registered. Without it SIGTERM reaches Streamlit's
+    handler alone and the app stops cleanly (``tests/test_ray.py``). The cost: a native crash of the app's
+    process prints no C++ stack. Ray reads the constant when the driver's core worker starts; the workers
+    on the nodes keep theirs.
+    """
+    from ray._private import ray_constants
+
+    before = ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER
+    if _FAILURE_HANDLER_ENV not in os.environ:
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = True
+    try:
+        yield
+    finally:
+        ray_constants.RAY_DISABLE_FAILURE_SIGNAL_HANDLER = before
 
 
 KEEPER_STOP = threading.Event()
@@ -180,7 +208,7 @@ class ClusterInfo:
     def node_rows(self, alive: bool | None = None) -> list[dict[str, Any]]:
         """One row per node (address, alive, CPUs, GPUs), for a table; ``alive``: only the live (True) or the
         dead (False) ones. Ray lists a node that left for as long as the cluster runs."""
-        return [{"node": n.node_id[:8], "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
+        return [{"node": node_id(n.node_id), "address": n.address, "alive": n.alive, "CPUs": n.cpus, "GPUs": n.gpus}
                 for n in self.nodes if alive is None or n.alive == alive]
 
 

@@ -7,10 +7,21 @@ nodes. A run holds its CPUs until it ends: its task never blocks in ``ray.get`` 
 lend them to the next run; see ``ray_worker``), so a node never trains more runs than it has CPUs for,
 however many runs this app or other apps sharing the cluster hand to Ray. Workers cannot write the
 host's SQLite, so a small channel actor pinned to the host's node collects the events (start, node,
-epochs with their significance snapshots, evaluations), sent in batches; a drain thread here writes
-them into the store with ``RunWriter``, so live curves look the same as with local jobs. The final
+epochs with their significance snapshots, evaluations), sent in batches with consecutive epochs as
+columns (``ray_wire``); the channel holds a bounded number of events (a full one makes the senders wait,
+and so the runs: back-pressure, nothing dropped). A drain thread here writes them into the store, every
+run's epochs of one drain in one transaction, and takes again at once while there is a backlog, so live
+curves look the same as with local jobs. The final
 metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
 result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
+
+A cold Ray worker takes seconds to start and import torch (10-35 s on a loaded machine), so the first
+run of each app process waited that long. Unless ``warm_worker`` is off (``$FGFF_WARM_WORKER=0``), the
+executor starts one warm-up task on each live node when it starts (``ray_warm``, asking for no
+CPU): its worker process returns to the node's idle pool ready to train, and Ray hands it the next run. Runs
+submitted before the warm-ups have ended wait for them (at most ``ray_warm.WARM_WAIT_S``) instead of starting a cold
+worker beside it; after that a run's worker stays in the pool, ready for the next. A GPU run still starts a
+worker of its own (Ray keeps CPU and GPU workers apart).
 
 A run that no live node could take (``cuda`` on a cluster without GPUs, more CPUs per run than a
 node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at submit, ``start``
@@ -43,11 +54,14 @@ from ..format import duration, shorten
 from ..store import CHECKPOINT_NAME, RunStore, RunWriter
 from ..vocabulary import RunStatus, stopped
 from .ray_cluster import cluster_info, connect, disconnect
+from .ray_warm import WarmReport, WarmWorkers
+from .ray_wire import EPOCHS, event_count
 from .ray_worker import EventChannel, RemoteOutcome, train_on_worker
 
 CPUS_PER_RUN_ENV = "FGFF_RAY_CPUS_PER_RUN"
 CANCEL_GRACE_S = 10.0  # a started run still going this long after a stop request is cancelled by Ray
 PLACEMENT_CHECK_S = 1.0  # how often runs waiting in Ray's queue are checked against the live nodes
+BUSY_EVENTS = 1000  # a drain that took at least this many events takes again at once (a backlog), else waits
 LOST_AFTER_S = 60.0  # events that cannot be collected for this long: the runs fail (the cluster is gone)
 
 log = logging.getLogger("fgff_core.jobs")
@@ -91,6 +105,8 @@ class _RayRun:
     node: str = ""
     unplaceable: str | None = None  # why it was taken out of Ray's queue (its node left)
     started: bool = False
+    config_json: str = ""
+    deferred: bool = False  # waiting for the warm workers before it is handed to Ray
     stop_flag: int = 0
     stop_sent_at: float | None = None
     forced: bool = False
@@ -104,7 +120,7 @@ class RayExecutor:
     SPANS_KEPT = 1000
 
     def __init__(self, runs_dir: str | os.PathLike, address: str | None = None, cpus_per_run: int | None = None,
-                 poll_interval: float = 0.1, owns_ray: bool = False) -> None:
+                 poll_interval: float = 0.1, owns_ray: bool = False, warm_worker: bool = True) -> None:
         # ``owns_ray``: the caller connected (``choose_executor``) and hands this executor the shutdown.
         self._owns_ray = connect(address) or owns_ray
         import ray
@@ -118,6 +134,7 @@ class RayExecutor:
         self._channel = ray.remote(EventChannel).options(num_cpus=0, max_restarts=0,
                                                           scheduling_strategy=here).remote()
         self._task = ray.remote(train_on_worker)
+        self._warm = WarmWorkers(self.cpus_per_run, warm_worker)
         self._runs: dict[str, _RayRun] = {}
         self.spans: deque[TrainingSpan] = deque(maxlen=self.SPANS_KEPT)  # the last runs' times on their nodes
         self._lock = threading.RLock()
@@ -127,6 +144,11 @@ class RayExecutor:
         self.poll_interval = poll_interval
         self._thread = threading.Thread(target=self._drain_loop, name="fgff-ray-drain", daemon=True)
         self._thread.start()
+
+    @property
+    def warm(self) -> list[WarmReport]:
+        """The workers made ready ahead of the first runs (``ray_warm``), as their warm-ups reported."""
+        return self._warm.reports
 
     def capacity(self) -> int:
         """Runs the cluster can train at once (CPUs / CPUs per run), for the manager's default."""
@@ -159,10 +181,39 @@ class RayExecutor:
             run.writer.finish(RunStatus.FAILED, error=reason)
             run.ended = True
             return None
-        run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
-                                     name=f"fgff-run-{run_id}").remote(run_id, config.to_json(), self._channel,
-                                                                       self.cpus_per_run)
+        run.config_json = config.to_json()
+        if self._warm.holding():
+            run.deferred = True  # handed to Ray when a worker is ready (``_start_deferred``)
+        else:
+            self._submit(run_id, run)
         return None  # the worker's pid is recorded when it reports its node
+
+    def _submit(self, run_id: str, run: _RayRun) -> None:
+        with self._lock:
+            if run.ended or run.ref is not None:
+                return
+            run.deferred = False
+            run.ref = self._task.options(num_cpus=self.cpus_per_run, num_gpus=run.gpus, max_retries=0,
+                                         name=f"fgff-run-{run_id}").remote(run_id, run.config_json, self._channel,
+                                                                           self.cpus_per_run)
+
+    def _start_deferred(self) -> None:
+        """Hand the runs that waited for the warm workers to Ray once they are ready (or failed, or took over
+        ``WARM_WAIT_S``); one cancelled meanwhile (or stopped by the app's shutdown) never trains."""
+        with self._lock:
+            waiting = [(r, run) for r, run in self._runs.items() if run.deferred and not run.ended]
+        if not waiting:
+            return
+        go = not self._warm.holding()
+        for run_id, run in waiting:
+            flag = run.writer.cancel_flag()
+            if flag:
+                end = stopped(flag)
+                run.writer.finish(end.status, error=end.reason)
+                with self._lock:
+                    run.ended, run.deferred = True, False
+            elif go:
+                self._submit(run_id, run)
 
     def is_alive(self, run_id: str) -> bool:
         with self._lock:
@@ -174,6 +225,9 @@ class RayExecutor:
 
         with self._lock:
             run = self._runs.get(run_id)
+            if run is not None and run.deferred and not run.ended:  # never handed to Ray: nothing runs
+                run.ended, run.deferred = True, False
+                return
         if run is not None and run.ref is not None and not run.ended:
             with contextlib.suppress(Exception):
                 ray.cancel(run.ref, force=True)
@@ -194,6 +248,8 @@ class RayExecutor:
         with contextlib.suppress(Exception):
             self._drain_once()
         with contextlib.suppress(Exception):
+            self._warm.close()
+        with contextlib.suppress(Exception):
             ray.kill(self._channel)
         if self._owns_ray:
             disconnect()
@@ -202,8 +258,9 @@ class RayExecutor:
     def _drain_loop(self) -> None:
         failing_since: float | None = None
         while not self._stop.is_set():
+            taken = 0
             try:
-                self._drain_once()
+                taken = self._drain_once()
                 problem, failing_since = None, None
             except Exception as exc:  # noqa: BLE001 - keep draining; say it once
                 problem = f"{type(exc).__name__}: {first_line(exc)}"
@@ -216,7 +273,8 @@ class RayExecutor:
                 else:
                     log.warning("Ray executor: collecting events again")
                 self._problem = problem
-            self._stop.wait(self.poll_interval)
+            if taken < BUSY_EVENTS:  # a backlog is drained at once, batch after batch
+                self._stop.wait(self.poll_interval)
 
     def _fail_all(self, reason: str) -> None:
         """End every run still going with ``reason`` (their Ray tasks cannot report any more)."""
@@ -228,10 +286,16 @@ class RayExecutor:
             with self._lock:
                 run.ended = True
 
-    def _drain_once(self) -> None:
+    def _drain_once(self) -> int:
+        """Take what the channel holds into the store, pass stop requests on, end the runs whose tasks ended;
+        return how many events it took."""
         import ray
 
-        self._apply_all(ray.get(self._channel.take.remote()))
+        batches = ray.get(self._channel.take.remote())
+        self._apply_all(batches)
+        taken = sum(event_count(wire) for _, wire in batches)
+        self._warm.collect()
+        self._start_deferred()
         with self._lock:
             runs = {r: run for r, run in self._runs.items() if not run.ended and run.ref is not None}
         now = time.monotonic()
@@ -241,7 +305,7 @@ class RayExecutor:
             self._placement_checked = now
             self._fail_unplaceable([run for run in runs.values() if not run.started and not run.unplaceable])
         if not runs:
-            return
+            return taken
         refs = [run.ref for run in runs.values()]
         ready, _ = ray.wait(refs, num_returns=len(refs), timeout=0)
         if ready:
@@ -251,6 +315,7 @@ class RayExecutor:
             for run_id, run in runs.items():
                 if run.ref in done:
                     self._finish(run_id, run)
+        return taken
 
     def _fail_unplaceable(self, waiting: list[_RayRun]) -> None:
         """Take the runs waiting in Ray's queue that no live node could take any more out of it (they fail)."""
@@ -281,27 +346,29 @@ class RayExecutor:
             with contextlib.suppress(Exception):
                 ray.cancel(run.ref, force=True)
 
-    def _apply_all(self, events: list[tuple[str, str, Any]]) -> None:
-        """Write drained events into the store: each run's in their order, its consecutive epochs in one
-        transaction (``RunWriter.epochs``), so a drain costs a commit per run, not one per epoch."""
+    def _apply_all(self, batches: list[tuple[str, list[tuple[str, Any]]]]) -> None:
+        """Write drained batches into the store: each run's other events in their order, then every run's
+        epochs (rows from the wire's columns) in one transaction, so a drain costs one commit, not one per run
+        or per epoch. An evaluation written before the epoch it follows makes the same row (both are upserts
+        of their own columns)."""
         by_run: dict[str, list[tuple[str, Any]]] = {}
-        for run_id, kind, payload in events:
-            by_run.setdefault(run_id, []).append((kind, payload))
+        for run_id, wire in batches:
+            by_run.setdefault(run_id, []).extend(wire)
+        epochs: list[tuple[RunWriter, list[tuple[Any, ...]]]] = []
         for run_id, run_events in by_run.items():
             with self._lock:
                 run = self._runs.get(run_id)
             if run is not None:
-                self._apply_run(run_id, run, run_events)
+                epochs.append((run.writer, self._apply_run(run_id, run, run_events)))
+        RunWriter.epoch_rows_of_runs(epochs)
 
-    def _apply_run(self, run_id: str, run: _RayRun, events: list[tuple[str, Any]]) -> None:
+    def _apply_run(self, run_id: str, run: _RayRun, events: list[tuple[str, Any]]) -> list[tuple[Any, ...]]:
+        """Write a run's events other than epochs; return its epochs' rows, for the drain's one transaction."""
         writer, epochs = run.writer, []
         for kind, payload in events:
-            if kind == "epoch":
-                epochs.append(payload)
-                continue
-            writer.epochs(epochs)
-            epochs = []
-            if kind == "node":
+            if kind == EPOCHS:
+                epochs.extend(payload.rows(run_id))
+            elif kind == "node":
                 run.node = payload.label()
                 writer.set_node(run.node)
                 self.store.queue.set_pid(run_id, payload.pid)
@@ -310,7 +377,7 @@ class RayExecutor:
                 writer.started(*payload)
             elif kind == "eval":
                 writer.evaluation(payload)
-        writer.epochs(epochs)
+        return epochs
 
     def _finish(self, run_id: str, run: _RayRun) -> None:
         import ray

@@ -28,8 +28,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..config.schema import RunConfig
+from ..format import node_label
 from ..store import CHECKPOINT_NAME
 from ..vocabulary import RunStatus, stopped
+from .ray_wire import event_count, pack
 from .worker import execute_run, failure_reason, final_metrics
 
 
@@ -44,7 +46,7 @@ class NodeReport(NamedTuple):
     since: float = 0.0
 
     def label(self) -> str:
-        return f"{self.hostname} ({self.ip}, node {self.node_id[:8]})"
+        return node_label(self.hostname, self.node_id)
 
 
 class RemoteOutcome(NamedTuple):
@@ -59,22 +61,52 @@ class RemoteOutcome(NamedTuple):
 
 
 class EventChannel:
-    """A Ray actor on the host's node: workers put events, the host takes them; carries stop flags."""
+    """A Ray actor on the host's node: workers put batches of events (``ray_wire.pack``), the host takes them;
+    carries the runs' stop flags back.
 
-    def __init__(self) -> None:
-        self._events: list[tuple[str, str, Any]] = []
+    Bounded: it holds at most ``capacity`` events (``CAPACITY``, plus the one batch that crossed it). A put past
+    that is refused, not queued: the batch stays with its sender, which waits for room (``wait_room``, a call
+    without the batch) and puts it again, while its run's next events gather in its own bounded buffer, so a
+    drain that cannot keep up slows the runs down (back-pressure) instead of growing the app's memory; no event is
+    dropped. Async: a sender waiting for room never holds up a put, a take or a stop.
+    """
+
+    CAPACITY = 50_000  # events: about 25 MB of digits epochs (a 100-float snapshot each), 1.4 s of 100 runs' epochs
+    ROOM_POLL_S = 0.01
+
+    def __init__(self, capacity: int | None = None) -> None:
+        self.capacity = capacity or self.CAPACITY
+        self._batches: list[tuple[str, list[tuple[str, Any]]]] = []
+        self._held = 0
         self._flags: dict[str, int] = {}
 
-    def put(self, run_id: str, events: list[tuple[str, Any]]) -> int:
-        """Take a run's events (kind, payload), oldest first; return its stop flag (0: go on)."""
-        self._events.extend((run_id, kind, payload) for kind, payload in events)
+    async def put(self, run_id: str, wire: list[tuple[str, Any]], count: int) -> tuple[bool, int]:
+        """Take a run's packed batch of ``count`` events, unless the channel is full; return (taken, stop flag)."""
+        if count and self._held >= self.capacity:
+            return False, self._flags.get(run_id, 0)
+        if count:
+            self._batches.append((run_id, wire))
+            self._held += count
+        return True, self._flags.get(run_id, 0)
+
+    async def wait_room(self, run_id: str, timeout: float) -> int:
+        """Return when the channel has room again, or after ``timeout`` seconds; the run's stop flag."""
+        import asyncio
+
+        deadline = time.monotonic() + timeout
+        while self._held >= self.capacity and time.monotonic() < deadline:
+            await asyncio.sleep(self.ROOM_POLL_S)
         return self._flags.get(run_id, 0)
 
-    def take(self) -> list[tuple[str, str, Any]]:
-        events, self._events = self._events, []
-        return events
+    async def take(self) -> list[tuple[str, list[tuple[str, Any]]]]:
+        """Every batch held, oldest first, as (run_id, packed events); the channel is empty after it."""
+        batches, self._batches, self._held = self._batches, [], 0
+        return batches
 
-    def stop(self, run_id: str, flag: int) -> None:
+    async def held(self) -> int:
+        return self._held
+
+    async def stop(self, run_id: str, flag: int) -> None:
         self._flags[run_id] = flag
 
 
@@ -83,8 +115,10 @@ class _ChannelSink:
 
     ``send`` only appends to a buffer; a sender thread sends what has gathered as soon as the batch
     before it is acknowledged (so events travel at once while the channel keeps up, several per
-    message when it does not), and asks for the stop flag every ``POLL_S`` seconds when there is
-    nothing to send. Training waits only when ``MAX_BUFFERED`` events are still unsent. Waiting is on
+    message when it does not), packed as columns (``ray_wire.pack``), and asks for the stop flag every
+    ``POLL_S`` seconds when there is nothing to send. A batch the full channel refuses is kept and put again
+    once the channel has room. Training waits only when ``MAX_BUFFERED`` events are still unsent (besides
+    the batch in flight): what a run holds back is bounded, as is the channel. Waiting is on
     threading primitives and ``ObjectRef.future()``, never ``ray.get``/``ray.wait`` (see the module
     doc). A send that fails (the channel is gone) is raised by the next ``send`` or ``close``.
     """
@@ -154,7 +188,7 @@ class _ChannelSink:
                 batch, self._buffer, self._in_flight = self._buffer, [], True
                 self._cond.notify_all()  # room in the buffer
             try:  # an empty batch asks for the stop flag
-                flag = self.channel.put.remote(self.run_id, batch).future().result()
+                self._put(pack(batch))
             except BaseException as exc:  # noqa: BLE001 - handed to the training thread
                 with self._cond:
                     self._error, self._in_flight = exc, False
@@ -162,8 +196,22 @@ class _ChannelSink:
                 return
             last = time.monotonic()
             with self._cond:
-                self.flag, self._in_flight = flag or self.flag, False
+                self._in_flight = False
                 self._cond.notify_all()
+
+    def _put(self, wire: list[tuple[str, Any]]) -> None:
+        """Hand ``wire`` to the channel, waiting for room while it is full; keep the stop flags it answers."""
+        count = event_count(wire)
+        while True:
+            taken, flag = self.channel.put.remote(self.run_id, wire, count).future().result()
+            self._note_flag(flag)
+            if taken:
+                return
+            self._note_flag(self.channel.wait_room.remote(self.run_id, self.POLL_S).future().result())
+
+    def _note_flag(self, flag: int) -> None:
+        with self._cond:
+            self.flag = flag or self.flag
 
 
 def train_on_worker(run_id: str, config_json: str, channel: Any, threads: int) -> RemoteOutcome:

@@ -21,7 +21,7 @@ from ..config.schema import RunConfig
 from ..data.loading import DatasetNotFoundError
 from ..engine.events import EpochMetrics, EvalMetrics, Event, RunFinished, RunStarted
 from ..engine.runtime import retain_freed_memory
-from ..format import shorten
+from ..format import node_label, shorten
 from ..store import (
     CHECKPOINT_NAME,
     FINAL_COLUMNS,
@@ -142,7 +142,7 @@ def worker_main(runs_dir: str, run_id: str, gpu: int | None = None,
             initializer()
         if gpu is not None and config.device in ("auto", "cuda"):
             writer.set_device(f"cuda (GPU {gpu})")
-        writer.set_node(socket.gethostname())
+        writer.set_node(node_label(socket.gethostname()))
         checkpoint = store.run_dir(run_id, create=True) / CHECKPOINT_NAME
         result = execute_run(config, writer, should_stop, checkpoint)
         if result.status in (RunStatus.DONE, RunStatus.FAILED):
@@ -193,6 +193,23 @@ def end_process_after(main: Callable[..., None], *args: object) -> None:
     os._exit(code)
 
 
+def warm_up_engine(preload: Mapping[str, Any] | None = None) -> None:
+    """What a worker does before its first job so that the job trains at once: import torch and the engine,
+    load the embedded digits (and ``preload``, ``load_dataset`` arguments) into this process's dataset
+    cache, and train one tiny epoch, which runs torch's lazy first-call set-up (kernels, allocator).
+    The local executor's standby and the Ray executor's warm worker (``ray_worker.warm_worker``) both call it."""
+    from ..data.loading import load_dataset
+    from ..engine.training import train
+
+    digits = load_dataset("digits")  # the default dataset, cached in this process
+    if preload:
+        try:
+            load_dataset(**preload)
+        except Exception:  # noqa: BLE001 - missing or damaged files: the job that wants them says why
+            pass
+    train({"layers": (8,), "epochs": 1, "eval_every": 0, "device": "cpu"}, digits)
+
+
 def standby_main(conn, initializer: Callable[[], None] | None, preload: Mapping[str, Any] | None = None) -> None:
     """A worker process started ahead of time: import the engine, then wait for one job.
 
@@ -203,17 +220,7 @@ def standby_main(conn, initializer: Callable[[], None] | None, preload: Mapping[
     normalise it again (the same arrays: no number changes). The process still runs exactly one job, so jobs
     stay isolated from each other.
     """
-    from ..data.loading import load_dataset
-    from ..engine.training import train
-
-    digits = load_dataset("digits")  # the default dataset, cached in this process
-    if preload:
-        try:
-            load_dataset(**preload)
-        except Exception:  # noqa: BLE001 - missing or damaged files: the job that wants them says why
-            pass
-    # One tiny epoch runs torch's lazy first-call set-up (kernels, allocator) before a job needs it.
-    train({"layers": (8,), "epochs": 1, "eval_every": 0, "device": "cpu"}, digits)
+    warm_up_engine(preload)
     try:
         job = conn.recv()
     except (EOFError, OSError):  # the manager went away before giving us a job
