@@ -46,5 +46,33 @@ def styled(fig: go.Figure) -> go.Figure:
     return fig
 
 
+MIN_TEXT_CONTRAST = 4.5  # WCAG 2's AA ratio for normal text: what "readable" means for a chart's ticks
+
+
+def _channels(color: str) -> tuple[float, float, float]:
+    """``#rrggbb`` or a CSS ``rgb(r, g, b)`` / ``rgba(r, g, b, a)`` as three 0-255 channels."""
+    text = color.strip()
+    if text.startswith("#") and len(text) == 7:
+        return tuple(int(text[i:i + 2], 16) for i in (1, 3, 5))  # type: ignore[return-value]
+    if text.startswith("rgb") and "(" in text and text.endswith(")"):
+        parts = text[text.index("(") + 1:-1].replace("/", ",").replace(" ", ",").split(",")
+        values = [float(p) for p in parts if p]
+        if len(values) >= 3:
+            return values[0], values[1], values[2]
+    raise ValueError(f"colour must be '#rrggbb' or 'rgb(r, g, b)', got {color!r}")
+
+
+def _luminance(color: str) -> float:
+    linear = [(c / 255) / 12.92 if c / 255 <= 0.03928 else ((c / 255 + 0.055) / 1.055) ** 2.4
+              for c in _channels(color)]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast_ratio(foreground: str, background: str) -> float:
+    """WCAG 2's contrast ratio of two opaque colours, from 1 (the same) to 21 (black on white)."""
+    light, dark = sorted((_luminance(foreground), _luminance(background)), reverse=True)
+    return (light + 0.05) / (dark + 0.05)
+
+
 def algo_color(algo: str) -> str:
     return ALGO_COLORS.get(algo, "#333333")

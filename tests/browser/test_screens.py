@@ -1,28 +1,40 @@
-"""Every page at a phone's (390x844) and a projector's (1024x768) size in real headless Chromium: a screenshot
-of each (``test-artifacts/screenshots/<page>-<size>.png``), no button, metric or widget label cut off ("Sta…"), no
-exception box, and readable chart ticks (at least 13 px, dark), issue 39 item 7.
+"""Every page at a phone's (390x844), a projector's (1024x768) and a laptop's (1280x720) size in real headless
+Chromium, the laptop in Streamlit's dark theme: a screenshot of each
+(``test-artifacts/screenshots/<page>-<screen>.png``), no button, metric or widget label cut off ("Sta…"), no
+exception box, and readable chart ticks (at least 13 px, in a colour of at least WCAG's 4.5:1 contrast on the
+chart's own background), issue 39 item 7.
 
 The server gets a runs folder with one finished FF and one finished FGFF run (trained in this process through the
-job worker's own code path), so every page has something to draw. One test per size, each page visited once.
+job worker's own code path), so every page has something to draw. One test per screen, each page visited once.
 
 Run: ``python -m pytest -m browser tests/browser/test_screens.py -q``.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from app_server import ARTIFACTS, running_app
-from test_e2e import CHROMIUM, CHROMIUM_ARGS, wait_idle
+from app_server import ARTIFACTS
+from test_e2e import CHROMIUM, CHROMIUM_ARGS, served_app, wait_idle
 
 from fgff_core.config import RunConfig
+from fgff_core.viz.theme import MIN_TEXT_CONTRAST, contrast_ratio
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(600)]
 
-SIZES = {"phone": (390, 844), "projector": (1024, 768)}
+# Each screen: width, height and the theme. Layout depends on the width only, so the dark theme is checked at one
+# size, the laptop's.
+SCREENS = {"phone": (390, 844, "light"), "projector": (1024, 768, "light"), "laptop-dark": (1280, 720, "dark")}
+# What the server's environment sets for each theme. .streamlit/config.toml sets the app's light colours, and they
+# win over the base, so STREAMLIT_THEME_BASE=dark alone still draws a white page: the dark theme needs Streamlit's
+# dark colours too (its defaults, from ``streamlit config show``).
+THEMES = {"light": {},
+          "dark": {"STREAMLIT_THEME_BASE": "dark", "STREAMLIT_THEME_BACKGROUND_COLOR": "#171614",
+                   "STREAMLIT_THEME_SECONDARY_BACKGROUND_COLOR": "#2d2b27", "STREAMLIT_THEME_TEXT_COLOR": "#edebe8"}}
 MIN_TICK_PX = 13
-MAX_TICK_CHANNEL = 110  # each of r, g, b at most this: a dark grey or black, not Streamlit's light grey
 
 # Each button (and each element inside it) whose text is wider than its box, by its label.
 TRUNCATED_BUTTONS_JS = """() => [...document.querySelectorAll('button')]
@@ -36,10 +48,16 @@ TRUNCATED_LABELS_JS = """() => [...document.querySelectorAll(
   .filter(m => m.offsetParent !== null)
   .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
   .map(m => m.innerText.trim())"""
-# Each drawn tick label's font size (px) and colour.
-TICKS_JS = """() => [...document.querySelectorAll('.xtick text, .ytick text')]
-  .filter(t => t.textContent.trim())
-  .map(t => ({size: parseFloat(getComputedStyle(t).fontSize), fill: getComputedStyle(t).fill}))"""
+# Each drawn tick label's font size (px), colour and what it is drawn on: its chart's background, or the page's
+# where the chart's is transparent.
+TICKS_JS = """() => {
+  const page = getComputedStyle(document.querySelector('.stApp')).backgroundColor;
+  return [...document.querySelectorAll('.js-plotly-plot')].flatMap(p => {
+    const paper = (p._fullLayout && p._fullLayout.paper_bgcolor) || 'rgba(0, 0, 0, 0)';
+    const bg = /^rgba\\(.*,\\s*0\\)$/.test(paper) || paper === 'transparent' ? page : paper;
+    return [...p.querySelectorAll('.xtick text, .ytick text')].filter(t => t.textContent.trim())
+      .map(t => ({size: parseFloat(getComputedStyle(t).fontSize), fill: getComputedStyle(t).fill, bg}));
+  }); }"""
 # Until every Plotly chart on the page is drawn (has its full data).
 CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p._fullData)"""
 # Until the page is drawn: no grey placeholder of an element still to come, and at least n charts, each drawn.
@@ -66,13 +84,18 @@ def stored(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(stored, tmp_path_factory):
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} not installed")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    with running_app({"FGFF_RUNS_DIR": str(stored[0]), "FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0"},
-                     tmp_path_factory.mktemp("log") / "streamlit.log") as base:
-        yield base
+def server(stored, tmp_path_factory) -> Callable[[str], str]:
+    """The app's URL in a theme, on the stored runs: one server per theme, started when first asked for."""
+    with contextlib.ExitStack() as stack:
+        started: dict[str, str] = {}
+
+        def url(theme: str) -> str:
+            if theme not in started:
+                env = {"FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0", **THEMES[theme]}
+                started[theme] = stack.enter_context(served_app(tmp_path_factory, env, stored[0]))[0]
+            return started[theme]
+
+        yield url
 
 
 def pages(ff: str, fgff: str) -> dict[str, tuple[str, int]]:
@@ -80,11 +103,6 @@ def pages(ff: str, fgff: str) -> dict[str, tuple[str, int]]:
     return {"train": (f"/?run={fgff}", 3), "compare": (f"/compare?run={ff},{fgff}", 2),
             "significance": (f"/significance?run={fgff}", 1), "features": (f"/features?run={fgff}", 0),
             "data": (f"/data?run={fgff}", 1), "runs": (f"/runs?run={fgff}", 1), "learn": ("/learn?step=3", 1)}
-
-
-def _dark(fill: str) -> bool:
-    channels = [int(c) for c in fill[fill.index("(") + 1:fill.index(")")].split(",")[:3]]
-    return max(channels) <= MAX_TICK_CHANNEL
 
 
 def _screenshot(page, path: Path, width: int, height: int) -> None:
@@ -97,22 +115,23 @@ def _screenshot(page, path: Path, width: int, height: int) -> None:
     page.set_viewport_size({"width": width, "height": height})
 
 
-@pytest.mark.parametrize("size", list(SIZES))
-def test_every_page_fits_the_screen(server, stored, size):
+@pytest.mark.parametrize("screen", list(SCREENS))
+def test_every_page_fits_the_screen(server, stored, screen):
     from playwright.sync_api import sync_playwright
 
-    width, height = SIZES[size]
+    width, height, theme = SCREENS[screen]
+    base = server(theme)
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": width, "height": height}).new_page()
         page.set_default_timeout(60_000)
         for name, (path, charts) in pages(stored[1], stored[2]).items():
-            page.goto(server + path)
+            page.goto(base + path)
             page.locator("h1").first.wait_for()
             page.wait_for_function(PAGE_READY_JS, arg=charts)
             wait_idle(page)
-            _screenshot(page, ARTIFACTS / f"{name}-{size}.png", width, height)
+            _screenshot(page, ARTIFACTS / f"{name}-{screen}.png", width, height)
             if page.locator('[data-testid="stException"]').count():
                 problems.append(f"{name}: an exception box")
             cut = page.evaluate(TRUNCATED_BUTTONS_JS)
@@ -123,7 +142,8 @@ def test_every_page_fits_the_screen(server, stored, size):
                 problems.append(f"{name}: metric or widget labels cut off: {cut}")
             ticks = page.evaluate(TICKS_JS)
             small = sorted({t["size"] for t in ticks if t["size"] < MIN_TICK_PX})
-            pale = sorted({t["fill"] for t in ticks if not _dark(t["fill"])})
+            pale = sorted({f"{t['fill']} on {t['bg']}" for t in ticks
+                           if contrast_ratio(t["fill"], t["bg"]) < MIN_TEXT_CONTRAST})
             if small or pale:
                 problems.append(f"{name}: tick labels of {small} px, colours {pale}")
         browser.close()
