@@ -58,16 +58,18 @@ def link_settings() -> AblationSettings:
         st.session_state[KEYS["seed"]] = settings.seed
         st.session_state["ablation_link"] = {k: v for k, v in settings.to_dict().items()
                                              if k not in (*CHOSEN, *MORE)}
-    (c1, c2), (c3, c4) = st.columns(2), st.columns(2)  # four in a row left "b…", "g…" chips at 1024 px
-    c1.multiselect("Remove first", ORDERS, format_func=ORDER_TEXT.get, key=KEYS["orders"],
-                   help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
-                        "activity on positive minus negative data, the smallest input weights, or random ones.")
-    c2.multiselect("Removal", REMOVALS, format_func=REMOVAL_TEXT.get, key=KEYS["removals"],
-                   help="goodness only: the neuron no longer counts in the goodness, the next layer still sees it "
-                        "(fast). silenced: its output is zero, so the next layers see the change too (slower).")
-    c3.multiselect("Prediction", RULES, format_func=RULE_TEXT.get, key=KEYS["rules"],
-                   help="Predict with the goodness weighted by the factors (as FGFF does) or without them.")
-    c4.multiselect("Neurons of", SCOPES, format_func=SCOPE_TEXT.get, key=KEYS["scopes"])
+    # Pills, every choice in view, on rows wide enough for them from 1024 px on: in half the page the orders' row hid
+    # "by input weight norm" and "at random" (as a multiselect's chips, too), and four in a row cut them to "b…".
+    st.pills("Remove first", ORDERS, selection_mode="multi", format_func=ORDER_TEXT.get, key=KEYS["orders"],
+             help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
+                  "activity on positive minus negative data, the smallest input weights, or random ones.")
+    left, right = st.columns(2)
+    left.pills("Removal", REMOVALS, selection_mode="multi", format_func=REMOVAL_TEXT.get, key=KEYS["removals"],
+             help="goodness only: the neuron no longer counts in the goodness, the next layer still sees it "
+                  "(fast). silenced: its output is zero, so the next layers see the change too (slower).")
+    right.pills("Prediction", RULES, selection_mode="multi", format_func=RULE_TEXT.get, key=KEYS["rules"],
+             help="Predict with the goodness weighted by the factors (as FGFF does) or without them.")
+    st.pills("Neurons of", SCOPES, selection_mode="multi", format_func=SCOPE_TEXT.get, key=KEYS["scopes"])
     with st.expander("More settings: fractions kept, random draws, seed"):
         m1, m2, m3 = st.columns([2, 1, 1])
         m1.text_input("Fractions of neurons kept", key=KEYS["fractions"],

@@ -175,12 +175,14 @@ if len(chosen) < 2:
     st.info("Select at least two runs (e.g. an FF and an FGFF run) to compare them.")
     st.stop()
 
-c1, c2, c3 = st.columns([3, 2, 2])
+# On a row of its own: in a third of the page its chip row hid the second metric ("Layer l…") at 1024 and 1280 px.
+metrics = st.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label)
+c1, c2 = st.columns(2)
 display = Display(
-    metrics=c1.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label),
-    smoothing=c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
+    metrics=metrics,
+    smoothing=c1.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
                         "before averaging over seeds."),
-    spread=c3.radio("Spread over seeds", SPREADS, horizontal=True,
+    spread=c2.radio("Spread over seeds", SPREADS, horizontal=True,
                     format_func={"std": "±1 std", "min-max": "min-max", "none": "none"}.get),
     diff_only=st.toggle("Config diff only", value=True, help="Show only the config fields that differ between runs."),
 )

@@ -11,7 +11,7 @@ from fgff_core.config import RunConfig
 from fgff_core.config.presets import preset_config
 from fgff_core.engine.events import EpochMetrics, EvalMetrics
 from fgff_core.engine.training import Trainer
-from fgff_core.viz.compare import curves_figure, final_table_for_display, group_colors
+from fgff_core.viz.compare import METRIC_LABELS, curves_figure, final_table_for_display, group_colors
 from fgff_core.viz.theme import ALGO_COLORS
 
 
@@ -288,3 +288,8 @@ def test_the_final_table_shows_means_and_difference_before_sd_and_seeds():
     shown = final_table_for_display(table)
     assert list(shown.columns) == ["FF", "FGFF", "FGFF - FF", "FF sd", "FF seeds", "FGFF sd", "FGFF seeds"]
     assert shown.loc["Test accuracy (%)", "FGFF - FF"] == pytest.approx(10.0)
+
+
+def test_every_curve_metric_has_a_label_for_people():
+    """Compare's Metrics picker showed 'layer_train_acc' and 'layer_test_acc' as they are named in the code."""
+    assert set(compare.CURVE_METRICS) <= set(METRIC_LABELS)

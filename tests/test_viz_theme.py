@@ -24,3 +24,8 @@ def test_styled_text_is_readable_on_its_own_card():
     card = fig.layout.paper_bgcolor
     for color in (fig.layout.xaxis.tickfont.color, fig.layout.yaxis.title.font.color, fig.layout.font.color):
         assert theme.contrast_ratio(color, card) >= theme.MIN_TEXT_CONTRAST, color
+
+
+def test_styled_gives_a_heatmaps_colour_bar_the_axes_tick_font():
+    fig = theme.styled(go.Figure(go.Heatmap(z=[[0, 1], [1, 0]])))
+    assert fig.data[0].colorbar.tickfont.size == theme.TICK_FONT["size"] >= 13  # Plotly draws 12 px

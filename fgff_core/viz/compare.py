@@ -23,6 +23,8 @@ METRIC_LABELS = {
     "test_acc": "Test accuracy (evaluation subset)",
     "train_acc_no_significance": "Train accuracy without significance",
     "test_acc_no_significance": "Test accuracy without significance",
+    "layer_train_acc": "Train accuracy of the layer on its own (evaluation subset)",
+    "layer_test_acc": "Test accuracy of the layer on its own (evaluation subset)",
 }
 # Row titles of the final-metrics table (full test/train sets at the end of training).
 FINAL_METRIC_LABELS = {

@@ -32,8 +32,9 @@ GRID_COLOR, ZERO_LINE_COLOR = "#e6e8ec", "#c4c8d0"  # light on the white card (t
 def styled(fig: go.Figure) -> go.Figure:
     """``fig`` with the app's chart look, in place (returned for chaining): the template, ticks of 13 px in a dark
     grey and axis titles of 14 px on every axis (subplots too), legends of 13 px, a white background (in the dark
-    theme too), the toolbar upright. Call it after the figure's axes exist (``make_subplots`` creates them up
-    front); set a title's text afterwards with ``title_text=`` (``title="..."`` replaces its font)."""
+    theme too), colour bars' ticks as the axes', the toolbar upright. Call it after the figure's axes and colour
+    bars exist (``make_subplots`` creates the axes up front); set a title's text afterwards with ``title_text=``
+    (``title="..."`` replaces its font)."""
     # The toolbar (zoom, pan, download) stands upright at the right edge: across the top, on a phone, it covered
     # the titles.
     # A white card in Streamlit's dark theme too: the dark text above stays readable on it.
@@ -43,6 +44,9 @@ def styled(fig: go.Figure) -> go.Figure:
     axes = dict(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT, gridcolor=GRID_COLOR, zerolinecolor=ZERO_LINE_COLOR)
     fig.update_xaxes(**axes)
     fig.update_yaxes(**axes)
+    for trace in fig.data:  # a heatmap's colour bar: its ticks were Plotly's 12 px
+        if "colorbar" in trace:
+            trace.colorbar.tickfont = TICK_FONT
     return fig
 
 
