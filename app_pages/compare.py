@@ -245,11 +245,14 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
         if waiting:
             st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
         order = compare.group_order(done_groups)
-        st.dataframe(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        # A static table, which wraps its row titles: a dataframe kept them on one line, and on a phone the
+        # "FGFF - FF" column was off the screen with nothing to say so.
+        st.table(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
         differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
                        else f"; the last columns are differences to {order[0]}")
-        st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "
-                   f"test/train sets at the end of training{differences}; – where a group has no value.")
+        st.caption("Means over the finished runs of each group, one run per seed, ± their standard deviation. "
+                   f"Accuracies in % on the full test/train sets at the end of training{differences}; – where a "
+                   "group has no value.")
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}

@@ -133,14 +133,14 @@ for run_id in selected:
         if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run_failure(run.get('error'))}")
         imported = run.get("origin") == "imported"
+        if not imported:  # above the columns: in the narrow one, at 1024 px, its headers ran past the card
+            st.markdown("**Final accuracy**")
+            st.table(curves.final_accuracy_table(run), width="content")
         c1, c2 = st.columns([2, 3])
         metrics = jm.store.metrics(run_id)
         with c1:
             st.markdown("**Config**")
             st.json(run.get("config") or {}, expanded=False)
-            if not imported:
-                st.markdown("**Final accuracy**")
-                st.dataframe(curves.final_accuracy_table(run), width="content")
         with c2:
             if imported:
                 st.info("Imported from a checkpoint file, without metrics: it was not trained here, so it has no "

@@ -291,7 +291,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
         row.metric("Training time", duration(run.get("train_seconds")), width="content",
                    help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
                         "started its worker and loaded the data.")
-        st.dataframe(curves.final_accuracy_table(run), width="content")
+        st.table(curves.final_accuracy_table(run), width="content")  # static: wraps, a dataframe cut its headers
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)

@@ -2,7 +2,8 @@
 Chromium, the laptop in Streamlit's dark theme: a screenshot of each
 (``test-artifacts/screenshots/<page>-<screen>.png``), no button, metric or widget label cut off ("Sta…"), no
 exception box, readable chart ticks and axis titles (at least 13 px, in a colour of at least WCAG's 4.5:1 contrast
-on the chart's own background), and no chosen value cut off (from 1024 px on), issue 39 item 7.
+on the chart's own background), no chosen value cut off (from 1024 px on), and no table wider than the screen
+(Compare's final metrics on a phone), issue 39 item 7.
 
 The server gets a runs folder with one finished FF and one finished FGFF run (trained in this process through the
 job worker's own code path), so every page has something to draw. One test per screen, each page visited once.
@@ -61,6 +62,12 @@ CUT_VALUES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] [
   .map(e => ({text: (e.value || e.innerText).trim().replace(/\\s*\\n\\s*/g, ' | '),
               hinted: e.tagName !== 'INPUT' && ['auto', 'scroll'].includes(getComputedStyle(e).overflowX)
                       && getComputedStyle(e).maskImage !== 'none'}))"""
+# Each static table (Compare's final metrics, Train's and Runs' final accuracy) wider than the page gives it: its
+# first row's cells, some of them off the screen.
+WIDE_TABLES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stTable"]')]
+  .filter(t => t.checkVisibility() && [t, ...t.querySelectorAll('*')].some(e => e.clientWidth > 0
+                                                                   && e.scrollWidth > e.clientWidth + 1))
+  .map(t => [...t.querySelectorAll('th')].map(h => h.innerText.trim()).join(' | '))"""
 # Each chart's tick labels (the axes' and colour bars') and axis titles: font size (px), colour and what it is drawn
 # on: its chart's background, or the page's where the chart's is transparent.
 CHART_TEXT_JS = """() => {
@@ -160,6 +167,9 @@ def test_every_page_fits_the_screen(server, stored, screen):
                    if not (v["hinted"] and width < CHIPS_MAY_SCROLL_BELOW_PX)]
             if cut:
                 problems.append(f"{name}: chosen values cut off: {cut}")
+            wide = page.evaluate(WIDE_TABLES_JS)
+            if wide:
+                problems.append(f"{name}: tables wider than the screen: {wide}")
             texts = page.evaluate(CHART_TEXT_JS)
             small = sorted({t["size"] for t in texts if t["size"] < MIN_CHART_TEXT_PX})
             pale = sorted({f"{t['fill']} on {t['bg']}" for t in texts
