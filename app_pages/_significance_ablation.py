@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from app_pages._shared import url_from_outside, write_url
 from fgff_core.analysis.ablation import ablation_curves, neuron_costs
 from fgff_core.analysis.ablation_result import ORDER_TEXT, REMOVAL_TEXT, RULE_TEXT, AblationResult
 from fgff_core.analysis.ablation_runs import cache_name, cached_ablation
@@ -45,7 +46,7 @@ PANELS_PER_ROW = {1: 4, 2: 2}  # receptive fields per row: one run full width, t
 def link_settings() -> AblationSettings:
     """The settings from the widgets, which start from the link's values (bad ones: a warning each, and the
     page's default). Writes them back to the link: the widget ones always, the rest where not the default."""
-    if KEYS["orders"] not in st.session_state:  # first load: the link's values
+    if KEYS["orders"] not in st.session_state or url_from_outside():  # first load, Back, Forward: the link's values
         params = {k: v for k, v in PAGE_DEFAULT.to_dict().items() if k in CHOSEN}
         params.update({k: st.query_params[k] for k in AblationSettings().to_dict() if k in st.query_params})
         settings, errors = AblationSettings.from_params(params)
@@ -85,10 +86,7 @@ def link_settings() -> AblationSettings:
         st.error(f"{exc}; using {','.join(f'{f:g}' for f in PAGE_DEFAULT.fractions)}")
     settings = AblationSettings.from_dict({**st.session_state["ablation_link"], **chosen})
     params = {**{name: ",".join(getattr(settings, name)) for name in CHOSEN}, **settings.to_params()}
-    for name in MORE:  # back to the default: out of the link
-        if name not in params:
-            st.query_params.pop(name, None)
-    st.query_params.update(params)
+    write_url({**{name: None for name in MORE}, **params})  # back to the default: out of the link
     return settings
 
 

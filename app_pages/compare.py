@@ -15,6 +15,8 @@ from app_pages._shared import (
     selected_run_ids,
     session_owner,
     set_selected_run_ids,
+    url_from_outside,
+    write_url,
 )
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
@@ -90,11 +92,12 @@ for message in link_errors:
 
 def _preset_changed() -> None:
     """A new preset brings its own epochs: the link's epochs were the old preset's."""
-    st.query_params["preset"] = st.session_state["compare_preset"]
-    if "epochs" in st.query_params:
-        del st.query_params["epochs"]
+    write_url({"preset": st.session_state["compare_preset"], "epochs": None})
 
 
+if url_from_outside():  # Back or Forward: the launch form starts from the URL's preset and algorithms again
+    for key in ("compare_preset", "compare_algos"):
+        st.session_state.pop(key, None)
 with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
     # Outside the form: picking a preset redraws its description and epochs at once.
     preset = st.selectbox("Preset", preset_names, index=preset_names.index(link_preset), key="compare_preset",
@@ -125,11 +128,8 @@ with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids
                              "longer than this server starts without asking is not started.")
         start = st.form_submit_button(launch_label, type="primary", icon=":material/play_arrow:")
     if start:
-        st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
-        if algos == DEFAULT_ALGOS:
-            st.query_params.pop("algos", None)
-        else:
-            st.query_params["algos"] = ",".join(algos)
+        write_url({"preset": preset, "seeds": str(int(n_seeds)), "epochs": str(int(epochs)),
+                   "algos": None if algos == DEFAULT_ALGOS else ",".join(algos)})
         launched = None
         try:
             def base(algo: str) -> RunConfig:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import streamlit as st
 
-from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
+from app_pages._shared import (
+    job_manager,
+    requester,
+    run_action,
+    selected_run_ids,
+    set_selected_run_ids,
+    show_refusal,
+    url_from_outside,
+)
 from fgff_core.analysis.compare import without_s_only_where_trained
 from fgff_core.config.labels import algorithms_key
 from fgff_core.format import PERCENT_DIGITS
@@ -81,9 +89,12 @@ for col in ("test_acc", "test_acc_no_significance"):
     if col in table:
         table[col] = 100.0 * table[col].astype(float)
 rows = [int(i) for i in table.index[table["run_id"].isin(selected)]]
+# Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
+table_key = f"runs_table_{hash(tuple(table['run_id']))}"
+if url_from_outside():  # Back or Forward: the URL's selection, not the one the table last held
+    st.session_state.pop(table_key, None)
 event = st.dataframe(
-    # Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
-    table, key=f"runs_table_{hash(tuple(table['run_id']))}", hide_index=True, on_select="rerun",
+    table, key=table_key, hide_index=True, on_select="rerun",
     selection_mode="multi-row",
     selection_default={"selection": {"rows": rows, "columns": []}} if rows else None,
     column_config={
