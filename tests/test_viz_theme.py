@@ -22,7 +22,9 @@ def test_contrast_ratio_refuses_what_it_cannot_read():
 def test_styled_text_is_readable_on_its_own_card():
     fig = theme.styled(go.Figure(go.Scatter(x=[0, 1], y=[0, 1])))
     card = fig.layout.paper_bgcolor
-    for color in (fig.layout.xaxis.tickfont.color, fig.layout.yaxis.title.font.color, fig.layout.font.color):
+    fig.update_layout(legend={"title": {"text": "class"}})  # as the t-SNE and pruning charts name their legends
+    for color in (fig.layout.xaxis.tickfont.color, fig.layout.yaxis.title.font.color, fig.layout.font.color,
+                  fig.layout.legend.title.font.color):
         assert theme.contrast_ratio(color, card) >= theme.MIN_TEXT_CONTRAST, color
 
 

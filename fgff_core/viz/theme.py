@@ -38,7 +38,9 @@ def styled(fig: go.Figure) -> go.Figure:
     # The toolbar (zoom, pan, download) stands upright at the right edge: across the top, on a phone, it covered
     # the titles.
     # A white card in Streamlit's dark theme too: the dark text above stays readable on it.
-    fig.update_layout(template=TEMPLATE, font=dict(color=TEXT_COLOR), legend=dict(font=LEGEND_FONT),
+    # A legend's title too (Streamlit's pale grey otherwise: "removed first", "class").
+    fig.update_layout(template=TEMPLATE, font=dict(color=TEXT_COLOR),
+                      legend=dict(font=LEGEND_FONT, title_font=LEGEND_FONT),
                       title=dict(font=dict(color=TEXT_COLOR)), paper_bgcolor=CHART_BACKGROUND,
                       plot_bgcolor=CHART_BACKGROUND, modebar=dict(orientation="v"))
     axes = dict(tickfont=TICK_FONT, title_font=AXIS_TITLE_FONT, gridcolor=GRID_COLOR, zerolinecolor=ZERO_LINE_COLOR)

@@ -68,14 +68,14 @@ WIDE_TABLES_JS = """() => [...document.querySelectorAll('[data-testid="stMain"] 
   .filter(t => t.checkVisibility() && [t, ...t.querySelectorAll('*')].some(e => e.clientWidth > 0
                                                                    && e.scrollWidth > e.clientWidth + 1))
   .map(t => [...t.querySelectorAll('th')].map(h => h.innerText.trim()).join(' | '))"""
-# Each chart's tick labels (the axes' and colour bars') and axis titles: font size (px), colour and what it is drawn
-# on: its chart's background, or the page's where the chart's is transparent.
+# Each chart's tick labels (the axes' and colour bars'), axis titles and legend titles: font size (px), colour and
+# what it is drawn on: its chart's background, or the page's where the chart's is transparent.
 CHART_TEXT_JS = """() => {
   const page = getComputedStyle(document.querySelector('.stApp')).backgroundColor;
   return [...document.querySelectorAll('.js-plotly-plot')].flatMap(p => {
     const paper = (p._fullLayout && p._fullLayout.paper_bgcolor) || 'rgba(0, 0, 0, 0)';
     const bg = /^rgba\\(.*,\\s*0\\)$/.test(paper) || paper === 'transparent' ? page : paper;
-    return [...p.querySelectorAll('.xtick text, .ytick text, .cbaxis text, .xtitle, .ytitle')]
+    return [...p.querySelectorAll('.xtick text, .ytick text, .cbaxis text, .xtitle, .ytitle, .legendtitletext')]
       .filter(t => t.textContent.trim())
       .map(t => ({size: parseFloat(getComputedStyle(t).fontSize), fill: getComputedStyle(t).fill, bg}));
   }); }"""
