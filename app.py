@@ -21,11 +21,13 @@ PAGES = [
 ]
 
 try:
-    from app_pages._shared import session_owner, teacher_box
+    from app_pages._shared import note_url_arrival, session_owner, teacher_box
 
     session_owner()  # every page keeps this browser's ?me= in the URL (a page link drops it)
     teacher_box()
-    st.navigation(PAGES).run()
+    page = st.navigation(PAGES)
+    note_url_arrival(page.url_path)  # Back and Forward: the pages restart their widgets from the URL
+    page.run()
 except Exception:  # noqa: BLE001 - what no page caught is a sentence for the user (st.stop/st.rerun pass through)
     from app_pages._shared import page_failed
 

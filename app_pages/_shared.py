@@ -65,6 +65,41 @@ def session_owner() -> str:
     return token
 
 
+_URL_LEFT_KEY = "_url_left"  # session state: (page, query) as this session's page last left the URL
+_URL_OUTSIDE_KEY = "_url_from_outside"  # session state: this run's URL is not the one its page last left
+
+
+def note_url_arrival(page: str) -> None:
+    """Before a page runs (app.py): whether its URL comes from outside the page. Streamlit (1.67) pushes a browser
+    history entry for each new query string a page writes and, on Back or Forward, reruns the page with that
+    entry's URL; but widgets keep their own state, so the page wrote them over the entry again and the earlier
+    state was lost. A URL other than the one this page last left (``write_url``; Back, Forward, an edited link)
+    comes from outside: ``url_from_outside`` tells the pages to restart their widgets from it."""
+    left = st.session_state.get(_URL_LEFT_KEY)
+    st.session_state[_URL_OUTSIDE_KEY] = (left is not None and left[0] == page
+                                          and left[1] != st.query_params.to_dict())
+    st.session_state[_URL_LEFT_KEY] = (page, st.query_params.to_dict())
+
+
+def write_url(changes: dict[str, str | None]) -> None:
+    """Set (a text) or remove (None) query parameters in one write, and remember the URL the page leaves. Each write
+    of a new query string is a browser history entry, so a page writes what changed at once: one per parameter made
+    Back step through half-changed forms. (Not from a script's ``finally``: a stopped run cannot read the URL.)"""
+    now = {k: st.query_params.get_all(k) for k in st.query_params}
+    new = {k: v for k, v in now.items() if k not in changes} | {k: [v] for k, v in changes.items() if v is not None}
+    if new != now:
+        st.query_params.from_dict(new)
+    left = st.session_state.get(_URL_LEFT_KEY)
+    if left is not None:
+        st.session_state[_URL_LEFT_KEY] = (left[0], st.query_params.to_dict())
+
+
+def url_from_outside() -> bool:
+    """Whether this run's URL came from Back, Forward or an edited link (``note_url_arrival``): widgets that mirror
+    the URL start from it again."""
+    return bool(st.session_state.get(_URL_OUTSIDE_KEY))
+
+
 def teacher_box() -> None:
     """The sidebar's teacher-key box, only on a server with ``$FGFF_TEACHER_KEY``; the key is never shown."""
     access = RunAccess.from_env()
@@ -161,7 +196,7 @@ def run_picker(runs: pd.DataFrame, label: str, key: str, default: Sequence[str] 
     deleted elsewhere, and writes the choice back to the URL."""
     labels = {r.run_id: run_label(r) for r in runs.itertuples()}
     warn_missing_runs(set(labels))
-    if key not in st.session_state:
+    if key not in st.session_state or url_from_outside():
         from_url = [r for r in selected_run_ids() if r in labels][:max_selections]
         st.session_state[key] = from_url or list(default)
     else:  # a run deleted elsewhere drops out of the selection
@@ -181,6 +216,8 @@ def pick_one_run(runs: pd.DataFrame, label: str, key: str) -> str:
     warn_missing_runs(set(labels))
     ids = list(labels)
     wanted = next((r for r in selected_run_ids() if r in labels), ids[0])
+    if url_from_outside():  # Back or Forward: the URL's run, not the one the widget last held
+        st.session_state.pop(key, None)
     run_id = st.selectbox(label, ids, index=ids.index(wanted), format_func=_label_of(labels), key=key)
     run_id = run_id if run_id in labels else wanted
     if run_id not in selected_run_ids():
@@ -210,10 +247,7 @@ def page_failed() -> None:
 
 def set_selected_run_ids(run_ids: list[str]) -> None:
     """Write the selection to the URL so a link reproduces the view; an empty list removes it."""
-    if run_ids:
-        st.query_params[RUN_PARAM] = ",".join(run_ids)
-    elif RUN_PARAM in st.query_params:
-        del st.query_params[RUN_PARAM]
+    write_url({RUN_PARAM: ",".join(run_ids) or None})
 
 
 def live_view(view: Callable[..., None], *args: Any, statuses: Callable[[], Sequence[object]], every: float,

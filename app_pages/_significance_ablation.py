@@ -12,6 +12,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from app_pages._shared import url_from_outside, write_url
 from fgff_core.analysis.ablation import ablation_curves, neuron_costs
 from fgff_core.analysis.ablation_result import ORDER_TEXT, REMOVAL_TEXT, RULE_TEXT, AblationResult
 from fgff_core.analysis.ablation_runs import cache_name, cached_ablation
@@ -45,7 +46,7 @@ PANELS_PER_ROW = {1: 4, 2: 2}  # receptive fields per row: one run full width, t
 def link_settings() -> AblationSettings:
     """The settings from the widgets, which start from the link's values (bad ones: a warning each, and the
     page's default). Writes them back to the link: the widget ones always, the rest where not the default."""
-    if KEYS["orders"] not in st.session_state:  # first load: the link's values
+    if KEYS["orders"] not in st.session_state or url_from_outside():  # first load, Back, Forward: the link's values
         params = {k: v for k, v in PAGE_DEFAULT.to_dict().items() if k in CHOSEN}
         params.update({k: st.query_params[k] for k in AblationSettings().to_dict() if k in st.query_params})
         settings, errors = AblationSettings.from_params(params)
@@ -58,16 +59,18 @@ def link_settings() -> AblationSettings:
         st.session_state[KEYS["seed"]] = settings.seed
         st.session_state["ablation_link"] = {k: v for k, v in settings.to_dict().items()
                                              if k not in (*CHOSEN, *MORE)}
-    (c1, c2), (c3, c4) = st.columns(2), st.columns(2)  # four in a row left "b…", "g…" chips at 1024 px
-    c1.multiselect("Remove first", ORDERS, format_func=ORDER_TEXT.get, key=KEYS["orders"],
-                   help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
-                        "activity on positive minus negative data, the smallest input weights, or random ones.")
-    c2.multiselect("Removal", REMOVALS, format_func=REMOVAL_TEXT.get, key=KEYS["removals"],
-                   help="goodness only: the neuron no longer counts in the goodness, the next layer still sees it "
-                        "(fast). silenced: its output is zero, so the next layers see the change too (slower).")
-    c3.multiselect("Prediction", RULES, format_func=RULE_TEXT.get, key=KEYS["rules"],
-                   help="Predict with the goodness weighted by the factors (as FGFF does) or without them.")
-    c4.multiselect("Neurons of", SCOPES, format_func=SCOPE_TEXT.get, key=KEYS["scopes"])
+    # Pills, every choice in view, on rows wide enough for them from 1024 px on: in half the page the orders' row hid
+    # "by input weight norm" and "at random" (as a multiselect's chips, too), and four in a row cut them to "b…".
+    st.pills("Remove first", ORDERS, selection_mode="multi", format_func=ORDER_TEXT.get, key=KEYS["orders"],
+             help="Which neurons go first: those with the smallest factor s, the smallest |s|, the least "
+                  "activity on positive minus negative data, the smallest input weights, or random ones.")
+    left, right = st.columns(2)
+    left.pills("Removal", REMOVALS, selection_mode="multi", format_func=REMOVAL_TEXT.get, key=KEYS["removals"],
+             help="goodness only: the neuron no longer counts in the goodness, the next layer still sees it "
+                  "(fast). silenced: its output is zero, so the next layers see the change too (slower).")
+    right.pills("Prediction", RULES, selection_mode="multi", format_func=RULE_TEXT.get, key=KEYS["rules"],
+             help="Predict with the goodness weighted by the factors (as FGFF does) or without them.")
+    st.pills("Neurons of", SCOPES, selection_mode="multi", format_func=SCOPE_TEXT.get, key=KEYS["scopes"])
     with st.expander("More settings: fractions kept, random draws, seed"):
         m1, m2, m3 = st.columns([2, 1, 1])
         m1.text_input("Fractions of neurons kept", key=KEYS["fractions"],
@@ -83,10 +86,7 @@ def link_settings() -> AblationSettings:
         st.error(f"{exc}; using {','.join(f'{f:g}' for f in PAGE_DEFAULT.fractions)}")
     settings = AblationSettings.from_dict({**st.session_state["ablation_link"], **chosen})
     params = {**{name: ",".join(getattr(settings, name)) for name in CHOSEN}, **settings.to_params()}
-    for name in MORE:  # back to the default: out of the link
-        if name not in params:
-            st.query_params.pop(name, None)
-    st.query_params.update(params)
+    write_url({**{name: None for name in MORE}, **params})  # back to the default: out of the link
     return settings
 
 

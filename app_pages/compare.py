@@ -15,6 +15,8 @@ from app_pages._shared import (
     selected_run_ids,
     session_owner,
     set_selected_run_ids,
+    url_from_outside,
+    write_url,
 )
 from fgff_core.analysis import compare
 from fgff_core.config import RunConfig, config_fields
@@ -90,11 +92,12 @@ for message in link_errors:
 
 def _preset_changed() -> None:
     """A new preset brings its own epochs: the link's epochs were the old preset's."""
-    st.query_params["preset"] = st.session_state["compare_preset"]
-    if "epochs" in st.query_params:
-        del st.query_params["epochs"]
+    write_url({"preset": st.session_state["compare_preset"], "epochs": None})
 
 
+if url_from_outside():  # Back or Forward: the launch form starts from the URL's preset and algorithms again
+    for key in ("compare_preset", "compare_algos"):
+        st.session_state.pop(key, None)
 with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids(), icon=":material/rocket_launch:"):
     # Outside the form: picking a preset redraws its description and epochs at once.
     preset = st.selectbox("Preset", preset_names, index=preset_names.index(link_preset), key="compare_preset",
@@ -125,11 +128,8 @@ with st.expander("Launch FF and FGFF (or MF, BP)", expanded=not selected_run_ids
                              "longer than this server starts without asking is not started.")
         start = st.form_submit_button(launch_label, type="primary", icon=":material/play_arrow:")
     if start:
-        st.query_params.update(preset=preset, seeds=str(int(n_seeds)), epochs=str(int(epochs)))
-        if algos == DEFAULT_ALGOS:
-            st.query_params.pop("algos", None)
-        else:
-            st.query_params["algos"] = ",".join(algos)
+        write_url({"preset": preset, "seeds": str(int(n_seeds)), "epochs": str(int(epochs)),
+                   "algos": None if algos == DEFAULT_ALGOS else ",".join(algos)})
         launched = None
         try:
             def base(algo: str) -> RunConfig:
@@ -177,12 +177,14 @@ if len(chosen) < 2:
     st.info("Select at least two runs (e.g. an FF and an FGFF run) to compare them.")
     st.stop()
 
-c1, c2, c3 = st.columns([3, 2, 2])
+# On a row of its own: in a third of the page its chip row hid the second metric ("Layer l…") at 1024 and 1280 px.
+metrics = st.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label)
+c1, c2 = st.columns(2)
 display = Display(
-    metrics=c1.multiselect("Metrics", compare.CURVE_METRICS, default=["test_acc", "loss"], format_func=metric_label),
-    smoothing=c2.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
+    metrics=metrics,
+    smoothing=c1.slider("Smoothing (EMA)", 0.0, 0.99, 0.0, 0.01, help="0 = raw; 0.9 = strong smoothing, per run, "
                         "before averaging over seeds."),
-    spread=c3.radio("Spread over seeds", SPREADS, horizontal=True,
+    spread=c2.radio("Spread over seeds", SPREADS, horizontal=True,
                     format_func={"std": "±1 std", "min-max": "min-max", "none": "none"}.get),
     diff_only=st.toggle("Config diff only", value=True, help="Show only the config fields that differ between runs."),
 )
@@ -245,11 +247,14 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
         if waiting:
             st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
         order = compare.group_order(done_groups)
-        st.dataframe(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        # A static table, which wraps its row titles: a dataframe kept them on one line, and on a phone the
+        # "FGFF - FF" column was off the screen with nothing to say so.
+        st.table(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
         differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
                        else f"; the last columns are differences to {order[0]}")
-        st.caption("Means over the finished runs of each group, one run per seed. Accuracies in % on the full "
-                   f"test/train sets at the end of training{differences}; – where a group has no value.")
+        st.caption("Means over the finished runs of each group, one run per seed, ± their standard deviation. "
+                   f"Accuracies in % on the full test/train sets at the end of training{differences}; – where a "
+                   "group has no value.")
 
     st.subheader("Configs")
     keyed = {f"{groups[r]} · {r}": configs[r] for r in run_ids}

@@ -37,7 +37,9 @@ def _load(name: str, data_dir: str | None = None):
 
 
 # -- samples -----------------------------------------------------------------------------------
-c1, c2, c3, c4 = st.columns(4)
+# The dataset's title needs room: in a quarter of the page it read "Digits (scikit-learn 8x8, e" at 1024-1280 px.
+c1, c2 = st.columns([2, 1])
+c3, c4 = st.columns(2)
 dataset = c1.selectbox("Dataset", field_choices("dataset"), format_func=lambda n: DATASETS[n].title, key="ds")
 split = c2.radio("Split", ["train", "test"], horizontal=True, key="split")
 n = c3.slider("Samples", 1, 8, 6, key="n")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop
+from app_pages._shared import job_manager, live_view, run_picker, runs_or_stop, url_from_outside, write_url
 from fgff_core.analysis import findings
 from fgff_core.analysis.embeddings import DEFAULT_SAMPLES, Embedding, EmbeddingJobs
 from fgff_core.config.form import choice_param, int_param
@@ -49,7 +49,7 @@ n_layers = min(len(c.layers) for c in configs)
 n_test = min(DATASETS[c.dataset].n_test for c in configs)
 # Never offer more samples than the test set has (digits: 450); its whole size is the last choice.
 choices = tuple(sorted({min(c, n_test) for c in SAMPLE_CHOICES}))
-if "features_layer" not in st.session_state:  # first load: the link's layer (1-based) and sample count
+if "features_layer" not in st.session_state or url_from_outside():  # first load, Back: the link's layer and samples
     link_errors: list[str] = []
     layer_param = int_param(st.query_params, "layer", n_layers, 1, n_layers, link_errors)
     samples_param = int(choice_param(st.query_params, "samples", str(DEFAULT_SAMPLES), tuple(map(str, SAMPLE_CHOICES)),
@@ -66,7 +66,7 @@ layer = c1.selectbox("Layer", list(range(n_layers)), format_func=lambda i: f"lay
 n_samples = c2.select_slider("Test samples", choices, key="features_samples",
                              help=f"More samples: a fuller picture, a slower t-SNE (about 1000 points take seconds). "
                                   f"At most the test set's {n_test}.")
-st.query_params.update(layer=str(layer + 1), samples=str(n_samples))
+write_url({"layer": str(layer + 1), "samples": str(n_samples)})
 jobs = embedding_jobs()
 
 

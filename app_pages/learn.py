@@ -13,7 +13,7 @@ import streamlit as st
 
 from app_pages._learn_draw import own_digit_panel
 from app_pages._learn_pair import pair_panel
-from app_pages._shared import job_manager, live_view, runs_or_stop, session_owner
+from app_pages._shared import job_manager, live_view, runs_or_stop, session_owner, url_from_outside, write_url
 from fgff_core import lesson
 from fgff_core.config import RunConfig, config_fields, field_choices
 from fgff_core.data import Dataset, load_dataset
@@ -27,8 +27,7 @@ from fgff_core.vocabulary import RunStatus
 
 TRAINING_KEY = "lesson_training"
 PLAY_KEY = "lesson_playing"
-SAMPLE_CHOSEN = "lesson_sample_chosen"
-LAST_URL_KEY = "lesson_url"  # the query this page last wrote  # True once this session picked a test sample itself
+SAMPLE_CHOSEN = "lesson_sample_chosen"  # True once this session picked a test sample itself
 PLAY_EPOCHS = {False: 10, True: 1}  # layer-epochs per tick: normal, slow motion
 PLAY_SECONDS = {False: 0.5, True: 1.2}  # seconds per tick while Play is on: normal, slow motion
 META = {f.name: f.metadata for f in config_fields()}
@@ -54,11 +53,8 @@ def _init(key: str, value) -> None:
         st.session_state[key] = value
 
 
-# Browser Back and Forward: Streamlit pushes a history entry for each new query string this page writes, and
-# going back reruns the page with that entry's URL, but the widgets keep their own state and the page would write
-# them over it again. A URL other than the one this page last wrote (Back, Forward, an edited link) comes from
-# outside: the widgets start from it again.
-if st.session_state.get(LAST_URL_KEY, st.query_params.to_dict()) != st.query_params.to_dict():
+# Browser Back and Forward (or an edited link): the widgets start from the URL again (_shared.note_url_arrival).
+if url_from_outside():
     for key in [k for k in st.session_state if str(k).startswith("w_")] + [SAMPLE_CHOSEN]:
         st.session_state.pop(key, None)
 
@@ -133,9 +129,7 @@ for message in widget_errors:
     st.error(message)
 cfg = settings.config
 new_params = {**settings.to_params(), OWNER_PARAM: session_owner()}  # this browser's owner token stays in the URL
-if st.query_params.to_dict() != new_params:
-    st.query_params.from_dict(new_params)
-st.session_state[LAST_URL_KEY] = new_params
+write_url({name: None for name in st.query_params} | new_params)
 
 
 # -- shared state: the step-by-step training (steps 2, 3 and 5 use its model) ---------------------------

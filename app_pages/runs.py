@@ -8,7 +8,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from app_pages._shared import job_manager, requester, run_action, selected_run_ids, set_selected_run_ids, show_refusal
+from app_pages._shared import (
+    job_manager,
+    requester,
+    run_action,
+    selected_run_ids,
+    set_selected_run_ids,
+    show_refusal,
+    url_from_outside,
+)
 from fgff_core.analysis.compare import without_s_only_where_trained
 from fgff_core.config.labels import algorithms_key
 from fgff_core.format import MISSING, PERCENT_DIGITS
@@ -91,9 +99,12 @@ done = table.pop("epochs_done").fillna(0).astype(int)
 table.insert(table.columns.get_loc("epoch_events"), "epochs", [
     f"{d}/{int(t)}" if pd.notna(t) else str(d) for d, t in zip(done, table.pop("epoch_events"), strict=True)])
 rows = [int(i) for i in table.index[table["run_id"].isin(selected)]]
+# Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
+table_key = f"runs_table_{hash(tuple(table['run_id']))}"
+if url_from_outside():  # Back or Forward: the URL's selection, not the one the table last held
+    st.session_state.pop(table_key, None)
 event = st.dataframe(
-    # Keyed on the ids shown, so a deleted or added run never shifts the selection onto another row.
-    table, key=f"runs_table_{hash(tuple(table['run_id']))}", hide_index=True, on_select="rerun",
+    table, key=table_key, hide_index=True, on_select="rerun",
     selection_mode="multi-row",
     selection_default={"selection": {"rows": rows, "columns": []}} if rows else None,
     column_config={
@@ -150,14 +161,14 @@ for run_id in selected:
         if run.get("status") == RunStatus.FAILED:
             st.error(f"Failed: {run_failure(run.get('error'))}")
         imported = run.get("origin") == "imported"
+        if not imported:  # above the columns: in the narrow one, at 1024 px, its headers ran past the card
+            st.markdown("**Final accuracy**")
+            st.table(curves.final_accuracy_table(run), width="content")
         c1, c2 = st.columns([2, 3])
         metrics = jm.store.metrics(run_id)
         with c1:
             st.markdown("**Config**")
             st.json(run.get("config") or {}, expanded=False)
-            if not imported:
-                st.markdown("**Final accuracy**")
-                st.dataframe(curves.final_accuracy_table(run), width="content")
         with c2:
             if imported:
                 st.info("Imported from a checkpoint file, without metrics: it was not trained here, so it has no "

@@ -18,6 +18,8 @@ from app_pages._shared import (
     session_owner,
     set_selected_run_ids,
     show_refusal,
+    url_from_outside,
+    write_url,
 )
 from fgff_core.analysis import findings
 from fgff_core.config import DEFAULT_BATCH_SIZE, DEFAULT_LR, RunConfig
@@ -63,7 +65,7 @@ link_preset = preset_param(st.query_params, FIRST_PRESET, link_errors)  # ?prese
 for message in link_errors:
     st.warning(f"The link's {message}.")
 arriving = any(KEY(f.name) not in st.session_state for f in FIELDS)  # a new session, or back from another page
-if STATE not in st.session_state or arriving and "preset" in st.query_params:
+if STATE not in st.session_state or arriving and "preset" in st.query_params or url_from_outside():
     try:
         initial = config_from_params(st.query_params.to_dict())
     except ValueError as exc:
@@ -162,19 +164,12 @@ except ValueError as exc:
     st.error(f"Invalid configuration: {exc}")
 if config is not None:
     st.session_state[STATE] = config.to_dict()
-    # The URL holds the non-default values (and the selected run), so a link reproduces this form.
-    wanted = config_to_params(config)
-    names = {f.name for f in FIELDS}
-    for name in list(st.query_params):
-        if name in names and name not in wanted:
-            del st.query_params[name]
-    for name, text in wanted.items():
-        if st.query_params.get(name) != text:
-            st.query_params[name] = text
-    if st.session_state["preset"] != FIRST_PRESET:  # the picked preset too, so a reload picks it again
-        st.query_params["preset"] = st.session_state["preset"]
-    elif "preset" in st.query_params:
-        del st.query_params["preset"]
+    # The URL holds the non-default values (and the selected run), so a link reproduces this form; and the picked
+    # preset, so a reload picks it again. Written in one go: each write is a browser history entry, and one per
+    # field made Back step through half-changed forms.
+    preset = st.session_state["preset"]
+    write_url({f.name: None for f in FIELDS} | config_to_params(config)
+              | {"preset": preset if preset != FIRST_PRESET else None})
     spec = DATASETS[config.dataset]
     if not spec.embedded:
         st.info(f"{spec.title} is read from the data folder (the **Data folder** field beside the dataset; or "
@@ -291,7 +286,7 @@ def live_run(jm: JobManager, run_id: str, config: Mapping[str, Any], algo: str, 
         row.metric("Training time", duration(run.get("train_seconds")), width="content",
                    help="The epochs only. 'elapsed' above also counts the time the run waited in the queue, "
                         "started its worker and loaded the data.")
-        st.dataframe(curves.final_accuracy_table(run), width="content")
+        st.table(curves.final_accuracy_table(run), width="content")  # static: wraps, a dataframe cut its headers
         hint = findings.chance_hint(run)
         if hint:
             st.warning(hint)

@@ -11,7 +11,15 @@ from fgff_core.config import RunConfig
 from fgff_core.config.presets import preset_config
 from fgff_core.engine.events import EpochMetrics, EvalMetrics
 from fgff_core.engine.training import Trainer
-from fgff_core.viz.compare import curves_figure, final_table_for_display, group_colors
+from fgff_core.format import MISSING
+from fgff_core.viz.compare import (
+    METRIC_LABELS,
+    SEEDS_ROW,
+    curves_figure,
+    final_table_for_display,
+    final_table_text,
+    group_colors,
+)
 from fgff_core.viz.theme import ALGO_COLORS
 
 
@@ -288,3 +296,22 @@ def test_the_final_table_shows_means_and_difference_before_sd_and_seeds():
     shown = final_table_for_display(table)
     assert list(shown.columns) == ["FF", "FGFF", "FGFF - FF", "FF sd", "FF seeds", "FGFF sd", "FGFF seeds"]
     assert shown.loc["Test accuracy (%)", "FGFF - FF"] == pytest.approx(10.0)
+
+
+def test_every_curve_metric_has_a_label_for_people():
+    """Compare's Metrics picker showed 'layer_train_acc' and 'layer_test_acc' as they are named in the code."""
+    assert set(compare.CURVE_METRICS) <= set(METRIC_LABELS)
+
+
+def test_the_final_table_as_text_has_one_column_per_group_and_difference():
+    """Issue 39 item 7: on a phone the sd and seeds columns pushed "FGFF - FF" off the screen."""
+    table = pd.DataFrame({"FF": [0.81, np.nan, 2.0], "FF sd": [0.0141, np.nan, 0.5], "FF n": [2, 0, 2],
+                          "FGFF": [0.905, 0.7, 1.0], "FGFF sd": [0.007, np.nan, np.nan], "FGFF n": [2, 1, 1],
+                          "FGFF - FF": [0.095, np.nan, -1.0]},
+                         index=pd.Index(["test_acc", "test_acc_no_significance", "train_seconds"], name="metric"))
+    text = final_table_text(final_table_for_display(table))
+    assert list(text.columns) == ["FF", "FGFF", "FGFF - FF"]
+    assert list(text.loc["Test accuracy (%)"]) == ["81.00 ± 1.41", "90.50 ± 0.70", "+9.50"]
+    assert list(text.loc["Test accuracy without significance (%)"]) == [MISSING, "70.00 (1 seed)", MISSING]
+    assert list(text.loc["Training time (s)"]) == ["2.000 ± 0.500", "1.000 (1 seed)", "-1.000"]
+    assert list(text.loc[SEEDS_ROW]) == ["2", "2", ""]

@@ -72,6 +72,8 @@ def test_heatmap_diverges_at_one_with_hover_values(history):
     assert [c for _, c in hm.colorscale] == [c for _, c in get_colorscale(SIGNIFICANCE_COLORSCALE)]
     factors = np.asarray(hm.customdata)[0, :, 1]
     assert np.allclose(factors, np.sort(history[0][2])[::-1])
+    # three colour-bar ticks, both ends and 1: five ran into each other on a two-layer net's short bar
+    assert list(hm.colorbar.tickvals) == [hm.zmin, 1.0, hm.zmax] and hm.colorbar.ticktext[1] == "1"
 
 
 def test_animation_frames_share_one_range(history):

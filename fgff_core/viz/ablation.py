@@ -36,8 +36,8 @@ def ablation_figure(result: AblationResult, layer: int | None, removal: str, rul
         fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=ORDER_TEXT[curve.order],
                                  line={"color": color}, hovertemplate="%{x:.0f} % kept: %{y:.2f} %<extra></extra>"))
     styled(fig).update_layout(title_text=f"{scope.capitalize()}: {REMOVAL_TEXT[removal]}, {RULE_TEXT[rule]}",
-                      xaxis={"title": "neurons kept (%)", "autorange": "reversed"},
-                      yaxis={"title": "test accuracy (%)"}, legend={"title": "removed first"})
+                      xaxis={"title": {"text": "neurons kept (%)"}, "autorange": "reversed"},
+                      yaxis={"title": {"text": "test accuracy (%)"}}, legend={"title": {"text": "removed first"}})
     return fig
 
 
@@ -57,7 +57,7 @@ def class_preference_figure(pref: ClassPreference, class_names: Sequence[str] | 
     rho = "n/a" if np.isnan(pref.spearman) else f"{pref.spearman:+.2f}"
     styled(fig).update_layout(title_text=f"Layer {pref.layer + 1}: class preference "
                                                f"(Spearman of selectivity with s: {rho})",
-                      xaxis={"title": "true class"}, yaxis={"title": "neuron (sorted by s)"})
+                      xaxis_title_text="true class", yaxis_title_text="neuron (sorted by s)")
     return fig
 
 

@@ -8,7 +8,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from ..config.values import check_choice
-from ..format import MISSING
+from ..format import MISSING, PERCENT_DIGITS
 from ..vocabulary import ALGORITHM_LABELS
 from .theme import ALGO_COLORS, styled
 
@@ -23,6 +23,8 @@ METRIC_LABELS = {
     "test_acc": "Test accuracy (evaluation subset)",
     "train_acc_no_significance": "Train accuracy without significance",
     "test_acc_no_significance": "Test accuracy without significance",
+    "layer_train_acc": "Train accuracy of the layer on its own (evaluation subset)",
+    "layer_test_acc": "Test accuracy of the layer on its own (evaluation subset)",
 }
 # Row titles of the final-metrics table (full test/train sets at the end of training).
 FINAL_METRIC_LABELS = {
@@ -67,16 +69,35 @@ def final_table_for_display(table: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+SEEDS_ROW = "Seeds"  # the compact table's last row: how many runs (one per seed) each group's numbers average
+
+
 def final_table_text(shown: pd.DataFrame) -> pd.DataFrame:
-    """``final_table_for_display`` as a page shows it, as text: values with 3 decimals, run counts whole, and a
-    missing value (FF's number without s, a group's sd of one finished run) as ``format.MISSING``; a table of
-    numbers with a missing value shows "None" there."""
-    counts = {c for c in shown.columns if c.endswith(" seeds")}
+    """``final_table_for_display`` as a page shows it, narrow enough for a phone: one column per group and per
+    difference, a group of several seeds as "mean ± sd" in one cell (its seeds in a last row, ``SEEDS_ROW``; a
+    row with fewer says so in its cell), accuracies (%) with ``format.PERCENT_DIGITS`` decimals, times with 3,
+    differences signed, and a missing value (FF's number without s) as ``format.MISSING``, never "None"."""
+    sds = {c[:-len(" sd")]: c for c in shown.columns if c.endswith(" sd")}
+    seeds = {c[:-len(" seeds")]: c for c in shown.columns if c.endswith(" seeds")}
+    accuracy_rows = {label for metric, label in FINAL_METRIC_LABELS.items() if is_accuracy(metric)}
+    digits = [PERCENT_DIGITS if title in accuracy_rows else 3 for title in shown.index]
 
-    def cell(value: object, whole: bool) -> str:
-        return MISSING if pd.isna(value) else f"{float(value):.0f}" if whole else f"{float(value):.3f}"
+    def number(value: object, places: int, sign: bool = False) -> str:
+        return MISSING if pd.isna(value) else f"{float(value):{'+' if sign else ''}.{places}f}"
 
-    return pd.DataFrame({c: [cell(v, c in counts) for v in shown[c]] for c in shown.columns}, index=shown.index)
+    columns: dict[str, list[str]] = {}
+    for c in (c for c in shown.columns if c not in sds.values() and c not in seeds.values()):
+        difference = " - " in c
+        cells = [number(v, d, sign=difference) for v, d in zip(shown[c], digits)]
+        runs = shown[seeds[c]] if c in seeds else pd.Series(1, index=shown.index)
+        most = int(runs.max()) if not difference else None
+        if c in sds:
+            spread = [MISSING if pd.isna(sd) else number(sd, d) for sd, d in zip(shown[sds[c]], digits)]
+            cells = [cell if sd == MISSING else f"{cell} ± {sd}" for cell, sd in zip(cells, spread)]
+            cells = [cell if cell == MISSING or pd.isna(n) or int(n) == most
+                     else f"{cell} ({int(n)} seed{'s' * (int(n) != 1)})" for cell, n in zip(cells, runs)]
+        columns[c] = [*cells, "" if difference else str(most)]
+    return pd.DataFrame(columns, index=[*shown.index, SEEDS_ROW])
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:

@@ -99,7 +99,10 @@ def _heatmap_trace(rows: Sequence[np.ndarray | None], scale: str, sort: bool) ->
     x_name = "rank" if sort else "neuron"
     return go.Heatmap(z=colour, x=np.arange(z.shape[1]), y=layer_names, customdata=custom,
                       colorscale=SIGNIFICANCE_COLORSCALE, zmid=1.0, zmin=zmin, zmax=zmax,
-                      colorbar=dict(title=dict(text=cbar)),
+                      # Three ticks, both ends and 1 (white, the initial value): the bar of a two-layer net is
+                      # short, and Plotly's five ticks of 13 px ran into each other there.
+                      colorbar=dict(title=dict(text=cbar), tickvals=[zmin, 1.0, zmax],
+                                    ticktext=[f"{v:.3g}" for v in (zmin, 1.0, zmax)]),
                       hovertemplate=(f"%{{y}}, {x_name} %{{x}}<br>neuron %{{customdata[0]}}<br>"
                                      "factor s = %{customdata[1]:.4f}<extra></extra>"))
 

@@ -42,11 +42,13 @@ def test_stored_runs_from_url(monkeypatch, runs_dir):
     charts = at.get("plotly_chart")
     assert len(charts) == 2  # default metrics: test accuracy and loss
     # Two groups (FF, FGFF), each the mean of two seeds, and the difference column.
-    table = at.dataframe[0].value
-    assert {"FF", "FGFF", "FGFF - FF", "FF sd", "FGFF sd"} <= set(table.columns)
+    table = at.table[0].value  # one column per group and the difference; each group's sd in its cells
+    assert list(table.columns) == ["FF", "FGFF", "FGFF - FF"]
     assert "Test accuracy (%)" in table.index and "Training time (s)" in table.index
-    assert table.loc["Test accuracy (%)", "FF seeds"] == "2" and 0 <= float(table.loc["Test accuracy (%)", "FF"]) <= 100
-    diff = at.dataframe[1].value
+    assert table.loc["Seeds", "FF"] == "2"
+    mean, sd = table.loc["Test accuracy (%)", "FF"].split(" ± ")
+    assert 0 <= float(mean) <= 100 and float(sd) >= 0
+    diff = at.dataframe[0].value
     assert set(diff.index) == {"algo", "seed"}  # only algo and seed differ
     assert "FF: Forward-Forward; FGFF: Fine-Grained Forward-Forward (FF with significance factors)." in [
         c.value for c in at.caption]  # the legends' names in full
@@ -94,7 +96,7 @@ def test_a_queued_group_has_no_column_of_blanks_in_the_final_table(monkeypatch, 
     queued = RunStore(d).create_run(RunConfig(algo="fgff", dataset="digits", layers=(20, 20), epochs=6), name="q")
     at = open_page_with_runs(monkeypatch, d, "compare", run=f"{ids[0]},{queued}")
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert list(table.columns) == ["FF"] and MISSING not in set(table["FF"])
     assert any("Not in the table yet (no finished run): FGFF." in c.value for c in at.caption)
     RunStore(d).cancel(queued)
@@ -104,9 +106,10 @@ def test_ff_shows_no_number_without_s_in_the_table_nor_a_curve(monkeypatch, runs
     # FF keeps s at 1: a number without s would only repeat its number with s.
     d, ids = runs_dir
     at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(ids))
-    table = at.dataframe[0].value
+    table = at.table[0].value
     row = table.loc["Test accuracy without significance (%)"]
-    assert row["FF"] == row["FGFF - FF"] == MISSING and 0 <= float(row["FGFF"]) <= 100  # "–", never "None"
+    assert row["FF"] == row["FGFF - FF"] == MISSING  # "–", never "None"
+    assert 0 <= float(row["FGFF"].split(" ± ")[0]) <= 100
     next(m for m in at.multiselect if m.label == "Metrics").set_value(["test_acc_no_significance"]).run()
     assert not at.exception, at.exception
     (chart,) = at.get("plotly_chart")
@@ -122,7 +125,7 @@ def test_selection_round_trip_and_config_view(monkeypatch, runs_dir):
     assert not at.exception
     assert query_param(at, "run") == f"{ids[0]},{ids[1]}"
     at.toggle[0].set_value(False).run()  # full configs instead of the diff
-    full = at.dataframe[1].value
+    full = at.dataframe[0].value
     assert "threshold" in full.index and len(full.columns) == 2
     at2 = open_page_with_runs(monkeypatch, d, "compare", run="nonexistent,also-bad")
     assert not at2.exception and at2.multiselect(key="compare_runs").value == []
@@ -206,9 +209,9 @@ def test_repeated_run_counts_once_and_difference_reads_fgff_minus_ff(monkeypatch
     picked = [ids[1], ids[0], repeat]  # FGFF picked first
     at = open_page_with_runs(monkeypatch, d, "compare", run=",".join(picked))
     assert not at.exception, at.exception
-    table = at.dataframe[0].value
+    table = at.table[0].value
     assert "FGFF - FF" in table.columns and "FF - FGFF" not in table.columns
-    assert "FF seeds" not in table.columns  # one FF run per seed: FF seed 0 once
+    assert table.loc["Seeds", "FF"] == "1"  # one FF run per seed: FF seed 0 once
     assert any("counted once" in c.value and repeat in c.value for c in at.caption)
     assert any("one seed cannot tell" in m.value for m in at.markdown)
 
@@ -228,7 +231,7 @@ def test_launch_submitted_twice_launches_once(monkeypatch, tmp_path):
         assert query_param(at, "run").split(",") == first
         # issue 15 case 10: no final-metrics rows of None while the runs are queued or running
         assert any("No final metrics yet" in i.value for i in at.info)
-        assert not any("Test accuracy (%)" in df.value.index for df in at.dataframe)
+        assert not at.table and not any("Test accuracy (%)" in df.value.index for df in at.dataframe)
     finally:
         for rid in store.runs()["run_id"]:
             store.cancel(rid)

@@ -116,7 +116,7 @@ def test_a_finished_fgff_run_shows_the_factor_section_with_its_neurons(monkeypat
     titles = [f["layout"]["title"]["text"] for f in charts(at)]
     assert "Layer 1: input weights as images" in titles
     assert any(t.startswith("Layer 1: class preference") for t in titles)
-    assert at.multiselect(key="ablation_removals").value == ["goodness_only"]  # the fast default
+    assert at.pills(key="ablation_removals").value == ["goodness_only"]  # the fast default
     assert query_param(at, "removals") == "goodness_only" and query_param(at, "orders") == "s,abs_s"
     captions = " ".join(c.value for c in at.caption)
     assert "input weights" in captions and "one neuron" in captions  # a caption per picture
@@ -141,7 +141,7 @@ def test_the_compute_button_draws_the_curves_and_a_verdict_and_a_revisit_needs_n
     assert len(ablation_charts(ff)) == 1
     assert any(c.value.startswith("FF keeps every factor at 1, so 'by s' removes neurons in index order")
                for c in ff.caption)
-    again.multiselect(key="ablation_removals").set_value(["goodness_only", "silenced"]).run()
+    again.pills(key="ablation_removals").set_value(["goodness_only", "silenced"]).run()
     assert query_param(again, "removals") == "goodness_only,silenced"
     assert len(ablation_charts(again)) == 0  # new settings: computed on the next press only
 
@@ -153,7 +153,7 @@ def test_a_bad_ablation_value_in_the_link_is_a_warning_not_an_error(monkeypatch,
     warnings = [w.value for w in at.warning]
     assert any(w.startswith("The link's draws: expected an integer in [5, 100]") for w in warnings), warnings
     assert any(w.startswith("The link's orders:") and "bogus" in w for w in warnings), warnings
-    assert at.multiselect(key="ablation_orders").value == ["s", "abs_s", "activity", "weight_norm", "random"]
+    assert at.pills(key="ablation_orders").value == ["s", "abs_s", "activity", "weight_norm", "random"]
     assert not error_texts(at)
 
 

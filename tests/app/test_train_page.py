@@ -308,7 +308,7 @@ def test_ff_run_at_chance_gets_a_hint_and_one_accuracy_column(runs_dir):
     at = app(run=rid)
     assert not at.exception
     assert any("chance level (11.35 %" in w.value and "only 30 training steps" in w.value for w in at.warning)
-    assert list(at.dataframe[0].value.columns) == ["accuracy (%)"]
+    assert list(at.table[0].value.columns) == ["accuracy (%)"]
     assert "Test accuracy without significance" not in [m.label for m in at.metric]
 
 

@@ -79,11 +79,19 @@ def shot(page, name: str) -> None:
     """
     if not os.environ.get("FGFF_SAVE_SCREENSHOTS"):
         return
-    # Streamlit scrolls inside its main block, so fit the viewport to the content for a whole-page image.
-    height = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
-                           " return m ? m.scrollHeight + 80 : 1000; }")
-    page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 5000))})
-    page.wait_for_timeout(800)  # let Plotly redraw at the new size
+    # Streamlit scrolls inside its main block, so fit the viewport to the content for a whole-page image; measured
+    # again after the redraw at that size (a page still drawing its table had grown: the picture was cut).
+    wait_idle(page)
+    page.wait_for_function("() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p._fullData)")
+    height = 0
+    for _ in range(3):
+        now = page.evaluate("() => { const m = document.querySelector('[data-testid=\"stMainBlockContainer\"]');"
+                            " return m ? m.scrollHeight + 80 : 1000; }")
+        if now == height:
+            break
+        height = now
+        page.set_viewport_size({"width": 1440, "height": max(900, min(int(height), 5000))})
+        page.wait_for_timeout(800)  # let Plotly redraw at the new size
     path = ARTIFACTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     Path(os.environ["FGFF_SAVE_SCREENSHOTS"]).mkdir(parents=True, exist_ok=True)
