@@ -85,15 +85,18 @@ def test_report_shows_the_numbers_and_the_missing_runs(tmp_path):
     md = pruning_markdown(SMOKE, runs, _synthetic(runs), {})
     section = md.split("#### `paper-mnist-2x500`")[1].split("#### ")[0]
     fgff = section.split("**FGFF**")[1]
-    assert fgff.startswith(": 2 of 3 seeds (seeds 0, 1)")
-    assert "- missing: seed 2 (not run yet)" in fgff
+    assert fgff.startswith(": 2 of 3 seeds (seeds 0, 1); missing: seed 2 (not run yet).")
     # seeds 0 and 1: s's area 0.80 and 0.81 -> 80.50 ± 0.71; removable 20 ± 0 of 32
     assert "| by s | 80.50 ± 0.71 | 20 ± 0 of 32 | 80.50 ± 0.71 | 20 ± 0 of 32 |" in fgff
     assert "| by \\|s\\| |" in fgff  # the pipe of |s| would split a Markdown table's cell
     assert "| order (without factors) |" in fgff  # FGFF: both prediction rules
     ff = section.split("**FF**")[1].split("**FGFF**")[0]
-    assert ff.startswith(": 0 of 3 seeds") and ff.count("- missing: seed") == 3
+    assert ff.startswith(": 0 of 3 seeds; missing: seed 0 (not run yet), seed 1 (not run yet), seed 2 (not run yet).")
     assert "| by s |" not in ff  # no rows: no numbers, never invented ones
+    # the pruning table up front: s, activity, weight norm, random; area, then removable
+    assert ("| `paper-mnist-2x500` | FGFF | silenced | 2 of 3 | 80.50 ± 0.71 | 50.50 ± 0.71 | 81.00 ± 0.71 | "
+            "95.50 ± 0.71 | 20 ± 0 | 10 ± 0 | 10 ± 0 | 10 ± 0 |") in md
+    assert "| `paper-mnist-2x500` | FF | silenced | 0 of 3 | – | – |" in md
     strong = md.split("#### `ff-best-mnist-quick`")[1].split("#### ")[0]
     assert "part best has chosen no lr for FF on ff-best-mnist-quick in runs-smoke.jsonl yet" in strong
     assert "**What these results do not show.**" in md and "tuned for FF" in md

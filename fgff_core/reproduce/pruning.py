@@ -247,6 +247,7 @@ def run_pruning(runs: list[PruningRun], log: PruningLog, budget: str, runs_log: 
             missing[run.key] = "running in another process"
             say(f"{run.key}: running in another process; skipped here")
             continue
+        say(f"{run.recipe} {run.algo} seed {run.seed}: training ({run.source}), then its curves")
         try:
             load_start, start = os.getloadavg(), time.perf_counter()
             try:

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..analysis.ablation_result import ORDER_TEXT, REMOVAL_TEXT, RULE_TEXT, TOLERANCE
+from ..data.registry import DATASETS
 from ..format import MISSING, duration, percent
 from .pruning import PruningRun
 
@@ -74,7 +75,7 @@ def verdict(rows: list[Row], removal: str, rule: str) -> str:
             other = _by_seed(rows, rival, removal, rule, field)
             outcome = compare(s_values, other)
             text = ORDER_TEXT[rival].removeprefix("by ")
-            if outcome in ("better", "worse", "level"):
+            if outcome != "no runs":
                 text += f" ({_diff_text(s_values, other, pct)})"
             groups.setdefault(outcome, []).append(text)
         words = {"better": "s is a better order than", "worse": "s is a worse order than",
@@ -111,6 +112,26 @@ def _fractions(runs: list[PruningRun]) -> str:
     return ", ".join(f"{f:.0%}".replace("%", " %") for f in fractions)
 
 
+def _summary(rows: list[Row], runs: list[PruningRun]) -> list[str]:
+    """The pruning table in one: per recipe, algorithm and kind of removal (the network's own rule, with its
+    factors), the area and the neurons removable of s and its three rivals, mean ± std over seeds."""
+    orders = ("s", *RIVALS)
+    names = [ORDER_TEXT[o].removeprefix("by ").removesuffix(" (pos - neg)") for o in orders]
+    lines = ["| recipe | algorithm | removal | seeds | " + " | ".join(f"area %: {n}" for n in names) + " | "
+             + " | ".join(f"removable: {n}" for n in names) + " |", "|---" * (4 + 2 * len(orders)) + "|"]
+    for recipe, algo in dict.fromkeys((r.recipe, r.algo) for r in runs):
+        got = [r for r in rows if (r["recipe"], r["algo"], r["rule"]) == (recipe, algo, "with_factors")]
+        expected = sum((r.recipe, r.algo) == (recipe, algo) for r in runs)
+        for removal in dict.fromkeys(x for r in runs for x in r.settings.removals):
+            chosen = [r for r in got if r["removal"] == removal]
+            n = len({r["run_key"] for r in chosen})
+            cells = [_cell([r["area"] for r in chosen if r["order"] == o], True) for o in orders]
+            cells += [_cell([r["removable"] for r in chosen if r["order"] == o], False) for o in orders]
+            lines.append(f"| `{recipe}` | {ALGO_TEXT.get(algo, algo)} | {REMOVAL_TEXT[removal]} | {n} of {expected} | "
+                         + " | ".join(cells) + " |")
+    return lines
+
+
 def _recipe_title(recipe: str, rows: list[Row], runs: list[PruningRun]) -> str:
     row = rows[0] if rows else None
     source = next((r.source for r in runs if r.recipe == recipe and r.spec is not None), "no run")
@@ -118,7 +139,8 @@ def _recipe_title(recipe: str, rows: list[Row], runs: list[PruningRun]) -> str:
         return f"#### `{recipe}` ({source})"
     layers = "x".join(map(str, row["layers"])) if len(set(row["layers"])) > 1 else \
         f"{len(row['layers'])}x{row['layers'][0]}"
-    return (f"#### `{recipe}`: {row['dataset']} {layers}, {row['epochs']} epochs per layer, {row['n_train']} "
+    dataset = DATASETS[row["dataset"]].title if row["dataset"] in DATASETS else row["dataset"]
+    return (f"#### `{recipe}`: {dataset} {layers}, {row['epochs']} epochs per layer, {row['n_train']} "
             f"training images, tested on {row['n_test']} ({source.split(' at lr')[0]})")
 
 
@@ -196,6 +218,8 @@ def pruning_markdown(budget: Any, runs: list[PruningRun], rows: list[Row], missi
              f"nothing). Removable: neurons removed before the accuracy first falls more than "
              f"{100 * TOLERANCE:.0f} point below the unpruned network's. Mean ± standard deviation over seeds.", "",
              _provenance(rows)]
+    lines += ["", "The pruning table (prediction with the factors, the network's own rule; FF's s is its index "
+              "order, a control; every column is detailed per recipe below):", "", *_summary(rows, runs)]
     reference = _reference(rows)
     if reference:
         lines += ["", reference]
@@ -207,16 +231,18 @@ def pruning_markdown(budget: Any, runs: list[PruningRun], rows: list[Row], missi
             got = [r for r in recipe_rows if r["algo"] == algo]
             done = sorted({int(r["seed"]) for r in got})
             lost = [r for r in expected if not any(g["run_key"] == r.key for g in got)]
-            lines += ["", f"**{ALGO_TEXT.get(algo, algo)}**: {len(done)} of {len(expected)} seeds"
-                      + (f" (seeds {', '.join(map(str, done))})" if done else "")]
-            for run in lost:
-                lines.append(f"- missing: seed {run.seed} ({missing.get(run.key) or run.reason or 'not run yet'})")
+            head = f"**{ALGO_TEXT.get(algo, algo)}**: {len(done)} of {len(expected)} seeds" + (
+                f" (seed{'s' if len(done) > 1 else ''} {', '.join(map(str, done))})" if done else "")
+            if lost:
+                head += "; missing: " + ", ".join(
+                    f"seed {r.seed} ({missing.get(r.key) or r.reason or 'not run yet'})" for r in lost)
+            lines += ["", head + "."]
             if not got:
                 continue
             unpruned = {r["run_key"]: r["unpruned_acc"] for r in got if r["rule"] == "with_factors"}
             lr = sorted({r["lr"] for r in got})
-            lines += [f"Unpruned test accuracy {_cell(list(unpruned.values()), True)} % (lr "
-                      f"{', '.join(f'{x:g}' for x in lr)})."]
+            lines[-1] += (f" Unpruned test accuracy {_cell(list(unpruned.values()), True)} % (lr "
+                          f"{', '.join(f'{x:g}' for x in lr)}).")
             settings = got[0]["settings"]
             orders = [o for o in settings["orders"]]
             for rule in settings["rules"] if algo == "fgff" else ["with_factors"]:
@@ -226,6 +252,8 @@ def pruning_markdown(budget: Any, runs: list[PruningRun], rows: list[Row], missi
                 lines.append(f"- {verdict(got, removal, 'with_factors')}")
             if any(r.get("sig_lr") is None for r in got):
                 lines.append(f"- {ALGO_TEXT.get(algo, algo)} trains no factors (every s is 1): its s order is the "
-                             "neurons' index order, a control rather than a test of significance.")
+                             "neurons' index order, which removes every neuron of layer 1 before any of layer 2 (so "
+                             "silencing half the network silences layer 1 whole), a control rather than a test of "
+                             "significance.")
     lines += ["", _not_shown(rows, budget, seeds, runs), ""]
     return "\n".join(lines)
