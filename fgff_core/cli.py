@@ -28,6 +28,7 @@ from .jobs.executors import EXECUTOR_ENV, EXECUTORS, check_executor
 from .jobs.manager import JobError
 from .jobs.ray_cluster import RayUnavailableError
 from .reproduce.paper import PARTS
+from .reproduce.pruning import add_pruning_flags
 from .store import StoreError
 from .vocabulary import RunStatus, algo_label, trains_factors
 
@@ -165,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     reproduce.add_argument("--out", type=_path, default=Path("docs/reproduction"), metavar="DIR")
     reproduce.add_argument("--device", type=_field_type("device"), default="auto")
     _add_executor_flag(reproduce)
+    add_pruning_flags(reproduce)
 
     ablate = sub.add_parser("ablate", help="ablation and pruning curves of a stored run",
                             description="Test accuracy as neurons are removed from a stored FF/FGFF run, under "

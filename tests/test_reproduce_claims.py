@@ -401,6 +401,8 @@ def test_the_generated_tables_and_their_copies_in_the_doc_are_what_the_committed
     out.mkdir()
     for budget in ("quick", "full"):
         shutil.copy(OUT / f"runs-{budget}.jsonl", out)
+        for pruning_log in OUT.glob(f"pruning-{budget}.jsonl"):  # part pruning's own log
+            shutil.copy(pruning_log, out)
         reproduce(list(PARTS), budget, 3, None, out, device="cpu", say=lambda *_: None, train=False)
     for made in sorted(out.glob("*.md")):
         committed = (OUT / made.name).read_text().split("\n", 1)[1]

@@ -44,6 +44,7 @@ from .best_report import best_markdown
 from .cells import Cell, collect
 from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run_best, run_study, validation_split
 from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
+from .pruning import pruning_part, pruning_values
 from .report import accuracy_table, machine, timing_table
 from .runlog import RunLog, claim
 from .siglr import run_siglr
@@ -55,11 +56,13 @@ MAX_SEEDS = 100
 
 
 def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | None, log: RunLog, data: DataCache,
-          out: Path, say: Say, train: bool, executor: str = "local") -> str:
+          out: Path, say: Say, train: bool, executor: str = "local", ablation: dict[str, Any] | None = None) -> str:
     """Train what part ``part`` still needs (unless ``train`` is False), then build its Markdown from the log."""
     if part == "study":
         runs = run_study(budget, seeds, device, data_dir, log, data, say, train, executor)
         return study_markdown(budget, seeds, runs, log, study_plots(budget, runs, log, out))
+    if part == "pruning":
+        return pruning_part(budget, seeds, device, data_dir, out, say, train, ablation)
     if part == "best":
         return best_markdown(budget, seeds, run_best(budget, seeds, device, data_dir, log, data, say, train, executor),
                              log)
@@ -74,11 +77,13 @@ def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | No
 
 
 def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | None, out: Path,
-              device: str = "auto", say: Say = print, train: bool = True, executor: str = "local") -> dict[str, str]:
+              device: str = "auto", say: Say = print, train: bool = True, executor: str = "local",
+              ablation: dict[str, Any] | None = None) -> dict[str, str]:
     """Run (or resume) the given parts ("1".."4", "study"); write their markdown. Returns {part: markdown}.
 
     Also writes ``ablation-<budget>.md`` (section III.C over every FGFF run in the log). ``train=False``
     writes the Markdown of what the log holds so far and trains nothing (for a log another process fills).
+    ``ablation``: part "pruning"'s ablation settings over its defaults (``pruning.pruning_settings``).
     """
     budget = get_budget(budget_name)
     if not 1 <= seeds <= MAX_SEEDS:
@@ -92,8 +97,8 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
     for part in tables:
         start = time.perf_counter()
         say(f"== {TABLE_TITLES.get(part, part)} (budget {budget_name}, {seeds} seeds)")
-        md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor)
-        name = part if part in ("study", "best", "siglr") else f"table{part}"
+        md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor, ablation)
+        name = part if part in ("study", "best", "siglr", "pruning") else f"table{part}"
         atomic_write(out / f"{name}-{budget_name}.md", _header(part, budget_name, seeds, train) + md)
         written[part] = md
         say(md)
@@ -129,7 +134,7 @@ def main(args: Any) -> int:
                          "that holds the datasets (see python -m fgff_core datasets)")
     _check_out(Path(args.out))
     reproduce(parts, args.budget, args.seeds, args.data_dir, Path(args.out), args.device,
-              executor=getattr(args, "executor", "local"))
+              executor=getattr(args, "executor", "local"), ablation=pruning_values(args))
     return 0
 
 

@@ -10,6 +10,7 @@ import argparse
 from pathlib import Path
 
 from . import BUDGETS, PARTS, reproduce
+from .pruning import add_pruning_flags, pruning_values
 from .report import refresh_includes
 
 
@@ -22,9 +23,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/reproduction"), metavar="DIR")
     parser.add_argument("--doc", type=Path, metavar="FILE",
                         help="then refresh the <!-- include PATH --> blocks of this Markdown file")
+    add_pruning_flags(parser)
     args = parser.parse_args(argv)
     parts = list(PARTS) if args.table == "all" else [args.table]
-    reproduce(parts, args.budget, args.seeds, args.data_dir, args.out, "cpu", say=lambda _msg: None, train=False)
+    reproduce(parts, args.budget, args.seeds, args.data_dir, args.out, "cpu", say=lambda _msg: None, train=False,
+              ablation=pruning_values(args))
     if args.doc is not None:
         print(f"{args.doc}: {refresh_includes(args.doc)} included tables refreshed")
     return 0

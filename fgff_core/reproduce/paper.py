@@ -9,7 +9,7 @@ from ..config.values import check_choice
 
 ALGOS = ("bp", "ff", "fgff")
 TABLES = ("1", "2", "3", "4")
-PARTS = (*TABLES, "study", "best", "siglr")  # what --table names (besides "all", every one of them)
+PARTS = (*TABLES, "study", "best", "siglr", "pruning")  # what --table names (besides "all", every one of them)
 
 # The paper's published numbers, in percent (Tables I-III) and seconds per epoch (Table IV, RTX 4060).
 PAPER: dict[str, dict[str, dict[str, float]]] = {
