@@ -18,12 +18,15 @@ Standard library only (no torch, no numpy): any layer may import it.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from .format import size
 
 TEMP_SUFFIX = ".tmp"
 _MODES = ("wb", "w")
@@ -89,3 +92,27 @@ def atomic_copy(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> Pa
     with atomic_path(dest) as tmp:
         shutil.copyfile(src, tmp)
     return Path(dest)
+
+
+MAX_CONFIG_BYTES = 1 << 20
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """A JSON config file as a dict; ``ValueError`` in one sentence for anything else."""
+    if not path.is_file():
+        what = "is a folder" if path.is_dir() else "does not exist" if not path.exists() else "is not a file"
+        raise ValueError(f"config: {path} {what}")
+    try:
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        raise ValueError(f"config: cannot read {path}: {exc.strerror or exc}") from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise ValueError(f"config: {path} is larger than {size(MAX_CONFIG_BYTES)}; a config is a small JSON object")
+    try:
+        values = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise ValueError(f"config: {path} is not a JSON object ({type(exc).__name__})") from None
+    if not isinstance(values, dict):
+        raise ValueError(f"config: {path} holds JSON {type(values).__name__}, expected an object of field values")
+    return values

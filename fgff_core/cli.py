@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
+from ._files import read_config_file
 from .analysis.ablation_settings import FLAG_HELP as ABLATION_FLAGS
 from .analysis.ablation_settings import add_ablation_flags
 from .config.presets import PRESETS
@@ -23,7 +24,7 @@ from .data.loading import DATASETS, DatasetNotFoundError, data_root, load_for_co
 from .engine.events import EpochMetrics, EvalMetrics, RunFinished, RunStarted
 from .engine.memory import check_memory
 from .engine.runtime import retain_freed_memory
-from .format import duration, percent, size
+from .format import duration, percent
 from .jobs.executors import EXECUTOR_ENV, EXECUTORS, check_executor
 from .jobs.manager import JobError
 from .jobs.ray_cluster import RayUnavailableError
@@ -188,30 +189,6 @@ def _add_executor_flag(parser: argparse.ArgumentParser) -> None:
                         help="local: train in this process; ray: submit to a Ray cluster ($RAY_ADDRESS, else a local "
                              "Ray instance) through the job manager, stored in $FGFF_RUNS_DIR or ./runs "
                              f"[default: ${EXECUTOR_ENV}, else local]")
-
-
-MAX_CONFIG_BYTES = 1 << 20
-
-
-def read_config_file(path: Path) -> dict[str, Any]:
-    """A JSON config file as a dict; ``ValueError`` in one sentence for anything else."""
-    if not path.is_file():
-        what = "is a folder" if path.is_dir() else "does not exist" if not path.exists() else "is not a file"
-        raise ValueError(f"config: {path} {what}")
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(MAX_CONFIG_BYTES + 1)
-    except OSError as exc:
-        raise ValueError(f"config: cannot read {path}: {exc.strerror or exc}") from None
-    if len(raw) > MAX_CONFIG_BYTES:
-        raise ValueError(f"config: {path} is larger than {size(MAX_CONFIG_BYTES)}; a config is a small JSON object")
-    try:
-        values = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
-        raise ValueError(f"config: {path} is not a JSON object ({type(exc).__name__})") from None
-    if not isinstance(values, dict):
-        raise ValueError(f"config: {path} holds JSON {type(values).__name__}, expected an object of field values")
-    return values
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

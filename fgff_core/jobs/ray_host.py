@@ -11,17 +11,14 @@ epochs with their significance snapshots, evaluations), sent in batches with con
 columns (``ray_wire``); the channel holds a bounded number of events (a full one makes the senders wait,
 and so the runs: back-pressure, nothing dropped). A drain thread here writes them into the store, every
 run's epochs of one drain in one transaction, and takes again at once while there is a backlog, so live
-curves look the same as with local jobs. The final
-metrics, the checkpoint (as bytes) and when the run trained on its node come back as the task's
-result; the checkpoint is written into the run's folder on the host, the times are kept in ``spans``.
+curves look the same as with local jobs. The final metrics, the checkpoint (as bytes) and when the run
+trained on its node come back as the task's result; the checkpoint goes into the run's folder on the host.
 
-A cold Ray worker takes seconds to start and import torch (10-35 s on a loaded machine), so the first
-run of each app process waited that long. Unless ``warm_worker`` is off (``$FGFF_WARM_WORKER=0``), the
-executor starts one warm-up task on each live node when it starts (``ray_warm``, asking for no
-CPU): its worker process returns to the node's idle pool ready to train, and Ray hands it the next run. Runs
-submitted before the warm-ups have ended wait for them (at most ``ray_warm.WARM_WAIT_S``) instead of starting a cold
-worker beside it; after that a run's worker stays in the pool, ready for the next. A GPU run still starts a
-worker of its own (Ray keeps CPU and GPU workers apart).
+A cold Ray worker takes 10-35 s (loaded machine) to start and import torch; unless ``$FGFF_WARM_WORKER=0``, the
+executor starts one warm-up task on each live node (``ray_warm``, asking for no CPU): its worker returns to the
+node's idle pool ready to train. Runs submitted before the warm-ups ended wait for them (at most
+``ray_warm.WARM_WAIT_S``) instead of starting a cold worker; a GPU run still starts its own (Ray keeps CPU and
+GPU workers apart).
 
 A run that no live node could take (``cuda`` on a cluster without GPUs, more CPUs per run than a
 node has) would wait in Ray's queue for ever: ``check_placeable`` refuses it at submit, ``start``

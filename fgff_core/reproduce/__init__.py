@@ -44,7 +44,8 @@ from .best_report import best_markdown
 from .cells import Cell, collect
 from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run_best, run_study, validation_split
 from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
-from .pruning import pruning_part, pruning_values
+from .pruning import PruningLog, pruning_runs, pruning_settings, pruning_values, run_pruning
+from .pruning_report import pruning_markdown
 from .report import accuracy_table, machine, timing_table
 from .runlog import RunLog, claim
 from .siglr import run_siglr
@@ -62,7 +63,11 @@ def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | No
         runs = run_study(budget, seeds, device, data_dir, log, data, say, train, executor)
         return study_markdown(budget, seeds, runs, log, study_plots(budget, runs, log, out))
     if part == "pruning":
-        return pruning_part(budget, seeds, device, data_dir, out, say, train, ablation)
+        runs_log = out / f"runs-{budget.name}.jsonl"  # the trainings' own log, where part best's lrs are read
+        networks = pruning_runs(budget, seeds, device, data_dir, runs_log, pruning_settings(ablation))
+        curves = PruningLog(out / f"pruning-{budget.name}.jsonl")
+        missing = run_pruning(networks, curves, budget.name, runs_log, say, train)
+        return pruning_markdown(budget, networks, list(curves.rows.values()), missing)
     if part == "best":
         return best_markdown(budget, seeds, run_best(budget, seeds, device, data_dir, log, data, say, train, executor),
                              log)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._files import read_config_file
 from ..analysis.ablation_result import AblationResult
 from ..analysis.ablation_settings import FLAG_HELP, AblationSettings
 from ..config.presets import PRESETS
@@ -64,8 +65,6 @@ def pruning_values(args: Any) -> dict[str, Any]:
     ValueError naming the field before anything trains."""
     values: dict[str, Any] = {}
     if getattr(args, "ablation_config", None) is not None:
-        from ..cli import read_config_file
-
         values.update(read_config_file(args.ablation_config))
     values.update({k: getattr(args, k) for k in FLAG_HELP if getattr(args, k, None) is not None})
     pruning_settings(values)
@@ -134,8 +133,7 @@ def pruning_runs(budget: Budget, seeds: int, device: str, data_dir: str | None, 
                  settings: AblationSettings = DEFAULT_SETTINGS) -> list[PruningRun]:
     """Every run of the part, in the order to train them: recipe by recipe (``RECIPES``), seed by seed, FF then
     FGFF. The strong recipes' lrs are those part "best" chose in ``runs_log`` (read only; nothing trains)."""
-    from . import run_best  # the package's import of this module comes first
-    from .execution import DataCache
+    from .execution import DataCache, run_best
     from .runlog import RunLog
 
     chosen: dict[tuple[str, str], float] = {}
@@ -284,16 +282,3 @@ def run_pruning(runs: list[PruningRun], log: PruningLog, budget: str, runs_log: 
         finally:
             claimed.unlink(missing_ok=True)
     return missing
-
-
-def pruning_part(budget: Budget, seeds: int, device: str, data_dir: str | None, out: Path, say: Say = print,
-                 train_missing: bool = True, values: Mapping[str, Any] | None = None) -> str:
-    """``reproduce --table pruning``: train and prune what the log lacks (unless ``train_missing`` is False),
-    then the Markdown of ``pruning-<budget>.jsonl``. ``values``: ablation settings over ``DEFAULT_SETTINGS``."""
-    from .pruning_report import pruning_markdown
-
-    runs_log = out / f"runs-{budget.name}.jsonl"
-    runs = pruning_runs(budget, seeds, device, data_dir, runs_log, pruning_settings(values))
-    log = PruningLog(out / f"pruning-{budget.name}.jsonl")
-    missing = run_pruning(runs, log, budget.name, runs_log, say, train_missing)
-    return pruning_markdown(budget, runs, list(log.rows.values()), missing)
