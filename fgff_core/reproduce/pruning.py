@@ -31,6 +31,7 @@ from ..analysis.ablation_settings import FLAG_HELP, AblationSettings
 from ..config.presets import PRESETS
 from ..format import duration, percent
 from .paper import TABLE_PRESETS, Budget
+from .runlog import append_rows, read_rows
 from .specs import SWEPT_ALGOS, RunSpec, best_specs, row_name, run_identity, table_specs
 
 Say = Callable[[str], None]
@@ -169,25 +170,14 @@ class PruningLog:
         self.reload()
 
     def reload(self) -> None:
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                try:
-                    row = json.loads(line) if line.strip() else None
-                except json.JSONDecodeError:  # a line cut short by a crash: that run is redone
-                    continue
-                if row is not None:
-                    self.rows[row["key"]] = row
+        self.rows.update(read_rows(self.path))
 
     def done(self, run: PruningRun) -> bool:
         return run.spec is not None and all(k in self.rows for k in run.row_keys())
 
     def add(self, rows: list[dict[str, Any]]) -> None:
-        """Append one run's rows in one write (flushed), never glued onto a line torn by a crash."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
-        with self.path.open("a") as f:
-            f.write(("\n" if torn else "") + "".join(json.dumps(r) + "\n" for r in rows))
-            f.flush()
+        """Append one run's rows in one flushed write (``runlog.append_rows``)."""
+        append_rows(self.path, rows)
         self.rows.update({r["key"]: r for r in rows})
 
 

@@ -18,6 +18,29 @@ ROW_FIELDS = ("key", "part", "row", "algo", "seed", "budget", "dataset", "layers
               "wall_seconds", "device", "finished_at")
 
 
+def read_rows(path: Path) -> dict[str, dict[str, Any]]:
+    """The rows of a JSONL log by their ``key``; a line cut short by a crash is skipped (that run is redone)."""
+    rows: dict[str, dict[str, Any]] = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            if line.strip():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                rows[row["key"]] = row
+    return rows
+
+
+def append_rows(path: Path, rows: list[dict[str, Any]]) -> None:
+    """Append ``rows`` to a JSONL log in one flushed write, never glued onto a line torn by a crash."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    torn = path.exists() and path.stat().st_size and not path.read_bytes().endswith(b"\n")
+    with path.open("a") as f:
+        f.write(("\n" if torn else "") + "".join(json.dumps(r) + "\n" for r in rows))
+        f.flush()
+
+
 class RunLog:
     """Append-only JSONL of finished runs, mirrored to CSV; the resume index (rows by their ``key``)."""
 
@@ -28,14 +51,7 @@ class RunLog:
 
     def reload(self) -> None:
         """Read the rows again (another process, e.g. a study next to a table run, may have added some)."""
-        if self.path.exists():
-            for line in self.path.read_text().splitlines():
-                if line.strip():
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError:  # a line cut short by a crash: rerun that run
-                        continue
-                    self.rows[row["key"]] = row
+        self.rows.update(read_rows(self.path))
 
     def __contains__(self, key: str) -> bool:
         return key in self.rows
@@ -45,11 +61,7 @@ class RunLog:
 
     def add(self, row: dict[str, Any]) -> None:
         """Append ``row`` (flushed at once, so a crash loses at most the run in progress); rewrite the CSV."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        torn = self.path.exists() and self.path.stat().st_size and not self.path.read_bytes().endswith(b"\n")
-        with self.path.open("a") as f:
-            f.write(("\n" if torn else "") + json.dumps(row) + "\n")  # never glue a row onto a torn line
-            f.flush()
+        append_rows(self.path, [row])
         self.reload()
         self.rows[row["key"]] = row
         self.write_csv()
