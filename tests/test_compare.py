@@ -220,6 +220,10 @@ def test_verdict_sentences():
         "FGFF and FF are within the spread: FGFF - FF = +2.0 points over 2 seeds")
     assert _verdict([0.90, 0.91], [0.80, 0.81, 0.80]).startswith("FGFF trails FF by 10.2 points over 2 and 3 seeds")
     assert "one seed cannot tell" in _verdict([0.8], [0.9])
+    # issue 39: one seed each, equal accuracies read "FGFF trails FF by 0.0 points"
+    assert _verdict([0.9], [0.9]).startswith("FGFF and FF are level (to 0.1 points) over 1 seed: one seed cannot")
+    assert _verdict([0.9], [0.9004]).startswith("FGFF and FF are level")
+    assert _verdict([0.9], [0.9006]).startswith("FGFF beats FF by 0.1 points over 1 seed")
     assert _verdict([float("nan")], [0.9]) is None  # FF has no result yet
     assert compare.verdict(pd.DataFrame({"run_id": ["a"], "test_acc": [0.9]}), {"a": "FF"}) is None
 

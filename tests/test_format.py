@@ -78,7 +78,7 @@ def test_size_in_binary_units(n_bytes, expected):
 
 
 @pytest.mark.parametrize("formatter", [percent, points, duration, size])
-@pytest.mark.parametrize("value", NOT_NUMBERS, ids=repr)
+@pytest.mark.parametrize("value", NOT_NUMBERS, ids=lambda v: type(v).__name__ if type(v) is object else repr(v))
 def test_what_is_not_a_number_is_missing(formatter, value):
     assert formatter(value) == MISSING
 

@@ -39,7 +39,8 @@ def difference_sentence(first: str, first_values: Sequence[float], second: str,
 
     "FGFF beats FF by 6.7 points over 2 seeds, spread ±3.0 to 4.1" when the difference is larger than
     either group's standard deviation, "within the spread" otherwise; with one seed, a reminder that one
-    seed cannot tell a difference from noise. Both groups need at least one value.
+    seed cannot tell a difference from noise, and "level" where the difference rounds to 0.0 points. Both
+    groups need at least one value.
     """
     a, b = np.asarray(first_values, dtype=float), np.asarray(second_values, dtype=float)
     if not len(a) or not len(b):
@@ -47,9 +48,11 @@ def difference_sentence(first: str, first_values: Sequence[float], second: str,
     diff = float(b.mean() - a.mean())
     seeds = _seeds(len(a), len(b))
     word = "beats" if diff > 0 else "trails"
+    level = points(abs(diff), 1, sign=False) == points(0.0, 1, sign=False)  # "trails by 0.0 points" says nothing
     if min(len(a), len(b)) < 2:
-        return (f"{second} {word} {first} by {points(abs(diff), 1, sign=False)} over {seeds}: one seed cannot tell a "
-                "difference from seed-to-seed noise; launch more seeds.")
+        said = (f"{second} and {first} are level (to 0.1 points)" if level
+                else f"{second} {word} {first} by {points(abs(diff), 1, sign=False)}")
+        return f"{said} over {seeds}: one seed cannot tell a difference from seed-to-seed noise; launch more seeds."
     lo, hi = sorted(float(v.std(ddof=1)) for v in (a, b))
     low, high = (points(v, 1, sign=False, unit="") for v in (lo, hi))
     spread = f"±{low}" if low == high else f"±{low} to {high}"

@@ -1,5 +1,6 @@
 """Every page at a phone's (390x844), a projector's (1024x768) and a laptop's (1280x720) size in real headless
-Chromium, the laptop in Streamlit's dark theme: a screenshot of each
+Chromium, the laptop in a browser set to dark mode (the app then takes its dark theme; the page background is
+checked in each theme): a screenshot of each
 (``test-artifacts/screenshots/<page>-<screen>.png``), no button, metric or widget label cut off ("Sta…"), no
 exception box, readable chart ticks and axis titles (at least 13 px, in a colour of at least WCAG's 4.5:1 contrast
 on the chart's own background), no chosen value cut off (from 1024 px on), and no table wider than the screen
@@ -13,8 +14,7 @@ Run: ``python -m pytest -m browser tests/browser/test_screens.py -q``.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Callable
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -32,12 +32,9 @@ SCREENS = {"phone": (390, 844, "light"), "projector": (1024, 768, "light"), "lap
 # Below this width a row of chips or pills may run past its field where it scrolls under a faded edge: no phone row
 # holds two long chips. From a projector's width on, every chosen value and choice is in view.
 CHIPS_MAY_SCROLL_BELOW_PX = 1024
-# What the server's environment sets for each theme. .streamlit/config.toml sets the app's light colours, and they
-# win over the base, so STREAMLIT_THEME_BASE=dark alone still draws a white page: the dark theme needs Streamlit's
-# dark colours too (its defaults, from ``streamlit config show``).
-THEMES = {"light": {},
-          "dark": {"STREAMLIT_THEME_BASE": "dark", "STREAMLIT_THEME_BACKGROUND_COLOR": "#171614",
-                   "STREAMLIT_THEME_SECONDARY_BACKGROUND_COLOR": "#2d2b27", "STREAMLIT_THEME_TEXT_COLOR": "#edebe8"}}
+# Each theme's page background, as the browser computes it: .streamlit/config.toml's [theme.light] and [theme.dark].
+# The server sets no base, so the browser's colour scheme (a user's system setting) picks the theme.
+BACKGROUNDS = {"light": "rgb(255, 255, 255)", "dark": "rgb(23, 22, 20)"}
 MIN_CHART_TEXT_PX = 13
 
 # Each button (and each element inside it) whose text is wider than its box, by its label.
@@ -82,6 +79,7 @@ CHART_TEXT_JS = """() => {
 # Until every Plotly chart on the page is drawn (has its full data).
 CHARTS_DRAWN_JS = """() => [...document.querySelectorAll('.js-plotly-plot')].every(p => p._fullData)"""
 # Until the page is drawn: no grey placeholder of an element still to come, and at least n charts, each drawn.
+APP_BACKGROUND_JS = "() => getComputedStyle(document.querySelector('[data-testid=\"stApp\"]')).backgroundColor"
 PAGE_READY_JS = """(n) => !document.querySelector('[data-testid="stSkeleton"]')
   && document.querySelectorAll('.js-plotly-plot').length >= n
   && [...document.querySelectorAll('.js-plotly-plot')].every(p => p._fullData)"""
@@ -105,17 +103,10 @@ def stored(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def server(stored, tmp_path_factory) -> Callable[[str], str]:
-    """The app's URL in a theme, on the stored runs: one server per theme, started when first asked for."""
-    with contextlib.ExitStack() as stack:
-        started: dict[str, str] = {}
-
-        def url(theme: str) -> str:
-            if theme not in started:
-                env = {"FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0", **THEMES[theme]}
-                started[theme] = stack.enter_context(served_app(tmp_path_factory, env, stored[0]))[0]
-            return started[theme]
-
+def server(stored, tmp_path_factory) -> Iterator[str]:
+    """The app's URL on the stored runs: one server for every screen and theme."""
+    env = {"FGFF_MAX_CONCURRENT": "1", "FGFF_WARM_WORKER": "0"}
+    with served_app(tmp_path_factory, env, stored[0]) as (url, _):
         yield url
 
 
@@ -143,17 +134,20 @@ def test_every_page_fits_the_screen(server, stored, screen):
     from playwright.sync_api import sync_playwright
 
     width, height, theme = SCREENS[screen]
-    base = server(theme)
+    base = server
     problems: list[str] = []
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_context(viewport={"width": width, "height": height}).new_page()
+        page = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme).new_page()
         page.set_default_timeout(120_000)  # t-SNE and the lesson's charts, on a busy machine
         for name, (path, charts) in pages(stored[1], stored[2]).items():
             page.goto(base + path)
             page.locator("h1").first.wait_for()
             page.wait_for_function(PAGE_READY_JS, arg=charts)
             wait_idle(page)
+            background = page.evaluate(APP_BACKGROUND_JS)
+            if background != BACKGROUNDS[theme]:
+                problems.append(f"{name}: a {theme} browser got the page background {background}")
             _screenshot(page, ARTIFACTS / f"{name}-{screen}.png", width, height)
             if page.locator('[data-testid="stException"]').count():
                 problems.append(f"{name}: an exception box")
