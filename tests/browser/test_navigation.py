@@ -3,7 +3,7 @@ Compare, with two stored runs, one of them removed from its picker. Streamlit pu
 string a page writes and reruns the page with the entry's URL on Back; the picker kept its own state and wrote it
 over that URL again, so Back showed the later selection still (Train, Runs and Significance did the same; all
 restart from the URL now, see ``app_pages/_shared.note_url_arrival``). And the keyboard alone: Tab to Train's
-Start and press Enter.
+Start and press Enter. The app menu's theme choice: Dark, then Light, each repaints the page.
 
 Run: ``python -m pytest -m browser tests/browser/test_navigation.py -q``.
 """
@@ -14,7 +14,7 @@ import re
 
 import pytest
 from test_e2e import CHROMIUM, CHROMIUM_ARGS, no_exception, served_app, wait_idle
-from test_screens import stored  # noqa: F401 - pytest fixture: a finished FF and FGFF run
+from test_screens import APP_BACKGROUND_JS, BACKGROUNDS, stored  # noqa: F401 - stored: a pytest fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 
@@ -82,5 +82,25 @@ def test_the_keyboard_alone_reaches_and_presses_start(server):
         page.keyboard.press("Enter")
         page.wait_for_function("new URLSearchParams(location.search).has('run')", timeout=120_000)
         page.locator('[data-testid="stProgress"]').first.wait_for()  # the run's progress: it started
+        no_exception(page)
+        browser.close()
+
+
+def test_the_app_menu_switches_between_the_light_and_the_dark_theme(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_context(viewport={"width": 1024, "height": 768}, color_scheme="light").new_page()
+        page.set_default_timeout(120_000)
+        page.goto(f"{server}/runs")
+        page.get_by_role("heading", name="Runs").first.wait_for()
+        assert page.evaluate(APP_BACKGROUND_JS) == BACKGROUNDS["light"]
+        for theme in ("Dark", "Light"):
+            page.get_by_test_id("stMainMenuButton").click()
+            page.get_by_role("menuitemradio", name=theme).click()
+            page.wait_for_function(f"() => ({APP_BACKGROUND_JS})() === {BACKGROUNDS[theme.lower()]!r}")
+            page.keyboard.press("Escape")  # the menu stays open after a theme is picked
+            page.get_by_test_id("stMainMenuList").wait_for(state="hidden")
         no_exception(page)
         browser.close()
