@@ -40,8 +40,8 @@ def _epochs(row: Row) -> str:
 
 
 def _seconds(rows: list[Row]) -> str:
-    """The median wall seconds of the runs trained for ``rows`` (a shared row's training is counted once)."""
-    walls = [float(r["wall_seconds"]) for r in rows if "same_run_as" not in r]
+    """The median wall seconds of the trainings behind ``rows`` (a shared row holds its one training's seconds)."""
+    walls = [float(r["wall_seconds"]) for r in rows]
     return f"{statistics.median(walls):.0f}" if walls else "—"
 
 

@@ -169,7 +169,7 @@ class Budget:
 # would not. The 200-epoch runs then took 45-55 min (2673-3328 s), so 300 might have fitted; 1200 is about 5 h.
 # (The first estimate, 14.6-16.9 s per layer-epoch on a busier AVX-512 machine, had set 100.)
 CIFAR_FULL_EPOCHS = 200
-MF_FULL_EPOCHS = 2  # part "mf" at `full`: see its budget
+MF_FULL_EPOCHS = 4  # part "mf" at `full`: see its budget
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("quick", "paper settings and the paper's epochs (200 per layer; CIFAR-10 1200), on a fixed random "
@@ -200,13 +200,12 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
                            (0.5, 1.0, 2.0), 10000, widenings=2),
            # widened as part best's sweeps are: the first full run chose 0.15, the grid's largest, on both recipes
            siglr=SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), widenings=2),
-           # the MF paper's split (5000 training images held out, the rest trained on), at 2 epochs, not its up to
-           # 200: MF 2x1000 took 45 s per epoch (CIFAR-10 3x800: 82 s) at load 5, so its 24 trainings take ~55 min
            mf=MfBudget(f"the MF paper's split (5000 training images held out for the lr sweep, a fixed random 5000 "
                        f"rather than its per-seed stratified ones, and every run trained on the rest), the full test "
-                       f"sets, {MF_FULL_EPOCHS} epochs (the MF paper trains up to 200 epochs with early stopping, "
-                       f"patience 15): MF took 45 s per epoch on MNIST 2x1000 and 82 s on CIFAR-10 3x800 at load 5 "
-                       f"on our 2-core CPU, so that the part's 24 trainings fit in about an hour",
+                       f"sets, {MF_FULL_EPOCHS} epochs, not the MF paper's up to 200 with early stopping (patience "
+                       f"15): set for the part's 24 trainings to fit in about an hour on our shared 2-core CPU at one "
+                       f"torch thread (a first try at two threads took 12 to 130 s for the same 2-epoch MNIST "
+                       f"training as other jobs came and went)",
                        MF_NETWORKS, MF_FULL_EPOCHS, 5000, widenings=1)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
