@@ -113,8 +113,8 @@ def test_the_report_shows_the_logs_numbers_and_the_papers_and_marks_missing_runs
     ff = f"{statistics.fmean(FF_TABLE.values()) * 100:.2f} ± {statistics.stdev(FF_TABLE.values()) * 100:.2f}"
     paper = MF_PAPER["mnist"]
     # seconds: the median of seed 0's training (the sweep run's, 120 s) and seeds 1 and 2's (130, 140)
-    assert (f"| **MF** (here) | 0.001 | {budget.mf.epochs} | 128 | 55000 | {mf} | 96.20–97.00 | 3 | 96.20, 97.00, 96.60 | 130 "
-            f"| {paper['mf'][0]:.2f} ± {paper['mf'][1]:.2f} (2x1000) |") in mnist
+    assert (f"| **MF** (here) | 0.001 | {budget.mf.epochs} | 128 | 55000 | {mf} | 96.20–97.00 | 3 "
+            f"| 96.20, 97.00, 96.60 | 130 | {paper['mf'][0]:.2f} ± {paper['mf'][1]:.2f} (2x1000) |") in mnist
     assert f"| {bp} | 96.40–96.80 | 3 | 96.80, 96.50, 96.40 | 150 | {paper['bp'][0]:.2f} ± " in mnist
     assert f"| FF (Table I's runs, 2x1000) | 0.06 | 200 per layer | full | 50000 | {ff} | 80.00–82.00 | 3 |" in mnist
     assert "| FGFF (Table I's runs, 2x1000) | — | — | — | — | not run yet |" in mnist

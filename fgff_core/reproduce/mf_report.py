@@ -13,7 +13,7 @@ from ..analysis.findings import difference_sentence
 from ..data.registry import DATASETS
 from ..format import percent, points
 from ..vocabulary import algo_label, has_goodness
-from .cells import Cell, grid_edge
+from .cells import NOT_RUN, Cell, grid_edge, missing_sentence
 from .mf import MF_PAPER, MF_PAPER_LAYERS, MF_PAPER_SOURCE, MF_SETTINGS, MfRuns, mf_sweep_row, network_row
 from .paper import TABLE_TITLES, Budget, MfNetwork
 from .provenance import cpu_counts, seconds_sentence, seed_pairs
@@ -21,7 +21,6 @@ from .runlog import RunLog
 from .sharing import scored_on
 from .specs import RunSpec, row_name, table_specs
 
-NOT_RUN = "not run yet"
 Row = dict[str, Any]
 
 
@@ -173,9 +172,7 @@ def mf_markdown(budget: Budget, seeds: int, runs: MfRuns, log: RunLog) -> str:
         lines += section
         outcomes[network_row(net)] = outcome
     wanted = [*runs.sweep.specs, *runs.test]
-    missing = sum(log.get(s.key) is None for s in wanted)
-    lines += [f"**Does MF match BP at equal budget here?** {_answer(outcomes)}"
-              + (f" {missing} of the {len(wanted)} runs of this part are {NOT_RUN}." if missing else ""), "",
+    lines += [f"**Does MF match BP at equal budget here?** {_answer(outcomes)}" + missing_sentence(wanted, log), "",
               "What this does not show:", "",
               f"- The MF paper's budget: it trains up to 200 epochs with early stopping on validation; here every run "
               f"trains {m.epochs} epochs, so the gap to its numbers is not a failure to reproduce them.",
