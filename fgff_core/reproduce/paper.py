@@ -203,9 +203,9 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            mf=MfBudget(f"the MF paper's split (5000 training images held out for the lr sweep, a fixed random 5000 "
                        f"rather than its per-seed stratified ones, and every run trained on the rest), the full test "
                        f"sets, {MF_FULL_EPOCHS} epochs, not the MF paper's up to 200 with early stopping (patience "
-                       f"15): set for the part's 24 trainings to fit in about an hour on our shared 2-core CPU at one "
-                       f"torch thread (a first try at two threads took 12 to 130 s for the same 2-epoch MNIST "
-                       f"training as other jobs came and went)",
+                       f"15): set for the part's 24 trainings (27 with every widening) to fit in about an hour on our "
+                       f"shared 2-core CPU at one torch thread (a first try at two threads took 12 to 130 s for the "
+                       f"same 2-epoch MNIST training as other jobs came and went)",
                        MF_NETWORKS, MF_FULL_EPOCHS, 5000, widenings=1)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
