@@ -159,7 +159,8 @@ def build_parser() -> argparse.ArgumentParser:
                                       "a GPU, inside a time limit: python -m fgff_core.reproduce.gpu (--dry-run first)")
     reproduce.add_argument("--table", default="all", choices=[*PARTS, "all"],
                            help="a paper table (1-4), the fair-comparison study, the strong FF recipes (best), "
-                                "FGFF's significance lr swept on the quick strong recipes (siglr), or all of them "
+                                "FGFF's significance lr swept on the quick strong recipes (siglr), pruning orders "
+                                "(pruning), Mono-Forward on MLPs beside BP and its paper (mf), or all of them "
                                 "[default: all]")
     reproduce.add_argument("--budget", default="quick", choices=["quick", "full"])
     reproduce.add_argument("--seeds", type=_seed_count, default=3, metavar="N", help="seeds per cell, 1 to 100")

@@ -15,11 +15,16 @@ The formulas, for a minibatch of inputs a_0 = x (N x d) with labels y:
 - (MF-4) its update: W_i, b_i and M_i step on the gradient of L_i alone (``layer_step``)
 - (MF-5) prediction: ``argmax_c G_L[n, c]`` of the last layer L (``MFNet.predict``)
 
-Equation numbers: the paper's own numbering could not be checked offline (only summaries of arXiv:2501.09238
-were reachable: "goodness G_i = a_i M_i^T trained by cross-entropy, one-pass prediction"), so the formulas
-carry our labels MF-1 .. MF-5. Our choices where those summaries say nothing: the layers are plain
-linear + ReLU (no FF input normalisation), M_i has no bias and starts as ``nn.Linear``'s default init, and the
-optimizer, learning rate and schedule are the run config's (``optimizer``, ``lr``, ``lr_schedule``).
+Equation numbers: the paper's own numbering is still unchecked. Of arXiv:2501.09238 (v1 of January 2025; v2 of
+7 May 2026, retitled "Mono-Forward: Revisiting Forward-Forward through Objective-Locality Decomposition") only the
+abstract and summaries could be read offline (arxiv.org/html/2501.09238, sciencestack.ai/paper/2501.09238,
+alphaxiv.org/overview/2501.09238v1), so the formulas carry our labels MF-1 .. MF-5. The authors' code
+(github.com/HaoxuanGong/FF-Decomposition, ``FF-Decomposition-release/VanillaMonoForward.py``) agrees with them:
+linear + ReLU layers, a bias-free M_i (classes x neurons) initialised as ``nn.Linear``'s weight is (Kaiming-uniform,
+a = sqrt 5), the cross-entropy of a_i M_i^T, every layer stepped on every minibatch on the detached output of the
+layer below, with its own optimizer. Its prediction is the last layer's scores (as MF-5) or, reported beside it, the
+sum of every layer's scores. Our other choices: no FF input normalisation, and the optimizer, learning rate and
+schedule are the run config's (``optimizer``, ``lr``, ``lr_schedule``).
 
 Schedules (the config's ``schedule``): ``simultaneous`` steps every layer on every minibatch, each on the
 detached activations of the layer below (computed before that layer's step), as the paper trains;

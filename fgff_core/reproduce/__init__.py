@@ -1,6 +1,6 @@
 """Reproduce the paper's Tables I-IV, and a fair-comparison study and strong FF recipes beyond them.
 
-``python -m fgff_core reproduce --table {1,2,3,4,study,best,siglr,all} --budget {quick,full} --seeds N`` runs
+``python -m fgff_core reproduce --table {1,2,3,4,study,best,siglr,pruning,mf,all} --budget {quick,full} --seeds N`` runs
 the configurations behind each table from the named presets (``fgff_core/config/presets.py``), several
 seeds each, and writes into ``--out``:
 
@@ -15,6 +15,11 @@ seeds each, and writes into ``--out``:
   and FGFF at equal budget after the same lr sweep, several seeds, next to published anchors.
 - ``siglr-<budget>.md``: FGFF's significance lr swept on the quick strong recipes at FGFF's weight lr from
   part "best", then several seeds at the best one, against FF at its best (``siglr``, ``siglr_report``).
+- ``pruning-<budget>.md``: is FGFF's significance factor s a better pruning order than activity, weight norm or
+  random? (``pruning``, ``pruning_report``; curves in their own log, ``pruning-<budget>.jsonl``).
+- ``mf-<budget>.md``: Mono-Forward (issue 37 item 4) on MLPs for MNIST, Fashion-MNIST and CIFAR-10: MF's lr
+  swept on held-out training images, then several seeds, BP at the same network, images and epochs, beside the
+  FF/FGFF runs of Tables I-III in the same log and the MF paper's published numbers (``mf``, ``mf_report``).
 
 The package: ``paper`` (published numbers, budgets), ``specs`` (the runs and their resume keys),
 ``runlog`` (JSONL/CSV log, claims between processes), ``execution`` (training), ``sharing`` (one
@@ -43,6 +48,8 @@ from ..format import duration
 from .best_report import best_markdown
 from .cells import Cell, collect
 from .execution import DataCache, Say, Sweep, bracketed_sweep, execute, now, run_best, run_study, validation_split
+from .mf import run_mf
+from .mf_report import mf_markdown
 from .paper import BUDGETS, PAPER, PARTS, TABLE_TITLES, TABLES, Budget, StudyBudget, get_budget
 from .pruning import PruningLog, pruning_runs, pruning_settings, pruning_values, run_pruning
 from .pruning_report import pruning_markdown
@@ -74,6 +81,9 @@ def _part(part: str, budget: Budget, seeds: int, device: str, data_dir: str | No
     if part == "siglr":
         runs = run_siglr(budget, seeds, device, data_dir, log, data, say, train, executor)
         return siglr_markdown(budget, seeds, runs, log)
+    if part == "mf":
+        return mf_markdown(budget, seeds, run_mf(budget, seeds, device, data_dir, log, data, say, train, executor),
+                           log)
     specs = table_specs(part, budget, seeds, device, data_dir)
     skipped = execute(specs, log, budget.name, data, say, train, executor)
     if part == "4":
@@ -103,7 +113,7 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
         start = time.perf_counter()
         say(f"== {TABLE_TITLES.get(part, part)} (budget {budget_name}, {seeds} seeds)")
         md = _part(part, budget, seeds, device, data_dir, log, data, out, say, train, executor, ablation)
-        name = part if part in ("study", "best", "siglr", "pruning") else f"table{part}"
+        name = part if part in ("study", "best", "siglr", "pruning", "mf") else f"table{part}"
         atomic_write(out / f"{name}-{budget_name}.md", _header(part, budget_name, seeds, train) + md)
         written[part] = md
         say(md)

@@ -11,6 +11,15 @@ from typing import Any
 from .runlog import RunLog
 from .specs import RunSpec, grid_end, lr_row
 
+NOT_RUN = "not run yet"  # what a report shows for a run missing from the log, never a value
+
+
+def missing_sentence(specs: list[RunSpec], log: RunLog) -> str:
+    """The words for a part's ``specs`` missing from ``log`` (" 2 of the 13 runs of this part are not run yet."),
+    "" when none is."""
+    missing = sum(log.get(s.key) is None for s in specs)
+    return f" {missing} of the {len(specs)} runs of this part are {NOT_RUN}." if missing else ""
+
 
 @dataclass
 class Cell:
@@ -35,7 +44,7 @@ class Cell:
         if self.skipped and not self.values:
             return f"skipped: {self.skipped}"
         if not self.values:
-            return "not run yet"
+            return NOT_RUN
         std = "n/a" if self.std is None else f"{self.std * scale:.{digits}f}"
         return f"{self.mean * scale:.{digits}f} ± {std}"
 

@@ -9,7 +9,7 @@ from ..config.values import check_choice
 
 ALGOS = ("bp", "ff", "fgff")
 TABLES = ("1", "2", "3", "4")
-PARTS = (*TABLES, "study", "best", "siglr", "pruning")  # what --table names (besides "all", every one of them)
+PARTS = (*TABLES, "study", "best", "siglr", "pruning", "mf")  # what --table names (besides "all", every one of them)
 
 # The paper's published numbers, in percent (Tables I-III) and seconds per epoch (Table IV, RTX 4060).
 PAPER: dict[str, dict[str, dict[str, float]]] = {
@@ -105,6 +105,43 @@ class SigLrBudget:
 
 
 @dataclass(frozen=True)
+class MfNetwork:
+    """One MLP of part "mf", and the FGFF table and row whose FF/FGFF runs (same dataset) the report sets beside it."""
+
+    dataset: str
+    layers: tuple[int, ...]
+    table: str  # "1".."3": the FGFF table whose runs of this dataset stand beside MF's
+    table_row: str  # its row ("2x1000", "3x800")
+
+
+@dataclass(frozen=True)
+class MfBudget:
+    """Part "mf": Mono-Forward on MLPs (issue 37 item 4), MF's lr chosen on held-out training images, then seeds.
+
+    For each of ``networks``, MF trains at each of ``lrs`` on seed 0, scored on ``val_size`` training images held
+    out from its training; then every seed at the lr with the best validation accuracy, and BP at ``bp_lr``. Every
+    run trains on ``train_subset[dataset]`` images (absent: all but the ``val_size`` held out) for ``epochs``
+    epochs with the MF paper's other settings (``mf.MF_SETTINGS``).
+    """
+
+    description: str  # in the report's first lines: what this budget trains, and how it differs from the MF paper
+    networks: tuple[MfNetwork, ...]
+    epochs: int
+    val_size: int
+    train_subset: dict[str, int] = field(default_factory=dict)
+    lrs: tuple[float, ...] = (3e-4, 1e-3, 3e-3)  # around the MF paper's Adam lr, 1e-3
+    bp_lr: float = 1e-3  # the MF paper's Adam lr, not swept
+    widenings: int = 0  # how often a sweep may add an lr past the end of its grid where its best lr sits
+
+
+# MNIST and Fashion-MNIST at the MF paper's 2x1000 (also the FGFF presets' paper-*-2x1000); CIFAR-10 at the FGFF
+# preset's 3x800, not the MF paper's 3x2000, which costs about 4 times as much per epoch on our CPU.
+MF_NETWORKS = (MfNetwork("mnist", (1000, 1000), "1", "2x1000"),
+               MfNetwork("fashion_mnist", (1000, 1000), "2", "2x1000"),
+               MfNetwork("cifar10", (800, 800, 800), "3", "3x800"))
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much of the paper's compute a run of ``reproduce`` spends."""
 
@@ -121,6 +158,9 @@ class Budget:
     best: BestBudget = BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), (0.5, 1.0, 2.0), 10000)
     # the 3x1000 recipes of part "best" at `full` take about 45 min or more per run on our 2-core CPU: not swept
     siglr: SigLrBudget = SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"))
+    mf: MfBudget = MfBudget("a fixed random subset of 10000 training images (CIFAR-10: 5000) and 2000 others held out "
+                            "for the lr sweep, 5 epochs, the full test sets: a smoke-sized look, not the paper's "
+                            "budget", MF_NETWORKS, 5, 2000, {"mnist": 10000, "fashion_mnist": 10000, "cifar10": 5000})
 
 
 # Measured on the Zen 3 2-core CPU (docs/REPRODUCTION.md, "Compute"), one thread, two runs side by side: 100
@@ -129,6 +169,7 @@ class Budget:
 # would not. The 200-epoch runs then took 45-55 min (2673-3328 s), so 300 might have fitted; 1200 is about 5 h.
 # (The first estimate, 14.6-16.9 s per layer-epoch on a busier AVX-512 machine, had set 100.)
 CIFAR_FULL_EPOCHS = 200
+MF_FULL_EPOCHS = 4  # part "mf" at `full`: see its budget
 
 BUDGETS: dict[str, Budget] = {b.name: b for b in [
     Budget("quick", "paper settings and the paper's epochs (200 per layer; CIFAR-10 1200), on a fixed random "
@@ -158,14 +199,23 @@ BUDGETS: dict[str, Budget] = {b.name: b for b in [
            best=BestBudget(("ff-best-mnist-quick", "ff-best-fashion-quick", "ff-best-mnist", "ff-best-fashion"),
                            (0.5, 1.0, 2.0), 10000, widenings=2),
            # widened as part best's sweeps are: the first full run chose 0.15, the grid's largest, on both recipes
-           siglr=SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), widenings=2)),
+           siglr=SigLrBudget(("ff-best-mnist-quick", "ff-best-fashion-quick"), widenings=2),
+           mf=MfBudget(f"the MF paper's split (5000 training images held out for the lr sweep, a fixed random 5000 "
+                       f"rather than its per-seed stratified ones, and every run trained on the rest), the full test "
+                       f"sets, {MF_FULL_EPOCHS} epochs, not the MF paper's up to 200 with early stopping (patience "
+                       f"15): set for the part's 24 trainings (27 with every widening) to fit in about an hour on our "
+                       f"shared 2-core CPU at one torch thread (a first try at two threads took 12 to 130 s for the "
+                       f"same 2-epoch MNIST training as other jobs came and went)",
+                       MF_NETWORKS, MF_FULL_EPOCHS, 5000, widenings=1)),
     Budget("smoke", "test-suite smoke run: embedded digits, 2x16 layers, 10 epochs per layer (not a reproduction)",
            {}, 10, 2, timing_epochs=2, timing_bp_epochs=1,
            study=StudyBudget("digits", (16, 16), 800, 300, (0.03, 0.1), 10, (5, 10), 5, (0.03, 0.1)),
            changes={"dataset": "digits", "layers": (16, 16), "train_subset": 0, "train_subset_order": "shuffled",
                     "normalize": "data"},
            best=BestBudget(("ff-best-mnist-quick",), (0.5, 1.0), 300),
-           siglr=SigLrBudget(("ff-best-mnist-quick",), (0.0, 0.15))),
+           siglr=SigLrBudget(("ff-best-mnist-quick",), (0.0, 0.15)),
+           mf=MfBudget("smoke", (MfNetwork("digits", (16, 16), "1", "2x50"),), 3, 300, {"digits": 800},
+                       (1e-3, 1e-2), bp_lr=1e-2)),
 ]}
 
 

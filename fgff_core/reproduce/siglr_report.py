@@ -11,14 +11,12 @@ from ..analysis.findings import difference_sentence
 from ..config.presets import PRESETS
 from ..data.registry import DATASETS
 from ..format import percent
-from .cells import Cell, collect, grid_edge
+from .cells import NOT_RUN, Cell, collect, grid_edge, missing_sentence
 from .paper import Budget
 from .provenance import cpu_counts, loss_sentence, row_cpu, seconds_sentence, seed_pairs, sig_lr_sentence
 from .runlog import RunLog
 from .siglr import SigLrRuns
 from .specs import RunSpec, best_sweep_row, row_name, siglr_sweep_row
-
-NOT_RUN = "not run yet"
 
 
 def _authors_sig_lr(recipes: tuple[str, ...]) -> str:
@@ -170,9 +168,8 @@ def siglr_markdown(budget: Budget, seeds: int, runs: SigLrRuns, log: RunLog) -> 
         if outcome is not None:
             outcomes[recipe] = outcome
     wanted = [*runs.sweep.specs, *runs.test]
-    missing = sum(log.get(s.key) is None for s in wanted)
     lines += [f"**With its own tuned significance lr, does FGFF beat FF?** {_answer(outcomes, authors)}"
-              + (f" {missing} of the {len(wanted)} runs of this part are {NOT_RUN}." if missing else ""), "",
+              + missing_sentence(wanted, log), "",
               "What this does not show:", "",
               f"- Only the recipes {', '.join(f'`{r}` ({_size(r)})' for r in g.recipes)}, and {seeds} seeds: a "
               "difference "
