@@ -257,14 +257,8 @@ def ff_lr_swept_where(L: Logs) -> str:
     return f"{full.size} at `full` and {quick.size}"
 
 
-def _cpu_kind(cpu: str) -> str:
-    """The doc's name of a CPU: a row that records family 25 model 1 without AVX-512 ran on the kind the doc calls
-    the Zen 3 EPYC (the CPU windows name the older rows' CPU so)."""
-    return "Zen 3 EPYC" if "family 25 model 1, no AVX-512" in cpu else cpu
-
-
 def cpu_models(L: Logs) -> str:
-    cpus = sorted({_cpu_kind(row_cpu(r)) for r in L.quick + L.full} - {NOT_RECORDED})
+    cpus = sorted({row_cpu(r) for r in L.quick + L.full} - {NOT_RECORDED})
     return {2: "**two**", 3: "**three**"}.get(len(cpus), str(len(cpus)))
 
 

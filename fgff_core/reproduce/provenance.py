@@ -87,10 +87,16 @@ def machine_fields(threads: int, device: str = "cpu") -> Row:
             "load_avg": round(os.getloadavg()[0], 2)}
 
 
+#: A CPU that rows record in full (``cpu_model``'s words) and that is one of the kinds named above.
+RECORDED_KINDS = {"family 25 model 1, no AVX-512": ZEN3}
+
+
 def row_cpu(row: Row) -> str:
-    """The CPU a logged run ran on: its own field, else the notes' window for its time, else not recorded."""
+    """The CPU a logged run ran on: its own field (the named kind where ``RECORDED_KINDS`` knows it), else the
+    notes' window for its time, else not recorded."""
     if row.get("cpu"):
-        return str(row["cpu"])
+        cpu = str(row["cpu"])
+        return next((kind for words, kind in RECORDED_KINDS.items() if words in cpu), cpu)
     finished = str(row.get("finished_at", ""))[:16]
     return next((w.cpu for w in CPU_WINDOWS if w.start <= finished < w.end), NOT_RECORDED)
 
