@@ -32,6 +32,7 @@ from fgff_core.viz.compare import (
     SPREADS,
     curves_figure,
     final_table_for_display,
+    final_table_parts,
     final_table_text,
     group_colors,
     metric_label,
@@ -247,11 +248,15 @@ def _comparison(store: RunStore, run_ids: list[str], display: Display) -> None:
         if waiting:
             st.caption(f"Not in the table yet (no finished run): {', '.join(waiting)}.")
         order = compare.group_order(done_groups)
-        # A static table, which wraps its row titles: a dataframe kept them on one line, and on a phone the
-        # "FGFF - FF" column was off the screen with nothing to say so.
-        st.table(final_table_text(final_table_for_display(compare.final_metrics_table(finished, done_groups))))
+        # Static tables, which wrap their row titles: a dataframe kept them on one line, and on a phone the
+        # "FGFF - FF" column was off the screen with nothing to say so. Many groups: values, then differences.
+        parts = final_table_parts(final_table_text(final_table_for_display(
+            compare.final_metrics_table(finished, done_groups))))
+        for part in parts:
+            st.table(part)
         differences = ("" if len(order) < 2 else f"; the last column is {order[1]} - {order[0]}" if len(order) == 2
-                       else f"; the last columns are differences to {order[0]}")
+                       else f"; the {'second table holds the' if len(parts) > 1 else 'last columns are'} "
+                            f"differences to {order[0]}")
         st.caption("Means over the finished runs of each group, one run per seed, ± their standard deviation. "
                    f"Accuracies in % on the full test/train sets at the end of training{differences}; – where a "
                    "group has no value.")

@@ -17,6 +17,7 @@ from fgff_core.viz.compare import (
     SEEDS_ROW,
     curves_figure,
     final_table_for_display,
+    final_table_parts,
     final_table_text,
     group_colors,
 )
@@ -319,3 +320,20 @@ def test_the_final_table_as_text_has_one_column_per_group_and_difference():
     assert list(text.loc["Test accuracy without significance (%)"]) == [MISSING, "70.00 (1 seed)", MISSING]
     assert list(text.loc["Training time (s)"]) == ["2.000 ± 0.500", "1.000 (1 seed)", "-1.000"]
     assert list(text.loc[SEEDS_ROW]) == ["2", "2", ""]
+    tiny = table.assign(**{"FGFF - FF": [0.095, np.nan, -0.0004]})  # seconds: rounds to 0 at 3 places
+    assert final_table_text(final_table_for_display(tiny)).loc["Training time (s)", "FGFF - FF"] == "+0.000"
+
+
+def test_the_final_table_of_four_groups_is_split_into_values_and_differences():
+    """Issue 39 item 7: FF, FGFF, MF and BP with their three differences ran off a phone's screen in one table;
+    two groups stay one table."""
+    four = pd.DataFrame({"FF": ["80.00", "1"], "FGFF": ["90.00", "1"], "MF": ["95.00", "1"], "BP": ["96.00", "1"],
+                         "FGFF - FF": ["+10.00", ""], "MF - FF": ["+15.00", ""], "BP - FF": ["+16.00", ""]},
+                        index=["Test accuracy (%)", SEEDS_ROW])
+    values, differences = final_table_parts(four)
+    assert list(values.columns) == ["FF", "FGFF", "MF", "BP"] and list(values.index) == list(four.index)
+    assert list(differences.columns) == ["FGFF - FF", "MF - FF", "BP - FF"]
+    assert list(differences.index) == ["Test accuracy (%)"]  # no empty seeds row
+    assert list(differences.loc["Test accuracy (%)"]) == ["+10.00", "+15.00", "+16.00"]
+    two = four[["FF", "FGFF", "FGFF - FF"]]
+    assert len(final_table_parts(two)) == 1 and final_table_parts(two)[0].equals(two)

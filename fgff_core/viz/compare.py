@@ -83,7 +83,10 @@ def final_table_text(shown: pd.DataFrame) -> pd.DataFrame:
     digits = [PERCENT_DIGITS if title in accuracy_rows else 3 for title in shown.index]
 
     def number(value: object, places: int, sign: bool = False) -> str:
-        return MISSING if pd.isna(value) else f"{float(value):{'+' if sign else ''}.{places}f}"
+        if pd.isna(value):
+            return MISSING
+        rounded = round(float(value), places) + 0.0  # + 0.0: no "-0.000" for a tiny negative difference
+        return f"{rounded:{'+' if sign else ''}.{places}f}"
 
     columns: dict[str, list[str]] = {}
     for c in (c for c in shown.columns if c not in sds.values() and c not in seeds.values()):
@@ -98,6 +101,21 @@ def final_table_text(shown: pd.DataFrame) -> pd.DataFrame:
                      else f"{cell} ({int(n)} seed{'s' * (int(n) != 1)})" for cell, n in zip(cells, runs)]
         columns[c] = [*cells, "" if difference else str(most)]
     return pd.DataFrame(columns, index=[*shown.index, SEEDS_ROW])
+
+
+# Value columns a phone (390 px) shows in full beside the wrapped metric names: FF, FGFF and FGFF - FF fit; with four
+# groups and their three differences (seven columns) the last ones were off the screen.
+PHONE_TABLE_COLUMNS = 4
+
+
+def final_table_parts(text: pd.DataFrame) -> list[pd.DataFrame]:
+    """``final_table_text``'s table as a page shows it: whole where it has at most ``PHONE_TABLE_COLUMNS`` columns,
+    else two tables, the groups' values (with their seeds row), then the differences (without it)."""
+    if len(text.columns) <= PHONE_TABLE_COLUMNS:
+        return [text]
+    differences = [c for c in text.columns if " - " in c]
+    values = [c for c in text.columns if c not in differences]
+    return [part for part in (text[values], text[differences].drop(index=SEEDS_ROW)) if len(part.columns)]
 
 
 def group_colors(groups: Sequence[str]) -> dict[str, str]:

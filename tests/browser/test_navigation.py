@@ -43,7 +43,7 @@ def on_selection(page, run_ids: list[str]) -> None:
 def test_back_and_forward_restore_compares_picked_runs(server, stored):  # noqa: F811 - pytest fixture
     from playwright.sync_api import sync_playwright
 
-    _, ff, fgff = stored
+    _, ff, fgff, *_ = stored
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()

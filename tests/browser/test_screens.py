@@ -87,19 +87,20 @@ PAGE_READY_JS = """(n) => !document.querySelector('[data-testid="stSkeleton"]')
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """A runs folder with a finished FF and FGFF run of the tiny digits net: (folder, ff id, fgff id)."""
+    """A runs folder with a finished FF, FGFF, MF and BP run of the tiny digits net: (folder, ff id, fgff id, mf id,
+    bp id). Compare shows all four: its final table's widest case, four groups, on a phone too."""
     from fgff_core.jobs import worker_main
     from fgff_core.store import RunStore
 
     runs = tmp_path_factory.mktemp("runs")
     store, ids = RunStore(runs), []
     base = RunConfig(dataset="digits", layers=(20, 20), epochs=6, eval_every=3, eval_subset=200)
-    for algo in ("ff", "fgff"):
+    for algo in ("ff", "fgff", "mf", "bp"):
         rid = store.create_run(base.replace(algo=algo), name=f"screens {algo}")
         assert store.queue.claim(rid)
         worker_main(str(runs), rid)
         ids.append(rid)
-    return runs, ids[0], ids[1]
+    return runs, *ids
 
 
 @pytest.fixture(scope="module")
@@ -110,11 +111,11 @@ def server(stored, tmp_path_factory) -> Iterator[str]:
         yield url
 
 
-def pages(ff: str, fgff: str) -> dict[str, tuple[str, int]]:
+def pages(ff: str, fgff: str, mf: str, bp: str) -> dict[str, tuple[str, int]]:
     """Each page's address, with the stored runs picked, and how many charts it draws: the checks wait for all of
     them (with fewer, Significance was checked before its class-preference chart came, whose pale axis titles
     passed)."""
-    return {"train": (f"/?run={fgff}", 4), "compare": (f"/compare?run={ff},{fgff}", 2),
+    return {"train": (f"/?run={fgff}", 4), "compare": (f"/compare?run={ff},{fgff},{mf},{bp}", 2),
             "significance": (f"/significance?run={fgff}", 5), "features": (f"/features?run={fgff}", 1),
             "data": (f"/data?run={fgff}", 3), "runs": (f"/runs?run={fgff}", 2), "learn": ("/learn?step=3", 2)}
 
@@ -140,7 +141,7 @@ def test_every_page_fits_the_screen(server, stored, screen):
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_context(viewport={"width": width, "height": height}, color_scheme=theme).new_page()
         page.set_default_timeout(120_000)  # t-SNE and the lesson's charts, on a busy machine
-        for name, (path, charts) in pages(stored[1], stored[2]).items():
+        for name, (path, charts) in pages(*stored[1:]).items():
             page.goto(base + path)
             page.locator("h1").first.wait_for()
             page.wait_for_function(PAGE_READY_JS, arg=charts)
