@@ -14,6 +14,10 @@ def _row(algo: str = "ff", seed: int = 0, finished: str = "2026-12-03T10:00:00+0
 
 def test_a_row_names_its_own_cpu_else_the_notes_window_for_its_time_else_none():
     assert pv.row_cpu({**_row(), "cpu": "Some CPU"}) == "Some CPU"
+    # a recorded CPU of a kind the set-up names is that kind; another keeps its own words
+    assert pv.row_cpu({**_row(), "cpu": "AMD EPYC (family 25 model 1, no AVX-512, 2 logical CPUs)"}) == pv.ZEN3
+    model17 = "AMD EPYC (family 25 model 17, AVX-512, 2 logical CPUs)"
+    assert pv.row_cpu({**_row(), "cpu": model17}) == model17
     assert pv.row_cpu(_row(finished="2026-11-27T10:05:00+00:00")) == pv.AVX512
     assert pv.row_cpu(_row(finished="2026-12-02T19:30:00+00:00")) == pv.ZEN3
     assert pv.row_cpu(_row(finished="2026-12-06T12:00:00+00:00")) == pv.NOT_RECORDED
