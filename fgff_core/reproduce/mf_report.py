@@ -172,6 +172,7 @@ def mf_markdown(budget: Budget, seeds: int, runs: MfRuns, log: RunLog) -> str:
         lines += section
         outcomes[network_row(net)] = outcome
     wanted = [*runs.sweep.specs, *runs.test]
+    other_networks = [n for n in m.networks if n.dataset in MF_PAPER_LAYERS and MF_PAPER_LAYERS[n.dataset] != n.layers]
     lines += [f"**Does MF match BP at equal budget here?** {_answer(outcomes)}" + missing_sentence(wanted, log), "",
               "What this does not show:", "",
               f"- The MF paper's budget: it trains up to 200 epochs with early stopping on validation; here every run "
@@ -179,10 +180,8 @@ def mf_markdown(budget: Budget, seeds: int, runs: MfRuns, log: RunLog) -> str:
               "at its budget.",
               "- " + "; ".join(f"{DATASETS[n.dataset].title if n.dataset in DATASETS else n.dataset}: "
                                f"{row_name(n.layers)} here, {row_name(MF_PAPER_LAYERS[n.dataset])} in the MF paper"
-                               for n in m.networks if n.dataset in MF_PAPER_LAYERS
-                               and MF_PAPER_LAYERS[n.dataset] != n.layers) + "."
-              if any(n.dataset in MF_PAPER_LAYERS and MF_PAPER_LAYERS[n.dataset] != n.layers for n in m.networks)
-              else "- The networks are the MF paper's.",
+                               for n in other_networks) + "."
+              if other_networks else "- The networks are the MF paper's.",
               f"- {seeds} seeds; MF's lr chosen on one seed's validation accuracy; BP's lr not swept, so BP may be "
               "below its best here.",
               "- FF and FGFF are not retrained here: their rows are the FGFF tables' runs (full batch, their own "
