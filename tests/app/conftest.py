@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+from fgff_core.config import RunConfig
 from fgff_core.jobs import shutdown_all
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,7 +33,7 @@ def _no_manager_outlives_its_test():
     """Shut down the job managers the pages opened (each test's runs folder gets its own): one left
     open keeps its scheduler thread polling the store, and dozens of them slowed every later test."""
     yield
-    shutdown_all()
+    shutdown_all(timeout=1.0)  # a run that a test launched is killed after 1 s, not waited on: its folder goes
 
 
 @pytest.fixture
@@ -43,9 +45,11 @@ def jm(runs_dir):
 
 
 @pytest.fixture
-def finished_run(jm):
-    run_id = jm.submit(TINY, name="tiny fgff")
-    assert jm.wait(run_id, timeout=120) == "done", jm.store.run(run_id).get("error")
+def finished_run(runs_dir):
+    """A finished TINY run named "tiny fgff", trained in this process through the job worker's own code (a spawned
+    worker would cost each test seconds of start-up; tests/test_jobs.py covers that path). Ask for it before
+    ``jm``: an open manager's scheduler could claim the queued run first, and ``stored_runs`` would say so."""
+    (run_id,) = stored_runs(runs_dir, [TINY], name=lambda cfg: "tiny fgff")
     return run_id
 
 
@@ -64,16 +68,18 @@ def open_page(name: str, **params: str):
     return at.run()
 
 
-def stored_runs(runs_dir: Path, configs, name: str = "test") -> list[str]:
-    """Train runs in this process through the job worker's own code path (no spawned worker)."""
+def stored_runs(runs_dir: Path, configs, name: str | Callable[[RunConfig], str] = "test") -> list[str]:
+    """Train runs in this process through the job worker's own code path (no spawned worker). Each run is named
+    ``name(config)``, or "<name> <algo> seed <seed>" for a text ``name``."""
     from fgff_core.jobs import worker_main
     from fgff_core.store import RunStore
 
     store = RunStore(runs_dir)
     ids = []
-    for cfg in configs:
-        rid = store.create_run(cfg, name=f"{name} {cfg.algo} seed {cfg.seed}")
-        assert store.queue.claim(rid)
+    for cfg in map(RunConfig.coerce, configs):
+        run_name = name(cfg) if callable(name) else f"{name} {cfg.algo} seed {cfg.seed}"
+        rid = store.create_run(cfg, name=run_name)
+        assert store.queue.claim(rid), f"run {rid} was claimed by another worker (a job manager open on this folder?)"
         worker_main(str(runs_dir), rid)
         ids.append(rid)
     return ids

@@ -60,7 +60,7 @@ def test_a_simultaneous_run_shows_each_layers_accuracy_beside_the_network(runs_d
     assert names[-1].startswith("network")
 
 
-def test_rename_and_delete_with_confirmation(runs_dir, jm, finished_run):
+def test_rename_and_delete_with_confirmation(runs_dir, finished_run, jm):
     at = app(run=finished_run)
     at.text_input(key=f"name_{finished_run}").input("renamed run").run()
     assert jm.store.run(finished_run)["name"] == "renamed run"
