@@ -213,155 +213,160 @@ def _step5_model():
 label_value = cfg.resolve_label_value(float(data.x_train.max()))
 st.header(f"{step}. {lesson.STEP_TITLES[step]}")
 
-# -- step 1 -------------------------------------------------------------------------------------------------
-if step == 1:
-    st.markdown(
-        "Forward-Forward has no backward pass. Instead each layer sees two kinds of data: **positive** data, "
-        "an image with its *true* label written into its first 10 pixels, and **negative** data, the same image "
-        "with a *wrong* label. Each layer learns on its own to be very active for positive data and quiet for "
-        "negative data; the label pixels are the only difference between the two.")
-    left, right = st.columns([1, 3])
-    with left:
-        index = _sample_picker()
+# Each step draws inside one container, so what follows it (the step buttons, the share panel) keeps its place
+# in the page whichever step is shown: the same keyed buttons at another index once went missing after step 3.
+with st.container(key="lesson_step"):
+    # -- step 1 -------------------------------------------------------------------------------------------------
+    if step == 1:
+        st.markdown(
+            "Forward-Forward has no backward pass. Instead each layer sees two kinds of data: **positive** data, "
+            "an image with its *true* label written into its first 10 pixels, and **negative** data, the same image "
+            "with a *wrong* label. Each layer learns on its own to be very active for positive data and quiet for "
+            "negative data; the label pixels are the only difference between the two.")
+        left, right = st.columns([1, 3])
+        with left:
+            index = _sample_picker()
+            true_label = int(data.y_test[index])
+            others = [k for k in range(data.n_classes) if k != true_label]
+            default_wrong = lesson.default_wrong_label(true_label, cfg.seed)
+            wrong = st.selectbox("Wrong label (negative data)", others, index=others.index(default_wrong),
+                                 key=f"w_wrong_{index}", help="Training draws one at random among the 9 wrong ones.")
+            st.metric("True label", true_label)
+        x = data.x_test[index:index + 1]
+        x_pos = embed_labels(x, true_label, label_value)[0].numpy()
+        x_neg = embed_labels(x, wrong, label_value)[0].numpy()
+        right.plotly_chart(vlesson.positive_negative_figure(x_pos, x_neg, true_label, wrong, data.image_shape),
+                           key="step1_pair")
+        st.caption(f"The 8x8 digit as the network receives it: normalised pixels, the 10 label slots outlined in "
+                   f"amber, the slot holding the label set to {label_value:g} (boxed). Only those 10 inputs differ "
+                   "between the two pictures.")
+
+    # -- step 2 -------------------------------------------------------------------------------------------------
+    elif step == 2:
+        st.markdown(
+            "Feed both pictures to a layer and square each neuron's output. The mean of the squares is the "
+            "layer's **goodness** (eq. 2); FGFF first multiplies each square by the neuron's **significance factor** "
+            "s (eq. 3). Training pushes the goodness of positive data above the **threshold** and of negative data "
+            "below it; the loss measures how far off the layer is.")
+        c1, c2, c3 = st.columns(3)
+        with c1:
+            index = _sample_picker()
         true_label = int(data.y_test[index])
         others = [k for k in range(data.n_classes) if k != true_label]
         default_wrong = lesson.default_wrong_label(true_label, cfg.seed)
-        wrong = st.selectbox("Wrong label (negative data)", others, index=others.index(default_wrong),
-                             key=f"w_wrong_{index}", help="Training draws one at random among the 9 wrong ones.")
-        st.metric("True label", true_label)
-    x = data.x_test[index:index + 1]
-    x_pos = embed_labels(x, true_label, label_value)[0].numpy()
-    x_neg = embed_labels(x, wrong, label_value)[0].numpy()
-    right.plotly_chart(vlesson.positive_negative_figure(x_pos, x_neg, true_label, wrong, data.image_shape),
-                       key="step1_pair")
-    st.caption(f"The 8x8 digit as the network receives it: normalised pixels, the 10 label slots outlined in amber, "
-               f"the slot holding the label set to {label_value:g} (boxed). Only those 10 inputs differ between the "
-               "two pictures.")
+        wrong = c2.selectbox("Wrong label", others, index=others.index(default_wrong), key=f"w_wrong2_{index}")
+        layer = c3.selectbox("Layer", list(range(len(cfg.layers))), format_func=lambda i: f"layer {i + 1}",
+                             key="w_layer2")
+        with training.lock:
+            view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
+                                     cfg.threshold, cfg.delta)
+            status = training.status_text()
+        st.caption(f"The network is **{status}**: train it in step 3 and come back to see the "
+                   "two goodness values move apart.")
+        if settings.hidden("step") and not training.done:  # a link without the step control: train here
+            _train_now_button("step2_train")
+        st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
+        m = st.columns(5)
+        m[0].metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1")
+        m[1].metric("g_neg (wrong label)", f"{view.g_neg:.3f}")
+        m[2].metric("threshold", f"{view.threshold:g}")
+        m[3].metric("softplus loss", f"{view.softplus:.4f}",
+                    help="mean of log(1 + exp(threshold - g_pos)) and log(1 + exp(g_neg - threshold)); "
+                         "the authors' default" + (" (in use)" if cfg.loss == "softplus" else ""))
+        m[4].metric("hinge loss, eq. (1)", f"{view.hinge:.4f}",
+                    help=f"1/2 [max(0, delta - (g_pos - threshold)) + max(0, delta - (threshold - g_neg))], "
+                         f"delta = {view.delta:g}" + (" (in use)" if cfg.loss == "hinge" else ""))
+        verdict = ("positive above, negative below the threshold: this pair is already right"
+                   if view.g_pos > view.threshold > view.g_neg else "not yet separated by the threshold")
+        st.caption(f"For this sample: {verdict}. Loss in use: **{cfg.loss}**. Without the factors (eq. 2): "
+                   f"g_pos = {view.g_pos_no_significance:.3f}, g_neg = {view.g_neg_no_significance:.3f}.")
 
-# -- step 2 -------------------------------------------------------------------------------------------------
-elif step == 2:
-    st.markdown(
-        "Feed both pictures to a layer and square each neuron's output. The mean of the squares is the "
-        "layer's **goodness** (eq. 2); FGFF first multiplies each square by the neuron's **significance factor** "
-        "s (eq. 3). Training pushes the goodness of positive data above the **threshold** and of negative data "
-        "below it; the loss measures how far off the layer is.")
-    c1, c2, c3 = st.columns(3)
-    with c1:
-        index = _sample_picker()
-    true_label = int(data.y_test[index])
-    others = [k for k in range(data.n_classes) if k != true_label]
-    wrong = c2.selectbox("Wrong label", others, index=others.index(lesson.default_wrong_label(true_label, cfg.seed)),
-                         key=f"w_wrong2_{index}")
-    layer = c3.selectbox("Layer", list(range(len(cfg.layers))), format_func=lambda i: f"layer {i + 1}",
-                         key="w_layer2")
-    with training.lock:
-        view = lesson.layer_view(training.model, data.x_test[index:index + 1], true_label, wrong, layer,
-                                 cfg.threshold, cfg.delta)
-        status = training.status_text()
-    st.caption(f"The network is **{status}**: train it in step 3 and come back to see the "
-               "two goodness values move apart.")
-    if settings.hidden("step") and not training.done:  # a link without the step control: train here
-        _train_now_button("step2_train")
-    st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
-    m = st.columns(5)
-    m[0].metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1")
-    m[1].metric("g_neg (wrong label)", f"{view.g_neg:.3f}")
-    m[2].metric("threshold", f"{view.threshold:g}")
-    m[3].metric("softplus loss", f"{view.softplus:.4f}",
-                help="mean of log(1 + exp(threshold - g_pos)) and log(1 + exp(g_neg - threshold)); "
-                     "the authors' default" + (" (in use)" if cfg.loss == "softplus" else ""))
-    m[4].metric("hinge loss, eq. (1)", f"{view.hinge:.4f}",
-                help=f"1/2 [max(0, delta - (g_pos - threshold)) + max(0, delta - (threshold - g_neg))], "
-                     f"delta = {view.delta:g}" + (" (in use)" if cfg.loss == "hinge" else ""))
-    verdict = ("positive above, negative below the threshold: this pair is already right"
-               if view.g_pos > view.threshold > view.g_neg else "not yet separated by the threshold")
-    st.caption(f"For this sample: {verdict}. Loss in use: **{cfg.loss}**. Without the factors (eq. 2): "
-               f"g_pos = {view.g_pos_no_significance:.3f}, g_neg = {view.g_neg_no_significance:.3f}.")
+    # -- step 3 -------------------------------------------------------------------------------------------------
+    elif step == 3:
+        st.markdown(
+            "Now train. Forward-Forward is **greedy**: layer 1 is trained for all its epochs, then frozen, and its "
+            "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
+            "right of the threshold, every negative one (purple) left of it, one layer after the other.")
+        # One row that wraps: each control as wide as its label (fixed columns cut "+1 epoch" to "+1 ep…" at 1024 px).
+        b = st.container(horizontal=True, vertical_alignment="center")
+        playing = bool(st.session_state.get(PLAY_KEY, False))  # set by the Play/Pause callback before this run
+        one = b.button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
+        ten = b.button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
+        b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
+                 disabled=training.is_finished and not playing, key="step_play", on_click=_set_play,
+                 args=(not playing,))
+        slow = b.toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
+        b.button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
+        if one:
+            training.advance(1)
+        if ten:
+            training.advance(10)
 
-# -- step 3 -------------------------------------------------------------------------------------------------
-elif step == 3:
-    st.markdown(
-        "Now train. Forward-Forward is **greedy**: layer 1 is trained for all its epochs, then frozen, and its "
-        "outputs train layer 2. Watch the histograms: the goodness of every positive training image (green) moves "
-        "right of the threshold, every negative one (purple) left of it, one layer after the other.")
-    # One row that wraps: each control as wide as its label (fixed columns cut "+1 epoch" to "+1 ep…" at 1024 px).
-    b = st.container(horizontal=True, vertical_alignment="center")
-    playing = bool(st.session_state.get(PLAY_KEY, False))  # set by the Play/Pause callback before this run
-    one = b.button("+1 epoch", icon=":material/skip_next:", disabled=training.is_finished, key="step_one")
-    ten = b.button("+10 epochs", icon=":material/fast_forward:", disabled=training.is_finished, key="step_ten")
-    b.button("Pause" if playing else "Play", icon=":material/pause:" if playing else ":material/play_arrow:",
-             disabled=training.is_finished and not playing, key="step_play", on_click=_set_play, args=(not playing,))
-    slow = b.toggle("Slow motion", key="w_slow", help="Play one epoch per tick, slowly.")
-    b.button("Reset", icon=":material/restart_alt:", on_click=_reset_training, key="step_reset")
-    if one:
-        training.advance(1)
-    if ten:
-        training.advance(10)
+        def _live(training: lesson.SteppedTraining, data: Dataset, cfg: RunConfig, epochs_per_tick: int) -> None:
+            """Step 3's training (a live view: while Play is on, each redraw trains ``epochs_per_tick`` more
+            layer-epochs; at the end Play goes off and the page reruns with the Play button back)."""
+            with training.lock:  # another script thread of this session may be advancing it
+                if st.session_state.get(PLAY_KEY):
+                    if not training.is_finished:
+                        training.advance(epochs_per_tick)
+                    if training.is_finished:
+                        st.session_state[PLAY_KEY] = False
+                st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
+                titles = training.layer_titles()
+                dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
+                st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
+                sep = st.columns(len(dists) + 1)
+                for i, d in enumerate(dists):
+                    sep[i].metric(f"layer {i + 1}: on the right side", percent(d.separation(cfg.threshold), 1),
+                                  help="training images whose positive goodness is above the threshold or negative "
+                                       "goodness below it")
+                if training.finished is not None:
+                    sep[-1].metric("Test accuracy", percent(training.finished.test_acc, 1))
+                evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
+                                     columns=["step", "test_acc"])
+                st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold,
+                                                               cfg.epochs, len(cfg.layers)), key="step3_curves")
 
-    def _live(training: lesson.SteppedTraining, data: Dataset, cfg: RunConfig, epochs_per_tick: int) -> None:
-        """Step 3's training (a live view: while Play is on, each redraw trains ``epochs_per_tick`` more
-        layer-epochs; at the end Play goes off and the page reruns with the Play button back)."""
-        with training.lock:  # another script thread of this session may be advancing it
-            if st.session_state.get(PLAY_KEY):
-                if not training.is_finished:
-                    training.advance(epochs_per_tick)
-                if training.is_finished:
-                    st.session_state[PLAY_KEY] = False
-            st.progress(training.done / training.total, text=f"Training: {training.status_text()}")
-            titles = training.layer_titles()
-            dists = lesson.goodness_distributions(training.model, data.x_train, data.y_train, cfg.seed)
-            st.plotly_chart(vlesson.distributions_figure(dists, cfg.threshold, titles), key="step3_hist")
-            sep = st.columns(len(dists) + 1)
-            for i, d in enumerate(dists):
-                sep[i].metric(f"layer {i + 1}: on the right side", percent(d.separation(cfg.threshold), 1),
-                              help="training images whose positive goodness is above the threshold or negative "
-                                   "goodness below it")
-            if training.finished is not None:
-                sep[-1].metric("Test accuracy", percent(training.finished.test_acc, 1))
-            evals = pd.DataFrame([dict(step=e.step, test_acc=e.test_acc) for e in training.evals],
-                                 columns=["step", "test_acc"])
-            st.plotly_chart(vlesson.training_curves_figure(training.history_frame(), evals, cfg.threshold, cfg.epochs,
-                                                           len(cfg.layers)), key="step3_curves")
+        live_view(_live, training, data, cfg, PLAY_EPOCHS[slow], statuses=_playing, every=PLAY_SECONDS[slow])
 
-    live_view(_live, training, data, cfg, PLAY_EPOCHS[slow], statuses=_playing, every=PLAY_SECONDS[slow])
+    # -- step 4 -------------------------------------------------------------------------------------------------
+    elif step == 4:
+        st.markdown(
+            "FGFF adds one trainable **significance factor** per neuron (section III): the goodness becomes the mean "
+            "of s·h². The factors start at 1 (plain FF) and learn with their own learning rate. Neurons whose factor "
+            "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
+            "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
+            "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
+        note = lesson.strong_ff_note()
+        with st.container(border=True):
+            st.markdown(note.text)
+            st.page_link("app_pages/train.py", label=note.link_label, icon=":material/rocket_launch:",
+                         query_params=note.link_params())
+        pair_panel(cfg, _stored_model)
 
-# -- step 4 -------------------------------------------------------------------------------------------------
-elif step == 4:
-    st.markdown(
-        "FGFF adds one trainable **significance factor** per neuron (section III): the goodness becomes the mean of "
-        "s·h². The factors start at 1 (plain FF) and learn with their own learning rate. Neurons whose factor "
-        "grows above 1 act as **feature detectors** (their activity counts more toward 'this label is right'); a "
-        "factor pushed below 0 turns a neuron into a **constraint-violation detector**: its activity now *lowers* "
-        "the goodness (section III.E). Below, the same net trained both ways, on the same data and seed.")
-    note = lesson.strong_ff_note()
-    with st.container(border=True):
-        st.markdown(note.text)
-        st.page_link("app_pages/train.py", label=note.link_label, icon=":material/rocket_launch:",
-                     query_params=note.link_params())
-    pair_panel(cfg, _stored_model)
+    # -- step 5 -------------------------------------------------------------------------------------------------
+    else:
+        st.markdown(
+            "To classify an image, write each of the 10 labels into it in turn and run the network: the label whose "
+            "input gives the **highest goodness**, summed over the layers, is the answer. The network below is the one "
+            "you trained in step 3.")
+        model = _step5_model()
+        left, right = st.columns([1, 2.5])
+        with left:
+            index = _sample_picker(lesson.first_correct_sample(model, data.x_test, data.y_test, cfg.trains_factors))
+            xi = data.x_test[index:index + 1]
+            true_label = int(data.y_test[index])
+            st.plotly_chart(samples.image_figure(xi[0].numpy(), data.image_shape, f"test sample {index}: "
+                                                 f"label {true_label}", height=240), key="step5_image")
+        g_sig, g_raw = lesson.label_scores(model, xi)
+        right.plotly_chart(samples.label_goodness_figure(g_sig, g_raw, true_label, cfg.algo), key="step5_scores")
+        cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.trains_factors)
+        c1, c2 = st.columns([1.2, 1])
+        c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
+        if not settings.hidden("draw"):
+            with c2:
+                own_digit_panel(model, data, xi, index, cfg.algo)
 
-# -- step 5 -------------------------------------------------------------------------------------------------
-else:
-    st.markdown(
-        "To classify an image, write each of the 10 labels into it in turn and run the network: the label whose "
-        "input gives the **highest goodness**, summed over the layers, is the answer. The network below is the one "
-        "you trained in step 3.")
-    model = _step5_model()
-    left, right = st.columns([1, 2.5])
-    with left:
-        index = _sample_picker(lesson.first_correct_sample(model, data.x_test, data.y_test, cfg.trains_factors))
-        xi = data.x_test[index:index + 1]
-        true_label = int(data.y_test[index])
-        st.plotly_chart(samples.image_figure(xi[0].numpy(), data.image_shape, f"test sample {index}: "
-                                             f"label {true_label}", height=240), key="step5_image")
-    g_sig, g_raw = lesson.label_scores(model, xi)
-    right.plotly_chart(samples.label_goodness_figure(g_sig, g_raw, true_label, cfg.algo), key="step5_scores")
-    cm = lesson.confusion(model, data.x_test, data.y_test, use_significance=cfg.trains_factors)
-    c1, c2 = st.columns([1.2, 1])
-    c1.plotly_chart(vlesson.confusion_figure(cm, f"Test set ({n_test} images)"), key="step5_confusion")
-    if not settings.hidden("draw"):
-        with c2:
-            own_digit_panel(model, data, xi, index, cfg.algo)
 
 # -- next / previous, and the teacher's share panel ------------------------------------------------------------------
 if not settings.hidden("step"):
