@@ -479,6 +479,21 @@ def test_tables_only_writes_the_markdown_of_a_log_and_trains_nothing(tmp_path, m
     assert "| Table 1 2x50, random 10000 | 1 |" in (tmp_path / "ablation-quick.md").read_text()
 
 
+def test_another_table_leaves_an_unchanged_ablation_file_as_it_was(tmp_path, monkeypatch):
+    """The ablation file comes from every FGFF run of the log: a part that adds none must not rewrite its header
+    to name that part's command (it once claimed to come from `--table mf`)."""
+    from fgff_core.reproduce.__main__ import main as tables_only
+
+    (tmp_path / "runs-quick.jsonl").write_text("\n".join(COMMITTED_QUICK_LOG.read_text().splitlines()[:4]) + "\n")
+    monkeypatch.setattr(execution, "train", _no_training)
+    assert tables_only(["--table", "1", "--budget", "quick", "--out", str(tmp_path)]) == 0
+    first = (tmp_path / "ablation-quick.md").read_text()
+    assert "--table 1 " in first.splitlines()[0]
+    assert tables_only(["--table", "2", "--budget", "quick", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "table2-quick.md").exists()
+    assert (tmp_path / "ablation-quick.md").read_text() == first
+
+
 def test_the_ablation_never_pools_runs_trained_on_different_samples():
     from fgff_core.reproduce.study_report import ablation
 

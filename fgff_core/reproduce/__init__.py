@@ -119,8 +119,10 @@ def reproduce(tables: list[str], budget_name: str, seeds: int, data_dir: str | N
         say(md)
         say(f"({part}: {duration(time.perf_counter() - start)})")
     written["ablation"] = ablation_markdown(log, budget)
-    table = tables[0] if len(tables) == 1 else "all"
-    atomic_write(out / f"ablation-{budget_name}.md", _header(table, budget_name, seeds, train) + written["ablation"])
+    ablation_file = out / f"ablation-{budget_name}.md"
+    if _body(ablation_file) != written["ablation"]:  # else its header keeps naming the command that wrote it
+        table = tables[0] if len(tables) == 1 else "all"
+        atomic_write(ablation_file, _header(table, budget_name, seeds, train) + written["ablation"])
     return written
 
 
@@ -131,6 +133,14 @@ def _check_out(out: Path) -> None:
         raise ValueError(f"out: {existing.name!r} is a file, not a folder for the tables and the run log")
     if existing is not None and not os.access(existing, os.W_OK | os.X_OK):
         raise ValueError(f"out: cannot write in {existing.name or str(existing)!r} (read-only)")
+
+
+def _body(path: Path) -> str | None:
+    """A generated Markdown file's text after its ``_header``; None if there is no such file."""
+    if not path.is_file():
+        return None
+    _, sep, body = path.read_text().partition(" -->\n\n")
+    return body if sep else None
 
 
 def _header(table: str, budget: str, seeds: int, train: bool) -> str:

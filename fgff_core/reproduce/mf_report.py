@@ -46,10 +46,10 @@ def _seconds(rows: list[Row]) -> str:
 
 def _line(name: str, rows: dict[int, Row], seeds: int, paper: str) -> str:
     """One table line: the settings as logged, mean ± std, spread, seeds, per seed, seconds, the paper's number."""
-    accs = _accuracies(rows)
-    cell = Cell([accs[s] for s in sorted(accs)])
     if not rows:
         return f"| {name} | — | — | — | — | {NOT_RUN} | — | 0 | — | — | {paper} |"
+    accs = _accuracies(rows)
+    cell = Cell([accs[s] for s in sorted(accs)])
     first = next(iter(rows.values()))
     batch = "full" if not first["batch_size"] else str(first["batch_size"])
     spread = f"{percent(min(cell.values), unit='')}–{percent(max(cell.values), unit='')}" if cell.n else "—"
