@@ -34,12 +34,14 @@ def _finite(value: Any) -> float | None:
 def percent(value: Any, digits: int = PERCENT_DIGITS, sign: bool = False, unit: str = " %") -> str:
     """A fraction (0.9123) as a percentage ("91.23 %"); ``MISSING`` for None, NaN or non-numbers.
 
-    ``sign=True`` writes a leading + for differences; ``unit=""`` leaves the unit to a column title.
+    ``sign=True`` writes a leading + for differences; ``unit=""`` leaves the unit to a column title. A value
+    that rounds to zero is written without a minus ("+0.0", not "-0.0").
     """
     number = _finite(value)
     if number is None:
         return MISSING
-    return f"{100.0 * number:{'+' if sign else ''}.{digits}f}{unit}"
+    rounded = round(100.0 * number, digits) + 0.0  # + 0.0 turns a rounded -0.0 into 0.0
+    return f"{rounded:{'+' if sign else ''}.{digits}f}{unit}"
 
 
 def points(difference: Any, digits: int = PERCENT_DIGITS, sign: bool = True, unit: str = POINTS_UNIT) -> str:

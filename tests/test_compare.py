@@ -220,6 +220,9 @@ def test_verdict_sentences():
     assert _verdict([0.80, 0.90], [0.86, 0.88]).startswith(
         "FGFF and FF are within the spread: FGFF - FF = +2.0 points over 2 seeds")
     assert _verdict([0.90, 0.91], [0.80, 0.81, 0.80]).startswith("FGFF trails FF by 10.2 points over 2 and 3 seeds")
+    # a difference inside the spread that rounds to 0.0 points is given to 0.01 (it read "FGFF - FF = -0.0 points")
+    assert _verdict([0.9838, 0.9830, 0.9813], [0.9836, 0.9834, 0.9805]).startswith(
+        "FGFF and FF are within the spread: FGFF - FF = -0.02 points over 3 seeds")
     assert "one seed cannot tell" in _verdict([0.8], [0.9])
     # issue 39: one seed each, equal accuracies read "FGFF trails FF by 0.0 points"
     assert _verdict([0.9], [0.9]).startswith("FGFF and FF are level (to 0.1 points) over 1 seed: one seed cannot")

@@ -22,6 +22,7 @@ NOT_NUMBERS = [None, math.nan, math.inf, -math.inf, "abc", object()]
     (0.004, {"sign": True}, "+0.40 %"),
     (0.9123, {"unit": ""}, "91.23"),
     ("0.5", {}, "50.00 %"),
+    (-0.00004, {"digits": 1}, "0.0 %"),  # rounds to zero: no minus
 ])
 def test_percent_writes_a_fraction_as_a_percentage(value, kwargs, expected):
     assert percent(value, **kwargs) == expected
@@ -34,6 +35,8 @@ def test_percent_writes_a_fraction_as_a_percentage(value, kwargs, expected):
     (0.065, {"digits": 1}, "+6.5 points"),
     (0.065, {"digits": 1, "sign": False}, "6.5 points"),
     (0.007, {"digits": 1, "sign": False, "unit": ""}, "0.7"),
+    (-0.0002, {"digits": 1}, "+0.0 points"),  # "-0.0 points" once stood in a verdict
+    (-0.0002, {"digits": 2}, "-0.02 points"),
 ])
 def test_points_are_signed_percentage_point_differences(value, kwargs, expected):
     assert points(value, **kwargs) == expected

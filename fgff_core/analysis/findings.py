@@ -57,8 +57,9 @@ def difference_sentence(first: str, first_values: Sequence[float], second: str,
     low, high = (points(v, 1, sign=False, unit="") for v in (lo, hi))
     spread = f"±{low}" if low == high else f"±{low} to {high}"
     if abs(diff) <= hi:
-        return (f"{second} and {first} are within the spread: {second} - {first} = {points(diff, 1)} over "
-                f"{seeds}, while the seeds alone vary by {spread}.")
+        shown = points(diff, 2 if level else 1)  # a difference that rounds to 0.0 is given to 0.01 points
+        return (f"{second} and {first} are within the spread: {second} - {first} = {shown} over {seeds}, while the "
+                f"seeds alone vary by {spread}.")
     return f"{second} {word} {first} by {points(abs(diff), 1, sign=False)} over {seeds}, spread {spread}."
 
 
