@@ -370,13 +370,16 @@ with st.container(key="lesson_step"):
 
 # -- next / previous, and the teacher's share panel ------------------------------------------------------------------
 if not settings.hidden("step"):
-    prev_col, _, next_col = st.columns([1, 2, 1])
+    # Back at the left, Next at the right, each as wide as its label (quarter-width columns cut "Back to step 2"
+    # to "Back to ste…" at 1024 px).
+    both = 1 < step < lesson.N_STEPS
+    nav = st.container(horizontal=True, horizontal_alignment="distribute" if both else "left" if step > 1 else "right")
     if step > 1:
-        prev_col.button(f"Back to step {step - 1}", icon=":material/arrow_back:", on_click=_go, args=(step - 1,),
-                        key="nav_prev", width="stretch")
+        nav.button(f"Back to step {step - 1}", icon=":material/arrow_back:", on_click=_go, args=(step - 1,),
+                   key="nav_prev")
     if step < lesson.N_STEPS:
-        next_col.button(f"Next: step {step + 1}", icon=":material/arrow_forward:", type="primary", on_click=_go,
-                        args=(step + 1,), key="nav_next", width="stretch")
+        nav.button(f"Next: step {step + 1}", icon=":material/arrow_forward:", type="primary", on_click=_go,
+                   args=(step + 1,), key="nav_next")
 
 with st.expander("Teacher: share this lesson", icon=":material/share:"):
     st.caption("The link opens exactly this step with these settings. Tick controls to hide them from students "

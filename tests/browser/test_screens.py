@@ -38,17 +38,20 @@ BACKGROUNDS = {"light": "rgb(255, 255, 255)", "dark": "rgb(23, 22, 20)"}
 MIN_CHART_TEXT_PX = 13
 
 # Each button (and each element inside it) whose text is wider than its box, by its label.
-TRUNCATED_BUTTONS_JS = """() => [...document.querySelectorAll('button')]
+# A box whose text is cut with an ellipsis shows "…" for a single pixel too wide ("Back to ste…" was 1 px over
+# its box); elsewhere a pixel of rounding is allowed.
+SLACK_JS = "const slack = e => getComputedStyle(e).textOverflow === 'ellipsis' ? 0 : 1;"
+TRUNCATED_BUTTONS_JS = """() => { """ + SLACK_JS + """ return [...document.querySelectorAll('button')]
   .filter(b => b.offsetParent !== null && b.innerText.trim())
-  .filter(b => [b, ...b.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
-  .map(b => b.innerText.trim())"""
+  .filter(b => [b, ...b.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + slack(e)))
+  .map(b => b.innerText.trim()); }"""
 # Each metric's or widget's label in the page (not the sidebar, folded away on a phone) cut off: its text wider
 # than its box.
-TRUNCATED_LABELS_JS = """() => [...document.querySelectorAll(
+TRUNCATED_LABELS_JS = """() => { """ + SLACK_JS + """ return [...document.querySelectorAll(
     '[data-testid="stMain"] [data-testid="stMetricLabel"], [data-testid="stMain"] [data-testid="stWidgetLabel"]')]
   .filter(m => m.offsetParent !== null)
-  .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + 1))
-  .map(m => m.innerText.trim())"""
+  .filter(m => [m, ...m.querySelectorAll('*')].some(e => e.clientWidth > 0 && e.scrollWidth > e.clientWidth + slack(e)))
+  .map(m => m.innerText.trim()); }"""
 # Each chosen value or choice in the page that its field cuts: a selectbox's value wider than its box; a multiselect's
 # chips, or a row of pills or segments, running past its field. A row that runs past its field says whether it
 # scrolls sideways under a faded edge (Streamlit's own hint).
