@@ -266,16 +266,18 @@ with st.container(key="lesson_step"):
         if settings.hidden("step") and not training.done:  # a link without the step control: train here
             _train_now_button("step2_train")
         st.plotly_chart(vlesson.activations_figure(view), key="step2_bars")
-        m = st.columns(5)
-        m[0].metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1")
-        m[1].metric("g_neg (wrong label)", f"{view.g_neg:.3f}")
-        m[2].metric("threshold", f"{view.threshold:g}")
-        m[3].metric("softplus loss", f"{view.softplus:.4f}",
-                    help="mean of log(1 + exp(threshold - g_pos)) and log(1 + exp(g_neg - threshold)); "
-                         "the authors' default" + (" (in use)" if cfg.loss == "softplus" else ""))
-        m[4].metric("hinge loss, eq. (1)", f"{view.hinge:.4f}",
-                    help=f"1/2 [max(0, delta - (g_pos - threshold)) + max(0, delta - (threshold - g_neg))], "
-                         f"delta = {view.delta:g}" + (" (in use)" if cfg.loss == "hinge" else ""))
+        # One row that wraps, each metric as wide as its label (five columns cut "g_pos (true label)" at 1024 px).
+        m = st.container(horizontal=True, gap="large")
+        m.metric("g_pos (true label)", f"{view.g_pos:.3f}", help="eq. (3); eq. (2) while every factor is 1",
+                 width="content")
+        m.metric("g_neg (wrong label)", f"{view.g_neg:.3f}", width="content")
+        m.metric("threshold", f"{view.threshold:g}", width="content")
+        m.metric("softplus loss", f"{view.softplus:.4f}",
+                 help="mean of log(1 + exp(threshold - g_pos)) and log(1 + exp(g_neg - threshold)); "
+                      "the authors' default" + (" (in use)" if cfg.loss == "softplus" else ""), width="content")
+        m.metric("hinge loss, eq. (1)", f"{view.hinge:.4f}",
+                 help=f"1/2 [max(0, delta - (g_pos - threshold)) + max(0, delta - (threshold - g_neg))], "
+                      f"delta = {view.delta:g}" + (" (in use)" if cfg.loss == "hinge" else ""), width="content")
         verdict = ("positive above, negative below the threshold: this pair is already right"
                    if view.g_pos > view.threshold > view.g_neg else "not yet separated by the threshold")
         st.caption(f"For this sample: {verdict}. Loss in use: **{cfg.loss}**. Without the factors (eq. 2): "

@@ -120,7 +120,8 @@ def pages(ff: str, fgff: str, mf: str, bp: str) -> dict[str, tuple[str, int]]:
     passed)."""
     return {"train": (f"/?run={fgff}", 4), "compare": (f"/compare?run={ff},{fgff},{mf},{bp}", 2),
             "significance": (f"/significance?run={fgff}", 5), "features": (f"/features?run={fgff}", 1),
-            "data": (f"/data?run={fgff}", 3), "runs": (f"/runs?run={fgff}", 2), "learn": ("/learn?step=3", 2)}
+            "data": (f"/data?run={fgff}", 3), "runs": (f"/runs?run={fgff}", 2), "learn": ("/learn?step=3", 2),
+            "learn-step2": ("/learn?step=2", 1)}  # its five metrics once cut their labels at 1024 px
 
 
 def _screenshot(page, path: Path, width: int, height: int) -> None:
