@@ -95,7 +95,7 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
     titles = list(layer_titles) if layer_titles else [f"layer {d.layer + 1}" for d in dists]
     # Two lines ("layer 1" over "waiting (untrained)"): on a phone, side-by-side titles on one line ran together.
     titles = [t.replace(": ", "<br>", 1) for t in titles]
-    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.06)
+    fig = make_subplots(rows=1, cols=n, subplot_titles=titles, horizontal_spacing=0.1)  # room for the counts
     for col, d in enumerate(dists, start=1):
         hi = float(max(np.quantile(d.g_pos, 0.99), np.quantile(d.g_neg, 0.99), threshold * 1.5))
         size = hi / bins if hi > 0 else 1.0
@@ -107,7 +107,10 @@ def distributions_figure(dists: Sequence[GoodnessDistribution], threshold: float
                                        hovertemplate="goodness %{x}<br>%{y} samples<extra>" + name + "</extra>"),
                           row=1, col=col)
         fig.add_vline(x=threshold, line=dict(color=THRESHOLD_COLOR, dash="dash", width=2), row=1, col=col)
-        fig.update_xaxes(title_text="goodness", row=1, col=col)
+        # The whole binned range (hi is at least 1.5 x the threshold): the threshold line never sits on the edge,
+        # where the next layer's tick labels ran into it on a phone.
+        fig.update_xaxes(title_text="goodness", range=[0, hi + size], row=1, col=col)
+    fig.update_yaxes(tickformat="~s")  # 1000 -> "1k": short tick labels
     fig.update_yaxes(title_text="samples", row=1, col=1)
     styled(fig).update_layout(barmode="overlay", height=380, margin=dict(l=60, r=20, t=80, b=100),
                       legend=dict(orientation="h", y=-0.25, x=0, yanchor="top"))  # below: clear of the titles
